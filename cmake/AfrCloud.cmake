@@ -1,0 +1,90 @@
+# AfrCloud.cmake: builds this Rust library for an Amazon FreeRTOS CMake project.
+#
+#   include(<path-to-afr-cloud>/cmake/AfrCloud.cmake)
+#   afr_cloud_add_library(afr_cloud
+#       CONFIG_DIR            ${CMAKE_CURRENT_SOURCE_DIR}/config   # FreeRTOSConfig.h, aws_*_config.h
+#       FREERTOS_INCLUDE_DIRS ${KERNEL}/include ${KERNEL}/portable/GCC/ARM_CM4F
+#       [RUST_TARGET thumbv7em-none-eabihf]   # default: derived from the C toolchain
+#       [FEATURES selftest]                   # extra cargo features
+#       [DEFINES FOO=1 BAR])                  # extra -D for reading the config headers
+#   target_link_libraries(app PRIVATE "$<LINK_GROUP:RESCAN,afr_cloud,your_freertos_kernel>")
+#
+# The library is compiled by cargo with the project's own C compiler (for its
+# config headers and freertos-rust's shim), so the values of the project's
+# config macros are the ones compiled in. The link group is needed because
+# the dependencies are circular: the library calls the kernel and the
+# project's SOCKETS_* port, and the project calls the library.
+
+set(AFR_CLOUD_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." CACHE INTERNAL "")
+get_filename_component(AFR_CLOUD_ROOT "${AFR_CLOUD_ROOT}" ABSOLUTE)
+
+# Picks the Rust target triple that matches the C toolchain.
+function(afr_cloud_rust_target out)
+  if(AFR_RUST_TARGET)
+    set(${out} "${AFR_RUST_TARGET}" PARENT_SCOPE)
+  elseif(CMAKE_C_COMPILER MATCHES "arm-none-eabi")
+    # Cortex-M4F/M7 with hard float; set AFR_RUST_TARGET for other cores.
+    set(${out} "thumbv7em-none-eabihf" PARENT_SCOPE)
+  elseif(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_SIZEOF_VOID_P EQUAL 4)
+    set(${out} "i686-unknown-linux-gnu" PARENT_SCOPE)
+  elseif(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+    # build.rs refuses this with an explanation: the 64-bit POSIX port's types
+    # do not match freertos-rust's.
+    set(${out} "x86_64-unknown-linux-gnu" PARENT_SCOPE)
+  else()
+    message(FATAL_ERROR "afr-cloud: cannot derive a Rust target from ${CMAKE_C_COMPILER}; set AFR_RUST_TARGET")
+  endif()
+endfunction()
+
+function(afr_cloud_add_library name)
+  cmake_parse_arguments(ARG "" "CONFIG_DIR;RUST_TARGET;PROFILE" "FREERTOS_INCLUDE_DIRS;FEATURES;DEFINES" ${ARGN})
+  if(NOT ARG_CONFIG_DIR)
+    message(FATAL_ERROR "afr_cloud_add_library: CONFIG_DIR is required")
+  endif()
+  if(ARG_RUST_TARGET)
+    set(triple "${ARG_RUST_TARGET}")
+  else()
+    afr_cloud_rust_target(triple)
+  endif()
+  if(NOT ARG_PROFILE)
+    set(ARG_PROFILE release)
+  endif()
+  find_program(CARGO cargo HINTS "$ENV{HOME}/.cargo/bin" REQUIRED)
+
+  string(REPLACE "-" "_" triple_us "${triple}")
+  set(target_dir "${CMAKE_BINARY_DIR}/afr-cloud-cargo")
+  set(lib "${target_dir}/${triple}/${ARG_PROFILE}/libafrcloud.a")
+  set(features rtos ${ARG_FEATURES})
+  list(JOIN features "," features)
+  set(includes ${ARG_CONFIG_DIR} ${ARG_FREERTOS_INCLUDE_DIRS})
+  list(JOIN includes ":" includes)
+  list(JOIN ARG_DEFINES ";" defines)
+  separate_arguments(cflags NATIVE_COMMAND "${CMAKE_C_FLAGS}")
+  list(JOIN cflags " " cflags)
+
+  file(GLOB_RECURSE rust_sources CONFIGURE_DEPENDS
+       "${AFR_CLOUD_ROOT}/src/*.rs" "${AFR_CLOUD_ROOT}/include/*.h")
+  file(GLOB config_headers CONFIGURE_DEPENDS "${ARG_CONFIG_DIR}/*.h")
+
+  add_custom_command(
+    OUTPUT "${lib}"
+    COMMAND ${CMAKE_COMMAND} -E env
+            "AFR_INCLUDE_DIRS=${includes}"
+            "AFR_C_DEFINES=${defines}"
+            "CC_${triple_us}=${CMAKE_C_COMPILER}"
+            "AR_${triple_us}=${CMAKE_AR}"
+            "CFLAGS_${triple_us}=${cflags}"
+            "CARGO_TARGET_DIR=${target_dir}"
+            ${CARGO} build --quiet --lib --profile ${ARG_PROFILE} --target ${triple}
+                     --features "${features}"
+                     --manifest-path "${AFR_CLOUD_ROOT}/Cargo.toml"
+    DEPENDS ${rust_sources} ${config_headers} "${AFR_CLOUD_ROOT}/Cargo.toml" "${AFR_CLOUD_ROOT}/build.rs"
+    COMMENT "cargo: building afr-cloud for ${triple}"
+    VERBATIM USES_TERMINAL)
+  add_custom_target(${name}_cargo DEPENDS "${lib}")
+
+  add_library(${name} STATIC IMPORTED GLOBAL)
+  set_target_properties(${name} PROPERTIES IMPORTED_LOCATION "${lib}")
+  target_include_directories(${name} INTERFACE "${AFR_CLOUD_ROOT}/include")
+  add_dependencies(${name} ${name}_cargo)
+endfunction()

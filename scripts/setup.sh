@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the demos and tests need, skipping what is already there:
+# Debian packages, Rust targets and cargo tools. Safe to run repeatedly.
+set -euo pipefail
+
+need_apt=()
+for pkg in cmake gcc-multilib gcc-arm-none-eabi libnewlib-arm-none-eabi mosquitto mosquitto-clients openssl; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# The broker must not run as a system service: tests start their own on free ports.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
+  systemctl stop mosquitto || true
+fi
+
+installed_targets=$(rustup target list --installed)
+for t in i686-unknown-linux-gnu thumbv7em-none-eabihf; do
+  grep -qx "$t" <<<"$installed_targets" || rustup target add "$t"
+done

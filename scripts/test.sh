@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the whole test suite (what .ci/run calls). Installs what is missing first.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+bash scripts/setup.sh
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "pure core: unit and property tests (host)"
+cargo test --locked --lib --tests
+
+step "Cortex-M: library build for thumbv7em-none-eabihf"
+bash scripts/build-cortex-m.sh
+
+step "FreeRTOS POSIX simulator: C tests (ctest)"
+cmake -S tests -B build/tests -DCMAKE_TOOLCHAIN_FILE="$root/cmake/posix-sim-i686.cmake" -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build/tests -j 2
+(cd build/tests && ctest --output-on-failure -j 2)
+
+step "fuzzing: MQTT decoder (bounded smoke run)"
+bash scripts/fuzz-smoke.sh

@@ -1,0 +1,27 @@
+//! Amazon FreeRTOS v1 cloud connectivity (MQTT agent, buffer pool, Device Shadow)
+//! reimplemented in Rust behind AFR's own C ABI.
+//!
+//! Layout:
+//! - [`mqtt`]: the sans-I/O MQTT 3.1.1 codec and topic rules (pure, `no_std`).
+//! - [`pool`]: the central buffer pool's logic (pure, lock-free).
+//! - `ffi` (feature `rtos`): the C ABI, the only place C pointers are touched.
+//! - `platform` (feature `rtos`): FreeRTOS (through freertos-rust) adapters.
+//!
+//! Without the `rtos` feature the crate is the pure core on `std`, which is what
+//! unit tests, property tests, fuzzing and benchmarks link. With `rtos` it is
+//! `no_std` + `alloc` and ships as a static library.
+#![cfg_attr(feature = "rtos", no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(feature = "rtos")]
+extern crate alloc;
+
+pub mod mqtt;
+pub mod pool;
+
+#[cfg(feature = "rtos")]
+pub mod config;
+#[cfg(feature = "rtos")]
+mod ffi;
+#[cfg(feature = "rtos")]
+mod platform;

@@ -1,0 +1,7 @@
+//! Adapters between the pure core and the platform: FreeRTOS through
+//! freertos-rust (heap, tasks, ticks) and the runtime glue a `no_std` static
+//! library needs (panic handler).
+
+pub mod heap;
+pub mod rtos;
+mod runtime;

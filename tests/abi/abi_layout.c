@@ -1,0 +1,118 @@
+/*
+ * ABI check of the public headers against Amazon FreeRTOS v1.4.7: sizes, field
+ * offsets and enum values of every public type, asserted at compile time.
+ * Built for the 32-bit simulator (gcc -m32) and for Cortex-M (arm-none-eabi-gcc,
+ * short enums), each with subscription management on (AFR's default) and off
+ * (AFR_ABI_NO_SUBSCRIPTION_MANAGEMENT).
+ */
+#ifdef AFR_ABI_NO_SUBSCRIPTION_MANAGEMENT
+    #define mqttDO_NOT_USE_CUSTOM_CONFIG
+    #define mqttconfigENABLE_SUBSCRIPTION_MANAGEMENT    ( 0 )
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "FreeRTOS.h"
+#include "aws_mqtt_agent.h"
+#include "aws_mqtt_lib.h"
+#include "aws_bufferpool.h"
+
+#define SIZE( type, expected )               _Static_assert( sizeof( type ) == ( expected ), "sizeof(" #type ")" )
+#define OFFSET( type, field, expected )      _Static_assert( offsetof( type, field ) == ( expected ), "offsetof(" #type ", " #field ")" )
+#define VALUE( constant, expected )          _Static_assert( ( constant ) == ( expected ), #constant )
+
+#if defined( __arm__ )
+    #define ENUM    1 /* arm-none-eabi-gcc: short enums (bare-metal AAPCS) */
+#else
+    #define ENUM    4
+#endif
+
+/* The enum-typed field after a pointer and a uint16_t: offset 6 with 1-byte
+ * enums, 8 with 4-byte ones; what follows it is pointer-aligned. */
+#define AFTER_U16_ENUM    ( ENUM == 1 ? 6 : 8 )
+#define NEXT_PTR          ( ENUM == 1 ? 8 : 12 )
+
+/* aws_mqtt_lib.h */
+SIZE( MQTTBool_t, ENUM );
+VALUE( eMQTTFalse, 0 );
+VALUE( eMQTTTrue, 1 );
+SIZE( MQTTQoS_t, ENUM );
+VALUE( eMQTTQoS0, 0 );
+VALUE( eMQTTQoS1, 1 );
+VALUE( eMQTTQoS2, 2 );
+SIZE( MQTTBufferHandle_t, sizeof( void * ) );
+
+SIZE( MQTTPublishData_t, 24 );
+OFFSET( MQTTPublishData_t, xQos, 0 );
+OFFSET( MQTTPublishData_t, pucTopic, 4 );
+OFFSET( MQTTPublishData_t, usTopicLength, 8 );
+OFFSET( MQTTPublishData_t, pvData, 12 );
+OFFSET( MQTTPublishData_t, ulDataLength, 16 );
+OFFSET( MQTTPublishData_t, xBuffer, 20 );
+
+/* aws_mqtt_agent.h */
+SIZE( MQTTAgentHandle_t, sizeof( void * ) );
+SIZE( MQTTAgentReturnCode_t, ENUM );
+VALUE( eMQTTAgentSuccess, 0 );
+VALUE( eMQTTAgentFailure, 1 );
+VALUE( eMQTTAgentTimeout, 2 );
+VALUE( eMQTTAgentAPICalledFromCallback, 3 );
+SIZE( MQTTAgentEvent_t, ENUM );
+VALUE( eMQTTAgentPublish, 0 );
+VALUE( eMQTTAgentDisconnect, 1 );
+
+VALUE( mqttagentURL_IS_IP_ADDRESS, 0x1 );
+VALUE( mqttagentREQUIRE_TLS, 0x2 );
+VALUE( mqttagentUSE_AWS_IOT_ALPN_443, 0x4 );
+
+SIZE( MQTTAgentCallbackParams_t, 28 );
+OFFSET( MQTTAgentCallbackParams_t, xMQTTEvent, 0 );
+OFFSET( MQTTAgentCallbackParams_t, u.xPublishData, 4 );
+
+SIZE( MQTTAgentConnectParams_t, 44 );
+OFFSET( MQTTAgentConnectParams_t, pcURL, 0 );
+OFFSET( MQTTAgentConnectParams_t, xFlags, 4 );
+OFFSET( MQTTAgentConnectParams_t, xURLIsIPAddress, 8 );
+OFFSET( MQTTAgentConnectParams_t, usPort, 12 );
+OFFSET( MQTTAgentConnectParams_t, pucClientId, 16 );
+OFFSET( MQTTAgentConnectParams_t, usClientIdLength, 20 );
+OFFSET( MQTTAgentConnectParams_t, xSecuredConnection, 24 );
+OFFSET( MQTTAgentConnectParams_t, pvUserData, 28 );
+OFFSET( MQTTAgentConnectParams_t, pxCallback, 32 );
+OFFSET( MQTTAgentConnectParams_t, pcCertificate, 36 );
+OFFSET( MQTTAgentConnectParams_t, ulCertificateSize, 40 );
+
+OFFSET( MQTTAgentSubscribeParams_t, pucTopic, 0 );
+OFFSET( MQTTAgentSubscribeParams_t, usTopicLength, 4 );
+OFFSET( MQTTAgentSubscribeParams_t, xQoS, AFTER_U16_ENUM );
+#if ( mqttconfigENABLE_SUBSCRIPTION_MANAGEMENT == 1 )
+    SIZE( MQTTAgentSubscribeParams_t, ENUM == 1 ? 16 : 20 );
+    OFFSET( MQTTAgentSubscribeParams_t, pvPublishCallbackContext, NEXT_PTR );
+    OFFSET( MQTTAgentSubscribeParams_t, pxPublishCallback, NEXT_PTR + 4 );
+#else
+    SIZE( MQTTAgentSubscribeParams_t, ENUM == 1 ? 8 : 12 );
+#endif
+
+SIZE( MQTTAgentUnsubscribeParams_t, 8 );
+OFFSET( MQTTAgentUnsubscribeParams_t, pucTopic, 0 );
+OFFSET( MQTTAgentUnsubscribeParams_t, usTopicLength, 4 );
+
+SIZE( MQTTAgentPublishParams_t, ENUM == 1 ? 16 : 20 );
+OFFSET( MQTTAgentPublishParams_t, pucTopic, 0 );
+OFFSET( MQTTAgentPublishParams_t, usTopicLength, 4 );
+OFFSET( MQTTAgentPublishParams_t, xQoS, AFTER_U16_ENUM );
+OFFSET( MQTTAgentPublishParams_t, pvData, NEXT_PTR );
+OFFSET( MQTTAgentPublishParams_t, ulDataLength, NEXT_PTR + 4 );
+
+/* The functions exist with AFR's exact prototypes: assigning each to a pointer of
+ * the AFR type fails to compile on any mismatch. */
+static BaseType_t ( * const pxPoolInit )( void ) = BUFFERPOOL_Init;
+static uint8_t * ( * const pxPoolGet )( uint32_t * ) = BUFFERPOOL_GetFreeBuffer;
+static void ( * const pxPoolReturn )( uint8_t * const ) = BUFFERPOOL_ReturnBuffer;
+
+/* Referenced so the program links every checked function. */
+int afr_abi_checked( void )
+{
+    return ( pxPoolInit != NULL ) + ( pxPoolGet != NULL ) + ( pxPoolReturn != NULL );
+}
