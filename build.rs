@@ -99,6 +99,7 @@ fn main() {
     println!("cargo:rerun-if-env-changed=AFR_INCLUDE_DIRS");
     println!("cargo:rerun-if-env-changed=AFR_C_DEFINES");
     println!("cargo:rustc-check-cfg=cfg(afr_subscription_management)");
+    println!("cargo:rustc-check-cfg=cfg(afr_debug_logs)");
     if env::var_os("CARGO_FEATURE_RTOS").is_none() {
         return; // The pure core (tests, fuzzing, benches) needs no C configuration.
     }
@@ -120,6 +121,10 @@ fn configure() -> Result<(), String> {
     // Struct layouts that depend on the project's config (MQTTAgentSubscribeParams_t).
     if values.ints["mqtt::ENABLE_SUBSCRIPTION_MANAGEMENT"] == 1 {
         println!("cargo:rustc-cfg=afr_subscription_management");
+    }
+    // Only with debug logs on does the library reference the project's vLoggingPrintf.
+    if values.ints["mqtt::ENABLE_DEBUG_LOGS"] == 1 {
+        println!("cargo:rustc-cfg=afr_debug_logs");
     }
     build_shim(&dirs, &defines)?;
     Ok(())
@@ -303,6 +308,15 @@ fn render(v: &Values) -> String {
         for (m, name, expr) in STRINGS.iter().filter(|(m, ..)| *m == module) {
             let text = v.strings.get(&format!("{m}::{name}")).map(|t| unquote(t)).unwrap_or_default();
             let _ = writeln!(s, "    /// `{}`\n    pub const {name}: &str = {:?};", expr.replace('`', "'"), text);
+        }
+        if module == "mqtt" {
+            // The buffer functions the project configured; the agent calls them by name.
+            let get = unquote(&v.strings["mqtt::GET_FREE_BUFFER_FXN"]);
+            let ret = unquote(&v.strings["mqtt::RETURN_BUFFER_FXN"]);
+            let _ = writeln!(
+                s,
+                "    pub mod buffer_fxn {{\n        extern \"C\" {{\n            #[link_name = {get:?}]\n            pub fn get_free_buffer(pulBufferLength: *mut u32) -> *mut u8;\n            #[link_name = {ret:?}]\n            pub fn return_buffer(pucBuffer: *mut u8);\n        }}\n    }}"
+            );
         }
         s.push_str("}\n");
     }

@@ -17,6 +17,7 @@
 extern crate alloc;
 
 pub mod mqtt;
+pub mod agent;
 pub mod pool;
 
 #[cfg(feature = "rtos")]

@@ -31,7 +31,7 @@ const HEADERS: &[Header] = &[
         description: "MQTT types used by the agent API (Amazon FreeRTOS v1 names and layout).",
     },
     Header {
-        sources: &["src/ffi/agent_types.rs"],
+        sources: &["src/ffi/agent_types.rs", "src/ffi/agent.rs"],
         output: "include/aws_mqtt_agent.h",
         guard: "_AWS_MQTT_AGENT_H_",
         sys_includes: &["stdint.h"],

@@ -7,8 +7,9 @@
 
 use core::ffi::c_void;
 
-/// Boolean of the MQTT library.
+/// Boolean of the MQTT library. (Only ever read from C, as an integer.)
 #[repr(C)]
+#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MQTTBool_t {
     eMQTTFalse = 0,

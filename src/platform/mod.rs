@@ -2,6 +2,9 @@
 //! freertos-rust (heap, tasks, ticks) and the runtime glue a `no_std` static
 //! library needs (panic handler).
 
+pub mod agent_task;
 pub mod heap;
+pub mod log;
+pub mod sockets;
 pub mod rtos;
 mod runtime;

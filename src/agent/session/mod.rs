@@ -1,0 +1,359 @@
+//! One client connection's MQTT protocol state, without I/O.
+//!
+//! The agent task feeds it what happened (a packet arrived, bytes were sent,
+//! time passed, the connection dropped) and it answers what to do: complete a
+//! caller's operation, acknowledge, deliver a publish, send a PINGREQ, or drop
+//! the connection. Time is a wrapping `u32` tick count, as FreeRTOS keeps it.
+
+use heapless::Vec;
+
+use crate::mqtt::codec::{ConnectReturnCode, Packet, QoS, SubAckCode};
+
+/// Identifies the caller's operation that a packet completes (the agent's op slot).
+pub type Token = u16;
+
+/// Which acknowledgement an in-flight packet waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// QoS 1 PUBLISH → PUBACK.
+    PubAck,
+    /// QoS 2 PUBLISH → PUBREC (then we send PUBREL).
+    PubRec,
+    /// QoS 2 PUBREL → PUBCOMP.
+    PubComp,
+    /// SUBSCRIBE → SUBACK.
+    SubAck,
+    /// UNSUBSCRIBE → UNSUBACK.
+    UnsubAck,
+}
+
+/// How a caller's operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Acknowledged (CONNACK accepted, PUBACK, PUBCOMP, UNSUBACK).
+    Done,
+    /// SUBACK granted this QoS.
+    Granted(QoS),
+    /// SUBACK refused the subscription (0x80).
+    SubscriptionRefused,
+    /// CONNACK refused the connection with this code.
+    Refused(ConnectReturnCode),
+}
+
+/// An acknowledgement to send back to the broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ack {
+    PubAck(u16),
+    PubRec(u16),
+    PubRel(u16),
+    PubComp(u16),
+}
+
+/// What to do about a received packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reaction {
+    /// A caller's operation that ends now.
+    pub complete: Option<(Token, Outcome)>,
+    /// An acknowledgement to send.
+    pub send: Option<Ack>,
+    /// A received PUBLISH to hand to the application (false for a QoS 2
+    /// duplicate already delivered).
+    pub deliver: bool,
+}
+
+/// The broker broke the protocol; the connection must be dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolViolation {
+    /// A packet that is not valid in the connection's current state (e.g. a
+    /// second CONNACK, or anything before CONNACK).
+    UnexpectedPacket,
+    /// An acknowledgement of a type that does not match what the packet id waits for.
+    MismatchedAck,
+    /// More QoS 2 publishes awaiting PUBREL than this client can track.
+    TooManyInboundQos2,
+}
+
+/// What the keep-alive timer asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// Nothing due.
+    Idle,
+    /// Send a PINGREQ now (then call [`Session::ping_sent`]).
+    SendPing,
+    /// No CONNACK or PINGRESP in time: the link is dead, drop it.
+    Dead,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Disconnected,
+    AwaitingConnAck { token: Token, since: u32 },
+    Connected,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct InFlight {
+    packet_id: u16,
+    expect: Expect,
+    /// `None` once the caller stopped waiting: the answer is then consumed silently.
+    token: Option<Token>,
+}
+
+/// Timing of the keep-alive mechanism, in ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// Silence after which a PINGREQ goes out (`mqttconfigKEEP_ALIVE_ACTUAL_INTERVAL_TICKS`).
+    pub interval: u32,
+    /// Time allowed for PINGRESP, and for CONNACK (`mqttconfigKEEP_ALIVE_TIMEOUT_TICKS`).
+    pub timeout: u32,
+}
+
+/// The protocol state of one connection. `OPS` bounds the packets in flight
+/// (`mqttconfigMAX_PARALLEL_OPS`), `QOS2_IN` the received QoS 2 publishes
+/// awaiting PUBREL.
+pub struct Session<const OPS: usize, const QOS2_IN: usize> {
+    state: State,
+    keep_alive: KeepAlive,
+    last_sent: u32,
+    ping_sent: Option<u32>,
+    next_packet_id: u16,
+    in_flight: Vec<InFlight, OPS>,
+    inbound_qos2: Vec<u16, QOS2_IN>,
+}
+
+/// `a` is at or after `b` on the wrapping tick clock.
+fn elapsed(now: u32, since: u32) -> u32 {
+    now.wrapping_sub(since)
+}
+
+impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
+    pub const fn new(keep_alive: KeepAlive) -> Self {
+        Self {
+            state: State::Disconnected,
+            keep_alive,
+            last_sent: 0,
+            ping_sent: None,
+            next_packet_id: 1,
+            in_flight: Vec::new(),
+            inbound_qos2: Vec::new(),
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.state == State::Connected
+    }
+
+    pub fn is_disconnected(&self) -> bool {
+        self.state == State::Disconnected
+    }
+
+    /// CONNECT was sent on a fresh connection for operation `token`.
+    pub fn connect_sent(&mut self, token: Token, now: u32) {
+        self.in_flight.clear();
+        self.inbound_qos2.clear();
+        self.ping_sent = None;
+        self.last_sent = now;
+        self.state = State::AwaitingConnAck { token, since: now };
+    }
+
+    /// Bytes went out: the keep-alive silence restarts.
+    pub fn sent(&mut self, now: u32) {
+        self.last_sent = now;
+    }
+
+    /// A PINGREQ went out.
+    pub fn ping_sent(&mut self, now: u32) {
+        self.last_sent = now;
+        self.ping_sent = Some(now);
+    }
+
+    /// Packets in flight (waiting for an acknowledgement).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Reserves a packet identifier for a packet that will wait for `expect`;
+    /// `None` when `OPS` packets are already in flight.
+    pub fn begin(&mut self, expect: Expect, token: Token) -> Option<u16> {
+        if self.in_flight.is_full() {
+            return None;
+        }
+        // [MQTT-2.3.1-2]: a new packet needs an identifier not in use; ids run 1..=65535.
+        let mut id = self.next_packet_id;
+        while id == 0 || self.in_flight.iter().any(|f| f.packet_id == id) {
+            id = id.wrapping_add(1);
+        }
+        self.next_packet_id = id.wrapping_add(1);
+        self.in_flight.push(InFlight { packet_id: id, expect, token: Some(token) }).ok()?;
+        Some(id)
+    }
+
+    /// The caller of `token` stopped waiting (timeout). Its packet, if any, stays
+    /// tracked so that the late answer is recognised and consumed, and its
+    /// packet id is not reused until then.
+    pub fn abandon(&mut self, token: Token) {
+        for f in self.in_flight.iter_mut().filter(|f| f.token == Some(token)) {
+            f.token = None;
+        }
+        if let State::AwaitingConnAck { token: t, since } = self.state {
+            if t == token {
+                // The CONNACK, if it comes, still opens the session; nobody waits for it.
+                self.state = State::AwaitingConnAck { token: Token::MAX, since };
+            }
+        }
+    }
+
+    /// Cancels a packet that was reserved with [`begin`](Self::begin) but could not be sent.
+    pub fn cancel(&mut self, packet_id: u16) {
+        self.in_flight.retain(|f| f.packet_id != packet_id);
+    }
+
+    /// The connection is gone: every caller still waiting gets its token back,
+    /// to be failed.
+    pub fn drop_connection(&mut self) -> impl Iterator<Item = Token> + '_ {
+        let connect_waiter = match self.state {
+            State::AwaitingConnAck { token, .. } if token != Token::MAX => Some(token),
+            _ => None,
+        };
+        self.state = State::Disconnected;
+        self.ping_sent = None;
+        self.inbound_qos2.clear();
+        let waiting: Vec<Token, OPS> = self.in_flight.iter().filter_map(|f| f.token).collect();
+        self.in_flight.clear();
+        connect_waiter.into_iter().chain(waiting)
+    }
+
+    /// A packet arrived from the broker.
+    pub fn received(&mut self, packet: &Packet<'_>, now: u32) -> Result<Reaction, ProtocolViolation> {
+        let _ = now;
+        match (self.state, packet) {
+            (State::AwaitingConnAck { token, .. }, Packet::ConnAck(ack)) => {
+                let outcome = if ack.code == ConnectReturnCode::Accepted {
+                    self.state = State::Connected;
+                    Outcome::Done
+                } else {
+                    self.state = State::Disconnected;
+                    Outcome::Refused(ack.code)
+                };
+                let complete = (token != Token::MAX).then_some((token, outcome));
+                Ok(Reaction { complete, ..Reaction::default() })
+            }
+            (State::Connected, p) => self.received_connected(p),
+            _ => Err(ProtocolViolation::UnexpectedPacket),
+        }
+    }
+
+    fn received_connected(&mut self, packet: &Packet<'_>) -> Result<Reaction, ProtocolViolation> {
+        let mut r = Reaction::default();
+        match packet {
+            Packet::PingResp(_) => self.ping_sent = None,
+            Packet::PubAck(a) => r.complete = self.finish(a.0, Expect::PubAck, Outcome::Done)?,
+            Packet::PubComp(a) => r.complete = self.finish(a.0, Expect::PubComp, Outcome::Done)?,
+            Packet::UnsubAck(a) => r.complete = self.finish(a.0, Expect::UnsubAck, Outcome::Done)?,
+            Packet::SubAck(a) => {
+                // We send one filter per SUBSCRIBE, so the first code is the answer.
+                let outcome = match a.codes().next() {
+                    Some(SubAckCode::Granted(q)) => Outcome::Granted(q),
+                    _ => Outcome::SubscriptionRefused,
+                };
+                r.complete = self.finish(a.packet_id, Expect::SubAck, outcome)?;
+            }
+            Packet::PubRec(a) => {
+                // Outgoing QoS 2, step 2 [MQTT-4.3.3]: answer PUBREL and wait for PUBCOMP.
+                match self.in_flight.iter_mut().find(|f| f.packet_id == a.0) {
+                    Some(f) if f.expect == Expect::PubRec || f.expect == Expect::PubComp => {
+                        f.expect = Expect::PubComp;
+                        r.send = Some(Ack::PubRel(a.0));
+                    }
+                    Some(_) => return Err(ProtocolViolation::MismatchedAck),
+                    // Unknown id: still release it so that the broker can finish.
+                    None => r.send = Some(Ack::PubRel(a.0)),
+                }
+            }
+            Packet::PubRel(a) => {
+                // Incoming QoS 2, step 3: the id may be reused by the broker from now on.
+                self.inbound_qos2.retain(|id| *id != a.0);
+                r.send = Some(Ack::PubComp(a.0));
+            }
+            Packet::Publish(p) => return self.received_publish(p.qos, p.packet_id),
+            _ => return Err(ProtocolViolation::UnexpectedPacket),
+        }
+        Ok(r)
+    }
+
+    /// A PUBLISH arrived (or only its header: the agent drops a publish it has
+    /// no buffer for, yet still acknowledges it so that the broker moves on).
+    pub fn received_publish(&mut self, qos: QoS, packet_id: Option<u16>) -> Result<Reaction, ProtocolViolation> {
+        if !self.is_connected() {
+            return Err(ProtocolViolation::UnexpectedPacket);
+        }
+        let mut r = Reaction::default();
+        match (qos, packet_id) {
+            (QoS::AtMostOnce, _) => r.deliver = true,
+            (QoS::AtLeastOnce, Some(id)) => {
+                r.deliver = true;
+                r.send = Some(Ack::PubAck(id));
+            }
+            (QoS::ExactlyOnce, Some(id)) => {
+                // Deliver once per packet id until its PUBREL (method B of §4.3.3).
+                r.send = Some(Ack::PubRec(id));
+                if !self.inbound_qos2.contains(&id) {
+                    self.inbound_qos2.push(id).map_err(|_| ProtocolViolation::TooManyInboundQos2)?;
+                    r.deliver = true;
+                }
+            }
+            _ => return Err(ProtocolViolation::UnexpectedPacket),
+        }
+        Ok(r)
+    }
+
+    /// Ends the in-flight packet `id`, which must wait for `expect`. An unknown
+    /// id is ignored (a duplicate or an answer to a dropped connection's packet).
+    fn finish(&mut self, id: u16, expect: Expect, outcome: Outcome) -> Result<Option<(Token, Outcome)>, ProtocolViolation> {
+        let Some(i) = self.in_flight.iter().position(|f| f.packet_id == id) else {
+            return Ok(None);
+        };
+        if self.in_flight[i].expect != expect {
+            return Err(ProtocolViolation::MismatchedAck);
+        }
+        let f = self.in_flight.swap_remove(i);
+        Ok(f.token.map(|t| (t, outcome)))
+    }
+
+    /// Keep-alive and CONNACK timing.
+    pub fn poll(&self, now: u32) -> Timer {
+        match self.state {
+            State::Disconnected => Timer::Idle,
+            State::AwaitingConnAck { since, .. } => {
+                if elapsed(now, since) >= self.keep_alive.timeout {
+                    Timer::Dead
+                } else {
+                    Timer::Idle
+                }
+            }
+            State::Connected => match self.ping_sent {
+                Some(at) if elapsed(now, at) >= self.keep_alive.timeout => Timer::Dead,
+                Some(_) => Timer::Idle,
+                None if elapsed(now, self.last_sent) >= self.keep_alive.interval => Timer::SendPing,
+                None => Timer::Idle,
+            },
+        }
+    }
+
+    /// Ticks until [`poll`](Self::poll) may answer something other than `Idle`;
+    /// `None` when nothing is scheduled.
+    pub fn next_deadline(&self, now: u32) -> Option<u32> {
+        let (since, span) = match self.state {
+            State::Disconnected => return None,
+            State::AwaitingConnAck { since, .. } => (since, self.keep_alive.timeout),
+            State::Connected => match self.ping_sent {
+                Some(at) => (at, self.keep_alive.timeout),
+                None => (self.last_sent, self.keep_alive.interval),
+            },
+        };
+        Some(span.saturating_sub(elapsed(now, since)))
+    }
+}
+
+#[cfg(test)]
+mod tests;

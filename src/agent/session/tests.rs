@@ -1,0 +1,208 @@
+use super::*;
+use std::vec::Vec;
+use crate::mqtt::codec::{ConnAck, PingResp, PubAck, PubComp, PubRec, PubRel, Publish, SubAck, UnsubAck};
+
+const KA: KeepAlive = KeepAlive { interval: 100, timeout: 20 };
+type S = Session<3, 2>;
+
+fn connected(now: u32) -> S {
+    let mut s = S::new(KA);
+    s.connect_sent(9, now);
+    let r = s.received(&Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted }), now).unwrap();
+    assert_eq!(r.complete, Some((9, Outcome::Done)));
+    assert!(s.is_connected());
+    s
+}
+
+fn publish(qos: QoS, id: Option<u16>) -> Packet<'static> {
+    Packet::Publish(Publish { topic: "t", qos, packet_id: id, dup: false, retain: false, payload: b"x" })
+}
+
+#[test]
+fn connack_refusal_completes_with_code_and_disconnects() {
+    let mut s = S::new(KA);
+    s.connect_sent(1, 0);
+    let r = s.received(&Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::NotAuthorized }), 1).unwrap();
+    assert_eq!(r.complete, Some((1, Outcome::Refused(ConnectReturnCode::NotAuthorized))));
+    assert!(s.is_disconnected());
+}
+
+#[test]
+fn packets_before_connack_and_second_connack_are_violations() {
+    let mut s = S::new(KA);
+    s.connect_sent(1, 0);
+    assert_eq!(s.received(&Packet::PingResp(PingResp), 0), Err(ProtocolViolation::UnexpectedPacket));
+    let mut s = connected(0);
+    let ack = Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted });
+    assert_eq!(s.received(&ack, 0), Err(ProtocolViolation::UnexpectedPacket));
+}
+
+#[test]
+fn qos1_publish_completes_on_puback() {
+    let mut s = connected(0);
+    let id = s.begin(Expect::PubAck, 4).unwrap();
+    assert_eq!(s.in_flight(), 1);
+    let r = s.received(&Packet::PubAck(PubAck(id)), 1).unwrap();
+    assert_eq!(r.complete, Some((4, Outcome::Done)));
+    assert_eq!(s.in_flight(), 0);
+}
+
+#[test]
+fn qos2_publish_sends_pubrel_then_completes_on_pubcomp() {
+    let mut s = connected(0);
+    let id = s.begin(Expect::PubRec, 5).unwrap();
+    let r = s.received(&Packet::PubRec(PubRec(id)), 1).unwrap();
+    assert_eq!(r, Reaction { complete: None, send: Some(Ack::PubRel(id)), deliver: false });
+    // A duplicate PUBREC gets PUBREL again.
+    assert_eq!(s.received(&Packet::PubRec(PubRec(id)), 1).unwrap().send, Some(Ack::PubRel(id)));
+    let r = s.received(&Packet::PubComp(PubComp(id)), 2).unwrap();
+    assert_eq!(r.complete, Some((5, Outcome::Done)));
+}
+
+#[test]
+fn suback_grants_or_refuses() {
+    let mut s = connected(0);
+    let a = s.begin(Expect::SubAck, 1).unwrap();
+    let b = s.begin(Expect::SubAck, 2).unwrap();
+    let r = s.received(&Packet::SubAck(SubAck { packet_id: a, return_codes: &[1] }), 1).unwrap();
+    assert_eq!(r.complete, Some((1, Outcome::Granted(QoS::AtLeastOnce))));
+    let r = s.received(&Packet::SubAck(SubAck { packet_id: b, return_codes: &[0x80] }), 1).unwrap();
+    assert_eq!(r.complete, Some((2, Outcome::SubscriptionRefused)));
+}
+
+#[test]
+fn mismatched_ack_type_is_a_violation_and_unknown_ids_are_ignored() {
+    let mut s = connected(0);
+    let id = s.begin(Expect::SubAck, 1).unwrap();
+    assert_eq!(s.received(&Packet::PubAck(PubAck(id)), 1), Err(ProtocolViolation::MismatchedAck));
+    let r = s.received(&Packet::UnsubAck(UnsubAck(id.wrapping_add(7))), 1).unwrap();
+    assert_eq!(r, Reaction::default());
+}
+
+#[test]
+fn in_flight_is_bounded_and_ids_are_unique_and_nonzero() {
+    let mut s = connected(0);
+    let ids: Vec<u16> = (0..3).map(|t| s.begin(Expect::PubAck, t).unwrap()).collect();
+    assert!(s.begin(Expect::PubAck, 9).is_none());
+    assert!(ids.iter().all(|i| *i != 0));
+    assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
+    s.cancel(ids[1]);
+    let again = s.begin(Expect::PubAck, 9).unwrap();
+    assert!(!ids.contains(&again) || again == ids[1]);
+}
+
+#[test]
+fn packet_ids_wrap_without_zero_or_reuse() {
+    let mut s = connected(0);
+    let held = s.begin(Expect::PubAck, 0).unwrap();
+    for _ in 0..70_000u32 {
+        let id = s.begin(Expect::PubAck, 1).unwrap();
+        assert!(id != 0 && id != held);
+        s.cancel(id);
+    }
+}
+
+#[test]
+fn abandoned_operation_consumes_its_late_answer() {
+    let mut s = connected(0);
+    let id = s.begin(Expect::PubAck, 7).unwrap();
+    s.abandon(7);
+    assert_eq!(s.in_flight(), 1, "the id stays reserved until its answer");
+    let r = s.received(&Packet::PubAck(PubAck(id)), 1).unwrap();
+    assert_eq!(r.complete, None);
+    assert_eq!(s.in_flight(), 0);
+}
+
+#[test]
+fn abandoned_connect_still_opens_the_session() {
+    let mut s = S::new(KA);
+    s.connect_sent(3, 0);
+    s.abandon(3);
+    let r = s.received(&Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted }), 1).unwrap();
+    assert_eq!(r.complete, None);
+    assert!(s.is_connected());
+}
+
+#[test]
+fn incoming_qos_levels_are_acknowledged_and_qos2_delivered_once() {
+    let mut s = connected(0);
+    assert_eq!(s.received(&publish(QoS::AtMostOnce, None), 1).unwrap(), Reaction { deliver: true, ..Default::default() });
+    assert_eq!(
+        s.received(&publish(QoS::AtLeastOnce, Some(3)), 1).unwrap(),
+        Reaction { deliver: true, send: Some(Ack::PubAck(3)), complete: None }
+    );
+    let first = s.received(&publish(QoS::ExactlyOnce, Some(4)), 1).unwrap();
+    assert_eq!(first, Reaction { deliver: true, send: Some(Ack::PubRec(4)), complete: None });
+    let dup = s.received(&publish(QoS::ExactlyOnce, Some(4)), 1).unwrap();
+    assert_eq!(dup, Reaction { deliver: false, send: Some(Ack::PubRec(4)), complete: None });
+    assert_eq!(s.received(&Packet::PubRel(PubRel(4)), 1).unwrap().send, Some(Ack::PubComp(4)));
+    // After PUBREL the id is new again.
+    assert!(s.received(&publish(QoS::ExactlyOnce, Some(4)), 1).unwrap().deliver);
+}
+
+#[test]
+fn too_many_unreleased_qos2_publishes_is_a_violation() {
+    let mut s = connected(0);
+    s.received(&publish(QoS::ExactlyOnce, Some(1)), 0).unwrap();
+    s.received(&publish(QoS::ExactlyOnce, Some(2)), 0).unwrap();
+    assert_eq!(s.received(&publish(QoS::ExactlyOnce, Some(3)), 0), Err(ProtocolViolation::TooManyInboundQos2));
+}
+
+#[test]
+fn keep_alive_pings_after_silence_and_dies_without_pingresp() {
+    let mut s = connected(1000);
+    assert_eq!(s.poll(1099), Timer::Idle);
+    assert_eq!(s.next_deadline(1050), Some(50));
+    assert_eq!(s.poll(1100), Timer::SendPing);
+    s.ping_sent(1100);
+    assert_eq!(s.poll(1119), Timer::Idle);
+    assert_eq!(s.next_deadline(1110), Some(10));
+    assert_eq!(s.poll(1120), Timer::Dead);
+}
+
+#[test]
+fn pingresp_clears_the_ping_and_sending_postpones_it() {
+    let mut s = connected(0);
+    s.sent(90);
+    assert_eq!(s.poll(150), Timer::Idle);
+    s.ping_sent(190);
+    s.received(&Packet::PingResp(PingResp), 195).unwrap();
+    assert_eq!(s.poll(250), Timer::Idle);
+    assert_eq!(s.poll(290), Timer::SendPing);
+}
+
+#[test]
+fn keep_alive_survives_tick_wraparound() {
+    let start = u32::MAX - 10;
+    let s = connected(start);
+    assert_eq!(s.poll(start.wrapping_add(99)), Timer::Idle);
+    assert_eq!(s.poll(start.wrapping_add(100)), Timer::SendPing);
+}
+
+#[test]
+fn missing_connack_is_dead_after_timeout() {
+    let mut s = S::new(KA);
+    s.connect_sent(1, 50);
+    assert_eq!(s.poll(69), Timer::Idle);
+    assert_eq!(s.poll(70), Timer::Dead);
+}
+
+#[test]
+fn dropping_the_connection_returns_every_waiter_once() {
+    let mut s = S::new(KA);
+    s.connect_sent(8, 0);
+    let mut w: Vec<Token> = s.drop_connection().collect();
+    assert_eq!(w, vec![8]);
+    let mut s = connected(0);
+    s.begin(Expect::PubAck, 1).unwrap();
+    s.begin(Expect::SubAck, 2).unwrap();
+    let abandoned = s.begin(Expect::UnsubAck, 3).unwrap();
+    let _ = abandoned;
+    s.abandon(3);
+    w = s.drop_connection().collect();
+    w.sort();
+    assert_eq!(w, vec![1, 2]);
+    assert!(s.is_disconnected());
+    assert_eq!(s.in_flight(), 0);
+    assert_eq!(s.drop_connection().count(), 0);
+}

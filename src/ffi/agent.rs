@@ -1,0 +1,347 @@
+//! `aws_mqtt_agent.h`'s functions.
+//!
+//! Each checks its arguments first; a NULL, stale or foreign handle, NULL
+//! parameters, an empty or invalid topic, a wildcard in a publish topic, a QoS
+//! above 2 or invalid UTF-8 all return `eMQTTAgentFailure` without reaching
+//! the agent. Calls from inside an agent callback return
+//! `eMQTTAgentAPICalledFromCallback`. Every call waits at most `xTimeoutTicks`.
+
+use core::ffi::c_char;
+use core::ptr::addr_of;
+
+use crate::config::mqtt;
+use crate::ffi::agent_types::*;
+use crate::ffi::mqtt_lib::MQTTBufferHandle_t;
+use crate::ffi::read_c_enum;
+use crate::ffi::types::{pdFAIL, pdPASS, BaseType_t, TickType_t};
+use crate::mqtt::codec::{Connect, Publish, QoS, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters};
+use crate::mqtt::topic;
+use crate::platform::agent_task::{self, agent, Command, Done, SubmitError, TxBuf};
+use crate::platform::rtos;
+
+use MQTTAgentReturnCode_t::*;
+
+/// `securesocketsMAX_DNS_NAME_LENGTH`.
+const MAX_HOST_LEN: usize = 253;
+
+fn to_code(r: Result<Done, SubmitError>) -> MQTTAgentReturnCode_t {
+    match r {
+        Ok(Done::Success) => eMQTTAgentSuccess,
+        Ok(Done::Failure) | Err(SubmitError::BadHandle) | Err(SubmitError::NotReady) => eMQTTAgentFailure,
+        Err(SubmitError::Timeout) => eMQTTAgentTimeout,
+    }
+}
+
+/// A byte slice from a C pointer and length; NULL is only accepted for length 0.
+///
+/// # Safety
+/// When non-NULL, `ptr` must be valid for `len` bytes for the returned lifetime.
+unsafe fn c_bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
+    match (ptr.is_null(), len) {
+        (_, 0) => Some(&[]),
+        (true, _) => None,
+        // SAFETY: non-NULL and valid for `len` bytes per this function's contract.
+        (false, _) => Some(unsafe { core::slice::from_raw_parts(ptr, len) }),
+    }
+}
+
+fn qos_from_c(raw: u32) -> Option<QoS> {
+    QoS::try_from(u8::try_from(raw).ok()?).ok()
+}
+
+/// A buffer for an outgoing packet, waiting (within the caller's time) while the pool is empty.
+fn tx_buffer(len: usize, start: u32, timeout: TickType_t) -> Result<TxBuf, MQTTAgentReturnCode_t> {
+    loop {
+        if let Some(buf) = TxBuf::get(len) {
+            return Ok(buf);
+        }
+        if len > crate::config::pool::BUFFER_SIZE || rtos::tick_count().wrapping_sub(start) >= timeout {
+            return Err(if len > crate::config::pool::BUFFER_SIZE { eMQTTAgentFailure } else { eMQTTAgentTimeout });
+        }
+        rtos::delay(1);
+    }
+}
+
+/// Time left of `timeout` since `start`.
+fn remaining(start: u32, timeout: TickType_t) -> TickType_t {
+    timeout.saturating_sub(rtos::tick_count().wrapping_sub(start))
+}
+
+/// Initialises the agent and creates its task. Call once, after the scheduler's
+/// resources exist (before or after `vTaskStartScheduler`). Returns `pdPASS`.
+#[no_mangle]
+pub extern "C" fn MQTT_AGENT_Init() -> BaseType_t {
+    if agent_task::init() {
+        pdPASS
+    } else {
+        pdFAIL
+    }
+}
+
+/// Creates a client; `eMQTTAgentFailure` when `mqttconfigMAX_BROKERS` exist.
+#[no_mangle]
+pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
+    if agent_task::in_agent_task() {
+        return eMQTTAgentAPICalledFromCallback;
+    }
+    if pxMQTTHandle.is_null() {
+        return eMQTTAgentFailure;
+    }
+    let Some(handle) = agent().and_then(|a| a.create()) else { return eMQTTAgentFailure };
+    // SAFETY: non-NULL pointer to the caller's handle variable.
+    unsafe { pxMQTTHandle.write_unaligned(handle) };
+    eMQTTAgentSuccess
+}
+
+/// Deletes a client (disconnecting it first if needed). The handle is invalid afterwards.
+#[no_mangle]
+pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
+    if agent_task::in_agent_task() {
+        return eMQTTAgentAPICalledFromCallback;
+    }
+    let Some(agent) = agent() else { return eMQTTAgentFailure };
+    to_code(agent.submit(xMQTTHandle, Command::Delete, crate::config::kernel::MAX_DELAY))
+}
+
+/// Connects to the broker and waits for its CONNACK.
+#[no_mangle]
+pub extern "C" fn MQTT_AGENT_Connect(
+    xMQTTHandle: MQTTAgentHandle_t,
+    pxConnectParams: *const MQTTAgentConnectParams_t,
+    xTimeoutTicks: TickType_t,
+) -> MQTTAgentReturnCode_t {
+    if agent_task::in_agent_task() {
+        return eMQTTAgentAPICalledFromCallback;
+    }
+    let start = rtos::tick_count();
+    let Some(agent) = agent() else { return eMQTTAgentFailure };
+    // SAFETY: NULL is refused; otherwise the caller passes a valid parameter block.
+    let Some(p) = (unsafe { pxConnectParams.as_ref() }) else { return eMQTTAgentFailure };
+    let flags = p.xFlags as u32
+        | if p.xURLIsIPAddress != 0 { mqttagentURL_IS_IP_ADDRESS } else { 0 }
+        | if p.xSecuredConnection != 0 { mqttagentREQUIRE_TLS } else { 0 };
+    if flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0 {
+        // TLS is not available in this build: refuse rather than fall back to plain TCP.
+        return eMQTTAgentFailure;
+    }
+    if p.pcURL.is_null() || p.usPort == 0 {
+        return eMQTTAgentFailure;
+    }
+    // SAFETY: pcURL is a NUL-terminated string; reading stops at its NUL or the length limit.
+    let host_len = (0..=MAX_HOST_LEN).find(|i| unsafe { *p.pcURL.add(*i) } == 0 as c_char);
+    let Some(host_len) = host_len.filter(|n| *n > 0) else { return eMQTTAgentFailure };
+    // SAFETY: host_len bytes before the NUL were just read.
+    let host = unsafe { core::slice::from_raw_parts(p.pcURL as *const u8, host_len) };
+    // SAFETY: the client id is pucClientId/usClientIdLength, as AFR documents.
+    let Some(client_id) = (unsafe { c_bytes(p.pucClientId, p.usClientIdLength as usize) }) else {
+        return eMQTTAgentFailure;
+    };
+    let Ok(client_id) = core::str::from_utf8(client_id) else { return eMQTTAgentFailure };
+    let connect = Connect {
+        client_id,
+        keep_alive: mqtt::KEEP_ALIVE_INTERVAL_SECONDS,
+        clean_session: true,
+        username: mqtt::ENABLE_METRICS.then_some(mqtt::METRICS_USER_NAME),
+        password: None,
+        will: None,
+    };
+    let Ok(packet_len) = connect.encoded_len() else { return eMQTTAgentFailure };
+    let mut buf = match tx_buffer(packet_len + host_len + 1, start, xTimeoutTicks) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let out = buf.as_mut_slice();
+    if connect.encode(out).is_err() {
+        return eMQTTAgentFailure;
+    }
+    out[packet_len..packet_len + host_len].copy_from_slice(host);
+    out[packet_len + host_len] = 0;
+    let command = Command::Connect {
+        buf,
+        packet_len,
+        host_at: packet_len,
+        port: p.usPort,
+        is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0,
+        callback: p.pxCallback,
+        user_data: agent_task::CPtr(p.pvUserData),
+    };
+    to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
+}
+
+/// Sends DISCONNECT and closes the connection. Operations still waiting fail.
+#[no_mangle]
+pub extern "C" fn MQTT_AGENT_Disconnect(xMQTTHandle: MQTTAgentHandle_t, xTimeoutTicks: TickType_t) -> MQTTAgentReturnCode_t {
+    if agent_task::in_agent_task() {
+        return eMQTTAgentAPICalledFromCallback;
+    }
+    let Some(agent) = agent() else { return eMQTTAgentFailure };
+    to_code(agent.submit(xMQTTHandle, Command::Disconnect, xTimeoutTicks))
+}
+
+/// Subscribes to one topic filter and waits for the SUBACK. With subscription
+/// management, `pxPublishCallback` then receives the matching publishes.
+#[no_mangle]
+pub extern "C" fn MQTT_AGENT_Subscribe(
+    xMQTTHandle: MQTTAgentHandle_t,
+    pxSubscribeParams: *const MQTTAgentSubscribeParams_t,
+    xTimeoutTicks: TickType_t,
+) -> MQTTAgentReturnCode_t {
+    if agent_task::in_agent_task() {
+        return eMQTTAgentAPICalledFromCallback;
+    }
+    let start = rtos::tick_count();
+    let Some(agent) = agent() else { return eMQTTAgentFailure };
+    if pxSubscribeParams.is_null() {
+        return eMQTTAgentFailure;
+    }
+    // SAFETY: non-NULL; the enum field is read as an integer (any value from C is defined).
+    let p = unsafe { &*pxSubscribeParams };
+    let Some(qos) = qos_from_c(unsafe { read_c_enum(addr_of!((*pxSubscribeParams).xQoS)) }) else {
+        return eMQTTAgentFailure;
+    };
+    // SAFETY: the filter is pucTopic/usTopicLength.
+    let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return eMQTTAgentFailure };
+    let Ok(filter) = topic::topic_filter_from_bytes(filter) else { return eMQTTAgentFailure };
+    let filters = [(filter, qos)];
+    let packet = Subscribe { packet_id: 1, filters: SubscribeFilters::new(&filters) };
+    let Ok(len) = packet.encoded_len() else { return eMQTTAgentFailure };
+    let mut buf = match tx_buffer(len, start, xTimeoutTicks) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    if packet.encode(buf.as_mut_slice()).is_err() {
+        return eMQTTAgentFailure;
+    }
+    #[cfg(afr_subscription_management)]
+    let command = Command::Subscribe {
+        buf,
+        len,
+        callback: agent_task::SubCallback { f: p.pxPublishCallback, ctx: agent_task::CPtr(p.pvPublishCallbackContext) },
+    };
+    #[cfg(not(afr_subscription_management))]
+    let command = Command::Subscribe { buf, len };
+    to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
+}
+
+/// Unsubscribes from one topic filter and waits for the UNSUBACK.
+#[no_mangle]
+pub extern "C" fn MQTT_AGENT_Unsubscribe(
+    xMQTTHandle: MQTTAgentHandle_t,
+    pxUnsubscribeParams: *const MQTTAgentUnsubscribeParams_t,
+    xTimeoutTicks: TickType_t,
+) -> MQTTAgentReturnCode_t {
+    if agent_task::in_agent_task() {
+        return eMQTTAgentAPICalledFromCallback;
+    }
+    let start = rtos::tick_count();
+    let Some(agent) = agent() else { return eMQTTAgentFailure };
+    // SAFETY: NULL is refused; otherwise a valid parameter block.
+    let Some(p) = (unsafe { pxUnsubscribeParams.as_ref() }) else { return eMQTTAgentFailure };
+    // SAFETY: the filter is pucTopic/usTopicLength.
+    let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return eMQTTAgentFailure };
+    let Ok(filter) = topic::topic_filter_from_bytes(filter) else { return eMQTTAgentFailure };
+    let filters = [filter];
+    let packet = Unsubscribe { packet_id: 1, filters: UnsubscribeFilters::new(&filters) };
+    let Ok(len) = packet.encoded_len() else { return eMQTTAgentFailure };
+    let mut buf = match tx_buffer(len, start, xTimeoutTicks) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    if packet.encode(buf.as_mut_slice()).is_err() {
+        return eMQTTAgentFailure;
+    }
+    to_code(agent.submit(xMQTTHandle, Command::Unsubscribe { buf, len }, remaining(start, xTimeoutTicks)))
+}
+
+/// Publishes a message: QoS 0 returns once sent, QoS 1 at PUBACK, QoS 2 at
+/// PUBCOMP. The payload is copied once, into the outgoing buffer, before the
+/// call returns.
+#[no_mangle]
+pub extern "C" fn MQTT_AGENT_Publish(
+    xMQTTHandle: MQTTAgentHandle_t,
+    pxPublishParams: *const MQTTAgentPublishParams_t,
+    xTimeoutTicks: TickType_t,
+) -> MQTTAgentReturnCode_t {
+    if agent_task::in_agent_task() {
+        return eMQTTAgentAPICalledFromCallback;
+    }
+    let start = rtos::tick_count();
+    let Some(agent) = agent() else { return eMQTTAgentFailure };
+    if pxPublishParams.is_null() {
+        return eMQTTAgentFailure;
+    }
+    // SAFETY: non-NULL; the enum field is read as an integer (any value from C is defined).
+    let p = unsafe { &*pxPublishParams };
+    let Some(qos) = qos_from_c(unsafe { read_c_enum(addr_of!((*pxPublishParams).xQoS)) }) else {
+        return eMQTTAgentFailure;
+    };
+    // SAFETY: topic and payload are pointer/length pairs from the caller.
+    let (Some(name), Some(payload)) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }, unsafe {
+        c_bytes(p.pvData as *const u8, p.ulDataLength as usize)
+    }) else {
+        return eMQTTAgentFailure;
+    };
+    let Ok(name) = topic::topic_name_from_bytes(name) else { return eMQTTAgentFailure };
+    let packet_id = (qos != QoS::AtMostOnce).then_some(1);
+    let packet = Publish { topic: name, qos, packet_id, dup: false, retain: false, payload };
+    let Ok(len) = packet.encoded_len() else { return eMQTTAgentFailure };
+    let mut buf = match tx_buffer(len, start, xTimeoutTicks) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    if packet.encode(buf.as_mut_slice()).is_err() {
+        return eMQTTAgentFailure;
+    }
+    // The packet id follows the topic: fixed header, topic length (2), topic.
+    let body = 2 + name.len() + if packet_id.is_some() { 2 } else { 0 } + payload.len();
+    let id_at = (len - body) + 2 + name.len();
+    let command = Command::Publish { buf, len, qos, id_at };
+    to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
+}
+
+/// Gives back a buffer whose ownership a callback took (by returning
+/// `pdTRUE`/`eMQTTTrue`). The handle is not needed (AFR ignored it too); a NULL
+/// buffer, or with the central pool a buffer that is not in use or not the
+/// pool's, returns `eMQTTAgentFailure` and changes nothing.
+#[no_mangle]
+pub extern "C" fn MQTT_AGENT_ReturnBuffer(xMQTTHandle: MQTTAgentHandle_t, xBufferHandle: MQTTBufferHandle_t) -> MQTTAgentReturnCode_t {
+    let _ = xMQTTHandle;
+    if xBufferHandle.is_null() {
+        return eMQTTAgentFailure;
+    }
+    if USES_CENTRAL_POOL {
+        // SAFETY: the application hands back a buffer it owns; anything else is refused.
+        match unsafe { crate::ffi::bufferpool::POOL.give_back(xBufferHandle as *const u8) } {
+            Ok(()) => eMQTTAgentSuccess,
+            Err(_) => eMQTTAgentFailure,
+        }
+    } else {
+        // SAFETY: the project's own return function, as AFR called it.
+        unsafe { mqtt::buffer_fxn::return_buffer(xBufferHandle as *mut u8) };
+        eMQTTAgentSuccess
+    }
+}
+
+/// The name the product documentation uses for [`MQTT_AGENT_ReturnBuffer`].
+#[no_mangle]
+pub extern "C" fn FreeRTOS_Agent_ReturnBuffer(xMQTTHandle: MQTTAgentHandle_t, xBufferHandle: MQTTBufferHandle_t) -> MQTTAgentReturnCode_t {
+    MQTT_AGENT_ReturnBuffer(xMQTTHandle, xBufferHandle)
+}
+
+/// The project left the agent on the central buffer pool (AFR's default).
+const USES_CENTRAL_POOL: bool = str_eq(mqtt::RETURN_BUFFER_FXN, "BUFFERPOOL_ReturnBuffer");
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}

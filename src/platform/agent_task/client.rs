@@ -1,0 +1,627 @@
+//! The agent task: per client, the socket, the receive state and the
+//! [`Session`]; runs operations, reads packets, keeps the connection alive and
+//! calls the application's callbacks (with no lock held).
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::ffi::c_void;
+use core::ptr::NonNull;
+
+use super::{agent, sleep, Agent, CPtr, Command, Done, TxBuf, BROKERS, OPS};
+use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, Reaction, Session, Timer};
+use crate::config::{kernel, mqtt};
+use crate::ffi::agent_types::{MQTTAgentCallbackParams_t, MQTTAgentCallbackParams_u, MQTTAgentCallback_t, MQTTAgentEvent_t};
+use crate::ffi::mqtt_lib::{MQTTPublishData_t, MQTTQoS_t};
+use crate::mqtt::codec::{FixedHeader, HeaderDecoder, Packet, PacketType, PubAck, PubComp, PubRec, PubRel, Publish, QoS, Subscribe, Unsubscribe};
+use crate::platform::rtos;
+use crate::platform::sockets::{Socket, Socket_t};
+
+/// Received QoS 2 publishes awaiting PUBREL, per client.
+const QOS2_IN: usize = 16;
+/// Largest body of a non-PUBLISH packet a server may send us (SUBACK for one filter is 3).
+const SCRATCH: usize = 8;
+/// Chunk used to read and discard a publish that no buffer can hold.
+const DISCARD_CHUNK: usize = 64;
+
+/// What a SUBSCRIBE brings besides its packet: its callback, when the
+/// project enables subscription management.
+#[cfg(afr_subscription_management)]
+type SubscribeExtra = super::SubCallback;
+#[cfg(not(afr_subscription_management))]
+type SubscribeExtra = ();
+
+#[cfg(afr_subscription_management)]
+type Subscriptions = crate::mqtt::topic::FilterTable<
+    { mqtt::SUBSCRIPTION_MANAGER_MAX_SUBSCRIPTIONS },
+    { mqtt::SUBSCRIPTION_MANAGER_MAX_TOPIC_LENGTH },
+    super::SubCallback,
+>;
+
+/// Where the body of the packet being received goes.
+enum Body {
+    /// Non-PUBLISH packets: a few bytes.
+    Scratch([u8; SCRATCH]),
+    /// A PUBLISH, read straight into a buffer from the configured pool.
+    Pooled(NonNull<u8>),
+    /// A PUBLISH with no buffer: read and thrown away, keeping what is needed to acknowledge it.
+    Dropped { topic_len: [u8; 2], id: [u8; 2] },
+}
+
+enum Rx {
+    Header(HeaderDecoder),
+    Body { header: FixedHeader, body: Body, filled: usize },
+}
+
+/// An operation waiting for the broker, with what its completion needs.
+enum Pending {
+    Subscribe(TxBuf),
+    Unsubscribe(TxBuf),
+    Other,
+}
+
+struct ClientIo {
+    socket: Option<Socket>,
+    /// The socket wakes the task when data arrives (else the task polls).
+    wakeup: bool,
+    session: Session<OPS, QOS2_IN>,
+    rx: Rx,
+    pending: [Option<Pending>; OPS],
+    callback: MQTTAgentCallback_t,
+    user_data: CPtr,
+    #[cfg(afr_subscription_management)]
+    subscriptions: Subscriptions,
+}
+
+extern "C" fn socket_wakeup(_socket: Socket_t) {
+    if let Some(a) = agent() {
+        a.wake();
+    }
+}
+
+/// The agent task's body.
+pub fn run() {
+    let Some(agent) = agent() else { return };
+    let keep_alive = KeepAlive { interval: mqtt::KEEP_ALIVE_ACTUAL_INTERVAL_TICKS, timeout: mqtt::KEEP_ALIVE_TIMEOUT_TICKS };
+    let mut clients: Vec<Box<ClientIo>> = (0..BROKERS)
+        .map(|_| {
+            Box::new(ClientIo {
+                socket: None,
+                wakeup: false,
+                session: Session::new(keep_alive),
+                rx: Rx::Header(HeaderDecoder::new()),
+                pending: core::array::from_fn(|_| None),
+                callback: None,
+                user_data: CPtr(core::ptr::null_mut()),
+                #[cfg(afr_subscription_management)]
+                subscriptions: Subscriptions::new(),
+            })
+        })
+        .collect();
+    loop {
+        let mut wait = kernel::MAX_DELAY;
+        for (index, c) in clients.iter_mut().enumerate() {
+            while let Some((slot, command)) = agent.next_command(index) {
+                c.execute(agent, index, slot, command);
+            }
+            c.receive(agent, index);
+            c.keep_alive(agent, index);
+            if c.socket.is_some() {
+                let now = rtos::tick_count();
+                if let Some(d) = c.session.next_deadline(now) {
+                    wait = wait.min(d.max(1));
+                }
+                if !c.wakeup {
+                    wait = wait.min(mqtt::MQTT_TASK_MAX_BLOCK_TICKS.max(1));
+                }
+            }
+        }
+        sleep(wait);
+    }
+}
+
+/// Writes the packet id the session chose over the placeholder at `at`.
+fn patch_packet_id(buf: &mut [u8], at: usize, id: u16) -> bool {
+    match buf.get_mut(at..at + 2) {
+        Some(slot) => {
+            slot.copy_from_slice(&id.to_be_bytes());
+            true
+        }
+        None => false,
+    }
+}
+
+fn encode_ack(ack: Ack, out: &mut [u8; 4]) -> usize {
+    let r = match ack {
+        Ack::PubAck(id) => PubAck(id).encode(out),
+        Ack::PubRec(id) => PubRec(id).encode(out),
+        Ack::PubRel(id) => PubRel(id).encode(out),
+        Ack::PubComp(id) => PubComp(id).encode(out),
+    };
+    r.unwrap_or(0)
+}
+
+/// Calls a subscription callback. C returns an `MQTTBool_t`, whose size is the
+/// target's enum size; it is read as an integer of that size, so that a value
+/// other than 0 or 1 from C cannot be an invalid Rust enum.
+#[cfg(afr_subscription_management)]
+fn call_publish_callback(cb: &super::SubCallback, data: &MQTTPublishData_t) -> bool {
+    use crate::ffi::mqtt_lib::MQTTBool_t;
+    let Some(f) = cb.f else { return false };
+    let raw = f as *const c_void;
+    // SAFETY: C declares the callback as returning MQTTBool_t, an enum that the C
+    // ABI returns exactly like an unsigned integer of the same size; the pointer
+    // is the application's callback, called with valid arguments.
+    unsafe {
+        match core::mem::size_of::<MQTTBool_t>() {
+            1 => {
+                let f: unsafe extern "C" fn(*mut c_void, *const MQTTPublishData_t) -> u8 = core::mem::transmute(raw);
+                f(cb.ctx.0, data) == 1
+            }
+            _ => {
+                let f: unsafe extern "C" fn(*mut c_void, *const MQTTPublishData_t) -> u32 = core::mem::transmute(raw);
+                f(cb.ctx.0, data) == 1
+            }
+        }
+    }
+}
+
+impl ClientIo {
+    fn execute(&mut self, agent: &Agent, index: usize, slot: u16, command: Command) {
+        let done = match command {
+            Command::Connect { buf, packet_len, host_at, port, is_ip, callback, user_data } => {
+                self.connect(agent, index, slot, buf, packet_len, host_at, port, is_ip, callback, user_data)
+            }
+            #[cfg(afr_subscription_management)]
+            Command::Subscribe { buf, len, callback } => self.subscribe(agent, index, slot, buf, len, callback),
+            #[cfg(not(afr_subscription_management))]
+            Command::Subscribe { buf, len } => self.subscribe(agent, index, slot, buf, len, ()),
+            Command::Unsubscribe { buf, len } => self.send_tracked(agent, index, slot, buf, len, 2, Expect::UnsubAck, true),
+            Command::Publish { buf, len, qos, id_at } => match qos {
+                QoS::AtMostOnce => self.send_now(agent, index, &buf.as_slice()[..len]),
+                QoS::AtLeastOnce => self.send_tracked(agent, index, slot, buf, len, id_at, Expect::PubAck, false),
+                QoS::ExactlyOnce => self.send_tracked(agent, index, slot, buf, len, id_at, Expect::PubRec, false),
+            },
+            Command::Disconnect => {
+                if self.socket.is_some() {
+                    let _ = self.send_now(agent, index, &[0xE0, 0x00]);
+                    self.close(agent, index, false);
+                    Some(Done::Success)
+                } else {
+                    Some(Done::Failure)
+                }
+            }
+            Command::Delete => {
+                if self.socket.is_some() {
+                    let _ = self.send_now(agent, index, &[0xE0, 0x00]);
+                    self.close(agent, index, false);
+                }
+                self.callback = None;
+                #[cfg(afr_subscription_management)]
+                self.subscriptions.clear();
+                Some(Done::Success)
+            }
+        };
+        if let Some(done) = done {
+            agent.complete(index, slot, done);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn connect(
+        &mut self,
+        agent: &Agent,
+        index: usize,
+        slot: u16,
+        buf: TxBuf,
+        packet_len: usize,
+        host_at: usize,
+        port: u16,
+        is_ip: bool,
+        callback: MQTTAgentCallback_t,
+        user_data: CPtr,
+    ) -> Option<Done> {
+        if self.socket.is_some() || !self.session.is_disconnected() {
+            return Some(Done::Failure); // Already connected.
+        }
+        let bytes = buf.as_slice();
+        let Some(host) = bytes.get(host_at..).and_then(|h| h.iter().position(|b| *b == 0).map(|end| &h[..=end])) else {
+            return Some(Done::Failure);
+        };
+        let send_timeout = (mqtt::TCP_SEND_TIMEOUT_MS as u64 * kernel::TICK_RATE_HZ as u64 / 1000) as u32;
+        let Ok(socket) = Socket::connect(host, is_ip, port, send_timeout.max(1)) else {
+            return Some(Done::Failure);
+        };
+        self.wakeup = socket.set_wakeup(socket_wakeup);
+        self.socket = Some(socket);
+        self.rx = Rx::Header(HeaderDecoder::new());
+        self.callback = callback;
+        self.user_data = user_data;
+        #[cfg(afr_subscription_management)]
+        self.subscriptions.clear(); // Clean session: the broker forgot them too.
+        let now = rtos::tick_count();
+        self.session.connect_sent(slot, now);
+        self.pending[slot as usize] = Some(Pending::Other);
+        if self.send_raw(&bytes[..packet_len]).is_err() {
+            self.close(agent, index, false);
+        }
+        None // Completed by CONNACK, a timeout of the session, or the connection dropping.
+    }
+
+    fn subscribe(
+        &mut self,
+        agent: &Agent,
+        index: usize,
+        slot: u16,
+        buf: TxBuf,
+        len: usize,
+        callback: SubscribeExtra,
+    ) -> Option<Done> {
+        #[cfg(afr_subscription_management)]
+        if callback.f.is_some() {
+            let cb = callback;
+            let Some(filter) = subscribe_filter(&buf, len) else { return Some(Done::Failure) };
+            if self.socket.is_none() || self.subscriptions.insert(filter, cb).is_err() {
+                return Some(Done::Failure); // Not connected, or the subscription manager is full.
+            }
+        }
+        #[cfg(not(afr_subscription_management))]
+        let _ = callback;
+        self.send_tracked(agent, index, slot, buf, len, 2, Expect::SubAck, true)
+    }
+
+    /// Sends a packet that waits for an acknowledgement; `id_at` is where its
+    /// packet id goes. `keep` keeps the buffer until completion (its filter).
+    #[allow(clippy::too_many_arguments)]
+    fn send_tracked(
+        &mut self,
+        agent: &Agent,
+        index: usize,
+        slot: u16,
+        mut buf: TxBuf,
+        len: usize,
+        id_at: usize,
+        expect: Expect,
+        keep: bool,
+    ) -> Option<Done> {
+        if !self.session.is_connected() {
+            self.forget_subscription(&buf, len, expect);
+            return Some(Done::Failure);
+        }
+        let Some(id) = self.session.begin(expect, slot) else { return Some(Done::Failure) };
+        if !patch_packet_id(buf.as_mut_slice(), id_at, id) {
+            self.session.cancel(id);
+            return Some(Done::Failure);
+        }
+        let sent = self.send_raw(&buf.as_slice()[..len]);
+        self.pending[slot as usize] = Some(match (keep, expect) {
+            (true, Expect::SubAck) => Pending::Subscribe(buf),
+            (true, _) => Pending::Unsubscribe(buf),
+            _ => Pending::Other,
+        });
+        if sent.is_err() {
+            self.close(agent, index, true);
+        }
+        None
+    }
+
+    /// Sends a packet that completes once written (QoS 0 PUBLISH, DISCONNECT).
+    fn send_now(&mut self, agent: &Agent, index: usize, bytes: &[u8]) -> Option<Done> {
+        if self.socket.is_none() || !self.session.is_connected() {
+            return Some(Done::Failure);
+        }
+        if self.send_raw(bytes).is_err() {
+            self.close(agent, index, true);
+            return Some(Done::Failure);
+        }
+        Some(Done::Success)
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ()> {
+        let socket = self.socket.as_mut().ok_or(())?;
+        socket.send_all(bytes).map_err(|_| ())?;
+        self.session.sent(rtos::tick_count());
+        Ok(())
+    }
+
+    /// A subscription whose SUBSCRIBE failed leaves the table again.
+    fn forget_subscription(&mut self, buf: &TxBuf, len: usize, expect: Expect) {
+        #[cfg(afr_subscription_management)]
+        if expect == Expect::SubAck {
+            if let Some(filter) = subscribe_filter(buf, len) {
+                self.subscriptions.remove(filter);
+            }
+        }
+        #[cfg(not(afr_subscription_management))]
+        let _ = (buf, len, expect);
+    }
+
+    /// Ends the connection: every waiting caller fails; `lost` (not asked for by
+    /// the application) also reports `eMQTTAgentDisconnect`, once.
+    fn close(&mut self, agent: &Agent, index: usize, lost: bool) {
+        let was_connected = self.session.is_connected();
+        if self.socket.take().is_none() && self.session.is_disconnected() {
+            return;
+        }
+        if let Rx::Body { body: Body::Pooled(ptr), .. } = self.rx {
+            // SAFETY: the receive buffer came from the configured pool and is unused now.
+            unsafe { mqtt::buffer_fxn::return_buffer(ptr.as_ptr()) };
+        }
+        self.rx = Rx::Header(HeaderDecoder::new());
+        let waiting: heapless::Vec<u16, { OPS + 1 }> = self.session.drop_connection().collect();
+        for slot in waiting {
+            if let Some(Pending::Subscribe(buf)) = self.pending.get_mut(slot as usize).and_then(Option::take) {
+                self.forget_subscription(&buf, buf.as_slice().len(), Expect::SubAck);
+            }
+            agent.complete(index, slot, Done::Failure);
+        }
+        self.pending.iter_mut().for_each(|p| *p = None);
+        if lost && was_connected {
+            if let Some(cb) = self.callback {
+                // SAFETY: MQTTAgentCallbackParams_t is plain data; zeroed is a valid union.
+                let mut params: MQTTAgentCallbackParams_t = unsafe { core::mem::zeroed() };
+                params.xMQTTEvent = MQTTAgentEvent_t::eMQTTAgentDisconnect;
+                // SAFETY: the application's callback, called from the agent task as AFR did.
+                unsafe { cb(self.user_data.0, &params) };
+            }
+        }
+    }
+
+    fn keep_alive(&mut self, agent: &Agent, index: usize) {
+        if self.socket.is_none() {
+            return;
+        }
+        match self.session.poll(rtos::tick_count()) {
+            Timer::Idle => {}
+            Timer::SendPing => {
+                if self.send_raw(&[0xC0, 0x00]).is_err() {
+                    self.close(agent, index, true);
+                } else {
+                    self.session.ping_sent(rtos::tick_count());
+                }
+            }
+            Timer::Dead => self.close(agent, index, true),
+        }
+    }
+
+    /// Reads and handles every complete packet the socket has now.
+    fn receive(&mut self, agent: &Agent, index: usize) {
+        while self.socket.is_some() {
+            match self.receive_step(agent, index) {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(()) => {
+                    self.close(agent, index, true);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One read; `Ok(false)` when the socket has nothing more now.
+    fn receive_step(&mut self, agent: &Agent, index: usize) -> Result<bool, ()> {
+        let socket = self.socket.as_mut().ok_or(())?;
+        match &mut self.rx {
+            Rx::Header(decoder) => {
+                let mut byte = [0u8; 1];
+                if socket.recv(&mut byte).map_err(|_| ())? == 0 {
+                    return Ok(false);
+                }
+                if let Some(header) = decoder.push(byte[0]).map_err(|_| ())? {
+                    self.rx = Rx::Body { body: self.body_for(&header)?, header, filled: 0 };
+                    self.finish_if_complete(agent, index)?;
+                }
+                Ok(true)
+            }
+            Rx::Body { header, body, filled } => {
+                let total = header.remaining_len as usize;
+                let want = (total - *filled).min(mqtt::RX_BUFFER_SIZE.max(1));
+                let n = match body {
+                    Body::Scratch(s) => socket.recv(&mut s[*filled..*filled + want]),
+                    Body::Pooled(ptr) => {
+                        // SAFETY: the pool buffer holds at least `total` bytes (requested
+                        // with that length) and is owned by this receive state.
+                        let dest = unsafe { core::slice::from_raw_parts_mut(ptr.as_ptr().add(*filled), want) };
+                        socket.recv(dest)
+                    }
+                    Body::Dropped { topic_len, id } => {
+                        let mut chunk = [0u8; DISCARD_CHUNK];
+                        let take = want.min(DISCARD_CHUNK);
+                        let n = socket.recv(&mut chunk[..take]).map_err(|_| ())?;
+                        // Keep the topic length (offset 0..2) and the packet id after the topic.
+                        for (k, b) in chunk[..n].iter().enumerate() {
+                            let at = *filled + k;
+                            if at < 2 {
+                                topic_len[at] = *b;
+                                continue;
+                            }
+                            let id_at = 2 + u16::from_be_bytes(*topic_len) as usize;
+                            if (id_at..id_at + 2).contains(&at) {
+                                id[at - id_at] = *b;
+                            }
+                        }
+                        Ok(n)
+                    }
+                }
+                .map_err(|_| ())?;
+                if n == 0 {
+                    return Ok(false);
+                }
+                *filled += n;
+                self.finish_if_complete(agent, index)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Chooses where a packet's body goes once its fixed header is known.
+    fn body_for(&self, header: &FixedHeader) -> Result<Body, ()> {
+        let len = header.remaining_len as usize;
+        if header.packet_type != PacketType::Publish {
+            return if len <= SCRATCH { Ok(Body::Scratch([0; SCRATCH])) } else { Err(()) };
+        }
+        let mut want = header.remaining_len;
+        // SAFETY: the configured GetFreeBuffer function takes a pointer to a u32 length.
+        let raw = unsafe { mqtt::buffer_fxn::get_free_buffer(&mut want) };
+        match NonNull::new(raw) {
+            Some(ptr) if want as usize >= len => Ok(Body::Pooled(ptr)),
+            other => {
+                if let Some(ptr) = other {
+                    // SAFETY: returned unused to the pool it came from.
+                    unsafe { mqtt::buffer_fxn::return_buffer(ptr.as_ptr()) };
+                }
+                crate::platform::log::debug(format_args!(
+                    "MQTT: dropped an incoming publish of {len} bytes: no buffer large enough is free"
+                ));
+                Ok(Body::Dropped { topic_len: [0; 2], id: [0; 2] })
+            }
+        }
+    }
+
+    fn finish_if_complete(&mut self, agent: &Agent, index: usize) -> Result<(), ()> {
+        let Rx::Body { header, filled, .. } = &self.rx else { return Ok(()) };
+        if *filled < header.remaining_len as usize {
+            return Ok(());
+        }
+        let Rx::Body { header, body, .. } = core::mem::replace(&mut self.rx, Rx::Header(HeaderDecoder::new())) else {
+            return Ok(());
+        };
+        let len = header.remaining_len as usize;
+        match body {
+            Body::Scratch(s) => {
+                let packet = Packet::decode_from_server(&header, &s[..len]).map_err(|_| ())?;
+                let reaction = self.session.received(&packet, rtos::tick_count()).map_err(|_| ())?;
+                self.react(agent, index, reaction)
+            }
+            Body::Pooled(ptr) => {
+                // SAFETY: `len` bytes were received into this pool buffer, owned here.
+                let bytes = unsafe { core::slice::from_raw_parts(ptr.as_ptr(), len) };
+                let decoded = Packet::decode_from_server(&header, bytes);
+                let Ok(Packet::Publish(publish)) = decoded else {
+                    // SAFETY: returned unused to its pool.
+                    unsafe { mqtt::buffer_fxn::return_buffer(ptr.as_ptr()) };
+                    return Err(());
+                };
+                let reaction = match self.session.received_publish(publish.qos, publish.packet_id) {
+                    Ok(r) => r,
+                    Err(_) => {
+                        // SAFETY: as above.
+                        unsafe { mqtt::buffer_fxn::return_buffer(ptr.as_ptr()) };
+                        return Err(());
+                    }
+                };
+                if reaction.deliver {
+                    self.deliver(&publish, ptr);
+                } else {
+                    // SAFETY: a duplicate, not delivered: the buffer goes back.
+                    unsafe { mqtt::buffer_fxn::return_buffer(ptr.as_ptr()) };
+                }
+                self.react(agent, index, Reaction { deliver: false, ..reaction })
+            }
+            Body::Dropped { id, .. } => {
+                let qos = QoS::try_from((header.flags >> 1) & 0x03).map_err(|_| ())?;
+                let packet_id = (qos != QoS::AtMostOnce).then(|| u16::from_be_bytes(id));
+                let reaction = self.session.received_publish(qos, packet_id).map_err(|_| ())?;
+                self.react(agent, index, Reaction { deliver: false, ..reaction })
+            }
+        }
+    }
+
+    fn react(&mut self, agent: &Agent, index: usize, reaction: Reaction) -> Result<(), ()> {
+        if let Some((slot, outcome)) = reaction.complete {
+            let pending = self.pending.get_mut(slot as usize).and_then(Option::take);
+            let done = match outcome {
+                Outcome::Done | Outcome::Granted(_) => Done::Success,
+                Outcome::SubscriptionRefused | Outcome::Refused(_) => Done::Failure,
+            };
+            match pending {
+                Some(Pending::Subscribe(buf)) if done == Done::Failure => {
+                    self.forget_subscription(&buf, buf.as_slice().len(), Expect::SubAck)
+                }
+                #[cfg(afr_subscription_management)]
+                Some(Pending::Unsubscribe(buf)) if done == Done::Success => {
+                    if let Some(filter) = unsubscribe_filter(&buf) {
+                        self.subscriptions.remove(filter);
+                    }
+                }
+                _ => {}
+            }
+            agent.complete(index, slot, done);
+            if let Outcome::Refused(_) = outcome {
+                self.socket = None; // The broker closes after a refusal [MQTT-3.2.2-5].
+                self.rx = Rx::Header(HeaderDecoder::new());
+            }
+        }
+        if let Some(ack) = reaction.send {
+            let mut out = [0u8; 4];
+            let n = encode_ack(ack, &mut out);
+            self.send_raw(&out[..n])?;
+        }
+        Ok(())
+    }
+
+    /// Hands a received publish to the application: subscription callbacks
+    /// (exact match first, then wildcards) until one takes the buffer, else the
+    /// connect callback when no subscription callback ran. Whoever does not
+    /// take the buffer leaves it to the library, which returns it to the pool.
+    fn deliver(&mut self, publish: &Publish<'_>, buffer: NonNull<u8>) {
+        let data = MQTTPublishData_t {
+            xQos: match publish.qos {
+                QoS::AtMostOnce => MQTTQoS_t::eMQTTQoS0,
+                QoS::AtLeastOnce => MQTTQoS_t::eMQTTQoS1,
+                QoS::ExactlyOnce => MQTTQoS_t::eMQTTQoS2,
+            },
+            pucTopic: publish.topic.as_ptr(),
+            usTopicLength: publish.topic.len() as u16,
+            pvData: publish.payload.as_ptr() as *const c_void,
+            ulDataLength: publish.payload.len() as u32,
+            xBuffer: buffer.as_ptr() as *mut c_void,
+        };
+        let mut invoked = false;
+        let mut taken = false;
+        #[cfg(afr_subscription_management)]
+        for (_, cb) in self.subscriptions.matching(publish.topic) {
+            if cb.f.is_some() {
+                invoked = true;
+                if call_publish_callback(cb, &data) {
+                    taken = true;
+                    break;
+                }
+            }
+        }
+        if !invoked {
+            if let Some(cb) = self.callback {
+                let params = MQTTAgentCallbackParams_t {
+                    xMQTTEvent: MQTTAgentEvent_t::eMQTTAgentPublish,
+                    u: MQTTAgentCallbackParams_u { xPublishData: data },
+                };
+                // SAFETY: the application's connect callback, with valid parameters.
+                taken = unsafe { cb(self.user_data.0, &params) } == crate::ffi::types::pdTRUE;
+            }
+        }
+        if !taken {
+            // SAFETY: nobody took the buffer; it goes back to the pool it came from.
+            unsafe { mqtt::buffer_fxn::return_buffer(buffer.as_ptr()) };
+        }
+    }
+}
+
+/// The filter of the single-filter SUBSCRIBE we encoded into `buf`.
+#[cfg(afr_subscription_management)]
+fn subscribe_filter(buf: &TxBuf, len: usize) -> Option<&str> {
+    let (header, used) = FixedHeader::parse(buf.as_slice().get(..len)?).ok()??;
+    let body = buf.as_slice().get(used..used + header.remaining_len as usize)?;
+    match Packet::decode(&header, body).ok()? {
+        Packet::Subscribe(Subscribe { filters, .. }) => filters.iter().next().map(|(f, _)| f),
+        _ => None,
+    }
+}
+
+#[cfg(afr_subscription_management)]
+fn unsubscribe_filter(buf: &TxBuf) -> Option<&str> {
+    let (header, used) = FixedHeader::parse(buf.as_slice()).ok()??;
+    let body = buf.as_slice().get(used..used + header.remaining_len as usize)?;
+    match Packet::decode(&header, body).ok()? {
+        Packet::Unsubscribe(Unsubscribe { filters, .. }) => filters.iter().next(),
+        _ => None,
+    }
+}

@@ -1,0 +1,184 @@
+//! AFR Secure Sockets, as every AFR port provides them (`aws_secure_sockets.h`).
+//!
+//! The library only ever opens plain TCP sockets through this API; TLS, when
+//! asked for, is its own (rustls) on top. Constants are AFR v1.4.7's values.
+
+#![allow(non_snake_case, non_camel_case_types)]
+
+use core::ffi::{c_char, c_void};
+use core::ptr;
+
+pub type Socket_t = *mut c_void;
+
+const SOCKETS_INVALID_SOCKET: Socket_t = !0usize as Socket_t;
+const SOCKETS_AF_INET: i32 = 2;
+const SOCKETS_SOCK_STREAM: i32 = 1;
+const SOCKETS_IPPROTO_TCP: i32 = 6;
+const SOCKETS_SO_SNDTIMEO: i32 = 1;
+const SOCKETS_SO_NONBLOCK: i32 = 9;
+const SOCKETS_SO_WAKEUP_CALLBACK: i32 = 17;
+const SOCKETS_SHUT_RDWR: u32 = 2;
+const SOCKETS_EWOULDBLOCK: i32 = -11;
+
+/// `SocketsSockaddr_t`.
+#[repr(C)]
+struct SocketsSockaddr_t {
+    ucLength: u8,
+    ucSocketDomain: u8,
+    usPort: u16,
+    ulAddress: u32,
+}
+
+extern "C" {
+    fn SOCKETS_Socket(lDomain: i32, lType: i32, lProtocol: i32) -> Socket_t;
+    fn SOCKETS_Connect(xSocket: Socket_t, pxAddress: *mut SocketsSockaddr_t, xAddressLength: u32) -> i32;
+    fn SOCKETS_Send(xSocket: Socket_t, pvBuffer: *const c_void, xDataLength: usize, ulFlags: u32) -> i32;
+    fn SOCKETS_Recv(xSocket: Socket_t, pvBuffer: *mut c_void, xBufferLength: usize, ulFlags: u32) -> i32;
+    fn SOCKETS_Shutdown(xSocket: Socket_t, ulHow: u32) -> i32;
+    fn SOCKETS_Close(xSocket: Socket_t) -> i32;
+    fn SOCKETS_SetSockOpt(xSocket: Socket_t, lLevel: i32, lOptionName: i32, pvOptionValue: *const c_void, xOptionLength: usize) -> i32;
+    fn SOCKETS_GetHostByName(pcHostName: *const c_char) -> u32;
+}
+
+/// Why a socket operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetError {
+    /// The host name did not resolve, or the address did not parse.
+    Resolve,
+    /// No socket could be created.
+    NoSocket,
+    /// The TCP connection could not be made.
+    Connect,
+    /// The peer closed or reset the connection, or the port reported an error.
+    Closed,
+    /// Sending did not finish within the send timeout.
+    SendTimeout,
+}
+
+/// The wake-up callback's C signature (`void f( Socket_t )`).
+pub type WakeupCallback = extern "C" fn(Socket_t);
+
+/// An open TCP connection. Closed on drop.
+pub struct Socket {
+    raw: Socket_t,
+    send_timeout: u32,
+}
+
+// SAFETY: a Secure Sockets handle may be used from any task; the agent uses
+// each socket from its own task only.
+unsafe impl Send for Socket {}
+
+/// Parses a dotted IPv4 address into network byte order.
+fn parse_ipv4(s: &str) -> Option<u32> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split('.');
+    for o in &mut octets {
+        *o = parts.next()?.parse().ok()?;
+    }
+    parts.next().is_none().then(|| u32::from_ne_bytes(octets))
+}
+
+impl Socket {
+    /// Connects to `host:port`. `host` is a NUL-terminated name resolved with
+    /// `SOCKETS_GetHostByName`, or with `is_ip` a dotted IPv4 address.
+    pub fn connect(host: &[u8], is_ip: bool, port: u16, send_timeout_ticks: u32) -> Result<Self, NetError> {
+        let name = host.strip_suffix(&[0]).ok_or(NetError::Resolve)?;
+        let address = if is_ip {
+            let text = core::str::from_utf8(name).map_err(|_| NetError::Resolve)?;
+            parse_ipv4(text).ok_or(NetError::Resolve)?
+        } else {
+            // SAFETY: `host` is NUL-terminated (checked above) and outlives the call.
+            unsafe { SOCKETS_GetHostByName(host.as_ptr() as *const c_char) }
+        };
+        if address == 0 {
+            return Err(NetError::Resolve);
+        }
+        // SAFETY: plain constructor call with AFR's constants.
+        let raw = unsafe { SOCKETS_Socket(SOCKETS_AF_INET, SOCKETS_SOCK_STREAM, SOCKETS_IPPROTO_TCP) };
+        if raw == SOCKETS_INVALID_SOCKET || raw.is_null() {
+            return Err(NetError::NoSocket);
+        }
+        let socket = Socket { raw, send_timeout: send_timeout_ticks };
+        socket.set_ticks(SOCKETS_SO_SNDTIMEO, send_timeout_ticks);
+        let mut addr = SocketsSockaddr_t {
+            ucLength: core::mem::size_of::<SocketsSockaddr_t>() as u8,
+            ucSocketDomain: SOCKETS_AF_INET as u8,
+            usPort: port.to_be(),
+            ulAddress: address,
+        };
+        // SAFETY: `addr` is a valid SocketsSockaddr_t for the duration of the call.
+        let rc = unsafe { SOCKETS_Connect(socket.raw, &mut addr, core::mem::size_of::<SocketsSockaddr_t>() as u32) };
+        if rc != 0 {
+            return Err(NetError::Connect);
+        }
+        // Reads never block the agent task: it waits for data itself. (A timeout
+        // option of 0 means "forever" in AFR, hence the non-blocking option.)
+        // SAFETY: SOCKETS_SO_NONBLOCK takes no value.
+        unsafe { SOCKETS_SetSockOpt(socket.raw, 0, SOCKETS_SO_NONBLOCK, ptr::null(), 0) };
+        Ok(socket)
+    }
+
+    fn set_ticks(&self, option: i32, ticks: u32) {
+        // SAFETY: the option value is a TickType_t (u32) that lives through the call.
+        unsafe {
+            SOCKETS_SetSockOpt(self.raw, 0, option, &ticks as *const u32 as *const c_void, core::mem::size_of::<u32>());
+        }
+    }
+
+    /// Asks the port to call `callback` when data arrives. False when the port
+    /// has no wake-up support (the agent then polls).
+    pub fn set_wakeup(&self, callback: WakeupCallback) -> bool {
+        // SAFETY: AFR passes the function pointer itself as the option value.
+        let rc = unsafe {
+            SOCKETS_SetSockOpt(self.raw, 0, SOCKETS_SO_WAKEUP_CALLBACK, callback as *const c_void, core::mem::size_of::<*const c_void>())
+        };
+        rc == 0
+    }
+
+    /// Sends all of `data`, waiting while the socket's buffer is full for at
+    /// most the send timeout (`mqttconfigTCP_SEND_TIMEOUT_MS`).
+    pub fn send_all(&mut self, mut data: &[u8]) -> Result<(), NetError> {
+        let start = crate::platform::rtos::tick_count();
+        while !data.is_empty() {
+            // SAFETY: `data` is valid for reads of its length during the call.
+            let n = unsafe { SOCKETS_Send(self.raw, data.as_ptr() as *const c_void, data.len(), 0) };
+            match n {
+                n if n > 0 => data = data.get(n as usize..).ok_or(NetError::Closed)?,
+                0 | SOCKETS_EWOULDBLOCK => {
+                    if crate::platform::rtos::tick_count().wrapping_sub(start) >= self.send_timeout {
+                        return Err(NetError::SendTimeout);
+                    }
+                    crate::platform::rtos::delay(1);
+                }
+                _ => return Err(NetError::Closed),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what is available, up to `buf.len()` bytes, without waiting:
+    /// `Ok(0)` when nothing is there yet.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, NetError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // SAFETY: `buf` is valid for writes of its length during the call.
+        let n = unsafe { SOCKETS_Recv(self.raw, buf.as_mut_ptr() as *mut c_void, buf.len(), 0) };
+        match n {
+            n if n > 0 => Ok((n as usize).min(buf.len())),
+            0 | SOCKETS_EWOULDBLOCK => Ok(0),
+            _ => Err(NetError::Closed),
+        }
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        // SAFETY: `raw` is an open socket owned by this value; it is not used again.
+        unsafe {
+            SOCKETS_Shutdown(self.raw, SOCKETS_SHUT_RDWR);
+            SOCKETS_Close(self.raw);
+        }
+        self.raw = ptr::null_mut();
+    }
+}

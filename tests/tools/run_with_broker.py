@@ -1,0 +1,914 @@
+#!/usr/bin/env python3
+"""Run a test program next to a private Mosquitto broker on loopback.
+
+Usage:
+    run_with_broker.py [--relay] [--fake] [--broker-conf-extra FILE]
+                       [--timeout SECONDS] -- PROGRAM [ARGS...]
+
+Starts mosquitto (a child process, never a daemon) on a free 127.0.0.1 port
+and, optionally, a freezable TCP relay in front of it (--relay) and a scripted
+fake MQTT server (--fake). PROGRAM runs with these environment variables:
+
+    AFR_TEST_BROKER_PORT   the broker's port
+    AFR_TEST_RELAY_PORT    the relay's port (--relay)
+    AFR_TEST_FAKE_PORT     the fake server's port (--fake)
+    AFR_TEST_CTL_DIR       the control directory (see below)
+    AFR_TEST_BROKER_LOG    the broker's log file
+
+Control channel (made for programs under the FreeRTOS POSIX simulator, which
+may only make quick, non-blocking system calls): the program writes one command
+line to AFR_TEST_CTL_DIR/req.<seq>.tmp and renames it to req.<seq>; the harness
+polls the directory every ~10 ms, runs the command, deletes the request and
+writes ack.<seq> atomically (via ack.<seq>.tmp). The ack's first line is "ok"
+or "error: <reason>"; any further lines are the command's result.
+
+Commands:
+    broker-stop            SIGTERM mosquitto and wait for it to exit
+    broker-kill            SIGKILL mosquitto and wait for it to exit
+    broker-start           start mosquitto again on the same port, wait until it
+                           accepts connections
+    broker-log-tail N      result: the last N lines of the mosquitto log
+    relay-freeze           relayed connections stay open, nothing is forwarded
+    relay-thaw             forward again (including what was held back)
+    relay-reset            close all relayed connections (both sides) with RST
+    relay-stats            result: "connections <accepted total> <open now>"
+    fake-script NAME [ARG] script of the fake server for every connection it
+                           accepts from now on (the connection being served is
+                           not affected); scripts: normal-connack (default),
+                           no-connack, refuse-connack N, connack-then-garbage,
+                           connack-then-bad-length, connack-then-close,
+                           no-pingresp
+    fake-last-connect      result: hex of the last CONNECT the fake server got
+                           (empty line if none)
+    fake-close             close the connection the fake server is serving (FIN)
+    fake-stats             result: "connections <accepted total>"
+    ping                   does nothing (checks the channel)
+
+Exit status: PROGRAM's (128+N if it died from signal N); 124 if it exceeded
+--timeout; 125 if the harness itself failed. mosquitto, the relay, the fake
+server and the temporary directory are always cleaned up. Set
+AFR_TEST_KEEP_TMP=1 to keep the temporary directory (and its broker log).
+"""
+
+import argparse
+import ctypes
+import errno
+import os
+import selectors
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+LOOPBACK = "127.0.0.1"
+MOSQUITTO = "/usr/sbin/mosquitto"
+READY_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+POLL_INTERVAL = 0.01
+
+
+def log(msg):
+    sys.stderr.write("[run_with_broker] %s\n" % msg)
+    sys.stderr.flush()
+
+
+# --------------------------------------------------------------------------
+# Child processes die with the harness (even on SIGKILL of the harness).
+
+try:
+    _libc = ctypes.CDLL(None, use_errno=True)
+    _prctl = _libc.prctl
+except (OSError, AttributeError):  # pragma: no cover
+    _prctl = None
+
+
+def _die_with_parent():
+    # PR_SET_PDEATHSIG = 1. Children are only spawned from the main thread,
+    # which lives as long as the harness.
+    if _prctl is not None:
+        _prctl(1, signal.SIGKILL, 0, 0, 0)
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def listen_socket():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((LOOPBACK, 0))
+    s.listen(16)
+    return s
+
+
+def set_rst_on_close(sock):
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+
+
+def port_accepts(port, timeout=0.2):
+    try:
+        s = socket.create_connection((LOOPBACK, port), timeout=timeout)
+    except OSError:
+        return False
+    s.close()
+    return True
+
+
+class CommandError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------
+# Broker
+
+
+class Broker:
+    def __init__(self, tmpdir, extra_conf_file=None):
+        self.tmpdir = tmpdir
+        self.log_path = os.path.join(tmpdir, "mosquitto.log")
+        self.conf_path = os.path.join(tmpdir, "mosquitto.conf")
+        self.extra_conf_file = extra_conf_file
+        self.port = None
+        self.proc = None
+        self.stderr_path = os.path.join(tmpdir, "mosquitto.stderr")
+
+    def _write_conf(self):
+        lines = [
+            "# generated by run_with_broker.py",
+            "listener %d %s" % (self.port, LOOPBACK),
+            "allow_anonymous true",
+            "persistence false",
+            "max_queued_messages 10000",
+            "log_dest file %s" % self.log_path,
+            "log_type all",
+            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            # Otherwise mosquitto drops to user "mosquitto", which cannot write
+            # the log into our private temporary directory.
+            lines.append("user root")
+        if self.extra_conf_file:
+            with open(self.extra_conf_file) as f:
+                lines.append("# from %s" % self.extra_conf_file)
+                lines.append(f.read())
+        with open(self.conf_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def first_start(self):
+        """Choose a port and start; retry on another port if it was taken."""
+        last = None
+        for _ in range(5):
+            self.port = free_port()
+            self._write_conf()
+            try:
+                self.start()
+                return
+            except CommandError as e:
+                last = e
+                log("broker did not start on port %d (%s); trying another port" % (self.port, e))
+        raise CommandError("mosquitto failed to start: %s" % last)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self):
+        if self.running():
+            raise CommandError("broker already running")
+        self.proc = None
+        errf = open(self.stderr_path, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [MOSQUITTO, "-c", self.conf_path],
+                stdin=subprocess.DEVNULL,
+                stdout=errf,
+                stderr=errf,
+                preexec_fn=_die_with_parent,
+                close_fds=True,
+            )
+        finally:
+            errf.close()
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise CommandError(
+                    "mosquitto exited with status %s: %s"
+                    % (self.proc.returncode, self._stderr_tail())
+                )
+            if port_accepts(self.port):
+                return
+            time.sleep(0.02)
+        self._signal_and_wait(signal.SIGKILL)
+        raise CommandError("mosquitto did not accept connections within %.0f s" % READY_TIMEOUT)
+
+    def _stderr_tail(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read()[-500:].decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+
+    def _signal_and_wait(self, sig):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                log("mosquitto ignored signal %d; killing it" % sig)
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def stop(self):
+        if not self.running():
+            raise CommandError("broker not running")
+        self._signal_and_wait(signal.SIGTERM)
+
+    def kill(self):
+        if not self.running():
+            raise CommandError("broker not running")
+        self._signal_and_wait(signal.SIGKILL)
+
+    def shutdown(self):
+        if self.proc is not None:
+            self._signal_and_wait(signal.SIGTERM)
+
+    def log_tail(self, n):
+        try:
+            with open(self.log_path, "rb") as f:
+                data = f.read().decode("utf-8", "replace")
+        except OSError as e:
+            raise CommandError("cannot read broker log: %s" % e)
+        lines = data.splitlines()
+        return lines[-n:] if n > 0 else []
+
+
+# --------------------------------------------------------------------------
+# Relay: a freezable, resettable TCP forwarder in front of the broker.
+
+
+class _Conn:
+    """One relayed connection: client socket <-> upstream (broker) socket."""
+
+    def __init__(self, client, upstream):
+        self.socks = (client, upstream)
+        # pending[i]: bytes read from socks[i] not yet written to socks[1 - i]
+        self.pending = [bytearray(), bytearray()]
+        self.eof = [False, False]  # socks[i] sent FIN
+        self.shut = [False, False]  # shutdown(SHUT_WR) done on socks[i]
+
+
+class Relay:
+    MAX_PENDING = 256 * 1024
+
+    def __init__(self, target_port_fn):
+        self.target_port_fn = target_port_fn
+        self.listener = listen_socket()
+        self.listener.setblocking(False)
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.frozen = False
+        self.reset_requested = None  # threading.Event while a reset is pending
+        self.stopping = False
+        self.conns = []
+        self.accepted = 0
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_r.setblocking(False)
+        self.wake_w.setblocking(False)
+        self.thread = threading.Thread(target=self._run, name="relay", daemon=True)
+        self.thread.start()
+
+    def _wake(self):
+        try:
+            self.wake_w.send(b"x")
+        except OSError:
+            pass
+
+    # Commands (from the main thread).
+    def freeze(self):
+        with self.lock:
+            self.frozen = True
+        self._wake()
+
+    def thaw(self):
+        with self.lock:
+            self.frozen = False
+        self._wake()
+
+    def reset(self):
+        done = threading.Event()
+        with self.lock:
+            self.reset_requested = done
+        self._wake()
+        if not done.wait(5.0):
+            raise CommandError("relay thread did not process the reset")
+
+    def stats(self):
+        with self.lock:
+            return "connections %d %d" % (self.accepted, len(self.conns))
+
+    def shutdown(self):
+        with self.lock:
+            self.stopping = True
+        self._wake()
+        self.thread.join(5.0)
+
+    # Relay thread.
+    def _close_conn(self, c, rst):
+        for s in c.socks:
+            if rst:
+                set_rst_on_close(s)
+            try:
+                s.close()
+            except OSError:
+                pass
+        if c in self.conns:
+            self.conns.remove(c)
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                log("relay accept failed: %s" % e)
+                return
+            try:
+                upstream = socket.create_connection((LOOPBACK, self.target_port_fn()), timeout=2.0)
+            except OSError:
+                # Broker down: the client sees a reset, as if nothing listened.
+                set_rst_on_close(client)
+                client.close()
+                continue
+            for s in (client, upstream):
+                s.setblocking(False)
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.lock:
+                self.conns.append(_Conn(client, upstream))
+                self.accepted += 1
+
+    def _service(self, c, events_by_sock):
+        """Move data for one connection; returns False if it was closed."""
+        for i in (0, 1):
+            src, dst = c.socks[i], c.socks[1 - i]
+            ev = events_by_sock.get(src, 0)
+            if ev & selectors.EVENT_READ and not c.eof[i]:
+                try:
+                    data = src.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    data = None
+                except OSError:
+                    # Reset by one side: pass the reset on to the other.
+                    self._close_conn(c, rst=True)
+                    return False
+                if data is not None:
+                    if data:
+                        c.pending[i] += data
+                    else:
+                        c.eof[i] = True
+        for i in (0, 1):
+            dst = c.socks[1 - i]
+            if c.pending[i]:
+                try:
+                    n = dst.send(c.pending[i])
+                    del c.pending[i][:n]
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:
+                    self._close_conn(c, rst=True)
+                    return False
+            if c.eof[i] and not c.pending[i] and not c.shut[1 - i]:
+                try:
+                    dst.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                c.shut[1 - i] = True
+        if c.shut[0] and c.shut[1]:
+            self._close_conn(c, rst=False)
+            return False
+        return True
+
+    def _run(self):
+        try:
+            self._loop()
+        except Exception:  # pragma: no cover - reported, the test then fails
+            log("relay thread crashed:\n" + traceback.format_exc())
+        finally:
+            for c in list(self.conns):
+                self._close_conn(c, rst=True)
+            self.listener.close()
+
+    def _loop(self):
+        while True:
+            with self.lock:
+                stopping = self.stopping
+                frozen = self.frozen
+                reset = self.reset_requested
+                self.reset_requested = None
+            if stopping:
+                return
+            if reset is not None:
+                for c in list(self.conns):
+                    self._close_conn(c, rst=True)
+                reset.set()
+
+            sel = selectors.DefaultSelector()
+            try:
+                sel.register(self.wake_r, selectors.EVENT_READ)
+                sel.register(self.listener, selectors.EVENT_READ)
+                if not frozen:
+                    for c in self.conns:
+                        for i in (0, 1):
+                            s = c.socks[i]
+                            ev = 0
+                            if not c.eof[i] and len(c.pending[i]) < self.MAX_PENDING:
+                                ev |= selectors.EVENT_READ
+                            if c.pending[1 - i]:
+                                ev |= selectors.EVENT_WRITE
+                            if ev:
+                                sel.register(s, ev)
+                ready = sel.select(timeout=0.5)
+            finally:
+                sel.close()
+
+            events = {}
+            for key, ev in ready:
+                events[key.fileobj] = events.get(key.fileobj, 0) | ev
+            if self.wake_r in events:
+                try:
+                    while self.wake_r.recv(4096):
+                        pass
+                except (BlockingIOError, InterruptedError):
+                    pass
+            if self.listener in events:
+                self._accept()
+            with self.lock:
+                # A freeze that arrived while we were selecting wins.
+                frozen = self.frozen
+            if not frozen:
+                for c in list(self.conns):
+                    self._service(c, events)
+
+
+# --------------------------------------------------------------------------
+# Fake MQTT server
+
+
+FAKE_SCRIPTS = {
+    "normal-connack": 0,
+    "no-connack": 0,
+    "refuse-connack": 1,
+    "connack-then-garbage": 0,
+    "connack-then-bad-length": 0,
+    "connack-then-close": 0,
+    "no-pingresp": 0,
+}
+
+
+class _Closed(Exception):
+    pass
+
+
+class FakeServer:
+    def __init__(self):
+        self.listener = listen_socket()
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.script = ("normal-connack", None)
+        self.last_connect = None
+        self.accepted = 0
+        self.current = None
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="fake", daemon=True)
+        self.thread.start()
+
+    # Commands (main thread).
+    def set_script(self, args):
+        if not args or args[0] not in FAKE_SCRIPTS:
+            raise CommandError(
+                "unknown fake script %r (known: %s)" % (" ".join(args), ", ".join(sorted(FAKE_SCRIPTS)))
+            )
+        name = args[0]
+        nargs = FAKE_SCRIPTS[name]
+        if len(args) - 1 != nargs:
+            raise CommandError("fake script %s takes %d argument(s)" % (name, nargs))
+        arg = None
+        if nargs:
+            try:
+                arg = int(args[1], 0)
+            except ValueError:
+                raise CommandError("bad argument %r" % args[1])
+            if not 0 <= arg <= 255:
+                raise CommandError("argument out of range: %d" % arg)
+        with self.lock:
+            self.script = (name, arg)
+
+    def last_connect_hex(self):
+        with self.lock:
+            return self.last_connect.hex() if self.last_connect is not None else ""
+
+    def stats(self):
+        with self.lock:
+            return "connections %d" % self.accepted
+
+    def close_current(self):
+        with self.lock:
+            s = self.current
+        if s is not None:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def shutdown(self):
+        with self.lock:
+            self.stopping = True
+            s = self.current
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if s is not None:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.thread.join(5.0)
+        self.listener.close()
+
+    # Server thread.
+    def _run(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                if self.stopping:
+                    conn.close()
+                    return
+                self.accepted += 1
+                self.current = conn
+                script = self.script
+            try:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._serve(conn, script)
+            except (_Closed, OSError):
+                pass
+            except Exception:  # pragma: no cover
+                log("fake server crashed on a connection:\n" + traceback.format_exc())
+            finally:
+                with self.lock:
+                    self.current = None
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+
+    @staticmethod
+    def _recv_exact(conn, n):
+        buf = bytearray()
+        while len(buf) < n:
+            data = conn.recv(n - len(buf))
+            if not data:
+                raise _Closed()
+            buf += data
+        return bytes(buf)
+
+    def _read_packet(self, conn):
+        """One MQTT packet: (first byte, raw bytes) or raises _Closed."""
+        head = self._recv_exact(conn, 1)
+        raw = bytearray(head)
+        length = 0
+        for i in range(4):
+            b = self._recv_exact(conn, 1)[0]
+            raw.append(b)
+            length |= (b & 0x7F) << (7 * i)
+            if not b & 0x80:
+                break
+        else:
+            raise _Closed()  # malformed remaining length
+        body = self._recv_exact(conn, length)
+        raw += body
+        return head[0], bytes(raw), body
+
+    @staticmethod
+    def _drain(conn):
+        """Read and discard until the client closes."""
+        while conn.recv(4096):
+            pass
+
+    def _serve(self, conn, script):
+        name, arg = script
+        first, raw, _ = self._read_packet(conn)
+        with self.lock:
+            self.last_connect = raw
+        if first != 0x10:
+            log("fake server: first packet is not a CONNECT (0x%02x); closing" % first)
+            return
+        if name == "no-connack":
+            self._drain(conn)
+            return
+        if name == "refuse-connack":
+            conn.sendall(bytes([0x20, 0x02, 0x00, arg]))
+            self._drain(conn)
+            return
+        conn.sendall(b"\x20\x02\x00\x00")
+        if name == "connack-then-garbage":
+            time.sleep(0.2)
+            conn.sendall(b"\xf0\x00")
+            self._drain(conn)
+            return
+        if name == "connack-then-bad-length":
+            conn.sendall(b"\x30\xff\xff\xff\xff\x01")
+            self._drain(conn)
+            return
+        if name == "connack-then-close":
+            time.sleep(0.2)
+            return
+        self._session(conn, answer_ping=(name != "no-pingresp"))
+
+    def _session(self, conn, answer_ping):
+        while True:
+            first, _, body = self._read_packet(conn)
+            ptype = first >> 4
+            if ptype == 12:  # PINGREQ
+                if answer_ping:
+                    conn.sendall(b"\xd0\x00")
+            elif ptype == 8 and len(body) >= 2:  # SUBSCRIBE
+                granted = bytearray()
+                i = 2
+                while i + 2 <= len(body):
+                    tlen = (body[i] << 8) | body[i + 1]
+                    i += 2 + tlen
+                    if i >= len(body):
+                        break
+                    granted.append(body[i] & 0x03)
+                    i += 1
+                payload = body[0:2] + bytes(granted)
+                conn.sendall(bytes([0x90, len(payload)]) + payload)
+            elif ptype == 10 and len(body) >= 2:  # UNSUBSCRIBE
+                conn.sendall(b"\xb0\x02" + body[0:2])
+            elif ptype == 3:  # PUBLISH
+                qos = (first >> 1) & 0x03
+                if qos and len(body) >= 2:
+                    tlen = (body[0] << 8) | body[1]
+                    pid = body[2 + tlen : 4 + tlen]
+                    if len(pid) == 2:
+                        conn.sendall((b"\x40\x02" if qos == 1 else b"\x50\x02") + pid)
+            elif ptype == 6 and len(body) >= 2:  # PUBREL
+                conn.sendall(b"\x70\x02" + body[0:2])
+            elif ptype == 14:  # DISCONNECT
+                return
+
+
+# --------------------------------------------------------------------------
+# Control channel
+
+
+class Control:
+    def __init__(self, ctl_dir, broker, relay, fake):
+        self.dir = ctl_dir
+        self.broker = broker
+        self.relay = relay
+        self.fake = fake
+
+    def poll(self):
+        try:
+            names = os.listdir(self.dir)
+        except OSError:
+            return
+        reqs = []
+        for n in names:
+            if n.startswith("req.") and not n.endswith(".tmp"):
+                try:
+                    reqs.append((int(n[4:]), n))
+                except ValueError:
+                    pass
+        for seq, n in sorted(reqs):
+            path = os.path.join(self.dir, n)
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().decode("utf-8", "replace")
+            except OSError:
+                continue
+            line = text.strip().splitlines()[0].strip() if text.strip() else ""
+            try:
+                result = self.execute(line)
+                reply = ["ok"] + list(result)
+            except CommandError as e:
+                reply = ["error: %s" % e]
+            except Exception as e:  # harness bug: report it to the program
+                log("command %r crashed:\n%s" % (line, traceback.format_exc()))
+                reply = ["error: harness exception: %s" % e]
+            log("ctl %d: %s -> %s" % (seq, line, reply[0]))
+            tmp = os.path.join(self.dir, "ack.%d.tmp" % seq)
+            with open(tmp, "w") as f:
+                f.write("\n".join(reply) + "\n")
+            os.rename(tmp, os.path.join(self.dir, "ack.%d" % seq))
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+    def _need(self, what, obj):
+        if obj is None:
+            raise CommandError("no %s (run the harness with --%s)" % (what, what))
+        return obj
+
+    def execute(self, line):
+        words = line.split()
+        if not words:
+            raise CommandError("empty command")
+        cmd, args = words[0], words[1:]
+
+        def noargs():
+            if args:
+                raise CommandError("%s takes no arguments" % cmd)
+
+        if cmd == "ping":
+            noargs()
+            return []
+        if cmd == "broker-stop":
+            noargs()
+            self.broker.stop()
+            return []
+        if cmd == "broker-kill":
+            noargs()
+            self.broker.kill()
+            return []
+        if cmd == "broker-start":
+            noargs()
+            self.broker.start()
+            return []
+        if cmd == "broker-log-tail":
+            if len(args) != 1 or not args[0].isdigit():
+                raise CommandError("usage: broker-log-tail N")
+            return self.broker.log_tail(int(args[0]))
+        if cmd in ("relay-freeze", "relay-thaw", "relay-reset", "relay-stats"):
+            noargs()
+            relay = self._need("relay", self.relay)
+            if cmd == "relay-freeze":
+                relay.freeze()
+            elif cmd == "relay-thaw":
+                relay.thaw()
+            elif cmd == "relay-reset":
+                relay.reset()
+            else:
+                return [relay.stats()]
+            return []
+        if cmd == "fake-script":
+            self._need("fake", self.fake).set_script(args)
+            return []
+        if cmd == "fake-last-connect":
+            noargs()
+            return [self._need("fake", self.fake).last_connect_hex()]
+        if cmd == "fake-close":
+            noargs()
+            self._need("fake", self.fake).close_current()
+            return []
+        if cmd == "fake-stats":
+            noargs()
+            return [self._need("fake", self.fake).stats()]
+        raise CommandError("unknown command %r" % cmd)
+
+
+# --------------------------------------------------------------------------
+
+
+class _Terminated(Exception):
+    def __init__(self, signum):
+        self.signum = signum
+
+
+def parse_args(argv):
+    if "--" not in argv:
+        sys.stderr.write(__doc__)
+        sys.exit(125)
+    i = argv.index("--")
+    opts, program = argv[:i], argv[i + 1 :]
+    p = argparse.ArgumentParser(prog="run_with_broker.py")
+    p.add_argument("--relay", action="store_true", help="start the freezable relay")
+    p.add_argument("--fake", action="store_true", help="start the scripted fake MQTT server")
+    p.add_argument("--broker-conf-extra", metavar="FILE", help="append FILE to the mosquitto config")
+    p.add_argument("--timeout", type=float, default=300.0, help="overall limit in seconds (default 300)")
+    ns = p.parse_args(opts)
+    if not program:
+        p.error("no PROGRAM after --")
+    return ns, program
+
+
+def main(argv):
+    ns, program = parse_args(argv)
+
+    def on_signal(signum, _frame):
+        raise _Terminated(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+
+    tmpdir = tempfile.mkdtemp(prefix="afr-broker-")
+    broker = relay = fake = proc = None
+    status = 125
+    try:
+        ctl_dir = os.path.join(tmpdir, "ctl")
+        os.mkdir(ctl_dir)
+        broker = Broker(tmpdir, ns.broker_conf_extra)
+        broker.first_start()
+        env = dict(os.environ)
+        env["AFR_TEST_BROKER_PORT"] = str(broker.port)
+        env["AFR_TEST_CTL_DIR"] = ctl_dir
+        env["AFR_TEST_BROKER_LOG"] = broker.log_path
+        if ns.relay:
+            relay = Relay(lambda: broker.port)
+            env["AFR_TEST_RELAY_PORT"] = str(relay.port)
+        if ns.fake:
+            fake = FakeServer()
+            env["AFR_TEST_FAKE_PORT"] = str(fake.port)
+        log(
+            "broker :%d%s%s ctl %s"
+            % (
+                broker.port,
+                " relay :%d" % relay.port if relay else "",
+                " fake :%d" % fake.port if fake else "",
+                ctl_dir,
+            )
+        )
+        control = Control(ctl_dir, broker, relay, fake)
+
+        deadline = time.monotonic() + ns.timeout
+        sys.stdout.flush()
+        proc = subprocess.Popen(program, env=env, preexec_fn=_die_with_parent)
+        while True:
+            try:
+                rc = proc.wait(timeout=POLL_INTERVAL)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            control.poll()
+            if time.monotonic() > deadline:
+                log("TIMEOUT: %s ran longer than %.0f s; killing it" % (program[0], ns.timeout))
+                proc.kill()
+                proc.wait()
+                rc = None
+                break
+        if rc is None:
+            status = 124
+        elif rc < 0:
+            log("%s died from signal %d" % (program[0], -rc))
+            status = 128 - rc
+        else:
+            status = rc
+    except _Terminated as t:
+        log("harness got signal %d; cleaning up" % t.signum)
+        status = 128 + t.signum
+    except Exception:
+        log("harness failure:\n" + traceback.format_exc())
+        status = 125
+    finally:
+        # No more signal-driven exceptions while cleaning up.
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if status != 0 and broker is not None:
+            try:
+                tail = broker.log_tail(40)
+                log("last lines of the broker log:\n  " + "\n  ".join(tail))
+            except CommandError:
+                pass
+        for part in (fake, relay, broker):
+            if part is not None:
+                try:
+                    part.shutdown()
+                except Exception:
+                    log("cleanup error:\n" + traceback.format_exc())
+        if os.environ.get("AFR_TEST_KEEP_TMP"):
+            log("kept %s" % tmpdir)
+        else:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
