@@ -52,7 +52,8 @@ function(afr_cloud_add_library name)
   find_program(CARGO cargo HINTS "$ENV{HOME}/.cargo/bin" REQUIRED)
 
   string(REPLACE "-" "_" triple_us "${triple}")
-  set(target_dir "${CMAKE_BINARY_DIR}/afr-cloud-cargo")
+  # One cargo target directory per library: each is built with its own config.
+  set(target_dir "${CMAKE_BINARY_DIR}/${name}-cargo")
   set(lib "${target_dir}/${triple}/${ARG_PROFILE}/libafrcloud.a")
   set(features rtos ${ARG_FEATURES})
   list(JOIN features "," features)

@@ -6,5 +6,5 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cmake -S "$root/tests/cortex_m" -B "$root/build/cortex_m" \
       -DCMAKE_TOOLCHAIN_FILE="$root/cmake/arm-none-eabi-cm4f.cmake" -DCMAKE_BUILD_TYPE=MinSizeRel >/dev/null
 cmake --build "$root/build/cortex_m" -j 2
-lib="$root/build/cortex_m/afr-cloud-cargo/thumbv7em-none-eabihf/release/libafrcloud.a"
+lib="$root/build/cortex_m/afr_cloud-cargo/thumbv7em-none-eabihf/release/libafrcloud.a"
 arm-none-eabi-size -t "$lib" | tail -1

@@ -4,7 +4,8 @@
  * subscription callback, publishes, receives its own messages, keeps one
  * received buffer past the callback and returns it later, then disconnects.
  *
- * The broker is localhost:$MQTT_BROKER_PORT (scripts/demo.sh starts one).
+ * The broker is localhost:$MQTT_BROKER_PORT (or $AFR_TEST_BROKER_PORT, which
+ * scripts/demo.sh sets when it starts a private Mosquitto).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,11 @@ static void prvHelloTask( void * pvParameters )
     MQTTAgentReturnCode_t xResult;
 
     ( void ) pvParameters;
+
+    if( pcPort == NULL )
+    {
+        pcPort = getenv( "AFR_TEST_BROKER_PORT" );
+    }
 
     if( ( xResult = MQTT_AGENT_Create( &xClient ) ) != eMQTTAgentSuccess )
     {

@@ -17,15 +17,13 @@ fn geometry() {
     assert_eq!(Small::buffer_size(), 100);
     assert_eq!(Small::STRIDE, SMALL_STRIDE);
     let pool = Small::new();
-    let ptrs: Vec<usize> = (0..4)
-        .map(|_| pool.take(1).unwrap().0.as_ptr() as usize)
-        .collect();
+    let ptrs: Vec<*mut u8> = (0..4).map(|_| pool.take(1).unwrap().0.as_ptr()).collect();
     for (i, &p) in ptrs.iter().enumerate() {
-        assert_eq!(p % BUFFER_ALIGN, 0, "buffer {i} misaligned");
-        assert_eq!(pool.index_of(p as *const u8), Some(i));
+        assert_eq!(p as usize % BUFFER_ALIGN, 0, "buffer {i} misaligned");
+        assert_eq!(pool.index_of(p), Some(i));
         if i > 0 {
             // Buffers do not overlap.
-            assert!(p - ptrs[i - 1] >= 100);
+            assert!(p as usize - ptrs[i - 1] as usize >= 100);
         }
     }
 }
@@ -112,7 +110,7 @@ fn foreign_pointers_are_refused() {
         last.wrapping_add(SMALL_STRIDE),       // one past the end
         stack.as_ptr(),                        // someone's stack array
         foreign_from_other,                    // another pool's buffer
-        usize::MAX as *const u8,               // the top of the address space
+        first.wrapping_add(usize::MAX - first as usize), // the top of the address space
     ];
     for p in candidates {
         assert_eq!(pool.index_of(p), None, "{p:p}");
@@ -313,7 +311,10 @@ proptest! {
         const SIZE: usize = 60;
         const STRIDE: usize = 64;
         let pool: Box<BufferPool<N, SIZE>> = Box::default();
-        let base = pool.buffer_ptr(0) as usize;
+        // Addresses are derived from a real pointer (not cast from integers) so
+        // that Miri can check provenance strictly.
+        let base: *const u8 = pool.buffer_ptr(0);
+        let buf = |index: usize| base.wrapping_add(index * STRIDE);
         let mut held: Vec<usize> = Vec::new(); // model: indices taken, in take order
         for op in ops {
             match op {
@@ -337,7 +338,7 @@ proptest! {
                     prop_assert_eq!(got.is_some(), expect_ok);
                     if let Some(p) = got {
                         let index = pool.index_of(p).unwrap();
-                        prop_assert_eq!(p as usize, base + index * STRIDE);
+                        prop_assert_eq!(p.cast_const(), buf(index));
                         prop_assert!(!held.contains(&index));
                         // Lowest free index, single-threaded.
                         let lowest = (0..N).find(|i| !held.contains(i)).unwrap();
@@ -349,7 +350,7 @@ proptest! {
                     if held.is_empty() { continue; }
                     let index = held.remove(k.index(held.len()));
                     // SAFETY: the model says we own it; nothing dereferences it.
-                    let r = unsafe { pool.give_back((base + index * STRIDE) as *const u8) };
+                    let r = unsafe { pool.give_back(buf(index)) };
                     prop_assert_eq!(r, Ok(()));
                 }
                 Op::GiveBackFree(k) => {
@@ -357,11 +358,11 @@ proptest! {
                     if free.is_empty() { continue; }
                     let index = free[k.index(free.len())];
                     // SAFETY: the buffer is free, so this only checks its flag.
-                    let r = unsafe { pool.give_back((base + index * STRIDE) as *const u8) };
+                    let r = unsafe { pool.give_back(buf(index)) };
                     prop_assert_eq!(r, Err(PoolError::NotInUse));
                 }
                 Op::GiveBackOffset(off) => {
-                    let addr = base.wrapping_add_signed(off);
+                    let addr = base.wrapping_offset(off);
                     let is_start = off >= 0 && off as usize % STRIDE == 0 && (off as usize / STRIDE) < N;
                     let expect = if !is_start {
                         Err(PoolError::Foreign)
@@ -372,7 +373,7 @@ proptest! {
                         Err(PoolError::NotInUse)
                     };
                     // SAFETY: if it is a held buffer start, the model gives it up now.
-                    let r = unsafe { pool.give_back(addr as *const u8) };
+                    let r = unsafe { pool.give_back(addr) };
                     prop_assert_eq!(r, expect);
                 }
                 Op::Reset => {

@@ -344,7 +344,7 @@ static void prvRecordFailure( void )
     taskEXIT_CRITICAL();
 }
 
-/* Prints the final line; a case in progress counts as failed if bFailCurrent. */
+/* Prints the final line; a case in progress counts as failed if xFailCurrent. */
 __attribute__( ( noreturn ) ) static void prvSummaryAndExit( BaseType_t xFailCurrent )
 {
     uint32_t ulFailed = ulCasesFailed;
@@ -452,6 +452,7 @@ static void prvWatchdogTask( void * pvParameters )
     if( xFinishing == pdFALSE )
     {
         xFinishing = pdTRUE;
+        prvRecordFailure();
         printf( "WATCHDOG: vTestFinish() not reached within %lu ticks%s%s\n",
                 ( unsigned long ) xWatchdogTicks,
                 ( pcCurrentCase != NULL ) ? "; stuck in " : "",

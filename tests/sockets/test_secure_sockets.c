@@ -592,14 +592,22 @@ static void prvTestTimeouts( void )
                 ( unsigned long ) xHuge, ( long ) lSent, ( unsigned long ) xElapsed );
         CHECK( lSent > 0 );
         CHECK( lSent < ( int32_t ) xHuge );
+        /* Ticks can pass inside one big send() (copying megabytes, slower
+         * still under valgrind): allow some, but not a second timeout. */
         CHECK( xElapsed >= 20 );
-        CHECK( xElapsed <= 23 );
+        CHECK( xElapsed <= 20 + 15 );
 
-        xStart = xTaskGetTickCount();
-        CHECK_EQ( SOCKETS_Send( s, pucHuge, xHuge, 0 ), 0 );
-        xElapsed = xTaskGetTickCount() - xStart;
+        /* The host may still grow its buffers a little: send until full. */
+        for( int i = 0; i < 20 && lSent > 0; i++ )
+        {
+            xStart = xTaskGetTickCount();
+            lSent = SOCKETS_Send( s, pucHuge, xHuge, 0 );
+            xElapsed = xTaskGetTickCount() - xStart;
+        }
+
+        CHECK_EQ( lSent, 0 );
         CHECK( xElapsed >= 20 );
-        CHECK( xElapsed <= 23 );
+        CHECK( xElapsed <= 20 + 15 );
 
         /* Non-blocking: both calls return at once. */
         CHECK_EQ( SOCKETS_SetSockOpt( s, 0, SOCKETS_SO_NONBLOCK, NULL, 0 ), SOCKETS_ERROR_NONE );
