@@ -52,6 +52,9 @@
 #define INCLUDE_xTaskGetIdleTaskHandle             1
 #define INCLUDE_eTaskGetState                      1
 #define INCLUDE_xTimerPendFunctionCall             1
+#define INCLUDE_xTaskGetHandle                     1
+/* Lets tests read a task's stack size (TaskStatus_t.pxEndOfStack). */
+#define configRECORD_STACK_HIGH_ADDRESS            1
 
 /* Shown in the MQTT CONNECT user name when mqttconfigENABLE_METRICS is 1. */
 #define configPLATFORM_NAME                        "PosixSim"

@@ -14,3 +14,20 @@ endfunction()
 
 afr_agent_test_program(test_agent_api ${AGENT_TEST_DIR}/test_agent_api.c)
 afr_broker_test(NAME agent_api PROGRAM test_agent_api RELAY TIMEOUT 240)
+
+# Every agent config macro with a non-default value (tests/config_small), and
+# a Secure Sockets port without the wake-up callback, so the agent polls.
+set(AFR_SMALL_CONFIG_DIR ${CMAKE_CURRENT_LIST_DIR}/../config_small)
+afr_cloud_add_library(afr_cloud_small
+  CONFIG_DIR ${AFR_SMALL_CONFIG_DIR}
+  FREERTOS_INCLUDE_DIRS ${AFR_SIM_KERNEL_INCLUDE_DIRS})
+add_library(agent_util_small STATIC ${AGENT_TEST_DIR}/agent_util.c)
+target_include_directories(agent_util_small BEFORE PUBLIC ${AFR_SMALL_CONFIG_DIR})
+target_include_directories(agent_util_small PUBLIC ${AGENT_TEST_DIR})
+target_link_libraries(agent_util_small PUBLIC afr_cloud_small freertos_kernel)
+target_compile_options(agent_util_small PRIVATE -Wall -Wextra -Werror)
+afr_sim_program(test_agent_config LIB afr_cloud_small SOCKETS sim_secure_sockets_nowakeup
+  ${AGENT_TEST_DIR}/test_agent_config.c)
+target_include_directories(test_agent_config BEFORE PRIVATE ${AFR_SMALL_CONFIG_DIR})
+target_link_libraries(test_agent_config PRIVATE agent_util_small test_support)
+afr_broker_test(NAME agent_config PROGRAM test_agent_config RELAY FAKE TIMEOUT 300)

@@ -18,7 +18,17 @@ set(AFR_TEST_SUPPORT_DIR ${CMAKE_CURRENT_LIST_DIR})
 set(AFR_RUN_WITH_BROKER ${CMAKE_CURRENT_LIST_DIR}/../tools/run_with_broker.py)
 cmake_path(NORMAL_PATH AFR_RUN_WITH_BROKER)
 
-find_program(AFR_TEST_PYTHON3 NAMES python3 REQUIRED)
+# The interpreter itself, not a wrapper (a pyenv shim would hide the real
+# process from ctest's timeout kill, leaving the harness and broker behind).
+if(NOT AFR_TEST_PYTHON)
+  find_program(python3_launcher NAMES python3 REQUIRED)
+  execute_process(COMMAND ${python3_launcher} -c "import sys; print(sys.executable)"
+    OUTPUT_VARIABLE python3_real OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0 OR NOT python3_real)
+    message(FATAL_ERROR "cannot run ${python3_launcher}")
+  endif()
+  set(AFR_TEST_PYTHON ${python3_real} CACHE FILEPATH "Python 3 interpreter of the broker harness")
+endif()
 
 add_library(test_support STATIC ${AFR_TEST_SUPPORT_DIR}/test_support.c)
 target_include_directories(test_support PUBLIC ${AFR_TEST_SUPPORT_DIR})
@@ -44,7 +54,7 @@ function(afr_broker_test)
     list(APPEND opts --fake)
   endif()
   add_test(NAME ${ARG_NAME}
-    COMMAND ${AFR_TEST_PYTHON3} ${AFR_RUN_WITH_BROKER} ${opts} --timeout ${ARG_TIMEOUT}
+    COMMAND ${AFR_TEST_PYTHON} ${AFR_RUN_WITH_BROKER} ${opts} --timeout ${ARG_TIMEOUT}
             -- $<TARGET_FILE:${ARG_PROGRAM}> ${ARG_ARGS})
   math(EXPR ctest_timeout "${ARG_TIMEOUT} + 30")
   set_tests_properties(${ARG_NAME} PROPERTIES TIMEOUT ${ctest_timeout} LABELS broker)

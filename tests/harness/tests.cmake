@@ -5,7 +5,7 @@
 # The harness alone, from Python (no C): broker, control channel, relay, every
 # fake-server script, exit codes, --timeout, clean-up.
 add_test(NAME harness_pyselfcheck
-  COMMAND ${AFR_TEST_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/selfcheck.py)
+  COMMAND ${AFR_TEST_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/selfcheck.py)
 set_tests_properties(harness_pyselfcheck PROPERTIES TIMEOUT 180 LABELS broker)
 
 # The same from a FreeRTOS simulator program through test_support.
@@ -15,5 +15,5 @@ afr_broker_test(NAME harness_selftest PROGRAM harness_selftest RELAY FAKE TIMEOU
 
 # The assertion kit and the watchdog (no broker needed).
 add_test(NAME harness_test_kit
-  COMMAND ${AFR_TEST_PYTHON3} ${CMAKE_CURRENT_LIST_DIR}/check_kit.py $<TARGET_FILE:harness_selftest>)
+  COMMAND ${AFR_TEST_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/check_kit.py $<TARGET_FILE:harness_selftest>)
 set_tests_properties(harness_test_kit PROPERTIES TIMEOUT 120)

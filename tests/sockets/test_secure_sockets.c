@@ -166,8 +166,9 @@ static int32_t prvSrvSend( int iFd,
     return ( int32_t ) xDone;
 }
 
-/* Reads xLen bytes; with pucCheck NULL, checks them against the pattern
- * instead of keeping them. Returns bytes read, or -1 on a pattern mismatch. */
+/* Reads xLen bytes into ucSrvBuf (as much as fits) or, with xPattern, checks
+ * them against the test pattern instead. Returns bytes read, or -1 on a
+ * pattern mismatch. */
 static int32_t prvSrvRead( int iFd,
                            size_t xLen,
                            BaseType_t xPattern )

@@ -817,8 +817,34 @@ def parse_args(argv):
     return ns, program
 
 
+TMP_PREFIX = "afr-broker-"
+
+
+def remove_stale_tmpdirs():
+    """Temporary directories of harnesses that were SIGKILLed (their children
+    died with them: PR_SET_PDEATHSIG) and so could not clean up."""
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for n in names:
+        if not n.startswith(TMP_PREFIX):
+            continue
+        d = os.path.join(base, n)
+        try:
+            with open(os.path.join(d, "harness.pid")) as f:
+                pid = int(f.read().strip())
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (OSError, ValueError):
+            pass
+
+
 def main(argv):
     ns, program = parse_args(argv)
+    remove_stale_tmpdirs()
 
     def on_signal(signum, _frame):
         raise _Terminated(signum)
@@ -826,10 +852,12 @@ def main(argv):
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)
 
-    tmpdir = tempfile.mkdtemp(prefix="afr-broker-")
+    tmpdir = tempfile.mkdtemp(prefix=TMP_PREFIX)
     broker = relay = fake = proc = None
     status = 125
     try:
+        with open(os.path.join(tmpdir, "harness.pid"), "w") as f:
+            f.write("%d\n" % os.getpid())
         ctl_dir = os.path.join(tmpdir, "ctl")
         os.mkdir(ctl_dir)
         broker = Broker(tmpdir, ns.broker_conf_extra)
@@ -865,6 +893,12 @@ def main(argv):
             except subprocess.TimeoutExpired:
                 pass
             control.poll()
+            if broker.proc is not None and broker.proc.poll() is not None:
+                log(
+                    "mosquitto exited unexpectedly (status %s): %s"
+                    % (broker.proc.returncode, broker._stderr_tail())
+                )
+                broker.proc = None
             if time.monotonic() > deadline:
                 log("TIMEOUT: %s ran longer than %.0f s; killing it" % (program[0], ns.timeout))
                 proc.kill()

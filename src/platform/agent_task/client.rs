@@ -12,7 +12,7 @@ use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, Reaction, Session, 
 use crate::config::{kernel, mqtt};
 use crate::ffi::agent_types::{MQTTAgentCallbackParams_t, MQTTAgentCallbackParams_u, MQTTAgentCallback_t, MQTTAgentEvent_t};
 use crate::ffi::mqtt_lib::{MQTTPublishData_t, MQTTQoS_t};
-use crate::mqtt::codec::{FixedHeader, HeaderDecoder, Packet, PacketType, PubAck, PubComp, PubRec, PubRel, Publish, QoS, Subscribe, Unsubscribe};
+use crate::mqtt::codec::{FixedHeader, HeaderDecoder, Packet, PacketType, PubAck, PubComp, PubRec, PubRel, Publish, QoS};
 use crate::platform::rtos;
 use crate::platform::sockets::{Socket, Socket_t};
 
@@ -55,6 +55,7 @@ enum Rx {
 /// An operation waiting for the broker, with what its completion needs.
 enum Pending {
     Subscribe(TxBuf),
+    #[cfg_attr(not(afr_subscription_management), allow(dead_code))]
     Unsubscribe(TxBuf),
     Other,
 }
@@ -576,6 +577,7 @@ impl ClientIo {
             ulDataLength: publish.payload.len() as u32,
             xBuffer: buffer.as_ptr() as *mut c_void,
         };
+        #[cfg_attr(not(afr_subscription_management), allow(unused_mut))]
         let mut invoked = false;
         let mut taken = false;
         #[cfg(afr_subscription_management)]
@@ -608,6 +610,7 @@ impl ClientIo {
 /// The filter of the single-filter SUBSCRIBE we encoded into `buf`.
 #[cfg(afr_subscription_management)]
 fn subscribe_filter(buf: &TxBuf, len: usize) -> Option<&str> {
+    use crate::mqtt::codec::Subscribe;
     let (header, used) = FixedHeader::parse(buf.as_slice().get(..len)?).ok()??;
     let body = buf.as_slice().get(used..used + header.remaining_len as usize)?;
     match Packet::decode(&header, body).ok()? {
@@ -618,6 +621,7 @@ fn subscribe_filter(buf: &TxBuf, len: usize) -> Option<&str> {
 
 #[cfg(afr_subscription_management)]
 fn unsubscribe_filter(buf: &TxBuf) -> Option<&str> {
+    use crate::mqtt::codec::Unsubscribe;
     let (header, used) = FixedHeader::parse(buf.as_slice()).ok()??;
     let body = buf.as_slice().get(used..used + header.remaining_len as usize)?;
     match Packet::decode(&header, body).ok()? {
