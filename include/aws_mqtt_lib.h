@@ -19,7 +19,7 @@
 #endif
 
 /**
- * Boolean of the MQTT library.
+ * Boolean of the MQTT library. (Only ever read from C, as an integer.)
  */
 typedef enum {
   eMQTTFalse = 0,

@@ -280,6 +280,104 @@ static void prvApiFromCallback( void )
     xNestCall = pdFALSE;
 }
 
+static void prvSubscriptionManagerLimits( void )
+{
+    char cFilter[ mqttconfigSUBSCRIPTION_MANAGER_MAX_TOPIC_LENGTH + 2 ];
+
+    /* A filter longer than mqttconfigSUBSCRIPTION_MANAGER_MAX_TOPIC_LENGTH cannot
+     * have a callback. */
+    memset( cFilter, 'f', sizeof( cFilter ) - 1 );
+    cFilter[ sizeof( cFilter ) - 1 ] = '\0';
+    TEST_CHECK( xUtilSubscribe( xClient, cFilter, eMQTTQoS0, prvCbA, NULL ) == eMQTTAgentFailure );
+    cFilter[ mqttconfigSUBSCRIPTION_MANAGER_MAX_TOPIC_LENGTH ] = '\0';
+    TEST_CHECK( xUtilSubscribe( xClient, cFilter, eMQTTQoS0, prvCbA, NULL ) == eMQTTAgentSuccess );
+
+    /* At most mqttconfigSUBSCRIPTION_MANAGER_MAX_SUBSCRIPTIONS callbacks: fill
+     * the table, see the next one refused, free one, subscribe again. */
+    int iAccepted = 0;
+
+    for( int i = 0; i < mqttconfigSUBSCRIPTION_MANAGER_MAX_SUBSCRIPTIONS + 1; i++ )
+    {
+        snprintf( cFilter, sizeof( cFilter ), "limit/%d", i );
+
+        if( xUtilSubscribe( xClient, cFilter, eMQTTQoS0, prvCbB, NULL ) == eMQTTAgentSuccess )
+        {
+            iAccepted++;
+        }
+        else
+        {
+            break;
+        }
+    }
+
+    TEST_CHECK( iAccepted < mqttconfigSUBSCRIPTION_MANAGER_MAX_SUBSCRIPTIONS );
+    snprintf( cFilter, sizeof( cFilter ), "limit/%d", 0 );
+    MQTTAgentUnsubscribeParams_t xUnsub = { ( const uint8_t * ) cFilter, ( uint16_t ) strlen( cFilter ) };
+    TEST_CHECK( MQTT_AGENT_Unsubscribe( xClient, &xUnsub, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilSubscribe( xClient, "limit/again", eMQTTQoS0, prvCbB, NULL ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilSubscribe( xClient, "limit/again2", eMQTTQoS0, prvCbB, NULL ) == eMQTTAgentFailure );
+
+    /* Free every callback entry for the cases that follow. */
+    for( int i = 1; i < iAccepted; i++ )
+    {
+        snprintf( cFilter, sizeof( cFilter ), "limit/%d", i );
+        xUnsub.usTopicLength = ( uint16_t ) strlen( cFilter );
+        TEST_CHECK( MQTT_AGENT_Unsubscribe( xClient, &xUnsub, T_TIMEOUT ) == eMQTTAgentSuccess );
+    }
+
+    const char * pcOthers[] = { "limit/again", "order/#", "order/+", "order/a", "nest/t" };
+
+    for( size_t i = 0; i < sizeof( pcOthers ) / sizeof( pcOthers[ 0 ] ); i++ )
+    {
+        MQTTAgentUnsubscribeParams_t x = { ( const uint8_t * ) pcOthers[ i ], ( uint16_t ) strlen( pcOthers[ i ] ) };
+        TEST_CHECK( MQTT_AGENT_Unsubscribe( xClient, &x, T_TIMEOUT ) == eMQTTAgentSuccess );
+    }
+
+    memset( cFilter, 'f', mqttconfigSUBSCRIPTION_MANAGER_MAX_TOPIC_LENGTH );
+    cFilter[ mqttconfigSUBSCRIPTION_MANAGER_MAX_TOPIC_LENGTH ] = '\0';
+    xUnsub.usTopicLength = ( uint16_t ) strlen( cFilter );
+    TEST_CHECK( MQTT_AGENT_Unsubscribe( xClient, &xUnsub, T_TIMEOUT ) == eMQTTAgentSuccess );
+}
+
+static void prvWakeupLatency( void )
+{
+    /* The socket's wake-up callback wakes the agent within a tick of data
+     * arriving: a QoS 0 publish comes back to its own subscription in a tick
+     * or two (loopback round trip included). */
+    TickType_t xLatencies[ 21 ];
+
+    TEST_ASSERT( xUtilSubscribe( xClient, "wake/t", eMQTTQoS0, prvCbA, NULL ) == eMQTTAgentSuccess );
+
+    for( int i = 0; i < 21; i++ )
+    {
+        prvResetRecorder();
+        vTaskDelay( 3 );
+        TickType_t xStart = xTaskGetTickCount();
+        TEST_CHECK( xUtilPublish( xClient, "wake/t", eMQTTQoS0, "w", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+        TEST_CHECK( xUtilWaitFor( &xRec.iCount, 1, 1000 ) == pdTRUE );
+        xLatencies[ i ] = xTaskGetTickCount() - xStart;
+    }
+
+    /* Median, robust against a loaded machine. */
+    for( int i = 0; i < 21; i++ )
+    {
+        for( int j = i + 1; j < 21; j++ )
+        {
+            if( xLatencies[ j ] < xLatencies[ i ] )
+            {
+                TickType_t t = xLatencies[ i ];
+                xLatencies[ i ] = xLatencies[ j ];
+                xLatencies[ j ] = t;
+            }
+        }
+    }
+
+    vTestNote( "publish-to-callback ticks: median %lu, max %lu", ( unsigned long ) xLatencies[ 10 ], ( unsigned long ) xLatencies[ 20 ] );
+    TEST_CHECK( xLatencies[ 10 ] <= 2 );
+    MQTTAgentUnsubscribeParams_t xUnsub = { ( const uint8_t * ) "wake/t", 6 };
+    TEST_CHECK( MQTT_AGENT_Unsubscribe( xClient, &xUnsub, T_TIMEOUT ) == eMQTTAgentSuccess );
+}
+
 static void prvLargePayloads( void )
 {
     /* 4 KB: larger than a pool buffer. Publishing works (heap-backed outgoing
@@ -421,6 +519,8 @@ static void prvBody( void )
     vTestRun( "callback_order_and_ownership", prvCallbackOrderAndOwnership );
     vTestRun( "unclaimed_publish_to_connect_callback", prvUnclaimedGoesToConnectCallback );
     vTestRun( "api_from_callback", prvApiFromCallback );
+    vTestRun( "wakeup_latency", prvWakeupLatency );
+    vTestRun( "subscription_manager_limits", prvSubscriptionManagerLimits );
     vTestRun( "large_payloads", prvLargePayloads );
     vTestRun( "timeout_then_late_answer", prvTimeoutThenLateAnswer );
     vTestRun( "bad_input", prvBadInput );

@@ -31,3 +31,7 @@ afr_sim_program(test_agent_config LIB afr_cloud_small SOCKETS sim_secure_sockets
 target_include_directories(test_agent_config BEFORE PRIVATE ${AFR_SMALL_CONFIG_DIR})
 target_link_libraries(test_agent_config PRIVATE agent_util_small test_support)
 afr_broker_test(NAME agent_config PROGRAM test_agent_config RELAY FAKE TIMEOUT 300)
+
+# The demos run as tests too.
+afr_broker_test(NAME demo_hello_world PROGRAM hello_world TIMEOUT 120)
+afr_broker_test(NAME demo_multitask PROGRAM multitask TIMEOUT 180)

@@ -120,9 +120,18 @@ pub fn run() {
     }
 }
 
+/// Where a SUBSCRIBE's or UNSUBSCRIBE's packet id sits: right after its fixed
+/// header, whose length depends on the remaining length (2 to 5 bytes).
+fn variable_header_at(buf: &TxBuf) -> usize {
+    match FixedHeader::parse(buf.as_slice()) {
+        Ok(Some((_, used))) => used,
+        _ => usize::MAX, // Refused by patch_packet_id.
+    }
+}
+
 /// Writes the packet id the session chose over the placeholder at `at`.
 fn patch_packet_id(buf: &mut [u8], at: usize, id: u16) -> bool {
-    match buf.get_mut(at..at + 2) {
+    match buf.get_mut(at..at.saturating_add(2)) {
         Some(slot) => {
             slot.copy_from_slice(&id.to_be_bytes());
             true
@@ -176,7 +185,10 @@ impl ClientIo {
             Command::Subscribe { buf, len, callback } => self.subscribe(agent, index, slot, buf, len, callback),
             #[cfg(not(afr_subscription_management))]
             Command::Subscribe { buf, len } => self.subscribe(agent, index, slot, buf, len, ()),
-            Command::Unsubscribe { buf, len } => self.send_tracked(agent, index, slot, buf, len, 2, Expect::UnsubAck, true),
+            Command::Unsubscribe { buf, len } => {
+                let id_at = variable_header_at(&buf);
+                self.send_tracked(agent, index, slot, buf, len, id_at, Expect::UnsubAck, true)
+            }
             Command::Publish { buf, len, qos, id_at } => match qos {
                 QoS::AtMostOnce => self.send_now(agent, index, &buf.as_slice()[..len]),
                 QoS::AtLeastOnce => self.send_tracked(agent, index, slot, buf, len, id_at, Expect::PubAck, false),
@@ -267,7 +279,8 @@ impl ClientIo {
         }
         #[cfg(not(afr_subscription_management))]
         let _ = callback;
-        self.send_tracked(agent, index, slot, buf, len, 2, Expect::SubAck, true)
+        let id_at = variable_header_at(&buf);
+        self.send_tracked(agent, index, slot, buf, len, id_at, Expect::SubAck, true)
     }
 
     /// Sends a packet that waits for an acknowledgement; `id_at` is where its

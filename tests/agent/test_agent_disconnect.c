@@ -1,0 +1,678 @@
+/*
+ * The MQTT agent when the connection goes away, under the FreeRTOS POSIX
+ * simulator: the broker stopped or killed mid-session, a relayed connection
+ * reset while callers wait for their acknowledgements, malformed packets and
+ * an early close from a scripted fake server, and CONNACKs that never come or
+ * refuse. Each time: the connect callback hears eMQTTAgentDisconnect exactly
+ * once for a lost connection (never for a connect attempt that fails before
+ * its CONNACK), blocked callers return eMQTTAgentFailure promptly, the buffer
+ * pool is full again and the same handle connects again.
+ *
+ * Keep-alive (a missing PINGRESP) is not tested here: this configuration pings
+ * every 30000 ticks; test_agent_config covers it with a short interval.
+ *
+ * Run by tests/tools/run_with_broker.py --relay --fake.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "FreeRTOS.h"
+#include "task.h"
+
+#include "aws_bufferpool.h"
+#include "aws_bufferpool_config.h"
+#include "aws_mqtt_agent.h"
+#include "aws_mqtt_agent_config.h"
+#include "aws_mqtt_agent_config_defaults.h"
+
+#include "agent_util.h"
+#include "test_support.h"
+
+#define NUM_BUFFERS          ( bufferpoolconfigNUM_BUFFERS )
+
+/* How long a lost connection may take to be noticed and reported, counted from
+ * the moment the harness confirms the loss (the agent task wakes on socket
+ * data/EOF, or polls every mqttconfigMQTT_TASK_MAX_BLOCK_TICKS). */
+#define LOSS_BOUND           ( ( TickType_t ) 1000 )
+
+/* How long a caller blocked on a lost connection may take to return. */
+#define PROMPT_BOUND         ( ( TickType_t ) 500 )
+
+/* The long timeout of operations that must fail well before it. */
+#define LONG_TIMEOUT         ( ( TickType_t ) 20000 )
+
+/*-------------------------------- connect callback ---------------------------------*/
+
+/* What the connect callback of one client saw. */
+typedef struct
+{
+    volatile int iDisconnects;
+    volatile int iPublishes;
+    volatile TickType_t xLastDisconnectAt;
+} Events_t;
+
+static BaseType_t prvConnectCallback( void * pvUserData,
+                                      const MQTTAgentCallbackParams_t * const pxParams )
+{
+    Events_t * pxEv = ( Events_t * ) pvUserData;
+
+    TEST_CHECK( pxEv != NULL );
+
+    if( pxEv == NULL )
+    {
+        return pdFALSE;
+    }
+
+    if( pxParams->xMQTTEvent == eMQTTAgentDisconnect )
+    {
+        pxEv->xLastDisconnectAt = xTaskGetTickCount();
+        pxEv->iDisconnects++;
+    }
+    else
+    {
+        pxEv->iPublishes++;
+    }
+
+    return pdFALSE;
+}
+
+/* A subscription callback: counts and keeps the last payload; takes the buffer
+ * when asked to (then pxKept holds it). */
+typedef struct
+{
+    volatile int iCount;
+    char cLast[ 32 ];
+    BaseType_t xKeep;
+    MQTTBufferHandle_t xKept;
+} Received_t;
+
+static MQTTBool_t prvSubCallback( void * pvCtx,
+                                  const MQTTPublishData_t * const pxData )
+{
+    Received_t * pxRx = ( Received_t * ) pvCtx;
+
+    snprintf( pxRx->cLast, sizeof( pxRx->cLast ), "%.*s",
+              ( int ) pxData->ulDataLength, ( const char * ) pxData->pvData );
+
+    if( pxRx->xKeep == pdTRUE )
+    {
+        pxRx->xKeep = pdFALSE;
+        pxRx->xKept = pxData->xBuffer;
+        pxRx->iCount++;
+        return eMQTTTrue;
+    }
+
+    pxRx->iCount++;
+    return eMQTTFalse;
+}
+
+/*------------------------------------ helpers --------------------------------------*/
+
+static BaseType_t prvControl( const char * pcCommand )
+{
+    return xTestControl( pcCommand, NULL, 0, TEST_CONTROL_TIMEOUT );
+}
+
+/* Waits up to xBound ticks for the disconnect count to reach iTarget, then
+ * checks it is exactly iTarget (a little later, so that a duplicate event
+ * would be seen). Returns pdTRUE if it got there. */
+static BaseType_t prvExpectDisconnects( Events_t * pxEv,
+                                        int iTarget,
+                                        TickType_t xBound )
+{
+    BaseType_t xReached = xUtilWaitFor( &pxEv->iDisconnects, iTarget, xBound );
+
+    TEST_CHECK_MSG( xReached == pdTRUE, "disconnect events %d, expected %d within %lu ticks",
+                    pxEv->iDisconnects, iTarget, ( unsigned long ) xBound );
+    vTaskDelay( 100 );
+    TEST_CHECK_MSG( pxEv->iDisconnects == iTarget, "disconnect events %d, expected exactly %d",
+                    pxEv->iDisconnects, iTarget );
+    return xReached;
+}
+
+/* A QoS 1 publish on a dead connection fails, long before its timeout. */
+static void prvPublishFailsPromptly( MQTTAgentHandle_t xClient,
+                                     const char * pcTopic )
+{
+    TickType_t xStart = xTaskGetTickCount();
+    MQTTAgentReturnCode_t xRc = xUtilPublish( xClient, pcTopic, eMQTTQoS1, "dead", 4, LONG_TIMEOUT );
+    TickType_t xTook = xTaskGetTickCount() - xStart;
+
+    TEST_CHECK_MSG( xRc == eMQTTAgentFailure, "publish on a lost connection returned %d", ( int ) xRc );
+    TEST_CHECK_MSG( xTook < PROMPT_BOUND, "publish on a lost connection took %lu ticks", ( unsigned long ) xTook );
+
+    xStart = xTaskGetTickCount();
+    xRc = xUtilPublish( xClient, pcTopic, eMQTTQoS0, "dead", 4, LONG_TIMEOUT );
+    xTook = xTaskGetTickCount() - xStart;
+    TEST_CHECK_MSG( xRc == eMQTTAgentFailure, "QoS 0 publish on a lost connection returned %d", ( int ) xRc );
+    TEST_CHECK_MSG( xTook < PROMPT_BOUND, "QoS 0 publish on a lost connection took %lu ticks", ( unsigned long ) xTook );
+}
+
+static void prvCheckPoolFull( void )
+{
+    int iFree = iUtilPoolFree();
+
+    TEST_CHECK_MSG( iFree == NUM_BUFFERS, "%d of %d pool buffers free", iFree, NUM_BUFFERS );
+}
+
+/* Subscribes pcFilter with prvSubCallback, publishes one QoS 1 message to
+ * pcTopic and waits for it to come back. */
+static void prvRoundTrip( MQTTAgentHandle_t xClient,
+                          const char * pcFilter,
+                          const char * pcTopic,
+                          Received_t * pxRx,
+                          const char * pcPayload )
+{
+    int iBefore = pxRx->iCount;
+
+    TEST_CHECK( xUtilSubscribe( xClient, pcFilter, eMQTTQoS1, prvSubCallback, pxRx ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilPublish( xClient, pcTopic, eMQTTQoS1, pcPayload, ( uint32_t ) strlen( pcPayload ),
+                              T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK_MSG( xUtilWaitFor( &pxRx->iCount, iBefore + 1, 3000 ) == pdTRUE,
+                    "round trip on %s: nothing received", pcTopic );
+    TEST_CHECK_MSG( strcmp( pxRx->cLast, pcPayload ) == 0, "received '%s', sent '%s'", pxRx->cLast, pcPayload );
+}
+
+/* Ends a case: disconnects (if connected) and deletes the client. */
+static void prvEnd( MQTTAgentHandle_t * pxClient,
+                    BaseType_t xConnected )
+{
+    if( *pxClient == NULL )
+    {
+        return;
+    }
+
+    if( xConnected == pdTRUE )
+    {
+        TEST_CHECK( MQTT_AGENT_Disconnect( *pxClient, T_TIMEOUT ) == eMQTTAgentSuccess );
+    }
+
+    TEST_CHECK( MQTT_AGENT_Delete( *pxClient ) == eMQTTAgentSuccess );
+    *pxClient = NULL;
+}
+
+/*-------------------------------- blocked helper tasks -----------------------------*/
+
+typedef enum
+{
+    eOpPublishQoS1,
+    eOpPublishQoS2,
+    eOpSubscribe,
+    eOpConnect,
+} Op_t;
+
+typedef struct
+{
+    Op_t eOp;
+    MQTTAgentHandle_t xClient;
+    uint16_t usPort;          /* eOpConnect */
+    Events_t * pxEvents;      /* eOpConnect */
+    Received_t * pxRx;        /* eOpSubscribe */
+    char cTopic[ 32 ];
+    volatile BaseType_t xStarted;
+    volatile MQTTAgentReturnCode_t xResult;
+    volatile TickType_t xReturnedAt;
+} Blocked_t;
+
+static volatile int iBlockedDone = 0;
+static volatile int iBlockedStarted = 0;
+
+static void prvBlockedTask( void * pvParam )
+{
+    Blocked_t * pxB = ( Blocked_t * ) pvParam;
+    MQTTAgentReturnCode_t xRc = eMQTTAgentSuccess;
+
+    pxB->xStarted = pdTRUE;
+    iBlockedStarted++;
+
+    switch( pxB->eOp )
+    {
+        case eOpPublishQoS1:
+            xRc = xUtilPublish( pxB->xClient, pxB->cTopic, eMQTTQoS1, "blocked", 7, LONG_TIMEOUT );
+            break;
+
+        case eOpPublishQoS2:
+            xRc = xUtilPublish( pxB->xClient, pxB->cTopic, eMQTTQoS2, "blocked", 7, LONG_TIMEOUT );
+            break;
+
+        case eOpSubscribe:
+            xRc = xUtilSubscribe( pxB->xClient, pxB->cTopic, eMQTTQoS1, prvSubCallback, pxB->pxRx );
+            break;
+
+        case eOpConnect:
+            xRc = xUtilConnect( pxB->xClient, pxB->usPort, pxB->cTopic, prvConnectCallback,
+                                pxB->pxEvents, LONG_TIMEOUT );
+            break;
+    }
+
+    pxB->xReturnedAt = xTaskGetTickCount();
+    pxB->xResult = xRc;
+    iBlockedDone++;
+    vTaskDelete( NULL );
+}
+
+static void prvStartBlocked( Blocked_t * pxB )
+{
+    pxB->xStarted = pdFALSE;
+    pxB->xResult = ( MQTTAgentReturnCode_t ) -1;
+    pxB->xReturnedAt = 0;
+    /* Same priority as the test's main task: it runs as soon as main blocks. */
+    TEST_ASSERT( xTaskCreate( prvBlockedTask, "blocked", configMINIMAL_STACK_SIZE * 2, pxB,
+                              tskIDLE_PRIORITY + 1, NULL ) == pdPASS );
+}
+
+/* Counters are only written by the helper tasks while they run; main resets
+ * them between cases, when none runs. */
+static void prvResetBlocked( void )
+{
+    iBlockedDone = 0;
+    iBlockedStarted = 0;
+}
+
+/*---------------------------------------- cases ------------------------------------*/
+
+/* 1. The broker stops (SIGTERM: it closes its sockets) mid-session. */
+static void prvBrokerStopped( void )
+{
+    static Events_t xEv;
+    static Received_t xRx;
+    MQTTAgentHandle_t xClient = NULL;
+
+    memset( &xEv, 0, sizeof( xEv ) );
+    memset( &xRx, 0, sizeof( xRx ) );
+
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+    TEST_ASSERT( xUtilConnect( xClient, usTestBrokerPort(), "afr-disc-stop", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    prvRoundTrip( xClient, "disc/stop/#", "disc/stop/1", &xRx, "before" );
+
+    TEST_ASSERT( prvControl( "broker-stop" ) == pdPASS );
+    TickType_t xStopped = xTaskGetTickCount();
+
+    if( prvExpectDisconnects( &xEv, 1, LOSS_BOUND ) == pdTRUE )
+    {
+        vTestNote( "disconnect reported %ld ticks after broker-stop returned",
+                   ( long ) ( xEv.xLastDisconnectAt - xStopped ) );
+    }
+
+    prvCheckPoolFull();
+    prvPublishFailsPromptly( xClient, "disc/stop/1" );
+    TEST_CHECK( xUtilSubscribe( xClient, "disc/stop/again", eMQTTQoS1, prvSubCallback, &xRx ) == eMQTTAgentFailure );
+
+    /* While the broker is down, a connect is refused (no event: never connected). */
+    TEST_CHECK( xUtilConnect( xClient, usTestBrokerPort(), "afr-disc-stop", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentFailure );
+
+    TEST_ASSERT( prvControl( "broker-start" ) == pdPASS );
+    TEST_CHECK( xUtilConnect( xClient, usTestBrokerPort(), "afr-disc-stop", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    /* A clean session: the subscription is made again. */
+    prvRoundTrip( xClient, "disc/stop/#", "disc/stop/2", &xRx, "after" );
+    TEST_CHECK( xRx.iCount == 2 );
+
+    prvEnd( &xClient, pdTRUE );
+    TEST_CHECK_MSG( xEv.iDisconnects == 1, "disconnect events %d", xEv.iDisconnects );
+    prvCheckPoolFull();
+}
+
+/* 1b. The broker dies (SIGKILL) while the application holds a received buffer
+ * (its callback took it): the library recycles its own buffers, the
+ * application's stays valid until it gives it back. */
+static void prvBrokerKilledWithHeldBuffer( void )
+{
+    static Events_t xEv;
+    static Received_t xRx;
+    MQTTAgentHandle_t xClient = NULL;
+
+    memset( &xEv, 0, sizeof( xEv ) );
+    memset( &xRx, 0, sizeof( xRx ) );
+
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+    TEST_ASSERT( xUtilConnect( xClient, usTestBrokerPort(), "afr-disc-kill", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    xRx.xKeep = pdTRUE;
+    prvRoundTrip( xClient, "disc/kill/#", "disc/kill/1", &xRx, "held" );
+    TEST_ASSERT( xRx.xKept != NULL );
+    TEST_CHECK( iUtilPoolFree() == NUM_BUFFERS - 1 );
+
+    TEST_ASSERT( prvControl( "broker-kill" ) == pdPASS );
+    prvExpectDisconnects( &xEv, 1, LOSS_BOUND );
+
+    /* Still the application's: intact, and only it gives it back. */
+    TEST_CHECK( iUtilPoolFree() == NUM_BUFFERS - 1 );
+    TEST_CHECK( strcmp( xRx.cLast, "held" ) == 0 );
+    TEST_CHECK( MQTT_AGENT_ReturnBuffer( xClient, xRx.xKept ) == eMQTTAgentSuccess );
+    prvCheckPoolFull();
+    prvPublishFailsPromptly( xClient, "disc/kill/1" );
+
+    TEST_ASSERT( prvControl( "broker-start" ) == pdPASS );
+    TEST_CHECK( xUtilConnect( xClient, usTestBrokerPort(), "afr-disc-kill", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    prvRoundTrip( xClient, "disc/kill/#", "disc/kill/2", &xRx, "again" );
+    prvEnd( &xClient, pdTRUE );
+    TEST_CHECK_MSG( xEv.iDisconnects == 1, "disconnect events %d", xEv.iDisconnects );
+    prvCheckPoolFull();
+}
+
+/* 2. Callers blocked on acknowledgements that cannot come (relay frozen)
+ * return eMQTTAgentFailure promptly when the connection is reset. */
+static void prvBlockedCallersFailPromptly( void )
+{
+    static Events_t xEv;
+    static Received_t xRx;
+    static Blocked_t xB[ 4 ];
+    MQTTAgentHandle_t xClient = NULL;
+    const int iN = ( int ) ( sizeof( xB ) / sizeof( xB[ 0 ] ) );
+
+    memset( &xEv, 0, sizeof( xEv ) );
+    memset( &xRx, 0, sizeof( xRx ) );
+    memset( xB, 0, sizeof( xB ) );
+    prvResetBlocked();
+
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+    TEST_ASSERT( xUtilConnect( xClient, usTestRelayPort(), "afr-disc-relay", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_ASSERT( prvControl( "relay-freeze" ) == pdPASS );
+
+    /* Three QoS 1 publishes and one QoS 2 publish, each from its own task. */
+    for( int i = 0; i < iN; i++ )
+    {
+        xB[ i ].eOp = ( i == iN - 1 ) ? eOpPublishQoS2 : eOpPublishQoS1;
+        xB[ i ].xClient = xClient;
+        snprintf( xB[ i ].cTopic, sizeof( xB[ i ].cTopic ), "disc/relay/%d", i );
+        prvStartBlocked( &xB[ i ] );
+    }
+
+    TEST_ASSERT( xUtilWaitFor( &iBlockedStarted, iN, 1000 ) == pdTRUE );
+    /* They are waiting for acknowledgements (and keep waiting: nothing passes). */
+    vTaskDelay( 200 );
+    TEST_CHECK_MSG( iBlockedDone == 0, "%d blocked callers returned before the reset", iBlockedDone );
+
+    TickType_t xResetAt = xTaskGetTickCount();
+    TEST_ASSERT( prvControl( "relay-reset" ) == pdPASS );
+
+    TEST_CHECK_MSG( xUtilWaitFor( &iBlockedDone, iN, PROMPT_BOUND ) == pdTRUE,
+                    "%d of %d blocked callers returned within %lu ticks of the reset",
+                    iBlockedDone, iN, ( unsigned long ) PROMPT_BOUND );
+
+    /* The rest of the case needs them gone (they use this client). */
+    TEST_ASSERT( xUtilWaitFor( &iBlockedDone, iN, LONG_TIMEOUT + 1000 ) == pdTRUE );
+
+    for( int i = 0; i < iN; i++ )
+    {
+        TickType_t xAfter = xB[ i ].xReturnedAt - xResetAt;
+        TEST_CHECK_MSG( xB[ i ].xResult == eMQTTAgentFailure, "blocked caller %d returned %d", i, ( int ) xB[ i ].xResult );
+        TEST_CHECK_MSG( xAfter < PROMPT_BOUND, "blocked caller %d returned %lu ticks after the reset", i, ( unsigned long ) xAfter );
+    }
+
+    prvExpectDisconnects( &xEv, 1, LOSS_BOUND );
+    prvCheckPoolFull();
+
+    TEST_ASSERT( prvControl( "relay-thaw" ) == pdPASS );
+    TEST_CHECK( xUtilConnect( xClient, usTestRelayPort(), "afr-disc-relay", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    prvRoundTrip( xClient, "disc/relay/#", "disc/relay/ok", &xRx, "after-reset" );
+    prvEnd( &xClient, pdTRUE );
+    TEST_CHECK_MSG( xEv.iDisconnects == 1, "disconnect events %d", xEv.iDisconnects );
+    prvCheckPoolFull();
+}
+
+/* 2b. A subscribe blocked on its SUBACK fails the same way, and the failed
+ * subscription's callback does not linger. */
+static void prvBlockedSubscribeFails( void )
+{
+    static Events_t xEv;
+    static Received_t xRx;
+    static Blocked_t xB;
+    MQTTAgentHandle_t xClient = NULL;
+
+    memset( &xEv, 0, sizeof( xEv ) );
+    memset( &xRx, 0, sizeof( xRx ) );
+    memset( &xB, 0, sizeof( xB ) );
+    prvResetBlocked();
+
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+    TEST_ASSERT( xUtilConnect( xClient, usTestRelayPort(), "afr-disc-sub", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_ASSERT( prvControl( "relay-freeze" ) == pdPASS );
+
+    xB.eOp = eOpSubscribe;
+    xB.xClient = xClient;
+    xB.pxRx = &xRx;
+    snprintf( xB.cTopic, sizeof( xB.cTopic ), "disc/sub/#" );
+    prvStartBlocked( &xB );
+    TEST_ASSERT( xUtilWaitFor( &iBlockedStarted, 1, 1000 ) == pdTRUE );
+    vTaskDelay( 200 );
+    TEST_CHECK( iBlockedDone == 0 );
+
+    TickType_t xResetAt = xTaskGetTickCount();
+    TEST_ASSERT( prvControl( "relay-reset" ) == pdPASS );
+    TEST_CHECK( xUtilWaitFor( &iBlockedDone, 1, PROMPT_BOUND ) == pdTRUE );
+    TEST_ASSERT( xUtilWaitFor( &iBlockedDone, 1, LONG_TIMEOUT + 1000 ) == pdTRUE );
+    TEST_CHECK_MSG( xB.xResult == eMQTTAgentFailure, "blocked subscribe returned %d", ( int ) xB.xResult );
+    TEST_CHECK_MSG( xB.xReturnedAt - xResetAt < PROMPT_BOUND, "blocked subscribe returned %lu ticks after the reset",
+                    ( unsigned long ) ( xB.xReturnedAt - xResetAt ) );
+    prvExpectDisconnects( &xEv, 1, LOSS_BOUND );
+    prvCheckPoolFull();
+
+    TEST_ASSERT( prvControl( "relay-thaw" ) == pdPASS );
+    TEST_CHECK( xUtilConnect( xClient, usTestRelayPort(), "afr-disc-sub", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    /* Unclaimed by any subscription callback, a publish reaches the connect callback. */
+    TEST_CHECK( xUtilSubscribe( xClient, "disc/sub/#", eMQTTQoS1, NULL, NULL ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilPublish( xClient, "disc/sub/x", eMQTTQoS1, "x", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilWaitFor( &xEv.iPublishes, 1, 3000 ) == pdTRUE );
+    TEST_CHECK_MSG( xRx.iCount == 0, "the failed subscription's callback ran %d times", xRx.iCount );
+    prvEnd( &xClient, pdTRUE );
+    TEST_CHECK( xEv.iDisconnects == 1 );
+    prvCheckPoolFull();
+}
+
+/* 2c. A connect waiting for its CONNACK when the connection is reset fails
+ * promptly, without a disconnect event (it never was connected). */
+static void prvPendingConnectReset( void )
+{
+    static Events_t xEv;
+    static Blocked_t xB;
+    MQTTAgentHandle_t xClient = NULL;
+
+    memset( &xEv, 0, sizeof( xEv ) );
+    memset( &xB, 0, sizeof( xB ) );
+    prvResetBlocked();
+
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+    TEST_ASSERT( prvControl( "relay-freeze" ) == pdPASS );
+
+    xB.eOp = eOpConnect;
+    xB.xClient = xClient;
+    xB.usPort = usTestRelayPort();
+    xB.pxEvents = &xEv;
+    snprintf( xB.cTopic, sizeof( xB.cTopic ), "afr-disc-pending" ); /* the client id */
+    prvStartBlocked( &xB );
+    TEST_ASSERT( xUtilWaitFor( &iBlockedStarted, 1, 1000 ) == pdTRUE );
+    vTaskDelay( 200 );
+    TEST_CHECK( iBlockedDone == 0 );
+
+    TickType_t xResetAt = xTaskGetTickCount();
+    TEST_ASSERT( prvControl( "relay-reset" ) == pdPASS );
+    TEST_CHECK( xUtilWaitFor( &iBlockedDone, 1, PROMPT_BOUND ) == pdTRUE );
+    TEST_ASSERT( xUtilWaitFor( &iBlockedDone, 1, LONG_TIMEOUT + 1000 ) == pdTRUE );
+    TEST_CHECK_MSG( xB.xResult == eMQTTAgentFailure, "pending connect returned %d", ( int ) xB.xResult );
+    TEST_CHECK_MSG( xB.xReturnedAt - xResetAt < PROMPT_BOUND, "pending connect returned %lu ticks after the reset",
+                    ( unsigned long ) ( xB.xReturnedAt - xResetAt ) );
+    vTaskDelay( 100 );
+    TEST_CHECK_MSG( xEv.iDisconnects == 0, "disconnect events %d for a connect that never completed", xEv.iDisconnects );
+    prvCheckPoolFull();
+
+    TEST_ASSERT( prvControl( "relay-thaw" ) == pdPASS );
+    TEST_CHECK( xUtilConnect( xClient, usTestRelayPort(), "afr-disc-pending", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilPublish( xClient, "disc/pending", eMQTTQoS1, "x", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+    prvEnd( &xClient, pdTRUE );
+    TEST_CHECK( xEv.iDisconnects == 0 );
+    prvCheckPoolFull();
+}
+
+/* 3. The fake server breaks the session after a good CONNACK. */
+static void prvServerBreaksSession( void )
+{
+    static Events_t xEv;
+    MQTTAgentHandle_t xClient = NULL;
+    /* Script, and a command to run once connected (NULL: none). */
+    static const struct
+    {
+        const char * pcScript;
+        const char * pcThen;
+    } xWays[] =
+    {
+        { "connack-then-garbage",    NULL         }, /* reserved packet type 15 */
+        { "connack-then-bad-length", NULL         }, /* 5-byte remaining length */
+        { "connack-then-close",      NULL         }, /* FIN after the CONNACK */
+        { "normal-connack",          "fake-close" }, /* FIN mid-session */
+    };
+
+    memset( &xEv, 0, sizeof( xEv ) );
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+
+    for( int i = 0; i < ( int ) ( sizeof( xWays ) / sizeof( xWays[ 0 ] ) ); i++ )
+    {
+        char cCmd[ 64 ];
+        int iBefore = xEv.iDisconnects;
+
+        vTestNote( "server: %s%s%s", xWays[ i ].pcScript, xWays[ i ].pcThen ? " + " : "",
+                   xWays[ i ].pcThen ? xWays[ i ].pcThen : "" );
+        snprintf( cCmd, sizeof( cCmd ), "fake-script %s", xWays[ i ].pcScript );
+        TEST_ASSERT( prvControl( cCmd ) == pdPASS );
+        TEST_CHECK( xUtilConnect( xClient, usTestFakePort(), "afr-disc-fake", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+        TickType_t xConnectedAt = xTaskGetTickCount();
+
+        if( xWays[ i ].pcThen != NULL )
+        {
+            /* Show the session works before the server closes it. */
+            TEST_CHECK( xUtilPublish( xClient, "disc/fake", eMQTTQoS1, "x", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+            xConnectedAt = xTaskGetTickCount();
+            TEST_ASSERT( prvControl( xWays[ i ].pcThen ) == pdPASS );
+        }
+
+        /* The scripts act within ~200 ms of the CONNACK. */
+        if( prvExpectDisconnects( &xEv, iBefore + 1, LOSS_BOUND ) == pdTRUE )
+        {
+            vTestNote( "disconnect reported %ld ticks after connected",
+                       ( long ) ( xEv.xLastDisconnectAt - xConnectedAt ) );
+        }
+
+        prvCheckPoolFull();
+        prvPublishFailsPromptly( xClient, "disc/fake" );
+
+        /* The same handle connects again to a well-behaved server. */
+        TEST_ASSERT( prvControl( "fake-script normal-connack" ) == pdPASS );
+        TEST_CHECK( xUtilConnect( xClient, usTestFakePort(), "afr-disc-fake", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+        TEST_CHECK( xUtilPublish( xClient, "disc/fake", eMQTTQoS1, "x", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+        TEST_CHECK( xUtilSubscribe( xClient, "disc/fake/#", eMQTTQoS1, NULL, NULL ) == eMQTTAgentSuccess );
+        TEST_CHECK( MQTT_AGENT_Disconnect( xClient, T_TIMEOUT ) == eMQTTAgentSuccess );
+        vTaskDelay( 50 );
+        TEST_CHECK_MSG( xEv.iDisconnects == iBefore + 1, "disconnect events %d after a requested disconnect, expected %d",
+                        xEv.iDisconnects, iBefore + 1 );
+        prvCheckPoolFull();
+    }
+
+    prvEnd( &xClient, pdFALSE );
+}
+
+/* 4. CONNACKs that never come, or refuse. No connection was established:
+ * no disconnect event. */
+static void prvConnAckProblems( void )
+{
+    static Events_t xEvA, xEvB;
+    MQTTAgentHandle_t xA = NULL, xB = NULL;
+    char cHex[ 512 ];
+
+    memset( &xEvA, 0, sizeof( xEvA ) );
+    memset( &xEvB, 0, sizeof( xEvB ) );
+    TEST_ASSERT( MQTT_AGENT_Create( &xA ) == eMQTTAgentSuccess );
+    TEST_ASSERT( MQTT_AGENT_Create( &xB ) == eMQTTAgentSuccess );
+
+    /* No CONNACK: the caller's own (short) timeout ends the wait. */
+    TEST_ASSERT( prvControl( "fake-script no-connack" ) == pdPASS );
+    TickType_t xStart = xTaskGetTickCount();
+    MQTTAgentReturnCode_t xRc = xUtilConnect( xA, usTestFakePort(), "afr-disc-noack-a", prvConnectCallback, &xEvA, 500 );
+    TickType_t xTook = xTaskGetTickCount() - xStart;
+    TEST_CHECK_MSG( xRc == eMQTTAgentTimeout, "connect without CONNACK returned %d", ( int ) xRc );
+    TEST_CHECK_MSG( xTook >= 500 && xTook < 600, "connect without CONNACK took %lu ticks", ( unsigned long ) xTook );
+
+    /* The server got a CONNECT. */
+    TEST_CHECK( xTestControl( "fake-last-connect", cHex, sizeof( cHex ), TEST_CONTROL_TIMEOUT ) == pdPASS );
+    TEST_CHECK_MSG( strncmp( cHex, "10", 2 ) == 0, "last CONNECT: '%s'", cHex );
+
+    /* No CONNACK, a caller who waits longer: the agent gives up after
+     * mqttconfigKEEP_ALIVE_TIMEOUT_TICKS. */
+    xStart = xTaskGetTickCount();
+    xRc = xUtilConnect( xB, usTestFakePort(), "afr-disc-noack-b", prvConnectCallback, &xEvB, LONG_TIMEOUT );
+    xTook = xTaskGetTickCount() - xStart;
+    TEST_CHECK_MSG( xRc == eMQTTAgentFailure, "connect without CONNACK (long wait) returned %d", ( int ) xRc );
+    TEST_CHECK_MSG( xTook >= mqttconfigKEEP_ALIVE_TIMEOUT_TICKS && xTook < mqttconfigKEEP_ALIVE_TIMEOUT_TICKS + 1000,
+                    "connect without CONNACK failed after %lu ticks", ( unsigned long ) xTook );
+
+    /* Refused (5: not authorised): a failure, promptly. */
+    TEST_ASSERT( prvControl( "fake-script refuse-connack 5" ) == pdPASS );
+    xStart = xTaskGetTickCount();
+    xRc = xUtilConnect( xB, usTestFakePort(), "afr-disc-refused", prvConnectCallback, &xEvB, LONG_TIMEOUT );
+    xTook = xTaskGetTickCount() - xStart;
+    TEST_CHECK_MSG( xRc == eMQTTAgentFailure, "refused connect returned %d", ( int ) xRc );
+    TEST_CHECK_MSG( xTook < PROMPT_BOUND, "refused connect took %lu ticks", ( unsigned long ) xTook );
+
+    vTaskDelay( 100 );
+    TEST_CHECK_MSG( xEvA.iDisconnects == 0 && xEvB.iDisconnects == 0, "disconnect events %d, %d for connects that failed",
+                    xEvA.iDisconnects, xEvB.iDisconnects );
+    prvCheckPoolFull();
+
+    /* Both handles connect again (A's abandoned attempt has expired by now:
+     * it started before B's). */
+    TEST_ASSERT( prvControl( "fake-script normal-connack" ) == pdPASS );
+    TEST_CHECK( xUtilConnect( xA, usTestFakePort(), "afr-disc-noack-a", prvConnectCallback, &xEvA, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilPublish( xA, "disc/ack", eMQTTQoS1, "a", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( MQTT_AGENT_Disconnect( xA, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilConnect( xB, usTestFakePort(), "afr-disc-noack-b", prvConnectCallback, &xEvB, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilPublish( xB, "disc/ack", eMQTTQoS2, "b", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+    prvEnd( &xB, pdTRUE );
+    prvEnd( &xA, pdFALSE );
+    TEST_CHECK( xEvA.iDisconnects == 0 && xEvB.iDisconnects == 0 );
+    prvCheckPoolFull();
+}
+
+/* After everything: every client slot is free again. */
+static void prvNothingLeft( void )
+{
+    MQTTAgentHandle_t xHandles[ mqttconfigMAX_BROKERS ];
+    int n = 0;
+
+    while( n < mqttconfigMAX_BROKERS && MQTT_AGENT_Create( &xHandles[ n ] ) == eMQTTAgentSuccess )
+    {
+        n++;
+    }
+
+    TEST_CHECK_MSG( n == mqttconfigMAX_BROKERS, "only %d clients could be created", n );
+
+    for( int i = 0; i < n; i++ )
+    {
+        TEST_CHECK( MQTT_AGENT_Delete( xHandles[ i ] ) == eMQTTAgentSuccess );
+    }
+
+    prvCheckPoolFull();
+}
+
+static void prvBody( void )
+{
+    vTestRun( "broker_stopped_mid_session", prvBrokerStopped );
+    vTestRun( "broker_killed_with_held_buffer", prvBrokerKilledWithHeldBuffer );
+    vTestRun( "blocked_callers_fail_promptly", prvBlockedCallersFailPromptly );
+    vTestRun( "blocked_subscribe_fails", prvBlockedSubscribeFails );
+    vTestRun( "pending_connect_reset", prvPendingConnectReset );
+    vTestRun( "server_breaks_session", prvServerBreaksSession );
+    vTestRun( "connack_problems", prvConnAckProblems );
+    vTestRun( "nothing_left", prvNothingLeft );
+    vTestFinish();
+}
+
+int main( void )
+{
+    BUFFERPOOL_Init();
+
+    if( MQTT_AGENT_Init() != pdPASS )
+    {
+        printf( "MQTT_AGENT_Init failed\n" );
+        return 1;
+    }
+
+    vTestMain( prvBody, 240000 );
+}
