@@ -396,6 +396,92 @@ static void prvLargePayloads( void )
     TEST_CHECK( iUtilPoolFree() == NUM_BUFFERS );
 }
 
+static void prvNoFreeBuffer( void )
+{
+    uint8_t * pxHeld[ NUM_BUFFERS ];
+    int n = 0;
+
+    TEST_ASSERT( xUtilSubscribe( xClient, "nobuf/t", eMQTTQoS1, prvCbA, NULL ) == eMQTTAgentSuccess );
+
+    /* The application holds every pool buffer; another device publishes. */
+    for( ; n < NUM_BUFFERS; n++ )
+    {
+        uint32_t ulLength = 1;
+        pxHeld[ n ] = BUFFERPOOL_GetFreeBuffer( &ulLength );
+        TEST_ASSERT( pxHeld[ n ] != NULL );
+    }
+
+    prvResetRecorder();
+    TEST_ASSERT( xTestControl( "publish 1 nobuf/t 10", NULL, 0, TEST_CONTROL_TIMEOUT ) == pdPASS );
+    vTaskDelay( 300 );
+    TEST_CHECK( xRec.iCount == 0 ); /* Dropped: no buffer to put it in. */
+
+    for( int i = 0; i < n; i++ )
+    {
+        BUFFERPOOL_ReturnBuffer( pxHeld[ i ] );
+    }
+
+    /* The connection stays usable and the dropped QoS 1 message was acknowledged
+     * (otherwise the broker would hold back what follows). */
+    TEST_ASSERT( xTestControl( "publish 1 nobuf/t 11", NULL, 0, TEST_CONTROL_TIMEOUT ) == pdPASS );
+    TEST_CHECK( xUtilWaitFor( &xRec.iCount, 1, 3000 ) == pdTRUE );
+    TEST_CHECK( strlen( xRec.cLastPayload ) == 11 );
+    TEST_CHECK( xUtilPublish( xClient, "nobuf/t", eMQTTQoS1, "own", 3, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilWaitFor( &xRec.iCount, 2, 3000 ) == pdTRUE );
+    MQTTAgentUnsubscribeParams_t xUnsub = { ( const uint8_t * ) "nobuf/t", 7 };
+    TEST_CHECK( MQTT_AGENT_Unsubscribe( xClient, &xUnsub, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( iUtilPoolFree() == NUM_BUFFERS );
+}
+
+static void prvNoHeapPerMessage( void )
+{
+    HeapStats_t xBefore, xAfter;
+
+    TEST_ASSERT( xUtilSubscribe( xClient, "heap/t", eMQTTQoS1, prvCbA, NULL ) == eMQTTAgentSuccess );
+    prvResetRecorder();
+    TEST_CHECK( xUtilPublish( xClient, "heap/t", eMQTTQoS1, "warm", 4, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilWaitFor( &xRec.iCount, 1, 3000 ) == pdTRUE );
+
+    /* 100 publishes at each QoS, each received back: no FreeRTOS heap allocation. */
+    vPortGetHeapStats( &xBefore );
+
+    for( int i = 0; i < 300; i++ )
+    {
+        TEST_CHECK( xUtilPublish( xClient, "heap/t", ( MQTTQoS_t ) ( i % 3 ), "payload", 7, T_TIMEOUT ) == eMQTTAgentSuccess );
+    }
+
+    TEST_CHECK( xUtilWaitFor( &xRec.iCount, 301, 5000 ) == pdTRUE );
+    vPortGetHeapStats( &xAfter );
+    TEST_CHECK_MSG( xAfter.xNumberOfSuccessfulAllocations == xBefore.xNumberOfSuccessfulAllocations,
+                    "%lu allocations for 300 messages",
+                    ( unsigned long ) ( xAfter.xNumberOfSuccessfulAllocations - xBefore.xNumberOfSuccessfulAllocations ) );
+    MQTTAgentUnsubscribeParams_t xUnsub = { ( const uint8_t * ) "heap/t", 6 };
+    TEST_CHECK( MQTT_AGENT_Unsubscribe( xClient, &xUnsub, T_TIMEOUT ) == eMQTTAgentSuccess );
+}
+
+static void prvNoLeakAcrossSessions( void )
+{
+    MQTTAgentHandle_t xTemp = NULL;
+    size_t xFree[ 3 ];
+
+    /* Connect, work, disconnect and delete three times: the heap comes back. */
+    for( int round = 0; round < 3; round++ )
+    {
+        TEST_ASSERT( MQTT_AGENT_Create( &xTemp ) == eMQTTAgentSuccess );
+        TEST_ASSERT( xUtilConnect( xTemp, usTestBrokerPort(), "afr-api-leak", NULL, NULL, T_TIMEOUT ) == eMQTTAgentSuccess );
+        TEST_CHECK( xUtilSubscribe( xTemp, "leak/t", eMQTTQoS1, prvCbA, NULL ) == eMQTTAgentSuccess );
+        TEST_CHECK( xUtilPublish( xTemp, "leak/t", eMQTTQoS2, "x", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+        TEST_CHECK( MQTT_AGENT_Disconnect( xTemp, T_TIMEOUT ) == eMQTTAgentSuccess );
+        TEST_CHECK( MQTT_AGENT_Delete( xTemp ) == eMQTTAgentSuccess );
+        vTaskDelay( 20 );
+        xFree[ round ] = xPortGetFreeHeapSize();
+    }
+
+    TEST_CHECK_MSG( xFree[ 1 ] == xFree[ 0 ] && xFree[ 2 ] == xFree[ 0 ], "free heap %lu, %lu, %lu",
+                    ( unsigned long ) xFree[ 0 ], ( unsigned long ) xFree[ 1 ], ( unsigned long ) xFree[ 2 ] );
+    TEST_CHECK( iUtilPoolFree() == NUM_BUFFERS );
+}
+
 static void prvTimeoutThenLateAnswer( void )
 {
     MQTTAgentHandle_t xRelayed = NULL;
@@ -522,6 +608,9 @@ static void prvBody( void )
     vTestRun( "wakeup_latency", prvWakeupLatency );
     vTestRun( "subscription_manager_limits", prvSubscriptionManagerLimits );
     vTestRun( "large_payloads", prvLargePayloads );
+    vTestRun( "no_free_buffer", prvNoFreeBuffer );
+    vTestRun( "no_heap_allocation_per_message", prvNoHeapPerMessage );
+    vTestRun( "no_leak_across_sessions", prvNoLeakAcrossSessions );
     vTestRun( "timeout_then_late_answer", prvTimeoutThenLateAnswer );
     vTestRun( "bad_input", prvBadInput );
     vTestRun( "disconnect_and_reconnect", prvDisconnectAndReconnect );

@@ -35,3 +35,11 @@ afr_broker_test(NAME agent_config PROGRAM test_agent_config RELAY FAKE TIMEOUT 3
 # The demos run as tests too.
 afr_broker_test(NAME demo_hello_world PROGRAM hello_world TIMEOUT 120)
 afr_broker_test(NAME demo_multitask PROGRAM multitask TIMEOUT 180)
+
+# Lost connections (broker stopped/killed, relay reset, fake server misbehaving, CONNACK problems).
+afr_agent_test_program(test_agent_disconnect ${AGENT_TEST_DIR}/test_agent_disconnect.c)
+afr_broker_test(NAME agent_disconnect PROGRAM test_agent_disconnect RELAY FAKE TIMEOUT 300)
+
+# Load: 4 tasks x 2 clients x 1000 QoS 1 publishes, each delivered exactly once.
+afr_agent_test_program(test_agent_stress ${AGENT_TEST_DIR}/test_agent_stress.c)
+afr_broker_test(NAME agent_stress PROGRAM test_agent_stress TIMEOUT 600)

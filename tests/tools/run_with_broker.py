@@ -32,6 +32,8 @@ Commands:
     relay-thaw             forward again (including what was held back)
     relay-reset            close all relayed connections (both sides) with RST
     relay-stats            result: "connections <accepted total> <open now>"
+    publish QOS TOPIC SIZE an outside client (mosquitto_pub) publishes SIZE
+                           bytes to TOPIC on the broker
     fake-script NAME [ARG] script of the fake server for every connection it
                            accepts from now on (the connection being served is
                            not affected); scripts: normal-connack (default),
@@ -775,6 +777,17 @@ class Control:
                 relay.reset()
             else:
                 return [relay.stats()]
+            return []
+        if cmd == "publish":
+            # publish QOS TOPIC SIZE: an outside client (mosquitto_pub) publishes
+            # SIZE bytes of 'x' to TOPIC, as another device would.
+            if len(args) != 3 or args[0] not in ("0", "1", "2") or not args[2].isdigit():
+                raise CommandError("usage: publish QOS TOPIC SIZE")
+            subprocess.run(
+                ["mosquitto_pub", "-h", LOOPBACK, "-p", str(self.broker.port), "-q", args[0],
+                 "-t", args[1], "-s"],
+                input=b"x" * int(args[2]), check=True, timeout=20,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             return []
         if cmd == "fake-script":
             self._need("fake", self.fake).set_script(args)
