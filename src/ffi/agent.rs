@@ -14,7 +14,7 @@ use crate::ffi::agent_types::*;
 use crate::ffi::mqtt_lib::MQTTBufferHandle_t;
 use crate::ffi::read_c_enum;
 use crate::ffi::types::{pdFAIL, pdPASS, BaseType_t, TickType_t};
-use crate::mqtt::codec::{Connect, Publish, QoS, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters};
+use crate::mqtt::codec::{Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters};
 use crate::mqtt::topic;
 use crate::platform::agent_task::{self, agent, Command, Done, SubmitError, TxBuf};
 use crate::platform::rtos;
@@ -62,6 +62,25 @@ fn tx_buffer(len: usize, start: u32, timeout: TickType_t) -> Result<TxBuf, MQTTA
     }
 }
 
+/// Encodes `packet` into an outgoing buffer with `extra` spare bytes after it:
+/// the buffer and the packet's length.
+fn encode(packet: Packet<'_>, extra: usize, start: u32, timeout: TickType_t) -> Result<(TxBuf, usize), MQTTAgentReturnCode_t> {
+    let len = packet.encoded_len().map_err(|_| eMQTTAgentFailure)?;
+    let mut buf = tx_buffer(len + extra, start, timeout)?;
+    packet.encode(buf.as_mut_slice()).map_err(|_| eMQTTAgentFailure)?;
+    Ok((buf, len))
+}
+
+/// What every call checks first: not from an agent callback, agent initialised.
+/// Gives the agent and the call's start tick.
+fn enter() -> Result<(&'static agent_task::Agent, u32), MQTTAgentReturnCode_t> {
+    if agent_task::in_agent_task() {
+        return Err(eMQTTAgentAPICalledFromCallback);
+    }
+    let start = rtos::tick_count();
+    agent().map(|a| (a, start)).ok_or(eMQTTAgentFailure)
+}
+
 /// Time left of `timeout` since `start`.
 fn remaining(start: u32, timeout: TickType_t) -> TickType_t {
     timeout.saturating_sub(rtos::tick_count().wrapping_sub(start))
@@ -96,11 +115,10 @@ pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQT
 /// Deletes a client (disconnecting it first if needed). The handle is invalid afterwards.
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
-    if agent_task::in_agent_task() {
-        return eMQTTAgentAPICalledFromCallback;
+    match enter() {
+        Ok((agent, _)) => to_code(agent.submit(xMQTTHandle, Command::Delete, crate::config::kernel::MAX_DELAY)),
+        Err(code) => code,
     }
-    let Some(agent) = agent() else { return eMQTTAgentFailure };
-    to_code(agent.submit(xMQTTHandle, Command::Delete, crate::config::kernel::MAX_DELAY))
 }
 
 /// Connects to the broker and waits for its CONNACK.
@@ -110,11 +128,10 @@ pub extern "C" fn MQTT_AGENT_Connect(
     pxConnectParams: *const MQTTAgentConnectParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    if agent_task::in_agent_task() {
-        return eMQTTAgentAPICalledFromCallback;
-    }
-    let start = rtos::tick_count();
-    let Some(agent) = agent() else { return eMQTTAgentFailure };
+    let (agent, start) = match enter() {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
     // SAFETY: NULL is refused; otherwise the caller passes a valid parameter block.
     let Some(p) = (unsafe { pxConnectParams.as_ref() }) else { return eMQTTAgentFailure };
     let flags = p.xFlags as u32
@@ -145,15 +162,11 @@ pub extern "C" fn MQTT_AGENT_Connect(
         password: None,
         will: None,
     };
-    let Ok(packet_len) = connect.encoded_len() else { return eMQTTAgentFailure };
-    let mut buf = match tx_buffer(packet_len + host_len + 1, start, xTimeoutTicks) {
-        Ok(b) => b,
+    let (mut buf, packet_len) = match encode(connect.into(), host_len + 1, start, xTimeoutTicks) {
+        Ok(v) => v,
         Err(code) => return code,
     };
     let out = buf.as_mut_slice();
-    if connect.encode(out).is_err() {
-        return eMQTTAgentFailure;
-    }
     out[packet_len..packet_len + host_len].copy_from_slice(host);
     out[packet_len + host_len] = 0;
     let command = Command::Connect {
@@ -171,11 +184,10 @@ pub extern "C" fn MQTT_AGENT_Connect(
 /// Sends DISCONNECT and closes the connection. Operations still waiting fail.
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Disconnect(xMQTTHandle: MQTTAgentHandle_t, xTimeoutTicks: TickType_t) -> MQTTAgentReturnCode_t {
-    if agent_task::in_agent_task() {
-        return eMQTTAgentAPICalledFromCallback;
+    match enter() {
+        Ok((agent, _)) => to_code(agent.submit(xMQTTHandle, Command::Disconnect, xTimeoutTicks)),
+        Err(code) => code,
     }
-    let Some(agent) = agent() else { return eMQTTAgentFailure };
-    to_code(agent.submit(xMQTTHandle, Command::Disconnect, xTimeoutTicks))
 }
 
 /// Subscribes to one topic filter and waits for the SUBACK. With subscription
@@ -186,11 +198,10 @@ pub extern "C" fn MQTT_AGENT_Subscribe(
     pxSubscribeParams: *const MQTTAgentSubscribeParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    if agent_task::in_agent_task() {
-        return eMQTTAgentAPICalledFromCallback;
-    }
-    let start = rtos::tick_count();
-    let Some(agent) = agent() else { return eMQTTAgentFailure };
+    let (agent, start) = match enter() {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
     if pxSubscribeParams.is_null() {
         return eMQTTAgentFailure;
     }
@@ -204,14 +215,10 @@ pub extern "C" fn MQTT_AGENT_Subscribe(
     let Ok(filter) = topic::topic_filter_from_bytes(filter) else { return eMQTTAgentFailure };
     let filters = [(filter, qos)];
     let packet = Subscribe { packet_id: 1, filters: SubscribeFilters::new(&filters) };
-    let Ok(len) = packet.encoded_len() else { return eMQTTAgentFailure };
-    let mut buf = match tx_buffer(len, start, xTimeoutTicks) {
-        Ok(b) => b,
+    let (buf, len) = match encode(packet.into(), 0, start, xTimeoutTicks) {
+        Ok(v) => v,
         Err(code) => return code,
     };
-    if packet.encode(buf.as_mut_slice()).is_err() {
-        return eMQTTAgentFailure;
-    }
     #[cfg(afr_subscription_management)]
     let command = Command::Subscribe {
         buf,
@@ -230,11 +237,10 @@ pub extern "C" fn MQTT_AGENT_Unsubscribe(
     pxUnsubscribeParams: *const MQTTAgentUnsubscribeParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    if agent_task::in_agent_task() {
-        return eMQTTAgentAPICalledFromCallback;
-    }
-    let start = rtos::tick_count();
-    let Some(agent) = agent() else { return eMQTTAgentFailure };
+    let (agent, start) = match enter() {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
     // SAFETY: NULL is refused; otherwise a valid parameter block.
     let Some(p) = (unsafe { pxUnsubscribeParams.as_ref() }) else { return eMQTTAgentFailure };
     // SAFETY: the filter is pucTopic/usTopicLength.
@@ -242,14 +248,10 @@ pub extern "C" fn MQTT_AGENT_Unsubscribe(
     let Ok(filter) = topic::topic_filter_from_bytes(filter) else { return eMQTTAgentFailure };
     let filters = [filter];
     let packet = Unsubscribe { packet_id: 1, filters: UnsubscribeFilters::new(&filters) };
-    let Ok(len) = packet.encoded_len() else { return eMQTTAgentFailure };
-    let mut buf = match tx_buffer(len, start, xTimeoutTicks) {
-        Ok(b) => b,
+    let (buf, len) = match encode(packet.into(), 0, start, xTimeoutTicks) {
+        Ok(v) => v,
         Err(code) => return code,
     };
-    if packet.encode(buf.as_mut_slice()).is_err() {
-        return eMQTTAgentFailure;
-    }
     to_code(agent.submit(xMQTTHandle, Command::Unsubscribe { buf, len }, remaining(start, xTimeoutTicks)))
 }
 
@@ -262,11 +264,10 @@ pub extern "C" fn MQTT_AGENT_Publish(
     pxPublishParams: *const MQTTAgentPublishParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    if agent_task::in_agent_task() {
-        return eMQTTAgentAPICalledFromCallback;
-    }
-    let start = rtos::tick_count();
-    let Some(agent) = agent() else { return eMQTTAgentFailure };
+    let (agent, start) = match enter() {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
     if pxPublishParams.is_null() {
         return eMQTTAgentFailure;
     }
@@ -284,14 +285,10 @@ pub extern "C" fn MQTT_AGENT_Publish(
     let Ok(name) = topic::topic_name_from_bytes(name) else { return eMQTTAgentFailure };
     let packet_id = (qos != QoS::AtMostOnce).then_some(1);
     let packet = Publish { topic: name, qos, packet_id, dup: false, retain: false, payload };
-    let Ok(len) = packet.encoded_len() else { return eMQTTAgentFailure };
-    let mut buf = match tx_buffer(len, start, xTimeoutTicks) {
-        Ok(b) => b,
+    let (buf, len) = match encode(packet.into(), 0, start, xTimeoutTicks) {
+        Ok(v) => v,
         Err(code) => return code,
     };
-    if packet.encode(buf.as_mut_slice()).is_err() {
-        return eMQTTAgentFailure;
-    }
     // The packet id follows the topic: fixed header, topic length (2), topic.
     let body = 2 + name.len() + if packet_id.is_some() { 2 } else { 0 } + payload.len();
     let id_at = (len - body) + 2 + name.len();
