@@ -134,6 +134,28 @@ static void prvConnectMain( void )
     TEST_CHECK( xUtilConnect( xClient, usTestBrokerPort(), "afr-api-main", prvConnectCallback, &xRec, T_TIMEOUT ) == eMQTTAgentFailure );
 }
 
+static void prvMetricsUserName( void )
+{
+    /* mqttconfigENABLE_METRICS 1: the CONNECT user name carries the SDK, the
+     * kernel version and configPLATFORM_NAME, as AFR v1's agent sent them. */
+    static const char cExpected[] = "?SDK=AmazonFreeRTOS&Version=" tskKERNEL_VERSION_NUMBER "&Platform=" configPLATFORM_NAME;
+    char cExpectedHex[ 2 * sizeof( cExpected ) + 1 ];
+    char cHex[ 512 ] = { 0 };
+    MQTTAgentHandle_t xProbe = NULL;
+
+    for( size_t i = 0; i + 1 < sizeof( cExpected ); i++ )
+    {
+        snprintf( &cExpectedHex[ 2 * i ], 3, "%02x", ( unsigned char ) cExpected[ i ] );
+    }
+
+    TEST_ASSERT( MQTT_AGENT_Create( &xProbe ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilConnect( xProbe, usTestFakePort(), "afr-api-metrics", NULL, NULL, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xTestControl( "fake-last-connect", cHex, sizeof( cHex ), TEST_CONTROL_TIMEOUT ) == pdPASS );
+    TEST_CHECK_MSG( strstr( cHex, cExpectedHex ) != NULL, "CONNECT %s", cHex );
+    TEST_CHECK( MQTT_AGENT_Disconnect( xProbe, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( MQTT_AGENT_Delete( xProbe ) == eMQTTAgentSuccess );
+}
+
 static void prvCreateLimit( void )
 {
     MQTTAgentHandle_t xHandles[ mqttconfigMAX_BROKERS ];
@@ -600,6 +622,7 @@ static void prvDisconnectAndReconnect( void )
 static void prvBody( void )
 {
     vTestRun( "connect", prvConnectMain );
+    vTestRun( "metrics_user_name", prvMetricsUserName );
     vTestRun( "create_limit_and_stale_handles", prvCreateLimit );
     vTestRun( "qos_0_1_2_round_trips", prvQoSRoundTrips );
     vTestRun( "callback_order_and_ownership", prvCallbackOrderAndOwnership );

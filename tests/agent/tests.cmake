@@ -13,7 +13,7 @@ function(afr_agent_test_program name)
 endfunction()
 
 afr_agent_test_program(test_agent_api ${AGENT_TEST_DIR}/test_agent_api.c)
-afr_broker_test(NAME agent_api PROGRAM test_agent_api RELAY TIMEOUT 240)
+afr_broker_test(NAME agent_api PROGRAM test_agent_api RELAY FAKE TIMEOUT 240)
 
 # Every agent config macro with a non-default value (tests/config_small), and
 # a Secure Sockets port without the wake-up callback, so the agent polls.
