@@ -49,6 +49,11 @@ typedef struct
     volatile int iDisconnects;
     volatile int iPublishes;
     volatile TickType_t xLastDisconnectAt;
+    /* When set, the disconnect event calls the API with this handle... */
+    MQTTAgentHandle_t xNestHandle;
+    /* ...and this is what Publish and Connect answered there. */
+    volatile MQTTAgentReturnCode_t xNestedPublish;
+    volatile MQTTAgentReturnCode_t xNestedConnect;
 } Events_t;
 
 static BaseType_t prvConnectCallback( void * pvUserData,
@@ -66,6 +71,16 @@ static BaseType_t prvConnectCallback( void * pvUserData,
     if( pxParams->xMQTTEvent == eMQTTAgentDisconnect )
     {
         pxEv->xLastDisconnectAt = xTaskGetTickCount();
+
+        if( pxEv->xNestHandle != NULL )
+        {
+            /* Reconnecting from the disconnect event is what an application
+             * would try first: it must not deadlock the agent task. */
+            pxEv->xNestedPublish = xUtilPublish( pxEv->xNestHandle, "disc/nested", eMQTTQoS1, "n", 1, 100 );
+            pxEv->xNestedConnect = xUtilConnect( pxEv->xNestHandle, usTestBrokerPort(), "afr-disc-nested",
+                                                 NULL, NULL, 100 );
+        }
+
         pxEv->iDisconnects++;
     }
     else
@@ -284,6 +299,8 @@ static void prvBrokerStopped( void )
     TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
     TEST_ASSERT( xUtilConnect( xClient, usTestBrokerPort(), "afr-disc-stop", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
     prvRoundTrip( xClient, "disc/stop/#", "disc/stop/1", &xRx, "before" );
+    xEv.xNestHandle = xClient;
+    xEv.xNestedPublish = xEv.xNestedConnect = ( MQTTAgentReturnCode_t ) -1;
 
     TEST_ASSERT( prvControl( "broker-stop" ) == pdPASS );
     TickType_t xStopped = xTaskGetTickCount();
@@ -294,6 +311,11 @@ static void prvBrokerStopped( void )
                    ( long ) ( xEv.xLastDisconnectAt - xStopped ) );
     }
 
+    xEv.xNestHandle = NULL;
+    TEST_CHECK_MSG( xEv.xNestedPublish == eMQTTAgentAPICalledFromCallback,
+                    "publish from the disconnect callback returned %d", ( int ) xEv.xNestedPublish );
+    TEST_CHECK_MSG( xEv.xNestedConnect == eMQTTAgentAPICalledFromCallback,
+                    "connect from the disconnect callback returned %d", ( int ) xEv.xNestedConnect );
     prvCheckPoolFull();
     prvPublishFailsPromptly( xClient, "disc/stop/1" );
     TEST_CHECK( xUtilSubscribe( xClient, "disc/stop/again", eMQTTQoS1, prvSubCallback, &xRx ) == eMQTTAgentFailure );
@@ -349,64 +371,134 @@ static void prvBrokerKilledWithHeldBuffer( void )
     prvCheckPoolFull();
 }
 
-/* 2. Callers blocked on acknowledgements that cannot come (relay frozen)
- * return eMQTTAgentFailure promptly when the connection is reset. */
+/* Starts iN helper tasks running eOp on xClient (topics pcTopicFmt with the
+ * index) and waits until each has started and all are blocked: none returns
+ * within 200 ticks. */
+static void prvStartBlockedOps( Blocked_t * pxB,
+                                int iN,
+                                MQTTAgentHandle_t xClient,
+                                const char * pcTopicPrefix )
+{
+    prvResetBlocked();
+
+    for( int i = 0; i < iN; i++ )
+    {
+        memset( &pxB[ i ], 0, sizeof( pxB[ i ] ) );
+        /* The last one is a QoS 2 publish, the others QoS 1. */
+        pxB[ i ].eOp = ( i == iN - 1 ) ? eOpPublishQoS2 : eOpPublishQoS1;
+        pxB[ i ].xClient = xClient;
+        snprintf( pxB[ i ].cTopic, sizeof( pxB[ i ].cTopic ), "%s/%d", pcTopicPrefix, i );
+        prvStartBlocked( &pxB[ i ] );
+    }
+
+    TEST_ASSERT( xUtilWaitFor( &iBlockedStarted, iN, 1000 ) == pdTRUE );
+    /* They wait for acknowledgements, or for an operation slot (and keep
+     * waiting: nothing passes the frozen relay). */
+    vTaskDelay( 200 );
+    TEST_CHECK_MSG( iBlockedDone == 0, "%d blocked callers returned early", iBlockedDone );
+}
+
+/* Checks that the iN helper tasks all returned eMQTTAgentFailure within
+ * PROMPT_BOUND ticks of xSince; waits for them to end in any case. */
+static void prvExpectBlockedFailed( Blocked_t * pxB,
+                                    int iN,
+                                    TickType_t xSince )
+{
+    TEST_CHECK_MSG( xUtilWaitFor( &iBlockedDone, iN, PROMPT_BOUND ) == pdTRUE,
+                    "%d of %d blocked callers returned within %lu ticks",
+                    iBlockedDone, iN, ( unsigned long ) PROMPT_BOUND );
+    /* The rest of the case needs them gone (they use the client). */
+    TEST_ASSERT( xUtilWaitFor( &iBlockedDone, iN, LONG_TIMEOUT + 1000 ) == pdTRUE );
+
+    TickType_t xLatest = 0;
+
+    for( int i = 0; i < iN; i++ )
+    {
+        TickType_t xAfter = pxB[ i ].xReturnedAt - xSince;
+        xLatest = ( xAfter > xLatest ) ? xAfter : xLatest;
+        TEST_CHECK_MSG( pxB[ i ].xResult == eMQTTAgentFailure, "blocked caller %d returned %d", i, ( int ) pxB[ i ].xResult );
+        TEST_CHECK_MSG( xAfter < PROMPT_BOUND, "blocked caller %d returned %lu ticks later", i, ( unsigned long ) xAfter );
+    }
+
+    vTestNote( "%d blocked callers: the last returned %lu ticks later", iN, ( unsigned long ) xLatest );
+}
+
+/* 2. Callers blocked on acknowledgements that cannot come (relay frozen),
+ * one more than there are operation slots, return eMQTTAgentFailure promptly
+ * when the connection is reset. Another client is not affected. */
 static void prvBlockedCallersFailPromptly( void )
 {
-    static Events_t xEv;
-    static Received_t xRx;
-    static Blocked_t xB[ 4 ];
-    MQTTAgentHandle_t xClient = NULL;
+    static Events_t xEv, xEvOther;
+    static Received_t xRx, xRxOther;
+    static Blocked_t xB[ mqttconfigMAX_PARALLEL_OPS + 1 ];
+    MQTTAgentHandle_t xClient = NULL, xOther = NULL;
     const int iN = ( int ) ( sizeof( xB ) / sizeof( xB[ 0 ] ) );
 
     memset( &xEv, 0, sizeof( xEv ) );
+    memset( &xEvOther, 0, sizeof( xEvOther ) );
     memset( &xRx, 0, sizeof( xRx ) );
-    memset( xB, 0, sizeof( xB ) );
-    prvResetBlocked();
+    memset( &xRxOther, 0, sizeof( xRxOther ) );
 
+    TEST_ASSERT( MQTT_AGENT_Create( &xOther ) == eMQTTAgentSuccess );
+    TEST_ASSERT( xUtilConnect( xOther, usTestBrokerPort(), "afr-disc-other", prvConnectCallback, &xEvOther, T_TIMEOUT ) == eMQTTAgentSuccess );
     TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
     TEST_ASSERT( xUtilConnect( xClient, usTestRelayPort(), "afr-disc-relay", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
     TEST_ASSERT( prvControl( "relay-freeze" ) == pdPASS );
 
-    /* Three QoS 1 publishes and one QoS 2 publish, each from its own task. */
-    for( int i = 0; i < iN; i++ )
-    {
-        xB[ i ].eOp = ( i == iN - 1 ) ? eOpPublishQoS2 : eOpPublishQoS1;
-        xB[ i ].xClient = xClient;
-        snprintf( xB[ i ].cTopic, sizeof( xB[ i ].cTopic ), "disc/relay/%d", i );
-        prvStartBlocked( &xB[ i ] );
-    }
-
-    TEST_ASSERT( xUtilWaitFor( &iBlockedStarted, iN, 1000 ) == pdTRUE );
-    /* They are waiting for acknowledgements (and keep waiting: nothing passes). */
-    vTaskDelay( 200 );
-    TEST_CHECK_MSG( iBlockedDone == 0, "%d blocked callers returned before the reset", iBlockedDone );
+    prvStartBlockedOps( xB, iN, xClient, "disc/relay" );
 
     TickType_t xResetAt = xTaskGetTickCount();
     TEST_ASSERT( prvControl( "relay-reset" ) == pdPASS );
-
-    TEST_CHECK_MSG( xUtilWaitFor( &iBlockedDone, iN, PROMPT_BOUND ) == pdTRUE,
-                    "%d of %d blocked callers returned within %lu ticks of the reset",
-                    iBlockedDone, iN, ( unsigned long ) PROMPT_BOUND );
-
-    /* The rest of the case needs them gone (they use this client). */
-    TEST_ASSERT( xUtilWaitFor( &iBlockedDone, iN, LONG_TIMEOUT + 1000 ) == pdTRUE );
-
-    for( int i = 0; i < iN; i++ )
-    {
-        TickType_t xAfter = xB[ i ].xReturnedAt - xResetAt;
-        TEST_CHECK_MSG( xB[ i ].xResult == eMQTTAgentFailure, "blocked caller %d returned %d", i, ( int ) xB[ i ].xResult );
-        TEST_CHECK_MSG( xAfter < PROMPT_BOUND, "blocked caller %d returned %lu ticks after the reset", i, ( unsigned long ) xAfter );
-    }
+    vTestNote( "relay-reset took %lu ticks", ( unsigned long ) ( xTaskGetTickCount() - xResetAt ) );
+    prvExpectBlockedFailed( xB, iN, xResetAt );
 
     prvExpectDisconnects( &xEv, 1, LOSS_BOUND );
     prvCheckPoolFull();
+
+    /* The other client did not notice. */
+    TEST_CHECK( xEvOther.iDisconnects == 0 );
+    prvRoundTrip( xOther, "disc/other/#", "disc/other/1", &xRxOther, "unaffected" );
 
     TEST_ASSERT( prvControl( "relay-thaw" ) == pdPASS );
     TEST_CHECK( xUtilConnect( xClient, usTestRelayPort(), "afr-disc-relay", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
     prvRoundTrip( xClient, "disc/relay/#", "disc/relay/ok", &xRx, "after-reset" );
     prvEnd( &xClient, pdTRUE );
+    prvEnd( &xOther, pdTRUE );
     TEST_CHECK_MSG( xEv.iDisconnects == 1, "disconnect events %d", xEv.iDisconnects );
+    TEST_CHECK( xEvOther.iDisconnects == 0 );
+    prvCheckPoolFull();
+}
+
+/* 2a. The same with MQTT_AGENT_Disconnect instead of a reset: the blocked
+ * callers fail promptly, and a requested disconnect is no disconnect event. */
+static void prvRequestedDisconnectWithBlockedCallers( void )
+{
+    static Events_t xEv;
+    static Blocked_t xB[ 3 ];
+    MQTTAgentHandle_t xClient = NULL;
+    const int iN = ( int ) ( sizeof( xB ) / sizeof( xB[ 0 ] ) );
+
+    memset( &xEv, 0, sizeof( xEv ) );
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+    TEST_ASSERT( xUtilConnect( xClient, usTestRelayPort(), "afr-disc-asked", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_ASSERT( prvControl( "relay-freeze" ) == pdPASS );
+    prvStartBlockedOps( xB, iN, xClient, "disc/asked" );
+
+    TickType_t xAskedAt = xTaskGetTickCount();
+    MQTTAgentReturnCode_t xRc = MQTT_AGENT_Disconnect( xClient, T_TIMEOUT );
+    TickType_t xTook = xTaskGetTickCount() - xAskedAt;
+    TEST_CHECK_MSG( xRc == eMQTTAgentSuccess, "disconnect returned %d", ( int ) xRc );
+    TEST_CHECK_MSG( xTook < PROMPT_BOUND, "disconnect took %lu ticks", ( unsigned long ) xTook );
+    prvExpectBlockedFailed( xB, iN, xAskedAt );
+    vTaskDelay( 100 );
+    TEST_CHECK_MSG( xEv.iDisconnects == 0, "disconnect events %d after a requested disconnect", xEv.iDisconnects );
+    prvCheckPoolFull();
+
+    TEST_ASSERT( prvControl( "relay-thaw" ) == pdPASS );
+    TEST_CHECK( xUtilConnect( xClient, usTestRelayPort(), "afr-disc-asked", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilPublish( xClient, "disc/asked/ok", eMQTTQoS1, "x", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+    prvEnd( &xClient, pdTRUE );
+    TEST_CHECK( xEv.iDisconnects == 0 );
     prvCheckPoolFull();
 }
 
@@ -569,6 +661,32 @@ static void prvServerBreaksSession( void )
     prvEnd( &xClient, pdFALSE );
 }
 
+/* 3b. A client whose connection was lost is deleted without reconnecting. */
+static void prvDeleteAfterLoss( void )
+{
+    static Events_t xEv;
+    MQTTAgentHandle_t xClient = NULL;
+
+    memset( &xEv, 0, sizeof( xEv ) );
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+    TEST_ASSERT( prvControl( "fake-script normal-connack" ) == pdPASS );
+    TEST_ASSERT( xUtilConnect( xClient, usTestFakePort(), "afr-disc-delete", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilPublish( xClient, "disc/delete", eMQTTQoS1, "x", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_ASSERT( prvControl( "fake-close" ) == pdPASS );
+    prvExpectDisconnects( &xEv, 1, LOSS_BOUND );
+
+    /* Not specified: only noted. */
+    vTestNote( "MQTT_AGENT_Disconnect after a lost connection returned %d",
+               ( int ) MQTT_AGENT_Disconnect( xClient, T_TIMEOUT ) );
+
+    TEST_CHECK( MQTT_AGENT_Delete( xClient ) == eMQTTAgentSuccess );
+    TEST_CHECK( MQTT_AGENT_Delete( xClient ) == eMQTTAgentFailure );
+    TEST_CHECK( xUtilPublish( xClient, "disc/delete", eMQTTQoS0, "x", 1, 10 ) == eMQTTAgentFailure );
+    vTaskDelay( 100 );
+    TEST_CHECK( xEv.iDisconnects == 1 );
+    prvCheckPoolFull();
+}
+
 /* 4. CONNACKs that never come, or refuse. No connection was established:
  * no disconnect event. */
 static void prvConnAckProblems( void )
@@ -656,9 +774,11 @@ static void prvBody( void )
     vTestRun( "broker_stopped_mid_session", prvBrokerStopped );
     vTestRun( "broker_killed_with_held_buffer", prvBrokerKilledWithHeldBuffer );
     vTestRun( "blocked_callers_fail_promptly", prvBlockedCallersFailPromptly );
+    vTestRun( "requested_disconnect_with_blocked_callers", prvRequestedDisconnectWithBlockedCallers );
     vTestRun( "blocked_subscribe_fails", prvBlockedSubscribeFails );
     vTestRun( "pending_connect_reset", prvPendingConnectReset );
     vTestRun( "server_breaks_session", prvServerBreaksSession );
+    vTestRun( "delete_after_loss", prvDeleteAfterLoss );
     vTestRun( "connack_problems", prvConnAckProblems );
     vTestRun( "nothing_left", prvNothingLeft );
     vTestFinish();

@@ -5,7 +5,8 @@
  * clients), while every client is subscribed at QoS 1 to its own wildcard
  * filter stress/<client>/#. Every message must come back exactly once, to the
  * right client, every publish must succeed, and the buffer pool must be full
- * at the end.
+ * at the end. A second, shorter round sends payloads of 0 to ~2000 bytes
+ * (near the size of a pool buffer) and checks every byte.
  *
  * Run by tests/tools/run_with_broker.py.
  */
@@ -32,7 +33,6 @@
 #ifndef STRESS_COUNT
     #define STRESS_COUNT        1000 /* Per task and client. */
 #endif
-#define STRESS_TOTAL            ( STRESS_TASKS * STRESS_CLIENTS * STRESS_COUNT )
 
 /* Per publish: generous, a slow CI machine must not make it time out. */
 #define PUBLISH_TIMEOUT         ( ( TickType_t ) 10000 )
@@ -40,6 +40,12 @@
 /* Bound for the whole run (the harness's timeout is 600 s; a tick is about
  * 1.2 ms of wall time). */
 #define RUN_BOUND               ( ( TickType_t ) 360000 )
+
+/* The second round: messages per task and client, and the largest payload
+ * (a received publish, topic included, must fit one pool buffer). */
+#define BIG_COUNT               250
+#define BIG_MAX_PAYLOAD         ( bufferpoolconfigBUFFER_SIZE - 64 )
+_Static_assert( BIG_COUNT <= STRESS_COUNT, "ucSeen holds STRESS_COUNT messages per task and client" );
 
 /* How long the last messages may take to arrive after the last publish. */
 #define DRAIN_BOUND             ( ( TickType_t ) 10000 )
@@ -53,8 +59,63 @@ static volatile int iDuplicates = 0;
 static volatile int iMalformed = 0;
 static volatile int iWrongClient = 0;
 
+static volatile int iCorrupt = 0;
+
+/* The round being run: messages per task and client, and whether payloads
+ * are large (then built by prvFillPayload). */
+static int iRoundCount = STRESS_COUNT;
+static BaseType_t xRoundBig = pdFALSE;
+
 /* The context of client c's subscription callback. */
 static int iClientIndex[ STRESS_CLIENTS ];
+
+/* Large payloads: "t<task> c<client> s<seq>|" and then filler bytes that
+ * depend on (task, client, seq, position), BigLength( seq ) bytes in all. */
+static uint32_t prvBigLength( int iTask, int iClient, int iSeq )
+{
+    return ( uint32_t ) ( ( ( uint32_t ) iSeq * 997U + ( uint32_t ) iTask * 131U + ( uint32_t ) iClient * 61U ) %
+                          ( BIG_MAX_PAYLOAD + 1U ) );
+}
+
+static char prvBigByte( int iTask, int iClient, int iSeq, uint32_t ulAt )
+{
+    return ( char ) ( 'a' + ( ( ulAt * 7U + ( uint32_t ) iSeq * 3U + ( uint32_t ) iTask * 5U + ( uint32_t ) iClient ) % 26U ) );
+}
+
+/* Builds the payload; returns its length. */
+static uint32_t prvBuildPayload( char * pcBuf, size_t xSize, int iTask, int iClient, int iSeq )
+{
+    int n = snprintf( pcBuf, xSize, "t%d c%d s%d|", iTask, iClient, iSeq );
+    uint32_t ulLen;
+
+    if( xRoundBig != pdTRUE )
+    {
+        return ( uint32_t ) n;
+    }
+
+    ulLen = prvBigLength( iTask, iClient, iSeq );
+
+    if( ulLen < ( uint32_t ) n )
+    {
+        ulLen = ( uint32_t ) n; /* The header is always there. */
+    }
+
+    for( uint32_t i = ( uint32_t ) n; i < ulLen && i < xSize; i++ )
+    {
+        pcBuf[ i ] = prvBigByte( iTask, iClient, iSeq, i );
+    }
+
+    return ulLen;
+}
+
+/* pdTRUE if a received payload is exactly what prvBuildPayload makes. */
+static BaseType_t prvPayloadIntact( const MQTTPublishData_t * pxData, int iTask, int iClient, int iSeq )
+{
+    static char cExpect[ BIG_MAX_PAYLOAD + 64 ]; /* Only the agent task uses it. */
+    uint32_t ulLen = prvBuildPayload( cExpect, sizeof( cExpect ), iTask, iClient, iSeq );
+
+    return ( ulLen == pxData->ulDataLength && memcmp( cExpect, pxData->pvData, ulLen ) == 0 ) ? pdTRUE : pdFALSE;
+}
 
 static MQTTBool_t prvReceive( void * pvCtx,
                               const MQTTPublishData_t * const pxData )
@@ -68,10 +129,10 @@ static MQTTBool_t prvReceive( void * pvCtx,
     snprintf( cPayload, sizeof( cPayload ), "%.*s", ( int ) pxData->ulDataLength, ( const char * ) pxData->pvData );
     snprintf( cTopic, sizeof( cTopic ), "%.*s", ( int ) pxData->usTopicLength, ( const char * ) pxData->pucTopic );
 
-    if( ( sscanf( cPayload, "t%d c%d s%d", &iTask, &iPayClient, &iSeq ) != 3 ) ||
+    if( ( sscanf( cPayload, "t%d c%d s%d|", &iTask, &iPayClient, &iSeq ) != 3 ) ||
         ( iTask < 0 ) || ( iTask >= STRESS_TASKS ) ||
         ( iPayClient < 0 ) || ( iPayClient >= STRESS_CLIENTS ) ||
-        ( iSeq < 0 ) || ( iSeq >= STRESS_COUNT ) ||
+        ( iSeq < 0 ) || ( iSeq >= iRoundCount ) ||
         ( pxData->xQos != eMQTTQoS1 ) )
     {
         if( iMalformed++ < 5 )
@@ -92,6 +153,15 @@ static MQTTBool_t prvReceive( void * pvCtx,
         }
 
         return eMQTTFalse;
+    }
+
+    if( prvPayloadIntact( pxData, iTask, iPayClient, iSeq ) != pdTRUE )
+    {
+        if( iCorrupt++ < 5 )
+        {
+            vTestNote( "client %d: payload of '%s' (%lu bytes) differs from what was sent", iClient, cPayload,
+                       ( unsigned long ) pxData->ulDataLength );
+        }
     }
 
     if( ucSeen[ iPayClient ][ iTask ][ iSeq ]++ != 0 )
@@ -126,21 +196,23 @@ static void prvPublisherTask( void * pvParam )
 {
     Publisher_t * pxP = ( Publisher_t * ) pvParam;
 
-    for( int iSeq = 0; iSeq < STRESS_COUNT; iSeq++ )
+    static char cPayloads[ STRESS_TASKS ][ BIG_MAX_PAYLOAD + 64 ];
+    char * pcPayload = cPayloads[ pxP->iTask ];
+
+    for( int iSeq = 0; iSeq < iRoundCount; iSeq++ )
     {
         for( int k = 0; k < STRESS_CLIENTS; k++ )
         {
             /* Alternate between the clients, each task starting elsewhere. */
             int iClient = ( iSeq + pxP->iTask + k ) % STRESS_CLIENTS;
             char cTopic[ 32 ];
-            char cPayload[ 32 ];
 
             snprintf( cTopic, sizeof( cTopic ), "stress/%d/%d", iClient, pxP->iTask );
-            snprintf( cPayload, sizeof( cPayload ), "t%d c%d s%d", pxP->iTask, iClient, iSeq );
+            uint32_t ulLen = prvBuildPayload( pcPayload, BIG_MAX_PAYLOAD + 64, pxP->iTask, iClient, iSeq );
 
             TickType_t xStart = xTaskGetTickCount();
-            MQTTAgentReturnCode_t xRc = xUtilPublish( xClients[ iClient ], cTopic, eMQTTQoS1, cPayload,
-                                                      ( uint32_t ) strlen( cPayload ), PUBLISH_TIMEOUT );
+            MQTTAgentReturnCode_t xRc = xUtilPublish( xClients[ iClient ], cTopic, eMQTTQoS1, pcPayload,
+                                                      ulLen, PUBLISH_TIMEOUT );
             TickType_t xTook = xTaskGetTickCount() - xStart;
 
             if( xTook > pxP->xSlowest )
@@ -175,9 +247,19 @@ static double prvWallSeconds( void )
     return ( double ) xTs.tv_sec + ( double ) xTs.tv_nsec / 1e9;
 }
 
-static void prvStress( void )
+static void prvRound( int iCount, BaseType_t xBig )
 {
+    const int iTotal = STRESS_TASKS * STRESS_CLIENTS * iCount;
+
     memset( ucSeen, 0, sizeof( ucSeen ) );
+    iReceived = 0;
+    iDuplicates = 0;
+    iMalformed = 0;
+    iWrongClient = 0;
+    iCorrupt = 0;
+    iPublishersDone = 0;
+    iRoundCount = iCount;
+    xRoundBig = xBig;
 
     for( int c = 0; c < STRESS_CLIENTS; c++ )
     {
@@ -213,21 +295,21 @@ static void prvStress( void )
 
         if( iPublishersDone < STRESS_TASKS )
         {
-            vTestNote( "after %lu ticks: %d of %d received", ( unsigned long ) xWaited, iReceived, STRESS_TOTAL );
+            vTestNote( "after %lu ticks: %d of %d received", ( unsigned long ) xWaited, iReceived, iTotal );
         }
     }
 
     TEST_ASSERT( iPublishersDone == STRESS_TASKS );
     TickType_t xPublishedTicks = xTaskGetTickCount() - xStartTicks;
 
-    TEST_CHECK_MSG( xUtilWaitFor( &iReceived, STRESS_TOTAL, DRAIN_BOUND ) == pdTRUE,
+    TEST_CHECK_MSG( xUtilWaitFor( &iReceived, iTotal, DRAIN_BOUND ) == pdTRUE,
                     "received %d of %d within %lu ticks after the last publish",
-                    iReceived, STRESS_TOTAL, ( unsigned long ) DRAIN_BOUND );
+                    iReceived, iTotal, ( unsigned long ) DRAIN_BOUND );
     TickType_t xElapsed = xTaskGetTickCount() - xStartTicks;
     double dWall = prvWallSeconds() - dStartWall;
 
     vTestNote( "%d publishes and %d deliveries: %lu ticks (publishing %lu), %.2f s wall, %.0f messages/s",
-               STRESS_TOTAL, iReceived, ( unsigned long ) xElapsed, ( unsigned long ) xPublishedTicks, dWall,
+               iTotal, iReceived, ( unsigned long ) xElapsed, ( unsigned long ) xPublishedTicks, dWall,
                dWall > 0 ? ( double ) iReceived / dWall : 0.0 );
 
     /* Nothing more comes in (a late duplicate would show here). */
@@ -241,7 +323,8 @@ static void prvStress( void )
                         ( int ) xPublishers[ t ].xFirstFailure );
     }
 
-    TEST_CHECK_MSG( iReceived == STRESS_TOTAL, "received %d, expected %d", iReceived, STRESS_TOTAL );
+    TEST_CHECK_MSG( iReceived == iTotal, "received %d, expected %d", iReceived, iTotal );
+    TEST_CHECK_MSG( iCorrupt == 0, "%d payloads corrupted", iCorrupt );
     TEST_CHECK_MSG( iDuplicates == 0, "%d duplicates", iDuplicates );
     TEST_CHECK_MSG( iMalformed == 0, "%d unexpected messages", iMalformed );
     TEST_CHECK_MSG( iWrongClient == 0, "%d messages reached the wrong client or topic", iWrongClient );
@@ -252,7 +335,7 @@ static void prvStress( void )
     {
         for( int t = 0; t < STRESS_TASKS; t++ )
         {
-            for( int s = 0; s < STRESS_COUNT; s++ )
+            for( int s = 0; s < iCount; s++ )
             {
                 if( ucSeen[ c ][ t ][ s ] == 0 )
                 {
@@ -281,9 +364,20 @@ static void prvStress( void )
     TEST_CHECK_MSG( iFree == NUM_BUFFERS, "%d of %d pool buffers free", iFree, NUM_BUFFERS );
 }
 
+static void prvStress( void )
+{
+    prvRound( STRESS_COUNT, pdFALSE );
+}
+
+static void prvStressLargePayloads( void )
+{
+    prvRound( BIG_COUNT, pdTRUE );
+}
+
 static void prvBody( void )
 {
     vTestRun( "stress_4_tasks_2_clients_qos1", prvStress );
+    vTestRun( "stress_large_payloads", prvStressLargePayloads );
     vTestFinish();
 }
 
