@@ -1,0 +1,153 @@
+//! The few JSON fields the shadow client needs, read with serde-json-core
+//! (no allocation, no token budget: a document of any size is scanned, never
+//! counted), and the `clientToken` it adds to requests.
+
+use core::fmt::Write;
+
+use serde::Deserialize;
+
+/// Why a document could not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonError {
+    /// Not a JSON object, malformed, or a field of the wrong type.
+    Invalid,
+    /// The output buffer is too small.
+    TooLarge,
+}
+
+/// The fields of a shadow service response (or request) that matter to the
+/// client. Every other field, at any depth, is skipped.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Fields<'a> {
+    #[serde(rename = "clientToken", borrow, default)]
+    pub client_token: Option<&'a str>,
+    /// The error code of a `/rejected` response (400, 404, 409, …).
+    #[serde(default)]
+    pub code: Option<u16>,
+    /// The shadow's version after the operation.
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
+/// Reads [`Fields`] from a JSON object.
+pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
+    let doc = trim(doc);
+    match serde_json_core::from_slice::<Fields<'_>>(doc) {
+        Ok((f, used)) if trim(&doc[used..]).is_empty() => Ok(f),
+        _ => Err(JsonError::Invalid),
+    }
+}
+
+/// Strips surrounding whitespace and a C string's trailing NUL, which AFR
+/// applications often count in `ulDataLength`.
+fn trim(mut doc: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = doc {
+        if first.is_ascii_whitespace() {
+            doc = rest;
+        } else {
+            break;
+        }
+    }
+    while let [rest @ .., last] = doc {
+        if last.is_ascii_whitespace() || *last == 0 {
+            doc = rest;
+        } else {
+            break;
+        }
+    }
+    doc
+}
+
+/// Writes `doc` into `out` with `"clientToken":"<token>"` added as its first
+/// member; `doc` must be a JSON object without a client token. Returns the length.
+pub fn with_client_token(doc: &[u8], token: &str, out: &mut [u8]) -> Result<usize, JsonError> {
+    let doc = trim(doc);
+    let inner = doc.strip_prefix(b"{").and_then(|d| d.strip_suffix(b"}")).ok_or(JsonError::Invalid)?;
+    let empty = trim(inner).is_empty();
+    let mut w = Cursor { out, len: 0 };
+    write!(w, "{{\"clientToken\":\"{token}\"{}", if empty { "" } else { "," }).map_err(|_| JsonError::TooLarge)?;
+    w.put(if empty { &[] } else { inner })?;
+    w.put(b"}")?;
+    Ok(w.len)
+}
+
+/// The body of a get or delete request: `{"clientToken":"<token>"}`.
+pub fn token_only(token: &str, out: &mut [u8]) -> Result<usize, JsonError> {
+    with_client_token(b"{}", token, out)
+}
+
+struct Cursor<'a> {
+    out: &'a mut [u8],
+    len: usize,
+}
+
+impl Cursor<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Result<(), JsonError> {
+        let end = self.len.checked_add(bytes.len()).ok_or(JsonError::TooLarge)?;
+        self.out.get_mut(self.len..end).ok_or(JsonError::TooLarge)?.copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl Write for Cursor<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.put(s.as_bytes()).map_err(|_| core::fmt::Error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::String;
+
+    #[test]
+    fn reads_the_fields_anywhere_among_others() {
+        let doc = br#"{"state":{"desired":{"color":"red","list":[1,{"a":null}]}},"metadata":{},"version":7,"timestamp":1,"clientToken":"tok-1"}"#;
+        let f = fields(doc).unwrap();
+        assert_eq!(f, Fields { client_token: Some("tok-1"), code: None, version: Some(7) });
+        let rej = br#" {"code":409,"message":"Version conflict","clientToken":"x"} "#;
+        assert_eq!(fields(rej).unwrap().code, Some(409));
+        assert_eq!(fields(b"{}\0").unwrap(), Fields::default());
+    }
+
+    #[test]
+    fn a_large_document_is_no_problem() {
+        // Far more tokens than AFR's shadowconfigJSON_JSMN_TOKENS (64).
+        let mut doc = String::from(r#"{"state":{"reported":{"#);
+        for i in 0..400 {
+            doc.push_str(&format!("\"k{i}\":[{i},\"v\",true,null],"));
+        }
+        doc.push_str(r#""end":1}},"clientToken":"big"}"#);
+        assert!(doc.len() > 8000);
+        assert_eq!(fields(doc.as_bytes()).unwrap().client_token, Some("big"));
+    }
+
+    #[test]
+    fn malformed_or_wrongly_typed_input_is_an_error() {
+        for bad in [&b"not json"[..], b"{", b"[1,2]", b"{\"code\":\"x\"}", b"{\"clientToken\":5}", b"{} trailing", b""] {
+            assert_eq!(fields(bad), Err(JsonError::Invalid), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn adds_a_client_token() {
+        let mut out = [0u8; 128];
+        let n = with_client_token(br#"{"state":{"reported":{"on":true}}}"#, "t-9", &mut out).unwrap();
+        assert_eq!(&out[..n], br#"{"clientToken":"t-9","state":{"reported":{"on":true}}}"#);
+        let f = fields(&out[..n]).unwrap();
+        assert_eq!(f.client_token, Some("t-9"));
+        let n = token_only("abc", &mut out).unwrap();
+        assert_eq!(&out[..n], br#"{"clientToken":"abc"}"#);
+        let n = with_client_token(b" { } \0", "e", &mut out).unwrap();
+        assert_eq!(&out[..n], br#"{"clientToken":"e"}"#);
+    }
+
+    #[test]
+    fn adding_a_token_checks_room_and_shape() {
+        let mut small = [0u8; 10];
+        assert_eq!(with_client_token(b"{\"a\":1}", "tok", &mut small), Err(JsonError::TooLarge));
+        let mut out = [0u8; 64];
+        assert_eq!(with_client_token(b"[1]", "tok", &mut out), Err(JsonError::Invalid));
+    }
+}
