@@ -61,6 +61,26 @@ const HEADERS: &[Header] = &[
         description: "The central buffer pool (Amazon FreeRTOS v1 API): fixed-size buffers in\n * static memory, sized by bufferpoolconfigNUM_BUFFERS and bufferpoolconfigBUFFER_SIZE.",
     },
     Header {
+        sources: &["src/ffi/shadow_types.rs", "src/ffi/shadow.rs"],
+        output: "include/aws_shadow.h",
+        guard: "_AWS_SHADOW_H_",
+        sys_includes: &["stdint.h"],
+        includes: &["FreeRTOS.h", "aws_mqtt_agent.h"],
+        after_includes: "",
+        types: &[
+            "ShadowClientHandle_t",
+            "ShadowReturnCode_t",
+            "ShadowMQTTClientType_t",
+            "ShadowCreateParams_t",
+            "ShadowOperationParams_t",
+            "ShadowUpdatedCallback_t",
+            "ShadowDeletedCallback_t",
+            "ShadowDeltaCallback_t",
+            "ShadowCallbackParams_t",
+        ],
+        description: "The Device Shadow client (Amazon FreeRTOS v1 API) over the MQTT agent.",
+    },
+    Header {
         sources: &["src/ffi/selftest.rs"],
         output: "tests/include/afr_selftest.h",
         guard: "AFR_SELFTEST_H",
@@ -115,7 +135,24 @@ fn generate(root: &Path, h: &Header) -> Vec<u8> {
         .generate()
         .unwrap_or_else(|e| panic!("cbindgen failed on {:?}: {e}", h.sources))
         .write(&mut out);
-    move_semicolons_into_conditionals(out)
+    parenthesize_negative_constants(move_semicolons_into_conditionals(out))
+}
+
+/// `#define X -3` would turn `a -X` into `a --3`; AFR wrote `( -3 )`.
+fn parenthesize_negative_constants(header: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8(header).expect("cbindgen writes UTF-8");
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches('\n');
+        match body.strip_prefix("#define ").and_then(|r| r.split_once(' ')) {
+            Some((name, value)) if value.starts_with('-') && value[1..].bytes().all(|b| b.is_ascii_digit()) => {
+                out.push_str(&format!("#define {name} ( {value} )"));
+                out.push_str(&line[body.len()..]);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out.into_bytes()
 }
 
 /// cbindgen closes a `#[cfg]` field's `#if` before the field's `;`, which leaves

@@ -6,10 +6,16 @@
 
 pub mod agent_types;
 pub mod mqtt_lib;
+pub mod shadow_types;
 pub mod types;
 
 mod agent;
 mod bufferpool;
+// The shadow client rides on subscription callbacks, as AFR's did.
+#[cfg(afr_subscription_management)]
+mod shadow;
+#[cfg(not(afr_subscription_management))]
+mod shadow_unavailable;
 #[cfg(feature = "selftest")]
 mod selftest;
 

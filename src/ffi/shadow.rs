@@ -1,0 +1,747 @@
+//! `aws_shadow.h`'s functions: the Device Shadow client over the MQTT agent.
+//!
+//! Update, Get and Delete subscribe to their `accepted`/`rejected` topics,
+//! publish the request and wait for the response whose `clientToken` matches
+//! theirs (one is added to a document that has none). Matching reads only the
+//! token, so a document's size never turns a success into a timeout.
+//! Registered callbacks ride on subscription callbacks of the agent; their
+//! topics are subscribed again by `SHADOW_ClientConnect` after a reconnect, and
+//! the application's own connect callback still receives the agent's events.
+//! Requires `mqttconfigENABLE_SUBSCRIPTION_MANAGEMENT` 1, as AFR's client did.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::ffi::{c_char, c_void, CStr};
+use core::fmt::Write;
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+
+use freertos_rust::{Duration, Mutex, MutexGuard, MutexNormal, Semaphore};
+use heapless::String;
+
+use crate::config::{kernel, shadow as cfg};
+use crate::ffi::agent::{
+    MQTT_AGENT_Connect, MQTT_AGENT_Create, MQTT_AGENT_Delete, MQTT_AGENT_Disconnect, MQTT_AGENT_Publish,
+    MQTT_AGENT_ReturnBuffer, MQTT_AGENT_Subscribe, MQTT_AGENT_Unsubscribe,
+};
+use crate::ffi::agent_types::*;
+use crate::ffi::mqtt_lib::{MQTTBool_t, MQTTBufferHandle_t, MQTTPublishData_t, MQTTQoS_t};
+use crate::ffi::read_c_enum;
+use crate::ffi::shadow_types::*;
+use crate::ffi::types::{pdFALSE, pdTRUE, BaseType_t, TickType_t};
+use crate::platform::{agent_task, rtos};
+use crate::shadow::json;
+use crate::shadow::topic::{self, Kind, Operation, Topic, MAX_THING_NAME};
+
+const CLIENTS: usize = cfg::MAX_CLIENTS;
+const THINGS: usize = cfg::MAX_THINGS_WITH_CALLBACKS;
+/// Subscriptions one client can hold: three per thing with callbacks, the
+/// response pair of the operation in progress, and kept response pairs.
+const TOPICS: usize = 3 * THINGS + 2 + 2 * KEPT;
+const KEPT: usize = 3 * THINGS + 3;
+/// `clientToken`s we generate are short; AWS allows 64 bytes, which we store too.
+const MAX_TOKEN: usize = 64;
+
+type ThingName = String<{ MAX_THING_NAME + 1 }>;
+
+struct Things {
+    /// NUL-terminated, handed to the callbacks.
+    name: ThingName,
+    updated: ShadowUpdatedCallback_t,
+    deleted: ShadowDeletedCallback_t,
+    delta: ShadowDeltaCallback_t,
+}
+
+/// The operation a caller is waiting for.
+struct Pending {
+    thing: ThingName,
+    op: Operation,
+    token: String<MAX_TOKEN>,
+    result: Option<ShadowReturnCode_t>,
+    /// Get: the accepted document (buffer, data, length), kept for the caller.
+    document: Option<(usize, usize, u32)>,
+}
+
+struct Client {
+    in_use: bool,
+    generation: u16,
+    mqtt: usize,
+    dedicated: bool,
+    app_callback: MQTTAgentCallback_t,
+    app_user_data: usize,
+    /// What shadow callbacks receive as `pvUserData`: the connect parameters' `pvUserData`, as in AFR.
+    callback_user_data: usize,
+    things: heapless::Vec<Things, THINGS>,
+    /// Shadow topics subscribed on the agent, with how many uses hold each.
+    topics: heapless::Vec<(Topic, u8), TOPICS>,
+    /// Response subscriptions left in place by `ucKeepSubscriptions`.
+    kept: heapless::Vec<(ThingName, Operation), KEPT>,
+    pending: Option<Pending>,
+    next_token: u32,
+}
+
+impl Client {
+    const fn new() -> Self {
+        Client {
+            in_use: false,
+            generation: 1,
+            mqtt: 0,
+            dedicated: false,
+            app_callback: None,
+            app_user_data: 0,
+            callback_user_data: 0,
+            things: heapless::Vec::new(),
+            topics: heapless::Vec::new(),
+            kept: heapless::Vec::new(),
+            pending: None,
+            next_token: 1,
+        }
+    }
+}
+
+struct Shadow {
+    clients: Mutex<[Client; CLIENTS]>,
+    /// Serialises each client's operations (AFR did the same).
+    operations: Vec<Mutex<()>>,
+    /// Signals the waiting caller that its response arrived.
+    waiters: Vec<Semaphore>,
+}
+
+static SHADOW: AtomicPtr<Shadow> = AtomicPtr::new(core::ptr::null_mut());
+static INIT: AtomicU8 = AtomicU8::new(0);
+
+fn shadow() -> Option<&'static Shadow> {
+    if INIT.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        let state = match create_shadow() {
+            Some(s) => {
+                SHADOW.store(Box::leak(s), Ordering::Release);
+                2
+            }
+            None => 0,
+        };
+        INIT.store(state, Ordering::Release);
+    }
+    while INIT.load(Ordering::Acquire) == 1 {
+        rtos::delay(1);
+    }
+    // SAFETY: only ever a leaked, never-freed Shadow.
+    unsafe { SHADOW.load(Ordering::Acquire).as_ref() }
+}
+
+fn create_shadow() -> Option<Box<Shadow>> {
+    let mut operations = Vec::new();
+    let mut waiters = Vec::new();
+    for _ in 0..CLIENTS {
+        operations.push(Mutex::new(()).ok()?);
+        waiters.push(Semaphore::new_binary().ok()?);
+    }
+    let clients = Mutex::new(core::array::from_fn(|_| Client::new())).ok()?;
+    Some(Box::new(Shadow { clients, operations, waiters }))
+}
+
+fn handle_of(index: usize, generation: u16) -> ShadowClientHandle_t {
+    (((generation as usize) << 8) | (index + 1)) as ShadowClientHandle_t
+}
+
+impl Shadow {
+    fn lock(&self) -> MutexGuard<'_, [Client; CLIENTS], MutexNormal> {
+        loop {
+            // Held only briefly, never across a call into the agent.
+            if let Ok(g) = self.clients.lock(Duration::infinite()) {
+                return g;
+            }
+        }
+    }
+
+    fn index(&self, handle: ShadowClientHandle_t) -> Option<usize> {
+        let v = handle as usize;
+        let index = (v & 0xff).checked_sub(1)?;
+        let generation = u16::try_from(v >> 8).ok()?;
+        let clients = self.lock();
+        let c = clients.get(index)?;
+        (c.in_use && c.generation == generation).then_some(index)
+    }
+
+    fn mqtt(&self, index: usize) -> MQTTAgentHandle_t {
+        self.lock()[index].mqtt as MQTTAgentHandle_t
+    }
+}
+
+/// Common entry: not from an agent callback (it would deadlock), a known handle.
+fn enter(handle: ShadowClientHandle_t) -> Result<(&'static Shadow, usize), ShadowReturnCode_t> {
+    if agent_task::in_agent_task() {
+        return Err(eShadowFailure);
+    }
+    let s = shadow().ok_or(eShadowFailure)?;
+    let index = s.index(handle).ok_or(eShadowFailure)?;
+    Ok((s, index))
+}
+
+fn from_agent(code: MQTTAgentReturnCode_t) -> ShadowReturnCode_t {
+    match code {
+        MQTTAgentReturnCode_t::eMQTTAgentSuccess => eShadowSuccess,
+        MQTTAgentReturnCode_t::eMQTTAgentTimeout => eShadowTimeout,
+        _ => eShadowFailure,
+    }
+}
+
+fn remaining(start: u32, timeout: TickType_t) -> TickType_t {
+    timeout.saturating_sub(rtos::tick_count().wrapping_sub(start))
+}
+
+/// A NUL-terminated thing name from C, validated.
+///
+/// # Safety
+/// `name` is NULL or a NUL-terminated string.
+unsafe fn thing_name<'a>(name: *const c_char) -> Option<&'a str> {
+    if name.is_null() {
+        return None;
+    }
+    // SAFETY: per this function's contract.
+    let s = unsafe { CStr::from_ptr(name) }.to_str().ok()?;
+    topic::validate_thing_name(s).ok().map(|_| s)
+}
+
+fn nul_terminated(name: &str) -> Option<ThingName> {
+    let mut n = ThingName::new();
+    n.push_str(name).ok()?;
+    n.push('\0').ok()?;
+    Some(n)
+}
+
+// ---------------------------------------------------------------- subscriptions
+
+/// Subscribes `topic` on the agent unless already held; counts the use.
+fn acquire(s: &Shadow, index: usize, topic: &Topic, qos: MQTTQoS_t, timeout: TickType_t) -> ShadowReturnCode_t {
+    {
+        let mut clients = s.lock();
+        if let Some(entry) = clients[index].topics.iter_mut().find(|(t, _)| t == topic) {
+            entry.1 += 1;
+            return eShadowSuccess;
+        }
+        if clients[index].topics.is_full() {
+            return eShadowFailure;
+        }
+    }
+    let params = MQTTAgentSubscribeParams_t {
+        pucTopic: topic.as_ptr(),
+        usTopicLength: topic.len() as u16,
+        xQoS: qos,
+        pvPublishCallbackContext: (index + 1) as *mut c_void,
+        pxPublishCallback: Some(on_publish),
+    };
+    let code = from_agent(MQTT_AGENT_Subscribe(s.mqtt(index), &params, timeout));
+    if code == eShadowSuccess {
+        let _ = s.lock()[index].topics.push((topic.clone(), 1));
+    }
+    code
+}
+
+/// Drops one use of `topic`; the last one unsubscribes it.
+fn release(s: &Shadow, index: usize, topic: &Topic, timeout: TickType_t) {
+    {
+        let mut clients = s.lock();
+        let topics = &mut clients[index].topics;
+        let Some(i) = topics.iter().position(|(t, _)| t == topic) else { return };
+        topics[i].1 -= 1;
+        if topics[i].1 > 0 {
+            return;
+        }
+        topics.swap_remove(i);
+    }
+    let params = MQTTAgentUnsubscribeParams_t { pucTopic: topic.as_ptr(), usTopicLength: topic.len() as u16 };
+    let _ = MQTT_AGENT_Unsubscribe(s.mqtt(index), &params, timeout);
+}
+
+// ------------------------------------------------------------ agent callbacks
+
+/// Subscription callback of every shadow topic (agent task): completes the
+/// waiting operation or calls the thing's callbacks.
+unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishData_t) -> MQTTBool_t {
+    let Some(s) = shadow() else { return MQTTBool_t::eMQTTFalse };
+    let index = (context as usize).wrapping_sub(1);
+    // SAFETY: the agent passes a valid publish whose topic and payload live in its buffer.
+    let (topic_bytes, doc, buffer) = unsafe {
+        let d = &*data;
+        (
+            core::slice::from_raw_parts(d.pucTopic, d.usTopicLength as usize),
+            core::slice::from_raw_parts(d.pvData as *const u8, d.ulDataLength as usize),
+            d.xBuffer,
+        )
+    };
+    let Some((thing, kind)) = core::str::from_utf8(topic_bytes).ok().and_then(topic::parse) else {
+        return MQTTBool_t::eMQTTFalse;
+    };
+    let mut keep = false;
+    if let Kind::Accepted(op) | Kind::Rejected(op) = kind {
+        keep = complete_pending(s, index, thing, kind, op, doc, buffer);
+    }
+    // The thing's callbacks: looked up under the lock, called without it.
+    let (user, callbacks) = {
+        let clients = s.lock();
+        let Some(c) = clients.get(index) else { return MQTTBool_t::eMQTTFalse };
+        let found = c.things.iter().find(|t| t.name.trim_end_matches('\0') == thing);
+        (c.callback_user_data as *mut c_void, found.map(|t| (t.name.as_ptr() as *const c_char, t.updated, t.deleted, t.delta)))
+    };
+    if let Some((name, updated, deleted, delta)) = callbacks {
+        let doc_ptr = doc.as_ptr() as *const c_char;
+        let len = doc.len() as u32;
+        // SAFETY: the application's callbacks, with a NUL-terminated thing name and
+        // the document inside the agent's buffer.
+        unsafe {
+            match kind {
+                Kind::Documents => keep |= updated.map_or(false, |f| f(user, name, doc_ptr, len, buffer) == pdTRUE),
+                Kind::Delta => keep |= delta.map_or(false, |f| f(user, name, doc_ptr, len, buffer) == pdTRUE),
+                Kind::Accepted(Operation::Delete) => {
+                    if let Some(f) = deleted {
+                        f(user, name)
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if keep {
+        MQTTBool_t::eMQTTTrue
+    } else {
+        MQTTBool_t::eMQTTFalse
+    }
+}
+
+/// A response on `<op>/accepted` or `<op>/rejected`: if it answers the waiting
+/// operation (same thing, operation and clientToken), record the result and
+/// wake the caller. True when the caller keeps the buffer (Get's document).
+fn complete_pending(s: &Shadow, index: usize, thing: &str, kind: Kind, op: Operation, doc: &[u8], buffer: *mut c_void) -> bool {
+    let mut clients = s.lock();
+    let Some(c) = clients.get_mut(index) else { return false };
+    let Some(p) = c.pending.as_mut().filter(|p| p.op == op && p.result.is_none() && p.thing.trim_end_matches('\0') == thing) else {
+        return false;
+    };
+    let result = match json::fields(doc) {
+        Ok(f) if f.client_token != Some(p.token.as_str()) => return false, // Someone else's.
+        Ok(f) => match kind {
+            Kind::Rejected(_) => f.code.and_then(|c| i16::try_from(c).ok()).unwrap_or(eShadowFailure),
+            _ => eShadowSuccess,
+        },
+        // Malformed JSON on our response topic while we wait: an error, not a timeout.
+        Err(_) => eShadowFailure,
+    };
+    let keep = result == eShadowSuccess && op == Operation::Get;
+    if keep {
+        p.document = Some((buffer as usize, doc.as_ptr() as usize, doc.len() as u32));
+    }
+    p.result = Some(result);
+    s.waiters[index].give();
+    keep
+}
+
+/// The agent's connect callback for shadow clients: forwards every event
+/// (unclaimed publishes, disconnects) to the application's own callback.
+unsafe extern "C" fn on_agent_event(user: *mut c_void, params: *const MQTTAgentCallbackParams_t) -> BaseType_t {
+    let Some(s) = shadow() else { return pdFALSE };
+    let index = (user as usize).wrapping_sub(1);
+    let (callback, app_user) = {
+        let clients = s.lock();
+        match clients.get(index) {
+            Some(c) => (c.app_callback, c.app_user_data),
+            None => return pdFALSE,
+        }
+    };
+    // SAFETY: the application's callback with the agent's parameters.
+    callback.map_or(pdFALSE, |f| unsafe { f(app_user as *mut c_void, params) })
+}
+
+// -------------------------------------------------------------------- the API
+
+/// Creates a shadow client: with `eDedicatedMQTTClient` it creates its own MQTT
+/// agent client; with `eSharedMQTTClient` it uses `xMQTTClientHandle`.
+/// Fails when `shadowconfigMAX_CLIENTS` exist.
+#[no_mangle]
+pub extern "C" fn SHADOW_ClientCreate(
+    pxShadowClientHandle: *mut ShadowClientHandle_t,
+    pxShadowCreateParams: *const ShadowCreateParams_t,
+) -> ShadowReturnCode_t {
+    if agent_task::in_agent_task() || pxShadowClientHandle.is_null() || pxShadowCreateParams.is_null() {
+        return eShadowFailure;
+    }
+    let Some(s) = shadow() else { return eShadowFailure };
+    // SAFETY: non-NULL; the enum is read as an integer, the handle as a pointer.
+    let (kind, shared) = unsafe {
+        (read_c_enum(core::ptr::addr_of!((*pxShadowCreateParams).xMQTTClientType)), (*pxShadowCreateParams).xMQTTClientHandle)
+    };
+    let dedicated = match kind {
+        0 if !shared.is_null() => false,
+        1 => true,
+        _ => return eShadowFailure,
+    };
+    let index = {
+        let mut clients = s.lock();
+        let Some(i) = clients.iter().position(|c| !c.in_use) else { return eShadowFailure };
+        let generation = clients[i].generation;
+        clients[i] = Client { in_use: true, generation, dedicated, mqtt: shared as usize, ..Client::new() };
+        i
+    };
+    if dedicated {
+        let mut mqtt: MQTTAgentHandle_t = core::ptr::null_mut();
+        if MQTT_AGENT_Create(&mut mqtt) != MQTTAgentReturnCode_t::eMQTTAgentSuccess {
+            s.lock()[index].in_use = false;
+            return eShadowFailure;
+        }
+        s.lock()[index].mqtt = mqtt as usize;
+    }
+    let generation = s.lock()[index].generation;
+    // SAFETY: non-NULL pointer to the caller's handle variable.
+    unsafe { pxShadowClientHandle.write_unaligned(handle_of(index, generation)) };
+    eShadowSuccess
+}
+
+/// Connects the client's MQTT client (dedicated or shared) with
+/// `pxConnectParams`, then subscribes again to the topics of registered
+/// callbacks (the session is clean). The application's `pxCallback` keeps
+/// receiving the agent's events; shadow callbacks get `pvUserData`.
+#[no_mangle]
+pub extern "C" fn SHADOW_ClientConnect(
+    xShadowClientHandle: ShadowClientHandle_t,
+    pxConnectParams: *mut MQTTAgentConnectParams_t,
+    xTimeoutTicks: TickType_t,
+) -> ShadowReturnCode_t {
+    let (s, index) = match enter(xShadowClientHandle) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let start = rtos::tick_count();
+    // SAFETY: NULL is refused; otherwise a valid parameter block, only read.
+    let Some(app) = (unsafe { pxConnectParams.as_ref() }) else { return eShadowFailure };
+    let mut params = *app;
+    params.pxCallback = Some(on_agent_event);
+    params.pvUserData = (index + 1) as *mut c_void;
+    let Ok(_op) = s.operations[index].lock(Duration::ticks(xTimeoutTicks)) else { return eShadowTimeout };
+    let resubscribe: heapless::Vec<Topic, TOPICS> = {
+        let mut clients = s.lock();
+        let c = &mut clients[index];
+        c.app_callback = app.pxCallback;
+        c.app_user_data = app.pvUserData as usize;
+        c.callback_user_data = app.pvUserData as usize;
+        // Kept response subscriptions did not survive the old session.
+        for (thing, op) in core::mem::take(&mut c.kept) {
+            for kind in [Kind::Accepted(op), Kind::Rejected(op)] {
+                if let Ok(t) = topic::topic(thing.trim_end_matches('\0'), kind) {
+                    if let Some(i) = c.topics.iter().position(|(x, _)| *x == t) {
+                        c.topics[i].1 -= 1;
+                        if c.topics[i].1 == 0 {
+                            c.topics.swap_remove(i);
+                        }
+                    }
+                }
+            }
+        }
+        c.topics.iter().map(|(t, _)| t.clone()).collect()
+    };
+    let code = from_agent(MQTT_AGENT_Connect(s.mqtt(index), &params, remaining(start, xTimeoutTicks)));
+    if code != eShadowSuccess {
+        return code;
+    }
+    for t in resubscribe {
+        let params = MQTTAgentSubscribeParams_t {
+            pucTopic: t.as_ptr(),
+            usTopicLength: t.len() as u16,
+            xQoS: MQTTQoS_t::eMQTTQoS1,
+            pvPublishCallbackContext: (index + 1) as *mut c_void,
+            pxPublishCallback: Some(on_publish),
+        };
+        let c = from_agent(MQTT_AGENT_Subscribe(s.mqtt(index), &params, remaining(start, xTimeoutTicks)));
+        if c != eShadowSuccess {
+            return c;
+        }
+    }
+    eShadowSuccess
+}
+
+/// Disconnects the client's MQTT client, waiting at most `shadowconfigCLEANUP_TIME_MS`.
+#[no_mangle]
+pub extern "C" fn SHADOW_ClientDisconnect(xShadowClientHandle: ShadowClientHandle_t) -> ShadowReturnCode_t {
+    match enter(xShadowClientHandle) {
+        Ok((s, index)) => from_agent(MQTT_AGENT_Disconnect(s.mqtt(index), cleanup_ticks())),
+        Err(code) => code,
+    }
+}
+
+fn cleanup_ticks() -> TickType_t {
+    ((cfg::CLEANUP_TIME_MS as u64 * kernel::TICK_RATE_HZ as u64) / 1000).max(1) as TickType_t
+}
+
+/// Deletes the client: a dedicated MQTT client is deleted with it (after a
+/// disconnect); on a shared one its subscriptions are removed. The handle is
+/// invalid afterwards.
+#[no_mangle]
+pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t) -> ShadowReturnCode_t {
+    let (s, index) = match enter(xShadowClientHandle) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let Ok(_op) = s.operations[index].lock(Duration::ticks(cleanup_ticks())) else { return eShadowTimeout };
+    let (dedicated, topics): (bool, heapless::Vec<Topic, TOPICS>) = {
+        let clients = s.lock();
+        (clients[index].dedicated, clients[index].topics.iter().map(|(t, _)| t.clone()).collect())
+    };
+    let code = if dedicated {
+        from_agent(MQTT_AGENT_Delete(s.mqtt(index)))
+    } else {
+        for t in topics {
+            let params = MQTTAgentUnsubscribeParams_t { pucTopic: t.as_ptr(), usTopicLength: t.len() as u16 };
+            let _ = MQTT_AGENT_Unsubscribe(s.mqtt(index), &params, cleanup_ticks());
+        }
+        eShadowSuccess
+    };
+    let mut clients = s.lock();
+    let generation = clients[index].generation.wrapping_add(1).max(1);
+    clients[index] = Client { generation, ..Client::new() };
+    code
+}
+
+/// Publishes an update and waits for `update/accepted` (`eShadowSuccess`) or
+/// `update/rejected` (the service's code). A document without a `clientToken`
+/// gets one.
+#[no_mangle]
+pub extern "C" fn SHADOW_Update(
+    xShadowClientHandle: ShadowClientHandle_t,
+    pxUpdateParams: *mut ShadowOperationParams_t,
+    xTimeoutTicks: TickType_t,
+) -> ShadowReturnCode_t {
+    operation(xShadowClientHandle, pxUpdateParams, xTimeoutTicks, Operation::Update)
+}
+
+/// Requests the shadow document. On success `pcData`/`ulDataLength` point to it
+/// inside `xBuffer`, which the caller gives back with `SHADOW_ReturnMQTTBuffer`.
+#[no_mangle]
+pub extern "C" fn SHADOW_Get(
+    xShadowClientHandle: ShadowClientHandle_t,
+    pxGetParams: *mut ShadowOperationParams_t,
+    xTimeoutTicks: TickType_t,
+) -> ShadowReturnCode_t {
+    operation(xShadowClientHandle, pxGetParams, xTimeoutTicks, Operation::Get)
+}
+
+/// Deletes the shadow and waits for the service's answer.
+#[no_mangle]
+pub extern "C" fn SHADOW_Delete(
+    xShadowClientHandle: ShadowClientHandle_t,
+    pxDeleteParams: *mut ShadowOperationParams_t,
+    xTimeoutTicks: TickType_t,
+) -> ShadowReturnCode_t {
+    operation(xShadowClientHandle, pxDeleteParams, xTimeoutTicks, Operation::Delete)
+}
+
+fn operation(handle: ShadowClientHandle_t, params: *mut ShadowOperationParams_t, timeout: TickType_t, op: Operation) -> ShadowReturnCode_t {
+    let (s, index) = match enter(handle) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let start = rtos::tick_count();
+    // SAFETY: NULL is refused; otherwise the caller's parameter block.
+    let Some(p) = (unsafe { params.as_mut() }) else { return eShadowFailure };
+    // SAFETY: pcThingName is a C string; xQoS is read as an integer.
+    let (Some(thing), qos_raw) = (unsafe { thing_name(p.pcThingName) }, unsafe { read_c_enum(core::ptr::addr_of!((*params).xQoS)) })
+    else {
+        return eShadowFailure;
+    };
+    let qos = match qos_raw {
+        0 => MQTTQoS_t::eMQTTQoS0,
+        1 => MQTTQoS_t::eMQTTQoS1,
+        _ => return eShadowFailure, // AWS IoT does not support QoS 2.
+    };
+    let Some(name) = nul_terminated(thing) else { return eShadowFailure };
+    let Ok(_op) = s.operations[index].lock(Duration::ticks(timeout)) else { return eShadowTimeout };
+
+    // The request body, with our clientToken unless the document has one.
+    let mut token: String<MAX_TOKEN> = String::new();
+    let body: Vec<u8> = match build_request(s, index, op, p, &mut token) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+
+    // Subscribe to the responses (unless kept from an earlier operation).
+    let kept = s.lock()[index].kept.iter().any(|(t, o)| *o == op && t.trim_end_matches('\0') == thing);
+    let (Ok(accepted), Ok(rejected), Ok(request)) =
+        (topic::topic(thing, Kind::Accepted(op)), topic::topic(thing, Kind::Rejected(op)), topic::topic(thing, Kind::Request(op)))
+    else {
+        return eShadowFailure;
+    };
+    if !kept {
+        let code = acquire(s, index, &accepted, qos, remaining(start, timeout));
+        if code != eShadowSuccess {
+            return code;
+        }
+        let code = acquire(s, index, &rejected, qos, remaining(start, timeout));
+        if code != eShadowSuccess {
+            release(s, index, &accepted, remaining(start, timeout));
+            return code;
+        }
+    }
+
+    // Wait for the matching response.
+    let _ = s.waiters[index].take(Duration::zero());
+    s.lock()[index].pending = Some(Pending { thing: name.clone(), op, token, result: None, document: None });
+    let publish = MQTTAgentPublishParams_t {
+        pucTopic: request.as_ptr(),
+        usTopicLength: request.len() as u16,
+        xQoS: qos,
+        pvData: body.as_ptr() as *const c_void,
+        ulDataLength: body.len() as u32,
+    };
+    let mut code = from_agent(MQTT_AGENT_Publish(s.mqtt(index), &publish, remaining(start, timeout)));
+    drop(body);
+    if code == eShadowSuccess {
+        let _ = s.waiters[index].take(Duration::ticks(remaining(start, timeout)));
+    }
+    let pending = s.lock()[index].pending.take();
+    if code == eShadowSuccess {
+        code = match pending {
+            Some(Pending { result: Some(r), document, .. }) => {
+                if let Some((buffer, data, len)) = document {
+                    p.xBuffer = buffer as *mut c_void;
+                    p.pcData = data as *const c_char;
+                    p.ulDataLength = len;
+                }
+                r
+            }
+            _ => eShadowTimeout,
+        };
+    }
+
+    if p.ucKeepSubscriptions != 0 && !kept {
+        let _ = s.lock()[index].kept.push((name, op));
+    } else if p.ucKeepSubscriptions == 0 {
+        if kept {
+            s.lock()[index].kept.retain(|(t, o)| !(*o == op && t.trim_end_matches('\0') == thing));
+        }
+        release(s, index, &accepted, cleanup_ticks());
+        release(s, index, &rejected, cleanup_ticks());
+    }
+    code
+}
+
+/// The JSON request body of `op`; `token` receives its clientToken.
+fn build_request(
+    s: &Shadow,
+    index: usize,
+    op: Operation,
+    p: &ShadowOperationParams_t,
+    token: &mut String<MAX_TOKEN>,
+) -> Result<Vec<u8>, ShadowReturnCode_t> {
+    let new_token = || {
+        let mut clients = s.lock();
+        let c = &mut clients[index];
+        let n = c.next_token;
+        c.next_token = n.wrapping_add(1);
+        let mut t = String::new();
+        let _ = write!(t, "afr-{}-{}-{}", index, c.generation, n);
+        t
+    };
+    let mut body = Vec::new();
+    if op != Operation::Update {
+        *token = new_token();
+        body.try_reserve_exact(token.len() + 20).map_err(|_| eShadowFailure)?;
+        body.resize(token.len() + 20, 0);
+        let n = json::token_only(token, &mut body).map_err(|_| eShadowFailure)?;
+        body.truncate(n);
+        return Ok(body);
+    }
+    if p.pcData.is_null() || p.ulDataLength == 0 {
+        return Err(eShadowFailure);
+    }
+    // SAFETY: pcData/ulDataLength describe the caller's document.
+    let doc = unsafe { core::slice::from_raw_parts(p.pcData as *const u8, p.ulDataLength as usize) };
+    let fields = json::fields(doc).map_err(|_| eShadowFailure)?;
+    match fields.client_token {
+        Some(t) => {
+            token.push_str(t).map_err(|_| eShadowFailure)?;
+            body.try_reserve_exact(doc.len()).map_err(|_| eShadowFailure)?;
+            body.extend_from_slice(doc);
+        }
+        None => {
+            *token = new_token();
+            let len = doc.len() + token.len() + 20;
+            body.try_reserve_exact(len).map_err(|_| eShadowFailure)?;
+            body.resize(len, 0);
+            let n = json::with_client_token(doc, token, &mut body).map_err(|_| eShadowFailure)?;
+            body.truncate(n);
+        }
+    }
+    Ok(body)
+}
+
+/// Registers (or, with NULL, unregisters) a thing's callbacks for updated
+/// documents, deltas and deletes. Up to `shadowconfigMAX_THINGS_WITH_CALLBACKS`
+/// things per client. The client must be connected.
+#[no_mangle]
+pub extern "C" fn SHADOW_RegisterCallbacks(
+    xShadowClientHandle: ShadowClientHandle_t,
+    pxCallbackParams: *mut ShadowCallbackParams_t,
+    xTimeoutTicks: TickType_t,
+) -> ShadowReturnCode_t {
+    let (s, index) = match enter(xShadowClientHandle) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let start = rtos::tick_count();
+    // SAFETY: NULL is refused; otherwise the caller's parameter block.
+    let Some(p) = (unsafe { pxCallbackParams.as_ref() }) else { return eShadowFailure };
+    // SAFETY: a C string.
+    let Some(thing) = (unsafe { thing_name(p.pcThingName) }) else { return eShadowFailure };
+    let Some(name) = nul_terminated(thing) else { return eShadowFailure };
+    let Ok(_op) = s.operations[index].lock(Duration::ticks(xTimeoutTicks)) else { return eShadowTimeout };
+
+    let (old_updated, old_deleted, old_delta) = {
+        let mut clients = s.lock();
+        let things = &mut clients[index].things;
+        match things.iter().find(|t| t.name == name) {
+            Some(t) => (t.updated.is_some(), t.deleted.is_some(), t.delta.is_some()),
+            None if things.is_full() => return eShadowFailure,
+            None => (false, false, false),
+        }
+    };
+    let wanted = [
+        (old_updated, p.xShadowUpdatedCallback.is_some(), Kind::Documents),
+        (old_deleted, p.xShadowDeletedCallback.is_some(), Kind::Accepted(Operation::Delete)),
+        (old_delta, p.xShadowDeltaCallback.is_some(), Kind::Delta),
+    ];
+    let mut acquired: heapless::Vec<Topic, 3> = heapless::Vec::new();
+    for (had, wants, kind) in wanted {
+        let Ok(t) = topic::topic(thing, kind) else { return eShadowFailure };
+        if wants && !had {
+            let code = acquire(s, index, &t, MQTTQoS_t::eMQTTQoS1, remaining(start, xTimeoutTicks));
+            if code != eShadowSuccess {
+                for t in &acquired {
+                    release(s, index, t, cleanup_ticks());
+                }
+                return code;
+            }
+            let _ = acquired.push(t);
+        } else if had && !wants {
+            release(s, index, &t, remaining(start, xTimeoutTicks));
+        }
+    }
+    let mut clients = s.lock();
+    let things = &mut clients[index].things;
+    things.retain(|t| t.name != name);
+    if p.xShadowUpdatedCallback.is_some() || p.xShadowDeletedCallback.is_some() || p.xShadowDeltaCallback.is_some() {
+        let _ = things.push(Things {
+            name,
+            updated: p.xShadowUpdatedCallback,
+            deleted: p.xShadowDeletedCallback,
+            delta: p.xShadowDeltaCallback,
+        });
+    }
+    eShadowSuccess
+}
+
+/// Gives back a buffer that a shadow callback kept or that `SHADOW_Get` returned.
+#[no_mangle]
+pub extern "C" fn SHADOW_ReturnMQTTBuffer(
+    xShadowClientHandle: ShadowClientHandle_t,
+    xBufferHandle: MQTTBufferHandle_t,
+) -> ShadowReturnCode_t {
+    let Some(s) = shadow() else { return eShadowFailure };
+    let Some(index) = s.index(xShadowClientHandle) else { return eShadowFailure };
+    from_agent(MQTT_AGENT_ReturnBuffer(s.mqtt(index), xBufferHandle))
+}
