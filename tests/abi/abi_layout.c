@@ -17,6 +17,7 @@
 #include "aws_mqtt_agent.h"
 #include "aws_mqtt_lib.h"
 #include "aws_bufferpool.h"
+#include "aws_shadow.h"
 
 #define SIZE( type, expected )               _Static_assert( sizeof( type ) == ( expected ), "sizeof(" #type ")" )
 #define OFFSET( type, field, expected )      _Static_assert( offsetof( type, field ) == ( expected ), "offsetof(" #type ", " #field ")" )
@@ -105,14 +106,83 @@ OFFSET( MQTTAgentPublishParams_t, xQoS, AFTER_U16_ENUM );
 OFFSET( MQTTAgentPublishParams_t, pvData, NEXT_PTR );
 OFFSET( MQTTAgentPublishParams_t, ulDataLength, NEXT_PTR + 4 );
 
+/* aws_shadow.h */
+SIZE( ShadowClientHandle_t, sizeof( void * ) );
+SIZE( ShadowReturnCode_t, 2 );
+VALUE( eShadowJSMNPart, -3 );
+VALUE( eShadowJSMNInval, -2 );
+VALUE( eShadowJSMNNoMem, -1 );
+VALUE( eShadowSuccess, 0 );
+VALUE( eShadowTimeout, 1 );
+VALUE( eShadowFailure, 2 );
+VALUE( eShadowUnknown, 3 );
+VALUE( eShadowRejectedBadRequest, 400 );
+VALUE( eShadowRejectedUnauthorized, 401 );
+VALUE( eShadowRejectedForbidden, 403 );
+VALUE( eShadowRejectedNotFound, 404 );
+VALUE( eShadowRejectedConflict, 409 );
+VALUE( eShadowRejectedPayloadTooLarge, 413 );
+VALUE( eShadowRejectedUnsupportedMediaType, 415 );
+VALUE( eShadowRejectedTooManyRequests, 429 );
+VALUE( eShadowRejectedInternalServerError, 500 );
+SIZE( ShadowMQTTClientType_t, ENUM );
+VALUE( eSharedMQTTClient, 0 );
+VALUE( eDedicatedMQTTClient, 1 );
+
+SIZE( ShadowCreateParams_t, 8 );
+OFFSET( ShadowCreateParams_t, xMQTTClientType, 0 );
+OFFSET( ShadowCreateParams_t, xMQTTClientHandle, 4 );
+
+SIZE( ShadowOperationParams_t, ENUM == 1 ? 20 : 24 );
+OFFSET( ShadowOperationParams_t, pcThingName, 0 );
+OFFSET( ShadowOperationParams_t, pcData, 4 );
+OFFSET( ShadowOperationParams_t, ulDataLength, 8 );
+OFFSET( ShadowOperationParams_t, xBuffer, 12 );
+OFFSET( ShadowOperationParams_t, ucKeepSubscriptions, 16 );
+OFFSET( ShadowOperationParams_t, xQoS, ENUM == 1 ? 17 : 20 );
+
+SIZE( ShadowCallbackParams_t, 16 );
+OFFSET( ShadowCallbackParams_t, pcThingName, 0 );
+OFFSET( ShadowCallbackParams_t, xShadowUpdatedCallback, 4 );
+OFFSET( ShadowCallbackParams_t, xShadowDeletedCallback, 8 );
+OFFSET( ShadowCallbackParams_t, xShadowDeltaCallback, 12 );
+
 /* The functions exist with AFR's exact prototypes: assigning each to a pointer of
  * the AFR type fails to compile on any mismatch. */
 static BaseType_t ( * const pxPoolInit )( void ) = BUFFERPOOL_Init;
 static uint8_t * ( * const pxPoolGet )( uint32_t * ) = BUFFERPOOL_GetFreeBuffer;
 static void ( * const pxPoolReturn )( uint8_t * const ) = BUFFERPOOL_ReturnBuffer;
 
+static BaseType_t ( * const pxAgentInit )( void ) = MQTT_AGENT_Init;
+static MQTTAgentReturnCode_t ( * const pxAgentCreate )( MQTTAgentHandle_t * const ) = MQTT_AGENT_Create;
+static MQTTAgentReturnCode_t ( * const pxAgentDelete )( MQTTAgentHandle_t ) = MQTT_AGENT_Delete;
+static MQTTAgentReturnCode_t ( * const pxAgentConnect )( MQTTAgentHandle_t, const MQTTAgentConnectParams_t * const, TickType_t ) = MQTT_AGENT_Connect;
+static MQTTAgentReturnCode_t ( * const pxAgentDisconnect )( MQTTAgentHandle_t, TickType_t ) = MQTT_AGENT_Disconnect;
+static MQTTAgentReturnCode_t ( * const pxAgentSubscribe )( MQTTAgentHandle_t, const MQTTAgentSubscribeParams_t * const, TickType_t ) = MQTT_AGENT_Subscribe;
+static MQTTAgentReturnCode_t ( * const pxAgentUnsubscribe )( MQTTAgentHandle_t, const MQTTAgentUnsubscribeParams_t * const, TickType_t ) = MQTT_AGENT_Unsubscribe;
+static MQTTAgentReturnCode_t ( * const pxAgentPublish )( MQTTAgentHandle_t, const MQTTAgentPublishParams_t * const, TickType_t ) = MQTT_AGENT_Publish;
+static MQTTAgentReturnCode_t ( * const pxAgentReturn )( MQTTAgentHandle_t, MQTTBufferHandle_t ) = MQTT_AGENT_ReturnBuffer;
+static MQTTAgentReturnCode_t ( * const pxAgentReturn2 )( MQTTAgentHandle_t, MQTTBufferHandle_t ) = FreeRTOS_Agent_ReturnBuffer;
+
+static ShadowReturnCode_t ( * const pxShadowCreate )( ShadowClientHandle_t *, const ShadowCreateParams_t * const ) = SHADOW_ClientCreate;
+static ShadowReturnCode_t ( * const pxShadowConnect )( ShadowClientHandle_t, MQTTAgentConnectParams_t * const, TickType_t ) = SHADOW_ClientConnect;
+static ShadowReturnCode_t ( * const pxShadowDisconnect )( ShadowClientHandle_t ) = SHADOW_ClientDisconnect;
+static ShadowReturnCode_t ( * const pxShadowDelete )( ShadowClientHandle_t ) = SHADOW_ClientDelete;
+static ShadowReturnCode_t ( * const pxShadowUpdate )( ShadowClientHandle_t, ShadowOperationParams_t * const, TickType_t ) = SHADOW_Update;
+static ShadowReturnCode_t ( * const pxShadowGet )( ShadowClientHandle_t, ShadowOperationParams_t * const, TickType_t ) = SHADOW_Get;
+static ShadowReturnCode_t ( * const pxShadowDeleteDoc )( ShadowClientHandle_t, ShadowOperationParams_t * const, TickType_t ) = SHADOW_Delete;
+static ShadowReturnCode_t ( * const pxShadowRegister )( ShadowClientHandle_t, ShadowCallbackParams_t * const, TickType_t ) = SHADOW_RegisterCallbacks;
+static ShadowReturnCode_t ( * const pxShadowReturn )( ShadowClientHandle_t, MQTTBufferHandle_t ) = SHADOW_ReturnMQTTBuffer;
+
 /* Referenced so the program links every checked function. */
 int afr_abi_checked( void )
 {
-    return ( pxPoolInit != NULL ) + ( pxPoolGet != NULL ) + ( pxPoolReturn != NULL );
+    return ( pxPoolInit != NULL ) + ( pxPoolGet != NULL ) + ( pxPoolReturn != NULL ) +
+           ( pxAgentInit != NULL ) + ( pxAgentCreate != NULL ) + ( pxAgentDelete != NULL ) +
+           ( pxAgentConnect != NULL ) + ( pxAgentDisconnect != NULL ) + ( pxAgentSubscribe != NULL ) +
+           ( pxAgentUnsubscribe != NULL ) + ( pxAgentPublish != NULL ) + ( pxAgentReturn != NULL ) +
+           ( pxAgentReturn2 != NULL ) + ( pxShadowCreate != NULL ) + ( pxShadowConnect != NULL ) +
+           ( pxShadowDisconnect != NULL ) + ( pxShadowDelete != NULL ) + ( pxShadowUpdate != NULL ) +
+           ( pxShadowGet != NULL ) + ( pxShadowDeleteDoc != NULL ) + ( pxShadowRegister != NULL ) +
+           ( pxShadowReturn != NULL );
 }

@@ -1,9 +1,12 @@
 /*
  * The MQTT agent when the connection goes away, under the FreeRTOS POSIX
- * simulator: the broker stopped or killed mid-session, a relayed connection
- * reset while callers wait for their acknowledgements, malformed packets and
- * an early close from a scripted fake server, and CONNACKs that never come or
- * refuse. Each time: the connect callback hears eMQTTAgentDisconnect exactly
+ * simulator: the broker stopped or killed mid-session (also while tasks
+ * publish in a loop), a session taken over by the same client id, a relayed
+ * connection reset while callers wait for their acknowledgements (and a
+ * requested disconnect in that state), malformed packets and an early close
+ * from the harness's fake server, a publish cut off mid-packet and an inbound
+ * QoS 2 flow cut before its PUBREL (from a small server in this program), and
+ * CONNACKs that never come, refuse, or whose connection closes. Each time: the connect callback hears eMQTTAgentDisconnect exactly
  * once for a lost connection (never for a connect attempt that fails before
  * its CONNACK), blocked callers return eMQTTAgentFailure promptly, the buffer
  * pool is full again and the same handle connects again.
@@ -13,8 +16,14 @@
  *
  * Run by tests/tools/run_with_broker.py --relay --fake.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "FreeRTOS.h"
 #include "task.h"
@@ -92,7 +101,7 @@ static BaseType_t prvConnectCallback( void * pvUserData,
 }
 
 /* A subscription callback: counts and keeps the last payload; takes the buffer
- * when asked to (then pxKept holds it). */
+ * once when xKeep is set (then xKept holds it). */
 typedef struct
 {
     volatile int iCount;
@@ -224,7 +233,6 @@ typedef struct
     Events_t * pxEvents;      /* eOpConnect */
     Received_t * pxRx;        /* eOpSubscribe */
     char cTopic[ 32 ];
-    volatile BaseType_t xStarted;
     volatile MQTTAgentReturnCode_t xResult;
     volatile TickType_t xReturnedAt;
 } Blocked_t;
@@ -237,8 +245,9 @@ static void prvBlockedTask( void * pvParam )
     Blocked_t * pxB = ( Blocked_t * ) pvParam;
     MQTTAgentReturnCode_t xRc = eMQTTAgentSuccess;
 
-    pxB->xStarted = pdTRUE;
+    taskENTER_CRITICAL();
     iBlockedStarted++;
+    taskEXIT_CRITICAL();
 
     switch( pxB->eOp )
     {
@@ -262,13 +271,14 @@ static void prvBlockedTask( void * pvParam )
 
     pxB->xReturnedAt = xTaskGetTickCount();
     pxB->xResult = xRc;
+    taskENTER_CRITICAL();
     iBlockedDone++;
+    taskEXIT_CRITICAL();
     vTaskDelete( NULL );
 }
 
 static void prvStartBlocked( Blocked_t * pxB )
 {
-    pxB->xStarted = pdFALSE;
     pxB->xResult = ( MQTTAgentReturnCode_t ) -1;
     pxB->xReturnedAt = 0;
     /* Same priority as the test's main task: it runs as soon as main blocks. */
@@ -282,6 +292,287 @@ static void prvResetBlocked( void )
 {
     iBlockedDone = 0;
     iBlockedStarted = 0;
+}
+
+/*------------------------- an in-process scripted server --------------------------*/
+
+/* For what the harness's fake server cannot script: a publish cut off in the
+ * middle, an inbound QoS 2 flow cut before its PUBREL. Host sockets, only
+ * quick non-blocking calls, waiting with vTaskDelay( 1 ) as simulator tasks
+ * must. Used by the test's main task only. */
+typedef struct
+{
+    int iListen;
+    int iConn;
+    uint16_t usPort;
+} Mini_t;
+
+static BaseType_t prvMiniOpen( Mini_t * pxM )
+{
+    struct sockaddr_in xAddr;
+    socklen_t xLen = sizeof( xAddr );
+    int iOne = 1;
+
+    pxM->iConn = -1;
+    pxM->iListen = socket( AF_INET, SOCK_STREAM, 0 );
+
+    if( pxM->iListen < 0 )
+    {
+        return pdFAIL;
+    }
+
+    ( void ) fcntl( pxM->iListen, F_SETFL, fcntl( pxM->iListen, F_GETFL ) | O_NONBLOCK );
+    ( void ) fcntl( pxM->iListen, F_SETFD, FD_CLOEXEC );
+
+    ( void ) setsockopt( pxM->iListen, SOL_SOCKET, SO_REUSEADDR, &iOne, sizeof( iOne ) );
+    memset( &xAddr, 0, sizeof( xAddr ) );
+    xAddr.sin_family = AF_INET;
+    xAddr.sin_addr.s_addr = htonl( INADDR_LOOPBACK );
+    xAddr.sin_port = 0;
+
+    if( ( bind( pxM->iListen, ( struct sockaddr * ) &xAddr, sizeof( xAddr ) ) != 0 ) ||
+        ( listen( pxM->iListen, 4 ) != 0 ) ||
+        ( getsockname( pxM->iListen, ( struct sockaddr * ) &xAddr, &xLen ) != 0 ) )
+    {
+        ( void ) close( pxM->iListen );
+        pxM->iListen = -1;
+        return pdFAIL;
+    }
+
+    pxM->usPort = ntohs( xAddr.sin_port );
+    return pdPASS;
+}
+
+/* Closes the served connection; with RST when xReset. */
+static void prvMiniDrop( Mini_t * pxM,
+                         BaseType_t xReset )
+{
+    if( pxM->iConn >= 0 )
+    {
+        if( xReset == pdTRUE )
+        {
+            struct linger xLinger = { 1, 0 };
+            ( void ) setsockopt( pxM->iConn, SOL_SOCKET, SO_LINGER, &xLinger, sizeof( xLinger ) );
+        }
+
+        ( void ) close( pxM->iConn );
+        pxM->iConn = -1;
+    }
+}
+
+static void prvMiniClose( Mini_t * pxM )
+{
+    prvMiniDrop( pxM, pdFALSE );
+
+    if( pxM->iListen >= 0 )
+    {
+        ( void ) close( pxM->iListen );
+        pxM->iListen = -1;
+    }
+}
+
+static BaseType_t prvMiniAccept( Mini_t * pxM,
+                                 TickType_t xBound )
+{
+    TickType_t xStart = xTaskGetTickCount();
+
+    prvMiniDrop( pxM, pdFALSE );
+
+    for( ; ; )
+    {
+        int iFd = accept( pxM->iListen, NULL, NULL );
+
+        if( iFd >= 0 )
+        {
+            ( void ) fcntl( iFd, F_SETFL, fcntl( iFd, F_GETFL ) | O_NONBLOCK );
+            ( void ) fcntl( iFd, F_SETFD, FD_CLOEXEC );
+            pxM->iConn = iFd;
+            return pdPASS;
+        }
+
+        if( ( errno != EAGAIN ) && ( errno != EWOULDBLOCK ) && ( errno != EINTR ) )
+        {
+            return pdFAIL;
+        }
+
+        if( ( xTaskGetTickCount() - xStart ) >= xBound )
+        {
+            return pdFAIL;
+        }
+
+        vTaskDelay( 1 );
+    }
+}
+
+static BaseType_t prvMiniSend( Mini_t * pxM,
+                               const void * pvData,
+                               size_t xLen )
+{
+    const uint8_t * pucData = ( const uint8_t * ) pvData;
+    TickType_t xStart = xTaskGetTickCount();
+
+    while( xLen > 0U )
+    {
+        ssize_t n = send( pxM->iConn, pucData, xLen, MSG_DONTWAIT | MSG_NOSIGNAL );
+
+        if( n > 0 )
+        {
+            pucData += n;
+            xLen -= ( size_t ) n;
+            continue;
+        }
+
+        if( ( n < 0 ) && ( errno != EAGAIN ) && ( errno != EWOULDBLOCK ) && ( errno != EINTR ) )
+        {
+            return pdFAIL;
+        }
+
+        if( ( xTaskGetTickCount() - xStart ) >= 2000U )
+        {
+            return pdFAIL;
+        }
+
+        vTaskDelay( 1 );
+    }
+
+    return pdPASS;
+}
+
+/* Reads exactly xLen bytes within xBound ticks. */
+static BaseType_t prvMiniRecvExact( Mini_t * pxM,
+                                    uint8_t * pucBuf,
+                                    size_t xLen,
+                                    TickType_t xBound )
+{
+    TickType_t xStart = xTaskGetTickCount();
+    size_t xGot = 0;
+
+    while( xGot < xLen )
+    {
+        ssize_t n = recv( pxM->iConn, pucBuf + xGot, xLen - xGot, MSG_DONTWAIT );
+
+        if( n > 0 )
+        {
+            xGot += ( size_t ) n;
+            continue;
+        }
+
+        if( ( n == 0 ) || ( ( errno != EAGAIN ) && ( errno != EWOULDBLOCK ) && ( errno != EINTR ) ) )
+        {
+            return pdFAIL; /* Closed, or an error. */
+        }
+
+        if( ( xTaskGetTickCount() - xStart ) >= xBound )
+        {
+            return pdFAIL;
+        }
+
+        vTaskDelay( 1 );
+    }
+
+    return pdPASS;
+}
+
+/* Reads one MQTT packet: its first byte in *pucType, its body (truncated to
+ * xSize) in pucBody, its length in *pxBodyLen. */
+static BaseType_t prvMiniRecvPacket( Mini_t * pxM,
+                                     uint8_t * pucType,
+                                     uint8_t * pucBody,
+                                     size_t xSize,
+                                     size_t * pxBodyLen,
+                                     TickType_t xBound )
+{
+    uint8_t ucByte;
+    size_t xLen = 0;
+    uint8_t ucDiscard[ 64 ];
+
+    if( prvMiniRecvExact( pxM, pucType, 1, xBound ) != pdPASS )
+    {
+        return pdFAIL;
+    }
+
+    for( int i = 0; ; i++ )
+    {
+        if( ( i == 4 ) || ( prvMiniRecvExact( pxM, &ucByte, 1, xBound ) != pdPASS ) )
+        {
+            return pdFAIL;
+        }
+
+        xLen |= ( size_t ) ( ucByte & 0x7FU ) << ( 7 * i );
+
+        if( ( ucByte & 0x80U ) == 0U )
+        {
+            break;
+        }
+    }
+
+    *pxBodyLen = xLen;
+
+    for( size_t xDone = 0; xDone < xLen; )
+    {
+        size_t xChunk = xLen - xDone;
+        uint8_t * pucDest = ucDiscard;
+
+        if( xDone < xSize )
+        {
+            pucDest = pucBody + xDone;
+            xChunk = ( xChunk < xSize - xDone ) ? xChunk : xSize - xDone;
+        }
+        else if( xChunk > sizeof( ucDiscard ) )
+        {
+            xChunk = sizeof( ucDiscard );
+        }
+
+        if( prvMiniRecvExact( pxM, pucDest, xChunk, xBound ) != pdPASS )
+        {
+            return pdFAIL;
+        }
+
+        xDone += xChunk;
+    }
+
+    return pdPASS;
+}
+
+/* Connects xClient to the mini server from a helper task and plays the
+ * server's side: accept, CONNECT, CONNACK. */
+static BaseType_t prvMiniConnect( Mini_t * pxM,
+                                  MQTTAgentHandle_t xClient,
+                                  Events_t * pxEv,
+                                  const char * pcClientId )
+{
+    static Blocked_t xB;
+    uint8_t ucType = 0, ucBody[ 256 ];
+    size_t xLen = 0;
+    static const uint8_t ucConnAck[] = { 0x20, 0x02, 0x00, 0x00 };
+
+    memset( &xB, 0, sizeof( xB ) );
+    prvResetBlocked();
+    xB.eOp = eOpConnect;
+    xB.xClient = xClient;
+    xB.usPort = pxM->usPort;
+    xB.pxEvents = pxEv;
+    snprintf( xB.cTopic, sizeof( xB.cTopic ), "%s", pcClientId );
+    prvStartBlocked( &xB );
+
+    BaseType_t xOk = prvMiniAccept( pxM, 2000 );
+    TEST_CHECK_MSG( xOk == pdPASS, "mini server: no connection" );
+
+    if( xOk == pdPASS )
+    {
+        xOk = prvMiniRecvPacket( pxM, &ucType, ucBody, sizeof( ucBody ), &xLen, 2000 );
+        TEST_CHECK_MSG( xOk == pdPASS && ucType == 0x10, "mini server: no CONNECT (got 0x%02x)", ucType );
+    }
+
+    if( xOk == pdPASS )
+    {
+        xOk = prvMiniSend( pxM, ucConnAck, sizeof( ucConnAck ) );
+    }
+
+    /* The helper must be gone before xB is used again, whatever happened. */
+    TEST_ASSERT( xUtilWaitFor( &iBlockedDone, 1, LONG_TIMEOUT + 1000 ) == pdTRUE );
+    TEST_CHECK_MSG( xB.xResult == eMQTTAgentSuccess, "connect to the mini server returned %d", ( int ) xB.xResult );
+    return ( xOk == pdPASS && xB.xResult == eMQTTAgentSuccess ) ? pdPASS : pdFAIL;
 }
 
 /*---------------------------------------- cases ------------------------------------*/
@@ -371,9 +662,9 @@ static void prvBrokerKilledWithHeldBuffer( void )
     prvCheckPoolFull();
 }
 
-/* Starts iN helper tasks running eOp on xClient (topics pcTopicFmt with the
- * index) and waits until each has started and all are blocked: none returns
- * within 200 ticks. */
+/* Starts iN helper tasks publishing on xClient (QoS 1, the last one QoS 2;
+ * topic pcTopicPrefix/<index>) and waits until each has started and all are
+ * blocked: none returns within 200 ticks. */
 static void prvStartBlockedOps( Blocked_t * pxB,
                                 int iN,
                                 MQTTAgentHandle_t xClient,
@@ -421,6 +712,33 @@ static void prvExpectBlockedFailed( Blocked_t * pxB,
     }
 
     vTestNote( "%d blocked callers: the last returned %lu ticks later", iN, ( unsigned long ) xLatest );
+}
+
+/* 1d. Another connection with the same client id takes the session over:
+ * the broker closes the first one, whose client hears of it once. */
+static void prvClientIdTakeover( void )
+{
+    static Events_t xEv1, xEv2;
+    static Received_t xRx;
+    MQTTAgentHandle_t xFirst = NULL, xSecond = NULL;
+
+    memset( &xEv1, 0, sizeof( xEv1 ) );
+    memset( &xEv2, 0, sizeof( xEv2 ) );
+    memset( &xRx, 0, sizeof( xRx ) );
+    TEST_ASSERT( MQTT_AGENT_Create( &xFirst ) == eMQTTAgentSuccess );
+    TEST_ASSERT( MQTT_AGENT_Create( &xSecond ) == eMQTTAgentSuccess );
+    TEST_ASSERT( xUtilConnect( xFirst, usTestBrokerPort(), "afr-disc-same", prvConnectCallback, &xEv1, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilPublish( xFirst, "disc/same", eMQTTQoS1, "1", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_ASSERT( xUtilConnect( xSecond, usTestBrokerPort(), "afr-disc-same", prvConnectCallback, &xEv2, T_TIMEOUT ) == eMQTTAgentSuccess );
+
+    prvExpectDisconnects( &xEv1, 1, LOSS_BOUND );
+    prvPublishFailsPromptly( xFirst, "disc/same" );
+    prvRoundTrip( xSecond, "disc/same/#", "disc/same/2", &xRx, "second" );
+    TEST_CHECK( xEv2.iDisconnects == 0 );
+    prvEnd( &xSecond, pdTRUE );
+    prvEnd( &xFirst, pdFALSE );
+    TEST_CHECK( xEv1.iDisconnects == 1 && xEv2.iDisconnects == 0 );
+    prvCheckPoolFull();
 }
 
 /* 2. Callers blocked on acknowledgements that cannot come (relay frozen),
@@ -687,6 +1005,256 @@ static void prvDeleteAfterLoss( void )
     prvCheckPoolFull();
 }
 
+/* 3c. The connection ends in the middle of a received publish: the pool
+ * buffer the agent was filling goes back (and with a publish too large for
+ * any buffer, which is read and thrown away, nothing is held). */
+static void prvPartialPublishThenClose( void )
+{
+    static Events_t xEv;
+    static Mini_t xM;
+    MQTTAgentHandle_t xClient = NULL;
+    /* QoS 1 PUBLISH "a/b" id 7, remaining length 300 (fits a pool buffer) or
+     * 3000 (does not), of which only 14 bytes are sent. */
+    static const uint8_t ucFits[] = { 0x32, 0xAC, 0x02, 0x00, 0x03, 'a', '/', 'b', 0x00, 0x07, 'p', 'a', 'r', 't', 'i', 'a' };
+    static const uint8_t ucTooBig[] = { 0x32, 0xB8, 0x17, 0x00, 0x03, 'a', '/', 'b', 0x00, 0x07, 'p', 'a', 'r', 't', 'i', 'a' };
+    static const struct
+    {
+        const uint8_t * pucBytes;
+        size_t xLen;
+        int iHeld;            /* Pool buffers the agent holds meanwhile. */
+        BaseType_t xReset;    /* RST instead of FIN. */
+    } xWays[] =
+    {
+        { ucFits,   sizeof( ucFits ),   1, pdFALSE },
+        { ucFits,   sizeof( ucFits ),   1, pdTRUE  },
+        { ucTooBig, sizeof( ucTooBig ), 0, pdFALSE },
+    };
+
+    memset( &xEv, 0, sizeof( xEv ) );
+    TEST_ASSERT( prvMiniOpen( &xM ) == pdPASS );
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+
+    for( int i = 0; i < ( int ) ( sizeof( xWays ) / sizeof( xWays[ 0 ] ) ); i++ )
+    {
+        int iBefore = xEv.iDisconnects;
+
+        if( prvMiniConnect( &xM, xClient, &xEv, "afr-disc-partial" ) != pdPASS )
+        {
+            break;
+        }
+
+        TEST_CHECK( prvMiniSend( &xM, xWays[ i ].pucBytes, xWays[ i ].xLen ) == pdPASS );
+        /* Nothing observable says the agent has read it (counting free pool
+         * buffers takes them all for a moment, so it must not race the
+         * agent's read): give it ample time. */
+        vTaskDelay( 300 );
+        int iFree = iUtilPoolFree();
+        TEST_CHECK_MSG( iFree == NUM_BUFFERS - xWays[ i ].iHeld, "way %d: %d pool buffers free during the publish, expected %d",
+                        i, iFree, NUM_BUFFERS - xWays[ i ].iHeld );
+        TEST_CHECK( xEv.iDisconnects == iBefore );
+
+        prvMiniDrop( &xM, xWays[ i ].xReset );
+        prvExpectDisconnects( &xEv, iBefore + 1, LOSS_BOUND );
+        TEST_CHECK_MSG( xEv.iPublishes == 0, "way %d: a partial publish was delivered", i );
+        prvCheckPoolFull();
+    }
+
+    prvEnd( &xClient, pdFALSE );
+    prvMiniClose( &xM );
+    prvCheckPoolFull();
+}
+
+/* 3d. An inbound QoS 2 publish whose PUBREL never came (the connection
+ * dropped) is forgotten with the session: the same packet id on the next
+ * connection is a new message, delivered once, and its flow completes. */
+static void prvInboundQoS2AcrossLoss( void )
+{
+    static Events_t xEv;
+    static Mini_t xM;
+    MQTTAgentHandle_t xClient = NULL;
+    static const uint8_t ucPub[] = { 0x34, 0x08, 0x00, 0x03, 'q', '/', '2', 0x00, 0x05, 'x' };
+    static const uint8_t ucPubDup[] = { 0x3C, 0x08, 0x00, 0x03, 'q', '/', '2', 0x00, 0x05, 'x' };
+    static const uint8_t ucPubRel[] = { 0x62, 0x02, 0x00, 0x05 };
+    uint8_t ucType = 0, ucBody[ 16 ];
+    size_t xLen = 0;
+
+    memset( &xEv, 0, sizeof( xEv ) );
+    TEST_ASSERT( prvMiniOpen( &xM ) == pdPASS );
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+
+    /* First connection: PUBLISH, PUBREC, then the server goes away. */
+    if( prvMiniConnect( &xM, xClient, &xEv, "afr-disc-qos2" ) == pdPASS )
+    {
+        TEST_CHECK( prvMiniSend( &xM, ucPub, sizeof( ucPub ) ) == pdPASS );
+        TEST_CHECK( prvMiniRecvPacket( &xM, &ucType, ucBody, sizeof( ucBody ), &xLen, 2000 ) == pdPASS );
+        TEST_CHECK_MSG( ucType == 0x50 && xLen == 2 && ucBody[ 0 ] == 0 && ucBody[ 1 ] == 5,
+                        "expected PUBREC 5, got 0x%02x (%u bytes)", ucType, ( unsigned ) xLen );
+        TEST_CHECK( xUtilWaitFor( &xEv.iPublishes, 1, 1000 ) == pdTRUE );
+        prvMiniDrop( &xM, pdFALSE );
+        prvExpectDisconnects( &xEv, 1, LOSS_BOUND );
+    }
+
+    /* Second connection: the same packet id is a new message. */
+    if( prvMiniConnect( &xM, xClient, &xEv, "afr-disc-qos2" ) == pdPASS )
+    {
+        TEST_CHECK( prvMiniSend( &xM, ucPub, sizeof( ucPub ) ) == pdPASS );
+        TEST_CHECK( prvMiniRecvPacket( &xM, &ucType, ucBody, sizeof( ucBody ), &xLen, 2000 ) == pdPASS );
+        TEST_CHECK_MSG( ucType == 0x50, "expected PUBREC, got 0x%02x", ucType );
+        TEST_CHECK_MSG( xUtilWaitFor( &xEv.iPublishes, 2, 1000 ) == pdTRUE,
+                        "the QoS 2 publish on the new connection was not delivered (%d deliveries)", xEv.iPublishes );
+
+        /* A duplicate before PUBREL: acknowledged again, not delivered again. */
+        TEST_CHECK( prvMiniSend( &xM, ucPubDup, sizeof( ucPubDup ) ) == pdPASS );
+        TEST_CHECK( prvMiniRecvPacket( &xM, &ucType, ucBody, sizeof( ucBody ), &xLen, 2000 ) == pdPASS );
+        TEST_CHECK_MSG( ucType == 0x50, "expected PUBREC for the duplicate, got 0x%02x", ucType );
+
+        TEST_CHECK( prvMiniSend( &xM, ucPubRel, sizeof( ucPubRel ) ) == pdPASS );
+        TEST_CHECK( prvMiniRecvPacket( &xM, &ucType, ucBody, sizeof( ucBody ), &xLen, 2000 ) == pdPASS );
+        TEST_CHECK_MSG( ucType == 0x70 && xLen == 2 && ucBody[ 1 ] == 5, "expected PUBCOMP 5, got 0x%02x", ucType );
+        TEST_CHECK_MSG( xEv.iPublishes == 2, "%d deliveries, expected 2", xEv.iPublishes );
+
+        /* A requested disconnect sends DISCONNECT, and is no event. */
+        TEST_CHECK( MQTT_AGENT_Disconnect( xClient, T_TIMEOUT ) == eMQTTAgentSuccess );
+        TEST_CHECK( prvMiniRecvPacket( &xM, &ucType, ucBody, sizeof( ucBody ), &xLen, 2000 ) == pdPASS );
+        TEST_CHECK_MSG( ucType == 0xE0 && xLen == 0, "expected DISCONNECT, got 0x%02x", ucType );
+        vTaskDelay( 100 );
+        TEST_CHECK( xEv.iDisconnects == 1 );
+    }
+
+    prvEnd( &xClient, pdFALSE );
+    prvMiniClose( &xM );
+    prvCheckPoolFull();
+}
+
+/* 3e. A lost connection without a connect callback: nothing to report, and
+ * nothing breaks. */
+static void prvLossWithoutCallback( void )
+{
+    MQTTAgentHandle_t xClient = NULL;
+
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+    TEST_ASSERT( prvControl( "fake-script connack-then-bad-length" ) == pdPASS );
+    TEST_CHECK( xUtilConnect( xClient, usTestFakePort(), "afr-disc-nocb", NULL, NULL, T_TIMEOUT ) == eMQTTAgentSuccess );
+    vTaskDelay( 300 ); /* No event to wait for. */
+    prvPublishFailsPromptly( xClient, "disc/nocb" );
+    TEST_ASSERT( prvControl( "fake-script normal-connack" ) == pdPASS );
+    TEST_CHECK( xUtilConnect( xClient, usTestFakePort(), "afr-disc-nocb", NULL, NULL, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilPublish( xClient, "disc/nocb", eMQTTQoS1, "x", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+    prvEnd( &xClient, pdTRUE );
+    prvCheckPoolFull();
+}
+
+/* 1c. Tasks publishing (and receiving their own messages) in a loop when the
+ * broker dies: every call returns success or failure (never hangs), the last
+ * ones fail promptly, one event, nothing leaks. */
+typedef struct
+{
+    MQTTAgentHandle_t xClient;
+    int iIndex;
+    volatile int iSucceeded;
+    volatile int iOther;             /* Neither success nor failure. */
+    volatile MQTTAgentReturnCode_t xOther;
+    volatile TickType_t xFailedAt;   /* When the first failure returned. */
+    volatile TickType_t xFailedTook; /* How long that call took. */
+} Looper_t;
+
+static volatile int iLoopersDone = 0;
+
+static void prvLooperTask( void * pvParam )
+{
+    Looper_t * pxL = ( Looper_t * ) pvParam;
+    char cTopic[ 32 ];
+
+    snprintf( cTopic, sizeof( cTopic ), "disc/loop/%d", pxL->iIndex );
+
+    for( ; ; )
+    {
+        TickType_t xStart = xTaskGetTickCount();
+        MQTTAgentReturnCode_t xRc = xUtilPublish( pxL->xClient, cTopic, ( pxL->iIndex == 2 ) ? eMQTTQoS2 : eMQTTQoS1,
+                                                  "loop-loop-loop-loop", 19, LONG_TIMEOUT );
+
+        if( xRc == eMQTTAgentSuccess )
+        {
+            pxL->iSucceeded++;
+        }
+        else
+        {
+            if( xRc != eMQTTAgentFailure )
+            {
+                pxL->iOther++;
+                pxL->xOther = xRc;
+            }
+
+            pxL->xFailedAt = xTaskGetTickCount();
+            pxL->xFailedTook = pxL->xFailedAt - xStart;
+            break;
+        }
+    }
+
+    taskENTER_CRITICAL();
+    iLoopersDone++;
+    taskEXIT_CRITICAL();
+    vTaskDelete( NULL );
+}
+
+static void prvPublishingWhileBrokerKilled( void )
+{
+    static Events_t xEv;
+    static Received_t xRx;
+    static Looper_t xL[ 3 ];
+    MQTTAgentHandle_t xClient = NULL;
+    const int iN = ( int ) ( sizeof( xL ) / sizeof( xL[ 0 ] ) );
+
+    memset( &xEv, 0, sizeof( xEv ) );
+    memset( &xRx, 0, sizeof( xRx ) );
+    memset( xL, 0, sizeof( xL ) );
+    iLoopersDone = 0;
+
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+    TEST_ASSERT( xUtilConnect( xClient, usTestBrokerPort(), "afr-disc-loop", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_ASSERT( xUtilSubscribe( xClient, "disc/loop/#", eMQTTQoS1, prvSubCallback, &xRx ) == eMQTTAgentSuccess );
+
+    for( int i = 0; i < iN; i++ )
+    {
+        xL[ i ].xClient = xClient;
+        xL[ i ].iIndex = i;
+        TEST_ASSERT( xTaskCreate( prvLooperTask, "looper", configMINIMAL_STACK_SIZE * 2, &xL[ i ],
+                                  tskIDLE_PRIORITY + 1, NULL ) == pdPASS );
+    }
+
+    /* Traffic in both directions before the broker dies. */
+    TEST_CHECK( xUtilWaitFor( &xRx.iCount, 50, 5000 ) == pdTRUE );
+    TEST_CHECK( iLoopersDone == 0 );
+    TickType_t xKillAt = xTaskGetTickCount();
+    TEST_ASSERT( prvControl( "broker-kill" ) == pdPASS );
+    TickType_t xKilled = xTaskGetTickCount();
+
+    TEST_CHECK_MSG( xUtilWaitFor( &iLoopersDone, iN, LOSS_BOUND ) == pdTRUE, "%d of %d publishing tasks ended within %lu ticks",
+                    iLoopersDone, iN, ( unsigned long ) LOSS_BOUND );
+    TEST_ASSERT( xUtilWaitFor( &iLoopersDone, iN, LONG_TIMEOUT + 1000 ) == pdTRUE );
+    prvExpectDisconnects( &xEv, 1, LOSS_BOUND );
+
+    for( int i = 0; i < iN; i++ )
+    {
+        TEST_CHECK_MSG( xL[ i ].iOther == 0, "task %d: a publish returned %d", i, ( int ) xL[ i ].xOther );
+        TEST_CHECK_MSG( xL[ i ].iSucceeded > 0, "task %d: no publish succeeded", i );
+        TEST_CHECK_MSG( xL[ i ].xFailedTook < LOSS_BOUND + ( xKilled - xKillAt ),
+                        "task %d: the failing publish took %lu ticks", i, ( unsigned long ) xL[ i ].xFailedTook );
+        vTestNote( "task %d: %d publishes succeeded; the failing one took %lu ticks", i, xL[ i ].iSucceeded,
+                   ( unsigned long ) xL[ i ].xFailedTook );
+    }
+
+    vTestNote( "%d messages received before the broker died", xRx.iCount );
+    prvCheckPoolFull();
+
+    TEST_ASSERT( prvControl( "broker-start" ) == pdPASS );
+    TEST_CHECK( xUtilConnect( xClient, usTestBrokerPort(), "afr-disc-loop", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    prvRoundTrip( xClient, "disc/loop/#", "disc/loop/again", &xRx, "again" );
+    prvEnd( &xClient, pdTRUE );
+    TEST_CHECK( xEv.iDisconnects == 1 );
+    prvCheckPoolFull();
+}
+
 /* 4. CONNACKs that never come, or refuse. No connection was established:
  * no disconnect event. */
 static void prvConnAckProblems( void )
@@ -729,6 +1297,28 @@ static void prvConnAckProblems( void )
     TEST_CHECK_MSG( xRc == eMQTTAgentFailure, "refused connect returned %d", ( int ) xRc );
     TEST_CHECK_MSG( xTook < PROMPT_BOUND, "refused connect took %lu ticks", ( unsigned long ) xTook );
 
+    /* The server closes while the connect waits for its CONNACK (FIN). */
+    static Blocked_t xW;
+    memset( &xW, 0, sizeof( xW ) );
+    prvResetBlocked();
+    TEST_ASSERT( prvControl( "fake-script no-connack" ) == pdPASS );
+    xW.eOp = eOpConnect;
+    xW.xClient = xB;
+    xW.usPort = usTestFakePort();
+    xW.pxEvents = &xEvB;
+    snprintf( xW.cTopic, sizeof( xW.cTopic ), "afr-disc-fin" );
+    prvStartBlocked( &xW );
+    TEST_ASSERT( xUtilWaitFor( &iBlockedStarted, 1, 1000 ) == pdTRUE );
+    vTaskDelay( 200 ); /* The CONNECT reaches the server. */
+    TEST_CHECK( iBlockedDone == 0 );
+    TickType_t xClosedAt = xTaskGetTickCount();
+    TEST_ASSERT( prvControl( "fake-close" ) == pdPASS );
+    TEST_CHECK( xUtilWaitFor( &iBlockedDone, 1, PROMPT_BOUND ) == pdTRUE );
+    TEST_ASSERT( xUtilWaitFor( &iBlockedDone, 1, LONG_TIMEOUT + 1000 ) == pdTRUE );
+    TEST_CHECK_MSG( xW.xResult == eMQTTAgentFailure, "connect closed before CONNACK returned %d", ( int ) xW.xResult );
+    TEST_CHECK_MSG( xW.xReturnedAt - xClosedAt < PROMPT_BOUND, "connect closed before CONNACK returned %lu ticks after the close",
+                    ( unsigned long ) ( xW.xReturnedAt - xClosedAt ) );
+
     vTaskDelay( 100 );
     TEST_CHECK_MSG( xEvA.iDisconnects == 0 && xEvB.iDisconnects == 0, "disconnect events %d, %d for connects that failed",
                     xEvA.iDisconnects, xEvB.iDisconnects );
@@ -749,6 +1339,29 @@ static void prvConnAckProblems( void )
 }
 
 /* After everything: every client slot is free again. */
+static void prvLateConnAckAfterTimeout( void )
+{
+    static Events_t xEv;
+    MQTTAgentHandle_t xClient = NULL;
+
+    /* The connect times out before its CONNACK; the CONNACK arrives later. The
+     * application was told "timeout", so the agent closes that late connection
+     * again: a retried connect works, and no disconnect event is reported. */
+    memset( &xEv, 0, sizeof( xEv ) );
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+    TEST_ASSERT( prvControl( "relay-freeze" ) == pdPASS );
+    TEST_CHECK( xUtilConnect( xClient, usTestRelayPort(), "afr-disc-late", prvConnectCallback, &xEv, 300 ) == eMQTTAgentTimeout );
+    TEST_ASSERT( prvControl( "relay-thaw" ) == pdPASS );
+    vTaskDelay( 300 );
+    TEST_CHECK( xUtilPublish( xClient, "disc/late", eMQTTQoS1, "x", 1, 500 ) == eMQTTAgentFailure );
+    TEST_CHECK( xUtilConnect( xClient, usTestRelayPort(), "afr-disc-late", prvConnectCallback, &xEv, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilPublish( xClient, "disc/late", eMQTTQoS1, "x", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xEv.iDisconnects == 0 );
+    TEST_CHECK( MQTT_AGENT_Disconnect( xClient, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( MQTT_AGENT_Delete( xClient ) == eMQTTAgentSuccess );
+    TEST_CHECK( iUtilPoolFree() == NUM_BUFFERS );
+}
+
 static void prvNothingLeft( void )
 {
     MQTTAgentHandle_t xHandles[ mqttconfigMAX_BROKERS ];
@@ -773,13 +1386,19 @@ static void prvBody( void )
 {
     vTestRun( "broker_stopped_mid_session", prvBrokerStopped );
     vTestRun( "broker_killed_with_held_buffer", prvBrokerKilledWithHeldBuffer );
+    vTestRun( "publishing_while_broker_killed", prvPublishingWhileBrokerKilled );
+    vTestRun( "client_id_takeover", prvClientIdTakeover );
     vTestRun( "blocked_callers_fail_promptly", prvBlockedCallersFailPromptly );
     vTestRun( "requested_disconnect_with_blocked_callers", prvRequestedDisconnectWithBlockedCallers );
     vTestRun( "blocked_subscribe_fails", prvBlockedSubscribeFails );
     vTestRun( "pending_connect_reset", prvPendingConnectReset );
     vTestRun( "server_breaks_session", prvServerBreaksSession );
     vTestRun( "delete_after_loss", prvDeleteAfterLoss );
+    vTestRun( "partial_publish_then_close", prvPartialPublishThenClose );
+    vTestRun( "inbound_qos2_across_loss", prvInboundQoS2AcrossLoss );
+    vTestRun( "loss_without_callback", prvLossWithoutCallback );
     vTestRun( "connack_problems", prvConnAckProblems );
+    vTestRun( "late_connack_after_timeout", prvLateConnAckAfterTimeout );
     vTestRun( "nothing_left", prvNothingLeft );
     vTestFinish();
 }

@@ -176,6 +176,19 @@ static MQTTBool_t prvReceive( void * pvCtx,
     return eMQTTFalse;
 }
 
+/* The connect callback: nothing should reach it (no lost connection, no
+ * publish that the subscription callbacks did not take). */
+static volatile int iConnectEvents = 0;
+
+static BaseType_t prvConnectCallback( void * pvUserData,
+                                      const MQTTAgentCallbackParams_t * const pxParams )
+{
+    vTestNote( "client %d: unexpected connect callback event %d", *( const int * ) pvUserData,
+               ( int ) pxParams->xMQTTEvent );
+    iConnectEvents++;
+    return pdFALSE;
+}
+
 /*------------------------------------ publishing -----------------------------------*/
 
 static MQTTAgentHandle_t xClients[ STRESS_CLIENTS ];
@@ -257,6 +270,7 @@ static void prvRound( int iCount, BaseType_t xBig )
     iMalformed = 0;
     iWrongClient = 0;
     iCorrupt = 0;
+    iConnectEvents = 0;
     iPublishersDone = 0;
     iRoundCount = iCount;
     xRoundBig = xBig;
@@ -270,7 +284,8 @@ static void prvRound( int iCount, BaseType_t xBig )
         snprintf( cId, sizeof( cId ), "afr-stress-%d", c );
         snprintf( cFilter, sizeof( cFilter ), "stress/%d/#", c );
         TEST_ASSERT( MQTT_AGENT_Create( &xClients[ c ] ) == eMQTTAgentSuccess );
-        TEST_ASSERT( xUtilConnect( xClients[ c ], usTestBrokerPort(), cId, NULL, NULL, T_TIMEOUT ) == eMQTTAgentSuccess );
+        TEST_ASSERT( xUtilConnect( xClients[ c ], usTestBrokerPort(), cId, prvConnectCallback, &iClientIndex[ c ],
+                                   T_TIMEOUT ) == eMQTTAgentSuccess );
         TEST_ASSERT( xUtilSubscribe( xClients[ c ], cFilter, eMQTTQoS1, prvReceive, &iClientIndex[ c ] ) == eMQTTAgentSuccess );
     }
 
@@ -328,6 +343,7 @@ static void prvRound( int iCount, BaseType_t xBig )
     TEST_CHECK_MSG( iDuplicates == 0, "%d duplicates", iDuplicates );
     TEST_CHECK_MSG( iMalformed == 0, "%d unexpected messages", iMalformed );
     TEST_CHECK_MSG( iWrongClient == 0, "%d messages reached the wrong client or topic", iWrongClient );
+    TEST_CHECK_MSG( iConnectEvents == 0, "%d connect callback events", iConnectEvents );
 
     int iMissing = 0;
 

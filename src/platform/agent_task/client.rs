@@ -67,6 +67,8 @@ struct ClientIo {
     session: Session<OPS, QOS2_IN>,
     rx: Rx,
     pending: [Option<Pending>; OPS],
+    /// The operation slot of the CONNECT awaiting its CONNACK.
+    connect_slot: Option<u16>,
     callback: MQTTAgentCallback_t,
     user_data: CPtr,
     #[cfg(afr_subscription_management)]
@@ -91,6 +93,7 @@ pub fn run() {
                 session: Session::new(keep_alive),
                 rx: Rx::Header(HeaderDecoder::new()),
                 pending: core::array::from_fn(|_| None),
+                connect_slot: None,
                 callback: None,
                 user_data: CPtr(core::ptr::null_mut()),
                 #[cfg(afr_subscription_management)]
@@ -215,7 +218,7 @@ impl ClientIo {
             }
         };
         if let Some(done) = done {
-            agent.complete(index, slot, done);
+            let _ = agent.complete(index, slot, done);
         }
     }
 
@@ -253,6 +256,7 @@ impl ClientIo {
         self.subscriptions.clear(); // Clean session: the broker forgot them too.
         let now = rtos::tick_count();
         self.session.connect_sent(slot, now);
+        self.connect_slot = Some(slot);
         self.pending[slot as usize] = Some(Pending::Other);
         if self.send_raw(&bytes[..packet_len]).is_err() {
             self.close(agent, index, false);
@@ -361,12 +365,13 @@ impl ClientIo {
             unsafe { mqtt::buffer_fxn::return_buffer(ptr.as_ptr()) };
         }
         self.rx = Rx::Header(HeaderDecoder::new());
+        self.connect_slot = None;
         let waiting: heapless::Vec<u16, { OPS + 1 }> = self.session.drop_connection().collect();
         for slot in waiting {
             if let Some(Pending::Subscribe(buf)) = self.pending.get_mut(slot as usize).and_then(Option::take) {
                 self.forget_subscription(&buf, buf.as_slice().len(), Expect::SubAck);
             }
-            agent.complete(index, slot, Done::Failure);
+            let _ = agent.complete(index, slot, Done::Failure);
         }
         self.pending.iter_mut().for_each(|p| *p = None);
         if lost && was_connected {
@@ -542,6 +547,10 @@ impl ClientIo {
 
     fn react(&mut self, agent: &Agent, index: usize, reaction: Reaction) -> Result<(), ()> {
         if let Some((slot, outcome)) = reaction.complete {
+            let is_connack = self.connect_slot == Some(slot);
+            if is_connack {
+                self.connect_slot = None;
+            }
             let pending = self.pending.get_mut(slot as usize).and_then(Option::take);
             let done = match outcome {
                 Outcome::Done | Outcome::Granted(_) => Done::Success,
@@ -559,10 +568,15 @@ impl ClientIo {
                 }
                 _ => {}
             }
-            agent.complete(index, slot, done);
+            let delivered = agent.complete(index, slot, done);
             if let Outcome::Refused(_) = outcome {
                 self.socket = None; // The broker closes after a refusal [MQTT-3.2.2-5].
                 self.rx = Rx::Header(HeaderDecoder::new());
+            } else if !delivered && is_connack && self.session.is_connected() {
+                // The application was told its connect timed out: it does not
+                // expect a connection, so a late CONNACK closes it again.
+                let _ = self.send_raw(&[0xE0, 0x00]);
+                self.close(agent, index, false);
             }
         }
         if let Some(ack) = reaction.send {

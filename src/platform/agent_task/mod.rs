@@ -283,17 +283,22 @@ impl Agent {
         }
     }
 
-    /// Agent task: operation `slot` of `client` finished.
-    fn complete(&self, client: usize, slot: u16, done: Done) {
+    /// Agent task: operation `slot` of `client` finished. False when its caller
+    /// had already given up (the result reaches nobody).
+    fn complete(&self, client: usize, slot: u16, done: Done) -> bool {
         let mut shared = self.lock();
-        let Some(s) = shared.clients[client].slots.get_mut(slot as usize) else { return };
+        let Some(s) = shared.clients[client].slots.get_mut(slot as usize) else { return false };
         match s {
             Slot::Active => {
                 *s = Slot::Completed(done);
                 self.waiters[client * OPS + slot as usize].give();
+                true
             }
-            Slot::Abandoned => *s = Slot::Free,
-            _ => {}
+            Slot::Abandoned => {
+                *s = Slot::Free;
+                false
+            }
+            _ => false,
         }
     }
 }
