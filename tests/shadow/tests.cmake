@@ -1,0 +1,15 @@
+# Device Shadow tests: the library built with tests/config_shadow (pool buffers
+# for 8 KB documents), against Mosquitto and tests/tools/shadow_service.py.
+set(SHADOW_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
+set(AFR_SHADOW_CONFIG_DIR ${CMAKE_CURRENT_LIST_DIR}/../config_shadow)
+afr_cloud_add_library(afr_cloud_shadow
+  CONFIG_DIR ${AFR_SHADOW_CONFIG_DIR}
+  FREERTOS_INCLUDE_DIRS ${AFR_SIM_KERNEL_INCLUDE_DIRS})
+
+# A shadow test program: library, kernel, sockets, test kit and agent helpers,
+# compiled against tests/config_shadow.
+function(afr_shadow_test_program name)
+  afr_sim_program(${name} LIB afr_cloud_shadow ${ARGN} ${AGENT_TEST_DIR}/agent_util.c)
+  target_include_directories(${name} BEFORE PRIVATE ${AFR_SHADOW_CONFIG_DIR} ${AGENT_TEST_DIR})
+  target_link_libraries(${name} PRIVATE test_support)
+endfunction()
