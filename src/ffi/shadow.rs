@@ -222,6 +222,15 @@ fn acquire(s: &Shadow, index: usize, topic: &Topic, qos: MQTTQoS_t, timeout: Tic
             return eShadowFailure;
         }
     }
+    let code = subscribe(s, index, topic, qos, timeout);
+    if code == eShadowSuccess {
+        let _ = s.lock()[index].topics.push((topic.clone(), 1));
+    }
+    code
+}
+
+/// Subscribes `topic` on the agent with the shadow's publish callback.
+fn subscribe(s: &Shadow, index: usize, topic: &Topic, qos: MQTTQoS_t, timeout: TickType_t) -> ShadowReturnCode_t {
     let params = MQTTAgentSubscribeParams_t {
         pucTopic: topic.as_ptr(),
         usTopicLength: topic.len() as u16,
@@ -229,11 +238,7 @@ fn acquire(s: &Shadow, index: usize, topic: &Topic, qos: MQTTQoS_t, timeout: Tic
         pvPublishCallbackContext: (index + 1) as *mut c_void,
         pxPublishCallback: Some(on_publish),
     };
-    let code = from_agent(MQTT_AGENT_Subscribe(s.mqtt(index), &params, timeout));
-    if code == eShadowSuccess {
-        let _ = s.lock()[index].topics.push((topic.clone(), 1));
-    }
-    code
+    from_agent(MQTT_AGENT_Subscribe(s.mqtt(index), &params, timeout))
 }
 
 /// Drops one use of `topic`; the last one unsubscribes it.
@@ -441,14 +446,7 @@ pub extern "C" fn SHADOW_ClientConnect(
         return code;
     }
     for t in resubscribe {
-        let params = MQTTAgentSubscribeParams_t {
-            pucTopic: t.as_ptr(),
-            usTopicLength: t.len() as u16,
-            xQoS: MQTTQoS_t::eMQTTQoS1,
-            pvPublishCallbackContext: (index + 1) as *mut c_void,
-            pxPublishCallback: Some(on_publish),
-        };
-        let c = from_agent(MQTT_AGENT_Subscribe(s.mqtt(index), &params, remaining(start, xTimeoutTicks)));
+        let c = subscribe(s, index, &t, MQTTQoS_t::eMQTTQoS1, remaining(start, xTimeoutTicks));
         if c != eShadowSuccess {
             return c;
         }

@@ -1,3 +1,5 @@
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "aws_bufferpool.h"
@@ -5,6 +7,7 @@
 #include "task.h"
 
 #include "agent_util.h"
+#include "test_support.h"
 
 MQTTAgentReturnCode_t xUtilConnect( MQTTAgentHandle_t xClient,
                                     uint16_t usPort,
@@ -100,4 +103,17 @@ BaseType_t xUtilWaitFor( volatile int * piCounter, int iTarget, TickType_t xTick
     }
 
     return ( *piCounter >= iTarget ) ? pdTRUE : pdFALSE;
+}
+
+void vUtilAgentTestMain( void ( * pvBody )( void ), TickType_t xWatchdogTicks )
+{
+    BUFFERPOOL_Init();
+
+    if( MQTT_AGENT_Init() != pdPASS )
+    {
+        printf( "MQTT_AGENT_Init failed\n" );
+        exit( 1 );
+    }
+
+    vTestMain( pvBody, xWatchdogTicks );
 }

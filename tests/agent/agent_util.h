@@ -36,4 +36,7 @@ int iUtilPoolFree( void );
 /* Waits up to xTicks for *piCounter to reach iTarget. */
 BaseType_t xUtilWaitFor( volatile int * piCounter, int iTarget, TickType_t xTicks );
 
+/* main() of an agent test: BUFFERPOOL_Init, MQTT_AGENT_Init, then vTestMain. */
+void vUtilAgentTestMain( void ( * pvBody )( void ), TickType_t xWatchdogTicks ) __attribute__( ( noreturn ) );
+
 #endif /* AGENT_UTIL_H */

@@ -362,13 +362,5 @@ static void prvBody( void )
 
 int main( void )
 {
-    BUFFERPOOL_Init();
-
-    if( MQTT_AGENT_Init() != pdPASS )
-    {
-        printf( "MQTT_AGENT_Init failed\n" );
-        return 1;
-    }
-
-    vTestMain( prvBody, 200000 );
+    vUtilAgentTestMain( prvBody, 200000 );
 }

@@ -399,13 +399,5 @@ static void prvBody( void )
 
 int main( void )
 {
-    BUFFERPOOL_Init();
-
-    if( MQTT_AGENT_Init() != pdPASS )
-    {
-        printf( "MQTT_AGENT_Init failed\n" );
-        return 1;
-    }
-
-    vTestMain( prvBody, RUN_BOUND + 60000 );
+    vUtilAgentTestMain( prvBody, RUN_BOUND + 60000 );
 }

@@ -3,7 +3,7 @@ set(AGENT_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
 
 add_library(agent_util STATIC ${AGENT_TEST_DIR}/agent_util.c)
 target_include_directories(agent_util PUBLIC ${AGENT_TEST_DIR})
-target_link_libraries(agent_util PUBLIC afr_cloud freertos_kernel)
+target_link_libraries(agent_util PUBLIC afr_cloud freertos_kernel test_support)
 target_compile_options(agent_util PRIVATE -Wall -Wextra -Werror)
 
 # Links an agent test program with the test kit.
@@ -24,7 +24,7 @@ afr_cloud_add_library(afr_cloud_small
 add_library(agent_util_small STATIC ${AGENT_TEST_DIR}/agent_util.c)
 target_include_directories(agent_util_small BEFORE PUBLIC ${AFR_SMALL_CONFIG_DIR})
 target_include_directories(agent_util_small PUBLIC ${AGENT_TEST_DIR})
-target_link_libraries(agent_util_small PUBLIC afr_cloud_small freertos_kernel)
+target_link_libraries(agent_util_small PUBLIC afr_cloud_small freertos_kernel test_support)
 target_compile_options(agent_util_small PRIVATE -Wall -Wextra -Werror)
 afr_sim_program(test_agent_config LIB afr_cloud_small SOCKETS sim_secure_sockets_nowakeup
   ${AGENT_TEST_DIR}/test_agent_config.c)
