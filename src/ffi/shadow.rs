@@ -322,7 +322,12 @@ fn complete_pending(s: &Shadow, index: usize, thing: &str, kind: Kind, op: Opera
         return false;
     };
     let result = match json::fields(doc) {
-        Ok(f) if f.client_token != Some(p.token.as_str()) => return false, // Someone else's.
+        // A rejection without a token answers a request the service could not
+        // read; this client has one request in flight for this thing and operation.
+        Ok(f) if f.client_token.is_none() && matches!(kind, Kind::Rejected(_)) => {
+            f.code.and_then(|c| i16::try_from(c).ok()).unwrap_or(eShadowFailure)
+        }
+        Ok(f) if !f.client_token.is_some_and(|t| json::same_string(t, &p.token)) => return false, // Someone else's.
         Ok(f) => match kind {
             Kind::Rejected(_) => f.code.and_then(|c| i16::try_from(c).ok()).unwrap_or(eShadowFailure),
             _ => eShadowSuccess,
@@ -612,8 +617,11 @@ fn operation(handle: ShadowClientHandle_t, params: *mut ShadowOperationParams_t,
         if kept {
             s.lock()[index].kept.retain(|(t, o)| !(*o == op && t.trim_end_matches('\0') == thing));
         }
-        release(s, index, &accepted, cleanup_ticks());
-        release(s, index, &rejected, cleanup_ticks());
+        // Within what is left of the caller's time: a call never blocks longer
+        // than its timeout. An unsubscribe that cannot finish in time leaves a
+        // harmless subscription behind (its answers reach no waiting caller).
+        release(s, index, &accepted, remaining(start, timeout));
+        release(s, index, &rejected, remaining(start, timeout));
     }
     code
 }

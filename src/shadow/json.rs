@@ -38,6 +38,63 @@ pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
     }
 }
 
+/// Whether two JSON string contents, as they appear between the quotes (escape
+/// sequences not yet decoded), are the same string: `a\/b` equals `a/b`,
+/// `\u00e9` equals `é`. A clientToken echoed by the service may be encoded
+/// differently from the request's.
+pub fn same_string(a: &str, b: &str) -> bool {
+    let (mut x, mut y) = (Unescape(a.chars()), Unescape(b.chars()));
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (Some(Some(c)), Some(Some(d))) if c == d => {}
+            _ => return false, // Different, or a malformed escape.
+        }
+    }
+}
+
+/// Decodes JSON string escapes; yields `None` for a malformed one.
+struct Unescape<'a>(core::str::Chars<'a>);
+
+impl Unescape<'_> {
+    fn hex4(&mut self) -> Option<u32> {
+        (0..4).try_fold(0u32, |acc, _| Some(acc * 16 + self.0.next()?.to_digit(16)?))
+    }
+}
+
+impl Iterator for Unescape<'_> {
+    type Item = Option<char>;
+    fn next(&mut self) -> Option<Option<char>> {
+        let c = self.0.next()?;
+        if c != '\\' {
+            return Some(Some(c));
+        }
+        Some(match self.0.next() {
+            Some('"') => Some('"'),
+            Some('\\') => Some('\\'),
+            Some('/') => Some('/'),
+            Some('b') => Some('\u{8}'),
+            Some('f') => Some('\u{c}'),
+            Some('n') => Some('\n'),
+            Some('r') => Some('\r'),
+            Some('t') => Some('\t'),
+            Some('u') => self.hex4().and_then(|hi| {
+                if (0xD800..0xDC00).contains(&hi) {
+                    // A surrogate pair: \uD83D\uDE00.
+                    if self.0.next()? != '\\' || self.0.next()? != 'u' {
+                        return None;
+                    }
+                    let lo = self.hex4()?;
+                    char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo.checked_sub(0xDC00)? & 0x3FF))
+                } else {
+                    char::from_u32(hi)
+                }
+            }),
+            _ => None,
+        })
+    }
+}
+
 /// Strips surrounding whitespace and a C string's trailing NUL, which AFR
 /// applications often count in `ulDataLength`.
 fn trim(mut doc: &[u8]) -> &[u8] {
@@ -141,6 +198,19 @@ mod tests {
         assert_eq!(&out[..n], br#"{"clientToken":"abc"}"#);
         let n = with_client_token(b" { } \0", "e", &mut out).unwrap();
         assert_eq!(&out[..n], br#"{"clientToken":"e"}"#);
+    }
+
+    #[test]
+    fn strings_compare_by_value_not_encoding() {
+        assert!(same_string("a/b", r"a\/b"));
+        assert!(same_string(r#"q\"x"#, "q\"x"));
+        assert!(same_string(r"\u00e9t\u00E9", "été"));
+        assert!(same_string(r"\ud83d\ude00", "😀"));
+        assert!(same_string(r"tab\there", "tab\there"));
+        assert!(!same_string("abc", "abd"));
+        assert!(!same_string("abc", "ab"));
+        assert!(!same_string(r"bad\x", r"bad\x"), "malformed escapes never match");
+        assert!(!same_string(r"\u12", r"\u12"));
     }
 
     #[test]

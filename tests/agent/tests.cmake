@@ -43,3 +43,4 @@ afr_broker_test(NAME agent_disconnect PROGRAM test_agent_disconnect RELAY FAKE T
 # Load: 4 tasks x 2 clients x 1000 QoS 1 publishes, each delivered exactly once.
 afr_agent_test_program(test_agent_stress ${AGENT_TEST_DIR}/test_agent_stress.c)
 afr_broker_test(NAME agent_stress PROGRAM test_agent_stress TIMEOUT 600)
+afr_broker_test(NAME demo_lightbulb PROGRAM lightbulb SHADOW TIMEOUT 120)

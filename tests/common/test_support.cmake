@@ -6,11 +6,12 @@
 #                       (ports, harness control channel, assertion kit)
 #
 #   afr_broker_test(NAME <test name> PROGRAM <executable target>
-#                   [RELAY] [FAKE] [TIMEOUT <seconds, default 300>]
+#                   [RELAY] [FAKE] [SHADOW] [TIMEOUT <seconds, default 300>]
 #                   [ARGS <program arguments>...])
 #
 # runs PROGRAM under tests/tools/run_with_broker.py (a private Mosquitto on
-# 127.0.0.1; RELAY adds the freezable relay, FAKE the scripted fake server) with
+# 127.0.0.1; RELAY adds the freezable relay, FAKE the scripted fake server,
+# SHADOW the test Device Shadow service, tests/tools/shadow_service.py) with
 # the harness's --timeout; the ctest TIMEOUT is set 30 s above it so that the
 # harness, not ctest, kills a stuck program and cleans up.
 
@@ -36,7 +37,7 @@ target_link_libraries(test_support PUBLIC freertos_kernel)
 target_compile_options(test_support PRIVATE -Wall -Wextra -Werror)
 
 function(afr_broker_test)
-  cmake_parse_arguments(ARG "RELAY;FAKE" "NAME;PROGRAM;TIMEOUT" "ARGS" ${ARGN})
+  cmake_parse_arguments(ARG "RELAY;FAKE;SHADOW" "NAME;PROGRAM;TIMEOUT" "ARGS" ${ARGN})
   if(NOT ARG_NAME OR NOT ARG_PROGRAM)
     message(FATAL_ERROR "afr_broker_test: NAME and PROGRAM are required")
   endif()
@@ -52,6 +53,9 @@ function(afr_broker_test)
   endif()
   if(ARG_FAKE)
     list(APPEND opts --fake)
+  endif()
+  if(ARG_SHADOW)
+    list(APPEND opts --shadow)
   endif()
   add_test(NAME ${ARG_NAME}
     COMMAND ${AFR_TEST_PYTHON} ${AFR_RUN_WITH_BROKER} ${opts} --timeout ${ARG_TIMEOUT}

@@ -2,16 +2,21 @@
 """Run a test program next to a private Mosquitto broker on loopback.
 
 Usage:
-    run_with_broker.py [--relay] [--fake] [--broker-conf-extra FILE]
+    run_with_broker.py [--relay] [--fake] [--shadow] [--broker-conf-extra FILE]
                        [--timeout SECONDS] -- PROGRAM [ARGS...]
 
 Starts mosquitto (a child process, never a daemon) on a free 127.0.0.1 port
-and, optionally, a freezable TCP relay in front of it (--relay) and a scripted
-fake MQTT server (--fake). PROGRAM runs with these environment variables:
+and, optionally, a freezable TCP relay in front of it (--relay), a scripted
+fake MQTT server (--fake) and a local AWS IoT Device Shadow service connected
+to the broker (--shadow: tests/tools/shadow_service.py, run as a thread of the
+harness; it is subscribed before PROGRAM starts, reconnects by itself when the
+broker restarts and keeps its shadows meanwhile). PROGRAM runs with these
+environment variables:
 
     AFR_TEST_BROKER_PORT   the broker's port
     AFR_TEST_RELAY_PORT    the relay's port (--relay)
     AFR_TEST_FAKE_PORT     the fake server's port (--fake)
+    AFR_TEST_SHADOW        "1" (--shadow)
     AFR_TEST_CTL_DIR       the control directory (see below)
     AFR_TEST_BROKER_LOG    the broker's log file
 
@@ -26,7 +31,8 @@ Commands:
     broker-stop            SIGTERM mosquitto and wait for it to exit
     broker-kill            SIGKILL mosquitto and wait for it to exit
     broker-start           start mosquitto again on the same port, wait until it
-                           accepts connections
+                           accepts connections (and, with --shadow, until the
+                           shadow service is subscribed again)
     broker-log-tail N      result: the last N lines of the mosquitto log
     relay-freeze           relayed connections stay open, nothing is forwarded
     relay-thaw             forward again (including what was held back)
@@ -44,11 +50,26 @@ Commands:
                            (empty line if none)
     fake-close             close the connection the fake server is serving (FIN)
     fake-stats             result: "connections <accepted total>"
+    shadow-reset           the shadow service forgets all shadows (and the
+                           versions of deleted ones) and zeroes its counters
+    shadow-get THING       result: THING's shadow as stored, compact JSON
+                           {"state":{"desired":..,"reported":..},"metadata":..,
+                           "version":N}, or "none"
+    shadow-update THING JSON
+                           the service handles the update request JSON (the
+                           rest of the line) for THING as if another client had
+                           published it, responses included; result:
+                           "accepted <update/accepted JSON>" or
+                           "rejected <update/rejected JSON>"
+    shadow-delete THING    the same for a delete request; result: "accepted
+                           <JSON>" or "rejected <JSON>"
+    shadow-stats           result: "updates U gets G deletes D rejections R"
+                           (requests handled, control commands included)
     ping                   does nothing (checks the channel)
 
 Exit status: PROGRAM's (128+N if it died from signal N); 124 if it exceeded
 --timeout; 125 if the harness itself failed. mosquitto, the relay, the fake
-server and the temporary directory are always cleaned up. Set
+server, the shadow service and the temporary directory are always cleaned up. Set
 AFR_TEST_KEEP_TMP=1 to keep the temporary directory (and its broker log).
 """
 
@@ -684,15 +705,40 @@ class FakeServer:
 
 
 # --------------------------------------------------------------------------
+# Shadow service (tests/tools/shadow_service.py, next to this file)
+
+
+def shadow_service_module():
+    if "shadow_service" not in sys.modules:
+        here = os.path.dirname(os.path.abspath(__file__))
+        if here not in sys.path:
+            sys.path.insert(0, here)
+        sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+    import shadow_service
+
+    return shadow_service
+
+
+def start_shadow_service(broker):
+    mod = shadow_service_module()
+    service = mod.ShadowService(lambda: broker.port).start()
+    if not service.wait_ready(READY_TIMEOUT):
+        service.shutdown()
+        raise CommandError("the shadow service did not subscribe within %.0f s" % READY_TIMEOUT)
+    return service
+
+
+# --------------------------------------------------------------------------
 # Control channel
 
 
 class Control:
-    def __init__(self, ctl_dir, broker, relay, fake):
+    def __init__(self, ctl_dir, broker, relay, fake, shadow=None):
         self.dir = ctl_dir
         self.broker = broker
         self.relay = relay
         self.fake = fake
+        self.shadow = shadow
 
     def poll(self):
         try:
@@ -760,7 +806,10 @@ class Control:
             return []
         if cmd == "broker-start":
             noargs()
+            connections = self.shadow.connections if self.shadow is not None else 0
             self.broker.start()
+            if self.shadow is not None and not self.shadow.wait_reconnected(connections, READY_TIMEOUT):
+                raise CommandError("the shadow service did not reconnect within %.0f s" % READY_TIMEOUT)
             return []
         if cmd == "broker-log-tail":
             if len(args) != 1 or not args[0].isdigit():
@@ -802,6 +851,12 @@ class Control:
         if cmd == "fake-stats":
             noargs()
             return [self._need("fake", self.fake).stats()]
+        if cmd.startswith("shadow-"):
+            shadow = self._need("shadow", self.shadow)
+            try:
+                return shadow.control(line)
+            except shadow_service_module().ControlError as e:
+                raise CommandError(str(e))
         raise CommandError("unknown command %r" % cmd)
 
 
@@ -822,6 +877,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="run_with_broker.py")
     p.add_argument("--relay", action="store_true", help="start the freezable relay")
     p.add_argument("--fake", action="store_true", help="start the scripted fake MQTT server")
+    p.add_argument("--shadow", action="store_true", help="start the Device Shadow service on the broker")
     p.add_argument("--broker-conf-extra", metavar="FILE", help="append FILE to the mosquitto config")
     p.add_argument("--timeout", type=float, default=300.0, help="overall limit in seconds (default 300)")
     ns = p.parse_args(opts)
@@ -866,7 +922,7 @@ def main(argv):
         signal.signal(sig, on_signal)
 
     tmpdir = tempfile.mkdtemp(prefix=TMP_PREFIX)
-    broker = relay = fake = proc = None
+    broker = relay = fake = shadow = proc = None
     status = 125
     try:
         with open(os.path.join(tmpdir, "harness.pid"), "w") as f:
@@ -885,16 +941,20 @@ def main(argv):
         if ns.fake:
             fake = FakeServer()
             env["AFR_TEST_FAKE_PORT"] = str(fake.port)
+        if ns.shadow:
+            shadow = start_shadow_service(broker)
+            env["AFR_TEST_SHADOW"] = "1"
         log(
-            "broker :%d%s%s ctl %s"
+            "broker :%d%s%s%s ctl %s"
             % (
                 broker.port,
                 " relay :%d" % relay.port if relay else "",
                 " fake :%d" % fake.port if fake else "",
+                " shadow" if shadow else "",
                 ctl_dir,
             )
         )
-        control = Control(ctl_dir, broker, relay, fake)
+        control = Control(ctl_dir, broker, relay, fake, shadow)
 
         deadline = time.monotonic() + ns.timeout
         sys.stdout.flush()
@@ -944,7 +1004,7 @@ def main(argv):
                 log("last lines of the broker log:\n  " + "\n  ".join(tail))
             except CommandError:
                 pass
-        for part in (fake, relay, broker):
+        for part in (shadow, fake, relay, broker):
             if part is not None:
                 try:
                     part.shutdown()

@@ -54,9 +54,8 @@ enum Rx {
 
 /// An operation waiting for the broker, with what its completion needs.
 enum Pending {
+    /// The SUBSCRIBE's buffer holds its filter, removed again if refused.
     Subscribe(TxBuf),
-    #[cfg_attr(not(afr_subscription_management), allow(dead_code))]
-    Unsubscribe(TxBuf),
     Other,
 }
 
@@ -189,8 +188,14 @@ impl ClientIo {
             #[cfg(not(afr_subscription_management))]
             Command::Subscribe { buf, len } => self.subscribe(agent, index, slot, buf, len, ()),
             Command::Unsubscribe { buf, len } => {
+                // The callback goes now, not at UNSUBACK: a late UNSUBACK (its caller
+                // timed out) must not remove a newer subscription to the same filter.
+                #[cfg(afr_subscription_management)]
+                if let Some(filter) = unsubscribe_filter(&buf) {
+                    self.subscriptions.remove(filter);
+                }
                 let id_at = variable_header_at(&buf);
-                self.send_tracked(agent, index, slot, buf, len, id_at, Expect::UnsubAck, true)
+                self.send_tracked(agent, index, slot, buf, len, id_at, Expect::UnsubAck, false)
             }
             Command::Publish { buf, len, qos, id_at } => match qos {
                 QoS::AtMostOnce => self.send_now(agent, index, &buf.as_slice()[..len]),
@@ -288,7 +293,7 @@ impl ClientIo {
     }
 
     /// Sends a packet that waits for an acknowledgement; `id_at` is where its
-    /// packet id goes. `keep` keeps the buffer until completion (its filter).
+    /// packet id goes. `keep` keeps a SUBSCRIBE's buffer until completion (its filter).
     #[allow(clippy::too_many_arguments)]
     fn send_tracked(
         &mut self,
@@ -311,11 +316,7 @@ impl ClientIo {
             return Some(Done::Failure);
         }
         let sent = self.send_raw(&buf.as_slice()[..len]);
-        self.pending[slot as usize] = Some(match (keep, expect) {
-            (true, Expect::SubAck) => Pending::Subscribe(buf),
-            (true, _) => Pending::Unsubscribe(buf),
-            _ => Pending::Other,
-        });
+        self.pending[slot as usize] = Some(if keep { Pending::Subscribe(buf) } else { Pending::Other });
         if sent.is_err() {
             self.close(agent, index, true);
         }
@@ -559,12 +560,6 @@ impl ClientIo {
             match pending {
                 Some(Pending::Subscribe(buf)) if done == Done::Failure => {
                     self.forget_subscription(&buf, buf.as_slice().len(), Expect::SubAck)
-                }
-                #[cfg(afr_subscription_management)]
-                Some(Pending::Unsubscribe(buf)) if done == Done::Success => {
-                    if let Some(filter) = unsubscribe_filter(&buf) {
-                        self.subscriptions.remove(filter);
-                    }
                 }
                 _ => {}
             }
