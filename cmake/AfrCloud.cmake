@@ -76,7 +76,9 @@ function(afr_cloud_add_library name)
             "AR_${triple_us}=${CMAKE_AR}"
             "CFLAGS_${triple_us}=${cflags}"
             "CARGO_TARGET_DIR=${target_dir}"
-            ${CARGO} build --quiet --lib --profile ${ARG_PROFILE} --target ${triple}
+            # `cargo rustc --crate-type staticlib`: with the manifest's two crate
+            # types (staticlib, rlib) rustc would skip cross-crate LTO.
+            ${CARGO} rustc --quiet --lib --crate-type staticlib --profile ${ARG_PROFILE} --target ${triple}
                      --features "${features}"
                      --manifest-path "${AFR_CLOUD_ROOT}/Cargo.toml"
     DEPENDS ${rust_sources} ${config_headers} "${AFR_CLOUD_ROOT}/Cargo.toml" "${AFR_CLOUD_ROOT}/build.rs"
