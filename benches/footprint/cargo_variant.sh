@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Launcher (CMake's RULE_LAUNCH_CUSTOM) of the cargo command that
+# cmake/AfrCloud.cmake generates, for the footprint's what-if variants:
+#
+#   cargo_variant.sh <opt-level|default> <default|staticlib> <command...>
+#
+# - opt-level: exported as CARGO_PROFILE_RELEASE_OPT_LEVEL (cargo reads profile
+#   settings from the environment), so Cargo.toml stays as it is;
+# - staticlib: `cargo build --lib` becomes `cargo rustc --lib --crate-type
+#   staticlib`. Cargo.toml's crate-type is ["staticlib", "rlib"], and with an
+#   rlib among the crate types rustc does not perform the profile's `lto = true`
+#   across crates (each dependency stays its own object in libafrcloud.a);
+#   this variant shows what the library would weigh with the LTO it asks for.
+set -euo pipefail
+opt=$1 crate_type=$2
+shift 2
+if [ "$opt" != default ]; then
+  export CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt"
+fi
+args=() prev="" found=0 has_crate_type=0
+for a in "$@"; do
+  if [ "$crate_type" = staticlib ] && [ "$(basename "$prev")" = cargo ]; then
+    case "$a" in
+      build) a=rustc found=1 ;;
+      rustc) found=1 ;; # AfrCloud.cmake already uses cargo rustc
+    esac
+  fi
+  [ "$a" = --crate-type ] && has_crate_type=1
+  args+=("$a")
+  prev=$a
+done
+if [ "$crate_type" = staticlib ]; then
+  if [ $found -eq 0 ]; then
+    echo "cargo_variant.sh: no 'cargo build' or 'cargo rustc' in the command: $*" >&2
+    exit 1
+  fi
+  [ $has_crate_type -eq 1 ] || args+=(--crate-type staticlib)
+fi
+exec "${args[@]}"
