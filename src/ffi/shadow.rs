@@ -12,7 +12,6 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ffi::{c_char, c_void, CStr};
-use core::fmt::Write;
 use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use freertos_rust::{Duration, Mutex, MutexGuard, MutexNormal, Semaphore};
@@ -210,6 +209,17 @@ fn nul_terminated(name: &str) -> Option<ThingName> {
 
 // ---------------------------------------------------------------- subscriptions
 
+/// Whether another shadow client on the same MQTT client holds `topic`: the
+/// agent keeps one callback per filter, so shadow clients sharing an MQTT
+/// client share its subscriptions.
+fn held_elsewhere(clients: &[Client; CLIENTS], index: usize, topic: &Topic) -> bool {
+    let mqtt = clients[index].mqtt;
+    clients
+        .iter()
+        .enumerate()
+        .any(|(i, c)| i != index && c.in_use && c.mqtt == mqtt && c.topics.iter().any(|(t, n)| t == topic && *n > 0))
+}
+
 /// Subscribes `topic` on the agent unless already held; counts the use.
 fn acquire(s: &Shadow, index: usize, topic: &Topic, qos: MQTTQoS_t, timeout: TickType_t) -> ShadowReturnCode_t {
     {
@@ -221,27 +231,43 @@ fn acquire(s: &Shadow, index: usize, topic: &Topic, qos: MQTTQoS_t, timeout: Tic
         if clients[index].topics.is_full() {
             return eShadowFailure;
         }
+        if held_elsewhere(&clients, index, topic) {
+            let _ = clients[index].topics.push((topic.clone(), 1));
+            return eShadowSuccess;
+        }
     }
     let code = subscribe(s, index, topic, qos, timeout);
     if code == eShadowSuccess {
         let _ = s.lock()[index].topics.push((topic.clone(), 1));
+    } else if code == eShadowTimeout {
+        // The agent may still send the SUBSCRIBE and has the callback in its
+        // table: withdraw it (the agent drops the callback as it sends the
+        // UNSUBSCRIBE; this caller does not wait for the broker).
+        unsubscribe(s, index, topic, 1);
     }
     code
 }
 
-/// Subscribes `topic` on the agent with the shadow's publish callback.
+/// Subscribes `topic` on the agent with the shadow's publish callback; the
+/// callback's context is the MQTT client, shared by its shadow clients.
 fn subscribe(s: &Shadow, index: usize, topic: &Topic, qos: MQTTQoS_t, timeout: TickType_t) -> ShadowReturnCode_t {
+    let mqtt = s.mqtt(index);
     let params = MQTTAgentSubscribeParams_t {
         pucTopic: topic.as_ptr(),
         usTopicLength: topic.len() as u16,
         xQoS: qos,
-        pvPublishCallbackContext: (index + 1) as *mut c_void,
+        pvPublishCallbackContext: mqtt,
         pxPublishCallback: Some(on_publish),
     };
-    from_agent(MQTT_AGENT_Subscribe(s.mqtt(index), &params, timeout))
+    from_agent(MQTT_AGENT_Subscribe(mqtt, &params, timeout))
 }
 
-/// Drops one use of `topic`; the last one unsubscribes it.
+fn unsubscribe(s: &Shadow, index: usize, topic: &Topic, timeout: TickType_t) {
+    let params = MQTTAgentUnsubscribeParams_t { pucTopic: topic.as_ptr(), usTopicLength: topic.len() as u16 };
+    let _ = MQTT_AGENT_Unsubscribe(s.mqtt(index), &params, timeout);
+}
+
+/// Drops one use of `topic`; the last one on its MQTT client unsubscribes it.
 fn release(s: &Shadow, index: usize, topic: &Topic, timeout: TickType_t) {
     {
         let mut clients = s.lock();
@@ -252,9 +278,11 @@ fn release(s: &Shadow, index: usize, topic: &Topic, timeout: TickType_t) {
             return;
         }
         topics.swap_remove(i);
+        if held_elsewhere(&clients, index, topic) {
+            return;
+        }
     }
-    let params = MQTTAgentUnsubscribeParams_t { pucTopic: topic.as_ptr(), usTopicLength: topic.len() as u16 };
-    let _ = MQTT_AGENT_Unsubscribe(s.mqtt(index), &params, timeout);
+    unsubscribe(s, index, topic, timeout);
 }
 
 // ------------------------------------------------------------ agent callbacks
@@ -263,7 +291,7 @@ fn release(s: &Shadow, index: usize, topic: &Topic, timeout: TickType_t) {
 /// waiting operation or calls the thing's callbacks.
 unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishData_t) -> MQTTBool_t {
     let Some(s) = shadow() else { return MQTTBool_t::eMQTTFalse };
-    let index = (context as usize).wrapping_sub(1);
+    let mqtt = context as usize;
     // SAFETY: the agent passes a valid publish whose topic and payload live in its buffer.
     let (topic_bytes, doc, buffer) = unsafe {
         let d = &*data;
@@ -276,6 +304,22 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
     let Some((thing, kind)) = core::str::from_utf8(topic_bytes).ok().and_then(topic::parse) else {
         return MQTTBool_t::eMQTTFalse;
     };
+    // Every shadow client on this MQTT client, until one keeps the buffer.
+    for index in 0..CLIENTS {
+        let ours = {
+            let clients = s.lock();
+            clients[index].in_use && clients[index].mqtt == mqtt
+        };
+        if ours && deliver(s, index, thing, kind, doc, buffer) {
+            return MQTTBool_t::eMQTTTrue;
+        }
+    }
+    MQTTBool_t::eMQTTFalse
+}
+
+/// One shadow client's share of a publish: the response its caller waits for,
+/// then the thing's callbacks. True when the buffer is kept.
+fn deliver(s: &Shadow, index: usize, thing: &str, kind: Kind, doc: &[u8], buffer: *mut c_void) -> bool {
     let mut keep = false;
     if let Kind::Accepted(op) | Kind::Rejected(op) = kind {
         keep = complete_pending(s, index, thing, kind, op, doc, buffer);
@@ -283,7 +327,7 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
     // The thing's callbacks: looked up under the lock, called without it.
     let (user, callbacks) = {
         let clients = s.lock();
-        let Some(c) = clients.get(index) else { return MQTTBool_t::eMQTTFalse };
+        let c = &clients[index];
         let found = c.things.iter().find(|t| t.name.trim_end_matches('\0') == thing);
         (c.callback_user_data as *mut c_void, found.map(|t| (t.name.as_ptr() as *const c_char, t.updated, t.deleted, t.delta)))
     };
@@ -294,8 +338,8 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
         // the document inside the agent's buffer.
         unsafe {
             match kind {
-                Kind::Documents => keep |= updated.map_or(false, |f| f(user, name, doc_ptr, len, buffer) == pdTRUE),
-                Kind::Delta => keep |= delta.map_or(false, |f| f(user, name, doc_ptr, len, buffer) == pdTRUE),
+                Kind::Documents if !keep => keep = updated.is_some_and(|f| f(user, name, doc_ptr, len, buffer) == pdTRUE),
+                Kind::Delta if !keep => keep = delta.is_some_and(|f| f(user, name, doc_ptr, len, buffer) == pdTRUE),
                 Kind::Accepted(Operation::Delete) => {
                     if let Some(f) = deleted {
                         f(user, name)
@@ -305,11 +349,7 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
             }
         }
     }
-    if keep {
-        MQTTBool_t::eMQTTTrue
-    } else {
-        MQTTBool_t::eMQTTFalse
-    }
+    keep
 }
 
 /// A response on `<op>/accepted` or `<op>/rejected`: if it answers the waiting
@@ -484,14 +524,14 @@ pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t)
     let Ok(_op) = s.operations[index].lock(Duration::ticks(cleanup_ticks())) else { return eShadowTimeout };
     let (dedicated, topics): (bool, heapless::Vec<Topic, TOPICS>) = {
         let clients = s.lock();
-        (clients[index].dedicated, clients[index].topics.iter().map(|(t, _)| t.clone()).collect())
+        let own = clients[index].topics.iter().filter(|(t, _)| !held_elsewhere(&clients, index, t));
+        (clients[index].dedicated, own.map(|(t, _)| t.clone()).collect())
     };
     let code = if dedicated {
         from_agent(MQTT_AGENT_Delete(s.mqtt(index)))
     } else {
         for t in topics {
-            let params = MQTTAgentUnsubscribeParams_t { pucTopic: t.as_ptr(), usTopicLength: t.len() as u16 };
-            let _ = MQTT_AGENT_Unsubscribe(s.mqtt(index), &params, cleanup_ticks());
+            unsubscribe(s, index, &t, cleanup_ticks());
         }
         eShadowSuccess
     };
@@ -639,8 +679,13 @@ fn build_request(
         let c = &mut clients[index];
         let n = c.next_token;
         c.next_token = n.wrapping_add(1);
+        // "afr-<client>-<generation>-<n>", built without formatting machinery.
         let mut t = String::new();
-        let _ = write!(t, "afr-{}-{}-{}", index, c.generation, n);
+        let _ = t.push_str("afr");
+        for v in [index as u32, c.generation as u32, n] {
+            let _ = t.push('-');
+            push_decimal(&mut t, v);
+        }
         t
     };
     let mut body = Vec::new();
@@ -674,6 +719,22 @@ fn build_request(
         }
     }
     Ok(body)
+}
+
+fn push_decimal<const N: usize>(s: &mut String<N>, mut v: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for d in &digits[i..] {
+        let _ = s.push(*d as char);
+    }
 }
 
 /// Registers (or, with NULL, unregisters) a thing's callbacks for updated

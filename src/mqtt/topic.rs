@@ -353,14 +353,16 @@ impl<const N: usize, const MAX_LEN: usize, V> FilterTable<N, MAX_LEN, V> {
         let wildcard = is_wildcard_filter(filter);
         // Reserve the index slot first so nothing can fail after `entries` grows.
         // Each index holds at most `N` positions in total, and `entries` is not full.
-        if wildcard {
+        let exact_at = if wildcard {
             self.wild.push(pos16).map_err(|_| TableError::Full)?;
+            None
         } else {
             let at = match self.search_exact(hash, filter.as_bytes()) {
                 Ok(at) | Err(at) => at,
             };
             self.exact.insert(at, pos16).map_err(|_| TableError::Full)?;
-        }
+            Some(at)
+        };
         if self
             .entries
             .push(Entry {
@@ -370,8 +372,16 @@ impl<const N: usize, const MAX_LEN: usize, V> FilterTable<N, MAX_LEN, V> {
             })
             .is_err()
         {
-            // Unreachable (checked `is_full` above); undo the index change anyway.
-            self.rebuild_indexes();
+            // Unreachable (checked `is_full` above); undo the index change anyway
+            // (precisely: a full rebuild would sort, which costs flash).
+            match exact_at {
+                Some(at) => {
+                    self.exact.remove(at);
+                }
+                None => {
+                    self.wild.pop();
+                }
+            }
             return Err(TableError::Full);
         }
         Ok(None)

@@ -2,8 +2,6 @@
 //! (no allocation, no token budget: a document of any size is scanned, never
 //! counted), and the `clientToken` it adds to requests.
 
-use core::fmt::Write;
-
 use serde::Deserialize;
 
 /// Why a document could not be used.
@@ -122,7 +120,9 @@ pub fn with_client_token(doc: &[u8], token: &str, out: &mut [u8]) -> Result<usiz
     let inner = doc.strip_prefix(b"{").and_then(|d| d.strip_suffix(b"}")).ok_or(JsonError::Invalid)?;
     let empty = trim(inner).is_empty();
     let mut w = Cursor { out, len: 0 };
-    write!(w, "{{\"clientToken\":\"{token}\"{}", if empty { "" } else { "," }).map_err(|_| JsonError::TooLarge)?;
+    w.put(b"{\"clientToken\":\"")?;
+    w.put(token.as_bytes())?;
+    w.put(if empty { b"\"" } else { b"\"," })?;
     w.put(if empty { &[] } else { inner })?;
     w.put(b"}")?;
     Ok(w.len)
@@ -144,12 +144,6 @@ impl Cursor<'_> {
         self.out.get_mut(self.len..end).ok_or(JsonError::TooLarge)?.copy_from_slice(bytes);
         self.len = end;
         Ok(())
-    }
-}
-
-impl Write for Cursor<'_> {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        self.put(s.as_bytes()).map_err(|_| core::fmt::Error)
     }
 }
 

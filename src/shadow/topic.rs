@@ -1,8 +1,6 @@
 //! AWS IoT Device Shadow MQTT topics (classic shadow):
 //! `$aws/things/<thing>/shadow/<operation>[/<response>]`.
 
-use core::fmt::Write;
-
 /// AWS IoT's longest thing name.
 pub const MAX_THING_NAME: usize = 128;
 
@@ -78,8 +76,11 @@ pub fn topic(thing: &str, kind: Kind) -> Result<Topic, ThingNameError> {
         Kind::Delta => ("update", "/delta"),
         Kind::Documents => ("update", "/documents"),
     };
-    // Cannot overflow: MAX_TOPIC covers the longest name and suffix.
-    let _ = write!(t, "$aws/things/{thing}/shadow/{}{}", tail.0, tail.1);
+    // Cannot overflow: MAX_TOPIC covers the longest name and suffix. (Plain
+    // pushes rather than `write!`: no formatting machinery in the firmware.)
+    for part in ["$aws/things/", thing, "/shadow/", tail.0, tail.1] {
+        let _ = t.push_str(part);
+    }
     Ok(t)
 }
 

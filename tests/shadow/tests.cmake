@@ -13,3 +13,8 @@ function(afr_shadow_test_program name)
   target_include_directories(${name} BEFORE PRIVATE ${AFR_SHADOW_CONFIG_DIR} ${AGENT_TEST_DIR})
   target_link_libraries(${name} PRIVATE test_support)
 endfunction()
+
+# The shadow client's C API: every function and return code, against Mosquitto
+# (direct and through the freezable relay) and the test shadow service.
+afr_shadow_test_program(test_shadow ${SHADOW_TEST_DIR}/test_shadow.c)
+afr_broker_test(NAME shadow_client PROGRAM test_shadow RELAY SHADOW TIMEOUT 300)
