@@ -23,5 +23,12 @@ cmake --build build/tests -j 2
 step "fuzzing: MQTT decoder (bounded smoke run)"
 bash scripts/fuzz-smoke.sh
 
+# Benchmarks are built and run briefly; they print figures and assert nothing about speed.
+step "benchmarks (smoke): Cortex-M footprint"
+bash scripts/footprint.sh --smoke
+
+step "benchmarks (smoke): micro-benchmarks"
+bash scripts/bench-micro.sh --smoke
+
 # Every step above stops the script on failure (set -e), so reaching here means all passed.
 printf '\nscripts/test.sh: every step passed\n%d passed, 0 failed\n' "$steps"
