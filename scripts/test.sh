@@ -27,6 +27,9 @@ bash scripts/fuzz-smoke.sh
 step "benchmarks (smoke): Cortex-M footprint"
 bash scripts/footprint.sh --smoke
 
+step "benchmarks (smoke): MQTT agent vs libmosquitto"
+bash scripts/bench-agent.sh --smoke
+
 step "benchmarks (smoke): micro-benchmarks"
 bash scripts/bench-micro.sh --smoke
 
