@@ -55,5 +55,7 @@ pub extern "C" fn BUFFERPOOL_GetFreeBuffer(pulBufferLength: *mut u32) -> *mut u8
 pub extern "C" fn BUFFERPOOL_ReturnBuffer(pucBuffer: *mut u8) {
     // SAFETY: AFR's contract: the caller owns the buffer it returns and stops using
     // it. Anything that is not a buffer start is only compared as an address.
-    let _refused = unsafe { POOL.give_back(pucBuffer) };
+    if let Err(why) = unsafe { POOL.give_back(pucBuffer) } {
+        crate::platform::log::debug(format_args!("BUFFERPOOL_ReturnBuffer: refused {pucBuffer:p}: {why}"));
+    }
 }

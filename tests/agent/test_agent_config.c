@@ -341,6 +341,12 @@ static void prvPollingBuffersAndLogs( void )
     TEST_CHECK( iPublishes == iBefore + 1 );
     TEST_CHECK( ulLastLength == 5 && memcmp( cLastPayload, "after", 5 ) == 0 );
     TEST_CHECK_MSG( strstr( cLog, "dropped" ) != NULL, "log: %s", cLog );
+
+    /* A refused buffer return is logged too. */
+    uint8_t ucForeign[ 4 ];
+    cLog[ 0 ] = '\0';
+    BUFFERPOOL_ReturnBuffer( ucForeign );
+    TEST_CHECK_MSG( strstr( cLog, "refused" ) != NULL, "log: %s", cLog );
     TEST_CHECK( iUtilPoolFree() == bufferpoolconfigNUM_BUFFERS );
     TEST_CHECK( MQTT_AGENT_Disconnect( xShared, T_TIMEOUT ) == eMQTTAgentSuccess );
     TEST_CHECK( MQTT_AGENT_Delete( xShared ) == eMQTTAgentSuccess );
