@@ -26,34 +26,8 @@ CONNACK_OK = b"\x20\x02\x00\x00"
 PINGREQ = b"\xc0\x00"
 PINGRESP = b"\xd0\x00"
 
-_seq = 0
-
-
-def control(cmd, timeout=15.0):
-    """The control protocol exactly as the C side speaks it."""
-    global _seq
-    _seq += 1
-    d = os.environ["AFR_TEST_CTL_DIR"]
-    tmp = os.path.join(d, "req.%d.tmp" % _seq)
-    with open(tmp, "w") as f:
-        f.write(cmd + "\n")
-    os.rename(tmp, os.path.join(d, "req.%d" % _seq))
-    ack = os.path.join(d, "ack.%d" % _seq)
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(ack):
-        if time.monotonic() > deadline:
-            raise AssertionError("no ack for %r" % cmd)
-        time.sleep(0.005)
-    with open(ack) as f:
-        lines = f.read().splitlines()
-    os.unlink(ack)
-    return lines[0], lines[1:]
-
-
-def ctl_ok(cmd):
-    status, result = control(cmd)
-    assert status == "ok", "%s -> %s" % (cmd, status)
-    return result
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+from harness_control import control, ok as ctl_ok  # noqa: E402,F401
 
 
 def connect(port):

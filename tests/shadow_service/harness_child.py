@@ -22,34 +22,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import shadow_service as ss  # noqa: E402
 
-_seq = 0
-
-
-def control(cmd, timeout=20.0):
-    """The control protocol as the C side speaks it (see run_with_broker.py)."""
-    global _seq
-    _seq += 1
-    d = os.environ["AFR_TEST_CTL_DIR"]
-    tmp = os.path.join(d, "req.%d.tmp" % _seq)
-    with open(tmp, "w") as f:
-        f.write(cmd + "\n")
-    os.rename(tmp, os.path.join(d, "req.%d" % _seq))
-    ack = os.path.join(d, "ack.%d" % _seq)
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(ack):
-        if time.monotonic() > deadline:
-            raise AssertionError("no ack for %r" % cmd)
-        time.sleep(0.005)
-    with open(ack) as f:
-        lines = f.read().splitlines()
-    os.unlink(ack)
-    return lines[0], lines[1:]
-
-
-def ok(cmd):
-    status, result = control(cmd)
-    assert status == "ok", "%s -> %s" % (cmd, status)
-    return result
+from harness_control import control, ok  # noqa: E402,F401
 
 
 def error(cmd):
