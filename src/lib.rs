@@ -4,22 +4,25 @@
 //! Layout:
 //! - [`mqtt`]: the sans-I/O MQTT 3.1.1 codec and topic rules (pure, `no_std`).
 //! - [`pool`]: the central buffer pool's logic (pure, lock-free).
+//! - [`tls`] (feature `tls`): rustls with our own crypto provider, and (with
+//!   `rtos`) the TLS link the agent runs its connections over.
 //! - `ffi` (feature `rtos`): the C ABI, the only place C pointers are touched.
 //! - `platform` (feature `rtos`): FreeRTOS (through freertos-rust) adapters.
 //!
 //! Without the `rtos` feature the crate is the pure core on `std`, which is what
 //! unit tests, property tests, fuzzing and benchmarks link. With `rtos` it is
 //! `no_std` + `alloc` and ships as a static library.
-#![cfg_attr(feature = "rtos", no_std)]
+#![cfg_attr(any(feature = "rtos", target_os = "none"), no_std)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
-#[cfg(feature = "rtos")]
 extern crate alloc;
 
 pub mod mqtt;
 pub mod agent;
 pub mod pool;
 pub mod shadow;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 #[cfg(feature = "rtos")]
 pub mod config;
