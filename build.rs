@@ -51,6 +51,8 @@ const VALUES: &[(&str, &str, &str, &str)] = &[
     ("mqtt", "MAX_PARALLEL_OPS", "usize", "mqttconfigMAX_PARALLEL_OPS"),
     ("mqtt", "TCP_SEND_TIMEOUT_MS", "u32", "mqttconfigTCP_SEND_TIMEOUT_MS"),
     ("mqtt", "RX_BUFFER_SIZE", "usize", "mqttconfigRX_BUFFER_SIZE"),
+    ("mqtt", "TLS_RX_BUFFER_SIZE", "usize", "mqttconfigTLS_RX_BUFFER_SIZE"),
+    ("mqtt", "TLS_TX_BUFFER_SIZE", "usize", "mqttconfigTLS_TX_BUFFER_SIZE"),
     // aws_mqtt_config.h
     ("mqtt", "ENABLE_DEBUG_LOGS", "bool", "mqttconfigENABLE_DEBUG_LOGS"),
     ("mqtt", "ENABLE_SUBSCRIPTION_MANAGEMENT", "bool", "mqttconfigENABLE_SUBSCRIPTION_MANAGEMENT"),
@@ -72,6 +74,9 @@ const STRINGS: &[(&str, &str, &str)] = &[
     // Function names: the agent calls whatever the project configured.
     ("mqtt", "GET_FREE_BUFFER_FXN", "AFR_STR( mqttconfigGET_FREE_BUFFER_FXN )"),
     ("mqtt", "RETURN_BUFFER_FXN", "AFR_STR( mqttconfigRETURN_BUFFER_FXN )"),
+    // TLS hooks: optional; a name equal to the macro's own means "not configured".
+    ("mqtt", "TLS_TIME_FXN", "AFR_STR( mqttconfigTLS_TIME_FXN )"),
+    ("mqtt", "TLS_RANDOM_FXN", "AFR_STR( mqttconfigTLS_RANDOM_FXN )"),
     // AWS IoT's anonymous metrics user name, built as AFR v1's agent built it.
     (
         "mqtt",
@@ -100,6 +105,8 @@ fn main() {
     println!("cargo:rerun-if-env-changed=AFR_C_DEFINES");
     println!("cargo:rustc-check-cfg=cfg(afr_subscription_management)");
     println!("cargo:rustc-check-cfg=cfg(afr_debug_logs)");
+    println!("cargo:rustc-check-cfg=cfg(afr_tls_time_hook)");
+    println!("cargo:rustc-check-cfg=cfg(afr_tls_random_hook)");
     if env::var_os("CARGO_FEATURE_RTOS").is_none() {
         return; // The pure core (tests, fuzzing, benches) needs no C configuration.
     }
@@ -125,6 +132,12 @@ fn configure() -> Result<(), String> {
     // Only with debug logs on does the library reference the project's vLoggingPrintf.
     if values.ints["mqtt::ENABLE_DEBUG_LOGS"] == 1 {
         println!("cargo:rustc-cfg=afr_debug_logs");
+    }
+    // The TLS hooks are referenced only when the project names them.
+    for (key, cfg) in [("mqtt::TLS_TIME_FXN", "afr_tls_time_hook"), ("mqtt::TLS_RANDOM_FXN", "afr_tls_random_hook")] {
+        if hook_name(&values, key).is_some() {
+            println!("cargo:rustc-cfg={cfg}");
+        }
     }
     build_shim(&dirs, &defines)?;
     Ok(())
@@ -310,6 +323,15 @@ fn render(v: &Values) -> String {
             let _ = writeln!(s, "    /// `{}`\n    pub const {name}: &str = {:?};", expr.replace('`', "'"), text);
         }
         if module == "mqtt" {
+            // The TLS hooks the project configured (see aws_mqtt_agent_config_defaults.h).
+            s.push_str("    pub mod tls_fxn {\n        extern \"C\" {\n");
+            if let Some(name) = hook_name(v, "mqtt::TLS_TIME_FXN") {
+                let _ = writeln!(s, "            #[link_name = {name:?}]\n            pub fn time(pullUnixSeconds: *mut u64) -> i32;");
+            }
+            if let Some(name) = hook_name(v, "mqtt::TLS_RANDOM_FXN") {
+                let _ = writeln!(s, "            #[link_name = {name:?}]\n            pub fn random(pucBuffer: *mut u8, xLength: usize) -> i32;");
+            }
+            s.push_str("        }\n    }\n");
             // The buffer functions the project configured; the agent calls them by name.
             let get = unquote(&v.strings["mqtt::GET_FREE_BUFFER_FXN"]);
             let ret = unquote(&v.strings["mqtt::RETURN_BUFFER_FXN"]);
@@ -321,6 +343,14 @@ fn render(v: &Values) -> String {
         s.push_str("}\n");
     }
     s
+}
+
+/// The function a hook macro names, or None when the project left it undefined
+/// (the stringified macro is then its own name).
+fn hook_name(v: &Values, key: &str) -> Option<String> {
+    let name = unquote(v.strings.get(key)?);
+    let macro_name = format!("mqttconfig{}", key.trim_start_matches("mqtt::"));
+    (!name.is_empty() && name != macro_name && name != "NULL").then_some(name)
 }
 
 /// Strips the decoration a stringified macro may carry: `( MyFn )` -> `MyFn`.

@@ -6,7 +6,9 @@
 #       FREERTOS_INCLUDE_DIRS ${KERNEL}/include ${KERNEL}/portable/GCC/ARM_CM4F
 #       [RUST_TARGET thumbv7em-none-eabihf]   # default: derived from the C toolchain
 #       [FEATURES selftest]                   # extra cargo features
-#       [DEFINES FOO=1 BAR])                  # extra -D for reading the config headers
+#       [DEFINES FOO=1 BAR]                   # extra -D for reading the config headers
+#       [CREDENTIAL_DIRS dir...])             # where aws_clientcredential_keys.h is, when
+#                                             # not in CONFIG_DIR (TLS client certificate)
 #   target_link_libraries(app PRIVATE "$<LINK_GROUP:RESCAN,afr_cloud,your_freertos_kernel>")
 #
 # The library is compiled by cargo with the project's own C compiler (for its
@@ -14,6 +16,12 @@
 # config macros are the ones compiled in. The link group is needed because
 # the dependencies are circular: the library calls the kernel and the
 # project's SOCKETS_* port, and the project calls the library.
+#
+# The project's aws_clientcredential_keys.h (either AFR naming generation) is
+# compiled into a small C object (cmake/afr_credentials.c) that the library
+# reads its TLS client certificate and key from. Another credential header for
+# the same build of the library:
+#   afr_cloud_library_variant(new_name FROM afr_cloud CREDENTIAL_DIRS dir...)
 
 set(AFR_CLOUD_ROOT "${CMAKE_CURRENT_LIST_DIR}/.." CACHE INTERNAL "")
 get_filename_component(AFR_CLOUD_ROOT "${AFR_CLOUD_ROOT}" ABSOLUTE)
@@ -36,8 +44,15 @@ function(afr_cloud_rust_target out)
   endif()
 endfunction()
 
+# The credential shim for library target `name`, reading the header from `dirs`.
+function(afr_cloud_credentials name includes dirs)
+  add_library(${name}_credentials STATIC "${AFR_CLOUD_ROOT}/cmake/afr_credentials.c")
+  # The credential directories first: they win over a header in the config directory.
+  target_include_directories(${name}_credentials PRIVATE ${dirs} ${includes})
+endfunction()
+
 function(afr_cloud_add_library name)
-  cmake_parse_arguments(ARG "" "CONFIG_DIR;RUST_TARGET;PROFILE" "FREERTOS_INCLUDE_DIRS;FEATURES;DEFINES" ${ARGN})
+  cmake_parse_arguments(ARG "" "CONFIG_DIR;RUST_TARGET;PROFILE" "FREERTOS_INCLUDE_DIRS;FEATURES;DEFINES;CREDENTIAL_DIRS" ${ARGN})
   if(NOT ARG_CONFIG_DIR)
     message(FATAL_ERROR "afr_cloud_add_library: CONFIG_DIR is required")
   endif()
@@ -90,4 +105,23 @@ function(afr_cloud_add_library name)
   set_target_properties(${name} PROPERTIES IMPORTED_LOCATION "${lib}")
   target_include_directories(${name} INTERFACE "${AFR_CLOUD_ROOT}/include")
   add_dependencies(${name} ${name}_cargo)
+  set_target_properties(${name} PROPERTIES
+    AFR_CLOUD_CARGO_TARGET ${name}_cargo
+    AFR_CLOUD_C_INCLUDES "${ARG_CONFIG_DIR};${ARG_FREERTOS_INCLUDE_DIRS}")
+  afr_cloud_credentials(${name} "${ARG_CONFIG_DIR};${ARG_FREERTOS_INCLUDE_DIRS}" "${ARG_CREDENTIAL_DIRS}")
+  target_link_libraries(${name} INTERFACE ${name}_credentials)
+endfunction()
+
+# The same built library with another credential header.
+function(afr_cloud_library_variant name)
+  cmake_parse_arguments(ARG "" "FROM" "CREDENTIAL_DIRS" ${ARGN})
+  get_target_property(lib ${ARG_FROM} IMPORTED_LOCATION)
+  get_target_property(cargo_target ${ARG_FROM} AFR_CLOUD_CARGO_TARGET)
+  get_target_property(includes ${ARG_FROM} AFR_CLOUD_C_INCLUDES)
+  add_library(${name} STATIC IMPORTED GLOBAL)
+  set_target_properties(${name} PROPERTIES IMPORTED_LOCATION "${lib}")
+  target_include_directories(${name} INTERFACE "${AFR_CLOUD_ROOT}/include")
+  add_dependencies(${name} ${cargo_target})
+  afr_cloud_credentials(${name} "${includes}" "${ARG_CREDENTIAL_DIRS}")
+  target_link_libraries(${name} INTERFACE ${name}_credentials)
 endfunction()

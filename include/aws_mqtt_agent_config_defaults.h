@@ -73,4 +73,38 @@
     #define mqttconfigRETURN_BUFFER_FXN    BUFFERPOOL_ReturnBuffer
 #endif
 
+/*
+ * TLS (connections with mqttagentREQUIRE_TLS; the library built with its `tls`
+ * feature). These are this library's own additions; AFR's agent left TLS to
+ * the Secure Sockets port.
+ */
+
+/* Receive buffer of one TLS connection, in bytes: must hold the largest record
+ * the server may send. The default holds any TLS 1.2/1.3 record with the
+ * AES-GCM suites we offer (16384 + 256 + 5); smaller works only with a server
+ * known to send smaller records. Allocated from the FreeRTOS heap at connect. */
+#ifndef mqttconfigTLS_RX_BUFFER_SIZE
+    #define mqttconfigTLS_RX_BUFFER_SIZE    ( 16645 )
+#endif
+
+/* Send buffer of one TLS connection, in bytes: the largest record we send
+ * (longer MQTT packets go out as several records). At least 256. */
+#ifndef mqttconfigTLS_TX_BUFFER_SIZE
+    #define mqttconfigTLS_TX_BUFFER_SIZE    ( 4096 )
+#endif
+
+/*
+ * Optional hooks, no default (define them to the names of your functions):
+ *
+ *   BaseType_t mqttconfigTLS_TIME_FXN( uint64_t * pullUnixSeconds );
+ *       pdTRUE and the current time (seconds since 1970-01-01 UTC) when the
+ *       device knows it. Certificate validity is checked against it.
+ *   BaseType_t mqttconfigTLS_RANDOM_FXN( uint8_t * pucBuffer, size_t xLength );
+ *       pdTRUE once pucBuffer holds xLength cryptographically secure random bytes.
+ *
+ * Without a time hook, or while it returns pdFALSE, a TLS connect fails
+ * (eMQTTAgentFailure): certificates are never accepted without checking their
+ * validity period. Without a random hook, or when it fails, a TLS connect fails.
+ */
+
 #endif /* _AWS_MQTT_AGENT_CONFIG_DEFAULTS_H_ */

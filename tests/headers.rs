@@ -51,6 +51,16 @@ const HEADERS: &[Header] = &[
         description: "The MQTT agent (Amazon FreeRTOS v1 API): one FreeRTOS task serving\n * mqttconfigMAX_BROKERS MQTT 3.1.1 clients.",
     },
     Header {
+        sources: &["src/ffi/agent_tls.rs"],
+        output: "include/aws_mqtt_agent_tls.h",
+        guard: "_AWS_MQTT_AGENT_TLS_H_",
+        sys_includes: &["stdint.h"],
+        includes: &["FreeRTOS.h", "aws_mqtt_agent.h"],
+        after_includes: "",
+        types: &["MQTTAgentTLSError_t"],
+        description: "TLS additions to the MQTT agent API (this library's own; not in Amazon FreeRTOS v1):\n * client credentials at run time, and why a TLS connect failed.",
+    },
+    Header {
         sources: &["src/ffi/bufferpool.rs"],
         output: "include/aws_bufferpool.h",
         guard: "_AWS_BUFFER_POOL_H_",

@@ -14,3 +14,47 @@ void vAssertCalled( const char * pcFile, unsigned long ulLine )
     fflush( stderr );
     abort();
 }
+
+/*
+ * TLS hooks (mqttconfigTLS_TIME_FXN, mqttconfigTLS_RANDOM_FXN in
+ * config/aws_mqtt_agent_config.h): the host's clock and its random source.
+ * On a device these come from an RTC or SNTP, and from a hardware TRNG.
+ */
+#include <stdint.h>
+#include <time.h>
+#include <sys/random.h>
+
+BaseType_t xSimTlsGetTime( uint64_t * pullUnixSeconds );
+BaseType_t xSimTlsGetRandom( uint8_t * pucBuffer, size_t xLength );
+
+BaseType_t xSimTlsGetTime( uint64_t * pullUnixSeconds )
+{
+    time_t xNow = time( NULL );
+
+    if( xNow == ( time_t ) -1 )
+    {
+        return pdFALSE;
+    }
+
+    *pullUnixSeconds = ( uint64_t ) xNow;
+    return pdTRUE;
+}
+
+BaseType_t xSimTlsGetRandom( uint8_t * pucBuffer, size_t xLength )
+{
+    size_t xDone = 0;
+
+    while( xDone < xLength )
+    {
+        ssize_t xGot = getrandom( pucBuffer + xDone, xLength - xDone, 0 );
+
+        if( xGot <= 0 )
+        {
+            return pdFALSE;
+        }
+
+        xDone += ( size_t ) xGot;
+    }
+
+    return pdTRUE;
+}

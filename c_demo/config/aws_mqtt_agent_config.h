@@ -17,4 +17,8 @@
 #define mqttconfigRX_BUFFER_SIZE                      ( 1024 )
 #define mqttconfigMQTT_TASK_MAX_BLOCK_TICKS           ( 100 )
 
+/* TLS: the simulator's clock and random source (c_demo/common/sim_support.c). */
+#define mqttconfigTLS_TIME_FXN                        xSimTlsGetTime
+#define mqttconfigTLS_RANDOM_FXN                      xSimTlsGetRandom
+
 #endif /* _AWS_MQTT_AGENT_CONFIG_H_ */

@@ -6,6 +6,11 @@
  *
  * The broker is localhost:$MQTT_BROKER_PORT (or $AFR_TEST_BROKER_PORT, which
  * scripts/demo.sh sets when it starts a private Mosquitto).
+ *
+ * Built with democonfigUSE_TLS (scripts/demo.sh --tls), it connects over
+ * mutual TLS instead: to $AFR_TEST_TLS_PORT, the broker verified against the
+ * CA in ca_pem.h, the client certificate and key taken by the library from the
+ * project's aws_clientcredential_keys.h. Nothing else in the code changes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,16 @@
 
 #include "aws_bufferpool.h"
 #include "aws_mqtt_agent.h"
+
+#if defined( democonfigUSE_TLS ) && ( democonfigUSE_TLS == 1 )
+    #include "ca_pem.h" /* AFR_TEST_CA_PEM: the CA that signed the broker's certificate. */
+    #define demoCONNECT_FLAGS    mqttagentREQUIRE_TLS
+    #define demoPORT_ENV         "AFR_TEST_TLS_PORT"
+    #define demoTRUSTED_PEM      AFR_TEST_CA_PEM
+#else
+    #define demoCONNECT_FLAGS    0
+    #define demoPORT_ENV         "AFR_TEST_BROKER_PORT"
+#endif
 
 #define ECHO_TOPIC       "afr/demo/echo"
 #define MESSAGES         ( 5 )
@@ -79,7 +94,7 @@ static void prvHelloTask( void * pvParameters )
 
     if( pcPort == NULL )
     {
-        pcPort = getenv( "AFR_TEST_BROKER_PORT" );
+        pcPort = getenv( demoPORT_ENV );
     }
 
     if( ( xResult = MQTT_AGENT_Create( &xClient ) ) != eMQTTAgentSuccess )
@@ -90,7 +105,7 @@ static void prvHelloTask( void * pvParameters )
     MQTTAgentConnectParams_t xConnect =
     {
         .pcURL              = "localhost",
-        .xFlags             = 0,
+        .xFlags             = demoCONNECT_FLAGS,
         .xURLIsIPAddress    = pdFALSE,
         .usPort             = ( uint16_t ) atoi( pcPort != NULL ? pcPort : "1883" ),
         .pucClientId        = ( const uint8_t * ) "afr-hello-world",
@@ -98,8 +113,13 @@ static void prvHelloTask( void * pvParameters )
         .xSecuredConnection = pdFALSE,
         .pvUserData         = NULL,
         .pxCallback         = prvConnectCallback,
+#ifdef demoTRUSTED_PEM
+        .pcCertificate      = ( char * ) demoTRUSTED_PEM,
+        .ulCertificateSize  = sizeof( demoTRUSTED_PEM ),
+#else
         .pcCertificate      = NULL,
         .ulCertificateSize  = 0,
+#endif
     };
 
     if( ( xResult = MQTT_AGENT_Connect( xClient, &xConnect, TIMEOUT_TICKS ) ) != eMQTTAgentSuccess )
@@ -107,7 +127,8 @@ static void prvHelloTask( void * pvParameters )
         prvFail( "MQTT_AGENT_Connect", xResult );
     }
 
-    printf( "connected to localhost:%u\n", ( unsigned ) xConnect.usPort );
+    printf( "connected to localhost:%u%s\n", ( unsigned ) xConnect.usPort,
+            ( demoCONNECT_FLAGS & mqttagentREQUIRE_TLS ) ? " over mutual TLS" : "" );
 
     MQTTAgentSubscribeParams_t xSubscribe =
     {

@@ -36,7 +36,7 @@ fn to_code(r: Result<Done, SubmitError>) -> MQTTAgentReturnCode_t {
 ///
 /// # Safety
 /// When non-NULL, `ptr` must be valid for `len` bytes for the returned lifetime.
-unsafe fn c_bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
+pub(crate) unsafe fn c_bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
     match (ptr.is_null(), len) {
         (_, 0) => Some(&[]),
         (true, _) => None,
@@ -137,13 +137,25 @@ pub extern "C" fn MQTT_AGENT_Connect(
     let flags = p.xFlags as u32
         | if p.xURLIsIPAddress != 0 { mqttagentURL_IS_IP_ADDRESS } else { 0 }
         | if p.xSecuredConnection != 0 { mqttagentREQUIRE_TLS } else { 0 };
-    if flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0 {
-        // TLS is not available in this build: refuse rather than fall back to plain TCP.
+    // ALPN on 443 is AWS IoT's MQTT over TLS: it implies TLS.
+    let wants_tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
+    let port = if flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0 { 443 } else { p.usPort };
+    if p.pcURL.is_null() || port == 0 {
         return eMQTTAgentFailure;
     }
-    if p.pcURL.is_null() || p.usPort == 0 {
+    #[cfg(not(feature = "tls"))]
+    if wants_tls {
+        // TLS is not in this build: refuse rather than fall back to plain TCP.
         return eMQTTAgentFailure;
     }
+    #[cfg(feature = "tls")]
+    let tls = match wants_tls {
+        false => None,
+        true => match super::agent_tls::request(p, flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, remaining(start, xTimeoutTicks)) {
+            Some(r) => Some(r),
+            None => return eMQTTAgentFailure,
+        },
+    };
     // SAFETY: pcURL is a NUL-terminated string; reading stops at its NUL or the length limit.
     let host_len = (0..=MAX_HOST_LEN).find(|i| unsafe { *p.pcURL.add(*i) } == 0 as c_char);
     let Some(host_len) = host_len.filter(|n| *n > 0) else { return eMQTTAgentFailure };
@@ -173,10 +185,12 @@ pub extern "C" fn MQTT_AGENT_Connect(
         buf,
         packet_len,
         host_at: packet_len,
-        port: p.usPort,
+        port,
         is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0,
         callback: p.pxCallback,
         user_data: agent_task::CPtr(p.pvUserData),
+        #[cfg(feature = "tls")]
+        tls,
     };
     to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
 }

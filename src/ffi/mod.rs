@@ -10,6 +10,7 @@ pub mod shadow_types;
 pub mod types;
 
 mod agent;
+mod agent_tls;
 mod bufferpool;
 // The shadow client rides on subscription callbacks, as AFR's did.
 #[cfg(afr_subscription_management)]

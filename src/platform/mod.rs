@@ -4,7 +4,10 @@
 
 pub mod agent_task;
 pub mod heap;
+pub mod link;
 pub mod log;
 pub mod sockets;
 pub mod rtos;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod runtime;

@@ -3,4 +3,14 @@
 //! - [`provider`]: the rustls crypto provider, assembled from RustCrypto
 //!   primitives with only what AWS IoT needs (it builds for Cortex-M, where
 //!   `ring` does not).
+//! - [`client`]: one connection's rustls client from the application's
+//!   parameters (trust, identity, SNI, ALPN).
+//! - [`stream`]: the session over any byte transport, with buffers of
+//!   configured sizes, reading without blocking.
+//!
+//! The platform side (Secure Sockets, the project's time and random hooks, the
+//! credential header) is in `platform::tls`.
+
+pub mod client;
 pub mod provider;
+pub mod stream;

@@ -581,7 +581,7 @@ static void prvBadInput( void )
     MQTTAgentUnsubscribeParams_t xUnsub = { ( const uint8_t * ) "x", 0 };
     TEST_CHECK( MQTT_AGENT_Unsubscribe( xClient, &xUnsub, 10 ) == eMQTTAgentFailure );
 
-    /* Connect: NULL URL, port 0, TLS requested in a build without TLS (never plain). */
+    /* Connect: NULL URL, port 0, TLS requested from a plain listener (fails: never plain). */
     MQTTAgentConnectParams_t xConn = { 0 };
     xConn.pcURL = NULL;
     xConn.usPort = usTestBrokerPort();

@@ -64,6 +64,11 @@ uint16_t usTestFakePort( void )
     return prvPortFromEnv( "AFR_TEST_FAKE_PORT" );
 }
 
+uint16_t usTestPortFromEnv( const char * pcName )
+{
+    return prvPortFromEnv( pcName );
+}
+
 /* ---- control channel ---- */
 
 #define testPATH_MAX    512

@@ -45,6 +45,9 @@ uint16_t usTestBrokerPort( void );
 uint16_t usTestRelayPort( void );
 uint16_t usTestFakePort( void );
 
+/* The port in environment variable pcName (exits with a message when unset). */
+uint16_t usTestPortFromEnv( const char * pcName );
+
 /* Runs one harness control command (e.g. "broker-stop", "fake-script
  * refuse-connack 5", "fake-last-connect") and waits up to xTimeoutTicks for
  * its answer, polling with vTaskDelay( 1 ). Returns pdPASS if the harness

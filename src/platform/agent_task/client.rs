@@ -13,6 +13,7 @@ use crate::config::{kernel, mqtt};
 use crate::ffi::agent_types::{MQTTAgentCallbackParams_t, MQTTAgentCallbackParams_u, MQTTAgentCallback_t, MQTTAgentEvent_t};
 use crate::ffi::mqtt_lib::{MQTTPublishData_t, MQTTQoS_t};
 use crate::mqtt::codec::{FixedHeader, HeaderDecoder, Packet, PacketType, PubAck, PubComp, PubRec, PubRel, Publish, QoS};
+use crate::platform::link::Link;
 use crate::platform::rtos;
 use crate::platform::sockets::{Socket, Socket_t};
 
@@ -60,7 +61,7 @@ enum Pending {
 }
 
 struct ClientIo {
-    socket: Option<Socket>,
+    socket: Option<Link>,
     /// The socket wakes the task when data arrives (else the task polls).
     wakeup: bool,
     session: Session<OPS, QOS2_IN>,
@@ -78,6 +79,27 @@ extern "C" fn socket_wakeup(_socket: Socket_t) {
     if let Some(a) = agent() {
         a.wake();
     }
+}
+
+#[cfg(feature = "tls")]
+type TlsRequest = Option<Box<crate::platform::tls::Request>>;
+#[cfg(not(feature = "tls"))]
+type TlsRequest = ();
+
+/// The connection over a connected socket: TLS when asked for (its handshake
+/// runs here, bounded by the connect's timeout), else the socket itself.
+/// `Err` carries the `MQTTAgentTLSError_t` code.
+#[cfg(feature = "tls")]
+fn open_link(socket: Socket, host: &[u8], is_ip: bool, tls: TlsRequest) -> Result<Link, u8> {
+    use crate::platform::tls::{open, Failure};
+    let Some(request) = tls else { return Ok(Link::Plain(socket)) };
+    let name = host.strip_suffix(&[0]).and_then(|h| core::str::from_utf8(h).ok()).ok_or(Failure::BadServerName as u8)?;
+    open(socket, name, is_ip, &request).map(|s| Link::Tls(Box::new(s))).map_err(|f| f as u8)
+}
+
+#[cfg(not(feature = "tls"))]
+fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest) -> Result<Link, u8> {
+    Ok(Link::Plain(socket))
 }
 
 /// The agent task's body.
@@ -180,8 +202,13 @@ fn call_publish_callback(cb: &super::SubCallback, data: &MQTTPublishData_t) -> b
 impl ClientIo {
     fn execute(&mut self, agent: &Agent, index: usize, slot: u16, command: Command) {
         let done = match command {
+            #[cfg(feature = "tls")]
+            Command::Connect { buf, packet_len, host_at, port, is_ip, callback, user_data, tls } => {
+                self.connect(agent, index, slot, buf, packet_len, host_at, port, is_ip, callback, user_data, tls)
+            }
+            #[cfg(not(feature = "tls"))]
             Command::Connect { buf, packet_len, host_at, port, is_ip, callback, user_data } => {
-                self.connect(agent, index, slot, buf, packet_len, host_at, port, is_ip, callback, user_data)
+                self.connect(agent, index, slot, buf, packet_len, host_at, port, is_ip, callback, user_data, ())
             }
             #[cfg(afr_subscription_management)]
             Command::Subscribe { buf, len, callback } => self.subscribe(agent, index, slot, buf, len, callback),
@@ -240,10 +267,12 @@ impl ClientIo {
         is_ip: bool,
         callback: MQTTAgentCallback_t,
         user_data: CPtr,
+        tls: TlsRequest,
     ) -> Option<Done> {
         if self.socket.is_some() || !self.session.is_disconnected() {
             return Some(Done::Failure); // Already connected.
         }
+        agent.set_tls_failure(index, 0);
         let bytes = buf.as_slice();
         let Some(host) = bytes.get(host_at..).and_then(|h| h.iter().position(|b| *b == 0).map(|end| &h[..=end])) else {
             return Some(Done::Failure);
@@ -252,8 +281,15 @@ impl ClientIo {
         let Ok(socket) = Socket::connect(host, is_ip, port, send_timeout.max(1)) else {
             return Some(Done::Failure);
         };
-        self.wakeup = socket.set_wakeup(socket_wakeup);
-        self.socket = Some(socket);
+        let link = match open_link(socket, host, is_ip, tls) {
+            Ok(link) => link,
+            Err(code) => {
+                agent.set_tls_failure(index, code);
+                return Some(Done::Failure);
+            }
+        };
+        self.wakeup = link.set_wakeup(socket_wakeup);
+        self.socket = Some(link);
         self.rx = Rx::Header(HeaderDecoder::new());
         self.callback = callback;
         self.user_data = user_data;
@@ -358,9 +394,17 @@ impl ClientIo {
     /// the application) also reports `eMQTTAgentDisconnect`, once.
     fn close(&mut self, agent: &Agent, index: usize, lost: bool) {
         let was_connected = self.session.is_connected();
-        if self.socket.take().is_none() && self.session.is_disconnected() {
+        let link = self.socket.take();
+        if self.connect_slot.is_some() {
+            // The connect fails: say why when TLS ended it (e.g. the server refused our certificate).
+            if let Some(code) = link.as_ref().map(Link::tls_failure).filter(|c| *c != 0) {
+                agent.set_tls_failure(index, code);
+            }
+        }
+        if link.is_none() && self.session.is_disconnected() {
             return;
         }
+        drop(link);
         if let Rx::Body { body: Body::Pooled(ptr), .. } = self.rx {
             // SAFETY: the receive buffer came from the configured pool and is unused now.
             unsafe { mqtt::buffer_fxn::return_buffer(ptr.as_ptr()) };

@@ -47,7 +47,18 @@ pub struct SubCallback {
 pub enum Command {
     /// `buf` holds the CONNECT packet (`packet_len` bytes) followed by the
     /// NUL-terminated host name at `host_at`.
-    Connect { buf: TxBuf, packet_len: usize, host_at: usize, port: u16, is_ip: bool, callback: MQTTAgentCallback_t, user_data: CPtr },
+    /// `tls`: the connection must be TLS (there is no fall-back to plain TCP).
+    Connect {
+        buf: TxBuf,
+        packet_len: usize,
+        host_at: usize,
+        port: u16,
+        is_ip: bool,
+        callback: MQTTAgentCallback_t,
+        user_data: CPtr,
+        #[cfg(feature = "tls")]
+        tls: Option<Box<crate::platform::tls::Request>>,
+    },
     #[cfg(afr_subscription_management)]
     Subscribe { buf: TxBuf, len: usize, callback: SubCallback },
     #[cfg(not(afr_subscription_management))]
@@ -89,6 +100,8 @@ struct ClientShared {
     allocated: bool,
     deleting: bool,
     generation: u16,
+    /// Why the last TLS connect failed (`MQTTAgentTLSError_t`), 0 when it did not.
+    tls_failure: u8,
     slots: [Slot; OPS],
 }
 
@@ -135,6 +148,7 @@ fn create_agent() -> Option<()> {
             allocated: false,
             deleting: false,
             generation: 1,
+            tls_failure: 0,
             slots: core::array::from_fn(|_| Slot::Free),
         }),
     };
@@ -195,6 +209,7 @@ impl Agent {
         let (index, c) = shared.clients.iter_mut().enumerate().find(|(_, c)| !c.allocated)?;
         c.allocated = true;
         c.deleting = false;
+        c.tls_failure = 0;
         Some(handle_of(index, c.generation))
     }
 
@@ -258,6 +273,17 @@ impl Agent {
             c.deleting = false;
         }
         outcome
+    }
+
+    /// Why the last TLS connect of `handle` failed (0: it did not), `None` for a bad handle.
+    pub fn tls_failure(&self, handle: *mut c_void) -> Option<u8> {
+        let shared = self.lock();
+        Self::client_index(&shared, handle).map(|i| shared.clients[i].tls_failure)
+    }
+
+    /// Agent task: records the outcome of a connect for `tls_failure`.
+    fn set_tls_failure(&self, client: usize, code: u8) {
+        self.lock().clients[client].tls_failure = code;
     }
 
     /// Wakes the agent task (an API call or data on a socket).

@@ -1,0 +1,252 @@
+//! TLS on the platform: rustls sessions over Secure Sockets, the project's
+//! time and random hooks (`mqttconfigTLS_TIME_FXN`, `mqttconfigTLS_RANDOM_FXN`)
+//! and the device's credentials (the project's `aws_clientcredential_keys.h`,
+//! or what `MQTT_AGENT_SetClientCredentials` set at run time).
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use core::ffi::c_char;
+use core::time::Duration;
+
+use rustls::pki_types::UnixTime;
+use rustls::time_provider::TimeProvider;
+
+use crate::config::mqtt;
+use crate::platform::log::debug;
+use crate::platform::rtos;
+use crate::platform::sockets::Socket;
+use crate::tls::client::{self, Identity, Params, SetupError};
+use crate::tls::provider::Entropy;
+use crate::tls::stream::{TlsError, TlsStream, Transport, TransportFailed};
+
+/// Why a TLS connection failed, as `MQTT_AGENT_GetTLSError` reports it (0 is "no failure").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Failure {
+    /// No time hook, or it did not know the time.
+    NoTime = 1,
+    /// No random hook, or it failed.
+    NoEntropy = 2,
+    /// `pcCertificate` is not PEM certificates.
+    BadTrustedCertificate = 3,
+    /// No `pcCertificate` and no built-in roots in this build.
+    NoTrustAnchors = 4,
+    /// The host name is not a DNS name (or not an IP address with `mqttagentURL_IS_IP_ADDRESS`).
+    BadServerName = 5,
+    /// The client certificate or key is not usable PEM.
+    BadClientCredentials = 6,
+    /// The server's certificate does not chain to a trusted root.
+    UnknownIssuer = 7,
+    /// The server's certificate has expired or is not valid yet.
+    CertificateExpired = 8,
+    /// The server's certificate is for another host.
+    CertificateNameMismatch = 9,
+    /// The server's certificate is unacceptable for another reason.
+    BadCertificate = 10,
+    /// The server ended the handshake with an alert (e.g. it refused our certificate).
+    AlertReceived = 11,
+    /// The handshake did not finish within the connect's timeout.
+    Timeout = 12,
+    /// A record did not fit `mqttconfigTLS_RX_BUFFER_SIZE` / `mqttconfigTLS_TX_BUFFER_SIZE`.
+    RecordTooLarge = 13,
+    /// The connection closed or failed during the handshake.
+    ConnectionLost = 14,
+    /// Any other TLS protocol failure.
+    Protocol = 15,
+}
+
+impl From<&SetupError> for Failure {
+    fn from(e: &SetupError) -> Self {
+        match e {
+            SetupError::BadTrustedCertificate => Failure::BadTrustedCertificate,
+            SetupError::NoTrustAnchors => Failure::NoTrustAnchors,
+            SetupError::BadServerName => Failure::BadServerName,
+            SetupError::BadClientCredentials => Failure::BadClientCredentials,
+            SetupError::Tls(e) => Failure::from(e),
+        }
+    }
+}
+
+impl From<&rustls::Error> for Failure {
+    fn from(e: &rustls::Error) -> Self {
+        use rustls::CertificateError as C;
+        match e {
+            rustls::Error::FailedToGetCurrentTime => Failure::NoTime,
+            rustls::Error::FailedToGetRandomBytes => Failure::NoEntropy,
+            rustls::Error::InvalidCertificate(c) => match c {
+                C::UnknownIssuer => Failure::UnknownIssuer,
+                C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => {
+                    Failure::CertificateExpired
+                }
+                C::NotValidForName | C::NotValidForNameContext { .. } => Failure::CertificateNameMismatch,
+                _ => Failure::BadCertificate,
+            },
+            rustls::Error::AlertReceived(_) => Failure::AlertReceived,
+            _ => Failure::Protocol,
+        }
+    }
+}
+
+impl From<&TlsError> for Failure {
+    fn from(e: &TlsError) -> Self {
+        match e {
+            TlsError::Transport | TlsError::Closed => Failure::ConnectionLost,
+            TlsError::Timeout => Failure::Timeout,
+            TlsError::RecordTooLarge => Failure::RecordTooLarge,
+            TlsError::Protocol(e) => Failure::from(e),
+        }
+    }
+}
+
+/// Randomness from `mqttconfigTLS_RANDOM_FXN`.
+#[derive(Debug, Default)]
+pub struct HookEntropy;
+
+impl Entropy for HookEntropy {
+    fn fill(dest: &mut [u8]) -> bool {
+        #[cfg(afr_tls_random_hook)]
+        {
+            // SAFETY: the project's hook writes at most `len` bytes to a buffer valid for them.
+            unsafe { mqtt::tls_fxn::random(dest.as_mut_ptr(), dest.len()) == crate::ffi::types::pdTRUE }
+        }
+        #[cfg(not(afr_tls_random_hook))]
+        {
+            let _ = dest;
+            false
+        }
+    }
+}
+
+/// Wall-clock time from `mqttconfigTLS_TIME_FXN`.
+#[derive(Debug)]
+struct HookTime;
+
+impl TimeProvider for HookTime {
+    fn current_time(&self) -> Option<UnixTime> {
+        #[cfg(afr_tls_time_hook)]
+        {
+            let mut seconds = 0u64;
+            // SAFETY: the project's hook writes one u64 through a valid pointer.
+            let known = unsafe { mqtt::tls_fxn::time(&mut seconds) } == crate::ffi::types::pdTRUE;
+            known.then(|| UnixTime::since_unix_epoch(Duration::from_secs(seconds)))
+        }
+        #[cfg(not(afr_tls_time_hook))]
+        None
+    }
+}
+
+impl Transport for Socket {
+    fn send_all(&mut self, data: &[u8]) -> Result<(), TransportFailed> {
+        Socket::send_all(self, data).map_err(|_| TransportFailed)
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TransportFailed> {
+        Socket::recv(self, buf).map_err(|_| TransportFailed)
+    }
+}
+
+/// What a TLS connect asks for besides the socket.
+pub struct Request {
+    /// Offer ALPN `x-amzn-mqtt-ca` (`mqttagentUSE_AWS_IOT_ALPN_443`).
+    pub aws_alpn: bool,
+    /// A copy of `pcCertificate`, when given.
+    pub trusted_pem: Option<Box<[u8]>>,
+    /// Ticks the handshake may take (what was left of the connect's timeout).
+    pub timeout: u32,
+}
+
+/// Runs the TLS handshake on a connected socket.
+pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Result<TlsStream<Socket>, Failure> {
+    if cfg!(not(afr_tls_time_hook)) {
+        debug(format_args!("TLS: no mqttconfigTLS_TIME_FXN: certificates cannot be checked, connect refused"));
+        return Err(Failure::NoTime);
+    }
+    if cfg!(not(afr_tls_random_hook)) {
+        debug(format_args!("TLS: no mqttconfigTLS_RANDOM_FXN: no randomness, connect refused"));
+        return Err(Failure::NoEntropy);
+    }
+    let identity = credentials::current().map_err(|e| {
+        debug(format_args!("TLS: the client certificate or key is not usable PEM"));
+        Failure::from(&e)
+    })?;
+    let params = Params {
+        host,
+        is_ip,
+        aws_alpn: request.aws_alpn,
+        trusted_pem: request.trusted_pem.as_deref(),
+        identity,
+        tx_buffer: mqtt::TLS_TX_BUFFER_SIZE,
+    };
+    let conn = client::connection::<HookEntropy>(params, Arc::new(HookTime)).map_err(|e| {
+        debug(format_args!("TLS: setup failed: {e:?}"));
+        Failure::from(&e)
+    })?;
+    let mut stream = TlsStream::new(socket, conn, mqtt::TLS_RX_BUFFER_SIZE, mqtt::TLS_TX_BUFFER_SIZE);
+    let start = rtos::tick_count();
+    let outcome = stream.handshake(|| {
+        if rtos::tick_count().wrapping_sub(start) >= request.timeout {
+            return false;
+        }
+        rtos::delay(1);
+        true
+    });
+    match outcome {
+        Ok(()) => Ok(stream),
+        Err(e) => {
+            debug(format_args!("TLS: handshake failed: {e:?}"));
+            Err(Failure::from(&e))
+        }
+    }
+}
+
+/// The device's identity: set at run time, else the credential header's.
+pub mod credentials {
+    use super::*;
+    use freertos_rust::CriticalRegion;
+
+    extern "C" {
+        /// From the credential shim (`cmake/afr_credentials.c`), compiled with the
+        /// project's include path: the header's certificate and key, or NULLs.
+        fn afr_cloud_credential_header(ppcCertificate: *mut *const c_char, ppcPrivateKey: *mut *const c_char);
+    }
+
+    /// What `MQTT_AGENT_SetClientCredentials` set: `Some(None)` means "no client certificate".
+    static mut RUNTIME: Option<Option<Arc<Identity>>> = None;
+
+    fn c_str(p: *const c_char) -> Option<&'static [u8]> {
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: the credential header's strings are NUL-terminated and static.
+        Some(unsafe { core::ffi::CStr::from_ptr(p) }.to_bytes())
+    }
+
+    /// Replaces the identity for later connects (`None`: present no certificate).
+    pub fn set(identity: Option<Identity>) {
+        let new = Some(identity.map(Arc::new));
+        let old = {
+            let _cs = CriticalRegion::enter();
+            // SAFETY: RUNTIME is only touched inside critical sections.
+            unsafe { core::mem::replace(&mut *core::ptr::addr_of_mut!(RUNTIME), new) }
+        };
+        drop(old); // Freed outside the critical section.
+    }
+
+    /// The identity a connect uses now.
+    pub fn current() -> Result<Option<Identity>, SetupError> {
+        let runtime = {
+            let _cs = CriticalRegion::enter();
+            // SAFETY: RUNTIME is only touched inside critical sections; cloning an Arc only counts.
+            unsafe { (*core::ptr::addr_of!(RUNTIME)).clone() }
+        };
+        if let Some(set) = runtime {
+            return Ok(set.map(|id| (*id).clone()));
+        }
+        let (mut cert, mut key) = (core::ptr::null(), core::ptr::null());
+        // SAFETY: the shim writes two pointers to static strings (or NULL).
+        unsafe { afr_cloud_credential_header(&mut cert, &mut key) };
+        match (c_str(cert), c_str(key)) {
+            (Some(cert), Some(key)) if !cert.is_empty() => Identity::from_pem(cert, key).map(Some),
+            _ => Ok(None),
+        }
+    }
+}

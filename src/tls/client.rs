@@ -1,0 +1,133 @@
+//! Builds the rustls client for one connection from what the application gave:
+//! the server's name, trust (`pcCertificate` or the built-in roots), the
+//! device's certificate and key, ALPN.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use rustls::client::{Resumption, UnbufferedClientConnection};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::time_provider::TimeProvider;
+use rustls::{ClientConfig, RootCertStore};
+
+use super::provider::{self, Entropy};
+use super::stream::max_fragment_size;
+
+/// The ALPN protocol AWS IoT expects for MQTT on port 443.
+pub const AWS_IOT_ALPN: &[u8] = b"x-amzn-mqtt-ca";
+
+/// Why no TLS client could be made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetupError {
+    /// `pcCertificate` holds no PEM certificate, or one that does not parse.
+    BadTrustedCertificate,
+    /// No `pcCertificate`, and this build has no built-in roots (feature `webpki-roots`).
+    NoTrustAnchors,
+    /// The host name is not a valid DNS name (or IP address with `mqttagentURL_IS_IP_ADDRESS`).
+    BadServerName,
+    /// The client certificate or key is not PEM, or the key is of a kind we cannot use.
+    BadClientCredentials,
+    /// rustls refused the configuration.
+    Tls(rustls::Error),
+}
+
+/// The device's certificate chain and private key (client authentication).
+#[derive(Debug)]
+pub struct Identity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+/// Drops the NUL terminators C strings (and `sizeof` of a string literal) carry.
+fn trim_nul(pem: &[u8]) -> &[u8] {
+    let end = pem.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    &pem[..end]
+}
+
+impl Identity {
+    /// Parses a PEM certificate (chain) and a PEM private key: PKCS#1 or PKCS#8
+    /// RSA, SEC1 or PKCS#8 P-256. The key's kind is checked when a connection
+    /// uses it.
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, SetupError> {
+        let chain = CertificateDer::pem_slice_iter(trim_nul(cert_pem))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| SetupError::BadClientCredentials)?;
+        if chain.is_empty() {
+            return Err(SetupError::BadClientCredentials);
+        }
+        let key = PrivateKeyDer::from_pem_slice(trim_nul(key_pem)).map_err(|_| SetupError::BadClientCredentials)?;
+        Ok(Identity { chain, key })
+    }
+}
+
+impl Clone for Identity {
+    fn clone(&self) -> Self {
+        Identity { chain: self.chain.clone(), key: self.key.clone_key() }
+    }
+}
+
+/// One connection's TLS parameters.
+pub struct Params<'a> {
+    /// The broker's host name, or its IPv4 address with `is_ip`.
+    pub host: &'a str,
+    pub is_ip: bool,
+    /// Offer ALPN `x-amzn-mqtt-ca` (AWS IoT on port 443).
+    pub aws_alpn: bool,
+    /// `pcCertificate`: PEM trust anchors replacing the built-in roots.
+    pub trusted_pem: Option<&'a [u8]>,
+    /// Client authentication, when the device has an identity.
+    pub identity: Option<Identity>,
+    /// `mqttconfigTLS_TX_BUFFER_SIZE`.
+    pub tx_buffer: usize,
+}
+
+fn trust_anchors(trusted_pem: Option<&[u8]>) -> Result<RootCertStore, SetupError> {
+    let mut roots = RootCertStore::empty();
+    match trusted_pem {
+        Some(pem) => {
+            for cert in CertificateDer::pem_slice_iter(trim_nul(pem)) {
+                let cert = cert.map_err(|_| SetupError::BadTrustedCertificate)?;
+                roots.add(cert).map_err(|_| SetupError::BadTrustedCertificate)?;
+            }
+            if roots.is_empty() {
+                return Err(SetupError::BadTrustedCertificate);
+            }
+        }
+        None => {
+            #[cfg(feature = "webpki-roots")]
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            if roots.is_empty() {
+                return Err(SetupError::NoTrustAnchors);
+            }
+        }
+    }
+    Ok(roots)
+}
+
+/// A rustls client for one connection, ready to start its handshake.
+pub fn connection<E: Entropy>(
+    params: Params<'_>,
+    time: Arc<dyn TimeProvider>,
+) -> Result<UnbufferedClientConnection, SetupError> {
+    let roots = trust_anchors(params.trusted_pem)?;
+    let name = ServerName::try_from(String::from(params.host)).map_err(|_| SetupError::BadServerName)?;
+    let builder = ClientConfig::builder_with_details(Arc::new(provider::provider::<E>()), time)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(SetupError::Tls)?
+        .with_root_certificates(roots);
+    let mut config = match params.identity {
+        Some(id) => builder.with_client_auth_cert(id.chain, id.key).map_err(|_| SetupError::BadClientCredentials)?,
+        None => builder.with_no_client_auth(),
+    };
+    config.resumption = Resumption::disabled(); // No session cache kept in RAM.
+    config.max_fragment_size = Some(max_fragment_size(params.tx_buffer));
+    // An address is verified against the certificate's IP names and never sent as SNI.
+    config.enable_sni = !params.is_ip && !matches!(name, ServerName::IpAddress(_));
+    if params.aws_alpn {
+        config.alpn_protocols = vec![AWS_IOT_ALPN.to_vec()];
+    }
+    UnbufferedClientConnection::new(Arc::new(config), name).map_err(SetupError::Tls)
+}

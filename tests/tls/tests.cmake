@@ -1,0 +1,28 @@
+# TLS through the agent (rustls): Mosquitto's TLS listeners and the ClientHello
+# recorder, with certificates generated at configure time into
+# ${AFR_TEST_TLS_DIR} (tests/tools/tls_certs.py; never committed).
+set(TLS_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
+
+# The same library build, with each generation of AFR's credential header.
+afr_cloud_library_variant(afr_cloud_cred_v14 FROM afr_cloud CREDENTIAL_DIRS ${AFR_TEST_TLS_DIR}/v14)
+afr_cloud_library_variant(afr_cloud_cred_v10 FROM afr_cloud CREDENTIAL_DIRS ${AFR_TEST_TLS_DIR}/v10)
+
+foreach(generation v14 v10)
+  set(program test_agent_tls_${generation})
+  # agent_util.c compiled in: the agent_util library links the default afr_cloud
+  # (no credential header), whose shim would compete with this one.
+  afr_sim_program(${program} LIB afr_cloud_cred_${generation}
+    ${TLS_TEST_DIR}/test_agent_tls.c ${AGENT_TEST_DIR}/agent_util.c)
+  target_include_directories(${program} PRIVATE ${AGENT_TEST_DIR})
+  target_link_libraries(${program} PRIVATE test_support)
+endforeach()
+target_compile_definitions(test_agent_tls_v10 PRIVATE TLS_TEST_V10)
+
+afr_broker_test(NAME agent_tls PROGRAM test_agent_tls_v14 TLS ALPN RELAY FAKE TIMEOUT 240)
+afr_broker_test(NAME agent_tls_v10_header PROGRAM test_agent_tls_v10 TLS TIMEOUT 120)
+
+# The hello-world demo with its one TLS switch (what scripts/demo.sh --tls runs).
+afr_sim_program(hello_world_tls LIB afr_cloud_cred_v14 ${CMAKE_CURRENT_LIST_DIR}/../../c_demo/hello_world/main.c)
+target_compile_definitions(hello_world_tls PRIVATE democonfigUSE_TLS=1)
+target_include_directories(hello_world_tls PRIVATE ${AFR_TEST_TLS_DIR})
+afr_broker_test(NAME demo_hello_world_tls PROGRAM hello_world_tls TLS TIMEOUT 120)
