@@ -1,0 +1,859 @@
+//! The RustCrypto-based provider against rustls' ring provider: full
+//! in-memory handshakes (TLS 1.3 and 1.2, RSA and P-256 certificates, client
+//! authentication), record tampering, key loading and entropy failure.
+//!
+//! Certificates and keys are made by the `openssl` command at test time, read
+//! into memory, and the directory is removed straight away.
+#![cfg(feature = "tls")]
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use afrcloud::tls::provider::{provider, Entropy};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
+    ServerName,
+};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{
+    ClientConfig, ClientConnection, ConnectionCommon, Error, RootCertStore, ServerConfig,
+    ServerConnection, SignatureScheme, SupportedProtocolVersion,
+};
+
+// ---- entropy ----
+
+#[derive(Debug, Default)]
+struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn fill(dest: &mut [u8]) -> bool {
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(dest))
+            .is_ok()
+    }
+}
+
+#[derive(Debug, Default)]
+struct NoEntropy;
+
+impl Entropy for NoEntropy {
+    fn fill(_: &mut [u8]) -> bool {
+        false
+    }
+}
+
+/// OS entropy until `ENTROPY_GONE` is set; only the test that sets it uses this type.
+#[derive(Debug, Default)]
+struct FailingLater;
+
+static ENTROPY_GONE: AtomicBool = AtomicBool::new(false);
+
+impl Entropy for FailingLater {
+    fn fill(dest: &mut [u8]) -> bool {
+        !ENTROPY_GONE.load(Ordering::SeqCst) && OsEntropy::fill(dest)
+    }
+}
+
+// ---- test PKI ----
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Self {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "afrcloud-tls-provider-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl command is needed for these tests");
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A DER certificate and its private key in several encodings.
+struct Identity {
+    cert: CertificateDer<'static>,
+    /// PKCS#1 for RSA, SEC1 for EC.
+    traditional: Vec<u8>,
+    pkcs8: Vec<u8>,
+    /// subjectPublicKey contents (PKCS#1 RSAPublicKey or SEC1 point).
+    public_key: Vec<u8>,
+}
+
+impl Identity {
+    fn traditional_key(&self) -> PrivateKeyDer<'static> {
+        if self.is_rsa() {
+            PrivatePkcs1KeyDer::from(self.traditional.clone()).into()
+        } else {
+            PrivateSec1KeyDer::from(self.traditional.clone()).into()
+        }
+    }
+
+    fn pkcs8_key(&self) -> PrivateKeyDer<'static> {
+        PrivatePkcs8KeyDer::from(self.pkcs8.clone()).into()
+    }
+
+    fn is_rsa(&self) -> bool {
+        self.public_key.first() == Some(&0x30)
+    }
+}
+
+struct Pki {
+    rsa_ca: CertificateDer<'static>,
+    ec_ca: CertificateDer<'static>,
+    rsa_server: Identity,
+    ec_server: Identity,
+    rogue_server: Identity,
+    rsa_client: Identity,
+    ec_client: Identity,
+    ed25519_pkcs8: Vec<u8>,
+    rsa1024_pkcs1: Vec<u8>,
+    rsa1024_pkcs8: Vec<u8>,
+    rsa1024_public: Vec<u8>,
+    p384_sec1: Vec<u8>,
+    p384_pkcs8: Vec<u8>,
+    /// A message and openssl's PKCS#1 v1.5 / SHA-256 signatures over it.
+    message: Vec<u8>,
+    rsa2048_openssl_sig: Vec<u8>,
+    rsa1024_openssl_sig: Vec<u8>,
+}
+
+const OPENSSL_CNF: &str = "\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:iot.example.com
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+[client]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+";
+
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(make_pki)
+}
+
+fn make_pki() -> Pki {
+    let tmp = TempDir::new();
+    let dir = tmp.0.as_path();
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+    std::fs::write(dir.join("openssl.cnf"), OPENSSL_CNF).unwrap();
+
+    let make_ca = |name: &str, alg: &str| {
+        genkey(dir, &format!("{name}.key"), alg);
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-config",
+                "openssl.cnf",
+                "-extensions",
+                "ca",
+                "-key",
+                &format!("{name}.key"),
+                "-subj",
+                &format!("/CN={name}"),
+                "-days",
+                "2",
+                "-sha256",
+                "-outform",
+                "DER",
+                "-out",
+                &format!("{name}.der"),
+            ],
+        );
+    };
+    let make_leaf = |name: &str, alg: &str, ca: &str, ext: &str| -> Identity {
+        let key = format!("{name}.key");
+        genkey(dir, &key, alg);
+        openssl(
+            dir,
+            &[
+                "req",
+                "-new",
+                "-config",
+                "openssl.cnf",
+                "-key",
+                &key,
+                "-subj",
+                &format!("/CN={name}"),
+                "-out",
+                &format!("{name}.csr"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.der"),
+                "-CAform",
+                "DER",
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-set_serial",
+                "7",
+                "-days",
+                "2",
+                "-sha256",
+                "-extfile",
+                "openssl.cnf",
+                "-extensions",
+                ext,
+                "-outform",
+                "DER",
+                "-out",
+                &format!("{name}.der"),
+            ],
+        );
+        let is_rsa = alg.starts_with("RSA");
+        key_forms(dir, name, is_rsa);
+        Identity {
+            cert: CertificateDer::from(read(&format!("{name}.der"))),
+            traditional: read(&format!("{name}.trad")),
+            pkcs8: read(&format!("{name}.p8")),
+            public_key: read(&format!("{name}.pub")),
+        }
+    };
+
+    make_ca("rsa-ca", "RSA:2048");
+    make_ca("ec-ca", "EC:P-256");
+    make_ca("rogue-ca", "RSA:2048");
+    let rsa_server = make_leaf("rsa-server", "RSA:2048", "rsa-ca", "server");
+    let ec_server = make_leaf("ec-server", "EC:P-256", "ec-ca", "server");
+    let rogue_server = make_leaf("rogue-server", "RSA:2048", "rogue-ca", "server");
+    let rsa_client = make_leaf("rsa-client", "RSA:2048", "rsa-ca", "client");
+    let ec_client = make_leaf("ec-client", "EC:P-256", "ec-ca", "client");
+
+    genkey(dir, "ed25519.key", "ED25519");
+    openssl(
+        dir,
+        &[
+            "pkey",
+            "-in",
+            "ed25519.key",
+            "-outform",
+            "DER",
+            "-out",
+            "ed25519.p8",
+        ],
+    );
+    genkey(dir, "rsa1024.key", "RSA:1024");
+    key_forms(dir, "rsa1024", true);
+    genkey(dir, "p384.key", "EC:P-384");
+    key_forms(dir, "p384", false);
+
+    std::fs::write(dir.join("message"), b"signed by openssl").unwrap();
+    for key in ["rsa-server", "rsa1024"] {
+        openssl(
+            dir,
+            &[
+                "dgst",
+                "-sha256",
+                "-sign",
+                &format!("{key}.key"),
+                "-out",
+                &format!("{key}.sig"),
+                "message",
+            ],
+        );
+    }
+
+    Pki {
+        rsa_ca: CertificateDer::from(read("rsa-ca.der")),
+        ec_ca: CertificateDer::from(read("ec-ca.der")),
+        rsa_server,
+        ec_server,
+        rogue_server,
+        rsa_client,
+        ec_client,
+        ed25519_pkcs8: read("ed25519.p8"),
+        rsa1024_pkcs1: read("rsa1024.trad"),
+        rsa1024_pkcs8: read("rsa1024.p8"),
+        rsa1024_public: read("rsa1024.pub"),
+        p384_sec1: read("p384.trad"),
+        p384_pkcs8: read("p384.p8"),
+        message: read("message"),
+        rsa2048_openssl_sig: read("rsa-server.sig"),
+        rsa1024_openssl_sig: read("rsa1024.sig"),
+    }
+}
+
+/// A private key; `alg` is `RSA:<bits>`, `EC:<curve>` or `ED25519`.
+fn genkey(dir: &Path, out: &str, alg: &str) {
+    let opt;
+    let mut args = vec!["genpkey", "-out", out, "-algorithm"];
+    match alg.split_once(':') {
+        Some(("RSA", bits)) => {
+            opt = format!("rsa_keygen_bits:{bits}");
+            args.extend(["RSA", "-pkeyopt", &opt]);
+        }
+        Some(("EC", curve)) => {
+            opt = format!("ec_paramgen_curve:{curve}");
+            args.extend(["EC", "-pkeyopt", &opt]);
+        }
+        _ => args.push(alg),
+    }
+    openssl(dir, &args);
+}
+
+/// `<name>.key` → `<name>.trad` (PKCS#1 / SEC1), `<name>.p8` (PKCS#8),
+/// `<name>.pub` (subjectPublicKey contents).
+fn key_forms(dir: &Path, name: &str, is_rsa: bool) {
+    let key = format!("{name}.key");
+    let (trad, p8, pubkey) = (
+        format!("{name}.trad"),
+        format!("{name}.p8"),
+        format!("{name}.pub"),
+    );
+    openssl(
+        dir,
+        &[
+            "pkcs8", "-topk8", "-nocrypt", "-in", &key, "-outform", "DER", "-out", &p8,
+        ],
+    );
+    if is_rsa {
+        openssl(
+            dir,
+            &[
+                "rsa",
+                "-in",
+                &key,
+                "-traditional",
+                "-outform",
+                "DER",
+                "-out",
+                &trad,
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "rsa",
+                "-in",
+                &key,
+                "-RSAPublicKey_out",
+                "-outform",
+                "DER",
+                "-out",
+                &pubkey,
+            ],
+        );
+    } else {
+        openssl(dir, &["ec", "-in", &key, "-outform", "DER", "-out", &trad]);
+        // The SPKI ends with the BIT STRING's 65-byte uncompressed point.
+        openssl(
+            dir,
+            &[
+                "ec", "-in", &key, "-pubout", "-outform", "DER", "-out", &pubkey,
+            ],
+        );
+        let spki = std::fs::read(dir.join(&pubkey)).unwrap();
+        std::fs::write(dir.join(&pubkey), &spki[spki.len() - 65..]).unwrap();
+    }
+}
+
+// ---- configurations ----
+
+fn ring() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn roots(cas: &[&CertificateDer<'static>]) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    for ca in cas {
+        roots.add((*ca).clone()).unwrap();
+    }
+    roots
+}
+
+fn server_config(
+    identity: &Identity,
+    version: &'static SupportedProtocolVersion,
+    require_client_auth: bool,
+) -> Arc<ServerConfig> {
+    let pki = pki();
+    let builder = ServerConfig::builder_with_provider(ring())
+        .with_protocol_versions(&[version])
+        .unwrap();
+    let builder = if require_client_auth {
+        let verifier = WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots(&[&pki.rsa_ca, &pki.ec_ca])),
+            ring(),
+        )
+        .build()
+        .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    Arc::new(
+        builder
+            .with_single_cert(vec![identity.cert.clone()], identity.pkcs8_key())
+            .unwrap(),
+    )
+}
+
+fn client_config<E: Entropy>(
+    client_auth: Option<PrivateKeyDer<'static>>,
+    cert: Option<&Identity>,
+) -> Arc<ClientConfig> {
+    let pki = pki();
+    let builder = ClientConfig::builder_with_provider(Arc::new(provider::<E>()))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .unwrap()
+        .with_root_certificates(roots(&[&pki.rsa_ca, &pki.ec_ca]));
+    Arc::new(match (client_auth, cert) {
+        (Some(key), Some(identity)) => builder
+            .with_client_auth_cert(vec![identity.cert.clone()], key)
+            .unwrap(),
+        _ => builder.with_no_client_auth(),
+    })
+}
+
+fn server_name() -> ServerName<'static> {
+    ServerName::try_from("iot.example.com").unwrap()
+}
+
+// ---- byte pumping ----
+
+/// Moves everything `from` has to send into `to`, letting `tamper` edit the
+/// bytes in flight, then has `to` process them.
+fn transfer<A, B>(
+    from: &mut ConnectionCommon<A>,
+    to: &mut ConnectionCommon<B>,
+    tamper: &mut dyn FnMut(&mut Vec<u8>),
+) -> Result<usize, Error> {
+    let mut bytes = Vec::new();
+    while from.wants_write() {
+        from.write_tls(&mut bytes).unwrap();
+    }
+    if bytes.is_empty() {
+        return Ok(0);
+    }
+    tamper(&mut bytes);
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        to.read_tls(&mut rest).unwrap();
+        to.process_new_packets()?;
+    }
+    Ok(bytes.len())
+}
+
+#[derive(Debug)]
+#[allow(dead_code)] // the errors are read through `Debug` in failure messages
+enum Failed {
+    Client(Error),
+    Server(Error),
+}
+
+fn handshake(client: &mut ClientConnection, server: &mut ServerConnection) -> Result<(), Failed> {
+    for _ in 0..20 {
+        let sent = transfer(client, server, &mut |_| {}).map_err(Failed::Server)?
+            + transfer(server, client, &mut |_| {}).map_err(Failed::Client)?;
+        if sent == 0 && !client.is_handshaking() && !server.is_handshaking() {
+            return Ok(());
+        }
+    }
+    panic!("handshake did not finish");
+}
+
+fn connect(
+    client_config: Arc<ClientConfig>,
+    server_config: Arc<ServerConfig>,
+) -> (ClientConnection, ServerConnection, Result<(), Failed>) {
+    let mut client = ClientConnection::new(client_config, server_name()).unwrap();
+    let mut server = ServerConnection::new(server_config).unwrap();
+    let result = handshake(&mut client, &mut server);
+    (client, server, result)
+}
+
+fn read_all<D>(conn: &mut ConnectionCommon<D>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        match conn.reader().read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    out
+}
+
+/// Application data both ways; a 20 kB message spans two records.
+fn exchange(client: &mut ClientConnection, server: &mut ServerConnection) {
+    let big: Vec<u8> = (0..20_000u32).map(|i| i as u8).collect();
+    client.writer().write_all(b"PUBLISH from device").unwrap();
+    transfer(client, server, &mut |_| {}).unwrap();
+    assert_eq!(read_all(server), b"PUBLISH from device");
+
+    server.writer().write_all(&big).unwrap();
+    transfer(server, client, &mut |_| {}).unwrap();
+    assert_eq!(read_all(client), big);
+}
+
+fn check(
+    server: &Identity,
+    version: &'static SupportedProtocolVersion,
+    client_identity: Option<(&Identity, PrivateKeyDer<'static>)>,
+) {
+    let (key, cert) = match client_identity {
+        Some((identity, key)) => (Some(key), Some(identity)),
+        None => (None, None),
+    };
+    let want_auth = key.is_some();
+    let (mut client, mut server_conn, result) = connect(
+        client_config::<OsEntropy>(key, cert),
+        server_config(server, version, want_auth),
+    );
+    result.unwrap();
+    assert_eq!(client.protocol_version(), Some(version.version));
+    let suite = client.negotiated_cipher_suite().unwrap().suite();
+    let expected = match (version.version, server.is_rsa()) {
+        (rustls::ProtocolVersion::TLSv1_3, _) => rustls::CipherSuite::TLS13_AES_128_GCM_SHA256,
+        (_, true) => rustls::CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        (_, false) => rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    };
+    assert_eq!(suite, expected);
+    if want_auth {
+        assert!(server_conn
+            .peer_certificates()
+            .is_some_and(|c| c.len() == 1));
+    }
+    exchange(&mut client, &mut server_conn);
+}
+
+// ---- handshakes ----
+
+use rustls::version::{TLS12, TLS13};
+
+#[test]
+fn tls13_rsa_server() {
+    check(&pki().rsa_server, &TLS13, None);
+}
+
+#[test]
+fn tls12_rsa_server() {
+    check(&pki().rsa_server, &TLS12, None);
+}
+
+#[test]
+fn tls13_p256_server() {
+    check(&pki().ec_server, &TLS13, None);
+}
+
+#[test]
+fn tls12_p256_server() {
+    check(&pki().ec_server, &TLS12, None);
+}
+
+#[test]
+fn tls13_client_auth_rsa_pkcs1() {
+    let id = &pki().rsa_client;
+    check(&pki().rsa_server, &TLS13, Some((id, id.traditional_key())));
+}
+
+#[test]
+fn tls12_client_auth_rsa_pkcs1() {
+    let id = &pki().rsa_client;
+    check(&pki().rsa_server, &TLS12, Some((id, id.traditional_key())));
+}
+
+#[test]
+fn tls13_client_auth_p256_sec1() {
+    let id = &pki().ec_client;
+    check(&pki().ec_server, &TLS13, Some((id, id.traditional_key())));
+}
+
+#[test]
+fn tls12_client_auth_p256_sec1() {
+    let id = &pki().ec_client;
+    check(&pki().rsa_server, &TLS12, Some((id, id.traditional_key())));
+}
+
+#[test]
+fn tls13_client_auth_pkcs8_keys() {
+    let pki = pki();
+    check(
+        &pki.ec_server,
+        &TLS13,
+        Some((&pki.rsa_client, pki.rsa_client.pkcs8_key())),
+    );
+    check(
+        &pki.rsa_server,
+        &TLS13,
+        Some((&pki.ec_client, pki.ec_client.pkcs8_key())),
+    );
+}
+
+#[test]
+fn unknown_ca_is_rejected() {
+    for version in [&TLS13, &TLS12] {
+        let (_, _, result) = connect(
+            client_config::<OsEntropy>(None, None),
+            server_config(&pki().rogue_server, version, false),
+        );
+        match result {
+            Err(Failed::Client(Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            ))) => {}
+            other => panic!("expected UnknownIssuer, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn tampered_records_fail_to_decrypt() {
+    for version in [&TLS13, &TLS12] {
+        for server_identity in [&pki().rsa_server, &pki().ec_server] {
+            let (mut client, mut server, result) = connect(
+                client_config::<OsEntropy>(None, None),
+                server_config(server_identity, version, false),
+            );
+            result.unwrap();
+
+            // Server → client: our decrypter must reject it.
+            server.writer().write_all(b"shadow delta").unwrap();
+            let flip_last = &mut |bytes: &mut Vec<u8>| {
+                let last = bytes.len() - 1;
+                bytes[last] ^= 0x01;
+            };
+            match transfer(&mut server, &mut client, flip_last) {
+                Err(Error::DecryptError) => {}
+                other => panic!("expected DecryptError, got {other:?}"),
+            }
+
+            // Client → server (our encrypter, their decrypter): a byte of the
+            // ciphertext proper, just after the record header (and nonce).
+            let (mut client, mut server, result) = connect(
+                client_config::<OsEntropy>(None, None),
+                server_config(server_identity, version, false),
+            );
+            result.unwrap();
+            client.writer().write_all(b"telemetry").unwrap();
+            let offset = if version.version == rustls::ProtocolVersion::TLSv1_2 {
+                5 + 8
+            } else {
+                5
+            };
+            let flip = &mut |bytes: &mut Vec<u8>| bytes[offset] ^= 0x80;
+            match transfer(&mut client, &mut server, flip) {
+                Err(Error::DecryptError) => {}
+                other => panic!("expected DecryptError, got {other:?}"),
+            }
+        }
+    }
+}
+
+// ---- keys ----
+
+#[test]
+fn bad_and_unsupported_keys_are_errors() {
+    let pki = pki();
+    let keys = provider::<OsEntropy>().key_provider;
+    let cases: Vec<(&str, PrivateKeyDer<'static>)> = vec![
+        (
+            "garbage PKCS#8",
+            PrivatePkcs8KeyDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00]).into(),
+        ),
+        (
+            "garbage PKCS#1",
+            PrivatePkcs1KeyDer::from(vec![0xde, 0xad, 0xbe, 0xef]).into(),
+        ),
+        ("garbage SEC1", PrivateSec1KeyDer::from(vec![]).into()),
+        (
+            "Ed25519 PKCS#8",
+            PrivatePkcs8KeyDer::from(pki.ed25519_pkcs8.clone()).into(),
+        ),
+        (
+            "RSA-1024 PKCS#1",
+            PrivatePkcs1KeyDer::from(pki.rsa1024_pkcs1.clone()).into(),
+        ),
+        (
+            "RSA-1024 PKCS#8",
+            PrivatePkcs8KeyDer::from(pki.rsa1024_pkcs8.clone()).into(),
+        ),
+        (
+            "P-384 SEC1",
+            PrivateSec1KeyDer::from(pki.p384_sec1.clone()).into(),
+        ),
+        (
+            "P-384 PKCS#8",
+            PrivatePkcs8KeyDer::from(pki.p384_pkcs8.clone()).into(),
+        ),
+        // Right encoding, wrong container.
+        (
+            "RSA key as SEC1",
+            PrivateSec1KeyDer::from(pki.rsa_client.traditional.clone()).into(),
+        ),
+        (
+            "EC key as PKCS#1",
+            PrivatePkcs1KeyDer::from(pki.ec_client.traditional.clone()).into(),
+        ),
+    ];
+    for (what, key) in cases {
+        match keys.load_private_key(key) {
+            Err(Error::General(msg)) => assert!(!msg.is_empty(), "{what}"),
+            Err(other) => panic!("{what}: unexpected error kind {other:?}"),
+            Ok(_) => panic!("{what}: was accepted"),
+        }
+    }
+}
+
+/// Our signatures, checked by ring's verifiers (and by ours); covers PKCS#1
+/// v1.5 signing, which the handshakes don't pick.
+#[test]
+fn our_signatures_verify_with_ring() {
+    let pki = pki();
+    let ours = provider::<OsEntropy>();
+    let ring = rustls::crypto::ring::default_provider();
+    let message = b"CertificateVerify content";
+    let cases = [
+        (&pki.rsa_client, SignatureScheme::RSA_PKCS1_SHA256),
+        (&pki.rsa_client, SignatureScheme::RSA_PSS_SHA256),
+        (&pki.ec_client, SignatureScheme::ECDSA_NISTP256_SHA256),
+    ];
+    for (identity, scheme) in cases {
+        let key = ours
+            .key_provider
+            .load_private_key(identity.traditional_key())
+            .unwrap();
+        let signer = key.choose_scheme(&[scheme]).unwrap();
+        assert_eq!(signer.scheme(), scheme);
+        let signature = signer.sign(message).unwrap();
+        for provider in [&ring, &ours] {
+            let (_, algs) = provider
+                .signature_verification_algorithms
+                .mapping
+                .iter()
+                .find(|(s, _)| *s == scheme)
+                .unwrap();
+            algs[0]
+                .verify_signature(&identity.public_key, message, &signature)
+                .unwrap();
+            let mut bad = signature.clone();
+            bad[10] ^= 1;
+            assert!(algs[0]
+                .verify_signature(&identity.public_key, message, &bad)
+                .is_err());
+        }
+    }
+    // Key kinds offer only their own schemes.
+    let rsa = ours
+        .key_provider
+        .load_private_key(pki.rsa_client.pkcs8_key())
+        .unwrap();
+    assert!(rsa
+        .choose_scheme(&[SignatureScheme::ECDSA_NISTP256_SHA256])
+        .is_none());
+    assert_eq!(
+        rsa.choose_scheme(&[
+            SignatureScheme::RSA_PKCS1_SHA256,
+            SignatureScheme::RSA_PSS_SHA256
+        ])
+        .unwrap()
+        .scheme(),
+        SignatureScheme::RSA_PSS_SHA256
+    );
+    let ec = ours
+        .key_provider
+        .load_private_key(pki.ec_client.pkcs8_key())
+        .unwrap();
+    assert!(ec
+        .choose_scheme(&[SignatureScheme::RSA_PSS_SHA256])
+        .is_none());
+}
+
+#[test]
+fn rsa_verification_rejects_small_keys() {
+    let pki = pki();
+    let ours = provider::<OsEntropy>();
+    let (_, algs) = ours
+        .signature_verification_algorithms
+        .mapping
+        .iter()
+        .find(|(s, _)| *s == SignatureScheme::RSA_PKCS1_SHA256)
+        .unwrap();
+    algs[0]
+        .verify_signature(
+            &pki.rsa_server.public_key,
+            &pki.message,
+            &pki.rsa2048_openssl_sig,
+        )
+        .unwrap();
+    assert!(algs[0]
+        .verify_signature(&pki.rsa1024_public, &pki.message, &pki.rsa1024_openssl_sig)
+        .is_err());
+}
+
+// ---- entropy ----
+
+#[test]
+fn no_entropy_fails_cleanly() {
+    match ClientConnection::new(client_config::<NoEntropy>(None, None), server_name()) {
+        Err(Error::FailedToGetRandomBytes) => {}
+        other => panic!("expected FailedToGetRandomBytes, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn entropy_loss_during_rsa_signing_fails_cleanly() {
+    let pki = pki();
+    let id = &pki.rsa_client;
+    let config = client_config::<FailingLater>(Some(id.traditional_key()), Some(id));
+    // The ClientHello (random, key share) still gets entropy...
+    let mut client = ClientConnection::new(config, server_name()).unwrap();
+    let mut server = ServerConnection::new(server_config(&pki.rsa_server, &TLS13, true)).unwrap();
+    // ...but the CertificateVerify signature (blinding, PSS salt) does not.
+    ENTROPY_GONE.store(true, Ordering::SeqCst);
+    match handshake(&mut client, &mut server) {
+        Err(Failed::Client(Error::FailedToGetRandomBytes)) => {}
+        other => panic!("expected a client FailedToGetRandomBytes, got {other:?}"),
+    }
+}
