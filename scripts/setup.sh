@@ -14,6 +14,19 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# The TLS tests' PKI (tests/tools/tls_certs.py) needs the Python package
+# cryptography (38 or later) for the python3 on PATH, which runs the harness.
+if ! python3 -c 'import cryptography' >/dev/null 2>&1; then
+  echo "setup: installing the Python package cryptography for $(command -v python3)"
+  if ! python3 -m pip install -q cryptography; then
+    # Debian's own python3 refuses pip (PEP 668): take Debian's package.
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-cryptography >/dev/null
+  fi
+  python3 -c 'import cryptography'
+fi
+
 # The broker must not run as a system service: tests start their own on free ports.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
   systemctl stop mosquitto || true

@@ -8,8 +8,8 @@ bash scripts/setup.sh
 steps=0
 step() { printf '\n=== %s\n' "$*"; steps=$((steps + 1)); }
 
-step "pure core: unit and property tests (host)"
-cargo test --locked --lib --tests
+step "pure core: unit and property tests (host), TLS provider and session included"
+cargo test --locked --lib --tests --features tls,webpki-roots
 
 step "Cortex-M: library build for thumbv7em-none-eabihf"
 bash scripts/build-cortex-m.sh

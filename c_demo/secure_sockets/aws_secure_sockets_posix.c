@@ -13,6 +13,10 @@
  *
  * Build with SOCKETS_SIM_NO_WAKEUP_CALLBACK=1 for a port without wake-up
  * support: SOCKETS_SO_WAKEUP_CALLBACK then answers SOCKETS_ENOPROTOOPT.
+ *
+ * Test seam: when the environment variable AFR_SIM_SOCKETS_PORT_443 holds a
+ * port, SOCKETS_Connect to port 443 (any address) goes to 127.0.0.1:<that
+ * port> instead (see README.md).
  */
 #define _GNU_SOURCE
 
@@ -23,6 +27,8 @@
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -115,6 +121,41 @@ static SimSocket_t * prvContext( Socket_t xSocket )
     }
 
     return pxCtx;
+}
+
+/* The port that connections to port 443 go to on 127.0.0.1 instead, from
+ * AFR_SIM_SOCKETS_PORT_443 (read once, at the first call); 0 when unset or
+ * invalid (then nothing is redirected). A test seam: it lets a test see a
+ * connection made to port 443 without binding port 443. */
+static uint16_t prvPort443Redirect( void )
+{
+    static volatile int32_t lPort = -1; /* -1: not read yet. */
+
+    if( lPort < 0 )
+    {
+        const char * pcValue = getenv( "AFR_SIM_SOCKETS_PORT_443" );
+        int32_t lFound = 0;
+
+        if( ( pcValue != NULL ) && ( *pcValue != '\0' ) )
+        {
+            char * pcEnd = NULL;
+            unsigned long ulValue = strtoul( pcValue, &pcEnd, 10 );
+
+            if( ( *pcEnd == '\0' ) && ( ulValue >= 1UL ) && ( ulValue <= 65535UL ) )
+            {
+                lFound = ( int32_t ) ulValue;
+            }
+            else
+            {
+                ( void ) fprintf( stderr, "secure sockets: ignoring AFR_SIM_SOCKETS_PORT_443=\"%s\" (not a port)\n", pcValue );
+            }
+        }
+
+        /* Several tasks may get here at once: they all store the same value. */
+        lPort = lFound;
+    }
+
+    return ( uint16_t ) lPort;
 }
 
 /* Maps a host errno of a failed transfer to an AFR code. */
@@ -460,6 +501,17 @@ int32_t SOCKETS_Connect( Socket_t xSocket,
     xDest.sin_family = AF_INET;
     xDest.sin_port = pxAddress->usPort;        /* Already network order. */
     xDest.sin_addr.s_addr = pxAddress->ulAddress; /* Already network order. */
+
+    if( xDest.sin_port == htons( 443 ) )
+    {
+        uint16_t usRedirect = prvPort443Redirect();
+
+        if( usRedirect != 0U )
+        {
+            xDest.sin_port = htons( usRedirect );
+            xDest.sin_addr.s_addr = htonl( INADDR_LOOPBACK );
+        }
+    }
 
     xStart = xTaskGetTickCount();
     iRc = connect( pxCtx->iFd, ( const struct sockaddr * ) &xDest, sizeof( xDest ) );

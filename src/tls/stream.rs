@@ -112,6 +112,11 @@ impl<T: Transport> TlsStream<T> {
         &self.transport
     }
 
+    /// The transport, mutably (tests drive the peer through it).
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
     /// Why the session failed (the first error `handshake`, `send_all` or `recv` returned).
     pub fn failure(&self) -> Option<&TlsError> {
         self.failed.as_ref()

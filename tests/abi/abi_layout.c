@@ -18,6 +18,7 @@
 #include "aws_mqtt_lib.h"
 #include "aws_bufferpool.h"
 #include "aws_shadow.h"
+#include "aws_mqtt_agent_tls.h"
 
 #define SIZE( type, expected )               _Static_assert( sizeof( type ) == ( expected ), "sizeof(" #type ")" )
 #define OFFSET( type, field, expected )      _Static_assert( offsetof( type, field ) == ( expected ), "offsetof(" #type ", " #field ")" )
@@ -174,6 +175,11 @@ static ShadowReturnCode_t ( * const pxShadowDeleteDoc )( ShadowClientHandle_t, S
 static ShadowReturnCode_t ( * const pxShadowRegister )( ShadowClientHandle_t, ShadowCallbackParams_t * const, TickType_t ) = SHADOW_RegisterCallbacks;
 static ShadowReturnCode_t ( * const pxShadowReturn )( ShadowClientHandle_t, MQTTBufferHandle_t ) = SHADOW_ReturnMQTTBuffer;
 
+/* This library's TLS additions (not AFR's): their prototypes and error codes. */
+static MQTTAgentReturnCode_t ( * const pxAgentSetCredentials )( const char *, uint32_t, const char *, uint32_t ) = MQTT_AGENT_SetClientCredentials;
+static MQTTAgentReturnCode_t ( * const pxAgentTlsError )( MQTTAgentHandle_t, MQTTAgentTLSError_t * ) = MQTT_AGENT_GetTLSError;
+_Static_assert( eMQTTAgentTLSNoError == 0 && eMQTTAgentTLSUnknownIssuer == 7 && eMQTTAgentTLSNotBuilt == 16, "TLS error codes" );
+
 /* Every checked function, so that the simulator program links them all.
  * (A plain table: summing `p != NULL` for each sent arm-none-eabi-gcc 12's
  * optimiser into a loop that ate all memory at -Os.) */
@@ -187,7 +193,7 @@ static volatile AnyFunction_t const xFunctions[] =
     ( AnyFunction_t ) pxAgentReturn2,     ( AnyFunction_t ) pxShadowCreate,     ( AnyFunction_t ) pxShadowConnect,
     ( AnyFunction_t ) pxShadowDisconnect, ( AnyFunction_t ) pxShadowDelete,     ( AnyFunction_t ) pxShadowUpdate,
     ( AnyFunction_t ) pxShadowGet,        ( AnyFunction_t ) pxShadowDeleteDoc,  ( AnyFunction_t ) pxShadowRegister,
-    ( AnyFunction_t ) pxShadowReturn,
+    ( AnyFunction_t ) pxShadowReturn,     ( AnyFunction_t ) pxAgentSetCredentials, ( AnyFunction_t ) pxAgentTlsError,
 };
 
 int afr_abi_checked( void )

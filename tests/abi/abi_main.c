@@ -6,5 +6,5 @@ int afr_abi_checked( void );
 int main( void )
 {
     printf( "ABI layout checks compiled (%d functions referenced)\n", afr_abi_checked() );
-    return afr_abi_checked() == 22 ? 0 : 1;
+    return afr_abi_checked() == 24 ? 0 : 1;
 }

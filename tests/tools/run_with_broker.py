@@ -3,15 +3,32 @@
 
 Usage:
     run_with_broker.py [--relay] [--fake] [--shadow] [--broker-conf-extra FILE]
-                       [--timeout SECONDS] -- PROGRAM [ARGS...]
+                       [--tls DIR] [--alpn] [--timeout SECONDS] -- PROGRAM [ARGS...]
 
 Starts mosquitto (a child process, never a daemon) on a free 127.0.0.1 port
 and, optionally, a freezable TCP relay in front of it (--relay), a scripted
 fake MQTT server (--fake) and a local AWS IoT Device Shadow service connected
 to the broker (--shadow: tests/tools/shadow_service.py, run as a thread of the
 harness; it is subscribed before PROGRAM starts, reconnects by itself when the
-broker restarts and keeps its shadows meanwhile). PROGRAM runs with these
-environment variables:
+broker restarts and keeps its shadows meanwhile).
+
+--tls DIR: the broker also gets TLS listeners, with the test PKI in DIR
+(tests/tools/tls_certs.py DIR is run first: it generates what is missing).
+Each requires a client certificate issued by DIR/ca.pem (client.pem,
+client-ec.pem), allows TLS 1.2 and 1.3 unless said otherwise, and accepts
+clients without a user name; they are all the same broker as the plain port
+(sessions, subscriptions, messages, log), except the TLS 1.2-only one, which
+is a second mosquitto bridged to the first for all topics (# and $aws/#,
+both ways; its log is mosquitto-tls12.log). broker-stop/-kill/-start act on
+all of them, and the ports stay the same. --alpn: the ALPN/SNI recorder, a TLS
+server (DIR/server.pem; implies --tls, with a fresh PKI in the temporary
+directory if --tls is not given) that records what each ClientHello offers
+(SNI host name, ALPN protocols), completes the handshake (server ALPN
+["x-amzn-mqtt-ca"], client certificate optional but checked against ca.pem)
+and then answers MQTT minimally: CONNACK accepted, PINGRESP, SUBACK granting
+QoS 0, PUBACK / PUBREC+PUBCOMP, UNSUBACK; it closes on DISCONNECT or EOF.
+
+PROGRAM runs with these environment variables:
 
     AFR_TEST_BROKER_PORT   the broker's port
     AFR_TEST_RELAY_PORT    the relay's port (--relay)
@@ -19,6 +36,17 @@ environment variables:
     AFR_TEST_SHADOW        "1" (--shadow)
     AFR_TEST_CTL_DIR       the control directory (see below)
     AFR_TEST_BROKER_LOG    the broker's log file
+    AFR_TEST_TLS_DIR       DIR, absolute (--tls or --alpn)
+    AFR_TEST_TLS_PORT      TLS listener with server.pem (--tls, as the next five)
+    AFR_TEST_TLS_PORT_EC   ... with server-ec.pem (P-256 key)
+    AFR_TEST_TLS_PORT_WRONGHOST  ... with server-wronghost.pem (only
+                           DNS:wrong.example.com)
+    AFR_TEST_TLS_PORT_EXPIRED    ... with server-expired.pem (2020 to 2021)
+    AFR_TEST_TLS_PORT_UNKNOWNCA  ... with server-unknownca.pem (by other-ca)
+    AFR_TEST_TLS_PORT_TLS12      ... with server.pem, TLS 1.2 only
+    AFR_TEST_ALPN_PORT     the ALPN/SNI recorder's port (--alpn)
+    AFR_SIM_SOCKETS_PORT_443     the same (--alpn): the simulator's Secure
+                           Sockets then connect there when asked for port 443
 
 Control channel (made for programs under the FreeRTOS POSIX simulator, which
 may only make quick, non-blocking system calls): the program writes one command
@@ -65,11 +93,17 @@ Commands:
                            <JSON>" or "rejected <JSON>"
     shadow-stats           result: "updates U gets G deletes D rejections R"
                            (requests handled, control commands included)
+    alpn-last              result: "sni=<host name or -> alpn=<offered ALPN
+                           protocols, comma-separated, or -> connections=<N>"
+                           for the most recent ClientHello the recorder got;
+                           N counts the connections it accepted ("sni=-
+                           alpn=- connections=0" before any)
     ping                   does nothing (checks the channel)
 
 Exit status: PROGRAM's (128+N if it died from signal N); 124 if it exceeded
 --timeout; 125 if the harness itself failed. mosquitto, the relay, the fake
-server, the shadow service and the temporary directory are always cleaned up. Set
+server, the shadow service, the recorder and the temporary directory are always
+cleaned up (DIR of --tls is kept). Set
 AFR_TEST_KEEP_TMP=1 to keep the temporary directory (and its broker log).
 """
 
@@ -151,6 +185,25 @@ def port_accepts(port, timeout=0.2):
     return True
 
 
+def port_listening(port):
+    """A socket listens on 127.0.0.1:port. From /proc/net/tcp, so that TLS
+    listeners are not bothered with a connection that never says hello (each
+    would log an error); with no /proc, a connection it is."""
+    want = ":%04X" % port
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                # local_address "0100007F:PORT", state 0A = LISTEN
+                if len(fields) > 3 and fields[3] == "0A" and fields[1].endswith(want):
+                    if fields[1].startswith(("0100007F:", "00000000:")):
+                        return True
+        return False
+    except (OSError, StopIteration):
+        return port_accepts(port)
+
+
 class CommandError(Exception):
     pass
 
@@ -159,8 +212,37 @@ class CommandError(Exception):
 # Broker
 
 
+# TLS listeners of the broker (--tls): (environment variable, server
+# certificate stem in the --tls directory). Every one requires a client
+# certificate issued by ca.pem and allows TLS 1.2 and 1.3.
+TLS_LISTENERS = [
+    ("AFR_TEST_TLS_PORT", "server"),
+    ("AFR_TEST_TLS_PORT_EC", "server-ec"),
+    ("AFR_TEST_TLS_PORT_WRONGHOST", "server-wronghost"),
+    ("AFR_TEST_TLS_PORT_EXPIRED", "server-expired"),
+    ("AFR_TEST_TLS_PORT_UNKNOWNCA", "server-unknownca"),
+]
+# The TLS 1.2-only listener (server.pem) lives in a second mosquitto: see
+# Tls12Broker.
+TLS12_ENV = "AFR_TEST_TLS_PORT_TLS12"
+TLS12_BRIDGE_ID = "afr-tls12-bridge"
+
+
+def tls_listener_conf(port, tls_dir, stem, min_version="tlsv1.2"):
+    # mosquitto 2.0's tls_version is the *minimum* version (tlsv1.2: 1.2 and
+    # 1.3 are allowed).
+    return [
+        "listener %d %s" % (port, LOOPBACK),
+        "cafile %s" % os.path.join(tls_dir, "ca.pem"),
+        "certfile %s" % os.path.join(tls_dir, stem + ".pem"),
+        "keyfile %s" % os.path.join(tls_dir, stem + ".key"),
+        "require_certificate true",
+        "tls_version %s" % min_version,
+    ]
+
+
 class Broker:
-    def __init__(self, tmpdir, extra_conf_file=None):
+    def __init__(self, tmpdir, extra_conf_file=None, tls_dir=None):
         self.tmpdir = tmpdir
         self.log_path = os.path.join(tmpdir, "mosquitto.log")
         self.conf_path = os.path.join(tmpdir, "mosquitto.conf")
@@ -168,6 +250,18 @@ class Broker:
         self.port = None
         self.proc = None
         self.stderr_path = os.path.join(tmpdir, "mosquitto.stderr")
+        self.tls_dir = tls_dir
+        self.tls_ports = {}  # environment variable -> port (--tls)
+        self.tls12 = Tls12Broker(tmpdir, tls_dir, self) if tls_dir else None
+
+    def env(self):
+        """Environment variables for PROGRAM: the TLS ports (with --tls)."""
+        env = {}
+        if self.tls_dir:
+            env.update((k, str(v)) for k, v in self.tls_ports.items())
+            env[TLS12_ENV] = str(self.tls12.port)
+            env["AFR_TEST_TLS_DIR"] = self.tls_dir
+        return env
 
     def _write_conf(self):
         lines = [
@@ -188,6 +282,11 @@ class Broker:
             with open(self.extra_conf_file) as f:
                 lines.append("# from %s" % self.extra_conf_file)
                 lines.append(f.read())
+        # Last, so that listener options of the extra file still belong to the
+        # plain listener.
+        for var, stem in TLS_LISTENERS if self.tls_dir else []:
+            lines.append("# %s" % var)
+            lines += tls_listener_conf(self.tls_ports[var], self.tls_dir, stem)
         with open(self.conf_path, "w") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -196,13 +295,17 @@ class Broker:
         last = None
         for _ in range(5):
             self.port = free_port()
+            if self.tls_dir:
+                self.tls_ports = {var: free_port() for var, _ in TLS_LISTENERS}
+                self.tls12.port = free_port()
+                self.tls12.write_conf()
             self._write_conf()
             try:
                 self.start()
                 return
             except CommandError as e:
                 last = e
-                log("broker did not start on port %d (%s); trying another port" % (self.port, e))
+                log("broker did not start on port %d (%s); trying other ports" % (self.port, e))
         raise CommandError("mosquitto failed to start: %s" % last)
 
     def running(self):
@@ -211,6 +314,15 @@ class Broker:
     def start(self):
         if self.running():
             raise CommandError("broker already running")
+        self._start_main()
+        if self.tls12 is not None:
+            try:
+                self.tls12.start()
+            except CommandError:
+                self._signal_and_wait(signal.SIGKILL)
+                raise
+
+    def _start_main(self):
         self.proc = None
         errf = open(self.stderr_path, "ab")
         try:
@@ -231,7 +343,7 @@ class Broker:
                     "mosquitto exited with status %s: %s"
                     % (self.proc.returncode, self._stderr_tail())
                 )
-            if port_accepts(self.port):
+            if port_accepts(self.port) and all(port_listening(p) for p in self.tls_ports.values()):
                 return
             time.sleep(0.02)
         self._signal_and_wait(signal.SIGKILL)
@@ -263,16 +375,33 @@ class Broker:
     def stop(self):
         if not self.running():
             raise CommandError("broker not running")
+        if self.tls12 is not None:
+            self.tls12.signal_and_wait(signal.SIGTERM)
         self._signal_and_wait(signal.SIGTERM)
 
     def kill(self):
         if not self.running():
             raise CommandError("broker not running")
+        if self.tls12 is not None:
+            self.tls12.signal_and_wait(signal.SIGKILL)
         self._signal_and_wait(signal.SIGKILL)
 
     def shutdown(self):
+        if self.tls12 is not None:
+            self.tls12.signal_and_wait(signal.SIGTERM)
         if self.proc is not None:
             self._signal_and_wait(signal.SIGTERM)
+
+    def check_alive(self):
+        """Logs (once) a mosquitto that exited without being told to."""
+        if self.proc is not None and self.proc.poll() is not None:
+            log(
+                "mosquitto exited unexpectedly (status %s): %s"
+                % (self.proc.returncode, self._stderr_tail())
+            )
+            self.proc = None
+        if self.tls12 is not None:
+            self.tls12.check_alive()
 
     def log_tail(self, n):
         try:
@@ -282,6 +411,140 @@ class Broker:
             raise CommandError("cannot read broker log: %s" % e)
         lines = data.splitlines()
         return lines[-n:] if n > 0 else []
+
+
+class Tls12Broker:
+    """The TLS 1.2-only listener (AFR_TEST_TLS_PORT_TLS12, server.pem).
+
+    mosquitto 2.0.11 cannot make one listener TLS 1.2-only: its tls_version
+    is a minimum, and ciphers_tls1.3 refuses an empty list (any non-empty one
+    still makes OpenSSL choose TLS 1.3 for a client that offers it, and then
+    fail on the cipher suites instead of falling back to 1.2). So a second
+    mosquitto serves it, with an OpenSSL configuration (OPENSSL_CONF,
+    MaxProtocol = TLSv1.2) that holds for that process only. It bridges every
+    topic (# and $aws/#, both ways) to the main broker, so the two act as one
+    broker for messages (sessions and retained messages are its own). It is
+    started and stopped together with the main broker; its log is
+    mosquitto-tls12.log in the temporary directory.
+    """
+
+    def __init__(self, tmpdir, tls_dir, main):
+        self.tmpdir = tmpdir
+        self.tls_dir = tls_dir
+        self.main = main
+        self.port = None
+        self.proc = None
+        self.conf_path = os.path.join(tmpdir, "mosquitto-tls12.conf")
+        self.openssl_conf_path = os.path.join(tmpdir, "openssl-tls12.cnf")
+        self.log_path = os.path.join(tmpdir, "mosquitto-tls12.log")
+        self.stderr_path = os.path.join(tmpdir, "mosquitto-tls12.stderr")
+
+    def write_conf(self):
+        lines = [
+            "# generated by run_with_broker.py: the TLS 1.2-only listener",
+            "allow_anonymous true",
+            "persistence false",
+            "log_dest file %s" % self.log_path,
+            "log_type all",
+            "log_timestamp_format %Y-%m-%dT%H:%M:%S",
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            lines.append("user root")
+        lines += tls_listener_conf(self.port, self.tls_dir, "server")
+        lines += [
+            "connection afr-tls12",
+            "address %s:%d" % (LOOPBACK, self.main.port),
+            "remote_clientid %s" % TLS12_BRIDGE_ID,
+            "bridge_protocol_version mqttv311",
+            "try_private true",
+            "cleansession true",
+            "notifications false",
+            "start_type automatic",
+            "restart_timeout 1",
+            "topic # both 2",
+            "topic $aws/# both 2",
+        ]
+        with open(self.conf_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        with open(self.openssl_conf_path, "w") as f:
+            f.write(
+                "openssl_conf = openssl_init\n"
+                "[openssl_init]\n"
+                "ssl_conf = ssl_sect\n"
+                "[ssl_sect]\n"
+                "system_default = system_default_sect\n"
+                "[system_default_sect]\n"
+                "MinProtocol = TLSv1.2\n"
+                "MaxProtocol = TLSv1.2\n"
+            )
+
+    def _bridge_connections(self):
+        """How often the main broker's log says the bridge connected."""
+        try:
+            with open(self.main.log_path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return 0
+        return data.count(b" as " + TLS12_BRIDGE_ID.encode() + b" ")
+
+    def start(self):
+        before = self._bridge_connections()
+        env = dict(os.environ)
+        env["OPENSSL_CONF"] = self.openssl_conf_path
+        errf = open(self.stderr_path, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [MOSQUITTO, "-c", self.conf_path],
+                stdin=subprocess.DEVNULL,
+                stdout=errf,
+                stderr=errf,
+                env=env,
+                preexec_fn=_die_with_parent,
+                close_fds=True,
+            )
+        finally:
+            errf.close()
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                rc = self.proc.returncode
+                self.proc = None
+                raise CommandError("mosquitto (TLS 1.2) exited with status %s: %s" % (rc, self._stderr_tail()))
+            if port_listening(self.port) and self._bridge_connections() > before:
+                return
+            time.sleep(0.02)
+        self.signal_and_wait(signal.SIGKILL)
+        raise CommandError("mosquitto (TLS 1.2) did not accept connections and bridge within %.0f s" % READY_TIMEOUT)
+
+    def _stderr_tail(self):
+        try:
+            with open(self.stderr_path, "rb") as f:
+                return f.read()[-500:].decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+
+    def signal_and_wait(self, sig):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                self.proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def check_alive(self):
+        if self.proc is not None and self.proc.poll() is not None:
+            log(
+                "mosquitto (TLS 1.2) exited unexpectedly (status %s): %s"
+                % (self.proc.returncode, self._stderr_tail())
+            )
+            self.proc = None
 
 
 # --------------------------------------------------------------------------
@@ -607,32 +870,9 @@ class FakeServer:
                 except OSError:
                     pass
 
-    @staticmethod
-    def _recv_exact(conn, n):
-        buf = bytearray()
-        while len(buf) < n:
-            data = conn.recv(n - len(buf))
-            if not data:
-                raise _Closed()
-            buf += data
-        return bytes(buf)
-
     def _read_packet(self, conn):
-        """One MQTT packet: (first byte, raw bytes) or raises _Closed."""
-        head = self._recv_exact(conn, 1)
-        raw = bytearray(head)
-        length = 0
-        for i in range(4):
-            b = self._recv_exact(conn, 1)[0]
-            raw.append(b)
-            length |= (b & 0x7F) << (7 * i)
-            if not b & 0x80:
-                break
-        else:
-            raise _Closed()  # malformed remaining length
-        body = self._recv_exact(conn, length)
-        raw += body
-        return head[0], bytes(raw), body
+        """One MQTT packet: (first byte, raw bytes, body) or raises _Closed."""
+        return read_mqtt_packet(conn)
 
     @staticmethod
     def _drain(conn):
@@ -705,6 +945,284 @@ class FakeServer:
 
 
 # --------------------------------------------------------------------------
+# ALPN/SNI recorder (--alpn): a TLS server that notes what each ClientHello
+# offers, then plays a minimal MQTT broker.
+
+
+MAX_CLIENT_HELLO = 64 * 1024
+
+
+def client_hello_length(data):
+    """Bytes of `data` (the start of a TLS stream) that hold the whole first
+    handshake message, the ClientHello, with its record headers; None while
+    more are needed. Raises ValueError if it is not a TLS handshake."""
+    handshake = bytearray()
+    pos = 0
+    while pos + 5 <= len(data):
+        ctype, major = data[pos], data[pos + 1]
+        if ctype != 22 or major != 3:
+            raise ValueError("not a TLS handshake record (type %d, version %d.x)" % (ctype, major))
+        rlen = (data[pos + 3] << 8) | data[pos + 4]
+        if rlen == 0:
+            raise ValueError("empty handshake record")
+        if pos + 5 + rlen > len(data):
+            return None
+        handshake += data[pos + 5 : pos + 5 + rlen]
+        pos += 5 + rlen
+        if len(handshake) >= 4:
+            mlen = (handshake[1] << 16) | (handshake[2] << 8) | handshake[3]
+            if len(handshake) >= 4 + mlen:
+                return pos
+            if 4 + mlen > MAX_CLIENT_HELLO:
+                raise ValueError("ClientHello too long (%d bytes)" % mlen)
+    return None
+
+
+def parse_client_hello(data):
+    """(SNI host name or None, [ALPN protocols] or None) of the ClientHello
+    at the start of `data` (TLS records, as client_hello_length() accepts).
+    Raises ValueError when it is malformed."""
+    handshake = bytearray()
+    pos = 0
+    while pos + 5 <= len(data):
+        rlen = (data[pos + 3] << 8) | data[pos + 4]
+        handshake += data[pos + 5 : pos + 5 + rlen]
+        pos += 5 + rlen
+    if len(handshake) < 4 or handshake[0] != 1:
+        raise ValueError("not a ClientHello")
+    mlen = (handshake[1] << 16) | (handshake[2] << 8) | handshake[3]
+    body = bytes(handshake[4 : 4 + mlen])
+    if len(body) != mlen:
+        raise ValueError("truncated ClientHello")
+
+    def take(buf, i, n):
+        if i + n > len(buf):
+            raise ValueError("truncated ClientHello")
+        return buf[i : i + n], i + n
+
+    def vector(buf, i, width):
+        raw, i = take(buf, i, width)
+        return take(buf, i, int.from_bytes(raw, "big"))
+
+    i = 2 + 32  # legacy_version, random
+    _, i = vector(body, i, 1)  # legacy_session_id
+    _, i = vector(body, i, 2)  # cipher_suites
+    _, i = vector(body, i, 1)  # legacy_compression_methods
+    sni = alpn = None
+    if i == len(body):
+        return sni, alpn  # no extensions at all
+    exts, i = vector(body, i, 2)
+    j = 0
+    while j < len(exts):
+        etype, j = take(exts, j, 2)
+        edata, j = vector(exts, j, 2)
+        etype = int.from_bytes(etype, "big")
+        if etype == 0 and sni is None:  # server_name
+            names, _ = vector(edata, 0, 2)
+            k = 0
+            while k < len(names):
+                ntype, k = take(names, k, 1)
+                name, k = vector(names, k, 2)
+                if ntype[0] == 0:  # host_name
+                    sni = name.decode("ascii", "replace")
+                    break
+        elif etype == 16 and alpn is None:  # application_layer_protocol_negotiation
+            protos, _ = vector(edata, 0, 2)
+            alpn = []
+            k = 0
+            while k < len(protos):
+                proto, k = vector(protos, k, 1)
+                alpn.append(proto.decode("ascii", "replace"))
+    return sni, alpn
+
+
+def peek_client_hello(conn, timeout=10.0):
+    """The raw records of the ClientHello, read with MSG_PEEK (left in the
+    socket for the TLS handshake)."""
+    deadline = time.monotonic() + timeout
+    seen = 0
+    while True:
+        data = conn.recv(MAX_CLIENT_HELLO + 1024, socket.MSG_PEEK)
+        if not data:
+            raise _Closed()
+        n = client_hello_length(data)
+        if n is not None:
+            return data[:n]
+        if len(data) > MAX_CLIENT_HELLO:
+            raise ValueError("ClientHello too long")
+        if time.monotonic() > deadline:
+            raise ValueError("incomplete ClientHello after %.0f s (%d bytes)" % (timeout, len(data)))
+        if len(data) == seen:
+            time.sleep(0.005)  # the rest is on its way
+        seen = len(data)
+
+
+def read_mqtt_packet(conn):
+    """One MQTT packet: (first byte, raw bytes, body) or raises _Closed."""
+
+    def exact(n):
+        buf = bytearray()
+        while len(buf) < n:
+            data = conn.recv(n - len(buf))
+            if not data:
+                raise _Closed()
+            buf += data
+        return bytes(buf)
+
+    head = exact(1)
+    raw = bytearray(head)
+    length = 0
+    for i in range(4):
+        b = exact(1)[0]
+        raw.append(b)
+        length |= (b & 0x7F) << (7 * i)
+        if not b & 0x80:
+            break
+    else:
+        raise _Closed()  # malformed remaining length
+    body = exact(length)
+    raw += body
+    return head[0], bytes(raw), body
+
+
+ALPN_SERVER_PROTOCOLS = ["x-amzn-mqtt-ca"]
+
+
+class AlpnRecorder:
+    """TLS server (server.pem of the --tls directory) on a free port. For each
+    connection: records the SNI host name and the ALPN protocols that the
+    ClientHello offers (peeked before the handshake), completes the handshake
+    (ALPN ["x-amzn-mqtt-ca"], client certificate optional but verified
+    against ca.pem when sent), then answers MQTT minimally: CONNACK accepted,
+    PINGRESP, SUBACK granting QoS 0, PUBACK (QoS 1), PUBREC/PUBCOMP (QoS 2),
+    UNSUBACK; closes on DISCONNECT or EOF. One thread per connection."""
+
+    def __init__(self, tls_dir):
+        import ssl
+
+        self.ssl = ssl
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(os.path.join(tls_dir, "server.pem"), os.path.join(tls_dir, "server.key"))
+        self.ctx.load_verify_locations(os.path.join(tls_dir, "ca.pem"))
+        self.ctx.verify_mode = ssl.CERT_OPTIONAL
+        self.ctx.set_alpn_protocols(ALPN_SERVER_PROTOCOLS)
+        self.listener = listen_socket()
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.accepted = 0
+        self.last = None  # (sni, [alpn]) of the last ClientHello
+        self.conns = set()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._run, name="alpn", daemon=True)
+        self.thread.start()
+
+    def last_line(self):
+        with self.lock:
+            sni, alpn = self.last if self.last is not None else (None, None)
+            return "sni=%s alpn=%s connections=%d" % (
+                sni if sni else "-",
+                ",".join(alpn) if alpn else "-",
+                self.accepted,
+            )
+
+    def shutdown(self):
+        with self.lock:
+            self.stopping = True
+            conns = list(self.conns)
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.thread.join(5.0)
+        self.listener.close()
+
+    def _run(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                if self.stopping:
+                    conn.close()
+                    return
+                self.accepted += 1
+                self.conns.add(conn)
+            threading.Thread(target=self._connection, args=(conn,), name="alpn-conn", daemon=True).start()
+
+    def _connection(self, conn):
+        tls = None
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            conn.settimeout(10.0)
+            try:
+                sni, alpn = parse_client_hello(peek_client_hello(conn))
+            except ValueError as e:
+                log("alpn recorder: unusable ClientHello: %s" % e)
+                return
+            with self.lock:
+                self.last = (sni, alpn)
+            try:
+                tls = self.ctx.wrap_socket(conn, server_side=True)
+            except (self.ssl.SSLError, OSError) as e:
+                log("alpn recorder: TLS handshake failed: %s" % e)
+                return
+            tls.settimeout(None)
+            self._mqtt(tls)
+        except (_Closed, OSError):
+            pass
+        except Exception:  # pragma: no cover
+            log("alpn recorder crashed on a connection:\n" + traceback.format_exc())
+        finally:
+            with self.lock:
+                self.conns.discard(conn)
+            for s in (tls, conn):
+                if s is not None:
+                    try:
+                        s.close()
+                    except OSError:
+                        pass
+
+    @staticmethod
+    def _mqtt(conn):
+        while True:
+            first, _, body = read_mqtt_packet(conn)
+            ptype = first >> 4
+            if ptype == 1:  # CONNECT
+                conn.sendall(b"\x20\x02\x00\x00")
+            elif ptype == 12:  # PINGREQ
+                conn.sendall(b"\xd0\x00")
+            elif ptype == 8 and len(body) >= 2:  # SUBSCRIBE: grant QoS 0 to each filter
+                count = 0
+                i = 2
+                while i + 2 <= len(body):
+                    i += 2 + ((body[i] << 8) | body[i + 1]) + 1
+                    if i > len(body):
+                        break
+                    count += 1
+                payload = body[0:2] + bytes(count)
+                conn.sendall(bytes([0x90, len(payload)]) + payload)
+            elif ptype == 10 and len(body) >= 2:  # UNSUBSCRIBE
+                conn.sendall(b"\xb0\x02" + body[0:2])
+            elif ptype == 3:  # PUBLISH
+                qos = (first >> 1) & 0x03
+                if qos and len(body) >= 2:
+                    tlen = (body[0] << 8) | body[1]
+                    pid = body[2 + tlen : 4 + tlen]
+                    if len(pid) == 2:
+                        conn.sendall((b"\x40\x02" if qos == 1 else b"\x50\x02") + pid)
+            elif ptype == 6 and len(body) >= 2:  # PUBREL
+                conn.sendall(b"\x70\x02" + body[0:2])
+            elif ptype == 14:  # DISCONNECT
+                return
+
+
+# --------------------------------------------------------------------------
 # Shadow service (tests/tools/shadow_service.py, next to this file)
 
 
@@ -717,6 +1235,20 @@ def shadow_service_module():
     import shadow_service
 
     return shadow_service
+
+
+def make_tls_certs(tls_dir):
+    """tls_certs.py DIR (next to this file): generates what is missing."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    r = subprocess.run(
+        [sys.executable, "-B", os.path.join(here, "tls_certs.py"), tls_dir],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        timeout=120,
+    )
+    if r.returncode != 0:
+        raise CommandError("tls_certs.py %s failed: %s" % (tls_dir, r.stdout.decode("utf-8", "replace").strip()))
 
 
 def start_shadow_service(broker):
@@ -733,12 +1265,13 @@ def start_shadow_service(broker):
 
 
 class Control:
-    def __init__(self, ctl_dir, broker, relay, fake, shadow=None):
+    def __init__(self, ctl_dir, broker, relay, fake, shadow=None, alpn=None):
         self.dir = ctl_dir
         self.broker = broker
         self.relay = relay
         self.fake = fake
         self.shadow = shadow
+        self.alpn = alpn
 
     def poll(self):
         try:
@@ -851,6 +1384,9 @@ class Control:
         if cmd == "fake-stats":
             noargs()
             return [self._need("fake", self.fake).stats()]
+        if cmd == "alpn-last":
+            noargs()
+            return [self._need("alpn", self.alpn).last_line()]
         if cmd.startswith("shadow-"):
             shadow = self._need("shadow", self.shadow)
             try:
@@ -879,6 +1415,8 @@ def parse_args(argv):
     p.add_argument("--fake", action="store_true", help="start the scripted fake MQTT server")
     p.add_argument("--shadow", action="store_true", help="start the Device Shadow service on the broker")
     p.add_argument("--broker-conf-extra", metavar="FILE", help="append FILE to the mosquitto config")
+    p.add_argument("--tls", metavar="DIR", help="TLS listeners, with the test PKI of tls_certs.py DIR")
+    p.add_argument("--alpn", action="store_true", help="start the ALPN/SNI recorder (implies --tls)")
     p.add_argument("--timeout", type=float, default=300.0, help="overall limit in seconds (default 300)")
     ns = p.parse_args(opts)
     if not program:
@@ -922,19 +1460,28 @@ def main(argv):
         signal.signal(sig, on_signal)
 
     tmpdir = tempfile.mkdtemp(prefix=TMP_PREFIX)
-    broker = relay = fake = shadow = proc = None
+    broker = relay = fake = shadow = alpn = proc = None
     status = 125
     try:
         with open(os.path.join(tmpdir, "harness.pid"), "w") as f:
             f.write("%d\n" % os.getpid())
         ctl_dir = os.path.join(tmpdir, "ctl")
         os.mkdir(ctl_dir)
-        broker = Broker(tmpdir, ns.broker_conf_extra)
+        tls_dir = None
+        if ns.tls or ns.alpn:
+            tls_dir = os.path.abspath(ns.tls) if ns.tls else os.path.join(tmpdir, "tls")
+            make_tls_certs(tls_dir)
+        broker = Broker(tmpdir, ns.broker_conf_extra, tls_dir)
         broker.first_start()
         env = dict(os.environ)
         env["AFR_TEST_BROKER_PORT"] = str(broker.port)
         env["AFR_TEST_CTL_DIR"] = ctl_dir
         env["AFR_TEST_BROKER_LOG"] = broker.log_path
+        env.update(broker.env())
+        if ns.alpn:
+            alpn = AlpnRecorder(tls_dir)
+            env["AFR_TEST_ALPN_PORT"] = str(alpn.port)
+            env["AFR_SIM_SOCKETS_PORT_443"] = str(alpn.port)
         if ns.relay:
             relay = Relay(lambda: broker.port)
             env["AFR_TEST_RELAY_PORT"] = str(relay.port)
@@ -945,16 +1492,20 @@ def main(argv):
             shadow = start_shadow_service(broker)
             env["AFR_TEST_SHADOW"] = "1"
         log(
-            "broker :%d%s%s%s ctl %s"
+            "broker :%d%s%s%s%s%s ctl %s"
             % (
                 broker.port,
+                " tls %s" % " ".join(":%s" % v for k, v in sorted(broker.env().items()) if k.startswith("AFR_TEST_TLS_PORT"))
+                if tls_dir
+                else "",
+                " alpn :%d" % alpn.port if alpn else "",
                 " relay :%d" % relay.port if relay else "",
                 " fake :%d" % fake.port if fake else "",
                 " shadow" if shadow else "",
                 ctl_dir,
             )
         )
-        control = Control(ctl_dir, broker, relay, fake, shadow)
+        control = Control(ctl_dir, broker, relay, fake, shadow, alpn)
 
         deadline = time.monotonic() + ns.timeout
         sys.stdout.flush()
@@ -966,12 +1517,7 @@ def main(argv):
             except subprocess.TimeoutExpired:
                 pass
             control.poll()
-            if broker.proc is not None and broker.proc.poll() is not None:
-                log(
-                    "mosquitto exited unexpectedly (status %s): %s"
-                    % (broker.proc.returncode, broker._stderr_tail())
-                )
-                broker.proc = None
+            broker.check_alive()
             if time.monotonic() > deadline:
                 log("TIMEOUT: %s ran longer than %.0f s; killing it" % (program[0], ns.timeout))
                 proc.kill()
@@ -1004,7 +1550,7 @@ def main(argv):
                 log("last lines of the broker log:\n  " + "\n  ".join(tail))
             except CommandError:
                 pass
-        for part in (shadow, fake, relay, broker):
+        for part in (shadow, alpn, fake, relay, broker):
             if part is not None:
                 try:
                     part.shutdown()

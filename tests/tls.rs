@@ -1,6 +1,8 @@
 //! The RustCrypto-based provider against rustls' ring provider: full
 //! in-memory handshakes (TLS 1.3 and 1.2, RSA and P-256 certificates, client
-//! authentication), record tampering, key loading and entropy failure.
+//! authentication), record tampering, key loading and entropy failure. Then
+//! the agent's TLS session (`tls::client` + `tls::stream`) over an in-memory
+//! transport: small buffers, byte-by-byte reads, timeouts, ALPN, SNI, close.
 //!
 //! Certificates and keys are made by the `openssl` command at test time, read
 //! into memory, and the directory is removed straight away.
@@ -856,4 +858,273 @@ fn entropy_loss_during_rsa_signing_fails_cleanly() {
         Err(Failed::Client(Error::FailedToGetRandomBytes)) => {}
         other => panic!("expected a client FailedToGetRandomBytes, got {other:?}"),
     }
+}
+
+// ---- the agent's session: tls::client + tls::stream over an in-memory transport ----
+
+use afrcloud::tls::client::{self as tls_client, Identity as ClientIdentity, Params, SetupError};
+use afrcloud::tls::stream::{TlsError, TlsStream, Transport, TransportFailed};
+use rustls::pki_types::UnixTime;
+use rustls::time_provider::TimeProvider;
+
+#[derive(Debug)]
+struct Clock(Option<UnixTime>);
+
+impl TimeProvider for Clock {
+    fn current_time(&self) -> Option<UnixTime> {
+        self.0
+    }
+}
+
+fn now() -> Arc<dyn TimeProvider> {
+    Arc::new(Clock(Some(UnixTime::now())))
+}
+
+/// PEM text of a DER certificate (what a device passes as pcCertificate).
+fn pem(der: &[u8]) -> Vec<u8> {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::new();
+    for chunk in der.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                text.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in text.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n\0"); // AFR passes sizeof( literal ).
+    out.into_bytes()
+}
+
+/// The broker's side: a rustls server (ring) that echoes application data,
+/// reached through `Transport`, handing out at most `chunk` bytes per read.
+struct Pipe {
+    server: ServerConnection,
+    to_client: Vec<u8>,
+    chunk: usize,
+    /// Deliver nothing (a server that never answers).
+    silent: bool,
+    received_plain: Vec<u8>,
+}
+
+impl Pipe {
+    fn new(config: Arc<ServerConfig>, chunk: usize) -> Self {
+        Pipe { server: ServerConnection::new(config).unwrap(), to_client: Vec::new(), chunk, silent: false, received_plain: Vec::new() }
+    }
+
+    fn pump_out(&mut self) {
+        while self.server.wants_write() {
+            self.server.write_tls(&mut self.to_client).unwrap();
+        }
+    }
+}
+
+impl Transport for Pipe {
+    fn send_all(&mut self, data: &[u8]) -> Result<(), TransportFailed> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            self.server.read_tls(&mut rest).map_err(|_| TransportFailed)?;
+            if self.server.process_new_packets().is_err() {
+                self.pump_out(); // The alert goes out, then the connection ends.
+                return Err(TransportFailed);
+            }
+        }
+        let echo = read_all(&mut self.server);
+        if !echo.is_empty() {
+            self.received_plain.extend_from_slice(&echo);
+            self.server.writer().write_all(&echo).unwrap();
+        }
+        self.pump_out();
+        Ok(())
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TransportFailed> {
+        if self.silent {
+            return Ok(0);
+        }
+        let n = buf.len().min(self.chunk).min(self.to_client.len());
+        buf[..n].copy_from_slice(&self.to_client[..n]);
+        self.to_client.drain(..n);
+        Ok(n)
+    }
+}
+
+struct Session {
+    aws_alpn: bool,
+    identity: Option<ClientIdentity>,
+    time: Arc<dyn TimeProvider>,
+    rx: usize,
+    tx: usize,
+    chunk: usize,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Session { aws_alpn: false, identity: None, time: now(), rx: 16_645, tx: 4096, chunk: usize::MAX }
+    }
+}
+
+impl Session {
+    fn start(self, server_config: Arc<ServerConfig>) -> (TlsStream<Pipe>, Result<(), TlsError>) {
+        let ca = pem(&pki().rsa_ca);
+        let params = Params {
+            host: "iot.example.com",
+            is_ip: false,
+            aws_alpn: self.aws_alpn,
+            trusted_pem: Some(&ca),
+            identity: self.identity,
+            tx_buffer: self.tx,
+        };
+        let conn = tls_client::connection::<OsEntropy>(params, self.time).unwrap();
+        let mut stream = TlsStream::new(Pipe::new(server_config, self.chunk), conn, self.rx, self.tx);
+        let mut waits = 0;
+        let result = stream.handshake(|| {
+            waits += 1;
+            waits < 3
+        });
+        (stream, result)
+    }
+}
+
+/// Reads until `want` bytes came (the transport has everything already).
+fn read_exactly(stream: &mut TlsStream<Pipe>, want: usize, piece: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; piece];
+    while out.len() < want {
+        let n = stream.recv(&mut buf).unwrap();
+        assert!(n > 0, "stream ran dry after {} of {want} bytes", out.len());
+        out.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(stream.recv(&mut buf).unwrap(), 0, "nothing more is there");
+    out
+}
+
+#[test]
+fn session_echo_with_small_buffers_and_byte_reads() {
+    for version in [&TLS13, &TLS12] {
+        // A 256-byte send buffer: every message goes out as many records.
+        let session = Session { tx: 256, chunk: 7, ..Session::default() };
+        let (mut stream, result) = session.start(server_config(&pki().rsa_server, version, false));
+        result.unwrap();
+        let message: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+        stream.send_all(&message).unwrap();
+        assert_eq!(read_exactly(&mut stream, message.len(), 1), message);
+        stream.send_all(b"second").unwrap();
+        assert_eq!(read_exactly(&mut stream, 6, 1024), b"second");
+        assert!(stream.failure().is_none());
+    }
+}
+
+#[test]
+fn session_mutual_auth_from_pem_credentials() {
+    let dir = TempDir::new();
+    let d = dir.0.as_path();
+    // The client identity as PEM, the way a credential header holds it.
+    let id = &pki().ec_client;
+    let cert_pem = pem(&id.cert);
+    std::fs::write(d.join("k.der"), &id.traditional).unwrap();
+    openssl(d, &["ec", "-inform", "DER", "-in", "k.der", "-out", "k.pem"]);
+    let key_pem = std::fs::read(d.join("k.pem")).unwrap();
+    let identity = ClientIdentity::from_pem(&cert_pem, &key_pem).unwrap();
+    let session = Session { identity: Some(identity), ..Session::default() };
+    let (mut stream, result) = session.start(server_config(&pki().rsa_server, &TLS13, true));
+    result.unwrap();
+    stream.send_all(b"hello").unwrap();
+    assert_eq!(read_exactly(&mut stream, 5, 64), b"hello");
+    assert!(stream.transport().server.peer_certificates().is_some());
+}
+
+#[test]
+fn session_offers_aws_alpn_and_sends_sni() {
+    let mut config = (*server_config(&pki().rsa_server, &TLS13, false)).clone();
+    config.alpn_protocols = vec![b"x-amzn-mqtt-ca".to_vec()];
+    let session = Session { aws_alpn: true, ..Session::default() };
+    let (stream, result) = session.start(Arc::new(config));
+    result.unwrap();
+    let server = &stream.transport().server;
+    assert_eq!(server.alpn_protocol(), Some(&b"x-amzn-mqtt-ca"[..]));
+    assert_eq!(server.server_name(), Some("iot.example.com"));
+}
+
+#[test]
+fn session_record_larger_than_receive_buffer_fails() {
+    // The server's certificate flight does not fit 600 bytes.
+    let session = Session { rx: 600, ..Session::default() };
+    let (stream, result) = session.start(server_config(&pki().rsa_server, &TLS13, false));
+    assert_eq!(result, Err(TlsError::RecordTooLarge));
+    assert_eq!(stream.failure(), Some(&TlsError::RecordTooLarge));
+}
+
+#[test]
+fn session_handshake_times_out_when_the_server_is_silent() {
+    let ca = pem(&pki().rsa_ca);
+    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&ca), identity: None, tx_buffer: 4096 };
+    let conn = tls_client::connection::<OsEntropy>(params, now()).unwrap();
+    let mut pipe = Pipe::new(server_config(&pki().rsa_server, &TLS13, false), usize::MAX);
+    pipe.silent = true;
+    let mut stream = TlsStream::new(pipe, conn, 16_645, 4096);
+    let mut waits = 0;
+    assert_eq!(stream.handshake(|| { waits += 1; waits < 5 }), Err(TlsError::Timeout));
+    assert_eq!(waits, 5);
+}
+
+#[test]
+fn session_without_time_refuses_certificates() {
+    let session = Session { time: Arc::new(Clock(None)), ..Session::default() };
+    let (_, result) = session.start(server_config(&pki().rsa_server, &TLS13, false));
+    assert_eq!(result, Err(TlsError::Protocol(Error::FailedToGetCurrentTime)));
+}
+
+#[test]
+fn session_with_a_clock_past_expiry_refuses_the_certificate() {
+    // The test certificates are valid for 2 days: ten days on, they have expired.
+    let later = UnixTime::since_unix_epoch(UnixTime::now().as_secs().checked_add(10 * 86_400).map(std::time::Duration::from_secs).unwrap());
+    let session = Session { time: Arc::new(Clock(Some(later))), ..Session::default() };
+    let (_, result) = session.start(server_config(&pki().rsa_server, &TLS13, false));
+    assert!(
+        matches!(result, Err(TlsError::Protocol(Error::InvalidCertificate(ref e))) if matches!(e, rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. })),
+        "{result:?}"
+    );
+}
+
+#[test]
+fn session_peer_close_is_reported() {
+    let (mut stream, result) = Session::default().start(server_config(&pki().rsa_server, &TLS13, false));
+    result.unwrap();
+    let pipe = stream.transport_mut();
+    pipe.server.send_close_notify();
+    pipe.pump_out();
+    let mut buf = [0u8; 16];
+    assert_eq!(stream.recv(&mut buf), Err(TlsError::Closed));
+}
+
+#[test]
+fn client_parameters_are_checked() {
+    let ca = pem(&pki().rsa_ca);
+    let base = || Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: None, identity: None, tx_buffer: 4096 };
+    let setup = |p| tls_client::connection::<OsEntropy>(p, now()).map(|_| ());
+    assert_eq!(setup(Params { trusted_pem: Some(b"no PEM here\0"), ..base() }), Err(SetupError::BadTrustedCertificate));
+    assert_eq!(
+        setup(Params { trusted_pem: Some(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n"), ..base() }),
+        Err(SetupError::BadTrustedCertificate)
+    );
+    assert_eq!(setup(Params { host: "not a host name", trusted_pem: Some(&ca), ..base() }), Err(SetupError::BadServerName));
+    assert!(setup(Params { trusted_pem: Some(&ca), ..base() }).is_ok());
+    // No pcCertificate: the built-in roots when the build has them.
+    let roots = setup(base());
+    if cfg!(feature = "webpki-roots") {
+        assert!(roots.is_ok());
+    } else {
+        assert_eq!(roots, Err(SetupError::NoTrustAnchors));
+    }
+    assert!(ClientIdentity::from_pem(b"Paste client certificate here.\0", b"x").is_err());
+    assert!(ClientIdentity::from_pem(&ca, b"Paste client private key here.").is_err());
 }
