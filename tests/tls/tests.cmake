@@ -26,3 +26,9 @@ afr_sim_program(hello_world_tls LIB afr_cloud_cred_v14 ${CMAKE_CURRENT_LIST_DIR}
 target_compile_definitions(hello_world_tls PRIVATE democonfigUSE_TLS=1)
 target_include_directories(hello_world_tls PRIVATE ${AFR_TEST_TLS_DIR})
 afr_broker_test(NAME demo_hello_world_tls PROGRAM hello_world_tls TLS TIMEOUT 120)
+
+# The harness's ClientHello recorder and its --alpn mode (Python only).
+add_test(NAME alpn_recorder
+  COMMAND ${AFR_TEST_PYTHON} -B -m unittest -v test_alpn_recorder
+  WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR}/../tools)
+set_tests_properties(alpn_recorder PROPERTIES TIMEOUT 120 LABELS broker ENVIRONMENT PYTHONDONTWRITEBYTECODE=1)
