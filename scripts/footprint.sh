@@ -4,16 +4,28 @@
 # newlib-nano) from benches/footprint/, with and without the library (built
 # --release for thumbv7em-none-eabihf through cmake/AfrCloud.cmake), and prints
 # the library's share of .text/.rodata/.data/.bss for agent + pool and
-# agent + pool + shadow, against the targets and AFR v1.4.7's numbers.
+# agent + pool + shadow, against the targets and AFR v1.4.7's numbers, and
+# with TLS: agent + pool + shadow + TLS (the library built with FEATURES tls,
+# trust from pcCertificate only) and + webpki-roots (FEATURES tls;webpki-roots),
+# with the marginal cost of TLS and of the root set; no target there, only the
+# share of a 1 MB-flash MCU.
 #
 #   scripts/footprint.sh           all variants, with attribution and top symbols
 #   scripts/footprint.sh --smoke   the shipped build only, table only (CI)
 #
-# Variants (each its own build directory under build/footprint/):
-#   s        Cargo.toml's release profile as cmake/AfrCloud.cmake builds it (headline)
-#   z        the same with opt-level "z" (CARGO_PROFILE_RELEASE_OPT_LEVEL)
-#   s-lto    crate-type staticlib only, so that the profile's LTO happens
-#   z-lto    both
+# Variants (each its own build directory under build/footprint/), and the TLS
+# images each builds (every TLS image is one more cargo build of the library
+# for thumbv7em, about a minute each on 2 cores when cold):
+#   s        Cargo.toml's release profile as cmake/AfrCloud.cmake builds it
+#            (headline); TLS: both (fp_tls, fp_tls_roots), --smoke too
+#   z        the same with opt-level "z" (CARGO_PROFILE_RELEASE_OPT_LEVEL);
+#            TLS: fp_tls only (what opt-level z saves on TLS; the root set is
+#            data, the same at any opt-level)
+#   s-lto    crate-type staticlib only, so that the profile's LTO happens; no TLS
+#   z-lto    both; no TLS
+# (cmake/AfrCloud.cmake itself now builds with `cargo rustc --crate-type
+# staticlib`, so s-lto and z-lto measure the same build as s and z: TLS there
+# would only double the runtime.)
 # Without --smoke it also runs a heap probe (benches/footprint/heap_probe/, the
 # library on the 32-bit POSIX simulator) for the RAM the library takes from the
 # FreeRTOS heap, which .data + .bss do not show.
@@ -48,22 +60,25 @@ start=$(date +%s)
 out="$root/build/footprint"
 mkdir -p "$out"
 
-# name | cmake options | description
+# name | cmake options | TLS images (FOOTPRINT_TLS: all, tls or none) | description
 variants=(
-  "s||Cargo.toml's release profile (opt-level s, lto, 1 codegen unit, panic abort) through cmake/AfrCloud.cmake"
-  "z|-DFOOTPRINT_RUST_OPT_LEVEL=z|opt-level z (CARGO_PROFILE_RELEASE_OPT_LEVEL=z), otherwise as shipped"
-  "s-lto|-DFOOTPRINT_STATICLIB_ONLY=ON|opt-level s, crate-type staticlib only: the profile's LTO applied"
-  "z-lto|-DFOOTPRINT_RUST_OPT_LEVEL=z -DFOOTPRINT_STATICLIB_ONLY=ON|opt-level z, staticlib only, LTO applied"
+  "s||all|Cargo.toml's release profile (opt-level s, lto, 1 codegen unit, panic abort) through cmake/AfrCloud.cmake"
+  "z|-DFOOTPRINT_RUST_OPT_LEVEL=z|tls|opt-level z (CARGO_PROFILE_RELEASE_OPT_LEVEL=z), otherwise as shipped"
+  "s-lto|-DFOOTPRINT_STATICLIB_ONLY=ON|none|opt-level s, crate-type staticlib only: the profile's LTO applied"
+  "z-lto|-DFOOTPRINT_RUST_OPT_LEVEL=z -DFOOTPRINT_STATICLIB_ONLY=ON|none|opt-level z, staticlib only, LTO applied"
 )
 [ $smoke -eq 1 ] && variants=("${variants[0]}")
 
 report_args=()
 for v in "${variants[@]}"; do
-  IFS='|' read -r name opts desc <<<"$v"
+  IFS='|' read -r name opts tls desc <<<"$v"
   dir="$out/$name"
-  echo "footprint: building variant $name ($desc)"
-  # Every option is passed each time, so a build directory never keeps a stale one.
-  defaults=(-DFOOTPRINT_RUST_OPT_LEVEL= -DFOOTPRINT_STATICLIB_ONLY=OFF)
+  echo "footprint: building variant $name ($desc; TLS images: $tls)"
+  # Every option is passed each time, so a build directory never keeps a stale
+  # one; TLS images are relinked each time (cheap), so that report.py never
+  # reads one this configuration no longer builds.
+  rm -f "$dir/fp_tls.elf" "$dir/fp_tls_roots.elf"
+  defaults=(-DFOOTPRINT_RUST_OPT_LEVEL= -DFOOTPRINT_STATICLIB_ONLY=OFF "-DFOOTPRINT_TLS=$tls")
   # shellcheck disable=SC2086
   if ! cmake -S "$root/benches/footprint" -B "$dir" \
         -DCMAKE_TOOLCHAIN_FILE="$root/cmake/arm-none-eabi-cm4f.cmake" \

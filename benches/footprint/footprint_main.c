@@ -1,10 +1,14 @@
 /*
- * The footprint images' main(), compiled three times:
+ * The footprint images' main(), compiled at four levels:
  *
  *   FOOTPRINT_LEVEL 0  no library call: the baseline (kernel, startup, stub
  *                      sockets, one task and the scheduler)
  *   FOOTPRINT_LEVEL 1  + every MQTT_AGENT_* and BUFFERPOOL_* function
  *   FOOTPRINT_LEVEL 2  + every SHADOW_* function
+ *   FOOTPRINT_LEVEL 3  + a TLS connect (mqttagentREQUIRE_TLS, a pcCertificate,
+ *                      the AWS IoT ALPN on 443) and the TLS API
+ *                      (MQTT_AGENT_SetClientCredentials, MQTT_AGENT_GetTLSError);
+ *                      linked with a library built with the `tls` feature
  *
  * Every image creates the same task and starts the scheduler, so the images
  * differ only by the library calls (and the code the linker keeps for them).
@@ -21,9 +25,12 @@
 #if FOOTPRINT_LEVEL >= 2
     #include "aws_shadow.h"
 #endif
+#if FOOTPRINT_LEVEL >= 3
+    #include "aws_mqtt_agent_tls.h"
+#endif
 
 #ifndef FOOTPRINT_LEVEL
-    #error "FOOTPRINT_LEVEL must be 0, 1 or 2"
+    #error "FOOTPRINT_LEVEL must be 0, 1, 2 or 3"
 #endif
 
 /* Where results go, so that no call can be dropped. */
@@ -131,6 +138,60 @@ static void prvShadow( void )
 }
 #endif /* FOOTPRINT_LEVEL >= 2 */
 
+#if FOOTPRINT_LEVEL >= 3
+
+/* Not real credentials: the image never runs a handshake. The text only has
+ * to look like PEM; what the linker keeps does not depend on it. */
+static const char cServerRootCA[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBfootprintonly\n"
+    "-----END CERTIFICATE-----\n";
+static const char cClientCertificate[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIBfootprintonly\n"
+    "-----END CERTIFICATE-----\n";
+static const char cClientKey[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIIBfootprintonly\n"
+    "-----END PRIVATE KEY-----\n";
+
+static void prvTls( void )
+{
+    MQTTAgentHandle_t xHandle = NULL;
+    MQTTAgentTLSError_t xError = eMQTTAgentTLSNoError;
+
+    SINK( MQTT_AGENT_SetClientCredentials( cClientCertificate, sizeof( cClientCertificate ),
+                                           cClientKey, sizeof( cClientKey ) ) );
+    SINK( MQTT_AGENT_Create( &xHandle ) );
+
+    MQTTAgentConnectParams_t xConnect =
+    {
+        .pcURL             = "footprint.iot.us-east-1.amazonaws.com",
+        .xFlags            = mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443,
+        .usPort            = 443,
+        .pucClientId       = ucClientId,
+        .usClientIdLength  = ( uint16_t ) ( sizeof( ucClientId ) - 1 ),
+        .pcCertificate     = ( char * ) cServerRootCA,
+        .ulCertificateSize = sizeof( cServerRootCA ),
+    };
+    SINK( MQTT_AGENT_Connect( xHandle, &xConnect, pdMS_TO_TICKS( 5000 ) ) );
+    SINK( MQTT_AGENT_GetTLSError( xHandle, &xError ) );
+    SINK( xError );
+
+    MQTTAgentPublishParams_t xPublish =
+    {
+        .pucTopic      = ucTopic,
+        .usTopicLength = ( uint16_t ) ( sizeof( ucTopic ) - 1 ),
+        .xQoS          = eMQTTQoS1,
+        .pvData        = "hello",
+        .ulDataLength  = 5,
+    };
+    SINK( MQTT_AGENT_Publish( xHandle, &xPublish, pdMS_TO_TICKS( 1000 ) ) );
+    SINK( MQTT_AGENT_Disconnect( xHandle, pdMS_TO_TICKS( 1000 ) ) );
+    SINK( MQTT_AGENT_Delete( xHandle ) );
+}
+#endif /* FOOTPRINT_LEVEL >= 3 */
+
 static void prvFootprintTask( void * pvParameters )
 {
     ( void ) pvParameters;
@@ -140,6 +201,9 @@ static void prvFootprintTask( void * pvParameters )
     #endif
     #if FOOTPRINT_LEVEL >= 2
         prvShadow();
+    #endif
+    #if FOOTPRINT_LEVEL >= 3
+        prvTls();
     #endif
 
     for( ; ; )

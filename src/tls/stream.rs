@@ -53,6 +53,9 @@ impl From<TransportFailed> for TlsError {
 /// rounded up.
 pub const RECORD_OVERHEAD: usize = 32;
 
+/// Capacity of the decrypted-data buffer kept between records.
+const PLAIN_KEEP: usize = 1024;
+
 /// Smallest send buffer that still carries useful records.
 pub const MIN_TX_BUFFER: usize = 256;
 
@@ -178,8 +181,14 @@ impl<T: Transport> TlsStream<T> {
                 buf[..n].copy_from_slice(&self.plain[self.plain_at..self.plain_at + n]);
                 self.plain_at += n;
                 if self.plain_at == self.plain.len() {
-                    self.plain.clear(); // Keeps its capacity: no allocation per record.
                     self.plain_at = 0;
+                    if self.plain.capacity() > PLAIN_KEEP {
+                        // A large record passed: give its memory back rather than
+                        // hold up to 16 KB for the rest of the connection.
+                        self.plain = Vec::new();
+                    } else {
+                        self.plain.clear(); // Small records reuse it.
+                    }
                 }
                 return Ok(n);
             }
