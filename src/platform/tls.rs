@@ -182,8 +182,12 @@ pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Resul
     })?;
     let mut stream = TlsStream::new(socket, conn, mqtt::TLS_RX_BUFFER_SIZE, mqtt::TLS_TX_BUFFER_SIZE);
     let start = rtos::tick_count();
+    // Two ticks past the caller's own wait: a handshake still running when the
+    // caller's time is up is the caller's eMQTTAgentTimeout, never a Failure
+    // that races it.
+    let allowed = request.timeout.saturating_add(2);
     let outcome = stream.handshake(|| {
-        if rtos::tick_count().wrapping_sub(start) >= request.timeout {
+        if rtos::tick_count().wrapping_sub(start) >= allowed {
             return false;
         }
         rtos::delay(1);
