@@ -9,7 +9,11 @@
  *   lower priority. So every host socket is O_NONBLOCK and every wait is
  *   "try once, vTaskDelay( 1 ), try again", measured in ticks.
  * - FreeRTOS calls are not safe from threads the kernel does not own, so the
- *   wake-up callbacks come from a FreeRTOS task that polls once per tick.
+ *   wake-up callbacks come from FreeRTOS tasks: a watcher that polls once per
+ *   tick at high priority (the bound: one tick), and an idle-priority poller
+ *   that waits in poll() whenever no other task wants the CPU, so that data
+ *   arriving on an idle system wakes its reader at once, as a device's network
+ *   stack would (socketsconfigSIM_IDLE_POLLER 0 leaves only the watcher).
  *
  * Build with SOCKETS_SIM_NO_WAKEUP_CALLBACK=1 for a port without wake-up
  * support: SOCKETS_SO_WAKEUP_CALLBACK then answers SOCKETS_ENOPROTOOPT.
@@ -51,6 +55,12 @@
 #ifndef socketsconfigSIM_WAKEUP_TASK_STACK
     #define socketsconfigSIM_WAKEUP_TASK_STACK    ( configMINIMAL_STACK_SIZE * 2 )
 #endif
+
+/* The idle-priority poller (see above); it watches at most this many sockets. */
+#ifndef socketsconfigSIM_IDLE_POLLER
+    #define socketsconfigSIM_IDLE_POLLER    1
+#endif
+#define simPOLLER_MAX_SOCKETS    16
 
 /* Marks a live context; cleared by SOCKETS_Close (catches most stale handles). */
 #define SOCKET_MAGIC    0x534F434BUL
@@ -270,6 +280,78 @@ static int32_t prvTransferError( int iErr )
         }
     }
 
+#if ( socketsconfigSIM_IDLE_POLLER == 1 )
+
+/* Runs only when every other task is blocked (tskIDLE_PRIORITY, beside the
+ * idle task): waits in poll() on the armed sockets, for at most a millisecond
+ * at a time so that new registrations are seen, and runs the callbacks of
+ * those that became readable. A tick interrupts poll() (EINTR) and lets the
+ * scheduler run whatever became ready. */
+    static void prvPollerTask( void * pvParameters )
+    {
+        struct pollfd xFds[ simPOLLER_MAX_SOCKETS ];
+        SimSocket_t * pxCtxs[ simPOLLER_MAX_SOCKETS ];
+
+        ( void ) pvParameters;
+
+        for( ; ; )
+        {
+            size_t xCount = 0;
+            size_t i;
+            uint32_t ulGeneration;
+            int iRc;
+            SimSocket_t * pxCtx;
+
+            ( void ) xSemaphoreTakeRecursive( xRegistryLock, portMAX_DELAY );
+            ulGeneration = ulRegistryGeneration;
+
+            for( pxCtx = pxWatchedList; ( pxCtx != NULL ) && ( xCount < simPOLLER_MAX_SOCKETS ); pxCtx = pxCtx->pxNextWatched )
+            {
+                if( pxCtx->xArmed == pdTRUE )
+                {
+                    xFds[ xCount ].fd = pxCtx->iFd;
+                    xFds[ xCount ].events = POLLIN | POLLRDHUP;
+                    xFds[ xCount ].revents = 0;
+                    pxCtxs[ xCount ] = pxCtx;
+                    xCount++;
+                }
+            }
+
+            ( void ) xSemaphoreGiveRecursive( xRegistryLock );
+
+            if( xCount == 0 )
+            {
+                vTaskDelay( 1 );
+                continue;
+            }
+
+            iRc = poll( xFds, ( nfds_t ) xCount, 1 );
+
+            if( iRc <= 0 )
+            {
+                continue; /* Timeout, or a tick (EINTR). */
+            }
+
+            ( void ) xSemaphoreTakeRecursive( xRegistryLock, portMAX_DELAY );
+
+            /* A socket that left the list meanwhile may have had its fd reused:
+             * then this round's results are stale; the next round starts over. */
+            for( i = 0; ( i < xCount ) && ( ulGeneration == ulRegistryGeneration ); i++ )
+            {
+                if( ( ( xFds[ i ].revents & ( POLLIN | POLLRDHUP | POLLHUP | POLLERR ) ) != 0 ) &&
+                    ( pxCtxs[ i ]->xArmed == pdTRUE ) )
+                {
+                    pxCtxs[ i ]->xArmed = pdFALSE;
+                    pxCtxs[ i ]->pxCallback( ( Socket_t ) pxCtxs[ i ] );
+                }
+            }
+
+            ( void ) xSemaphoreGiveRecursive( xRegistryLock );
+        }
+    }
+
+#endif /* socketsconfigSIM_IDLE_POLLER == 1 */
+
 /* Creates the lock and the task once; safe from several tasks at a time. */
     static BaseType_t prvStartWatcher( void )
     {
@@ -291,7 +373,12 @@ static int32_t prvTransferError( int iErr )
 
             if( ( xRegistryLock != NULL ) &&
                 ( xTaskCreate( prvWatcherTask, "SockWake", socketsconfigSIM_WAKEUP_TASK_STACK, NULL,
-                               socketsconfigSIM_WAKEUP_TASK_PRIORITY, &xWatcherTask ) == pdPASS ) )
+                               socketsconfigSIM_WAKEUP_TASK_PRIORITY, &xWatcherTask ) == pdPASS )
+                #if ( socketsconfigSIM_IDLE_POLLER == 1 )
+                    && ( xTaskCreate( prvPollerTask, "SockPoll", socketsconfigSIM_WAKEUP_TASK_STACK, NULL,
+                                      tskIDLE_PRIORITY, NULL ) == pdPASS )
+                #endif
+                )
             {
                 xWatchState = WATCH_READY;
             }

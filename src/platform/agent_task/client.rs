@@ -125,8 +125,10 @@ pub fn run() {
     loop {
         let mut wait = kernel::MAX_DELAY;
         for (index, c) in clients.iter_mut().enumerate() {
-            while let Some((slot, command)) = agent.next_command(index) {
-                c.execute(agent, index, slot, command);
+            if agent.take_queued(index) {
+                while let Some((slot, command)) = agent.next_command(index) {
+                    c.execute(agent, index, slot, command);
+                }
             }
             c.receive(agent, index);
             c.keep_alive(agent, index);

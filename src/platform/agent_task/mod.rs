@@ -15,7 +15,7 @@ mod txbuf;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 
 use freertos_rust::{CurrentTask, Duration, Mutex, Semaphore, Task, TaskNotification};
 
@@ -114,6 +114,9 @@ pub struct Agent {
     /// One binary semaphore per (client, slot): the slot's completion signal.
     waiters: Vec<Semaphore>,
     task: AtomicPtr<c_void>,
+    /// Per client: an operation may be queued. Lets the agent task skip the
+    /// lock for clients with nothing to do (each lock is two critical sections).
+    queued: [AtomicBool; BROKERS],
 }
 
 static AGENT: AtomicPtr<Agent> = AtomicPtr::new(core::ptr::null_mut());
@@ -157,7 +160,12 @@ fn create_agent() -> Option<()> {
     for _ in 0..BROKERS * OPS {
         waiters.push(Semaphore::new_binary().ok()?);
     }
-    let agent = Box::new(Agent { shared: Mutex::new(shared).ok()?, waiters, task: AtomicPtr::new(core::ptr::null_mut()) });
+    let agent = Box::new(Agent {
+        shared: Mutex::new(shared).ok()?,
+        waiters,
+        task: AtomicPtr::new(core::ptr::null_mut()),
+        queued: core::array::from_fn(|_| AtomicBool::new(false)),
+    });
     let agent: &'static Agent = Box::leak(agent);
     AGENT.store(agent as *const Agent as *mut Agent, Ordering::Release);
     let task = rtos::spawn("MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, client::run).ok()?;
@@ -237,6 +245,9 @@ impl Agent {
             }
             rtos::delay(1);
         };
+        // After the slot is queued (under the lock): the agent task clears the
+        // flag before it looks, so it never misses this operation.
+        self.queued[client].store(true, Ordering::Release);
         self.wake();
         let waited = rtos::tick_count().wrapping_sub(start);
         let signalled = self.waiters[client * OPS + slot].take(Duration::ticks(timeout.saturating_sub(waited))).is_ok();
@@ -293,6 +304,11 @@ impl Agent {
             // SAFETY: the handle is the agent task's, which never ends.
             unsafe { Task::from_raw_handle(task as freertos_rust::FreeRtosTaskHandle) }.notify(TaskNotification::Increment);
         }
+    }
+
+    /// Agent task: whether `client` may have queued operations (clears the mark).
+    fn take_queued(&self, client: usize) -> bool {
+        self.queued[client].swap(false, Ordering::AcqRel)
     }
 
     /// Agent task: the next queued operation of `client`, now `Active`.
