@@ -204,6 +204,31 @@ def port_listening(port):
         return port_accepts(port)
 
 
+def file_tail(path, size=500):
+    """The last `size` bytes of a file, as text ("" if unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()[-size:].decode("utf-8", "replace").strip()
+    except OSError:
+        return ""
+
+
+def stop_process(proc, sig, name="mosquitto"):
+    """Sends `sig` to a child and waits for it; SIGKILL if it ignores it."""
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(sig)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        log("%s ignored signal %d; killing it" % (name, sig))
+        proc.kill()
+        proc.wait()
+
+
 class CommandError(Exception):
     pass
 
@@ -350,26 +375,10 @@ class Broker:
         raise CommandError("mosquitto did not accept connections within %.0f s" % READY_TIMEOUT)
 
     def _stderr_tail(self):
-        try:
-            with open(self.stderr_path, "rb") as f:
-                return f.read()[-500:].decode("utf-8", "replace").strip()
-        except OSError:
-            return ""
+        return file_tail(self.stderr_path)
 
     def _signal_and_wait(self, sig):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                self.proc.send_signal(sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                log("mosquitto ignored signal %d; killing it" % sig)
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig)
         self.proc = None
 
     def stop(self):
@@ -517,25 +526,10 @@ class Tls12Broker:
         raise CommandError("mosquitto (TLS 1.2) did not accept connections and bridge within %.0f s" % READY_TIMEOUT)
 
     def _stderr_tail(self):
-        try:
-            with open(self.stderr_path, "rb") as f:
-                return f.read()[-500:].decode("utf-8", "replace").strip()
-        except OSError:
-            return ""
+        return file_tail(self.stderr_path)
 
     def signal_and_wait(self, sig):
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                self.proc.send_signal(sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, sig, "mosquitto (TLS 1.2)")
         self.proc = None
 
     def check_alive(self):

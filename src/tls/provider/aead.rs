@@ -283,6 +283,11 @@ mod tests {
     use alloc::vec::Vec;
     use rustls::crypto::cipher::OutboundChunks;
 
+    /// An application-data record as received (the version field is fixed in TLS 1.3).
+    fn inbound(buf: &mut [u8]) -> InboundOpaqueMessage<'_> {
+        InboundOpaqueMessage::new(ContentType::ApplicationData, ProtocolVersion::TLSv1_2, buf)
+    }
+
     /// Outside rustls an `AeadKey` can only be made at its 32-byte maximum,
     /// which is the wrong length for AES-128.
     fn wrong_length_key() -> AeadKey {
@@ -312,11 +317,7 @@ mod tests {
         assert!(matches!(enc.encrypt(msg, 0), Err(Error::EncryptError)));
         let mut buf = [0u8; 40];
         let mut dec = Tls12Aes128Gcm.decrypter(wrong_length_key(), &[0; 4]);
-        let msg = InboundOpaqueMessage::new(
-            ContentType::ApplicationData,
-            ProtocolVersion::TLSv1_2,
-            &mut buf,
-        );
+        let msg = inbound(&mut buf);
         assert!(dec.decrypt(msg, 0).is_err());
     }
 
@@ -335,11 +336,7 @@ mod tests {
                 cipher,
                 salt: [0; 4],
             };
-            let msg = InboundOpaqueMessage::new(
-                ContentType::ApplicationData,
-                ProtocolVersion::TLSv1_2,
-                &mut buf,
-            );
+            let msg = inbound(&mut buf);
             assert!(matches!(dec.decrypt(msg, 0), Err(Error::DecryptError)));
 
             let mut buf = alloc::vec![0u8; len.min(TAG_LEN)];
@@ -348,11 +345,7 @@ mod tests {
                 cipher,
                 iv: Iv::from([0u8; 12]),
             };
-            let msg = InboundOpaqueMessage::new(
-                ContentType::ApplicationData,
-                ProtocolVersion::TLSv1_2,
-                &mut buf,
-            );
+            let msg = inbound(&mut buf);
             assert!(dec.decrypt(msg, 0).is_err());
         }
     }
@@ -373,27 +366,15 @@ mod tests {
         assert_eq!(record.len(), 5 + 8 + 16);
 
         let mut copy = record.clone();
-        let msg = InboundOpaqueMessage::new(
-            ContentType::ApplicationData,
-            ProtocolVersion::TLSv1_2,
-            &mut copy,
-        );
+        let msg = inbound(&mut copy);
         assert_eq!(dec.decrypt(msg, 9).unwrap().payload, b"hello");
 
         // Wrong sequence number (AAD) and a flipped bit both fail.
         let mut copy = record.clone();
-        let msg = InboundOpaqueMessage::new(
-            ContentType::ApplicationData,
-            ProtocolVersion::TLSv1_2,
-            &mut copy,
-        );
+        let msg = inbound(&mut copy);
         assert!(matches!(dec.decrypt(msg, 10), Err(Error::DecryptError)));
         record[10] ^= 1;
-        let msg = InboundOpaqueMessage::new(
-            ContentType::ApplicationData,
-            ProtocolVersion::TLSv1_2,
-            &mut record,
-        );
+        let msg = inbound(&mut record);
         assert!(matches!(dec.decrypt(msg, 9), Err(Error::DecryptError)));
     }
 
@@ -413,21 +394,13 @@ mod tests {
         assert_eq!(record.len(), 8 + 1 + 16);
 
         let mut copy = record.clone();
-        let msg = InboundOpaqueMessage::new(
-            ContentType::ApplicationData,
-            ProtocolVersion::TLSv1_2,
-            &mut copy,
-        );
+        let msg = inbound(&mut copy);
         let plain = dec.decrypt(msg, 3).unwrap();
         assert_eq!(plain.typ, ContentType::Handshake);
         assert_eq!(plain.payload, b"finished");
 
         record[0] ^= 0x80;
-        let msg = InboundOpaqueMessage::new(
-            ContentType::ApplicationData,
-            ProtocolVersion::TLSv1_2,
-            &mut record,
-        );
+        let msg = inbound(&mut record);
         assert!(matches!(dec.decrypt(msg, 3), Err(Error::DecryptError)));
     }
 }
