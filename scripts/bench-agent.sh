@@ -33,10 +33,11 @@ fi
 
 out=build/bench-agent
 cmake -S benches/agent -B "$out" -DCMAKE_TOOLCHAIN_FILE="$root/cmake/posix-sim-i686.cmake" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$out" -j 2 --target bench_agent_afr bench_agent_afr_nowakeup bench_agent_mosquitto_ref
+cmake --build "$out" -j 2 --target bench_agent_afr bench_agent_afr_nowakeup bench_agent_afr_tickwatch \
+  bench_agent_mosquitto_ref
 
-# One broker for both programs; report.py runs them in turn and prints the table.
+# One broker for all the programs; report.py runs them in turn and prints the table.
 exec python3 tests/tools/run_with_broker.py --broker-conf-extra benches/agent/mosquitto-bench.conf --timeout 900 -- \
   python3 benches/agent/report.py --afr "$out/bench_agent_afr" --afr-nowakeup "$out/bench_agent_afr_nowakeup" \
-  --mosquitto "$out/bench_agent_mosquitto" \
+  --afr-tickwatch "$out/bench_agent_afr_tickwatch" --mosquitto "$out/bench_agent_mosquitto" \
   --out "$out" "${mode[@]}"

@@ -16,6 +16,10 @@
  *                  Secure Sockets wake-up callback it should be 1 tick
  *                  (built with -DBENCH_WAKEUP_ONLY=1 and the port without the
  *                  callback, only this workload runs, reported as "afr_poll")
+ *                  bench_agent_afr_tickwatch: the same program with the port
+ *                  built without its idle poller (socketsconfigSIM_IDLE_POLLER
+ *                  0: wake-up only at the per-tick watcher's next poll),
+ *                  reported as "afr_tick"
  *   heap           FreeRTOS heap (heap_4) in use: after connecting (base) and
  *                  the peak over the workloads (configTOTAL_HEAP_SIZE minus
  *                  the minimum ever free, reset before each workload)
@@ -51,7 +55,11 @@
     #define BENCH_WAKEUP_ONLY    0
 #endif
 
-#if ( BENCH_WAKEUP_ONLY == 1 )
+/* The name in the RESULT lines: "afr", "afr_poll" (BENCH_WAKEUP_ONLY), or
+ * BENCH_IMPL_NAME when given (bench_agent_afr_tickwatch: "afr_tick"). */
+#if defined( BENCH_IMPL_NAME )
+    #define IMPL    BENCH_IMPL_NAME
+#elif ( BENCH_WAKEUP_ONLY == 1 )
     #define IMPL    "afr_poll"
 #else
     #define IMPL    "afr"

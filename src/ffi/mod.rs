@@ -18,7 +18,7 @@ mod shadow;
 #[cfg(not(afr_subscription_management))]
 mod shadow_unavailable;
 #[cfg(feature = "selftest")]
-mod selftest;
+pub(crate) mod selftest;
 
 /// Reads a C enum field as the integer it is, so that any value C stored there
 /// (even one outside the enum) is defined behaviour; the caller then validates it.

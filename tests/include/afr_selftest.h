@@ -33,6 +33,11 @@ extern "C" {
  */
 BaseType_t AFR_SELFTEST_StartTask(AFR_SELFTEST_Report report);
 
+/**
+ * The agent task's deepest stack use so far, in bytes (0 before it ran).
+ */
+uint32_t AFR_SELFTEST_AgentStackPeak(void);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

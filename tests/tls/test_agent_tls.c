@@ -24,6 +24,7 @@
 #include "aws_mqtt_agent_config.h"
 #include "aws_mqtt_agent_config_defaults.h"
 
+#include "afr_selftest.h"
 #include "agent_util.h"
 #include "test_support.h"
 
@@ -187,6 +188,7 @@ static void prvDeprecatedSecuredConnection( void )
 static void prvHeapPerConnection( void )
 {
     size_t xBefore, xPlain, xTls, xAfter, xPeak;
+    uint32_t ulPlainStack;
 
     /* Plain first, for comparison (and to warm up one-time allocations). */
     TEST_ASSERT( xUtilConnect( xClient, usTestBrokerPort(), "afr-tls-plain", NULL, NULL, T_TIMEOUT ) == eMQTTAgentSuccess );
@@ -196,6 +198,8 @@ static void prvHeapPerConnection( void )
     xPlain = xBefore - xPortGetFreeHeapSize();
     TEST_CHECK( MQTT_AGENT_Disconnect( xClient, T_TIMEOUT ) == eMQTTAgentSuccess );
     TEST_CHECK( xPortGetFreeHeapSize() == xBefore );
+
+    ulPlainStack = AFR_SELFTEST_AgentStackPeak();
 
     /* This program's first TLS connect: the minimum-ever free heap marks its peak. */
     TEST_ASSERT( prvConnect( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, &xCa, T_TIMEOUT ) == eMQTTAgentSuccess );
@@ -207,6 +211,12 @@ static void prvHeapPerConnection( void )
     printf( "TLS heap: plain connection %lu bytes; TLS connection %lu bytes established, "
             "%lu bytes at the handshake's peak (RSA-2048 server and client, TLS 1.3)\n",
             ( unsigned long ) xPlain, ( unsigned long ) xTls, ( unsigned long ) xPeak );
+    /* The handshake runs on the agent task's stack (i686; includes the
+     * simulator's tick signal frames, so an upper bound). */
+    printf( "TLS stack: agent task stack peak %lu bytes with plain connections only, %lu bytes once a TLS "
+            "connection ran (i686, tick signal frames included)\n",
+            ( unsigned long ) ulPlainStack, ( unsigned long ) AFR_SELFTEST_AgentStackPeak() );
+    TEST_CHECK( ulPlainStack > 0 && AFR_SELFTEST_AgentStackPeak() >= ulPlainStack );
     fflush( stdout );
 }
 

@@ -13,7 +13,7 @@ foreach(generation v14 v10)
   # (no credential header), whose shim would compete with this one.
   afr_sim_program(${program} LIB afr_cloud_cred_${generation}
     ${TLS_TEST_DIR}/test_agent_tls.c ${AGENT_TEST_DIR}/agent_util.c)
-  target_include_directories(${program} PRIVATE ${AGENT_TEST_DIR})
+  target_include_directories(${program} PRIVATE ${AGENT_TEST_DIR} ${CMAKE_CURRENT_LIST_DIR}/../include)
   target_link_libraries(${program} PRIVATE test_support)
 endforeach()
 target_compile_definitions(test_agent_tls_v10 PRIVATE TLS_TEST_V10)

@@ -104,6 +104,8 @@ fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest) -> Re
 
 /// The agent task's body.
 pub fn run() {
+    #[cfg(feature = "selftest")]
+    crate::ffi::selftest::stack::paint();
     let Some(agent) = agent() else { return };
     let keep_alive = KeepAlive { interval: mqtt::KEEP_ALIVE_ACTUAL_INTERVAL_TICKS, timeout: mqtt::KEEP_ALIVE_TIMEOUT_TICKS };
     let mut clients: Vec<Box<ClientIo>> = (0..BROKERS)
