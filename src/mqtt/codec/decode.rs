@@ -18,7 +18,18 @@ impl<'a> Packet<'a> {
     /// about the packet's own shape is checked, including those on topic
     /// names in PUBLISH, which hold both ways [MQTT-3.3.2-2].
     pub fn decode(header: &FixedHeader, body: &'a [u8]) -> Result<Packet<'a>, DecodeError> {
+        Self::decode_types(header, body, true)
+    }
+
+    /// The decoder; with `client_packets` false the types only a client sends
+    /// are refused, and their decoders drop out of a client's build (the
+    /// argument is a constant at each call site).
+    #[inline(always)]
+    fn decode_types(header: &FixedHeader, body: &'a [u8], client_packets: bool) -> Result<Packet<'a>, DecodeError> {
         header.validate()?;
+        if !client_packets && !header.packet_type.server_may_send() {
+            return Err(DecodeError::UnexpectedPacket);
+        }
         let expected = header.remaining_len as usize;
         if body.len() < expected {
             return Err(DecodeError::Truncated);
@@ -27,20 +38,21 @@ impl<'a> Packet<'a> {
             return Err(DecodeError::LengthMismatch);
         }
         Ok(match header.packet_type {
-            PacketType::Connect => Packet::Connect(Connect::decode(body)?),
+            PacketType::Connect if client_packets => Packet::Connect(Connect::decode(body)?),
             PacketType::ConnAck => Packet::ConnAck(ConnAck::decode(body)?),
             PacketType::Publish => Packet::Publish(Publish::decode(header.flags, body)?),
             PacketType::PubAck => Packet::PubAck(PubAck::decode(body)?),
             PacketType::PubRec => Packet::PubRec(PubRec::decode(body)?),
             PacketType::PubRel => Packet::PubRel(PubRel::decode(body)?),
             PacketType::PubComp => Packet::PubComp(PubComp::decode(body)?),
-            PacketType::Subscribe => Packet::Subscribe(Subscribe::decode(body)?),
+            PacketType::Subscribe if client_packets => Packet::Subscribe(Subscribe::decode(body)?),
             PacketType::SubAck => Packet::SubAck(SubAck::decode(body)?),
-            PacketType::Unsubscribe => Packet::Unsubscribe(Unsubscribe::decode(body)?),
+            PacketType::Unsubscribe if client_packets => Packet::Unsubscribe(Unsubscribe::decode(body)?),
             PacketType::UnsubAck => Packet::UnsubAck(UnsubAck::decode(body)?),
-            PacketType::PingReq => Packet::PingReq(PingReq::decode(body)?),
+            PacketType::PingReq if client_packets => Packet::PingReq(PingReq::decode(body)?),
             PacketType::PingResp => Packet::PingResp(PingResp::decode(body)?),
-            PacketType::Disconnect => Packet::Disconnect(Disconnect::decode(body)?),
+            PacketType::Disconnect if client_packets => Packet::Disconnect(Disconnect::decode(body)?),
+            _ => return Err(DecodeError::UnexpectedPacket),
         })
     }
 
@@ -52,11 +64,7 @@ impl<'a> Packet<'a> {
         header: &FixedHeader,
         body: &'a [u8],
     ) -> Result<Packet<'a>, DecodeError> {
-        header.validate()?;
-        if !header.packet_type.server_may_send() {
-            return Err(DecodeError::UnexpectedPacket);
-        }
-        Self::decode(header, body)
+        Self::decode_types(header, body, false)
     }
 }
 

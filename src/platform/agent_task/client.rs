@@ -677,25 +677,25 @@ impl ClientIo {
     }
 }
 
-/// The filter of the single-filter SUBSCRIBE we encoded into `buf`.
+/// The topic filter of a single-filter SUBSCRIBE or UNSUBSCRIBE we encoded:
+/// after the fixed header and the packet id comes the length-prefixed filter.
+/// (Read directly rather than through the packet decoder, which a client
+/// otherwise never needs for packets of its own: it would cost flash.)
+#[cfg(afr_subscription_management)]
+fn first_filter(packet: &[u8]) -> Option<&str> {
+    let (header, used) = FixedHeader::parse(packet).ok()??;
+    let body = packet.get(used..used + header.remaining_len as usize)?;
+    let len = u16::from_be_bytes([*body.get(2)?, *body.get(3)?]) as usize;
+    core::str::from_utf8(body.get(4..4 + len)?).ok()
+}
+
+/// The filter of the SUBSCRIBE in `buf` (`len` bytes).
 #[cfg(afr_subscription_management)]
 fn subscribe_filter(buf: &TxBuf, len: usize) -> Option<&str> {
-    use crate::mqtt::codec::Subscribe;
-    let (header, used) = FixedHeader::parse(buf.as_slice().get(..len)?).ok()??;
-    let body = buf.as_slice().get(used..used + header.remaining_len as usize)?;
-    match Packet::decode(&header, body).ok()? {
-        Packet::Subscribe(Subscribe { filters, .. }) => filters.iter().next().map(|(f, _)| f),
-        _ => None,
-    }
+    first_filter(buf.as_slice().get(..len)?)
 }
 
 #[cfg(afr_subscription_management)]
 fn unsubscribe_filter(buf: &TxBuf) -> Option<&str> {
-    use crate::mqtt::codec::Unsubscribe;
-    let (header, used) = FixedHeader::parse(buf.as_slice()).ok()??;
-    let body = buf.as_slice().get(used..used + header.remaining_len as usize)?;
-    match Packet::decode(&header, body).ok()? {
-        Packet::Unsubscribe(Unsubscribe { filters, .. }) => filters.iter().next(),
-        _ => None,
-    }
+    first_filter(buf.as_slice())
 }
