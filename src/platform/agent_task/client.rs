@@ -128,7 +128,7 @@ pub fn run() {
         let mut wait = kernel::MAX_DELAY;
         for (index, c) in clients.iter_mut().enumerate() {
             if agent.take_queued(index) {
-                while let Some((slot, command)) = agent.next_command(index) {
+                for (slot, command) in agent.queued_commands(index) {
                     c.execute(agent, index, slot, command);
                 }
             }

@@ -311,18 +311,20 @@ impl Agent {
         self.queued[client].swap(false, Ordering::AcqRel)
     }
 
-    /// Agent task: the next queued operation of `client`, now `Active`.
-    fn next_command(&self, client: usize) -> Option<(u16, Command)> {
+    /// Agent task: every queued operation of `client` (in slot order), now
+    /// `Active`, taken under one lock.
+    fn queued_commands(&self, client: usize) -> heapless::Vec<(u16, Command), OPS> {
+        let mut taken = heapless::Vec::new();
         let mut shared = self.lock();
-        let slots = &mut shared.clients[client].slots;
-        let i = slots.iter().position(|s| matches!(s, Slot::Queued(_)))?;
-        match core::mem::replace(&mut slots[i], Slot::Active) {
-            Slot::Queued(cmd) => Some((i as u16, cmd)),
-            other => {
-                slots[i] = other;
-                None
+        for (i, slot) in shared.clients[client].slots.iter_mut().enumerate() {
+            if matches!(slot, Slot::Queued(_)) {
+                if let Slot::Queued(cmd) = core::mem::replace(slot, Slot::Active) {
+                    // Cannot overflow: one entry per slot.
+                    let _ = taken.push((i as u16, cmd));
+                }
             }
         }
+        taken
     }
 
     /// Agent task: operation `slot` of `client` finished. False when its caller
