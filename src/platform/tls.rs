@@ -6,7 +6,6 @@
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::ffi::c_char;
-use core::time::Duration;
 
 use rustls::pki_types::UnixTime;
 use rustls::time_provider::TimeProvider;
@@ -128,7 +127,7 @@ impl TimeProvider for HookTime {
             let mut seconds = 0u64;
             // SAFETY: the project's hook writes one u64 through a valid pointer.
             let known = unsafe { mqtt::tls_fxn::time(&mut seconds) } == crate::ffi::types::pdTRUE;
-            known.then(|| UnixTime::since_unix_epoch(Duration::from_secs(seconds)))
+            known.then(|| UnixTime::since_unix_epoch(core::time::Duration::from_secs(seconds)))
         }
         #[cfg(not(afr_tls_time_hook))]
         None

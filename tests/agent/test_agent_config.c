@@ -17,6 +17,7 @@
 #include "aws_mqtt_agent.h"
 #include "aws_mqtt_agent_config.h"
 #include "aws_mqtt_agent_config_defaults.h"
+#include "aws_mqtt_agent_tls.h"
 
 #include "agent_util.h"
 #include "test_support.h"
@@ -352,6 +353,38 @@ static void prvPollingBuffersAndLogs( void )
     TEST_CHECK( MQTT_AGENT_Delete( xShared ) == eMQTTAgentSuccess );
 }
 
+/* This config names no mqttconfigTLS_TIME_FXN / mqttconfigTLS_RANDOM_FXN: a TLS
+ * connect must fail at once (never accept certificates unchecked), say why,
+ * and log it; nothing is left behind. */
+static void prvTlsWithoutHooks( void )
+{
+    MQTTAgentHandle_t xClient = NULL;
+    MQTTAgentTLSError_t xWhy = eMQTTAgentTLSNoError;
+    MQTTAgentConnectParams_t xParams =
+    {
+        .pcURL            = "127.0.0.1",
+        .xFlags           = mqttagentREQUIRE_TLS | mqttagentURL_IS_IP_ADDRESS,
+        .usPort           = usTestBrokerPort(),
+        .pucClientId      = ( const uint8_t * ) "afr-config-tls",
+        .usClientIdLength = 14,
+    };
+    size_t xHeap;
+    TickType_t xStart;
+
+    TEST_ASSERT( MQTT_AGENT_Create( &xClient ) == eMQTTAgentSuccess );
+    xHeap = xPortGetFreeHeapSize();
+    cLog[ 0 ] = '\0';
+    xStart = xTaskGetTickCount();
+    TEST_CHECK( MQTT_AGENT_Connect( xClient, &xParams, T_TIMEOUT ) == eMQTTAgentFailure );
+    TEST_CHECK( xTaskGetTickCount() - xStart < pdMS_TO_TICKS( 1000 ) );
+    TEST_CHECK( MQTT_AGENT_GetTLSError( xClient, &xWhy ) == eMQTTAgentSuccess );
+    TEST_CHECK_MSG( xWhy == eMQTTAgentTLSNoTime, "TLS error %d", ( int ) xWhy );
+    TEST_CHECK_MSG( strstr( cLog, "mqttconfigTLS_TIME_FXN" ) != NULL, "log: %s", cLog );
+    TEST_CHECK( xPortGetFreeHeapSize() == xHeap );
+    TEST_CHECK( iUtilPoolFree() == bufferpoolconfigNUM_BUFFERS );
+    TEST_CHECK( MQTT_AGENT_Delete( xClient ) == eMQTTAgentSuccess );
+}
+
 static void prvBody( void )
 {
     vTestRun( "subscribe_params_layout", prvLayout );
@@ -363,6 +396,7 @@ static void prvBody( void )
     vTestRun( "tcp_send_timeout", prvSendTimeout );
     vTestRun( "connack_timeout", prvConnackTimeout );
     vTestRun( "polling_rx_size_buffers_and_logs", prvPollingBuffersAndLogs );
+    vTestRun( "tls_without_time_and_random_hooks", prvTlsWithoutHooks );
     vTestFinish();
 }
 

@@ -18,9 +18,11 @@ afr_broker_test(NAME agent_api PROGRAM test_agent_api RELAY FAKE TIMEOUT 240)
 # Every agent config macro with a non-default value (tests/config_small), and
 # a Secure Sockets port without the wake-up callback, so the agent polls.
 set(AFR_SMALL_CONFIG_DIR ${CMAKE_CURRENT_LIST_DIR}/../config_small)
+# With TLS built in but no time or random hook configured.
 afr_cloud_add_library(afr_cloud_small
   CONFIG_DIR ${AFR_SMALL_CONFIG_DIR}
-  FREERTOS_INCLUDE_DIRS ${AFR_SIM_KERNEL_INCLUDE_DIRS})
+  FREERTOS_INCLUDE_DIRS ${AFR_SIM_KERNEL_INCLUDE_DIRS}
+  FEATURES tls)
 add_library(agent_util_small STATIC ${AGENT_TEST_DIR}/agent_util.c)
 target_include_directories(agent_util_small BEFORE PUBLIC ${AFR_SMALL_CONFIG_DIR})
 target_include_directories(agent_util_small PUBLIC ${AGENT_TEST_DIR})

@@ -6,8 +6,10 @@ set(TLS_TEST_DIR ${CMAKE_CURRENT_LIST_DIR})
 # The same library build, with each generation of AFR's credential header.
 afr_cloud_library_variant(afr_cloud_cred_v14 FROM afr_cloud CREDENTIAL_DIRS ${AFR_TEST_TLS_DIR}/v14)
 afr_cloud_library_variant(afr_cloud_cred_v10 FROM afr_cloud CREDENTIAL_DIRS ${AFR_TEST_TLS_DIR}/v10)
+# A credential header still holding AFR's "Paste ... here." placeholders.
+afr_cloud_library_variant(afr_cloud_cred_placeholder FROM afr_cloud CREDENTIAL_DIRS ${TLS_TEST_DIR}/placeholder)
 
-foreach(generation v14 v10)
+foreach(generation v14 v10 placeholder)
   set(program test_agent_tls_${generation})
   # agent_util.c compiled in: the agent_util library links the default afr_cloud
   # (no credential header), whose shim would compete with this one.
@@ -17,9 +19,11 @@ foreach(generation v14 v10)
   target_link_libraries(${program} PRIVATE test_support)
 endforeach()
 target_compile_definitions(test_agent_tls_v10 PRIVATE TLS_TEST_V10)
+target_compile_definitions(test_agent_tls_placeholder PRIVATE TLS_TEST_PLACEHOLDER)
 
 afr_broker_test(NAME agent_tls PROGRAM test_agent_tls_v14 TLS ALPN RELAY FAKE TIMEOUT 240)
 afr_broker_test(NAME agent_tls_v10_header PROGRAM test_agent_tls_v10 TLS TIMEOUT 120)
+afr_broker_test(NAME agent_tls_placeholder_header PROGRAM test_agent_tls_placeholder TLS TIMEOUT 120)
 
 # The hello-world demo with its one TLS switch (what scripts/demo.sh --tls runs).
 afr_sim_program(hello_world_tls LIB afr_cloud_cred_v14 ${CMAKE_CURRENT_LIST_DIR}/../../c_demo/hello_world/main.c)
