@@ -53,6 +53,7 @@ const VALUES: &[(&str, &str, &str, &str)] = &[
     ("mqtt", "RX_BUFFER_SIZE", "usize", "mqttconfigRX_BUFFER_SIZE"),
     ("mqtt", "TLS_RX_BUFFER_SIZE", "usize", "mqttconfigTLS_RX_BUFFER_SIZE"),
     ("mqtt", "TLS_TX_BUFFER_SIZE", "usize", "mqttconfigTLS_TX_BUFFER_SIZE"),
+    ("mqtt", "TLS_HANDSHAKE_TIMEOUT_MS", "u32", "mqttconfigTLS_HANDSHAKE_TIMEOUT_MS"),
     // aws_mqtt_config.h
     ("mqtt", "ENABLE_DEBUG_LOGS", "bool", "mqttconfigENABLE_DEBUG_LOGS"),
     ("mqtt", "ENABLE_SUBSCRIPTION_MANAGEMENT", "bool", "mqttconfigENABLE_SUBSCRIPTION_MANAGEMENT"),

@@ -93,6 +93,13 @@
     #define mqttconfigTLS_TX_BUFFER_SIZE    ( 4096 )
 #endif
 
+/* The longest a TLS handshake may hold the agent task, in milliseconds, whatever
+ * the connect's xTimeoutTicks (portMAX_DELAY included): the handshake runs in
+ * the agent task, and every client waits meanwhile. */
+#ifndef mqttconfigTLS_HANDSHAKE_TIMEOUT_MS
+    #define mqttconfigTLS_HANDSHAKE_TIMEOUT_MS    ( 30000 )
+#endif
+
 /*
  * Optional hooks, no default (define them to the names of your functions):
  *

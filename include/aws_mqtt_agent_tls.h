@@ -87,6 +87,10 @@ typedef enum {
    * The library was built without TLS (cargo feature `tls`).
    */
   eMQTTAgentTLSNotBuilt = 16,
+  /**
+   * The FreeRTOS heap could not hold the connection's TLS buffers.
+   */
+  eMQTTAgentTLSOutOfMemory = 17,
 } MQTTAgentTLSError_t;
 
 #ifdef __cplusplus

@@ -877,6 +877,7 @@ impl TimeProvider for Clock {
 }
 
 fn now() -> Arc<dyn TimeProvider> {
+    let _ = pki(); // Its certificates are valid from their generation time on.
     Arc::new(Clock(Some(UnixTime::now())))
 }
 
@@ -984,11 +985,11 @@ impl Session {
             tx_buffer: self.tx,
         };
         let conn = tls_client::connection::<OsEntropy>(params, self.time).unwrap();
-        let mut stream = TlsStream::new(Pipe::new(server_config, self.chunk), conn, self.rx, self.tx);
-        let mut waits = 0;
-        let result = stream.handshake(|| {
-            waits += 1;
-            waits < 3
+        let mut stream = TlsStream::new(Pipe::new(server_config, self.chunk), conn, self.rx, self.tx).unwrap();
+        let mut idle_turns = 0;
+        let result = stream.handshake(|idle| {
+            idle_turns += usize::from(idle);
+            idle_turns < 3
         });
         (stream, result)
     }
@@ -1070,10 +1071,12 @@ fn session_handshake_times_out_when_the_server_is_silent() {
     let conn = tls_client::connection::<OsEntropy>(params, now()).unwrap();
     let mut pipe = Pipe::new(server_config(&pki().rsa_server, &TLS13, false), usize::MAX);
     pipe.silent = true;
-    let mut stream = TlsStream::new(pipe, conn, 16_645, 4096);
-    let mut waits = 0;
-    assert_eq!(stream.handshake(|| { waits += 1; waits < 5 }), Err(TlsError::Timeout));
-    assert_eq!(waits, 5);
+    let mut stream = TlsStream::new(pipe, conn, 16_645, 4096).unwrap();
+    let mut idle_turns = 0;
+    assert_eq!(stream.handshake(|idle| { idle_turns += usize::from(idle); idle_turns < 5 }), Err(TlsError::Timeout));
+    assert_eq!(idle_turns, 5);
+    // The session stays failed.
+    assert_eq!(stream.send_all(b"x"), Err(TlsError::Timeout));
 }
 
 #[test]
@@ -1127,4 +1130,46 @@ fn client_parameters_are_checked() {
     }
     assert!(ClientIdentity::from_pem(b"Paste client certificate here.\0", b"x").is_err());
     assert!(ClientIdentity::from_pem(&ca, b"Paste client private key here.").is_err());
+}
+
+#[test]
+fn session_deadline_holds_against_a_dripping_server() {
+    // One byte per read: the deadline is still checked on every turn.
+    let session = Session { chunk: 1, ..Session::default() };
+    let ca = pem(&pki().rsa_ca);
+    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&ca), identity: None, tx_buffer: 4096 };
+    let conn = tls_client::connection::<OsEntropy>(params, session.time).unwrap();
+    let mut stream = TlsStream::new(Pipe::new(server_config(&pki().rsa_server, &TLS13, false), 1), conn, 16_645, 4096).unwrap();
+    let mut turns = 0;
+    assert_eq!(stream.handshake(|_| { turns += 1; turns < 50 }), Err(TlsError::Timeout));
+}
+
+#[test]
+fn session_survives_a_key_update_before_a_large_send() {
+    let (mut stream, result) = Session::default().start(server_config(&pki().rsa_server, &TLS13, false));
+    result.unwrap();
+    // The server updates its keys and asks for ours (rustls: update_requested).
+    let pipe = stream.transport_mut();
+    pipe.server.refresh_traffic_keys().unwrap();
+    pipe.pump_out();
+    let mut buf = [0u8; 8];
+    assert_eq!(stream.recv(&mut buf).unwrap(), 0);
+    // A send that fills whole records, with our KeyUpdate reply before it.
+    let message: Vec<u8> = (0..5000u32).map(|i| i as u8).collect();
+    stream.send_all(&message).unwrap();
+    assert_eq!(read_exactly(&mut stream, message.len(), 4096), message);
+}
+
+#[test]
+fn session_delivers_data_that_came_before_close_notify() {
+    let (mut stream, result) = Session::default().start(server_config(&pki().rsa_server, &TLS13, false));
+    result.unwrap();
+    let pipe = stream.transport_mut();
+    pipe.server.writer().write_all(b"last words").unwrap();
+    pipe.server.send_close_notify();
+    pipe.pump_out();
+    let mut buf = [0u8; 64];
+    let n = stream.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"last words");
+    assert_eq!(stream.recv(&mut buf), Err(TlsError::Closed));
 }

@@ -151,7 +151,7 @@ pub extern "C" fn MQTT_AGENT_Connect(
     #[cfg(feature = "tls")]
     let tls = match wants_tls {
         false => None,
-        true => match super::agent_tls::request(p, flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, remaining(start, xTimeoutTicks)) {
+        true => match super::agent_tls::request(p, flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, start, xTimeoutTicks) {
             Some(r) => Some(r),
             None => return eMQTTAgentFailure,
         },

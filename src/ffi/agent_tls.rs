@@ -53,7 +53,14 @@ pub enum MQTTAgentTLSError_t {
     eMQTTAgentTLSProtocolError = 15,
     /// The library was built without TLS (cargo feature `tls`).
     eMQTTAgentTLSNotBuilt = 16,
+    /// The FreeRTOS heap could not hold the connection's TLS buffers.
+    eMQTTAgentTLSOutOfMemory = 17,
 }
+
+/// Largest PEM text accepted from C (certificates, keys): a bound on what a
+/// size argument may make the library read.
+#[cfg(feature = "tls")]
+const MAX_PEM: u32 = 64 * 1024;
 
 /// Sets the device's TLS client certificate (PEM, the chain may follow it) and
 /// private key (PEM: PKCS#1 or PKCS#8 RSA, SEC1 or PKCS#8 ECDSA P-256) for
@@ -73,6 +80,9 @@ pub extern "C" fn MQTT_AGENT_SetClientCredentials(
     #[cfg(feature = "tls")]
     {
         use crate::platform::tls::credentials;
+        if ulCertificateSize > MAX_PEM || ulPrivateKeySize > MAX_PEM {
+            return eMQTTAgentFailure;
+        }
         use crate::tls::client::Identity;
         // SAFETY: per the contract, non-NULL pointers are valid for their sizes.
         let (cert, key) = unsafe {
@@ -118,7 +128,7 @@ pub extern "C" fn MQTT_AGENT_GetTLSError(
     let Some(code) = crate::platform::agent_task::agent().and_then(|a| a.tls_failure(xMQTTHandle)) else {
         return eMQTTAgentFailure;
     };
-    const ALL: [MQTTAgentTLSError_t; 17] = [
+    const ALL: [MQTTAgentTLSError_t; 18] = [
         eMQTTAgentTLSNoError,
         eMQTTAgentTLSNoTime,
         eMQTTAgentTLSNoEntropy,
@@ -136,6 +146,7 @@ pub extern "C" fn MQTT_AGENT_GetTLSError(
         eMQTTAgentTLSConnectionLost,
         eMQTTAgentTLSProtocolError,
         eMQTTAgentTLSNotBuilt,
+        eMQTTAgentTLSOutOfMemory,
     ];
     let error = if cfg!(feature = "tls") { ALL.get(code as usize).copied().unwrap_or(eMQTTAgentTLSProtocolError) } else { eMQTTAgentTLSNotBuilt };
     // SAFETY: non-NULL pointer to the caller's variable.
@@ -145,28 +156,31 @@ pub extern "C" fn MQTT_AGENT_GetTLSError(
 
 /// The TLS part of a connect: a copy of `pcCertificate` (the caller's memory is
 /// only valid during the call), ALPN, and the time the handshake may take.
-/// `None` when memory for the copy is short.
+/// `None` when memory for the copy is short or the size is beyond `MAX_PEM`.
+/// A non-NULL `pcCertificate` of size 0 is kept as an empty trust list, which
+/// fails the connect: it never silently widens trust to the built-in roots.
 #[cfg(feature = "tls")]
 pub(crate) fn request(
     p: &MQTTAgentConnectParams_t,
     aws_alpn: bool,
+    start: u32,
     timeout: u32,
 ) -> Option<alloc::boxed::Box<crate::platform::tls::Request>> {
     use alloc::vec::Vec;
     // SAFETY (below): pcCertificate/ulCertificateSize describe the caller's certificate, as AFR documents.
     // NULL means "the built-in roots", whatever the size says.
-    let pem = match p.pcCertificate.is_null() {
-        true => &[][..],
-        false => unsafe { super::agent::c_bytes(p.pcCertificate as *const u8, p.ulCertificateSize as usize) }?,
-    };
-    let trusted_pem = match pem {
-        [] => None,
-        pem => {
+    let trusted_pem = match p.pcCertificate.is_null() {
+        true => None,
+        false => {
+            if p.ulCertificateSize > MAX_PEM {
+                return None;
+            }
+            let pem = unsafe { super::agent::c_bytes(p.pcCertificate as *const u8, p.ulCertificateSize as usize) }?;
             let mut copy = Vec::new();
             copy.try_reserve_exact(pem.len()).ok()?;
             copy.extend_from_slice(pem);
             Some(copy.into_boxed_slice())
         }
     };
-    Some(alloc::boxed::Box::new(crate::platform::tls::Request { aws_alpn, trusted_pem, timeout }))
+    Some(alloc::boxed::Box::new(crate::platform::tls::Request { aws_alpn, trusted_pem, start, timeout }))
 }

@@ -52,6 +52,8 @@ pub enum Failure {
     ConnectionLost = 14,
     /// Any other TLS protocol failure.
     Protocol = 15,
+    /// The FreeRTOS heap could not hold the connection's TLS buffers.
+    OutOfMemory = 17,
 }
 
 impl From<&SetupError> for Failure {
@@ -92,6 +94,7 @@ impl From<&TlsError> for Failure {
             TlsError::Transport | TlsError::Closed => Failure::ConnectionLost,
             TlsError::Timeout => Failure::Timeout,
             TlsError::RecordTooLarge => Failure::RecordTooLarge,
+            TlsError::OutOfMemory => Failure::OutOfMemory,
             TlsError::Protocol(e) => Failure::from(e),
         }
     }
@@ -149,7 +152,8 @@ pub struct Request {
     pub aws_alpn: bool,
     /// A copy of `pcCertificate`, when given.
     pub trusted_pem: Option<Box<[u8]>>,
-    /// Ticks the handshake may take (what was left of the connect's timeout).
+    /// The tick the application's connect call started, and its `xTimeoutTicks`.
+    pub start: u32,
     pub timeout: u32,
 }
 
@@ -179,17 +183,21 @@ pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Resul
         debug(format_args!("TLS: setup failed: {e:?}"));
         Failure::from(&e)
     })?;
-    let mut stream = TlsStream::new(socket, conn, mqtt::TLS_RX_BUFFER_SIZE, mqtt::TLS_TX_BUFFER_SIZE);
-    let start = rtos::tick_count();
-    // Two ticks past the caller's own wait: a handshake still running when the
-    // caller's time is up is the caller's eMQTTAgentTimeout, never a Failure
-    // that races it.
-    let allowed = request.timeout.saturating_add(2);
-    let outcome = stream.handshake(|| {
-        if rtos::tick_count().wrapping_sub(start) >= allowed {
+    let mut stream =
+        TlsStream::new(socket, conn, mqtt::TLS_RX_BUFFER_SIZE, mqtt::TLS_TX_BUFFER_SIZE).map_err(|e| Failure::from(&e))?;
+    // From the application's call, capped by mqttconfigTLS_HANDSHAKE_TIMEOUT_MS
+    // (the agent task is busy meanwhile), and two ticks past the caller's own
+    // wait: a handshake still running when the caller's time is up is the
+    // caller's eMQTTAgentTimeout, never a Failure that races it.
+    let cap = (mqtt::TLS_HANDSHAKE_TIMEOUT_MS as u64 * crate::config::kernel::TICK_RATE_HZ as u64 / 1000).min(u32::MAX as u64) as u32;
+    let allowed = request.timeout.min(cap).saturating_add(2);
+    let outcome = stream.handshake(|idle| {
+        if rtos::tick_count().wrapping_sub(request.start) >= allowed {
             return false;
         }
-        rtos::delay(1);
+        if idle {
+            rtos::delay(1);
+        }
         true
     });
     match outcome {
@@ -248,8 +256,10 @@ pub mod credentials {
         // SAFETY: the shim writes two pointers to static strings (or NULL).
         unsafe { afr_cloud_credential_header(&mut cert, &mut key) };
         match (c_str(cert), c_str(key)) {
-            (Some(cert), Some(key)) if !cert.is_empty() => Identity::from_pem(cert, key).map(Some),
-            _ => Ok(None),
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => Identity::from_pem(cert, key).map(Some),
+            // A certificate without its key (or the reverse) is a broken header.
+            _ => Err(SetupError::BadClientCredentials),
         }
     }
 }

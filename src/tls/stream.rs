@@ -7,7 +7,6 @@
 //! larger than the send buffer.
 
 use alloc::boxed::Box;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use rustls::client::UnbufferedClientConnection;
@@ -37,6 +36,8 @@ pub enum TlsError {
     RecordTooLarge,
     /// The peer closed the TLS session (close_notify).
     Closed,
+    /// The FreeRTOS heap could not hold the session's buffers.
+    OutOfMemory,
     /// TLS itself failed: certificate verification, an alert from the peer, a
     /// bad record, a missing time or random source.
     Protocol(rustls::Error),
@@ -55,6 +56,11 @@ pub const RECORD_OVERHEAD: usize = 32;
 
 /// Capacity of the decrypted-data buffer kept between records.
 const PLAIN_KEEP: usize = 1024;
+
+/// Room left in the send buffer beside each record: a TLS 1.3 KeyUpdate the
+/// peer asked for is written by rustls into the same buffer, before our next
+/// record (27 bytes).
+const KEY_UPDATE_ROOM: usize = 32;
 
 /// Smallest send buffer that still carries useful records.
 pub const MIN_TX_BUFFER: usize = 256;
@@ -89,25 +95,38 @@ pub struct TlsStream<T> {
     plain_at: usize,
     /// New TLS bytes arrived since the state machine last ran.
     unprocessed: bool,
-    /// Why the session failed, once it has.
+    /// Why the session failed, once it has: every later call returns it.
     failed: Option<TlsError>,
+    /// An error met while decrypted data was still unread (e.g. the peer's
+    /// close_notify right after its last records): returned once that data is read.
+    deferred: Option<TlsError>,
+}
+
+/// A zeroed buffer from the heap, or `OutOfMemory` (never a panic).
+fn buffer(len: usize) -> Result<Box<[u8]>, TlsError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| TlsError::OutOfMemory)?;
+    v.resize(len, 0);
+    Ok(v.into_boxed_slice())
 }
 
 impl<T: Transport> TlsStream<T> {
     /// A session about to start its handshake; `conn` is a fresh rustls client.
-    pub fn new(transport: T, conn: UnbufferedClientConnection, rx_size: usize, tx_size: usize) -> Self {
-        TlsStream {
+    /// `OutOfMemory` when the heap cannot hold the buffers.
+    pub fn new(transport: T, conn: UnbufferedClientConnection, rx_size: usize, tx_size: usize) -> Result<Self, TlsError> {
+        Ok(TlsStream {
             transport,
             conn,
-            incoming: vec![0u8; rx_size].into_boxed_slice(),
+            incoming: buffer(rx_size)?,
             filled: 0,
-            outgoing: vec![0u8; tx_size.max(MIN_TX_BUFFER)].into_boxed_slice(),
+            outgoing: buffer(tx_size.max(MIN_TX_BUFFER))?,
             queued: 0,
             plain: Vec::new(),
             plain_at: 0,
             unprocessed: false,
             failed: None,
-        }
+            deferred: None,
+        })
     }
 
     /// The transport, e.g. to set socket options.
@@ -125,50 +144,50 @@ impl<T: Transport> TlsStream<T> {
         self.failed.as_ref()
     }
 
-    fn note<R>(&mut self, r: Result<R, TlsError>) -> Result<R, TlsError> {
-        if let (Err(e), None) = (&r, &self.failed) {
+    /// Runs `f` unless the session already failed, and remembers its first error.
+    fn guarded<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R, TlsError>) -> Result<R, TlsError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let r = f(self);
+        if let Err(e) = &r {
             self.failed = Some(e.clone());
         }
         r
     }
 
-    /// Runs the handshake to its end. `wait` is called whenever the peer's next
-    /// flight has not arrived; it waits a little and returns false once the
-    /// time allowed is over.
-    pub fn handshake(&mut self, wait: impl FnMut() -> bool) -> Result<(), TlsError> {
-        let r = self.run_handshake(wait);
-        self.note(r)
+    /// Runs the handshake to its end. `wait` is called on every turn, with
+    /// `true` when the peer's next bytes have not arrived (it should then wait a
+    /// little); it returns false once the time allowed is over.
+    pub fn handshake(&mut self, wait: impl FnMut(bool) -> bool) -> Result<(), TlsError> {
+        self.guarded(|s| s.run_handshake(wait))
     }
 
-    fn run_handshake(&mut self, mut wait: impl FnMut() -> bool) -> Result<(), TlsError> {
+    fn run_handshake(&mut self, mut wait: impl FnMut(bool) -> bool) -> Result<(), TlsError> {
+        let mut idle = false;
         loop {
-            match self.process(None)? {
-                Step::Open => return Ok(()),
-                Step::Blocked => {
-                    while self.fill()? == 0 {
-                        if !wait() {
-                            return Err(TlsError::Timeout);
-                        }
-                    }
-                }
+            // Checked on every turn: a peer dripping bytes cannot stretch the time.
+            if !wait(idle) {
+                return Err(TlsError::Timeout);
             }
+            idle = match self.process(None)? {
+                Step::Open => return Ok(()),
+                Step::Blocked => self.fill()? == 0,
+            };
         }
     }
 
     /// Encrypts and sends all of `data`.
     pub fn send_all(&mut self, data: &[u8]) -> Result<(), TlsError> {
-        let r = match self.process(Some(data)) {
-            Ok(Step::Open) => Ok(()),
-            Ok(Step::Blocked) => Err(TlsError::Protocol(rustls::Error::HandshakeNotComplete)),
-            Err(e) => Err(e),
-        };
-        self.note(r)
+        self.guarded(|s| match s.process(Some(data))? {
+            Step::Open => Ok(()),
+            Step::Blocked => Err(TlsError::Protocol(rustls::Error::HandshakeNotComplete)),
+        })
     }
 
     /// Reads decrypted bytes without waiting: `Ok(0)` when there are none yet.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TlsError> {
-        let r = self.read_plain(buf);
-        self.note(r)
+        self.guarded(|s| s.read_plain(buf))
     }
 
     fn read_plain(&mut self, buf: &mut [u8]) -> Result<usize, TlsError> {
@@ -192,9 +211,14 @@ impl<T: Transport> TlsStream<T> {
                 }
                 return Ok(n);
             }
+            if let Some(e) = self.deferred.take() {
+                return Err(e); // All data before it has been read.
+            }
             if self.unprocessed {
                 self.unprocessed = false;
-                self.process(None)?;
+                if let Err(e) = self.process(None) {
+                    self.deferred = Some(e); // Returned after what was decrypted before it.
+                }
                 continue;
             }
             if self.fill()? == 0 {
@@ -226,6 +250,7 @@ impl<T: Transport> TlsStream<T> {
                     while let Some(record) = records.next_record() {
                         let record = record.map_err(TlsError::Protocol)?;
                         discard += record.discard;
+                        plain.try_reserve(record.payload.len()).map_err(|_| TlsError::OutOfMemory)?;
                         plain.extend_from_slice(record.payload);
                     }
                     None
@@ -253,8 +278,9 @@ impl<T: Transport> TlsStream<T> {
                 ConnectionState::BlockedHandshake => Some(Step::Blocked),
                 ConnectionState::WriteTraffic(mut writer) => {
                     if let Some(data) = app.take() {
-                        // One record per piece, so each fits the send buffer.
-                        let piece = max_fragment_size(outgoing.len()) - 5;
+                        // One record per piece, so each fits the send buffer (with
+                        // room for a KeyUpdate reply rustls may put before it).
+                        let piece = max_fragment_size(outgoing.len()) - 5 - KEY_UPDATE_ROOM;
                         for chunk in data.chunks(piece) {
                             let n = writer.encrypt(chunk, outgoing).map_err(|_| TlsError::RecordTooLarge)?;
                             transport.send_all(&outgoing[..n])?;

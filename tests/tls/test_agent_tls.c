@@ -328,6 +328,13 @@ static void prvBadPem( void )
     strcpy( pxBad->cText, "no PEM here" );
     pxBad->ulSize = 12;
     prvExpectFailure( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, pxBad, eMQTTAgentTLSBadTrustedCertificate );
+    /* A certificate pointer with size 0 is no certificate: never the built-in roots instead. */
+    pxBad->ulSize = 0;
+    prvExpectFailure( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, pxBad, eMQTTAgentTLSBadTrustedCertificate );
+    /* Sizes beyond any PEM (64 KB) are refused before anything is read. */
+    pxBad->ulSize = 0x80000000UL;
+    TEST_CHECK( prvConnect( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, pxBad, T_TIMEOUT ) == eMQTTAgentFailure );
+    TEST_CHECK( MQTT_AGENT_SetClientCredentials( xClientEcCert.cText, 0x80000000UL, xClientEcKey.cText, xClientEcKey.ulSize ) == eMQTTAgentFailure );
     /* A name with the IP flag: refused before TLS. */
     prvExpectFailure( "localhost", mqttagentREQUIRE_TLS | mqttagentURL_IS_IP_ADDRESS, TLS_PORT, &xCa, eMQTTAgentTLSNoError );
     vPortFree( pxBad );
