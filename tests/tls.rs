@@ -1173,3 +1173,14 @@ fn session_delivers_data_that_came_before_close_notify() {
     assert_eq!(&buf[..n], b"last words");
     assert_eq!(stream.recv(&mut buf), Err(TlsError::Closed));
 }
+
+#[test]
+fn session_close_notify_reaches_the_peer() {
+    let (mut stream, result) = Session::default().start(server_config(&pki().rsa_server, &TLS13, false));
+    result.unwrap();
+    let mut buf = [0u8; 8];
+    // Before: the server has no end of stream.
+    assert!(stream.transport_mut().server.reader().read(&mut buf).is_err());
+    stream.close_notify();
+    assert_eq!(stream.transport_mut().server.reader().read(&mut buf).unwrap(), 0);
+}

@@ -36,6 +36,14 @@ impl Link {
         }
     }
 
+    /// Ends a TLS session cleanly (close_notify) before the socket closes.
+    pub fn close_notify(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Link::Tls(t) = self {
+            t.close_notify();
+        }
+    }
+
     /// Sends all of `data` (encrypted with TLS), within the send timeout.
     pub fn send_all(&mut self, data: &[u8]) -> Result<(), ()> {
         match self {

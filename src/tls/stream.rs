@@ -185,6 +185,21 @@ impl<T: Transport> TlsStream<T> {
         })
     }
 
+    /// Tells the peer the session ends (close_notify), when it is open and
+    /// nothing else is pending; best effort, before the socket closes.
+    pub fn close_notify(&mut self) {
+        if self.failed.is_some() {
+            return;
+        }
+        let TlsStream { transport, conn, outgoing, .. } = self;
+        let UnbufferedStatus { state, .. } = conn.process_tls_records(&mut []);
+        if let Ok(ConnectionState::WriteTraffic(mut writer)) = state {
+            if let Ok(n) = writer.queue_close_notify(outgoing) {
+                let _ = transport.send_all(&outgoing[..n]);
+            }
+        }
+    }
+
     /// Reads decrypted bytes without waiting: `Ok(0)` when there are none yet.
     pub fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TlsError> {
         self.guarded(|s| s.read_plain(buf))

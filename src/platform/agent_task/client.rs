@@ -408,7 +408,9 @@ impl ClientIo {
         if link.is_none() && self.session.is_disconnected() {
             return;
         }
-        drop(link);
+        if let (Some(mut link), false) = (link, lost) {
+            link.close_notify(); // Asked for: end TLS cleanly, then the socket closes.
+        }
         if let Rx::Body { body: Body::Pooled(ptr), .. } = self.rx {
             // SAFETY: the receive buffer came from the configured pool and is unused now.
             unsafe { mqtt::buffer_fxn::return_buffer(ptr.as_ptr()) };
