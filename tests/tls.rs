@@ -914,11 +914,20 @@ struct Pipe {
     /// Deliver nothing (a server that never answers).
     silent: bool,
     received_plain: Vec<u8>,
+    /// What the server's rustls made of our bytes when it failed (e.g. our alert).
+    server_error: Option<Error>,
 }
 
 impl Pipe {
     fn new(config: Arc<ServerConfig>, chunk: usize) -> Self {
-        Pipe { server: ServerConnection::new(config).unwrap(), to_client: Vec::new(), chunk, silent: false, received_plain: Vec::new() }
+        Pipe {
+            server: ServerConnection::new(config).unwrap(),
+            to_client: Vec::new(),
+            chunk,
+            silent: false,
+            received_plain: Vec::new(),
+            server_error: None,
+        }
     }
 
     fn pump_out(&mut self) {
@@ -933,7 +942,8 @@ impl Transport for Pipe {
         let mut rest = data;
         while !rest.is_empty() {
             self.server.read_tls(&mut rest).map_err(|_| TransportFailed)?;
-            if self.server.process_new_packets().is_err() {
+            if let Err(e) = self.server.process_new_packets() {
+                self.server_error = Some(e);
                 self.pump_out(); // The alert goes out, then the connection ends.
                 return Err(TransportFailed);
             }
@@ -1183,4 +1193,15 @@ fn session_close_notify_reaches_the_peer() {
     assert!(stream.transport_mut().server.reader().read(&mut buf).is_err());
     stream.close_notify();
     assert_eq!(stream.transport_mut().server.reader().read(&mut buf).unwrap(), 0);
+}
+
+#[test]
+fn session_tells_the_server_why_it_gave_up() {
+    // The server's certificate is not from a CA we trust: we send the alert.
+    let (stream, result) = Session::default().start(server_config(&pki().rogue_server, &TLS13, false));
+    assert!(matches!(result, Err(TlsError::Protocol(Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)))), "{result:?}");
+    assert_eq!(
+        stream.transport().server_error,
+        Some(Error::AlertReceived(rustls::AlertDescription::UnknownCA))
+    );
 }

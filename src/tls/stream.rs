@@ -9,7 +9,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use rustls::client::UnbufferedClientConnection;
+use rustls::client::{ClientConnectionData, UnbufferedClientConnection};
 use rustls::unbuffered::{ConnectionState, EncodeError, UnbufferedStatus};
 
 /// The byte transport under TLS (a Secure Sockets socket in the product).
@@ -152,8 +152,25 @@ impl<T: Transport> TlsStream<T> {
         let r = f(self);
         if let Err(e) = &r {
             self.failed = Some(e.clone());
+            if let TlsError::Protocol(_) = e {
+                self.send_alert();
+            }
         }
         r
+    }
+
+    /// After a TLS failure rustls has queued the fatal alert that tells the
+    /// peer why (e.g. bad_certificate): send it, best effort.
+    fn send_alert(&mut self) {
+        // The buffer as rustls last left it (never an empty one: its deframer
+        // may still track a partly processed flight in it).
+        let TlsStream { transport, conn, incoming, filled, outgoing, .. } = self;
+        let UnbufferedStatus { state, .. } = conn.process_tls_records(&mut incoming[..*filled]);
+        if let Ok(ConnectionState::EncodeTlsData(mut data)) = state {
+            if let Ok(n) = data.encode(outgoing) {
+                let _ = transport.send_all(&outgoing[..n]);
+            }
+        }
     }
 
     /// Runs the handshake to its end. `wait` is called on every turn, with
@@ -191,8 +208,8 @@ impl<T: Transport> TlsStream<T> {
         if self.failed.is_some() {
             return;
         }
-        let TlsStream { transport, conn, outgoing, .. } = self;
-        let UnbufferedStatus { state, .. } = conn.process_tls_records(&mut []);
+        let TlsStream { transport, conn, incoming, filled, outgoing, .. } = self;
+        let UnbufferedStatus { state, .. } = conn.process_tls_records(&mut incoming[..*filled]);
         if let Ok(ConnectionState::WriteTraffic(mut writer)) = state {
             if let Ok(n) = writer.queue_close_notify(outgoing) {
                 let _ = transport.send_all(&outgoing[..n]);
@@ -260,59 +277,75 @@ impl<T: Transport> TlsStream<T> {
         loop {
             let TlsStream { transport, conn, incoming, filled, outgoing, queued, plain, .. } = self;
             let UnbufferedStatus { mut discard, state } = conn.process_tls_records(&mut incoming[..*filled]);
-            let step = match state.map_err(TlsError::Protocol)? {
-                ConnectionState::ReadTraffic(mut records) => {
-                    while let Some(record) = records.next_record() {
-                        let record = record.map_err(TlsError::Protocol)?;
-                        discard += record.discard;
-                        plain.try_reserve(record.payload.len()).map_err(|_| TlsError::OutOfMemory)?;
-                        plain.extend_from_slice(record.payload);
-                    }
-                    None
-                }
-                ConnectionState::EncodeTlsData(mut data) => {
-                    let n = match data.encode(&mut outgoing[*queued..]) {
-                        Ok(n) => n,
-                        Err(EncodeError::InsufficientSize(_)) if *queued > 0 => {
-                            // Send what is queued, then encode into the emptied buffer.
-                            transport.send_all(&outgoing[..*queued])?;
-                            *queued = 0;
-                            data.encode(&mut outgoing[..]).map_err(|_| TlsError::RecordTooLarge)?
-                        }
-                        Err(_) => return Err(TlsError::RecordTooLarge),
-                    };
-                    *queued += n;
-                    None
-                }
-                ConnectionState::TransmitTlsData(done) => {
-                    transport.send_all(&outgoing[..*queued])?;
-                    *queued = 0;
-                    done.done();
-                    None
-                }
-                ConnectionState::BlockedHandshake => Some(Step::Blocked),
-                ConnectionState::WriteTraffic(mut writer) => {
-                    if let Some(data) = app.take() {
-                        // One record per piece, so each fits the send buffer (with
-                        // room for a KeyUpdate reply rustls may put before it).
-                        let piece = max_fragment_size(outgoing.len()) - 5 - KEY_UPDATE_ROOM;
-                        for chunk in data.chunks(piece) {
-                            let n = writer.encrypt(chunk, outgoing).map_err(|_| TlsError::RecordTooLarge)?;
-                            transport.send_all(&outgoing[..n])?;
-                        }
-                    }
-                    Some(Step::Open)
-                }
-                ConnectionState::PeerClosed | ConnectionState::Closed => return Err(TlsError::Closed),
-                _ => return Err(TlsError::Protocol(rustls::Error::General("unexpected TLS state".into()))),
-            };
+            let step = handle(state, &mut discard, transport, outgoing, queued, plain, &mut app);
+            // Applied on errors too: rustls may be asked once more (for its alert).
             if discard > 0 {
                 incoming.copy_within(discard..*filled, 0);
                 *filled -= discard;
             }
-            if let Some(step) = step {
+            if let Some(step) = step? {
                 return Ok(step);
             }
         }
     }
+}
+
+/// One state of rustls's unbuffered client: decrypted records go to `plain`,
+/// records to send through `outgoing`, `app` is sent once the session is open.
+/// `Some` when the caller's step is over.
+fn handle<T: Transport>(
+    state: Result<ConnectionState<'_, '_, ClientConnectionData>, rustls::Error>,
+    discard: &mut usize,
+    transport: &mut T,
+    outgoing: &mut [u8],
+    queued: &mut usize,
+    plain: &mut Vec<u8>,
+    app: &mut Option<&[u8]>,
+) -> Result<Option<Step>, TlsError> {
+    Ok(match state.map_err(TlsError::Protocol)? {
+        ConnectionState::ReadTraffic(mut records) => {
+            while let Some(record) = records.next_record() {
+                let record = record.map_err(TlsError::Protocol)?;
+                *discard += record.discard;
+                plain.try_reserve(record.payload.len()).map_err(|_| TlsError::OutOfMemory)?;
+                plain.extend_from_slice(record.payload);
+            }
+            None
+        }
+        ConnectionState::EncodeTlsData(mut data) => {
+            let n = match data.encode(&mut outgoing[*queued..]) {
+                Ok(n) => n,
+                Err(EncodeError::InsufficientSize(_)) if *queued > 0 => {
+                    // Send what is queued, then encode into the emptied buffer.
+                    transport.send_all(&outgoing[..*queued])?;
+                    *queued = 0;
+                    data.encode(&mut outgoing[..]).map_err(|_| TlsError::RecordTooLarge)?
+                }
+                Err(_) => return Err(TlsError::RecordTooLarge),
+            };
+            *queued += n;
+            None
+        }
+        ConnectionState::TransmitTlsData(done) => {
+            transport.send_all(&outgoing[..*queued])?;
+            *queued = 0;
+            done.done();
+            None
+        }
+        ConnectionState::BlockedHandshake => Some(Step::Blocked),
+        ConnectionState::WriteTraffic(mut writer) => {
+            if let Some(data) = app.take() {
+                // One record per piece, so each fits the send buffer (with
+                // room for a KeyUpdate reply rustls may put before it).
+                let piece = max_fragment_size(outgoing.len()) - 5 - KEY_UPDATE_ROOM;
+                for chunk in data.chunks(piece) {
+                    let n = writer.encrypt(chunk, outgoing).map_err(|_| TlsError::RecordTooLarge)?;
+                    transport.send_all(&outgoing[..n])?;
+                }
+            }
+            Some(Step::Open)
+        }
+        ConnectionState::PeerClosed | ConnectionState::Closed => return Err(TlsError::Closed),
+        _ => return Err(TlsError::Protocol(rustls::Error::General("unexpected TLS state".into()))),
+    })
 }
