@@ -229,6 +229,32 @@ def stop_process(proc, sig, name="mosquitto"):
         proc.wait()
 
 
+def stop_server_thread(listener, conns, thread):
+    """Stops a server thread: shuts its listener and connections down, joins it."""
+    for sock in [listener] + list(conns):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    thread.join(5.0)
+    listener.close()
+
+
+def accept_unless_stopping(server):
+    """The next connection of a server thread (with .listener, .lock, .stopping
+    and .accepted), counted; None once the server stops."""
+    try:
+        conn, _ = server.listener.accept()
+    except OSError:
+        return None
+    with server.lock:
+        if server.stopping:
+            conn.close()
+            return None
+        server.accepted += 1
+    return conn
+
+
 class CommandError(Exception):
     pass
 
@@ -823,30 +849,15 @@ class FakeServer:
         with self.lock:
             self.stopping = True
             s = self.current
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        if s is not None:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.thread.join(5.0)
-        self.listener.close()
+        stop_server_thread(self.listener, [s] if s is not None else [], self.thread)
 
     # Server thread.
     def _run(self):
         while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
+            conn = accept_unless_stopping(self)
+            if conn is None:
                 return
             with self.lock:
-                if self.stopping:
-                    conn.close()
-                    return
-                self.accepted += 1
                 self.current = conn
                 script = self.script
             try:
@@ -1123,29 +1134,14 @@ class AlpnRecorder:
         with self.lock:
             self.stopping = True
             conns = list(self.conns)
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        for c in conns:
-            try:
-                c.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self.thread.join(5.0)
-        self.listener.close()
+        stop_server_thread(self.listener, conns, self.thread)
 
     def _run(self):
         while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
+            conn = accept_unless_stopping(self)
+            if conn is None:
                 return
             with self.lock:
-                if self.stopping:
-                    conn.close()
-                    return
-                self.accepted += 1
                 self.conns.add(conn)
             threading.Thread(target=self._connection, args=(conn,), name="alpn-conn", daemon=True).start()
 
