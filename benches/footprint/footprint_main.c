@@ -177,16 +177,8 @@ static void prvTls( void )
     SINK( MQTT_AGENT_Connect( xHandle, &xConnect, pdMS_TO_TICKS( 5000 ) ) );
     SINK( MQTT_AGENT_GetTLSError( xHandle, &xError ) );
     SINK( xError );
-
-    MQTTAgentPublishParams_t xPublish =
-    {
-        .pucTopic      = ucTopic,
-        .usTopicLength = ( uint16_t ) ( sizeof( ucTopic ) - 1 ),
-        .xQoS          = eMQTTQoS1,
-        .pvData        = "hello",
-        .ulDataLength  = 5,
-    };
-    SINK( MQTT_AGENT_Publish( xHandle, &xPublish, pdMS_TO_TICKS( 1000 ) ) );
+    /* Publishing over the session is the level-1 code path; the TLS send and
+     * receive paths are reached through the connection the connect sets up. */
     SINK( MQTT_AGENT_Disconnect( xHandle, pdMS_TO_TICKS( 1000 ) ) );
     SINK( MQTT_AGENT_Delete( xHandle ) );
 }
