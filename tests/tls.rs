@@ -1205,3 +1205,15 @@ fn session_tells_the_server_why_it_gave_up() {
         Some(Error::AlertReceived(rustls::AlertDescription::UnknownCA))
     );
 }
+
+#[test]
+fn session_trusts_any_of_several_pem_certificates() {
+    // pcCertificate may hold several certificates: the EC CA first, then ours.
+    let mut several = pem(&pki().ec_ca);
+    several.pop(); // The NUL a C string literal ends with sits only at the very end.
+    several.extend_from_slice(&pem(&pki().rsa_ca));
+    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&several), identity: None, tx_buffer: 4096 };
+    let conn = tls_client::connection::<OsEntropy>(params, now()).unwrap();
+    let mut stream = TlsStream::new(Pipe::new(server_config(&pki().rsa_server, &TLS13, false), usize::MAX), conn, 16_645, 4096).unwrap();
+    stream.handshake(|_| true).unwrap();
+}

@@ -424,12 +424,22 @@ static void prvLargeAndLost( void )
 /* Failed and successful TLS connects leave the heap as it was. */
 static void prvNoLeak( void )
 {
-    size_t xBefore = xPortGetFreeHeapSize();
+    size_t xBefore;
     int i;
+
+    /* Runtime credentials are kept until replaced: set the ones in force at the end first. */
+    TEST_ASSERT( MQTT_AGENT_SetClientCredentials( xClientEcCert.cText, xClientEcCert.ulSize, xClientEcKey.cText, xClientEcKey.ulSize ) == eMQTTAgentSuccess );
+    xBefore = xPortGetFreeHeapSize();
 
     for( i = 0; i < 3; i++ )
     {
+        /* Every kind of failure: our verification, the server's refusal. */
         TEST_CHECK( prvConnect( "localhost", mqttagentREQUIRE_TLS, prvPort( "AFR_TEST_TLS_PORT_EXPIRED" ), &xCa, T_TIMEOUT ) == eMQTTAgentFailure );
+        TEST_CHECK( prvConnect( "localhost", mqttagentREQUIRE_TLS, prvPort( "AFR_TEST_TLS_PORT_UNKNOWNCA" ), &xCa, T_TIMEOUT ) == eMQTTAgentFailure );
+        TEST_CHECK( prvConnect( "localhost", mqttagentREQUIRE_TLS, prvPort( "AFR_TEST_TLS_PORT_WRONGHOST" ), &xCa, T_TIMEOUT ) == eMQTTAgentFailure );
+        TEST_CHECK( MQTT_AGENT_SetClientCredentials( xOtherCert.cText, xOtherCert.ulSize, xOtherKey.cText, xOtherKey.ulSize ) == eMQTTAgentSuccess );
+        TEST_CHECK( prvConnect( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, &xCa, T_TIMEOUT ) == eMQTTAgentFailure );
+        TEST_CHECK( MQTT_AGENT_SetClientCredentials( xClientEcCert.cText, xClientEcCert.ulSize, xClientEcKey.cText, xClientEcKey.ulSize ) == eMQTTAgentSuccess );
         TEST_CHECK( prvConnect( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, &xCa, T_TIMEOUT ) == eMQTTAgentSuccess );
         TEST_CHECK( MQTT_AGENT_Disconnect( xClient, T_TIMEOUT ) == eMQTTAgentSuccess );
     }
