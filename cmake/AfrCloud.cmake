@@ -78,6 +78,28 @@ function(afr_cloud_add_library name)
   separate_arguments(cflags NATIVE_COMMAND "${CMAKE_C_FLAGS}")
   list(JOIN cflags " " cflags)
 
+  # On bare-metal GCC toolchains the C library (newlib, picolibc) has memcpy &
+  # co. already, much smaller than compiler_builtins' word-copy versions that
+  # the Rust archive would otherwise supply first (archive order): make those
+  # local so that the C library's serve everyone (about 2.4 KB less flash on
+  # Cortex-M4F). AFR_CLOUD_LIBC_MEM=OFF keeps Rust's (a C library without them).
+  if(CMAKE_C_COMPILER MATCHES "arm-none-eabi")
+    set(libc_mem_default ON)
+  else()
+    set(libc_mem_default OFF)
+  endif()
+  set(AFR_CLOUD_LIBC_MEM ${libc_mem_default} CACHE BOOL "Use the C library's memcpy/memmove/memset/memcmp (bare metal)")
+  set(post_build)
+  if(AFR_CLOUD_LIBC_MEM AND CMAKE_OBJCOPY)
+    set(localize)
+    foreach(sym memcpy memmove memset memcmp bcmp strlen
+                __aeabi_memcpy __aeabi_memcpy4 __aeabi_memcpy8 __aeabi_memmove __aeabi_memmove4 __aeabi_memmove8
+                __aeabi_memset __aeabi_memset4 __aeabi_memset8 __aeabi_memclr __aeabi_memclr4 __aeabi_memclr8)
+      list(APPEND localize --localize-symbol=${sym})
+    endforeach()
+    set(post_build COMMAND ${CMAKE_OBJCOPY} ${localize} "${lib}")
+  endif()
+
   file(GLOB_RECURSE rust_sources CONFIGURE_DEPENDS
        "${AFR_CLOUD_ROOT}/src/*.rs" "${AFR_CLOUD_ROOT}/include/*.h")
   file(GLOB config_headers CONFIGURE_DEPENDS "${ARG_CONFIG_DIR}/*.h")
@@ -96,6 +118,7 @@ function(afr_cloud_add_library name)
             ${CARGO} rustc --quiet --lib --crate-type staticlib --profile ${ARG_PROFILE} --target ${triple}
                      --features "${features}"
                      --manifest-path "${AFR_CLOUD_ROOT}/Cargo.toml"
+    ${post_build}
     DEPENDS ${rust_sources} ${config_headers} "${AFR_CLOUD_ROOT}/Cargo.toml" "${AFR_CLOUD_ROOT}/build.rs"
     COMMENT "cargo: building afr-cloud for ${triple}"
     VERBATIM USES_TERMINAL)

@@ -14,6 +14,13 @@
 set -euo pipefail
 opt=$1 crate_type=$2
 shift 2
+# Other commands of the same rule (the objcopy that AfrCloud.cmake runs after
+# cargo on bare-metal toolchains) pass through unchanged.
+is_cargo=0
+for a in "$@"; do
+  [ "$(basename "$a")" = cargo ] && is_cargo=1
+done
+[ $is_cargo -eq 1 ] || exec "$@"
 if [ "$opt" != default ]; then
   export CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt"
 fi
