@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 
 use rustls::client::{Resumption, UnbufferedClientConnection};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::time_provider::TimeProvider;
 use rustls::{ClientConfig, RootCertStore};
 
@@ -69,6 +69,21 @@ impl Clone for Identity {
     }
 }
 
+impl Identity {
+    /// The certificate chain and key, leaving an empty identity behind.
+    fn take(&mut self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
+        let empty = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(Vec::new()));
+        (core::mem::take(&mut self.chain), core::mem::replace(&mut self.key, empty))
+    }
+}
+
+/// A device key is wiped before its memory goes back to the heap.
+impl Drop for Identity {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.key);
+    }
+}
+
 /// One connection's TLS parameters.
 pub struct Params<'a> {
     /// The broker's host name, or its IPv4 address with `is_ip`.
@@ -119,7 +134,11 @@ pub fn connection<E: Entropy>(
         .map_err(SetupError::Tls)?
         .with_root_certificates(roots);
     let mut config = match params.identity {
-        Some(id) => builder.with_client_auth_cert(id.chain, id.key).map_err(|_| SetupError::BadClientCredentials)?,
+        Some(mut id) => {
+            // The provider wipes the key's DER once it has parsed it.
+            let (chain, key) = id.take();
+            builder.with_client_auth_cert(chain, key).map_err(|_| SetupError::BadClientCredentials)?
+        }
         None => builder.with_no_client_auth(),
     };
     config.resumption = Resumption::disabled(); // No session cache kept in RAM.

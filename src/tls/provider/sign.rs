@@ -30,38 +30,46 @@ pub(super) struct Keys<E>(PhantomData<E>);
 impl<E: Entropy> KeyProvider for Keys<E> {
     fn load_private_key(
         &self,
-        key_der: PrivateKeyDer<'static>,
+        mut key_der: PrivateKeyDer<'static>,
     ) -> Result<Arc<dyn SigningKey>, Error> {
-        match &key_der {
-            PrivateKeyDer::Pkcs1(der) => {
-                match RsaPrivateKey::from_pkcs1_der(der.secret_pkcs1_der()) {
-                    Ok(key) => rsa_key::<E>(key),
-                    Err(_) => Err(Error::General("invalid RSA private key (PKCS#1)".into())),
-                }
+        let loaded = load::<E>(&key_der);
+        // The DER copy goes back to the heap: wipe it (the parsed keys wipe themselves).
+        zeroize::Zeroize::zeroize(&mut key_der);
+        loaded
+    }
+}
+
+/// A signing key from the private key's DER, of a kind we can use.
+fn load<E: Entropy>(key_der: &PrivateKeyDer<'static>) -> Result<Arc<dyn SigningKey>, Error> {
+    match key_der {
+        PrivateKeyDer::Pkcs1(der) => {
+            match RsaPrivateKey::from_pkcs1_der(der.secret_pkcs1_der()) {
+                Ok(key) => rsa_key::<E>(key),
+                Err(_) => Err(Error::General("invalid RSA private key (PKCS#1)".into())),
             }
-            PrivateKeyDer::Sec1(der) => match p256::SecretKey::from_sec1_der(der.secret_sec1_der())
-            {
-                Ok(key) => Ok(ec_key(&key)),
-                Err(_) => Err(Error::General(
-                    "invalid or unsupported EC private key (SEC1; only P-256 is supported)".into(),
-                )),
-            },
-            PrivateKeyDer::Pkcs8(der) => {
-                // Each decoder checks the algorithm OID (and the curve), so at
-                // most one of them accepts the key.
-                let der = der.secret_pkcs8_der();
-                if let Ok(key) = p256::SecretKey::from_pkcs8_der(der) {
-                    Ok(ec_key(&key))
-                } else if let Ok(key) = RsaPrivateKey::from_pkcs8_der(der) {
-                    rsa_key::<E>(key)
-                } else {
-                    Err(Error::General(
-                        "invalid or unsupported PKCS#8 private key (only RSA and ECDSA P-256 are supported)".into(),
-                    ))
-                }
-            }
-            _ => Err(Error::General("unsupported private key format".into())),
         }
+        PrivateKeyDer::Sec1(der) => match p256::SecretKey::from_sec1_der(der.secret_sec1_der())
+        {
+            Ok(key) => Ok(ec_key(&key)),
+            Err(_) => Err(Error::General(
+                "invalid or unsupported EC private key (SEC1; only P-256 is supported)".into(),
+            )),
+        },
+        PrivateKeyDer::Pkcs8(der) => {
+            // Each decoder checks the algorithm OID (and the curve), so at
+            // most one of them accepts the key.
+            let der = der.secret_pkcs8_der();
+            if let Ok(key) = p256::SecretKey::from_pkcs8_der(der) {
+                Ok(ec_key(&key))
+            } else if let Ok(key) = RsaPrivateKey::from_pkcs8_der(der) {
+                rsa_key::<E>(key)
+            } else {
+                Err(Error::General(
+                    "invalid or unsupported PKCS#8 private key (only RSA and ECDSA P-256 are supported)".into(),
+                ))
+            }
+        }
+        _ => Err(Error::General("unsupported private key format".into())),
     }
 }
 
