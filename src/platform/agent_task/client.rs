@@ -61,7 +61,8 @@ enum Pending {
 }
 
 struct ClientIo {
-    socket: Option<Link>,
+    /// The connection: a socket, or TLS on one.
+    link: Option<Link>,
     /// The socket wakes the task when data arrives (else the task polls).
     wakeup: bool,
     session: Session<OPS, QOS2_IN>,
@@ -111,7 +112,7 @@ pub fn run() {
     let mut clients: Vec<Box<ClientIo>> = (0..BROKERS)
         .map(|_| {
             Box::new(ClientIo {
-                socket: None,
+                link: None,
                 wakeup: false,
                 session: Session::new(keep_alive),
                 rx: Rx::Header(HeaderDecoder::new()),
@@ -134,7 +135,7 @@ pub fn run() {
             }
             c.receive(agent, index);
             c.keep_alive(agent, index);
-            if c.socket.is_some() {
+            if c.link.is_some() {
                 let now = rtos::tick_count();
                 if let Some(d) = c.session.next_deadline(now) {
                     wait = wait.min(d.max(1));
@@ -234,7 +235,7 @@ impl ClientIo {
                 QoS::ExactlyOnce => self.send_tracked(agent, index, slot, buf, len, id_at, Expect::PubRec, false),
             },
             Command::Disconnect => {
-                if self.socket.is_some() {
+                if self.link.is_some() {
                     let _ = self.send_now(agent, index, &[0xE0, 0x00]);
                     self.close(agent, index, false);
                     Some(Done::Success)
@@ -243,7 +244,7 @@ impl ClientIo {
                 }
             }
             Command::Delete => {
-                if self.socket.is_some() {
+                if self.link.is_some() {
                     let _ = self.send_now(agent, index, &[0xE0, 0x00]);
                     self.close(agent, index, false);
                 }
@@ -273,7 +274,7 @@ impl ClientIo {
         user_data: CPtr,
         tls: TlsRequest,
     ) -> Option<Done> {
-        if self.socket.is_some() || !self.session.is_disconnected() {
+        if self.link.is_some() || !self.session.is_disconnected() {
             return Some(Done::Failure); // Already connected.
         }
         agent.set_tls_failure(index, 0);
@@ -293,7 +294,7 @@ impl ClientIo {
             }
         };
         self.wakeup = link.set_wakeup(socket_wakeup);
-        self.socket = Some(link);
+        self.link = Some(link);
         self.rx = Rx::Header(HeaderDecoder::new());
         self.callback = callback;
         self.user_data = user_data;
@@ -322,7 +323,7 @@ impl ClientIo {
         if callback.f.is_some() {
             let cb = callback;
             let Some(filter) = subscribe_filter(&buf, len) else { return Some(Done::Failure) };
-            if self.socket.is_none() || self.subscriptions.insert(filter, cb).is_err() {
+            if self.link.is_none() || self.subscriptions.insert(filter, cb).is_err() {
                 return Some(Done::Failure); // Not connected, or the subscription manager is full.
             }
         }
@@ -365,7 +366,7 @@ impl ClientIo {
 
     /// Sends a packet that completes once written (QoS 0 PUBLISH, DISCONNECT).
     fn send_now(&mut self, agent: &Agent, index: usize, bytes: &[u8]) -> Option<Done> {
-        if self.socket.is_none() || !self.session.is_connected() {
+        if self.link.is_none() || !self.session.is_connected() {
             return Some(Done::Failure);
         }
         if self.send_raw(bytes).is_err() {
@@ -376,8 +377,8 @@ impl ClientIo {
     }
 
     fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ()> {
-        let socket = self.socket.as_mut().ok_or(())?;
-        socket.send_all(bytes).map_err(|_| ())?;
+        let link = self.link.as_mut().ok_or(())?;
+        link.send_all(bytes).map_err(|_| ())?;
         self.session.sent(rtos::tick_count());
         Ok(())
     }
@@ -398,7 +399,7 @@ impl ClientIo {
     /// the application) also reports `eMQTTAgentDisconnect`, once.
     fn close(&mut self, agent: &Agent, index: usize, lost: bool) {
         let was_connected = self.session.is_connected();
-        let link = self.socket.take();
+        let link = self.link.take();
         if self.connect_slot.is_some() {
             // The connect fails: say why when TLS ended it (e.g. the server refused our certificate).
             if let Some(code) = link.as_ref().map(Link::tls_failure).filter(|c| *c != 0) {
@@ -437,7 +438,7 @@ impl ClientIo {
     }
 
     fn keep_alive(&mut self, agent: &Agent, index: usize) {
-        if self.socket.is_none() {
+        if self.link.is_none() {
             return;
         }
         match self.session.poll(rtos::tick_count()) {
@@ -455,7 +456,7 @@ impl ClientIo {
 
     /// Reads and handles every complete packet the socket has now.
     fn receive(&mut self, agent: &Agent, index: usize) {
-        while self.socket.is_some() {
+        while self.link.is_some() {
             match self.receive_step(agent, index) {
                 Ok(true) => {}
                 Ok(false) => return,
@@ -469,7 +470,7 @@ impl ClientIo {
 
     /// One read; `Ok(false)` when the socket has nothing more now.
     fn receive_step(&mut self, agent: &Agent, index: usize) -> Result<bool, ()> {
-        let socket = self.socket.as_mut().ok_or(())?;
+        let socket = self.link.as_mut().ok_or(())?;
         match &mut self.rx {
             Rx::Header(decoder) => {
                 let mut byte = [0u8; 1];
@@ -615,7 +616,7 @@ impl ClientIo {
             }
             let delivered = agent.complete(index, slot, done);
             if let Outcome::Refused(_) = outcome {
-                self.socket = None; // The broker closes after a refusal [MQTT-3.2.2-5].
+                self.link = None; // The broker closes after a refusal [MQTT-3.2.2-5].
                 self.rx = Rx::Header(HeaderDecoder::new());
             } else if !delivered && is_connack && self.session.is_connected() {
                 // The application was told its connect timed out: it does not
