@@ -916,38 +916,7 @@ class FakeServer:
         self._session(conn, answer_ping=(name != "no-pingresp"))
 
     def _session(self, conn, answer_ping):
-        while True:
-            first, _, body = self._read_packet(conn)
-            ptype = first >> 4
-            if ptype == 12:  # PINGREQ
-                if answer_ping:
-                    conn.sendall(b"\xd0\x00")
-            elif ptype == 8 and len(body) >= 2:  # SUBSCRIBE
-                granted = bytearray()
-                i = 2
-                while i + 2 <= len(body):
-                    tlen = (body[i] << 8) | body[i + 1]
-                    i += 2 + tlen
-                    if i >= len(body):
-                        break
-                    granted.append(body[i] & 0x03)
-                    i += 1
-                payload = body[0:2] + bytes(granted)
-                conn.sendall(bytes([0x90, len(payload)]) + payload)
-            elif ptype == 10 and len(body) >= 2:  # UNSUBSCRIBE
-                conn.sendall(b"\xb0\x02" + body[0:2])
-            elif ptype == 3:  # PUBLISH
-                qos = (first >> 1) & 0x03
-                if qos and len(body) >= 2:
-                    tlen = (body[0] << 8) | body[1]
-                    pid = body[2 + tlen : 4 + tlen]
-                    if len(pid) == 2:
-                        conn.sendall((b"\x40\x02" if qos == 1 else b"\x50\x02") + pid)
-            elif ptype == 6 and len(body) >= 2:  # PUBREL
-                conn.sendall(b"\x70\x02" + body[0:2])
-            elif ptype == 14:  # DISCONNECT
-                return
-
+        serve_mqtt(conn, answer_ping=answer_ping)
 
 # --------------------------------------------------------------------------
 # ALPN/SNI recorder (--alpn): a TLS server that notes what each ClientHello
@@ -1090,6 +1059,45 @@ def read_mqtt_packet(conn):
     return head[0], bytes(raw), body
 
 
+def serve_mqtt(conn, answer_ping=True, answer_connect=False, grant_qos=None):
+    """A minimal MQTT broker on `conn` until DISCONNECT or EOF (_Closed):
+    CONNACK accepted (with answer_connect), PINGRESP (with answer_ping), SUBACK
+    granting each filter its requested QoS (or grant_qos), UNSUBACK, PUBACK /
+    PUBREC for QoS 1 / 2 publishes, PUBCOMP for PUBREL."""
+    while True:
+        first, _, body = read_mqtt_packet(conn)
+        ptype = first >> 4
+        if ptype == 1 and answer_connect:  # CONNECT
+            conn.sendall(b"\x20\x02\x00\x00")
+        elif ptype == 12:  # PINGREQ
+            if answer_ping:
+                conn.sendall(b"\xd0\x00")
+        elif ptype == 8 and len(body) >= 2:  # SUBSCRIBE
+            granted = bytearray()
+            i = 2
+            while i + 2 <= len(body):
+                i += 2 + ((body[i] << 8) | body[i + 1])
+                if i >= len(body):
+                    break
+                granted.append(body[i] & 0x03 if grant_qos is None else grant_qos)
+                i += 1
+            payload = body[0:2] + bytes(granted)
+            conn.sendall(bytes([0x90, len(payload)]) + payload)
+        elif ptype == 10 and len(body) >= 2:  # UNSUBSCRIBE
+            conn.sendall(b"\xb0\x02" + body[0:2])
+        elif ptype == 3:  # PUBLISH
+            qos = (first >> 1) & 0x03
+            if qos and len(body) >= 2:
+                tlen = (body[0] << 8) | body[1]
+                pid = body[2 + tlen : 4 + tlen]
+                if len(pid) == 2:
+                    conn.sendall((b"\x40\x02" if qos == 1 else b"\x50\x02") + pid)
+        elif ptype == 6 and len(body) >= 2:  # PUBREL
+            conn.sendall(b"\x70\x02" + body[0:2])
+        elif ptype == 14:  # DISCONNECT
+            return
+
+
 ALPN_SERVER_PROTOCOLS = ["x-amzn-mqtt-ca"]
 
 
@@ -1180,37 +1188,7 @@ class AlpnRecorder:
 
     @staticmethod
     def _mqtt(conn):
-        while True:
-            first, _, body = read_mqtt_packet(conn)
-            ptype = first >> 4
-            if ptype == 1:  # CONNECT
-                conn.sendall(b"\x20\x02\x00\x00")
-            elif ptype == 12:  # PINGREQ
-                conn.sendall(b"\xd0\x00")
-            elif ptype == 8 and len(body) >= 2:  # SUBSCRIBE: grant QoS 0 to each filter
-                count = 0
-                i = 2
-                while i + 2 <= len(body):
-                    i += 2 + ((body[i] << 8) | body[i + 1]) + 1
-                    if i > len(body):
-                        break
-                    count += 1
-                payload = body[0:2] + bytes(count)
-                conn.sendall(bytes([0x90, len(payload)]) + payload)
-            elif ptype == 10 and len(body) >= 2:  # UNSUBSCRIBE
-                conn.sendall(b"\xb0\x02" + body[0:2])
-            elif ptype == 3:  # PUBLISH
-                qos = (first >> 1) & 0x03
-                if qos and len(body) >= 2:
-                    tlen = (body[0] << 8) | body[1]
-                    pid = body[2 + tlen : 4 + tlen]
-                    if len(pid) == 2:
-                        conn.sendall((b"\x40\x02" if qos == 1 else b"\x50\x02") + pid)
-            elif ptype == 6 and len(body) >= 2:  # PUBREL
-                conn.sendall(b"\x70\x02" + body[0:2])
-            elif ptype == 14:  # DISCONNECT
-                return
-
+        serve_mqtt(conn, answer_connect=True, grant_qos=0)
 
 # --------------------------------------------------------------------------
 # Shadow service (tests/tools/shadow_service.py, next to this file)
