@@ -19,6 +19,7 @@ extern crate alloc;
 
 pub mod mqtt;
 pub mod agent;
+pub mod handle;
 pub mod pool;
 pub mod shadow;
 #[cfg(feature = "tls")]

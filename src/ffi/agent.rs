@@ -189,6 +189,8 @@ pub extern "C" fn MQTT_AGENT_Connect(
         is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0,
         callback: p.pxCallback,
         user_data: agent_task::CPtr(p.pvUserData),
+        start,
+        timeout: xTimeoutTicks,
         #[cfg(feature = "tls")]
         tls,
     };

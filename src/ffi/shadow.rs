@@ -27,7 +27,9 @@ use crate::ffi::mqtt_lib::{MQTTBool_t, MQTTBufferHandle_t, MQTTPublishData_t, MQ
 use crate::ffi::read_c_enum;
 use crate::ffi::shadow_types::*;
 use crate::ffi::types::{pdFALSE, pdTRUE, BaseType_t, TickType_t};
-use crate::platform::{agent_task, rtos};
+use crate::handle;
+use crate::platform::agent_task::{self, Command};
+use crate::platform::rtos;
 use crate::shadow::json;
 use crate::shadow::topic::{self, Kind, Operation, Topic, MAX_THING_NAME};
 
@@ -62,11 +64,15 @@ struct Pending {
 
 struct Client {
     in_use: bool,
-    generation: u16,
+    /// The slot's current generation (`crate::handle`); 0: retired for good.
+    generation: u32,
     mqtt: usize,
     dedicated: bool,
     app_callback: MQTTAgentCallback_t,
     app_user_data: usize,
+    /// `SHADOW_ClientConnect` put [`on_agent_event`] in place of the
+    /// application's connect callback; delete puts the application's back.
+    intercepting: bool,
     /// What shadow callbacks receive as `pvUserData`: the connect parameters' `pvUserData`, as in AFR.
     callback_user_data: usize,
     things: heapless::Vec<Things, THINGS>,
@@ -82,11 +88,12 @@ impl Client {
     const fn new() -> Self {
         Client {
             in_use: false,
-            generation: 1,
+            generation: handle::FIRST_GENERATION,
             mqtt: 0,
             dedicated: false,
             app_callback: None,
             app_user_data: 0,
+            intercepting: false,
             callback_user_data: 0,
             things: heapless::Vec::new(),
             topics: heapless::Vec::new(),
@@ -137,9 +144,11 @@ fn create_shadow() -> Option<Box<Shadow>> {
     Some(Box::new(Shadow { clients, operations, waiters }))
 }
 
-fn handle_of(index: usize, generation: u16) -> ShadowClientHandle_t {
-    (((generation as usize) << 8) | (index + 1)) as ShadowClientHandle_t
+fn handle_of(index: usize, generation: u32) -> ShadowClientHandle_t {
+    handle::encode(handle::Kind::Shadow, index, generation) as ShadowClientHandle_t
 }
+
+const _: () = assert!(CLIENTS <= handle::MAX_SLOTS, "shadowconfigMAX_CLIENTS is at most 127");
 
 impl Shadow {
     fn lock(&self) -> MutexGuard<'_, [Client; CLIENTS], MutexNormal> {
@@ -152,17 +161,19 @@ impl Shadow {
     }
 
     fn index(&self, handle: ShadowClientHandle_t) -> Option<usize> {
-        let v = handle as usize;
-        let index = (v & 0xff).checked_sub(1)?;
-        let generation = u16::try_from(v >> 8).ok()?;
+        let (index, generation) = handle::decode(handle::Kind::Shadow, handle as usize, CLIENTS)?;
         let clients = self.lock();
-        let c = clients.get(index)?;
-        (c.in_use && c.generation == generation).then_some(index)
+        live(&clients, index, generation).then_some(index)
     }
 
     fn mqtt(&self, index: usize) -> MQTTAgentHandle_t {
         self.lock()[index].mqtt as MQTTAgentHandle_t
     }
+}
+
+/// Whether slot `index` holds the client of `generation`.
+fn live(clients: &[Client; CLIENTS], index: usize, generation: u32) -> bool {
+    clients.get(index).is_some_and(|c| c.in_use && c.generation == generation)
 }
 
 /// Common entry: not from an agent callback (it would deadlock), a known handle.
@@ -306,36 +317,52 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
     };
     // Every shadow client on this MQTT client, until one keeps the buffer.
     for index in 0..CLIENTS {
-        let ours = {
+        let generation = {
             let clients = s.lock();
-            clients[index].in_use && clients[index].mqtt == mqtt
+            let c = &clients[index];
+            (c.in_use && c.mqtt == mqtt).then_some(c.generation)
         };
-        if ours && deliver(s, index, thing, kind, doc, buffer) {
-            return MQTTBool_t::eMQTTTrue;
+        if let Some(generation) = generation {
+            if deliver(s, index, generation, thing, kind, doc, buffer) {
+                return MQTTBool_t::eMQTTTrue;
+            }
         }
     }
     MQTTBool_t::eMQTTFalse
 }
 
 /// One shadow client's share of a publish: the response its caller waits for,
-/// then the thing's callbacks. True when the buffer is kept.
-fn deliver(s: &Shadow, index: usize, thing: &str, kind: Kind, doc: &[u8], buffer: *mut c_void) -> bool {
+/// then the thing's callbacks. True when the buffer is kept. Everything is
+/// looked up again under the lock, with the client's generation: a client
+/// deleted (and its slot reused) meanwhile gets nothing.
+#[allow(clippy::too_many_arguments)]
+fn deliver(s: &Shadow, index: usize, generation: u32, thing: &str, kind: Kind, doc: &[u8], buffer: *mut c_void) -> bool {
     let mut keep = false;
     if let Kind::Accepted(op) | Kind::Rejected(op) = kind {
-        keep = complete_pending(s, index, thing, kind, op, doc, buffer);
+        keep = complete_pending(s, index, generation, thing, kind, op, doc, buffer);
     }
-    // The thing's callbacks: looked up under the lock, called without it.
-    let (user, callbacks) = {
+    // The thing's callbacks: copied under the lock, called without it. The
+    // name handed to them is this task's own copy, not the table's, which
+    // another task may rewrite once the lock is released.
+    let (user, name, callbacks) = {
         let clients = s.lock();
+        if !live(&clients, index, generation) {
+            return keep;
+        }
         let c = &clients[index];
         let found = c.things.iter().find(|t| t.name.trim_end_matches('\0') == thing);
-        (c.callback_user_data as *mut c_void, found.map(|t| (t.name.as_ptr() as *const c_char, t.updated, t.deleted, t.delta)))
+        (
+            c.callback_user_data as *mut c_void,
+            found.map(|t| t.name.clone()).unwrap_or_default(),
+            found.map(|t| (t.updated, t.deleted, t.delta)),
+        )
     };
-    if let Some((name, updated, deleted, delta)) = callbacks {
+    if let Some((updated, deleted, delta)) = callbacks {
+        let name = name.as_ptr() as *const c_char;
         let doc_ptr = doc.as_ptr() as *const c_char;
         let len = doc.len() as u32;
-        // SAFETY: the application's callbacks, with a NUL-terminated thing name and
-        // the document inside the agent's buffer.
+        // SAFETY: the application's callbacks, with a NUL-terminated thing name
+        // (a local copy) and the document inside the agent's buffer.
         unsafe {
             match kind {
                 Kind::Documents if !keep => keep = updated.is_some_and(|f| f(user, name, doc_ptr, len, buffer) == pdTRUE),
@@ -352,29 +379,45 @@ fn deliver(s: &Shadow, index: usize, thing: &str, kind: Kind, doc: &[u8], buffer
     keep
 }
 
+/// The return code of a response: success for `accepted`; for `rejected` the
+/// service's code, or a failure when the code is not one (see `rejection_code`).
+fn response_code(kind: Kind, code: Option<u16>) -> ShadowReturnCode_t {
+    match kind {
+        Kind::Rejected(_) => crate::shadow::rejection_code(code).unwrap_or(eShadowFailure),
+        _ => eShadowSuccess,
+    }
+}
+
 /// A response on `<op>/accepted` or `<op>/rejected`: if it answers the waiting
 /// operation (same thing, operation and clientToken), record the result and
 /// wake the caller. True when the caller keeps the buffer (Get's document).
-fn complete_pending(s: &Shadow, index: usize, thing: &str, kind: Kind, op: Operation, doc: &[u8], buffer: *mut c_void) -> bool {
+/// A response without this operation's token (another client's, a token-less
+/// rejection, unreadable JSON) never completes it: the thing's topics are
+/// shared by every client of that thing.
+#[allow(clippy::too_many_arguments)]
+fn complete_pending(
+    s: &Shadow,
+    index: usize,
+    generation: u32,
+    thing: &str,
+    kind: Kind,
+    op: Operation,
+    doc: &[u8],
+    buffer: *mut c_void,
+) -> bool {
     let mut clients = s.lock();
-    let Some(c) = clients.get_mut(index) else { return false };
+    if !live(&clients, index, generation) {
+        return false;
+    }
+    let c = &mut clients[index];
     let Some(p) = c.pending.as_mut().filter(|p| p.op == op && p.result.is_none() && p.thing.trim_end_matches('\0') == thing) else {
         return false;
     };
-    let result = match json::fields(doc) {
-        // A rejection without a token answers a request the service could not
-        // read; this client has one request in flight for this thing and operation.
-        Ok(f) if f.client_token.is_none() && matches!(kind, Kind::Rejected(_)) => {
-            f.code.and_then(|c| i16::try_from(c).ok()).unwrap_or(eShadowFailure)
-        }
-        Ok(f) if !f.client_token.is_some_and(|t| json::same_string(t, &p.token)) => return false, // Someone else's.
-        Ok(f) => match kind {
-            Kind::Rejected(_) => f.code.and_then(|c| i16::try_from(c).ok()).unwrap_or(eShadowFailure),
-            _ => eShadowSuccess,
-        },
-        // Malformed JSON on our response topic while we wait: an error, not a timeout.
-        Err(_) => eShadowFailure,
-    };
+    let Ok(f) = json::fields(doc) else { return false };
+    if !f.client_token.is_some_and(|t| json::same_string(t, &p.token)) {
+        return false;
+    }
+    let result = response_code(kind, f.code);
     let keep = result == eShadowSuccess && op == Operation::Get;
     if keep {
         p.document = Some((buffer as usize, doc.as_ptr() as usize, doc.len() as u32));
@@ -388,13 +431,14 @@ fn complete_pending(s: &Shadow, index: usize, thing: &str, kind: Kind, op: Opera
 /// (unclaimed publishes, disconnects) to the application's own callback.
 unsafe extern "C" fn on_agent_event(user: *mut c_void, params: *const MQTTAgentCallbackParams_t) -> BaseType_t {
     let Some(s) = shadow() else { return pdFALSE };
-    let index = (user as usize).wrapping_sub(1);
+    // `user` is the shadow client's handle: a deleted client's forwards nothing.
+    let Some((index, generation)) = handle::decode(handle::Kind::Shadow, user as usize, CLIENTS) else { return pdFALSE };
     let (callback, app_user) = {
         let clients = s.lock();
-        match clients.get(index) {
-            Some(c) => (c.app_callback, c.app_user_data),
-            None => return pdFALSE,
+        if !live(&clients, index, generation) {
+            return pdFALSE;
         }
+        (clients[index].app_callback, clients[index].app_user_data)
     };
     // SAFETY: the application's callback with the agent's parameters.
     callback.map_or(pdFALSE, |f| unsafe { f(app_user as *mut c_void, params) })
@@ -425,7 +469,8 @@ pub extern "C" fn SHADOW_ClientCreate(
     };
     let index = {
         let mut clients = s.lock();
-        let Some(i) = clients.iter().position(|c| !c.in_use) else { return eShadowFailure };
+        // A retired slot (generation 0) is never handed out again.
+        let Some(i) = clients.iter().position(|c| !c.in_use && c.generation != 0) else { return eShadowFailure };
         let generation = clients[i].generation;
         clients[i] = Client { in_use: true, generation, dedicated, mqtt: shared as usize, ..Client::new() };
         i
@@ -463,11 +508,12 @@ pub extern "C" fn SHADOW_ClientConnect(
     let Some(app) = (unsafe { pxConnectParams.as_ref() }) else { return eShadowFailure };
     let mut params = *app;
     params.pxCallback = Some(on_agent_event);
-    params.pvUserData = (index + 1) as *mut c_void;
     let Ok(_op) = s.operations[index].lock(Duration::ticks(xTimeoutTicks)) else { return eShadowTimeout };
     let resubscribe: heapless::Vec<Topic, TOPICS> = {
         let mut clients = s.lock();
         let c = &mut clients[index];
+        params.pvUserData = handle_of(index, c.generation);
+        c.intercepting = true;
         c.app_callback = app.pxCallback;
         c.app_user_data = app.pvUserData as usize;
         c.callback_user_data = app.pvUserData as usize;
@@ -527,18 +573,48 @@ pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t)
         let own = clients[index].topics.iter().filter(|(t, _)| !held_elsewhere(&clients, index, t));
         (clients[index].dedicated, own.map(|(t, _)| t.clone()).collect())
     };
-    let code = if dedicated {
-        from_agent(MQTT_AGENT_Delete(s.mqtt(index)))
-    } else {
-        for t in topics {
-            unsubscribe(s, index, &t, cleanup_ticks());
-        }
-        eShadowSuccess
+    let mqtt = s.mqtt(index);
+    if dedicated {
+        // Its MQTT client goes too; the agent ends it in its own task, so no
+        // callback of it runs after this returns.
+        let code = from_agent(MQTT_AGENT_Delete(mqtt));
+        retire(s, index);
+        return code;
+    }
+    for t in topics {
+        unsubscribe(s, index, &t, cleanup_ticks());
+    }
+    let (intercepting, app_callback, app_user) = {
+        let clients = s.lock();
+        let c = &clients[index];
+        (c.intercepting, c.app_callback, c.app_user_data)
     };
+    retire(s, index);
+    // The shared MQTT client stays the application's: its own connect callback
+    // comes back. Either command runs in the agent task after any callback in
+    // progress, so no shadow callback of this client runs once this returns.
+    let command = match intercepting {
+        true => Command::SetCallback { callback: app_callback, user_data: agent_task::CPtr(app_user as *mut c_void) },
+        false => Command::Barrier,
+    };
+    agent_call(mqtt, command)
+}
+
+/// Frees slot `index` for a new client with the next generation (or retires it).
+fn retire(s: &Shadow, index: usize) {
     let mut clients = s.lock();
-    let generation = clients[index].generation.wrapping_add(1).max(1);
+    let generation = handle::next_generation(clients[index].generation).unwrap_or(0);
     clients[index] = Client { generation, ..Client::new() };
-    code
+}
+
+/// Runs `command` on the agent client `mqtt`, waiting at most `shadowconfigCLEANUP_TIME_MS`.
+fn agent_call(mqtt: MQTTAgentHandle_t, command: Command) -> ShadowReturnCode_t {
+    let Some(agent) = agent_task::agent() else { return eShadowFailure };
+    match agent.submit(mqtt, command, cleanup_ticks()) {
+        Ok(agent_task::Done::Success) => eShadowSuccess,
+        Err(agent_task::SubmitError::Timeout) => eShadowTimeout,
+        _ => eShadowFailure,
+    }
 }
 
 /// Publishes an update and waits for `update/accepted` (`eShadowSuccess`) or
@@ -575,6 +651,20 @@ pub extern "C" fn SHADOW_Delete(
 }
 
 fn operation(handle: ShadowClientHandle_t, params: *mut ShadowOperationParams_t, timeout: TickType_t, op: Operation) -> ShadowReturnCode_t {
+    let code = run_operation(handle, params, timeout, op);
+    if op == Operation::Get && code != eShadowSuccess {
+        // As AFR: a failed Get leaves no document behind (applications test pcData).
+        // SAFETY: NULL is skipped; otherwise the caller's parameter block.
+        if let Some(p) = unsafe { params.as_mut() } {
+            p.pcData = core::ptr::null();
+            p.ulDataLength = 0;
+            p.xBuffer = core::ptr::null_mut();
+        }
+    }
+    code
+}
+
+fn run_operation(handle: ShadowClientHandle_t, params: *mut ShadowOperationParams_t, timeout: TickType_t, op: Operation) -> ShadowReturnCode_t {
     let (s, index) = match enter(handle) {
         Ok(v) => v,
         Err(code) => return code,
@@ -637,18 +727,26 @@ fn operation(handle: ShadowClientHandle_t, params: *mut ShadowOperationParams_t,
         let _ = s.waiters[index].take(Duration::ticks(remaining(start, timeout)));
     }
     let pending = s.lock()[index].pending.take();
-    if code == eShadowSuccess {
-        code = match pending {
-            Some(Pending { result: Some(r), document, .. }) => {
-                if let Some((buffer, data, len)) = document {
-                    p.xBuffer = buffer as *mut c_void;
-                    p.pcData = data as *const c_char;
-                    p.ulDataLength = len;
-                }
-                r
-            }
-            _ => eShadowTimeout,
-        };
+    // The response may have come before the publish failed or timed out
+    // (e.g. its PUBACK was late): the result stands only with a sent request,
+    // and a Get document that is not handed out goes back to the pool.
+    let (result, document) = match pending {
+        Some(Pending { result, document, .. }) => (result, document),
+        None => (None, None),
+    };
+    code = match (code, result) {
+        (eShadowSuccess, Some(r)) => r,
+        (eShadowSuccess, None) => eShadowTimeout,
+        (failed, _) => failed,
+    };
+    if let Some((buffer, data, len)) = document {
+        if code == eShadowSuccess {
+            p.xBuffer = buffer as *mut c_void;
+            p.pcData = data as *const c_char;
+            p.ulDataLength = len;
+        } else {
+            let _ = MQTT_AGENT_ReturnBuffer(s.mqtt(index), buffer as MQTTBufferHandle_t);
+        }
     }
 
     if p.ucKeepSubscriptions != 0 && !kept {
@@ -788,18 +886,22 @@ pub extern "C" fn SHADOW_RegisterCallbacks(
             release(s, index, &t, remaining(start, xTimeoutTicks));
         }
     }
-    let mut clients = s.lock();
-    let things = &mut clients[index].things;
-    things.retain(|t| t.name != name);
-    if p.xShadowUpdatedCallback.is_some() || p.xShadowDeletedCallback.is_some() || p.xShadowDeltaCallback.is_some() {
-        let _ = things.push(Things {
-            name,
-            updated: p.xShadowUpdatedCallback,
-            deleted: p.xShadowDeletedCallback,
-            delta: p.xShadowDeltaCallback,
-        });
+    {
+        let mut clients = s.lock();
+        let things = &mut clients[index].things;
+        things.retain(|t| t.name != name);
+        if p.xShadowUpdatedCallback.is_some() || p.xShadowDeletedCallback.is_some() || p.xShadowDeltaCallback.is_some() {
+            let _ = things.push(Things {
+                name,
+                updated: p.xShadowUpdatedCallback,
+                deleted: p.xShadowDeletedCallback,
+                delta: p.xShadowDeltaCallback,
+            });
+        }
     }
-    eShadowSuccess
+    // An old callback may be running in the agent task: wait until it returned,
+    // so that none runs once this call has returned.
+    agent_call(s.mqtt(index), Command::Barrier)
 }
 
 /// Gives back a buffer that a shadow callback kept or that `SHADOW_Get` returned.

@@ -27,9 +27,50 @@ pub struct Fields<'a> {
     pub version: Option<u32>,
 }
 
-/// Reads [`Fields`] from a JSON object.
+/// Deepest nesting of objects and arrays a document may have. serde-json-core
+/// skips the members we do not read recursively, one stack frame per level, so
+/// a deeper document (a broker's `[[[[…`) is refused before it is parsed: the
+/// stack used stays bounded whatever the input. AWS's service refuses state
+/// nested deeper than 6 levels; a response wraps it in at most 5 more
+/// (`previous`/`current`, `state` or `metadata`, `desired`, the metadata leaf),
+/// so 16 leaves room.
+pub const MAX_NESTING: usize = 16;
+
+/// Whether objects and arrays in `doc` nest at most `max` deep (brackets inside
+/// strings do not count). Linear, no recursion.
+fn nesting_within(doc: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in doc {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
+/// Reads [`Fields`] from a JSON object nested at most [`MAX_NESTING`] deep.
 pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
     let doc = trim(doc);
+    if !nesting_within(doc, MAX_NESTING) {
+        return Err(JsonError::Invalid);
+    }
     match serde_json_core::from_slice::<Fields<'_>>(doc) {
         Ok((f, used)) if trim(&doc[used..]).is_empty() => Ok(f),
         _ => Err(JsonError::Invalid),
@@ -179,6 +220,53 @@ mod tests {
         for bad in [&b"not json"[..], b"{", b"[1,2]", b"{\"code\":\"x\"}", b"{\"clientToken\":5}", b"{} trailing", b""] {
             assert_eq!(fields(bad), Err(JsonError::Invalid), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    fn nested(depth: usize, open: &str, close: &str) -> String {
+        let mut doc = String::from("{\"clientToken\":\"n\",\"a\":");
+        doc.push_str(&open.repeat(depth - 1));
+        doc.push('1');
+        doc.push_str(&close.repeat(depth - 1));
+        doc.push('}');
+        doc
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_is_read_beyond_it_refused() {
+        for (open, close) in [("[", "]"), ("{\"k\":", "}")] {
+            let ok = nested(MAX_NESTING, open, close);
+            assert_eq!(fields(ok.as_bytes()).unwrap().client_token, Some("n"), "{ok}");
+            let deep = nested(MAX_NESTING + 1, open, close);
+            assert_eq!(fields(deep.as_bytes()), Err(JsonError::Invalid), "{deep}");
+        }
+        // Brackets inside strings (escaped quotes too) are text, not nesting.
+        let text = format!("{{\"clientToken\":\"t\",\"s\":\"\\\"{}\"}}", "[".repeat(100));
+        assert_eq!(fields(text.as_bytes()).unwrap().client_token, Some("t"));
+    }
+
+    #[test]
+    fn a_depth_bomb_uses_no_stack() {
+        // ~2 KB of '[' overflowed the agent task's stack in serde-json-core.
+        // Run on a thread with a small stack: the refusal needs no recursion.
+        let bomb = format!("{{\"clientToken\":\"x\",\"a\":{}}}", "[".repeat(200_000));
+        let r = std::thread::Builder::new()
+            .stack_size(32 * 1024)
+            .spawn(move || fields(bomb.as_bytes()) == Err(JsonError::Invalid))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(r);
+    }
+
+    #[test]
+    fn huge_numbers_and_escapes_are_errors_or_skipped_never_a_crash() {
+        let huge = format!("{{\"clientToken\":\"h\",\"code\":{}}}", "9".repeat(5000));
+        assert_eq!(fields(huge.as_bytes()), Err(JsonError::Invalid));
+        let skipped = format!("{{\"clientToken\":\"h\",\"n\":{}e99999}}", "9".repeat(5000));
+        let _ = fields(skipped.as_bytes());
+        let escapes = format!("{{\"clientToken\":\"{}\"}}", "\\u00e9".repeat(2000));
+        assert!(fields(escapes.as_bytes()).is_ok());
+        assert!(fields(br#"{"clientToken":"\ud800"}"#).is_ok(), "a lone surrogate is text to the reader");
     }
 
     #[test]

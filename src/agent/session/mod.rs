@@ -69,8 +69,6 @@ pub enum ProtocolViolation {
     UnexpectedPacket,
     /// An acknowledgement of a type that does not match what the packet id waits for.
     MismatchedAck,
-    /// More QoS 2 publishes awaiting PUBREL than this client can track.
-    TooManyInboundQos2,
 }
 
 /// What the keep-alive timer asks for.
@@ -87,7 +85,8 @@ pub enum Timer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Disconnected,
-    AwaitingConnAck { token: Token, since: u32 },
+    /// `allowed`: ticks from `since` the CONNACK may take (the connect call's own time).
+    AwaitingConnAck { token: Token, since: u32, allowed: u32 },
     Connected,
 }
 
@@ -104,13 +103,13 @@ struct InFlight {
 pub struct KeepAlive {
     /// Silence after which a PINGREQ goes out (`mqttconfigKEEP_ALIVE_ACTUAL_INTERVAL_TICKS`).
     pub interval: u32,
-    /// Time allowed for PINGRESP, and for CONNACK (`mqttconfigKEEP_ALIVE_TIMEOUT_TICKS`).
+    /// Time allowed for PINGRESP (`mqttconfigKEEP_ALIVE_TIMEOUT_TICKS`).
     pub timeout: u32,
 }
 
 /// The protocol state of one connection. `OPS` bounds the packets in flight
 /// (`mqttconfigMAX_PARALLEL_OPS`), `QOS2_IN` the received QoS 2 publishes
-/// awaiting PUBREL.
+/// whose PUBREL is tracked (more may be in flight: see [`Session::received_publish`]).
 pub struct Session<const OPS: usize, const QOS2_IN: usize> {
     state: State,
     keep_alive: KeepAlive,
@@ -147,13 +146,16 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         self.state == State::Disconnected
     }
 
-    /// CONNECT was sent on a fresh connection for operation `token`.
-    pub fn connect_sent(&mut self, token: Token, now: u32) {
+    /// CONNECT was sent on a fresh connection for operation `token`, whose
+    /// caller allows the CONNACK `allowed` more ticks (as AFR, the connect
+    /// call's own timeout bounds it, not the keep-alive timeout: a slow TLS
+    /// handshake or a cellular round trip must not fail a connect the broker accepted).
+    pub fn connect_sent(&mut self, token: Token, now: u32, allowed: u32) {
         self.in_flight.clear();
         self.inbound_qos2.clear();
         self.ping_sent = None;
         self.last_sent = now;
-        self.state = State::AwaitingConnAck { token, since: now };
+        self.state = State::AwaitingConnAck { token, since: now, allowed };
     }
 
     /// Bytes went out: the keep-alive silence restarts.
@@ -195,10 +197,10 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         for f in self.in_flight.iter_mut().filter(|f| f.token == Some(token)) {
             f.token = None;
         }
-        if let State::AwaitingConnAck { token: t, since } = self.state {
+        if let State::AwaitingConnAck { token: t, since, allowed } = self.state {
             if t == token {
                 // The CONNACK, if it comes, still opens the session; nobody waits for it.
-                self.state = State::AwaitingConnAck { token: Token::MAX, since };
+                self.state = State::AwaitingConnAck { token: Token::MAX, since, allowed };
             }
         }
     }
@@ -275,7 +277,7 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                 self.inbound_qos2.retain(|id| *id != a.0);
                 r.send = Some(Ack::PubComp(a.0));
             }
-            Packet::Publish(p) => return self.received_publish(p.qos, p.packet_id),
+            Packet::Publish(p) => return self.received_publish(p.qos, p.packet_id, p.dup),
             _ => return Err(ProtocolViolation::UnexpectedPacket),
         }
         Ok(r)
@@ -283,7 +285,18 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
 
     /// A PUBLISH arrived (or only its header: the agent drops a publish it has
     /// no buffer for, yet still acknowledges it so that the broker moves on).
-    pub fn received_publish(&mut self, qos: QoS, packet_id: Option<u16>) -> Result<Reaction, ProtocolViolation> {
+    ///
+    /// QoS 2 is delivered once per message with bounded memory and never ends
+    /// the connection, however many are in flight. Sessions are clean, so
+    /// within one connection a broker re-sends a QoS 2 PUBLISH only as a
+    /// re-delivery of one this connection already received, flagged DUP
+    /// [MQTT-3.3.1-1], and never after it has our PUBREC and sent PUBREL
+    /// [MQTT-4.3.3-2]. Hence: an id awaiting PUBREL is a duplicate; a DUP
+    /// publish is a re-delivery of a message already received here, tracked
+    /// or not, and is acknowledged but not delivered again; a fresh (DUP 0)
+    /// one is delivered, and tracked while `QOS2_IN` ids are (the table only
+    /// guards against a broker re-sending without DUP).
+    pub fn received_publish(&mut self, qos: QoS, packet_id: Option<u16>, dup: bool) -> Result<Reaction, ProtocolViolation> {
         if !self.is_connected() {
             return Err(ProtocolViolation::UnexpectedPacket);
         }
@@ -295,10 +308,10 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                 r.send = Some(Ack::PubAck(id));
             }
             (QoS::ExactlyOnce, Some(id)) => {
-                // Deliver once per packet id until its PUBREL (method B of §4.3.3).
+                // Method B of §4.3.3: deliver now, remember the id until PUBREL.
                 r.send = Some(Ack::PubRec(id));
-                if !self.inbound_qos2.contains(&id) {
-                    self.inbound_qos2.push(id).map_err(|_| ProtocolViolation::TooManyInboundQos2)?;
+                if !dup && !self.inbound_qos2.contains(&id) {
+                    let _ = self.inbound_qos2.push(id); // Full: untracked, see above.
                     r.deliver = true;
                 }
             }
@@ -324,8 +337,8 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     pub fn poll(&self, now: u32) -> Timer {
         match self.state {
             State::Disconnected => Timer::Idle,
-            State::AwaitingConnAck { since, .. } => {
-                if elapsed(now, since) >= self.keep_alive.timeout {
+            State::AwaitingConnAck { since, allowed, .. } => {
+                if elapsed(now, since) >= allowed {
                     Timer::Dead
                 } else {
                     Timer::Idle
@@ -345,7 +358,7 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     pub fn next_deadline(&self, now: u32) -> Option<u32> {
         let (since, span) = match self.state {
             State::Disconnected => return None,
-            State::AwaitingConnAck { since, .. } => (since, self.keep_alive.timeout),
+            State::AwaitingConnAck { since, allowed, .. } => (since, allowed),
             State::Connected => match self.ping_sent {
                 Some(at) => (at, self.keep_alive.timeout),
                 None => (self.last_sent, self.keep_alive.interval),

@@ -7,7 +7,7 @@ type S = Session<3, 2>;
 
 fn connected(now: u32) -> S {
     let mut s = S::new(KA);
-    s.connect_sent(9, now);
+    s.connect_sent(9, now, 20);
     let r = s.received(&Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted }), now).unwrap();
     assert_eq!(r.complete, Some((9, Outcome::Done)));
     assert!(s.is_connected());
@@ -21,7 +21,7 @@ fn publish(qos: QoS, id: Option<u16>) -> Packet<'static> {
 #[test]
 fn connack_refusal_completes_with_code_and_disconnects() {
     let mut s = S::new(KA);
-    s.connect_sent(1, 0);
+    s.connect_sent(1, 0, 20);
     let r = s.received(&Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::NotAuthorized }), 1).unwrap();
     assert_eq!(r.complete, Some((1, Outcome::Refused(ConnectReturnCode::NotAuthorized))));
     assert!(s.is_disconnected());
@@ -30,7 +30,7 @@ fn connack_refusal_completes_with_code_and_disconnects() {
 #[test]
 fn packets_before_connack_and_second_connack_are_violations() {
     let mut s = S::new(KA);
-    s.connect_sent(1, 0);
+    s.connect_sent(1, 0, 20);
     assert_eq!(s.received(&Packet::PingResp(PingResp), 0), Err(ProtocolViolation::UnexpectedPacket));
     let mut s = connected(0);
     let ack = Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted });
@@ -116,7 +116,7 @@ fn abandoned_operation_consumes_its_late_answer() {
 #[test]
 fn abandoned_connect_still_opens_the_session() {
     let mut s = S::new(KA);
-    s.connect_sent(3, 0);
+    s.connect_sent(3, 0, 20);
     s.abandon(3);
     let r = s.received(&Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted }), 1).unwrap();
     assert_eq!(r.complete, None);
@@ -140,12 +140,44 @@ fn incoming_qos_levels_are_acknowledged_and_qos2_delivered_once() {
     assert!(s.received(&publish(QoS::ExactlyOnce, Some(4)), 1).unwrap().deliver);
 }
 
+fn publish_dup(qos: QoS, id: u16) -> Packet<'static> {
+    Packet::Publish(Publish { topic: "t", qos, packet_id: Some(id), dup: true, retain: false, payload: b"x" })
+}
+
 #[test]
-fn too_many_unreleased_qos2_publishes_is_a_violation() {
+fn any_number_of_unreleased_qos2_publishes_is_delivered_once_each() {
+    // QOS2_IN is 2 here: 40 messages in flight at once, none dropped, none twice,
+    // the connection never refused.
     let mut s = connected(0);
-    s.received(&publish(QoS::ExactlyOnce, Some(1)), 0).unwrap();
-    s.received(&publish(QoS::ExactlyOnce, Some(2)), 0).unwrap();
-    assert_eq!(s.received(&publish(QoS::ExactlyOnce, Some(3)), 0), Err(ProtocolViolation::TooManyInboundQos2));
+    for id in 1..=40u16 {
+        let r = s.received(&publish(QoS::ExactlyOnce, Some(id)), 0).unwrap();
+        assert_eq!(r, Reaction { deliver: true, send: Some(Ack::PubRec(id)), complete: None }, "id {id}");
+    }
+    // The broker re-delivers (DUP) some it has no PUBREC for yet: tracked or not, never again.
+    for id in [1u16, 2, 3, 39, 40] {
+        let r = s.received(&publish_dup(QoS::ExactlyOnce, id), 0).unwrap();
+        assert_eq!(r, Reaction { deliver: false, send: Some(Ack::PubRec(id)), complete: None }, "dup {id}");
+    }
+    for id in 1..=40u16 {
+        assert_eq!(s.received(&Packet::PubRel(PubRel(id)), 0).unwrap().send, Some(Ack::PubComp(id)));
+    }
+    assert!(s.is_connected());
+    // Ids are fresh again after PUBREL.
+    assert!(s.received(&publish(QoS::ExactlyOnce, Some(3)), 0).unwrap().deliver);
+}
+
+#[test]
+fn a_tracked_qos2_id_resent_without_dup_is_not_delivered_again() {
+    let mut s = connected(0);
+    assert!(s.received(&publish(QoS::ExactlyOnce, Some(9)), 0).unwrap().deliver);
+    assert!(!s.received(&publish(QoS::ExactlyOnce, Some(9)), 0).unwrap().deliver);
+}
+
+#[test]
+fn dup_flag_does_not_suppress_qos1() {
+    // QoS 1 is at-least-once: a re-delivery is delivered (and acknowledged).
+    let mut s = connected(0);
+    assert!(s.received(&publish_dup(QoS::AtLeastOnce, 5), 0).unwrap().deliver);
 }
 
 #[test]
@@ -180,17 +212,25 @@ fn keep_alive_survives_tick_wraparound() {
 }
 
 #[test]
-fn missing_connack_is_dead_after_timeout() {
+fn missing_connack_is_dead_after_the_callers_time_not_the_keep_alive_timeout() {
     let mut s = S::new(KA);
-    s.connect_sent(1, 50);
+    s.connect_sent(1, 50, 20);
     assert_eq!(s.poll(69), Timer::Idle);
     assert_eq!(s.poll(70), Timer::Dead);
+    // A caller allowing 500 ticks gets a CONNACK that takes 300 (KA.timeout is 20).
+    let mut s = S::new(KA);
+    s.connect_sent(2, 1000, 500);
+    assert_eq!(s.next_deadline(1000), Some(500));
+    assert_eq!(s.poll(1300), Timer::Idle);
+    let r = s.received(&Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted }), 1300).unwrap();
+    assert_eq!(r.complete, Some((2, Outcome::Done)));
+    assert_ne!(s.poll(1501), Timer::Dead, "connected: only keep-alive timing applies now");
 }
 
 #[test]
 fn dropping_the_connection_returns_every_waiter_once() {
     let mut s = S::new(KA);
-    s.connect_sent(8, 0);
+    s.connect_sent(8, 0, 20);
     let mut w: Vec<Token> = s.drop_connection().collect();
     assert_eq!(w, vec![8]);
     let mut s = connected(0);

@@ -17,8 +17,15 @@ use crate::platform::link::Link;
 use crate::platform::rtos;
 use crate::platform::sockets::{Socket, Socket_t};
 
-/// Received QoS 2 publishes awaiting PUBREL, per client.
+/// Received QoS 2 publishes whose PUBREL is tracked, per client. More may be
+/// in flight: the session tells re-deliveries by their DUP flag (see
+/// `Session::received_publish`), so this only bounds memory.
 const QOS2_IN: usize = 16;
+/// Bytes read from one client per pass of the task loop: a broker that floods
+/// one connection cannot keep the task from the other clients, their queued
+/// operations and keep-alive. The task passes again at once when a client used
+/// all of it.
+const RX_BUDGET: usize = 4 * if mqtt::RX_BUFFER_SIZE > 64 { mqtt::RX_BUFFER_SIZE } else { 64 };
 /// Largest body of a non-PUBLISH packet a server may send us (SUBACK for one filter is 3).
 const SCRATCH: usize = 8;
 /// Chunk used to read and discard a publish that no buffer can hold.
@@ -103,6 +110,15 @@ fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest) -> Re
     Ok(Link::Plain(socket))
 }
 
+/// Where a CONNECT goes, and the time its caller allows.
+struct Target {
+    host_at: usize,
+    port: u16,
+    is_ip: bool,
+    start: u32,
+    timeout: u32,
+}
+
 /// The agent task's body.
 pub fn run() {
     #[cfg(feature = "selftest")]
@@ -133,7 +149,9 @@ pub fn run() {
                     c.execute(agent, index, slot, command);
                 }
             }
-            c.receive(agent, index);
+            if c.receive(agent, index) {
+                wait = 0; // Budget used up: more may be waiting; come back after the others.
+            }
             c.keep_alive(agent, index);
             if c.link.is_some() {
                 let now = rtos::tick_count();
@@ -145,7 +163,9 @@ pub fn run() {
                 }
             }
         }
-        sleep(wait);
+        if wait > 0 {
+            sleep(wait);
+        }
     }
 }
 
@@ -208,12 +228,14 @@ impl ClientIo {
     fn execute(&mut self, agent: &Agent, index: usize, slot: u16, command: Command) {
         let done = match command {
             #[cfg(feature = "tls")]
-            Command::Connect { buf, packet_len, host_at, port, is_ip, callback, user_data, tls } => {
-                self.connect(agent, index, slot, buf, packet_len, host_at, port, is_ip, callback, user_data, tls)
+            Command::Connect { buf, packet_len, host_at, port, is_ip, callback, user_data, start, timeout, tls } => {
+                let target = Target { host_at, port, is_ip, start, timeout };
+                self.connect(agent, index, slot, buf, packet_len, target, callback, user_data, tls)
             }
             #[cfg(not(feature = "tls"))]
-            Command::Connect { buf, packet_len, host_at, port, is_ip, callback, user_data } => {
-                self.connect(agent, index, slot, buf, packet_len, host_at, port, is_ip, callback, user_data, ())
+            Command::Connect { buf, packet_len, host_at, port, is_ip, callback, user_data, start, timeout } => {
+                let target = Target { host_at, port, is_ip, start, timeout };
+                self.connect(agent, index, slot, buf, packet_len, target, callback, user_data, ())
             }
             #[cfg(afr_subscription_management)]
             Command::Subscribe { buf, len, callback } => self.subscribe(agent, index, slot, buf, len, callback),
@@ -253,6 +275,12 @@ impl ClientIo {
                 self.subscriptions.clear();
                 Some(Done::Success)
             }
+            Command::SetCallback { callback, user_data } => {
+                self.callback = callback;
+                self.user_data = user_data;
+                Some(Done::Success)
+            }
+            Command::Barrier => Some(Done::Success),
         };
         if let Some(done) = done {
             let _ = agent.complete(index, slot, done);
@@ -267,13 +295,12 @@ impl ClientIo {
         slot: u16,
         buf: TxBuf,
         packet_len: usize,
-        host_at: usize,
-        port: u16,
-        is_ip: bool,
+        target: Target,
         callback: MQTTAgentCallback_t,
         user_data: CPtr,
         tls: TlsRequest,
     ) -> Option<Done> {
+        let Target { host_at, port, is_ip, start, timeout } = target;
         if self.link.is_some() || !self.session.is_disconnected() {
             return Some(Done::Failure); // Already connected.
         }
@@ -301,7 +328,11 @@ impl ClientIo {
         #[cfg(afr_subscription_management)]
         self.subscriptions.clear(); // Clean session: the broker forgot them too.
         let now = rtos::tick_count();
-        self.session.connect_sent(slot, now);
+        // The CONNACK may take what is left of the caller's time (after the TCP
+        // connect and a TLS handshake), as in AFR; two ticks more, so that a
+        // caller who waited it all gets eMQTTAgentTimeout, not a racing failure.
+        let allowed = timeout.saturating_sub(now.wrapping_sub(start)).saturating_add(2);
+        self.session.connect_sent(slot, now, allowed);
         self.connect_slot = Some(slot);
         self.pending[slot as usize] = Some(Pending::Other);
         if self.send_raw(&bytes[..packet_len]).is_err() {
@@ -454,34 +485,42 @@ impl ClientIo {
         }
     }
 
-    /// Reads and handles every complete packet the socket has now.
-    fn receive(&mut self, agent: &Agent, index: usize) {
+    /// Reads and handles the packets the socket has now, up to [`RX_BUDGET`]
+    /// bytes. True when the budget ran out (more may be waiting).
+    fn receive(&mut self, agent: &Agent, index: usize) -> bool {
+        let mut budget = RX_BUDGET;
         while self.link.is_some() {
             match self.receive_step(agent, index) {
-                Ok(true) => {}
-                Ok(false) => return,
+                Ok(0) => return false,
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        return true;
+                    }
+                }
                 Err(()) => {
                     self.close(agent, index, true);
-                    return;
+                    return false;
                 }
             }
         }
+        false
     }
 
-    /// One read; `Ok(false)` when the socket has nothing more now.
-    fn receive_step(&mut self, agent: &Agent, index: usize) -> Result<bool, ()> {
+    /// One read; the bytes it took, 0 when the socket has nothing more now.
+    fn receive_step(&mut self, agent: &Agent, index: usize) -> Result<usize, ()> {
         let socket = self.link.as_mut().ok_or(())?;
         match &mut self.rx {
             Rx::Header(decoder) => {
                 let mut byte = [0u8; 1];
                 if socket.recv(&mut byte).map_err(|_| ())? == 0 {
-                    return Ok(false);
+                    return Ok(0);
                 }
                 if let Some(header) = decoder.push(byte[0]).map_err(|_| ())? {
                     self.rx = Rx::Body { body: self.body_for(&header)?, header, filled: 0 };
                     self.finish_if_complete(agent, index)?;
                 }
-                Ok(true)
+                Ok(1)
             }
             Rx::Body { header, body, filled } => {
                 let total = header.remaining_len as usize;
@@ -515,11 +554,11 @@ impl ClientIo {
                 }
                 .map_err(|_| ())?;
                 if n == 0 {
-                    return Ok(false);
+                    return Ok(0);
                 }
                 *filled += n;
                 self.finish_if_complete(agent, index)?;
-                Ok(true)
+                Ok(n)
             }
         }
     }
@@ -572,7 +611,7 @@ impl ClientIo {
                     unsafe { mqtt::buffer_fxn::return_buffer(ptr.as_ptr()) };
                     return Err(());
                 };
-                let reaction = match self.session.received_publish(publish.qos, publish.packet_id) {
+                let reaction = match self.session.received_publish(publish.qos, publish.packet_id, publish.dup) {
                     Ok(r) => r,
                     Err(_) => {
                         // SAFETY: as above.
@@ -591,7 +630,8 @@ impl ClientIo {
             Body::Dropped { id, .. } => {
                 let qos = QoS::try_from((header.flags >> 1) & 0x03).map_err(|_| ())?;
                 let packet_id = (qos != QoS::AtMostOnce).then(|| u16::from_be_bytes(id));
-                let reaction = self.session.received_publish(qos, packet_id).map_err(|_| ())?;
+                let dup = header.flags & 0x08 != 0;
+                let reaction = self.session.received_publish(qos, packet_id, dup).map_err(|_| ())?;
                 self.react(agent, index, Reaction { deliver: false, ..reaction })
             }
         }

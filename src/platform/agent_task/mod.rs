@@ -20,6 +20,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 use freertos_rust::{CurrentTask, Duration, Mutex, Semaphore, Task, TaskNotification};
 
 use crate::config::{kernel, mqtt};
+use crate::handle;
 use crate::ffi::agent_types::MQTTAgentCallback_t;
 use crate::mqtt::codec::QoS;
 use crate::platform::rtos;
@@ -56,6 +57,10 @@ pub enum Command {
         is_ip: bool,
         callback: MQTTAgentCallback_t,
         user_data: CPtr,
+        /// The tick the application's call started and its `xTimeoutTicks`:
+        /// they bound the TCP connect, the TLS handshake and the CONNACK.
+        start: u32,
+        timeout: u32,
         #[cfg(feature = "tls")]
         tls: Option<Box<crate::platform::tls::Request>>,
     },
@@ -68,6 +73,15 @@ pub enum Command {
     Publish { buf: TxBuf, len: usize, qos: QoS, id_at: usize },
     Disconnect,
     Delete,
+    /// Replaces the connect callback and its `pvUserData` (the shadow client
+    /// puts the application's back when it lets go of a shared client).
+    #[cfg_attr(not(afr_subscription_management), allow(dead_code))] // Used by the shadow client only.
+    SetCallback { callback: MQTTAgentCallback_t, user_data: CPtr },
+    /// Does nothing. Its completion tells the caller that no callback of this
+    /// client that started before the call is still running: the agent task
+    /// runs operations and callbacks one after the other.
+    #[cfg_attr(not(afr_subscription_management), allow(dead_code))]
+    Barrier,
 }
 
 /// How the agent task finished an operation.
@@ -99,7 +113,8 @@ enum Slot {
 struct ClientShared {
     allocated: bool,
     deleting: bool,
-    generation: u16,
+    /// The slot's current generation (`crate::handle`); 0: retired for good.
+    generation: u32,
     /// Why the last TLS connect failed (`MQTTAgentTLSError_t`), 0 when it did not.
     tls_failure: u8,
     slots: [Slot; OPS],
@@ -150,7 +165,7 @@ fn create_agent() -> Option<()> {
         clients: core::array::from_fn(|_| ClientShared {
             allocated: false,
             deleting: false,
-            generation: 1,
+            generation: handle::FIRST_GENERATION,
             tls_failure: 0,
             slots: core::array::from_fn(|_| Slot::Free),
         }),
@@ -182,18 +197,15 @@ pub fn in_agent_task() -> bool {
     !task.is_null() && task == me
 }
 
-/// Handles are `generation << 8 | (index + 1)`: never NULL, and a stale or
-/// foreign value fails the lookup instead of touching another client.
-fn handle_of(index: usize, generation: u16) -> *mut c_void {
-    (((generation as usize) << 8) | (index + 1)) as *mut c_void
+fn handle_of(index: usize, generation: u32) -> *mut c_void {
+    handle::encode(handle::Kind::Mqtt, index, generation) as *mut c_void
 }
 
-fn decode_handle(handle: *mut c_void) -> Option<(usize, u16)> {
-    let v = handle as usize;
-    let index = (v & 0xff).checked_sub(1)?;
-    let generation = u16::try_from(v >> 8).ok()?;
-    (index < BROKERS).then_some((index, generation))
+fn decode_handle(h: *mut c_void) -> Option<(usize, u32)> {
+    handle::decode(handle::Kind::Mqtt, h as usize, BROKERS)
 }
+
+const _: () = assert!(BROKERS <= handle::MAX_SLOTS, "mqttconfigMAX_BROKERS is at most 127");
 
 impl Agent {
     fn lock(&self) -> freertos_rust::MutexGuard<'_, Shared, freertos_rust::MutexNormal> {
@@ -214,7 +226,8 @@ impl Agent {
     /// Allocates a client; `None` when `mqttconfigMAX_BROKERS` exist already.
     pub fn create(&self) -> Option<*mut c_void> {
         let mut shared = self.lock();
-        let (index, c) = shared.clients.iter_mut().enumerate().find(|(_, c)| !c.allocated)?;
+        // A retired slot (generation 0) is never handed out again.
+        let (index, c) = shared.clients.iter_mut().enumerate().find(|(_, c)| !c.allocated && c.generation != 0)?;
         c.allocated = true;
         c.deleting = false;
         c.tls_failure = 0;
@@ -279,7 +292,7 @@ impl Agent {
             let c = &mut shared.clients[client];
             if outcome == Ok(Done::Success) {
                 c.allocated = false;
-                c.generation = c.generation.wrapping_add(1).max(1);
+                c.generation = handle::next_generation(c.generation).unwrap_or(0);
             }
             c.deleting = false;
         }
