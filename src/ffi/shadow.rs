@@ -381,7 +381,7 @@ fn deliver(s: &Shadow, index: usize, generation: u32, thing: &str, kind: Kind, d
 
 /// The return code of a response: success for `accepted`; for `rejected` the
 /// service's code, or a failure when the code is not one (see `rejection_code`).
-fn response_code(kind: Kind, code: Option<u16>) -> ShadowReturnCode_t {
+fn response_code(kind: Kind, code: Option<i64>) -> ShadowReturnCode_t {
     match kind {
         Kind::Rejected(_) => crate::shadow::rejection_code(code).unwrap_or(eShadowFailure),
         _ => eShadowSuccess,

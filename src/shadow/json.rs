@@ -19,9 +19,10 @@ pub enum JsonError {
 pub struct Fields<'a> {
     #[serde(rename = "clientToken", borrow, default)]
     pub client_token: Option<&'a str>,
-    /// The error code of a `/rejected` response (400, 404, 409, …).
+    /// The error code of a `/rejected` response (400, 404, 409, …); any
+    /// integer a broker puts there (only 400–599 are the service's).
     #[serde(default)]
-    pub code: Option<u16>,
+    pub code: Option<i64>,
     /// The shadow's version after the operation.
     #[serde(default)]
     pub version: Option<u32>,

@@ -46,3 +46,15 @@ afr_broker_test(NAME agent_disconnect PROGRAM test_agent_disconnect RELAY FAKE T
 afr_agent_test_program(test_agent_stress ${AGENT_TEST_DIR}/test_agent_stress.c)
 afr_broker_test(NAME agent_stress PROGRAM test_agent_stress TIMEOUT 600)
 afr_broker_test(NAME demo_lightbulb PROGRAM lightbulb SHADOW TIMEOUT 120)
+
+# A hostile broker (tests/tools/hostile_broker.py) and a careless application:
+# floods, QoS 2 bursts, malformed packets, silence mid-packet, crafted shadow
+# responses. Built with tests/config_hostile (short keep-alive).
+set(AFR_HOSTILE_CONFIG_DIR ${CMAKE_CURRENT_LIST_DIR}/../config_hostile)
+afr_cloud_add_library(afr_cloud_hostile
+  CONFIG_DIR ${AFR_HOSTILE_CONFIG_DIR}
+  FREERTOS_INCLUDE_DIRS ${AFR_SIM_KERNEL_INCLUDE_DIRS})
+afr_sim_program(test_hostile LIB afr_cloud_hostile ${AGENT_TEST_DIR}/test_hostile.c ${AGENT_TEST_DIR}/agent_util.c)
+target_include_directories(test_hostile BEFORE PRIVATE ${AFR_HOSTILE_CONFIG_DIR} ${AGENT_TEST_DIR})
+target_link_libraries(test_hostile PRIVATE test_support)
+afr_broker_test(NAME agent_hostile PROGRAM test_hostile HOSTILE TIMEOUT 400)

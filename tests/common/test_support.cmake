@@ -6,12 +6,13 @@
 #                       (ports, harness control channel, assertion kit)
 #
 #   afr_broker_test(NAME <test name> PROGRAM <executable target>
-#                   [RELAY] [FAKE] [SHADOW] [TLS] [ALPN]
+#                   [RELAY] [FAKE] [HOSTILE] [SHADOW] [TLS] [ALPN]
 #                   [TIMEOUT <seconds, default 300>]
 #                   [ARGS <program arguments>...])
 #
 # runs PROGRAM under tests/tools/run_with_broker.py (a private Mosquitto on
 # 127.0.0.1; RELAY adds the freezable relay, FAKE the scripted fake server,
+# HOSTILE the hostile server (tests/tools/hostile_broker.py, AFR_TEST_HOSTILE_PORT),
 # SHADOW the test Device Shadow service, tests/tools/shadow_service.py; TLS the
 # broker's TLS listeners, --tls ${AFR_TEST_TLS_DIR}: AFR_TEST_TLS_PORT,
 # ..._EC, ..._WRONGHOST, ..._EXPIRED, ..._UNKNOWNCA, ..._TLS12, AFR_TEST_TLS_DIR;
@@ -66,7 +67,7 @@ target_link_libraries(test_support PUBLIC freertos_kernel)
 target_compile_options(test_support PRIVATE -Wall -Wextra -Werror)
 
 function(afr_broker_test)
-  cmake_parse_arguments(ARG "RELAY;FAKE;SHADOW;TLS;ALPN" "NAME;PROGRAM;TIMEOUT" "ARGS" ${ARGN})
+  cmake_parse_arguments(ARG "RELAY;FAKE;HOSTILE;SHADOW;TLS;ALPN" "NAME;PROGRAM;TIMEOUT" "ARGS" ${ARGN})
   if(NOT ARG_NAME OR NOT ARG_PROGRAM)
     message(FATAL_ERROR "afr_broker_test: NAME and PROGRAM are required")
   endif()
@@ -82,6 +83,9 @@ function(afr_broker_test)
   endif()
   if(ARG_FAKE)
     list(APPEND opts --fake)
+  endif()
+  if(ARG_HOSTILE)
+    list(APPEND opts --hostile)
   endif()
   if(ARG_SHADOW)
     list(APPEND opts --shadow)

@@ -2,7 +2,7 @@
 """Run a test program next to a private Mosquitto broker on loopback.
 
 Usage:
-    run_with_broker.py [--relay] [--fake] [--shadow] [--broker-conf-extra FILE]
+    run_with_broker.py [--relay] [--fake] [--hostile] [--shadow] [--broker-conf-extra FILE]
                        [--tls DIR] [--alpn] [--timeout SECONDS] -- PROGRAM [ARGS...]
 
 Starts mosquitto (a child process, never a daemon) on a free 127.0.0.1 port
@@ -33,6 +33,9 @@ PROGRAM runs with these environment variables:
     AFR_TEST_BROKER_PORT   the broker's port
     AFR_TEST_RELAY_PORT    the relay's port (--relay)
     AFR_TEST_FAKE_PORT     the fake server's port (--fake)
+    AFR_TEST_HOSTILE_PORT  the hostile server's port (--hostile: scenarios of a
+                           broker that floods, bursts and sends malformed
+                           packets or shadow responses; tests/tools/hostile_broker.py)
     AFR_TEST_SHADOW        "1" (--shadow)
     AFR_TEST_CTL_DIR       the control directory (see below)
     AFR_TEST_BROKER_LOG    the broker's log file
@@ -79,6 +82,9 @@ Commands:
                            (empty line if none)
     fake-close             close the connection the fake server is serving (FIN)
     fake-stats             result: "connections <accepted total>"
+    hostile NAME [ARGS]    scenario of the hostile server for the connections
+                           it accepts from now on (see hostile_broker.py)
+    hostile-stats          result: "connections C pubrecs R pubcomps P pubacks A floods F"
     shadow-reset           the shadow service forgets all shadows (and the
                            versions of deleted ones) and zeroes its counters
     shadow-get THING       result: THING's shadow as stored, compact JSON
@@ -1237,8 +1243,9 @@ def start_shadow_service(broker):
 
 
 class Control:
-    def __init__(self, ctl_dir, broker, relay, fake, shadow=None, alpn=None):
+    def __init__(self, ctl_dir, broker, relay, fake, shadow=None, alpn=None, hostile=None):
         self.dir = ctl_dir
+        self.hostile = hostile
         self.broker = broker
         self.relay = relay
         self.fake = fake
@@ -1356,6 +1363,12 @@ class Control:
         if cmd == "fake-stats":
             noargs()
             return [self._need("fake", self.fake).stats()]
+        if cmd == "hostile":
+            self._need("hostile", self.hostile).set_scenario(args)
+            return []
+        if cmd == "hostile-stats":
+            noargs()
+            return [self._need("hostile", self.hostile).stats()]
         if cmd == "alpn-last":
             noargs()
             return [self._need("alpn", self.alpn).last_line()]
@@ -1385,6 +1398,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="run_with_broker.py")
     p.add_argument("--relay", action="store_true", help="start the freezable relay")
     p.add_argument("--fake", action="store_true", help="start the scripted fake MQTT server")
+    p.add_argument("--hostile", action="store_true", help="start the hostile MQTT server (hostile_broker.py)")
     p.add_argument("--shadow", action="store_true", help="start the Device Shadow service on the broker")
     p.add_argument("--broker-conf-extra", metavar="FILE", help="append FILE to the mosquitto config")
     p.add_argument("--tls", metavar="DIR", help="TLS listeners, with the test PKI of tls_certs.py DIR")
@@ -1432,7 +1446,7 @@ def main(argv):
         signal.signal(sig, on_signal)
 
     tmpdir = tempfile.mkdtemp(prefix=TMP_PREFIX)
-    broker = relay = fake = shadow = alpn = proc = None
+    broker = relay = fake = shadow = alpn = hostile = proc = None
     status = 125
     try:
         with open(os.path.join(tmpdir, "harness.pid"), "w") as f:
@@ -1460,11 +1474,17 @@ def main(argv):
         if ns.fake:
             fake = FakeServer()
             env["AFR_TEST_FAKE_PORT"] = str(fake.port)
+        if ns.hostile:
+            sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+            import hostile_broker
+
+            hostile = hostile_broker.HostileServer(sys.modules[__name__])
+            env["AFR_TEST_HOSTILE_PORT"] = str(hostile.port)
         if ns.shadow:
             shadow = start_shadow_service(broker)
             env["AFR_TEST_SHADOW"] = "1"
         log(
-            "broker :%d%s%s%s%s%s ctl %s"
+            "broker :%d%s%s%s%s%s%s ctl %s"
             % (
                 broker.port,
                 " tls %s" % " ".join(":%s" % v for k, v in sorted(broker.env().items()) if k.startswith("AFR_TEST_TLS_PORT"))
@@ -1473,11 +1493,12 @@ def main(argv):
                 " alpn :%d" % alpn.port if alpn else "",
                 " relay :%d" % relay.port if relay else "",
                 " fake :%d" % fake.port if fake else "",
+                " hostile :%d" % hostile.port if hostile else "",
                 " shadow" if shadow else "",
                 ctl_dir,
             )
         )
-        control = Control(ctl_dir, broker, relay, fake, shadow, alpn)
+        control = Control(ctl_dir, broker, relay, fake, shadow, alpn, hostile)
 
         deadline = time.monotonic() + ns.timeout
         sys.stdout.flush()
@@ -1522,7 +1543,7 @@ def main(argv):
                 log("last lines of the broker log:\n  " + "\n  ".join(tail))
             except CommandError:
                 pass
-        for part in (shadow, alpn, fake, relay, broker):
+        for part in (shadow, alpn, hostile, fake, relay, broker):
             if part is not None:
                 try:
                     part.shutdown()

@@ -23,8 +23,10 @@ use crate::platform::sockets::{Socket, Socket_t};
 const QOS2_IN: usize = 16;
 /// Bytes read from one client per pass of the task loop: a broker that floods
 /// one connection cannot keep the task from the other clients, their queued
-/// operations and keep-alive. The task passes again at once when a client used
-/// all of it.
+/// operations and keep-alive. When a client used all of it, the task blocks for
+/// one tick before the next pass: the data waits in the socket, and the
+/// application's tasks (usually of lower priority than the agent) get the CPU
+/// meanwhile. A connection's receive rate is thus bounded by this budget per tick.
 const RX_BUDGET: usize = 4 * if mqtt::RX_BUFFER_SIZE > 64 { mqtt::RX_BUFFER_SIZE } else { 64 };
 /// Largest body of a non-PUBLISH packet a server may send us (SUBACK for one filter is 3).
 const SCRATCH: usize = 8;
@@ -143,15 +145,14 @@ pub fn run() {
         .collect();
     loop {
         let mut wait = kernel::MAX_DELAY;
+        let mut flooded = false;
         for (index, c) in clients.iter_mut().enumerate() {
             if agent.take_queued(index) {
                 for (slot, command) in agent.queued_commands(index) {
                     c.execute(agent, index, slot, command);
                 }
             }
-            if c.receive(agent, index) {
-                wait = 0; // Budget used up: more may be waiting; come back after the others.
-            }
+            flooded |= c.receive(agent, index);
             c.keep_alive(agent, index);
             if c.link.is_some() {
                 let now = rtos::tick_count();
@@ -163,7 +164,11 @@ pub fn run() {
                 }
             }
         }
-        if wait > 0 {
+        if flooded {
+            // A budget ran out: more may be waiting. Block for a tick whatever
+            // wake-ups are pending (a flood keeps the socket's wake-up coming).
+            rtos::delay(1);
+        } else {
             sleep(wait);
         }
     }

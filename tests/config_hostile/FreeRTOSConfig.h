@@ -1,0 +1,2 @@
+/* The simulator's kernel configuration, shared with c_demo/. */
+#include "../../c_demo/config/FreeRTOSConfig.h"

@@ -1,0 +1,27 @@
+/*
+ * The hostile-broker tests' agent configuration: the demos' values, with a
+ * short keep-alive so that a broker that goes silent in the middle of a
+ * packet is detected within about two seconds of simulated time.
+ */
+#ifndef _AWS_MQTT_AGENT_CONFIG_H_
+#define _AWS_MQTT_AGENT_CONFIG_H_
+
+#include "FreeRTOS.h"
+#include "task.h"
+
+#define mqttconfigENABLE_METRICS                      ( 1 )
+#define mqttconfigKEEP_ALIVE_INTERVAL_SECONDS         ( 1200 )
+#define mqttconfigKEEP_ALIVE_ACTUAL_INTERVAL_TICKS    ( 1000 )
+#define mqttconfigKEEP_ALIVE_TIMEOUT_TICKS            ( 1000 )
+#define mqttconfigMQTT_TASK_STACK_DEPTH               ( ( uint32_t ) configMINIMAL_STACK_SIZE * ( uint32_t ) 4 )
+#define mqttconfigMQTT_TASK_PRIORITY                  ( configMAX_PRIORITIES - 3 )
+#define mqttconfigMAX_BROKERS                         ( 4 )
+#define mqttconfigMAX_PARALLEL_OPS                    ( 5 )
+#define mqttconfigTCP_SEND_TIMEOUT_MS                 ( 2000 )
+#define mqttconfigRX_BUFFER_SIZE                      ( 1024 )
+#define mqttconfigMQTT_TASK_MAX_BLOCK_TICKS           ( 100 )
+
+#define mqttconfigTLS_TIME_FXN                        xSimTlsGetTime
+#define mqttconfigTLS_RANDOM_FXN                      xSimTlsGetRandom
+
+#endif /* _AWS_MQTT_AGENT_CONFIG_H_ */
