@@ -58,7 +58,8 @@ impl Identity {
         if chain.is_empty() {
             return Err(SetupError::BadClientCredentials);
         }
-        let key = PrivateKeyDer::from_pem_slice(trim_nul(key_pem)).map_err(|_| SetupError::BadClientCredentials)?;
+        // Our own decoder: rustls's PEM reader leaves the key's base64 in freed heap.
+        let key = super::pem_key::private_key(trim_nul(key_pem)).ok_or(SetupError::BadClientCredentials)?;
         Ok(Identity { chain, key })
     }
 }

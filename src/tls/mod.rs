@@ -5,6 +5,7 @@
 //!   `ring` does not).
 //! - [`client`]: one connection's rustls client from the application's
 //!   parameters (trust, identity, SNI, ALPN).
+//! - [`pem_key`]: the device key out of PEM without leaving copies in freed heap.
 //! - [`stream`]: the session over any byte transport, with buffers of
 //!   configured sizes, reading without blocking.
 //!
@@ -12,5 +13,6 @@
 //! credential header) is in `platform::tls`.
 
 pub mod client;
+pub mod pem_key;
 pub mod provider;
 pub mod stream;
