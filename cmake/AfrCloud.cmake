@@ -46,7 +46,8 @@ endfunction()
 
 # The credential shim for library target `name`, reading the header from `dirs`.
 function(afr_cloud_credentials name includes dirs)
-  add_library(${name}_credentials STATIC "${AFR_CLOUD_ROOT}/cmake/afr_credentials.c")
+  # With the heap probe (cmake/afr_heap.c): both need the project's headers.
+  add_library(${name}_credentials STATIC "${AFR_CLOUD_ROOT}/cmake/afr_credentials.c" "${AFR_CLOUD_ROOT}/cmake/afr_heap.c")
   # The credential directories first: they win over a header in the config directory.
   target_include_directories(${name}_credentials PRIVATE ${dirs} ${includes})
 endfunction()

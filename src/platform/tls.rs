@@ -157,8 +157,46 @@ pub struct Request {
     pub timeout: u32,
 }
 
+/// Heap a TLS handshake may take beyond its record buffers: rustls's state,
+/// the certificate chain, the RSA signature with the device key. Measured at
+/// 27.4 KB on the simulator (RSA-2048 server and client keys, TLS 1.3; the
+/// `TLS heap` line of ctest `agent_tls`), rounded up to 32 KB.
+pub const HANDSHAKE_HEAP_OVERHEAD: usize = 32 * 1024;
+
+/// Heap a TLS connect needs free before it starts: the record buffers
+/// (`mqttconfigTLS_RX_BUFFER_SIZE` + `mqttconfigTLS_TX_BUFFER_SIZE`) and
+/// [`HANDSHAKE_HEAP_OVERHEAD`]; 53,509 bytes with the default buffers.
+pub const HANDSHAKE_HEAP: usize = mqtt::TLS_RX_BUFFER_SIZE + mqtt::TLS_TX_BUFFER_SIZE + HANDSHAKE_HEAP_OVERHEAD;
+
+extern "C" {
+    /// From `cmake/afr_heap.c`: free heap and largest free block, pdFALSE when
+    /// the project's heap cannot tell (heap_3).
+    fn afr_cloud_heap_room(pxFree: *mut usize, pxLargestBlock: *mut usize) -> i32; // BaseType_t of a 32-bit port
+}
+
+/// Whether the FreeRTOS heap can hold a handshake. An allocation that fails
+/// inside rustls cannot be undone (it stops the device), so a connect the heap
+/// cannot carry is refused before it starts.
+fn heap_can_hold_handshake() -> bool {
+    let (mut free, mut largest) = (0usize, 0usize);
+    // SAFETY: the probe writes two sizes through valid pointers.
+    if unsafe { afr_cloud_heap_room(&mut free, &mut largest) } == 0 {
+        return true; // The heap does not say: try.
+    }
+    if free < HANDSHAKE_HEAP || largest < mqtt::TLS_RX_BUFFER_SIZE {
+        debug(format_args!(
+            "TLS: {free} bytes of heap free (largest block {largest}), a handshake needs {HANDSHAKE_HEAP}: connect refused"
+        ));
+        return false;
+    }
+    true
+}
+
 /// Runs the TLS handshake on a connected socket.
 pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Result<TlsStream<Socket>, Failure> {
+    if !heap_can_hold_handshake() {
+        return Err(Failure::OutOfMemory);
+    }
     if cfg!(not(afr_tls_time_hook)) {
         debug(format_args!("TLS: no mqttconfigTLS_TIME_FXN: certificates cannot be checked, connect refused"));
         return Err(Failure::NoTime);

@@ -1291,20 +1291,6 @@ static void prvConnAckProblems( void )
     TEST_CHECK_MSG( xTook >= mqttconfigKEEP_ALIVE_TIMEOUT_TICKS + 500 && xTook < mqttconfigKEEP_ALIVE_TIMEOUT_TICKS + 700,
                     "connect without CONNACK failed after %lu ticks", ( unsigned long ) xTook );
 
-    /* A slow CONNACK (3 s, three times mqttconfigKEEP_ALIVE_TIMEOUT_TICKS) to a
-     * caller that allows 5 s: connected (a slow TLS handshake or a cellular link). */
-    TEST_ASSERT( prvControl( "fake-script slow-connack 30" ) == pdPASS );
-    xStart = xTaskGetTickCount();
-    xRc = xUtilConnect( xB, usTestFakePort(), "afr-disc-slowack", prvConnectCallback, &xEvB, 5000 );
-    xTook = xTaskGetTickCount() - xStart;
-    TEST_CHECK_MSG( xRc == eMQTTAgentSuccess, "slow CONNACK returned %d after %lu ticks", ( int ) xRc, ( unsigned long ) xTook );
-    TEST_CHECK_MSG( xTook >= mqttconfigKEEP_ALIVE_TIMEOUT_TICKS + 500, "slow CONNACK came after %lu ticks", ( unsigned long ) xTook );
-    if( xRc == eMQTTAgentSuccess )
-    {
-        TEST_CHECK( xUtilPublish( xB, "disc/slow", eMQTTQoS1, "x", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
-        TEST_CHECK( MQTT_AGENT_Disconnect( xB, T_TIMEOUT ) == eMQTTAgentSuccess );
-    }
-
     /* Refused (5: not authorised): a failure, promptly. */
     TEST_ASSERT( prvControl( "fake-script refuse-connack 5" ) == pdPASS );
     xStart = xTaskGetTickCount();

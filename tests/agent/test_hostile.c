@@ -221,6 +221,41 @@ static void prvSharedDeleteRestoresCallback( void )
     prvCheckPoolFull();
 }
 
+/* A CONNACK three times slower than mqttconfigKEEP_ALIVE_TIMEOUT_TICKS (a slow
+ * TLS handshake, a cellular round trip): the connect call's own timeout bounds
+ * the wait, as in AFR. */
+static void prvSlowConnack( void )
+{
+    static Events_t xEv;
+    MQTTAgentHandle_t xH = NULL;
+
+    memset( ( void * ) &xEv, 0, sizeof( xEv ) );
+    TEST_ASSERT( mqttconfigKEEP_ALIVE_TIMEOUT_TICKS <= 1000 );
+    TEST_ASSERT( prvHostile( "slow-connack 30" ) == pdPASS );
+    TEST_ASSERT( MQTT_AGENT_Create( &xH ) == eMQTTAgentSuccess );
+
+    /* The caller allows 5 s: connected. */
+    TickType_t xStart = xTaskGetTickCount();
+    MQTTAgentReturnCode_t xRc = xUtilConnect( xH, prvHostilePort(), "hostile-slow", prvConnectCallback, &xEv, 5000 );
+    TickType_t xTook = xTaskGetTickCount() - xStart;
+    vTestNote( "CONNACK after 3 s: %d after %lu ticks", ( int ) xRc, ( unsigned long ) xTook );
+    TEST_CHECK( xRc == eMQTTAgentSuccess );
+    TEST_CHECK( xTook > mqttconfigKEEP_ALIVE_TIMEOUT_TICKS + 500 );
+    TEST_CHECK( xUtilPublish( xH, "hostile/slow", eMQTTQoS1, "x", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( MQTT_AGENT_Disconnect( xH, T_TIMEOUT ) == eMQTTAgentSuccess );
+
+    /* The caller allows 1.5 s: its timeout, then, not a failure at 1 s. */
+    xStart = xTaskGetTickCount();
+    xRc = xUtilConnect( xH, prvHostilePort(), "hostile-slow", prvConnectCallback, &xEv, 1500 );
+    xTook = xTaskGetTickCount() - xStart;
+    TEST_CHECK_MSG( xRc == eMQTTAgentTimeout, "returned %d after %lu ticks", ( int ) xRc, ( unsigned long ) xTook );
+    TEST_CHECK( xTook >= 1500 && xTook < 1700 );
+    vTaskDelay( 3000 ); /* The agent dropped that connection at the timeout: no event, nothing left. */
+    TEST_CHECK( xEv.iDisconnects == 0 );
+    TEST_CHECK( MQTT_AGENT_Delete( xH ) == eMQTTAgentSuccess );
+    prvCheckPoolFull();
+}
+
 /* ------------------------------------------------------------------ floods */
 
 /* While the hostile broker floods client H, client B (on the real broker)
@@ -640,6 +675,7 @@ static void prvBody( void )
 {
     vTestRun( "handles_of_different_kinds", prvHandleKinds );
     vTestRun( "shared_shadow_delete_restores_app_callback", prvSharedDeleteRestoresCallback );
+    vTestRun( "slow_connack", prvSlowConnack );
     vTestRun( "pingresp_flood_beside_another_client", prvPingrespFlood );
     vTestRun( "publish_flood_beside_another_client", prvPublishFlood );
     vTestRun( "qos2_burst_beyond_any_table", prvQos2Burst );

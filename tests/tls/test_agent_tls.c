@@ -448,6 +448,41 @@ static void prvNoLeak( void )
                     ( unsigned long ) xBefore, ( unsigned long ) xPortGetFreeHeapSize() );
 }
 
+/* A heap too small for a handshake: the connect is refused before it starts
+ * (eMQTTAgentTLSOutOfMemory) and the device keeps running; once the heap has
+ * room, TLS connects. The heap is filled from this task, as a small
+ * configTOTAL_HEAP_SIZE would leave it. */
+static void prvHeapTooSmall( void )
+{
+    enum { CHUNK = 16 * 1024, MAX_CHUNKS = 1024 };
+    static void * pvHogs[ MAX_CHUNKS ];
+    size_t xHogs = 0;
+    /* Leave about 40 KB: less than a handshake needs (53.5 KB with the default
+     * buffers), more than a plain connection does. */
+    while( xHogs < MAX_CHUNKS && xPortGetFreeHeapSize() > 40 * 1024 + CHUNK )
+    {
+        pvHogs[ xHogs ] = pvPortMalloc( CHUNK );
+        TEST_ASSERT( pvHogs[ xHogs ] != NULL );
+        xHogs++;
+    }
+
+    vTestNote( "%lu bytes of heap free", ( unsigned long ) xPortGetFreeHeapSize() );
+    TEST_CHECK( prvConnect( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, &xCa, T_TIMEOUT ) == eMQTTAgentFailure );
+    MQTTAgentTLSError_t xError = prvTlsError();
+    TEST_CHECK_MSG( xError == eMQTTAgentTLSOutOfMemory, "TLS error %d", ( int ) xError );
+    /* The device runs on: a plain connection works in what is left. */
+    TEST_CHECK( xUtilConnect( xClient, usTestBrokerPort(), "afr-tls-lowheap", NULL, NULL, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( MQTT_AGENT_Disconnect( xClient, T_TIMEOUT ) == eMQTTAgentSuccess );
+
+    while( xHogs > 0 )
+    {
+        vPortFree( pvHogs[ --xHogs ] );
+    }
+
+    TEST_CHECK( prvConnect( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, &xCa, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( MQTT_AGENT_Disconnect( xClient, T_TIMEOUT ) == eMQTTAgentSuccess );
+}
+
 #endif /* TLS_TEST_PLACEHOLDER, TLS_TEST_V10 */
 
 static void prvBody( void )
@@ -483,6 +518,7 @@ static void prvBody( void )
     vTestRun( "client_cert_other_ca", prvClientCertificateFromOtherCa );
     vTestRun( "runtime_credentials", prvRuntimeCredentials );
     vTestRun( "bad_pem", prvBadPem );
+    vTestRun( "heap_too_small_for_a_handshake", prvHeapTooSmall );
 #endif
     TEST_CHECK( MQTT_AGENT_Delete( xClient ) == eMQTTAgentSuccess );
 }

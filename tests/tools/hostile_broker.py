@@ -10,6 +10,7 @@ bounded in time; the server talks only to the clients that connect to it.
 Scenarios (control command `hostile NAME [ARGS...]`):
 
     normal                    the minimal broker
+    slow-connack TENTHS       CONNACK only after TENTHS tenths of a second
     pingresp-flood SECONDS    PINGRESPs nobody asked for, as fast as the socket
                               takes them, for SECONDS
     publish-flood SECONDS QOS after the client's first SUBSCRIBE: PUBLISHes to
@@ -49,6 +50,7 @@ import time
 
 SCENARIOS = {
     "normal": (0, 0),
+    "slow-connack": (1, 1),
     "pingresp-flood": (1, 1),
     "publish-flood": (2, 2),
     "qos2-burst": (2, 2),
@@ -233,6 +235,8 @@ class HostileServer:
         first, _ = conn.packet()
         if first != 0x10:
             return
+        if name == "slow-connack":
+            time.sleep(min(float(args[0]) / 10.0, 30.0))
         conn.send(b"\x20\x02\x00\x00")
         if name == "pingresp-flood":
             self._flood(conn, float(args[0]), lambda i: b"\xd0\x00" * 256, 256)

@@ -74,8 +74,7 @@ Commands:
     fake-script NAME [ARG] script of the fake server for every connection it
                            accepts from now on (the connection being served is
                            not affected); scripts: normal-connack (default),
-                           no-connack, refuse-connack N, slow-connack N
-                           (CONNACK after N tenths of a second), connack-then-garbage,
+                           no-connack, refuse-connack N, connack-then-garbage,
                            connack-then-bad-length, connack-then-close,
                            no-pingresp
     fake-last-connect      result: hex of the last CONNECT the fake server got
@@ -790,7 +789,6 @@ FAKE_SCRIPTS = {
     "normal-connack": 0,
     "no-connack": 0,
     "refuse-connack": 1,
-    "slow-connack": 1,
     "connack-then-garbage": 0,
     "connack-then-bad-length": 0,
     "connack-then-close": 0,
@@ -908,8 +906,6 @@ class FakeServer:
             conn.sendall(bytes([0x20, 0x02, 0x00, arg]))
             self._drain(conn)
             return
-        if name == "slow-connack":
-            time.sleep(arg / 10.0)
         conn.sendall(b"\x20\x02\x00\x00")
         if name == "connack-then-garbage":
             time.sleep(0.2)
