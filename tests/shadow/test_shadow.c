@@ -967,6 +967,51 @@ static void prvCallbacks( void )
     TEST_CHECK( iUtilPoolFree() == NUM_BUFFERS );
 }
 
+/* A delta callback that takes its time (300 ticks). */
+static volatile int iSlowInside, iSlowCalls;
+
+static BaseType_t prvSlowDeltaCb( void * pvUserData, const char * pcThingName, const char * pcDoc,
+                                  uint32_t ulLength, MQTTBufferHandle_t xBuffer )
+{
+    ( void ) pvUserData;
+    ( void ) pcThingName;
+    ( void ) pcDoc;
+    ( void ) ulLength;
+    ( void ) xBuffer;
+    iSlowInside = 1;
+    iSlowCalls++;
+    vTaskDelay( 300 );
+    iSlowInside = 0;
+    return pdFALSE;
+}
+
+/* Once SHADOW_RegisterCallbacks has returned, the callbacks it replaced are
+ * not running and never run again (the application may free what they use). */
+static void prvNoCallbackAfterReRegistration( void )
+{
+    static const char * const pcThing = "t-slowcb";
+
+    prvRecReset( &xRecA );
+    iSlowInside = 0;
+    iSlowCalls = 0;
+    TEST_ASSERT( prvRegister( xDevA, pcThing, NULL, NULL, prvSlowDeltaCb ) == eShadowSuccess );
+    TEST_ASSERT( prvCtl( NULL, 0, "shadow-update %s {\"state\":{\"desired\":{\"s\":1}}}", pcThing ) == pdPASS );
+    TEST_ASSERT( xUtilWaitFor( &iSlowInside, 1, CB_WAIT ) == pdTRUE );
+
+    /* Replaced while it runs: the topic stays subscribed, only the callback changes. */
+    TEST_CHECK( prvRegister( xDevA, pcThing, NULL, NULL, prvDeltaCb ) == eShadowSuccess );
+    TEST_CHECK_MSG( iSlowInside == 0, "the replaced callback was still running when the registration returned" );
+    TEST_CHECK( iSlowCalls == 1 );
+
+    /* The new one gets the next delta; the old one never runs again. */
+    TEST_ASSERT( prvCtl( NULL, 0, "shadow-update %s {\"state\":{\"desired\":{\"s\":2}}}", pcThing ) == pdPASS );
+    TEST_CHECK( prvExactly( &xRecA.iDelta, 1 ) );
+    TEST_CHECK( iSlowCalls == 1 );
+    TEST_CHECK( prvRegister( xDevA, pcThing, NULL, NULL, NULL ) == eShadowSuccess );
+    TEST_CHECK( prvCtl( NULL, 0, "shadow-reset" ) == pdPASS );
+    TEST_CHECK( iUtilPoolFree() == NUM_BUFFERS );
+}
+
 static void prvCallbackLimit( void )
 {
     prvRecReset( &xRecA );
@@ -1601,6 +1646,7 @@ static void prvBody( void )
     vTestRun( "keep_subscriptions", prvKeepSubscriptions );
     vTestRun( "callbacks", prvCallbacks );
     vTestRun( "callback_limit", prvCallbackLimit );
+    vTestRun( "no_callback_after_re_registration", prvNoCallbackAfterReRegistration );
     vTestRun( "callbacks_shared", prvCallbacksShared );
     vTestRun( "two_shadow_clients_one_mqtt_client", prvTwoShadowClientsOneMqttClient );
     vTestRun( "two_devices", prvTwoDevices );
