@@ -100,6 +100,15 @@
     #define mqttconfigTLS_HANDSHAKE_TIMEOUT_MS    ( 30000 )
 #endif
 
+/* Certificate dates without a clock. 0 (as AFR projects expect: they have no
+ * clock hook): while mqttconfigTLS_TIME_FXN is missing or does not know the
+ * time, the library's build time is the lower bound for "now" (a certificate
+ * that expired before the library was built is refused; a newer one is
+ * accepted). 1: such a connect fails instead (eMQTTAgentTLSNoTime). */
+#ifndef mqttconfigTLS_STRICT_TIME
+    #define mqttconfigTLS_STRICT_TIME    ( 0 )
+#endif
+
 /*
  * Optional hooks, no default (define them to the names of your functions):
  *
@@ -109,9 +118,9 @@
  *   BaseType_t mqttconfigTLS_RANDOM_FXN( uint8_t * pucBuffer, size_t xLength );
  *       pdTRUE once pucBuffer holds xLength cryptographically secure random bytes.
  *
- * Without a time hook, or while it returns pdFALSE, a TLS connect fails
- * (eMQTTAgentFailure): certificates are never accepted without checking their
- * validity period. Without a random hook, or when it fails, a TLS connect fails.
+ * Without a time hook, or while it returns pdFALSE, certificate dates are
+ * checked against the library's build time (see mqttconfigTLS_STRICT_TIME).
+ * Without a random hook, or when it fails, a TLS connect fails.
  */
 
 #endif /* _AWS_MQTT_AGENT_CONFIG_DEFAULTS_H_ */

@@ -972,6 +972,8 @@ struct Session {
     aws_alpn: bool,
     identity: Option<ClientIdentity>,
     time: Arc<dyn TimeProvider>,
+    /// Lower bound for "now" when `time` does not know it.
+    floor: Option<UnixTime>,
     rx: usize,
     tx: usize,
     chunk: usize,
@@ -979,7 +981,7 @@ struct Session {
 
 impl Default for Session {
     fn default() -> Self {
-        Session { aws_alpn: false, identity: None, time: now(), rx: 16_645, tx: 4096, chunk: usize::MAX }
+        Session { aws_alpn: false, identity: None, time: now(), floor: None, rx: 16_645, tx: 4096, chunk: usize::MAX }
     }
 }
 
@@ -993,6 +995,7 @@ impl Session {
             trusted_pem: Some(&ca),
             identity: self.identity,
             tx_buffer: self.tx,
+            time_floor: self.floor,
         };
         let conn = tls_client::connection::<OsEntropy>(params, self.time).unwrap();
         let mut stream = TlsStream::new(Pipe::new(server_config, self.chunk), conn, self.rx, self.tx).unwrap();
@@ -1077,7 +1080,7 @@ fn session_record_larger_than_receive_buffer_fails() {
 #[test]
 fn session_handshake_times_out_when_the_server_is_silent() {
     let ca = pem(&pki().rsa_ca);
-    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&ca), identity: None, tx_buffer: 4096 };
+    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&ca), identity: None, tx_buffer: 4096, time_floor: None };
     let conn = tls_client::connection::<OsEntropy>(params, now()).unwrap();
     let mut pipe = Pipe::new(server_config(&pki().rsa_server, &TLS13, false), usize::MAX);
     pipe.silent = true;
@@ -1094,6 +1097,40 @@ fn session_without_time_refuses_certificates() {
     let session = Session { time: Arc::new(Clock(None)), ..Session::default() };
     let (_, result) = session.start(server_config(&pki().rsa_server, &TLS13, false));
     assert_eq!(result, Err(TlsError::Protocol(Error::FailedToGetCurrentTime)));
+}
+
+fn days_from_now(days: i64) -> UnixTime {
+    let secs = UnixTime::now().as_secs() as i64 + days * 86_400;
+    UnixTime::since_unix_epoch(std::time::Duration::from_secs(secs as u64))
+}
+
+#[test]
+fn session_without_time_uses_the_build_time_as_a_lower_bound() {
+    // Built a year ago: the certificates (issued now) are newer, and accepted.
+    let session = Session { time: Arc::new(Clock(None)), floor: Some(days_from_now(-365)), ..Session::default() };
+    let (mut stream, result) = session.start(server_config(&pki().rsa_server, &TLS13, false));
+    assert_eq!(result, Ok(()));
+    stream.send_all(b"ping").unwrap();
+    // Built after they expired (they are valid for 2 days): refused as expired.
+    let session = Session { time: Arc::new(Clock(None)), floor: Some(days_from_now(10)), ..Session::default() };
+    let (_, result) = session.start(server_config(&pki().rsa_server, &TLS13, false));
+    assert!(
+        matches!(result, Err(TlsError::Protocol(Error::InvalidCertificate(ref e))) if matches!(e, rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. })),
+        "{result:?}"
+    );
+    // A clock that knows the time wins over the floor.
+    let session = Session { time: now(), floor: Some(days_from_now(10)), ..Session::default() };
+    let (_, result) = session.start(server_config(&pki().rsa_server, &TLS13, false));
+    assert_eq!(result, Ok(()));
+}
+
+#[test]
+fn not_before_is_read_from_real_certificates() {
+    for der in [&pki().rsa_server.cert, &pki().rsa_ca] {
+        let nb = afrcloud::tls::validity::not_before(der).expect("a notBefore");
+        let now = UnixTime::now().as_secs();
+        assert!(nb <= now && now - nb < 3 * 86_400, "notBefore {nb}, now {now}");
+    }
 }
 
 #[test]
@@ -1122,7 +1159,7 @@ fn session_peer_close_is_reported() {
 #[test]
 fn client_parameters_are_checked() {
     let ca = pem(&pki().rsa_ca);
-    let base = || Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: None, identity: None, tx_buffer: 4096 };
+    let base = || Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: None, identity: None, tx_buffer: 4096, time_floor: None };
     let setup = |p| tls_client::connection::<OsEntropy>(p, now()).map(|_| ());
     assert_eq!(setup(Params { trusted_pem: Some(b"no PEM here\0"), ..base() }), Err(SetupError::BadTrustedCertificate));
     assert_eq!(
@@ -1147,7 +1184,7 @@ fn session_deadline_holds_against_a_dripping_server() {
     // One byte per read: the deadline is still checked on every turn.
     let session = Session { chunk: 1, ..Session::default() };
     let ca = pem(&pki().rsa_ca);
-    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&ca), identity: None, tx_buffer: 4096 };
+    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&ca), identity: None, tx_buffer: 4096, time_floor: None };
     let conn = tls_client::connection::<OsEntropy>(params, session.time).unwrap();
     let mut stream = TlsStream::new(Pipe::new(server_config(&pki().rsa_server, &TLS13, false), 1), conn, 16_645, 4096).unwrap();
     let mut turns = 0;
@@ -1212,7 +1249,7 @@ fn session_trusts_any_of_several_pem_certificates() {
     let mut several = pem(&pki().ec_ca);
     several.pop(); // The NUL a C string literal ends with sits only at the very end.
     several.extend_from_slice(&pem(&pki().rsa_ca));
-    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&several), identity: None, tx_buffer: 4096 };
+    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&several), identity: None, tx_buffer: 4096, time_floor: None };
     let conn = tls_client::connection::<OsEntropy>(params, now()).unwrap();
     let mut stream = TlsStream::new(Pipe::new(server_config(&pki().rsa_server, &TLS13, false), usize::MAX), conn, 16_645, 4096).unwrap();
     stream.handshake(|_| true).unwrap();

@@ -27,11 +27,14 @@ void vAssertCalled( const char * pcFile, unsigned long ulLine )
 BaseType_t xSimTlsGetTime( uint64_t * pullUnixSeconds );
 BaseType_t xSimTlsGetRandom( uint8_t * pucBuffer, size_t xLength );
 
+/* Tests set this to pdFALSE to play a device whose clock is not set yet. */
+volatile BaseType_t xSimTlsClockKnown = pdTRUE;
+
 BaseType_t xSimTlsGetTime( uint64_t * pullUnixSeconds )
 {
     time_t xNow = time( NULL );
 
-    if( xNow == ( time_t ) -1 )
+    if( ( xSimTlsClockKnown == pdFALSE ) || ( xNow == ( time_t ) -1 ) )
     {
         return pdFALSE;
     }

@@ -197,10 +197,20 @@ pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Resul
     if !heap_can_hold_handshake() {
         return Err(Failure::OutOfMemory);
     }
-    if cfg!(not(afr_tls_time_hook)) {
-        debug(format_args!("TLS: no mqttconfigTLS_TIME_FXN: certificates cannot be checked, connect refused"));
-        return Err(Failure::NoTime);
-    }
+    let time_floor = match (HookTime.current_time(), mqtt::TLS_STRICT_TIME) {
+        (Some(_), _) => None, // The clock knows: no floor needed.
+        (None, true) => {
+            debug(format_args!("TLS: the time is not known (mqttconfigTLS_TIME_FXN) and mqttconfigTLS_STRICT_TIME is 1: connect refused"));
+            return Err(Failure::NoTime);
+        }
+        (None, false) => {
+            debug(format_args!(
+                "TLS: the time is not known (mqttconfigTLS_TIME_FXN): certificate dates checked against the library's build time ({} s)",
+                mqtt::BUILD_UNIX_SECONDS
+            ));
+            Some(UnixTime::since_unix_epoch(core::time::Duration::from_secs(mqtt::BUILD_UNIX_SECONDS)))
+        }
+    };
     if cfg!(not(afr_tls_random_hook)) {
         debug(format_args!("TLS: no mqttconfigTLS_RANDOM_FXN: no randomness, connect refused"));
         return Err(Failure::NoEntropy);
@@ -216,6 +226,7 @@ pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Resul
         trusted_pem: request.trusted_pem.as_deref(),
         identity,
         tx_buffer: mqtt::TLS_TX_BUFFER_SIZE,
+        time_floor,
     };
     let conn = client::connection::<HookEntropy>(params, Arc::new(HookTime)).map_err(|e| {
         debug(format_args!("TLS: setup failed: {e:?}"));

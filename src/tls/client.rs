@@ -7,14 +7,15 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use rustls::client::{Resumption, UnbufferedClientConnection};
+use rustls::client::{Resumption, UnbufferedClientConnection, WebPkiServerVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 use rustls::time_provider::TimeProvider;
 use rustls::{ClientConfig, RootCertStore};
 
 use super::provider::{self, Entropy};
 use super::stream::max_fragment_size;
+use super::validity::{Clock, ClockedVerifier};
 
 /// The ALPN protocol AWS IoT expects for MQTT on port 443.
 pub const AWS_IOT_ALPN: &[u8] = b"x-amzn-mqtt-ca";
@@ -98,6 +99,9 @@ pub struct Params<'a> {
     pub identity: Option<Identity>,
     /// `mqttconfigTLS_TX_BUFFER_SIZE`.
     pub tx_buffer: usize,
+    /// When the clock does not know the time: the lower bound for "now"
+    /// (the library's build time), or `None` to refuse (see [`validity`](super::validity)).
+    pub time_floor: Option<UnixTime>,
 }
 
 fn trust_anchors(trusted_pem: Option<&[u8]>) -> Result<RootCertStore, SetupError> {
@@ -130,10 +134,16 @@ pub fn connection<E: Entropy>(
 ) -> Result<UnbufferedClientConnection, SetupError> {
     let roots = trust_anchors(params.trusted_pem)?;
     let name = ServerName::try_from(String::from(params.host)).map_err(|_| SetupError::BadServerName)?;
-    let builder = ClientConfig::builder_with_details(Arc::new(provider::provider::<E>()), time)
+    let provider = Arc::new(provider::provider::<E>());
+    let clock = Clock { hook: time, floor: params.time_floor };
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|_| SetupError::NoTrustAnchors)?;
+    let builder = ClientConfig::builder_with_details(provider, Arc::new(clock.clone()))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(SetupError::Tls)?
-        .with_root_certificates(roots);
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(ClockedVerifier { inner, clock }));
     let mut config = match params.identity {
         Some(mut id) => {
             // The provider wipes the key's DER once it has parsed it.

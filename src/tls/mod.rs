@@ -6,6 +6,7 @@
 //! - [`client`]: one connection's rustls client from the application's
 //!   parameters (trust, identity, SNI, ALPN).
 //! - [`pem_key`]: the device key out of PEM without leaving copies in freed heap.
+//! - [`validity`]: "now" for certificate dates, the build time when the device has no clock.
 //! - [`stream`]: the session over any byte transport, with buffers of
 //!   configured sizes, reading without blocking.
 //!
@@ -16,3 +17,4 @@ pub mod client;
 pub mod pem_key;
 pub mod provider;
 pub mod stream;
+pub mod validity;

@@ -354,9 +354,10 @@ static void prvPollingBuffersAndLogs( void )
     TEST_CHECK( MQTT_AGENT_Delete( xShared ) == eMQTTAgentSuccess );
 }
 
-/* This config names no mqttconfigTLS_TIME_FXN / mqttconfigTLS_RANDOM_FXN: a TLS
- * connect must fail at once (never accept certificates unchecked), say why,
- * and log it; nothing is left behind. */
+/* This config names no mqttconfigTLS_TIME_FXN / mqttconfigTLS_RANDOM_FXN and
+ * sets mqttconfigTLS_STRICT_TIME: a TLS connect must fail at once (no
+ * certificate accepted without the time), say why, and log it; nothing is
+ * left behind. */
 static void prvTlsWithoutHooks( void )
 {
     MQTTAgentHandle_t xClient = NULL;

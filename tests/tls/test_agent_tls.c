@@ -448,6 +448,22 @@ static void prvNoLeak( void )
                     ( unsigned long ) xBefore, ( unsigned long ) xPortGetFreeHeapSize() );
 }
 
+/* A device whose clock does not know the time yet (no RTC, no SNTP): as AFR,
+ * it connects; certificate dates are checked against the library's build
+ * time, so a certificate that expired before the build is still refused. */
+extern volatile BaseType_t xSimTlsClockKnown;
+
+static void prvNoClock( void )
+{
+    xSimTlsClockKnown = pdFALSE;
+    TEST_CHECK( prvConnect( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, &xCa, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( MQTT_AGENT_Disconnect( xClient, T_TIMEOUT ) == eMQTTAgentSuccess );
+    /* server-expired.pem: valid 2020 to 2021, long before this build. */
+    TEST_CHECK( prvConnect( "localhost", mqttagentREQUIRE_TLS, prvPort( "AFR_TEST_TLS_PORT_EXPIRED" ), &xCa, T_TIMEOUT ) == eMQTTAgentFailure );
+    TEST_CHECK( prvTlsError() == eMQTTAgentTLSCertificateExpired );
+    xSimTlsClockKnown = pdTRUE;
+}
+
 /* A heap too small for a handshake: the connect is refused before it starts
  * (eMQTTAgentTLSOutOfMemory) and the device keeps running; once the heap has
  * room, TLS connects. The heap is filled from this task, as a small
@@ -521,6 +537,7 @@ static void prvBody( void )
     vTestRun( "runtime_credentials", prvRuntimeCredentials );
     vTestRun( "bad_pem", prvBadPem );
     vTestRun( "heap_too_small_for_a_handshake", prvHeapTooSmall );
+    vTestRun( "no_clock_build_time_bound", prvNoClock );
 #endif
     TEST_CHECK( MQTT_AGENT_Delete( xClient ) == eMQTTAgentSuccess );
 }
