@@ -79,6 +79,8 @@ const STRINGS: &[(&str, &str, &str)] = &[
     // TLS hooks: optional; a name equal to the macro's own means "not configured".
     ("mqtt", "TLS_TIME_FXN", "AFR_STR( mqttconfigTLS_TIME_FXN )"),
     ("mqtt", "TLS_RANDOM_FXN", "AFR_STR( mqttconfigTLS_RANDOM_FXN )"),
+    // The project's default roots: the name of a NUL-terminated PEM string.
+    ("mqtt", "TLS_DEFAULT_ROOTS_PEM", "AFR_STR( mqttconfigTLS_DEFAULT_ROOTS_PEM )"),
     // AWS IoT's anonymous metrics user name, built as AFR v1's agent built it.
     (
         "mqtt",
@@ -110,6 +112,7 @@ fn main() {
     println!("cargo:rustc-check-cfg=cfg(afr_debug_logs)");
     println!("cargo:rustc-check-cfg=cfg(afr_tls_time_hook)");
     println!("cargo:rustc-check-cfg=cfg(afr_tls_random_hook)");
+    println!("cargo:rustc-check-cfg=cfg(afr_tls_default_roots)");
     if env::var_os("CARGO_FEATURE_RTOS").is_none() {
         return; // The pure core (tests, fuzzing, benches) needs no C configuration.
     }
@@ -137,7 +140,11 @@ fn configure() -> Result<(), String> {
         println!("cargo:rustc-cfg=afr_debug_logs");
     }
     // The TLS hooks are referenced only when the project names them.
-    for (key, cfg) in [("mqtt::TLS_TIME_FXN", "afr_tls_time_hook"), ("mqtt::TLS_RANDOM_FXN", "afr_tls_random_hook")] {
+    for (key, cfg) in [
+        ("mqtt::TLS_TIME_FXN", "afr_tls_time_hook"),
+        ("mqtt::TLS_RANDOM_FXN", "afr_tls_random_hook"),
+        ("mqtt::TLS_DEFAULT_ROOTS_PEM", "afr_tls_default_roots"),
+    ] {
         if hook_name(&values, key).is_some() {
             println!("cargo:rustc-cfg={cfg}");
         }
@@ -347,6 +354,10 @@ fn render(v: &Values) -> String {
             }
             if let Some(name) = hook_name(v, "mqtt::TLS_RANDOM_FXN") {
                 let _ = writeln!(s, "            #[link_name = {name:?}]\n            pub fn random(pucBuffer: *mut u8, xLength: usize) -> i32;");
+            }
+            if let Some(name) = hook_name(v, "mqtt::TLS_DEFAULT_ROOTS_PEM") {
+                // The first character of the project's `const char name[]`.
+                let _ = writeln!(s, "            #[link_name = {name:?}]\n            pub static DEFAULT_ROOTS_PEM: u8;");
             }
             s.push_str("        }\n    }\n");
             // The buffer functions the project configured; the agent calls them by name.

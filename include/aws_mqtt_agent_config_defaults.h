@@ -117,6 +117,11 @@
  *       device knows it. Certificate validity is checked against it.
  *   BaseType_t mqttconfigTLS_RANDOM_FXN( uint8_t * pucBuffer, size_t xLength );
  *       pdTRUE once pucBuffer holds xLength cryptographically secure random bytes.
+ *   const char mqttconfigTLS_DEFAULT_ROOTS_PEM[];
+ *       NUL-terminated PEM text of one or more root certificates that a TLS
+ *       connect trusts when its pcCertificate is NULL (e.g. a private
+ *       broker's CA), instead of the built-in Amazon roots AFR v1.4.7 trusted
+ *       (Amazon Root CA 1-4, Starfield Class 2, VeriSign Class 3 G5).
  *
  * Without a time hook, or while it returns pdFALSE, certificate dates are
  * checked against the library's build time (see mqttconfigTLS_STRICT_TIME).

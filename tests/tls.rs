@@ -127,6 +127,11 @@ impl Identity {
 struct Pki {
     rsa_ca: CertificateDer<'static>,
     ec_ca: CertificateDer<'static>,
+    /// An ECDSA P-384 CA (like Amazon Root CA 4) and a P-384 server under it (SHA-384 signatures).
+    p384_ca: CertificateDer<'static>,
+    p384_server: Identity,
+    /// A server whose certificate the RSA CA signed with SHA-384 (like Amazon Root CA 2 does).
+    rsa_sha384_server: Identity,
     rsa_server: Identity,
     ec_server: Identity,
     rogue_server: Identity,
@@ -206,7 +211,7 @@ fn make_pki() -> Pki {
             ],
         );
     };
-    let make_leaf = |name: &str, alg: &str, ca: &str, ext: &str| -> Identity {
+    let make_leaf = |name: &str, alg: &str, ca: &str, ext: &str, digest: &str| -> Identity {
         let key = format!("{name}.key");
         genkey(dir, &key, alg);
         openssl(
@@ -241,7 +246,7 @@ fn make_pki() -> Pki {
                 "7",
                 "-days",
                 "2",
-                "-sha256",
+                digest,
                 "-extfile",
                 "openssl.cnf",
                 "-extensions",
@@ -265,11 +270,15 @@ fn make_pki() -> Pki {
     make_ca("rsa-ca", "RSA:2048");
     make_ca("ec-ca", "EC:P-256");
     make_ca("rogue-ca", "RSA:2048");
-    let rsa_server = make_leaf("rsa-server", "RSA:2048", "rsa-ca", "server");
-    let ec_server = make_leaf("ec-server", "EC:P-256", "ec-ca", "server");
-    let rogue_server = make_leaf("rogue-server", "RSA:2048", "rogue-ca", "server");
-    let rsa_client = make_leaf("rsa-client", "RSA:2048", "rsa-ca", "client");
-    let ec_client = make_leaf("ec-client", "EC:P-256", "ec-ca", "client");
+    make_ca("p384-ca", "EC:P-384");
+    let rsa_server = make_leaf("rsa-server", "RSA:2048", "rsa-ca", "server", "-sha256");
+    let ec_server = make_leaf("ec-server", "EC:P-256", "ec-ca", "server", "-sha256");
+    let rogue_server = make_leaf("rogue-server", "RSA:2048", "rogue-ca", "server", "-sha256");
+    let rsa_client = make_leaf("rsa-client", "RSA:2048", "rsa-ca", "client", "-sha256");
+    let ec_client = make_leaf("ec-client", "EC:P-256", "ec-ca", "client", "-sha256");
+    // Shapes of the chains under Amazon Root CA 4 (P-384) and Root CA 2 (SHA-384 RSA).
+    let p384_server = make_leaf("p384-server", "EC:P-384", "p384-ca", "server", "-sha384");
+    let rsa_sha384_server = make_leaf("rsa384-server", "RSA:2048", "rsa-ca", "server", "-sha384");
 
     genkey(dir, "ed25519.key", "ED25519");
     openssl(
@@ -308,6 +317,9 @@ fn make_pki() -> Pki {
     Pki {
         rsa_ca: CertificateDer::from(read("rsa-ca.der")),
         ec_ca: CertificateDer::from(read("ec-ca.der")),
+        p384_ca: CertificateDer::from(read("p384-ca.der")),
+        p384_server,
+        rsa_sha384_server,
         rsa_server,
         ec_server,
         rogue_server,
@@ -993,6 +1005,7 @@ impl Session {
             is_ip: false,
             aws_alpn: self.aws_alpn,
             trusted_pem: Some(&ca),
+            default_roots_pem: None,
             identity: self.identity,
             tx_buffer: self.tx,
             time_floor: self.floor,
@@ -1080,7 +1093,7 @@ fn session_record_larger_than_receive_buffer_fails() {
 #[test]
 fn session_handshake_times_out_when_the_server_is_silent() {
     let ca = pem(&pki().rsa_ca);
-    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&ca), identity: None, tx_buffer: 4096, time_floor: None };
+    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&ca), default_roots_pem: None, identity: None, tx_buffer: 4096, time_floor: None };
     let conn = tls_client::connection::<OsEntropy>(params, now()).unwrap();
     let mut pipe = Pipe::new(server_config(&pki().rsa_server, &TLS13, false), usize::MAX);
     pipe.silent = true;
@@ -1159,7 +1172,7 @@ fn session_peer_close_is_reported() {
 #[test]
 fn client_parameters_are_checked() {
     let ca = pem(&pki().rsa_ca);
-    let base = || Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: None, identity: None, tx_buffer: 4096, time_floor: None };
+    let base = || Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: None, default_roots_pem: None, identity: None, tx_buffer: 4096, time_floor: None };
     let setup = |p| tls_client::connection::<OsEntropy>(p, now()).map(|_| ());
     assert_eq!(setup(Params { trusted_pem: Some(b"no PEM here\0"), ..base() }), Err(SetupError::BadTrustedCertificate));
     assert_eq!(
@@ -1168,13 +1181,8 @@ fn client_parameters_are_checked() {
     );
     assert_eq!(setup(Params { host: "not a host name", trusted_pem: Some(&ca), ..base() }), Err(SetupError::BadServerName));
     assert!(setup(Params { trusted_pem: Some(&ca), ..base() }).is_ok());
-    // No pcCertificate: the built-in roots when the build has them.
-    let roots = setup(base());
-    if cfg!(feature = "webpki-roots") {
-        assert!(roots.is_ok());
-    } else {
-        assert_eq!(roots, Err(SetupError::NoTrustAnchors));
-    }
+    // No pcCertificate: the built-in roots (Amazon's, or Mozilla's with webpki-roots).
+    assert!(setup(base()).is_ok());
     assert!(ClientIdentity::from_pem(b"Paste client certificate here.\0", b"x").is_err());
     assert!(ClientIdentity::from_pem(&ca, b"Paste client private key here.").is_err());
 }
@@ -1184,7 +1192,7 @@ fn session_deadline_holds_against_a_dripping_server() {
     // One byte per read: the deadline is still checked on every turn.
     let session = Session { chunk: 1, ..Session::default() };
     let ca = pem(&pki().rsa_ca);
-    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&ca), identity: None, tx_buffer: 4096, time_floor: None };
+    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&ca), default_roots_pem: None, identity: None, tx_buffer: 4096, time_floor: None };
     let conn = tls_client::connection::<OsEntropy>(params, session.time).unwrap();
     let mut stream = TlsStream::new(Pipe::new(server_config(&pki().rsa_server, &TLS13, false), 1), conn, 16_645, 4096).unwrap();
     let mut turns = 0;
@@ -1243,13 +1251,80 @@ fn session_tells_the_server_why_it_gave_up() {
     );
 }
 
+/// A handshake against the RSA server with these trust settings.
+fn handshake_trusting(trusted: Option<&[u8]>, default_roots: Option<&[u8]>) -> Result<(), TlsError> {
+    let params = Params {
+        host: "iot.example.com",
+        is_ip: false,
+        aws_alpn: false,
+        trusted_pem: trusted,
+        default_roots_pem: default_roots,
+        identity: None,
+        tx_buffer: 4096,
+        time_floor: None,
+    };
+    let conn = tls_client::connection::<OsEntropy>(params, now()).unwrap();
+    let mut stream = TlsStream::new(Pipe::new(server_config(&pki().rsa_server, &TLS13, false), usize::MAX), conn, 16_645, 4096).unwrap();
+    stream.handshake(|_| true)
+}
+
+fn is_unknown_issuer(r: &Result<(), TlsError>) -> bool {
+    matches!(r, Err(TlsError::Protocol(Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer))))
+}
+
+#[test]
+fn the_projects_default_roots_replace_the_built_in_ones() {
+    let ca = pem(&pki().rsa_ca);
+    let other = pem(&pki().ec_ca);
+    // pcCertificate NULL: the project's roots (a private broker's CA) are trusted.
+    assert_eq!(handshake_trusting(None, Some(&ca)), Ok(()));
+    // Built-in roots only (Amazon's, or Mozilla's with webpki-roots): not our test CA.
+    assert!(is_unknown_issuer(&handshake_trusting(None, None)));
+    // pcCertificate wins over the default roots.
+    assert!(is_unknown_issuer(&handshake_trusting(Some(&other), Some(&ca))));
+    assert_eq!(handshake_trusting(Some(&ca), Some(&other)), Ok(()));
+}
+
+#[test]
+fn amazon_roots_are_the_pem_files_trust_anchors() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/tls/roots");
+    let mut names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    let table = afrcloud::tls::amazon_roots::AMAZON_ROOTS;
+    assert_eq!(names.len(), 6);
+    assert_eq!(table.len(), names.len());
+    for (name, anchor) in names.iter().zip(table) {
+        let text = std::fs::read(dir.join(name)).unwrap();
+        let der = rustls::pki_types::pem::PemObject::pem_slice_iter(&text).next().map(|c: Result<CertificateDer<'static>, _>| c.unwrap()).unwrap();
+        let mut store = RootCertStore::empty();
+        store.add(der).unwrap();
+        let want = &store.roots[0];
+        assert_eq!(want.subject.as_ref(), anchor.subject.as_ref(), "{name:?}: subject");
+        assert_eq!(want.subject_public_key_info.as_ref(), anchor.subject_public_key_info.as_ref(), "{name:?}: key");
+    }
+}
+
+#[test]
+fn p384_and_sha384_chains_verify() {
+    for version in [&TLS13, &TLS12] {
+        for (ca, server) in [(&pki().p384_ca, &pki().p384_server), (&pki().rsa_ca, &pki().rsa_sha384_server)] {
+            let trusted = pem(ca);
+            let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&trusted), default_roots_pem: None, identity: None, tx_buffer: 4096, time_floor: None };
+            let conn = tls_client::connection::<OsEntropy>(params, now()).unwrap();
+            let mut stream = TlsStream::new(Pipe::new(server_config(server, version, false), usize::MAX), conn, 16_645, 4096).unwrap();
+            stream.handshake(|_| true).unwrap();
+            stream.send_all(b"ping").unwrap();
+        }
+    }
+}
+
 #[test]
 fn session_trusts_any_of_several_pem_certificates() {
     // pcCertificate may hold several certificates: the EC CA first, then ours.
     let mut several = pem(&pki().ec_ca);
     several.pop(); // The NUL a C string literal ends with sits only at the very end.
     several.extend_from_slice(&pem(&pki().rsa_ca));
-    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&several), identity: None, tx_buffer: 4096, time_floor: None };
+    let params = Params { host: "iot.example.com", is_ip: false, aws_alpn: false, trusted_pem: Some(&several), default_roots_pem: None, identity: None, tx_buffer: 4096, time_floor: None };
     let conn = tls_client::connection::<OsEntropy>(params, now()).unwrap();
     let mut stream = TlsStream::new(Pipe::new(server_config(&pki().rsa_server, &TLS13, false), usize::MAX), conn, 16_645, 4096).unwrap();
     stream.handshake(|_| true).unwrap();

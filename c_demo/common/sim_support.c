@@ -27,6 +27,12 @@ void vAssertCalled( const char * pcFile, unsigned long ulLine )
 BaseType_t xSimTlsGetTime( uint64_t * pullUnixSeconds );
 BaseType_t xSimTlsGetRandom( uint8_t * pucBuffer, size_t xLength );
 
+/* The simulator's mqttconfigTLS_DEFAULT_ROOTS_PEM (c_demo/config): the roots a
+ * TLS connect trusts when pcCertificate is NULL. Empty: the library's built-in
+ * roots (Amazon's, as AFR v1.4.7). A device names a const PEM string in flash;
+ * the simulator's tests copy the CA they generate at run time in here. */
+char cSimDefaultRootsPem[ 8192 ] = "";
+
 /* Tests set this to pdFALSE to play a device whose clock is not set yet. */
 volatile BaseType_t xSimTlsClockKnown = pdTRUE;
 

@@ -20,5 +20,8 @@
 /* TLS: the simulator's clock and random source (c_demo/common/sim_support.c). */
 #define mqttconfigTLS_TIME_FXN                        xSimTlsGetTime
 #define mqttconfigTLS_RANDOM_FXN                      xSimTlsGetRandom
+/* Roots trusted when pcCertificate is NULL: empty until a test fills it, which
+ * means the built-in Amazon roots. */
+#define mqttconfigTLS_DEFAULT_ROOTS_PEM               cSimDefaultRootsPem
 
 #endif /* _AWS_MQTT_AGENT_CONFIG_H_ */

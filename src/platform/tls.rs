@@ -192,6 +192,20 @@ fn heap_can_hold_handshake() -> bool {
     true
 }
 
+/// `mqttconfigTLS_DEFAULT_ROOTS_PEM`, when the project names one and it is not
+/// empty: the roots trusted when `pcCertificate` is NULL.
+fn project_default_roots() -> Option<&'static [u8]> {
+    #[cfg(afr_tls_default_roots)]
+    {
+        // SAFETY: the project names a NUL-terminated PEM string (a `const char[]`
+        // in flash); only its bytes up to the NUL are read.
+        let pem = unsafe { core::ffi::CStr::from_ptr(core::ptr::addr_of!(mqtt::tls_fxn::DEFAULT_ROOTS_PEM) as *const c_char) };
+        (!pem.is_empty()).then(|| pem.to_bytes())
+    }
+    #[cfg(not(afr_tls_default_roots))]
+    None
+}
+
 /// Runs the TLS handshake on a connected socket.
 pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Result<TlsStream<Socket>, Failure> {
     if !heap_can_hold_handshake() {
@@ -224,6 +238,7 @@ pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Resul
         is_ip,
         aws_alpn: request.aws_alpn,
         trusted_pem: request.trusted_pem.as_deref(),
+        default_roots_pem: project_default_roots(),
         identity,
         tx_buffer: mqtt::TLS_TX_BUFFER_SIZE,
         time_floor,

@@ -93,8 +93,11 @@ pub struct Params<'a> {
     pub is_ip: bool,
     /// Offer ALPN `x-amzn-mqtt-ca` (AWS IoT on port 443).
     pub aws_alpn: bool,
-    /// `pcCertificate`: PEM trust anchors replacing the built-in roots.
+    /// `pcCertificate`: PEM trust anchors replacing the default roots.
     pub trusted_pem: Option<&'a [u8]>,
+    /// The project's default roots (`mqttconfigTLS_DEFAULT_ROOTS_PEM`), when
+    /// it names some: they replace the built-in ones.
+    pub default_roots_pem: Option<&'a [u8]>,
     /// Client authentication, when the device has an identity.
     pub identity: Option<Identity>,
     /// `mqttconfigTLS_TX_BUFFER_SIZE`.
@@ -104,9 +107,12 @@ pub struct Params<'a> {
     pub time_floor: Option<UnixTime>,
 }
 
-fn trust_anchors(trusted_pem: Option<&[u8]>) -> Result<RootCertStore, SetupError> {
+/// What a connect trusts: `pcCertificate`; else the project's default roots;
+/// else the built-in ones: Mozilla's set with feature `webpki-roots`, else
+/// the roots AFR v1.4.7 trusted ([`AMAZON_ROOTS`](super::amazon_roots::AMAZON_ROOTS)).
+fn trust_anchors(trusted_pem: Option<&[u8]>, default_roots_pem: Option<&[u8]>) -> Result<RootCertStore, SetupError> {
     let mut roots = RootCertStore::empty();
-    match trusted_pem {
+    match trusted_pem.or(default_roots_pem) {
         Some(pem) => {
             for cert in CertificateDer::pem_slice_iter(trim_nul(pem)) {
                 let cert = cert.map_err(|_| SetupError::BadTrustedCertificate)?;
@@ -119,9 +125,8 @@ fn trust_anchors(trusted_pem: Option<&[u8]>) -> Result<RootCertStore, SetupError
         None => {
             #[cfg(feature = "webpki-roots")]
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            if roots.is_empty() {
-                return Err(SetupError::NoTrustAnchors);
-            }
+            #[cfg(not(feature = "webpki-roots"))]
+            roots.extend(super::amazon_roots::AMAZON_ROOTS.iter().cloned());
         }
     }
     Ok(roots)
@@ -132,7 +137,7 @@ pub fn connection<E: Entropy>(
     params: Params<'_>,
     time: Arc<dyn TimeProvider>,
 ) -> Result<UnbufferedClientConnection, SetupError> {
-    let roots = trust_anchors(params.trusted_pem)?;
+    let roots = trust_anchors(params.trusted_pem, params.default_roots_pem)?;
     let name = ServerName::try_from(String::from(params.host)).map_err(|_| SetupError::BadServerName)?;
     let provider = Arc::new(provider::provider::<E>());
     let clock = Clock { hook: time, floor: params.time_floor };

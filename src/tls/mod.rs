@@ -3,6 +3,7 @@
 //! - [`provider`]: the rustls crypto provider, assembled from RustCrypto
 //!   primitives with only what AWS IoT needs (it builds for Cortex-M, where
 //!   `ring` does not).
+//! - [`amazon_roots`]: the roots AFR v1.4.7 trusted by default (generated).
 //! - [`client`]: one connection's rustls client from the application's
 //!   parameters (trust, identity, SNI, ALPN).
 //! - [`pem_key`]: the device key out of PEM without leaving copies in freed heap.
@@ -13,6 +14,7 @@
 //! The platform side (Secure Sockets, the project's time and random hooks, the
 //! credential header) is in `platform::tls`.
 
+pub mod amazon_roots;
 pub mod client;
 pub mod pem_key;
 pub mod provider;

@@ -267,10 +267,32 @@ static void prvExpired( void )
     prvExpectFailure( "localhost", mqttagentREQUIRE_TLS, prvPort( "AFR_TEST_TLS_PORT_EXPIRED" ), &xCa, eMQTTAgentTLSCertificateExpired );
 }
 
-/* No pcCertificate: the built-in roots (webpki-roots), which do not know the test CA. */
+/* No pcCertificate: the built-in roots (Amazon's, as in AFR v1.4.7), which do
+ * not know the test CA. */
 static void prvBuiltInRoots( void )
 {
     prvExpectFailure( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, NULL, eMQTTAgentTLSUnknownIssuer );
+}
+
+/* No pcCertificate, and the project names its own default roots
+ * (mqttconfigTLS_DEFAULT_ROOTS_PEM, here the simulator's cSimDefaultRootsPem):
+ * a private broker's CA works as AFR's default trust did. pcCertificate still wins. */
+extern char cSimDefaultRootsPem[ 8192 ];
+
+static void prvProjectDefaultRoots( void )
+{
+    static const char cAbcd[] = "abcd";
+
+    TEST_ASSERT( strlen( xCa.cText ) < sizeof( cSimDefaultRootsPem ) );
+    strcpy( cSimDefaultRootsPem, xCa.cText );
+    TEST_CHECK( prvConnect( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, NULL, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( MQTT_AGENT_Disconnect( xClient, T_TIMEOUT ) == eMQTTAgentSuccess );
+    /* An invalid pcCertificate (4 bytes "abcd") still fails: never the default instead. */
+    Pem_t xBad;
+    memcpy( xBad.cText, cAbcd, sizeof( cAbcd ) );
+    xBad.ulSize = 4;
+    prvExpectFailure( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, &xBad, eMQTTAgentTLSBadTrustedCertificate );
+    cSimDefaultRootsPem[ 0 ] = '\0';
 }
 
 /* The broker requires a client certificate: without one it refuses. */
@@ -527,6 +549,7 @@ static void prvBody( void )
     vTestRun( "server_cert_wrong_host", prvWrongHost );
     vTestRun( "server_cert_expired", prvExpired );
     vTestRun( "built_in_roots", prvBuiltInRoots );
+    vTestRun( "project_default_roots", prvProjectDefaultRoots );
     vTestRun( "alpn_443", prvAlpn443 );
     vTestRun( "never_plain", prvNeverPlain );
     vTestRun( "handshake_timeout", prvHandshakeTimeout );

@@ -1,5 +1,7 @@
 //! Signature verification for certificate chains and handshake signatures:
-//! ECDSA P-256/SHA-256, RSA PKCS#1 v1.5/SHA-256 and RSA-PSS/SHA-256.
+//! ECDSA P-256/SHA-256, ECDSA P-384/SHA-384 (Amazon Root CA 4), RSA PKCS#1
+//! v1.5 with SHA-256 or SHA-384 (Amazon Root CA 2 signs with the latter) and
+//! RSA-PSS/SHA-256.
 //!
 //! webpki hands `verify_signature` the contents of the certificate's
 //! subjectPublicKey BIT STRING (a SEC1 point for EC, a PKCS#1 RSAPublicKey
@@ -15,23 +17,27 @@ use rustls::pki_types::{
     alg_id, AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm,
 };
 use rustls::SignatureScheme;
-use sha2::Sha256;
+use sha2::{Sha256, Sha384};
 
 /// RSA moduli we accept, in bits: smaller is too weak, larger only costs time.
 const RSA_MIN_BITS: usize = 2048;
 const RSA_MAX_BITS: usize = 8192;
 
 static ECDSA_P256_SHA256: &dyn SignatureVerificationAlgorithm = &EcdsaP256Sha256;
-static RSA_PKCS1_SHA256: &dyn SignatureVerificationAlgorithm = &RsaPkcs1Sha256;
+static ECDSA_P384_SHA384: &dyn SignatureVerificationAlgorithm = &EcdsaP384Sha384;
+static RSA_PKCS1_SHA256: &dyn SignatureVerificationAlgorithm = &RsaPkcs1::<Sha256>(alg_id::RSA_PKCS1_SHA256, core::marker::PhantomData);
+static RSA_PKCS1_SHA384: &dyn SignatureVerificationAlgorithm = &RsaPkcs1::<Sha384>(alg_id::RSA_PKCS1_SHA384, core::marker::PhantomData);
 static RSA_PSS_SHA256: &dyn SignatureVerificationAlgorithm = &RsaPssSha256;
 
 pub(super) static ALGORITHMS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
-    all: &[ECDSA_P256_SHA256, RSA_PKCS1_SHA256, RSA_PSS_SHA256],
+    all: &[ECDSA_P256_SHA256, ECDSA_P384_SHA384, RSA_PKCS1_SHA256, RSA_PKCS1_SHA384, RSA_PSS_SHA256],
     // Order is our preference as advertised to the peer.
     mapping: &[
         (SignatureScheme::ECDSA_NISTP256_SHA256, &[ECDSA_P256_SHA256]),
+        (SignatureScheme::ECDSA_NISTP384_SHA384, &[ECDSA_P384_SHA384]),
         (SignatureScheme::RSA_PSS_SHA256, &[RSA_PSS_SHA256]),
         (SignatureScheme::RSA_PKCS1_SHA256, &[RSA_PKCS1_SHA256]),
+        (SignatureScheme::RSA_PKCS1_SHA384, &[RSA_PKCS1_SHA384]),
     ],
 };
 
@@ -66,6 +72,36 @@ impl SignatureVerificationAlgorithm for EcdsaP256Sha256 {
     }
 }
 
+#[derive(Debug)]
+struct EcdsaP384Sha384;
+
+impl SignatureVerificationAlgorithm for EcdsaP384Sha384 {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        if public_key.first() != Some(&0x04) {
+            return Err(InvalidSignature);
+        }
+        let key =
+            p384::ecdsa::VerifyingKey::from_sec1_bytes(public_key).map_err(|_| InvalidSignature)?;
+        let signature =
+            p384::ecdsa::Signature::from_der(signature).map_err(|_| InvalidSignature)?;
+        key.verify(message, &signature)
+            .map_err(|_| InvalidSignature)
+    }
+
+    fn public_key_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::ECDSA_P384
+    }
+
+    fn signature_alg_id(&self) -> AlgorithmIdentifier {
+        alg_id::ECDSA_SHA384
+    }
+}
+
 /// Parses a PKCS#1 RSAPublicKey and enforces our size range. Done by hand
 /// because the rsa crate's own decoder caps keys at 4096 bits.
 fn rsa_public_key(der: &[u8]) -> Result<RsaPublicKey, InvalidSignature> {
@@ -79,17 +115,26 @@ fn rsa_public_key(der: &[u8]) -> Result<RsaPublicKey, InvalidSignature> {
     Ok(key)
 }
 
-#[derive(Debug)]
-struct RsaPkcs1Sha256;
+/// RSA PKCS#1 v1.5 with digest `D`, whose signature algorithm id is the `.0`.
+struct RsaPkcs1<D>(AlgorithmIdentifier, core::marker::PhantomData<fn() -> D>);
 
-impl SignatureVerificationAlgorithm for RsaPkcs1Sha256 {
+impl<D> core::fmt::Debug for RsaPkcs1<D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("RsaPkcs1")
+    }
+}
+
+impl<D> SignatureVerificationAlgorithm for RsaPkcs1<D>
+where
+    D: sha2::Digest + rsa::pkcs8::AssociatedOid + Send + Sync,
+{
     fn verify_signature(
         &self,
         public_key: &[u8],
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), InvalidSignature> {
-        let key = rsa::pkcs1v15::VerifyingKey::<Sha256>::new(rsa_public_key(public_key)?);
+        let key = rsa::pkcs1v15::VerifyingKey::<D>::new(rsa_public_key(public_key)?);
         let signature =
             rsa::pkcs1v15::Signature::try_from(signature).map_err(|_| InvalidSignature)?;
         key.verify(message, &signature)
@@ -101,7 +146,7 @@ impl SignatureVerificationAlgorithm for RsaPkcs1Sha256 {
     }
 
     fn signature_alg_id(&self) -> AlgorithmIdentifier {
-        alg_id::RSA_PKCS1_SHA256
+        self.0
     }
 }
 
@@ -162,8 +207,10 @@ mod tests {
             schemes,
             [
                 SignatureScheme::ECDSA_NISTP256_SHA256,
+                SignatureScheme::ECDSA_NISTP384_SHA384,
                 SignatureScheme::RSA_PSS_SHA256,
-                SignatureScheme::RSA_PKCS1_SHA256
+                SignatureScheme::RSA_PKCS1_SHA256,
+                SignatureScheme::RSA_PKCS1_SHA384
             ]
         );
         for (_, algs) in ALGORITHMS.mapping {
