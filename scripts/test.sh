@@ -20,6 +20,9 @@ cmake --build build/tests -j 2
 # Serially: several tests measure time in ticks, which a loaded host skews.
 (cd build/tests && ctest --output-on-failure)
 
+step "FreeRTOS POSIX simulator: C tests under ASan (leaks included) and UBSan"
+bash scripts/sanitize.sh
+
 step "fuzzing: MQTT decoder (bounded smoke run)"
 bash scripts/fuzz-smoke.sh
 
