@@ -11,6 +11,9 @@ step() { printf '\n=== %s\n' "$*"; steps=$((steps + 1)); }
 step "pure core: unit and property tests (host), TLS provider and session included"
 cargo test --locked --lib --tests --features tls,webpki-roots
 
+step "pure core: unit tests under Miri (bounded)"
+bash scripts/miri.sh
+
 step "Cortex-M: library build for thumbv7em-none-eabihf"
 bash scripts/build-cortex-m.sh
 
