@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The simulator's C tests under AddressSanitizer (with LeakSanitizer) and
-# UndefinedBehaviorSanitizer: gcc -m32 -fsanitize=address,undefined on the
+# UndefinedBehaviorSanitizer: gcc -m32 -fsanitize=address,undefined,... on the
 # FreeRTOS kernel and POSIX port, the Secure Sockets port, the support code and
 # the test programs, the FreeRTOS heap on malloc (c_demo/common/heap_malloc.c);
 # build directory build/tests-asan (cmake/AfrSanitize.cmake explains the
@@ -15,7 +15,9 @@ cd "$root"
 bash scripts/setup.sh
 
 build=build/tests-asan
-sanitize=address,undefined
+# float-cast-overflow: a float converted to an integer type it does not fit
+# (undefined behaviour that -fsanitize=undefined leaves out in gcc).
+sanitize=address,undefined,float-cast-overflow
 
 # Can this machine run a 32-bit ASan program, and can LeakSanitizer stop
 # threads here (it needs ptrace on its own threads, which some containers
