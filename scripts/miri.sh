@@ -13,7 +13,7 @@
 # arithmetic would take hours interpreted). The sanitizer run
 # (scripts/sanitize.sh) covers the C side of that boundary instead.
 #
-# Bounded to a few minutes (about 2 on two cores, 3 to 4 with the first build):
+# Bounded to a few minutes (about 2 on two cores, 4 to 5 with the first build):
 # property tests run 4 cases each (PROPTEST_CASES), and the slowest tests, which only check
 # logic in safe code that `cargo test` already covers natively, are skipped:
 #   packet_ids_wrap_without_zero_or_reuse   70,000 packet ids, past the wrap (110 s)
