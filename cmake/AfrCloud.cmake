@@ -69,7 +69,14 @@ function(afr_cloud_add_library name)
 
   string(REPLACE "-" "_" triple_us "${triple}")
   # One cargo target directory per library: each is built with its own config.
-  set(target_dir "${CMAKE_BINARY_DIR}/${name}-cargo")
+  # AFR_CLOUD_CARGO_DIR puts them in another build directory of the same
+  # project, whose libraries are then reused as long as cargo finds them fresh
+  # (the sanitizer build takes the normal build's: the Rust code is the same).
+  if(AFR_CLOUD_CARGO_DIR)
+    set(target_dir "${AFR_CLOUD_CARGO_DIR}/${name}-cargo")
+  else()
+    set(target_dir "${CMAKE_BINARY_DIR}/${name}-cargo")
+  endif()
   set(lib "${target_dir}/${triple}/${ARG_PROFILE}/libafrcloud.a")
   set(features rtos ${ARG_FEATURES})
   list(JOIN features "," features)

@@ -3,6 +3,10 @@
 #
 #   freertos_posix_kernel(<name> CONFIG_DIR <dir with FreeRTOSConfig.h> [HEAP heap_4])
 #
+# HEAP is one of the kernel's portable/MemMang files by name (heap_1 ... heap_5)
+# or the path of a C file of one's own (the sanitizer build's
+# c_demo/common/heap_malloc.c).
+#
 # The kernel sources are not in this repository: FREERTOS_KERNEL_PATH, if set,
 # names them; otherwise scripts/fetch-freertos-kernel.sh fetches them through
 # cargo (crates.io crate freertos-next, FreeRTOS-Kernel V11.2.0).
@@ -28,10 +32,15 @@ function(freertos_posix_kernel name)
   endif()
   afr_find_freertos_kernel(k)
   set(port "${k}/portable/ThirdParty/GCC/Posix")
+  if(IS_ABSOLUTE "${ARG_HEAP}")
+    set(heap_source "${ARG_HEAP}")
+  else()
+    set(heap_source "${k}/portable/MemMang/${ARG_HEAP}.c")
+  endif()
   add_library(${name} STATIC
     ${k}/tasks.c ${k}/queue.c ${k}/list.c ${k}/timers.c
     ${k}/event_groups.c ${k}/stream_buffer.c
-    ${k}/portable/MemMang/${ARG_HEAP}.c
+    ${heap_source}
     ${port}/port.c ${port}/utils/wait_for_event.c)
   target_include_directories(${name} PUBLIC ${ARG_CONFIG_DIR} ${k}/include ${port} ${port}/utils)
   find_package(Threads REQUIRED)

@@ -4,7 +4,10 @@
 set -euo pipefail
 
 need_apt=()
-for pkg in cmake gcc-multilib gcc-arm-none-eabi libnewlib-arm-none-eabi mosquitto mosquitto-clients openssl; do
+# lib32asan8, lib32ubsan1: the 32-bit ASan and UBSan runtimes of Debian 12's
+# gcc for the sanitizer build (scripts/sanitize.sh); gcc-multilib pulls them
+# in today, named here so that a slimmer gcc-multilib cannot drop them.
+for pkg in cmake gcc-multilib lib32asan8 lib32ubsan1 gcc-arm-none-eabi libnewlib-arm-none-eabi mosquitto mosquitto-clients openssl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

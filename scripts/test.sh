@@ -11,6 +11,9 @@ step() { printf '\n=== %s\n' "$*"; steps=$((steps + 1)); }
 step "pure core: unit and property tests (host), TLS provider and session included"
 cargo test --locked --lib --tests --features tls,webpki-roots
 
+step "pure core: unit tests under Miri (bounded)"
+bash scripts/miri.sh
+
 step "Cortex-M: library build for thumbv7em-none-eabihf"
 bash scripts/build-cortex-m.sh
 
@@ -19,6 +22,9 @@ cmake -S tests -B build/tests -DCMAKE_TOOLCHAIN_FILE="$root/cmake/posix-sim-i686
 cmake --build build/tests -j 2
 # Serially: several tests measure time in ticks, which a loaded host skews.
 (cd build/tests && ctest --output-on-failure)
+
+step "FreeRTOS POSIX simulator: C tests under ASan (leaks included) and UBSan"
+bash scripts/sanitize.sh
 
 step "fuzzing: MQTT decoder (bounded smoke run)"
 bash scripts/fuzz-smoke.sh
