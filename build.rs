@@ -55,6 +55,7 @@ const VALUES: &[(&str, &str, &str, &str)] = &[
     ("mqtt", "TLS_TX_BUFFER_SIZE", "usize", "mqttconfigTLS_TX_BUFFER_SIZE"),
     ("mqtt", "TLS_HANDSHAKE_TIMEOUT_MS", "u32", "mqttconfigTLS_HANDSHAKE_TIMEOUT_MS"),
     ("mqtt", "TLS_STRICT_TIME", "bool", "mqttconfigTLS_STRICT_TIME"),
+    ("mqtt", "TLS_BACKEND", "u32", "mqttconfigTLS_BACKEND"),
     // aws_mqtt_config.h
     ("mqtt", "ENABLE_DEBUG_LOGS", "bool", "mqttconfigENABLE_DEBUG_LOGS"),
     ("mqtt", "ENABLE_SUBSCRIPTION_MANAGEMENT", "bool", "mqttconfigENABLE_SUBSCRIPTION_MANAGEMENT"),
@@ -302,6 +303,16 @@ fn check_port(v: &Values) -> Result<(), String> {
              (gcc -m32, Rust target i686-unknown-linux-gnu) and use a 32-bit tick type.",
             wrong.join("; ")
         ));
+    }
+    if v.ints["mqtt::TLS_BACKEND"] == 1 && env::var_os("CARGO_FEATURE_TLS").is_none() {
+        // Not an error: the library then refuses TLS connects (never plain TCP).
+        println!(
+            "cargo:warning=mqttconfigTLS_BACKEND is mqttagentTLS_BACKEND_LIBRARY but the library is built \
+             without its TLS (FEATURES tls): TLS connects will fail"
+        );
+    }
+    if v.ints["mqtt::TLS_BACKEND"] > 1 {
+        return Err("mqttconfigTLS_BACKEND must be mqttagentTLS_BACKEND_SOCKETS_PORT (0) or mqttagentTLS_BACKEND_LIBRARY (1)".to_string());
     }
     let missing: Vec<&str> = REQUIRED_KERNEL_OPTIONS
         .iter()

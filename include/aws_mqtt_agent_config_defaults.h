@@ -79,6 +79,23 @@
  * the Secure Sockets port.
  */
 
+/* Who does TLS for mqttagentREQUIRE_TLS / mqttagentUSE_AWS_IOT_ALPN_443:
+ *   mqttagentTLS_BACKEND_SOCKETS_PORT (the default, AFR v1.4.7's way): the
+ *       project's Secure Sockets port (mbedTLS with the keys behind PKCS#11, a
+ *       network processor). The agent sets SOCKETS_SO_REQUIRE_TLS,
+ *       SOCKETS_SO_TRUSTED_SERVER_CERTIFICATE (pcCertificate, when given),
+ *       SOCKETS_SO_SERVER_NAME_INDICATION (unless the URL is an IP address) and
+ *       SOCKETS_SO_ALPN_PROTOCOLS (mqttagentUSE_AWS_IOT_ALPN_443) before
+ *       SOCKETS_Connect; a port that refuses one fails the connect.
+ *   mqttagentTLS_BACKEND_LIBRARY: the library's own TLS (rustls), for ports
+ *       without TLS; needs the library built with FEATURES tls. The settings
+ *       below and the hooks apply to it. */
+#define mqttagentTLS_BACKEND_SOCKETS_PORT    ( 0 )
+#define mqttagentTLS_BACKEND_LIBRARY         ( 1 )
+#ifndef mqttconfigTLS_BACKEND
+    #define mqttconfigTLS_BACKEND    mqttagentTLS_BACKEND_SOCKETS_PORT
+#endif
+
 /* Receive buffer of one TLS connection, in bytes: must hold the largest record
  * the server may send. The default holds any TLS 1.2/1.3 record with the
  * AES-GCM suites we offer (16384 + 256 + 5); smaller works only with a server

@@ -91,6 +91,18 @@ typedef enum {
    * The FreeRTOS heap could not hold the connection's TLS buffers.
    */
   eMQTTAgentTLSOutOfMemory = 17,
+  /**
+   * `mqttconfigTLS_BACKEND` is the Secure Sockets port, and the port refused
+   * one of the TLS options (`SOCKETS_SO_REQUIRE_TLS`, `..._TRUSTED_SERVER_CERTIFICATE`,
+   * `..._SERVER_NAME_INDICATION`, `..._ALPN_PROTOCOLS`): the connect fails,
+   * never plain TCP. The debug log names the option.
+   */
+  eMQTTAgentTLSPortRefusedOption = 18,
+  /**
+   * `mqttconfigTLS_BACKEND` is the Secure Sockets port, and its
+   * `SOCKETS_Connect` failed (TCP or the port's TLS handshake: the port knows which).
+   */
+  eMQTTAgentTLSPortConnectFailed = 19,
 } MQTTAgentTLSError_t;
 
 #ifdef __cplusplus

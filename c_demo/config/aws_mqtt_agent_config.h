@@ -17,6 +17,11 @@
 #define mqttconfigRX_BUFFER_SIZE                      ( 1024 )
 #define mqttconfigMQTT_TASK_MAX_BLOCK_TICKS           ( 100 )
 
+/* TLS by the library (rustls): the simulator's Secure Sockets port does plain TCP. */
+#ifndef mqttconfigTLS_BACKEND
+    #define mqttconfigTLS_BACKEND                     mqttagentTLS_BACKEND_LIBRARY
+#endif
+
 /* TLS: the simulator's clock and random source (c_demo/common/sim_support.c). */
 #define mqttconfigTLS_TIME_FXN                        xSimTlsGetTime
 #define mqttconfigTLS_RANDOM_FXN                      xSimTlsGetRandom

@@ -143,12 +143,10 @@ pub extern "C" fn MQTT_AGENT_Connect(
     if p.pcURL.is_null() || port == 0 {
         return eMQTTAgentFailure;
     }
-    #[cfg(not(feature = "tls"))]
-    if wants_tls {
-        // TLS is not in this build: refuse rather than fall back to plain TCP.
+    if wants_tls && !cfg!(feature = "tls") && !agent_task::TLS_BY_SOCKETS_PORT {
+        // No TLS in this build: refuse rather than fall back to plain TCP.
         return eMQTTAgentFailure;
     }
-    #[cfg(feature = "tls")]
     let tls = match wants_tls {
         false => None,
         true => match super::agent_tls::request(p, flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, start, xTimeoutTicks) {
@@ -191,7 +189,6 @@ pub extern "C" fn MQTT_AGENT_Connect(
         user_data: agent_task::CPtr(p.pvUserData),
         start,
         timeout: xTimeoutTicks,
-        #[cfg(feature = "tls")]
         tls,
     };
     to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))

@@ -8,9 +8,7 @@
 
 use core::ffi::c_char;
 
-use crate::ffi::agent_types::{MQTTAgentHandle_t, MQTTAgentReturnCode_t};
-#[cfg(feature = "tls")]
-use crate::ffi::agent_types::MQTTAgentConnectParams_t;
+use crate::ffi::agent_types::{MQTTAgentConnectParams_t, MQTTAgentHandle_t, MQTTAgentReturnCode_t};
 use MQTTAgentReturnCode_t::*;
 
 /// Why a client's last TLS connect failed (`MQTT_AGENT_GetTLSError`).
@@ -55,11 +53,18 @@ pub enum MQTTAgentTLSError_t {
     eMQTTAgentTLSNotBuilt = 16,
     /// The FreeRTOS heap could not hold the connection's TLS buffers.
     eMQTTAgentTLSOutOfMemory = 17,
+    /// `mqttconfigTLS_BACKEND` is the Secure Sockets port, and the port refused
+    /// one of the TLS options (`SOCKETS_SO_REQUIRE_TLS`, `..._TRUSTED_SERVER_CERTIFICATE`,
+    /// `..._SERVER_NAME_INDICATION`, `..._ALPN_PROTOCOLS`): the connect fails,
+    /// never plain TCP. The debug log names the option.
+    eMQTTAgentTLSPortRefusedOption = 18,
+    /// `mqttconfigTLS_BACKEND` is the Secure Sockets port, and its
+    /// `SOCKETS_Connect` failed (TCP or the port's TLS handshake: the port knows which).
+    eMQTTAgentTLSPortConnectFailed = 19,
 }
 
 /// Largest PEM text accepted from C (certificates, keys): a bound on what a
 /// size argument may make the library read.
-#[cfg(feature = "tls")]
 const MAX_PEM: u32 = 64 * 1024;
 
 /// Sets the device's TLS client certificate (PEM, the chain may follow it) and
@@ -128,7 +133,7 @@ pub extern "C" fn MQTT_AGENT_GetTLSError(
     let Some(code) = crate::platform::agent_task::agent().and_then(|a| a.tls_failure(xMQTTHandle)) else {
         return eMQTTAgentFailure;
     };
-    const ALL: [MQTTAgentTLSError_t; 18] = [
+    const ALL: [MQTTAgentTLSError_t; 20] = [
         eMQTTAgentTLSNoError,
         eMQTTAgentTLSNoTime,
         eMQTTAgentTLSNoEntropy,
@@ -147,8 +152,14 @@ pub extern "C" fn MQTT_AGENT_GetTLSError(
         eMQTTAgentTLSProtocolError,
         eMQTTAgentTLSNotBuilt,
         eMQTTAgentTLSOutOfMemory,
+        eMQTTAgentTLSPortRefusedOption,
+        eMQTTAgentTLSPortConnectFailed,
     ];
-    let error = if cfg!(feature = "tls") { ALL.get(code as usize).copied().unwrap_or(eMQTTAgentTLSProtocolError) } else { eMQTTAgentTLSNotBuilt };
+    let error = match ALL.get(code as usize).copied() {
+        Some(e) if cfg!(feature = "tls") || code == 0 || code >= eMQTTAgentTLSPortRefusedOption as u8 => e,
+        Some(_) => eMQTTAgentTLSNotBuilt,
+        None => eMQTTAgentTLSProtocolError,
+    };
     // SAFETY: non-NULL pointer to the caller's variable.
     unsafe { pxError.write_unaligned(error) };
     eMQTTAgentSuccess
@@ -159,13 +170,12 @@ pub extern "C" fn MQTT_AGENT_GetTLSError(
 /// `None` when memory for the copy is short or the size is beyond `MAX_PEM`.
 /// A non-NULL `pcCertificate` of size 0 is kept as an empty trust list, which
 /// fails the connect: it never silently widens trust to the built-in roots.
-#[cfg(feature = "tls")]
 pub(crate) fn request(
     p: &MQTTAgentConnectParams_t,
     aws_alpn: bool,
     start: u32,
     timeout: u32,
-) -> Option<alloc::boxed::Box<crate::platform::tls::Request>> {
+) -> Option<alloc::boxed::Box<crate::platform::link::TlsRequest>> {
     use alloc::vec::Vec;
     // SAFETY (below): pcCertificate/ulCertificateSize describe the caller's certificate, as AFR documents.
     // NULL means "the built-in roots", whatever the size says.
@@ -182,5 +192,5 @@ pub(crate) fn request(
             Some(copy.into_boxed_slice())
         }
     };
-    Some(alloc::boxed::Box::new(crate::platform::tls::Request { aws_alpn, trusted_pem, start, timeout }))
+    Some(alloc::boxed::Box::new(crate::platform::link::TlsRequest { aws_alpn, trusted_pem, start, timeout }))
 }

@@ -1,11 +1,35 @@
-//! The connection the agent speaks MQTT over: a plain Secure Socket, or the
-//! library's own TLS on one. Never anything else: a connect that asked for TLS
-//! gets TLS or fails.
+//! The connection the agent speaks MQTT over: a Secure Socket (plain, or TLS
+//! done by the project's Secure Sockets port), or the library's own TLS on a
+//! plain one. Never anything else: a connect that asked for TLS gets TLS or fails.
+//!
+//! Which TLS: `mqttconfigTLS_BACKEND` in the project's `aws_mqtt_agent_config.h`.
+//! `mqttagentTLS_BACKEND_SOCKETS_PORT` (the default, AFR v1.4.7's way): the
+//! agent sets `SOCKETS_SO_REQUIRE_TLS`, `SOCKETS_SO_TRUSTED_SERVER_CERTIFICATE`,
+//! `SOCKETS_SO_SERVER_NAME_INDICATION` and `SOCKETS_SO_ALPN_PROTOCOLS` before
+//! `SOCKETS_Connect`, and the port (mbedTLS with PKCS#11 keys, an offload chip)
+//! does the rest. `mqttagentTLS_BACKEND_LIBRARY`: rustls in the library (cargo
+//! feature `tls`), over a plain socket.
 
-#[cfg(feature = "tls")]
 use alloc::boxed::Box;
 
 use crate::platform::sockets::{Socket, WakeupCallback};
+
+/// What a TLS connect asks for besides the socket (either back-end).
+pub struct TlsRequest {
+    /// Offer ALPN `x-amzn-mqtt-ca` (`mqttagentUSE_AWS_IOT_ALPN_443`).
+    pub aws_alpn: bool,
+    /// A copy of `pcCertificate`, when given.
+    pub trusted_pem: Option<Box<[u8]>>,
+    /// The tick the application's connect call started, and its `xTimeoutTicks`
+    /// (they bound the library's handshake; the port bounds its own).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub start: u32,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub timeout: u32,
+}
+
+/// The project chose the Secure Sockets port's TLS (`mqttconfigTLS_BACKEND`).
+pub const TLS_BY_SOCKETS_PORT: bool = crate::config::mqtt::TLS_BACKEND == 0;
 
 pub enum Link {
     Plain(Socket),

@@ -15,7 +15,13 @@ const SOCKETS_AF_INET: i32 = 2;
 const SOCKETS_SOCK_STREAM: i32 = 1;
 const SOCKETS_IPPROTO_TCP: i32 = 6;
 const SOCKETS_SO_SNDTIMEO: i32 = 1;
+const SOCKETS_SO_SERVER_NAME_INDICATION: i32 = 6;
+const SOCKETS_SO_TRUSTED_SERVER_CERTIFICATE: i32 = 7;
+const SOCKETS_SO_REQUIRE_TLS: i32 = 8;
 const SOCKETS_SO_NONBLOCK: i32 = 9;
+const SOCKETS_SO_ALPN_PROTOCOLS: i32 = 10;
+/// AWS IoT's ALPN for MQTT on port 443 (`socketsAWS_IOT_ALPN_MQTT`), NUL-terminated.
+const AWS_IOT_ALPN: &[u8] = b"x-amzn-mqtt-ca\0";
 const SOCKETS_SO_WAKEUP_CALLBACK: i32 = 17;
 const SOCKETS_SHUT_RDWR: u32 = 2;
 const SOCKETS_EWOULDBLOCK: i32 = -11;
@@ -53,6 +59,19 @@ pub enum NetError {
     Closed,
     /// Sending did not finish within the send timeout.
     SendTimeout,
+    /// The port refused this TLS option (`SOCKETS_SO_*`): no TLS, so no connect.
+    TlsOptionRefused(i32),
+}
+
+/// TLS done by the Secure Sockets port: what AFR v1.4.7's agent set before
+/// `SOCKETS_Connect`, in its order.
+pub struct PortTls<'a> {
+    /// `SOCKETS_SO_TRUSTED_SERVER_CERTIFICATE`: `pcCertificate` with its size, when given.
+    pub trusted_pem: Option<&'a [u8]>,
+    /// `SOCKETS_SO_SERVER_NAME_INDICATION` with the host name (not for an IP address).
+    pub sni: bool,
+    /// `SOCKETS_SO_ALPN_PROTOCOLS` with `x-amzn-mqtt-ca`.
+    pub aws_alpn: bool,
 }
 
 /// The wake-up callback's C signature (`void f( Socket_t )`).
@@ -81,7 +100,8 @@ fn parse_ipv4(s: &str) -> Option<u32> {
 impl Socket {
     /// Connects to `host:port`. `host` is a NUL-terminated name resolved with
     /// `SOCKETS_GetHostByName`, or with `is_ip` a dotted IPv4 address.
-    pub fn connect(host: &[u8], is_ip: bool, port: u16, send_timeout_ticks: u32) -> Result<Self, NetError> {
+    /// With `tls`, the port is told to do TLS before it connects.
+    pub fn connect(host: &[u8], is_ip: bool, port: u16, send_timeout_ticks: u32, tls: Option<&PortTls<'_>>) -> Result<Self, NetError> {
         let name = host.strip_suffix(&[0]).ok_or(NetError::Resolve)?;
         let address = if is_ip {
             let text = core::str::from_utf8(name).map_err(|_| NetError::Resolve)?;
@@ -100,6 +120,9 @@ impl Socket {
         }
         let socket = Socket { raw, send_timeout: send_timeout_ticks };
         socket.set_ticks(SOCKETS_SO_SNDTIMEO, send_timeout_ticks);
+        if let Some(tls) = tls {
+            socket.set_tls_options(tls, host)?;
+        }
         let mut addr = SocketsSockaddr_t {
             ucLength: core::mem::size_of::<SocketsSockaddr_t>() as u8,
             ucSocketDomain: SOCKETS_AF_INET as u8,
@@ -116,6 +139,34 @@ impl Socket {
         // SAFETY: SOCKETS_SO_NONBLOCK takes no value.
         unsafe { SOCKETS_SetSockOpt(socket.raw, 0, SOCKETS_SO_NONBLOCK, ptr::null(), 0) };
         Ok(socket)
+    }
+
+    fn set_tls_options(&self, tls: &PortTls<'_>, host: &[u8]) -> Result<(), NetError> {
+        self.option(SOCKETS_SO_REQUIRE_TLS, ptr::null(), 0)?;
+        if let Some(pem) = tls.trusted_pem {
+            self.option(SOCKETS_SO_TRUSTED_SERVER_CERTIFICATE, pem.as_ptr() as *const c_void, pem.len())?;
+        }
+        if tls.sni {
+            // The NUL-terminated name and its length with the NUL, as AFR passed them.
+            self.option(SOCKETS_SO_SERVER_NAME_INDICATION, host.as_ptr() as *const c_void, host.len())?;
+        }
+        if tls.aws_alpn {
+            let protocols: [*const c_char; 1] = [AWS_IOT_ALPN.as_ptr() as *const c_char];
+            // The value is the array of names; the length is their count.
+            self.option(SOCKETS_SO_ALPN_PROTOCOLS, protocols.as_ptr() as *const c_void, protocols.len())?;
+        }
+        Ok(())
+    }
+
+    fn option(&self, option: i32, value: *const c_void, len: usize) -> Result<(), NetError> {
+        // SAFETY: `value` points to `len` bytes (or the option's own form, above)
+        // that live through the call; the port copies what it keeps.
+        let rc = unsafe { SOCKETS_SetSockOpt(self.raw, 0, option, value, len) };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(NetError::TlsOptionRefused(option))
+        }
     }
 
     fn set_ticks(&self, option: i32, ticks: u32) {

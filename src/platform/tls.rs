@@ -3,7 +3,6 @@
 //! and the device's credentials (the project's `aws_clientcredential_keys.h`,
 //! or what `MQTT_AGENT_SetClientCredentials` set at run time).
 
-use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::ffi::c_char;
 
@@ -146,16 +145,7 @@ impl Transport for Socket {
     }
 }
 
-/// What a TLS connect asks for besides the socket.
-pub struct Request {
-    /// Offer ALPN `x-amzn-mqtt-ca` (`mqttagentUSE_AWS_IOT_ALPN_443`).
-    pub aws_alpn: bool,
-    /// A copy of `pcCertificate`, when given.
-    pub trusted_pem: Option<Box<[u8]>>,
-    /// The tick the application's connect call started, and its `xTimeoutTicks`.
-    pub start: u32,
-    pub timeout: u32,
-}
+pub use crate::platform::link::TlsRequest as Request;
 
 /// Heap a TLS handshake may take beyond its record buffers: rustls's state,
 /// the certificate chain, the RSA signature with the device key. Measured at

@@ -21,6 +21,7 @@
 #include "aws_bufferpool_config.h"
 #include "aws_mqtt_agent.h"
 #include "aws_mqtt_agent_config.h"
+#include "aws_mqtt_agent_tls.h"
 #include "aws_shadow.h"
 
 #include "agent_util.h"
@@ -252,6 +253,36 @@ static void prvSlowConnack( void )
     TEST_CHECK( xTook >= 1500 && xTook < 1700 );
     vTaskDelay( 3000 ); /* The agent dropped that connection at the timeout: no event, nothing left. */
     TEST_CHECK( xEv.iDisconnects == 0 );
+    TEST_CHECK( MQTT_AGENT_Delete( xH ) == eMQTTAgentSuccess );
+    prvCheckPoolFull();
+}
+
+/* This library is built without its own TLS and the config names no
+ * mqttconfigTLS_BACKEND: TLS is the Secure Sockets port's, as in AFR. This
+ * simulator port without TLS refuses SOCKETS_SO_REQUIRE_TLS: the connect fails
+ * with a clear reason and never goes out as plain TCP. */
+static void prvPortWithoutTls( void )
+{
+    MQTTAgentHandle_t xH = NULL;
+    MQTTAgentTLSError_t xWhy = eMQTTAgentTLSNoError;
+    MQTTAgentConnectParams_t xParams =
+    {
+        .pcURL            = "127.0.0.1",
+        .xFlags           = mqttagentREQUIRE_TLS | mqttagentURL_IS_IP_ADDRESS,
+        .usPort           = prvHostilePort(),
+        .pucClientId      = ( const uint8_t * ) "hostile-tls",
+        .usClientIdLength = 11,
+    };
+
+    TEST_ASSERT( prvHostile( "normal" ) == pdPASS );
+    int iBefore = prvStat( "connections" );
+    TEST_ASSERT( MQTT_AGENT_Create( &xH ) == eMQTTAgentSuccess );
+    TEST_CHECK( MQTT_AGENT_Connect( xH, &xParams, T_TIMEOUT ) == eMQTTAgentFailure );
+    TEST_CHECK( MQTT_AGENT_GetTLSError( xH, &xWhy ) == eMQTTAgentSuccess );
+    TEST_CHECK_MSG( xWhy == eMQTTAgentTLSPortRefusedOption, "TLS error %d", ( int ) xWhy );
+    xParams.xFlags = mqttagentUSE_AWS_IOT_ALPN_443;
+    TEST_CHECK( MQTT_AGENT_Connect( xH, &xParams, T_TIMEOUT ) == eMQTTAgentFailure );
+    TEST_CHECK( prvStat( "connections" ) == iBefore );
     TEST_CHECK( MQTT_AGENT_Delete( xH ) == eMQTTAgentSuccess );
     prvCheckPoolFull();
 }
@@ -676,6 +707,7 @@ static void prvBody( void )
     vTestRun( "handles_of_different_kinds", prvHandleKinds );
     vTestRun( "shared_shadow_delete_restores_app_callback", prvSharedDeleteRestoresCallback );
     vTestRun( "slow_connack", prvSlowConnack );
+    vTestRun( "tls_by_a_port_without_tls", prvPortWithoutTls );
     vTestRun( "pingresp_flood_beside_another_client", prvPingrespFlood );
     vTestRun( "publish_flood_beside_another_client", prvPublishFlood );
     vTestRun( "qos2_burst_beyond_any_table", prvQos2Burst );

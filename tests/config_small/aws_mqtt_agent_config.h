@@ -22,7 +22,8 @@
 #define mqttconfigTCP_SEND_TIMEOUT_MS                 ( 700 )
 #define mqttconfigRX_BUFFER_SIZE                      ( 16 )
 #define mqttconfigMQTT_TASK_MAX_BLOCK_TICKS           ( 25 )
-/* No time hook either: strict projects refuse TLS without the time. */
+/* The library's TLS; no time hook either: strict projects refuse TLS without the time. */
+#define mqttconfigTLS_BACKEND                         ( 1 )
 #define mqttconfigTLS_STRICT_TIME                     ( 1 )
 
 /* The project's own buffer functions (counting wrappers in the test). */

@@ -15,7 +15,8 @@ use crate::ffi::mqtt_lib::{MQTTPublishData_t, MQTTQoS_t};
 use crate::mqtt::codec::{FixedHeader, HeaderDecoder, Packet, PacketType, PubAck, PubComp, PubRec, PubRel, Publish, QoS};
 use crate::platform::link::Link;
 use crate::platform::rtos;
-use crate::platform::sockets::{Socket, Socket_t};
+use crate::platform::sockets::{NetError, PortTls, Socket, Socket_t};
+use super::TLS_BY_SOCKETS_PORT;
 
 /// Received QoS 2 publishes whose PUBREL is tracked, per client. More may be
 /// in flight: the session tells re-deliveries by their DUP flag (see
@@ -91,18 +92,20 @@ extern "C" fn socket_wakeup(_socket: Socket_t) {
     }
 }
 
-#[cfg(feature = "tls")]
-type TlsRequest = Option<Box<crate::platform::tls::Request>>;
-#[cfg(not(feature = "tls"))]
-type TlsRequest = ();
+type TlsRequest = Option<Box<crate::platform::link::TlsRequest>>;
 
-/// The connection over a connected socket: TLS when asked for (its handshake
-/// runs here, bounded by the connect's timeout), else the socket itself.
+/// `MQTTAgentTLSError_t` codes of the port back-end (see `ffi::agent_tls`).
+const PORT_REFUSED_OPTION: u8 = 18;
+const PORT_CONNECT_FAILED: u8 = 19;
+
+/// The connection over a connected socket: the library's TLS when asked for
+/// and the project chose it (its handshake runs here, bounded by the
+/// connect's timeout), else the socket itself (plain, or TLS by the port).
 /// `Err` carries the `MQTTAgentTLSError_t` code.
 #[cfg(feature = "tls")]
 fn open_link(socket: Socket, host: &[u8], is_ip: bool, tls: TlsRequest) -> Result<Link, u8> {
     use crate::platform::tls::{open, Failure};
-    let Some(request) = tls else { return Ok(Link::Plain(socket)) };
+    let Some(request) = tls.filter(|_| !TLS_BY_SOCKETS_PORT) else { return Ok(Link::Plain(socket)) };
     let name = host.strip_suffix(&[0]).and_then(|h| core::str::from_utf8(h).ok()).ok_or(Failure::BadServerName as u8)?;
     open(socket, name, is_ip, &request).map(|s| Link::Tls(Box::new(s))).map_err(|f| f as u8)
 }
@@ -232,15 +235,9 @@ fn call_publish_callback(cb: &super::SubCallback, data: &MQTTPublishData_t) -> b
 impl ClientIo {
     fn execute(&mut self, agent: &Agent, index: usize, slot: u16, command: Command) {
         let done = match command {
-            #[cfg(feature = "tls")]
             Command::Connect { buf, packet_len, host_at, port, is_ip, callback, user_data, start, timeout, tls } => {
                 let target = Target { host_at, port, is_ip, start, timeout };
                 self.connect(agent, index, slot, buf, packet_len, target, callback, user_data, tls)
-            }
-            #[cfg(not(feature = "tls"))]
-            Command::Connect { buf, packet_len, host_at, port, is_ip, callback, user_data, start, timeout } => {
-                let target = Target { host_at, port, is_ip, start, timeout };
-                self.connect(agent, index, slot, buf, packet_len, target, callback, user_data, ())
             }
             #[cfg(afr_subscription_management)]
             Command::Subscribe { buf, len, callback } => self.subscribe(agent, index, slot, buf, len, callback),
@@ -315,8 +312,27 @@ impl ClientIo {
             return Some(Done::Failure);
         };
         let send_timeout = (mqtt::TCP_SEND_TIMEOUT_MS as u64 * kernel::TICK_RATE_HZ as u64 / 1000) as u32;
-        let Ok(socket) = Socket::connect(host, is_ip, port, send_timeout.max(1)) else {
-            return Some(Done::Failure);
+        // TLS by the Secure Sockets port: AFR v1.4.7's options before SOCKETS_Connect.
+        let port_tls = tls.as_deref().filter(|_| TLS_BY_SOCKETS_PORT).map(|r| PortTls {
+            trusted_pem: r.trusted_pem.as_deref(),
+            sni: !is_ip,
+            aws_alpn: r.aws_alpn,
+        });
+        let socket = match Socket::connect(host, is_ip, port, send_timeout.max(1), port_tls.as_ref()) {
+            Ok(socket) => socket,
+            Err(e) => {
+                match (e, port_tls.is_some()) {
+                    (NetError::TlsOptionRefused(option), _) => {
+                        crate::platform::log::debug(format_args!(
+                            "MQTT: the Secure Sockets port refused TLS option {option}: connect failed (never plain TCP)"
+                        ));
+                        agent.set_tls_failure(index, PORT_REFUSED_OPTION);
+                    }
+                    (NetError::Connect, true) => agent.set_tls_failure(index, PORT_CONNECT_FAILED),
+                    _ => {}
+                }
+                return Some(Done::Failure);
+            }
         };
         let link = match open_link(socket, host, is_ip, tls) {
             Ok(link) => link,

@@ -25,6 +25,7 @@ use crate::ffi::agent_types::MQTTAgentCallback_t;
 use crate::mqtt::codec::QoS;
 use crate::platform::rtos;
 
+pub use crate::platform::link::TLS_BY_SOCKETS_PORT;
 pub use txbuf::TxBuf;
 
 const BROKERS: usize = mqtt::MAX_BROKERS;
@@ -61,8 +62,7 @@ pub enum Command {
         /// they bound the TCP connect, the TLS handshake and the CONNACK.
         start: u32,
         timeout: u32,
-        #[cfg(feature = "tls")]
-        tls: Option<Box<crate::platform::tls::Request>>,
+        tls: Option<Box<crate::platform::link::TlsRequest>>,
     },
     #[cfg(afr_subscription_management)]
     Subscribe { buf: TxBuf, len: usize, callback: SubCallback },
