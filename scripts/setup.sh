@@ -17,6 +17,17 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+# The simulator's Secure Sockets port does TLS with mbedTLS for the "port" TLS
+# back-end (c_demo/secure_sockets/sim_tls_mbedtls.c): the i386 build of
+# libmbedtls-dev, from Debian's i386 architecture.
+if ! dpkg-query -W -f='${Status}' libmbedtls-dev:i386 2>/dev/null | grep -q "install ok installed"; then
+  echo "setup: installing libmbedtls-dev:i386"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  dpkg --print-foreign-architectures | grep -qx i386 || $SUDO dpkg --add-architecture i386
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends libmbedtls-dev:i386 >/dev/null
+fi
+
 # The TLS tests' PKI (tests/tools/tls_certs.py) needs the Python package
 # cryptography (38 or later) for the python3 on PATH, which runs the harness.
 if ! python3 -c 'import cryptography' >/dev/null 2>&1; then

@@ -44,6 +44,15 @@
 
 #include "aws_secure_sockets.h"
 
+/* SOCKETS_SIM_TLS=1 (variant sim_secure_sockets_tls): TLS in the port, with
+ * mbedTLS (sim_tls_mbedtls.c), for the library's TLS back-end "port". */
+#ifndef SOCKETS_SIM_TLS
+    #define SOCKETS_SIM_TLS    0
+#endif
+#if ( SOCKETS_SIM_TLS == 1 )
+    #include "sim_tls.h"
+#endif
+
 #ifndef SOCKETS_SIM_NO_WAKEUP_CALLBACK
     #define SOCKETS_SIM_NO_WAKEUP_CALLBACK    0
 #endif
@@ -80,6 +89,9 @@ typedef struct SimSocket
     int iFd;
     ConnState_t eState;
     BaseType_t xNonBlocking;
+    #if ( SOCKETS_SIM_TLS == 1 )
+        SimTls_t * pxTls; /* TLS options, and the session once connected; NULL: plain. */
+    #endif
     TickType_t xRecvTimeout; /* portMAX_DELAY = wait forever. */
     TickType_t xSendTimeout;
 
@@ -550,6 +562,60 @@ Socket_t SOCKETS_Socket( int32_t lDomain,
 
 /*-----------------------------------------------------------*/
 
+/* TCP is up: the TLS handshake when TLS was required, then connected. */
+static int32_t prvConnected( SimSocket_t * pxCtx )
+{
+    #if ( SOCKETS_SIM_TLS == 1 )
+        if( xSimTlsRequired( pxCtx->pxTls ) == pdTRUE )
+        {
+            int32_t lRc = lSimTlsHandshake( pxCtx->pxTls, pxCtx->iFd, pxCtx->xSendTimeout );
+
+            if( lRc != SOCKETS_ERROR_NONE )
+            {
+                pxCtx->eState = eFailed;
+                return lRc;
+            }
+        }
+        else
+        {
+            /* Options without SOCKETS_SO_REQUIRE_TLS: a plain connection. */
+            vSimTlsDelete( pxCtx->pxTls );
+            pxCtx->pxTls = NULL;
+        }
+    #endif /* if ( SOCKETS_SIM_TLS == 1 ) */
+
+    pxCtx->eState = eConnected;
+    return SOCKETS_ERROR_NONE;
+}
+
+/* recv() and send() with MSG_DONTWAIT, through TLS when the socket has it. */
+static ssize_t prvRawRecv( SimSocket_t * pxCtx,
+                           void * pvBuffer,
+                           size_t xLength )
+{
+    #if ( SOCKETS_SIM_TLS == 1 )
+        if( pxCtx->pxTls != NULL )
+        {
+            return xSimTlsRecv( pxCtx->pxTls, pvBuffer, xLength );
+        }
+    #endif
+    return recv( pxCtx->iFd, pvBuffer, xLength, MSG_DONTWAIT );
+}
+
+static ssize_t prvRawSend( SimSocket_t * pxCtx,
+                           const void * pvBuffer,
+                           size_t xLength )
+{
+    #if ( SOCKETS_SIM_TLS == 1 )
+        if( pxCtx->pxTls != NULL )
+        {
+            return xSimTlsSend( pxCtx->pxTls, pvBuffer, xLength );
+        }
+    #endif
+    /* MSG_NOSIGNAL: a vanished peer is an error code, not SIGPIPE. */
+    return send( pxCtx->iFd, pvBuffer, xLength, MSG_NOSIGNAL | MSG_DONTWAIT );
+}
+
 int32_t SOCKETS_Connect( Socket_t xSocket,
                          SocketsSockaddr_t * pxAddress,
                          Socklen_t xAddressLength )
@@ -605,8 +671,7 @@ int32_t SOCKETS_Connect( Socket_t xSocket,
 
     if( iRc == 0 )
     {
-        pxCtx->eState = eConnected;
-        return SOCKETS_ERROR_NONE;
+        return prvConnected( pxCtx );
     }
 
     /* On a non-blocking socket an interrupted connect carries on by itself. */
@@ -637,8 +702,7 @@ int32_t SOCKETS_Connect( Socket_t xSocket,
 
             if( ( getsockopt( pxCtx->iFd, SOL_SOCKET, SO_ERROR, &iErr, &xLen ) == 0 ) && ( iErr == 0 ) )
             {
-                pxCtx->eState = eConnected;
-                return SOCKETS_ERROR_NONE;
+                return prvConnected( pxCtx );
             }
 
             break; /* Refused, unreachable, ... */
@@ -689,7 +753,7 @@ int32_t SOCKETS_Recv( Socket_t xSocket,
 
     for( ; ; )
     {
-        ssize_t xGot = recv( pxCtx->iFd, pvBuffer, xBufferLength, MSG_DONTWAIT );
+        ssize_t xGot = prvRawRecv( pxCtx, pvBuffer, xBufferLength );
 
         if( xGot > 0 )
         {
@@ -767,8 +831,7 @@ int32_t SOCKETS_Send( Socket_t xSocket,
 
     while( xSent < xDataLength )
     {
-        /* MSG_NOSIGNAL: a vanished peer is an error code, not SIGPIPE. */
-        ssize_t xPut = send( pxCtx->iFd, pucData + xSent, xDataLength - xSent, MSG_NOSIGNAL | MSG_DONTWAIT );
+        ssize_t xPut = prvRawSend( pxCtx, pucData + xSent, xDataLength - xSent );
 
         if( xPut > 0 )
         {
@@ -835,6 +898,13 @@ int32_t SOCKETS_Shutdown( Socket_t xSocket,
         return SOCKETS_ENOTCONN;
     }
 
+    #if ( SOCKETS_SIM_TLS == 1 )
+        if( iHow != SHUT_RD )
+        {
+            vSimTlsCloseNotify( pxCtx->pxTls );
+        }
+    #endif
+
     if( shutdown( pxCtx->iFd, iHow ) != 0 )
     {
         return ( errno == ENOTCONN ) ? SOCKETS_ENOTCONN : SOCKETS_SOCKET_ERROR;
@@ -860,6 +930,10 @@ int32_t SOCKETS_Close( Socket_t xSocket )
     #endif
 
     pxCtx->ulMagic = 0;
+    #if ( SOCKETS_SIM_TLS == 1 )
+        vSimTlsDelete( pxCtx->pxTls );
+        pxCtx->pxTls = NULL;
+    #endif
     ( void ) close( pxCtx->iFd );
     pxCtx->iFd = -1;
     vPortFree( pxCtx );
@@ -928,8 +1002,23 @@ int32_t SOCKETS_SetSockOpt( Socket_t xSocket,
         case SOCKETS_SO_TRUSTED_SERVER_CERTIFICATE:
         case SOCKETS_SO_SERVER_NAME_INDICATION:
         case SOCKETS_SO_ALPN_PROTOCOLS:
-            /* TLS belongs to the library above; never pretend to do it here. */
-            return SOCKETS_ENOPROTOOPT;
+            #if ( SOCKETS_SIM_TLS == 1 )
+                if( pxCtx->eState != eIdle )
+                {
+                    return SOCKETS_EISCONN; /* TLS options come before the connect. */
+                }
+
+                if( pxCtx->pxTls == NULL )
+                {
+                    pxCtx->pxTls = pxSimTlsCreate();
+                }
+
+                return ( pxCtx->pxTls == NULL ) ? SOCKETS_ENOMEM :
+                       lSimTlsSetOption( pxCtx->pxTls, lOptionName, pvOptionValue, xOptionLength );
+            #else
+                /* This variant has no TLS; never pretend to do it here. */
+                return SOCKETS_ENOPROTOOPT;
+            #endif
 
         default:
             return SOCKETS_ENOPROTOOPT;

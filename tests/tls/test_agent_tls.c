@@ -176,6 +176,86 @@ static void prvPlaceholderHeader( void )
     prvRoundTripAndDisconnect( "tls/placeholder" );
 }
 
+#elif defined( TLS_TEST_PORT )
+
+/* mqttconfigTLS_BACKEND is the Secure Sockets port (this build of the library
+ * has no TLS of its own): the simulator's port does TLS with mbedTLS. The
+ * application code is the same as for the library's TLS. */
+extern char cSimDefaultRootsPem[ 8192 ];
+
+static void prvPortExpectFailure( const char * pcHost,
+                                  BaseType_t xFlags,
+                                  uint16_t usPort,
+                                  const Pem_t * pxTrust )
+{
+    TEST_CHECK( prvConnect( pcHost, xFlags, usPort, pxTrust, T_TIMEOUT ) == eMQTTAgentFailure );
+    MQTTAgentTLSError_t xWhy = prvTlsError();
+    TEST_CHECK_MSG( xWhy == eMQTTAgentTLSPortConnectFailed, "TLS error %d", ( int ) xWhy );
+    TEST_CHECK( iDisconnects == 0 );
+    TEST_CHECK( iUtilPoolFree() == NUM_BUFFERS );
+}
+
+/* No pcCertificate: the port's default trust (the simulator's default roots,
+ * here the test CA; empty: nothing trusted). */
+static void prvPortDefaultTrust( void )
+{
+    strcpy( cSimDefaultRootsPem, xCa.cText );
+    TEST_ASSERT( prvConnect( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, NULL, T_TIMEOUT ) == eMQTTAgentSuccess );
+    prvRoundTripAndDisconnect( "tls/port/default" );
+    cSimDefaultRootsPem[ 0 ] = '\0';
+    prvPortExpectFailure( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, NULL );
+}
+
+static void prvPortServerRefused( void )
+{
+    prvPortExpectFailure( "localhost", mqttagentREQUIRE_TLS, prvPort( "AFR_TEST_TLS_PORT_UNKNOWNCA" ), &xCa );
+    prvPortExpectFailure( "localhost", mqttagentREQUIRE_TLS, prvPort( "AFR_TEST_TLS_PORT_WRONGHOST" ), &xCa );
+    prvPortExpectFailure( "localhost", mqttagentREQUIRE_TLS, prvPort( "AFR_TEST_TLS_PORT_EXPIRED" ), &xCa );
+    /* An invalid pcCertificate (4 bytes "abcd") fails too. */
+    static const Pem_t xAbcd = { "abcd", 4 };
+    prvPortExpectFailure( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, &xAbcd );
+}
+
+/* The options AFR v1.4.7 set, as the port saw them: SNI, ALPN, port 443. */
+static void prvPortAlpn443( void )
+{
+    char cResult[ 256 ];
+
+    TEST_ASSERT( prvConnect( "localhost", mqttagentUSE_AWS_IOT_ALPN_443, 8883, &xCa, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xTestControl( "alpn-last", cResult, sizeof( cResult ), TEST_CONTROL_TIMEOUT ) == pdPASS );
+    TEST_CHECK_MSG( strstr( cResult, "sni=localhost " ) != NULL, "recorded: %s", cResult );
+    TEST_CHECK_MSG( strstr( cResult, "alpn=x-amzn-mqtt-ca " ) != NULL, "recorded: %s", cResult );
+    TEST_CHECK( xUtilPublish( xClient, "tls/port/alpn", eMQTTQoS1, "x", 1, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( MQTT_AGENT_Disconnect( xClient, T_TIMEOUT ) == eMQTTAgentSuccess );
+    /* An IP address: no SNI; no flag: no ALPN. */
+    TEST_ASSERT( prvConnect( "127.0.0.1", mqttagentREQUIRE_TLS | mqttagentURL_IS_IP_ADDRESS, prvPort( "AFR_TEST_ALPN_PORT" ), &xCa, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xTestControl( "alpn-last", cResult, sizeof( cResult ), TEST_CONTROL_TIMEOUT ) == pdPASS );
+    TEST_CHECK_MSG( strstr( cResult, "sni=- alpn=- " ) != NULL, "recorded: %s", cResult );
+    TEST_CHECK( MQTT_AGENT_Disconnect( xClient, T_TIMEOUT ) == eMQTTAgentSuccess );
+}
+
+/* TLS asked for, plain MQTT server: fails; the server never sees a CONNECT. */
+static void prvPortNeverPlain( void )
+{
+    char cResult[ 256 ];
+
+    TEST_CHECK( prvConnect( "127.0.0.1", mqttagentREQUIRE_TLS | mqttagentURL_IS_IP_ADDRESS, usTestFakePort(), &xCa, pdMS_TO_TICKS( 3000 ) ) != eMQTTAgentSuccess );
+    TEST_CHECK( xTestControl( "fake-last-connect", cResult, sizeof( cResult ), TEST_CONTROL_TIMEOUT ) == pdPASS );
+    TEST_CHECK_MSG( strncmp( cResult, "10", 2 ) != 0, "the fake server got a plain CONNECT: %s", cResult );
+    TEST_CHECK( iUtilPoolFree() == NUM_BUFFERS );
+}
+
+/* A 10 KB publish and back, through the port's records. */
+static void prvPortLargePublish( void )
+{
+    static char cLarge[ 10 * 1024 ];
+
+    memset( cLarge, 'L', sizeof( cLarge ) );
+    TEST_ASSERT( prvConnect( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, &xCa, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( xUtilPublish( xClient, "tls/port/large", eMQTTQoS1, cLarge, sizeof( cLarge ), T_TIMEOUT ) == eMQTTAgentSuccess );
+    prvRoundTripAndDisconnect( "tls/port/after" );
+}
+
 #elif !defined( TLS_TEST_V10 )
 
 /* The deprecated xSecuredConnection field asks for TLS as the flag does. */
@@ -536,6 +616,13 @@ static void prvBody( void )
 
 #if defined( TLS_TEST_V10 )
     vTestRun( "mutual_tls_v10_credential_header", prvMutualTlsFromHeader );
+#elif defined( TLS_TEST_PORT )
+    vTestRun( "port_mutual_tls_credential_header", prvMutualTlsFromHeader );
+    vTestRun( "port_default_trust", prvPortDefaultTrust );
+    vTestRun( "port_server_refused", prvPortServerRefused );
+    vTestRun( "port_alpn_443_and_sni", prvPortAlpn443 );
+    vTestRun( "port_never_plain", prvPortNeverPlain );
+    vTestRun( "port_large_publish", prvPortLargePublish );
 #elif defined( TLS_TEST_PLACEHOLDER )
     vTestRun( "placeholder_credential_header", prvPlaceholderHeader );
 #else

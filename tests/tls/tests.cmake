@@ -31,6 +31,28 @@ target_compile_definitions(hello_world_tls PRIVATE democonfigUSE_TLS=1)
 target_include_directories(hello_world_tls PRIVATE ${AFR_TEST_TLS_DIR})
 afr_broker_test(NAME demo_hello_world_tls PROGRAM hello_world_tls TLS TIMEOUT 120)
 
+# The port back-end (mqttconfigTLS_BACKEND mqttagentTLS_BACKEND_SOCKETS_PORT, no
+# TLS in the library): the simulator's Secure Sockets port does TLS with
+# mbedTLS, its client identity from the credential header, as AFR's ports did.
+set(AFR_PORT_TLS_CONFIG_DIR ${CMAKE_CURRENT_LIST_DIR}/../config_port_tls)
+afr_cloud_add_library(afr_cloud_port_tls
+  CONFIG_DIR ${AFR_PORT_TLS_CONFIG_DIR}
+  FREERTOS_INCLUDE_DIRS ${AFR_SIM_KERNEL_INCLUDE_DIRS})
+sim_secure_sockets_tls(sim_secure_sockets_tls_v14 CREDENTIAL_DIRS ${AFR_TEST_TLS_DIR}/v14)
+afr_sim_program(test_agent_tls_port LIB afr_cloud_port_tls SOCKETS sim_secure_sockets_tls_v14
+  ${TLS_TEST_DIR}/test_agent_tls.c ${AGENT_TEST_DIR}/agent_util.c)
+target_compile_definitions(test_agent_tls_port PRIVATE TLS_TEST_PORT)
+target_include_directories(test_agent_tls_port BEFORE PRIVATE ${AFR_PORT_TLS_CONFIG_DIR})
+target_include_directories(test_agent_tls_port PRIVATE ${AGENT_TEST_DIR} ${CMAKE_CURRENT_LIST_DIR}/../include)
+target_link_libraries(test_agent_tls_port PRIVATE test_support)
+afr_broker_test(NAME agent_tls_port PROGRAM test_agent_tls_port TLS ALPN FAKE TIMEOUT 240)
+afr_sim_program(hello_world_tls_port LIB afr_cloud_port_tls SOCKETS sim_secure_sockets_tls_v14
+  ${CMAKE_CURRENT_LIST_DIR}/../../c_demo/hello_world/main.c)
+target_compile_definitions(hello_world_tls_port PRIVATE democonfigUSE_TLS=1)
+target_include_directories(hello_world_tls_port BEFORE PRIVATE ${AFR_PORT_TLS_CONFIG_DIR})
+target_include_directories(hello_world_tls_port PRIVATE ${AFR_TEST_TLS_DIR})
+afr_broker_test(NAME demo_hello_world_tls_port PROGRAM hello_world_tls_port TLS TIMEOUT 120)
+
 # The harness's ClientHello recorder and its --alpn mode (Python only).
 add_test(NAME alpn_recorder
   COMMAND ${AFR_TEST_PYTHON} -B -m unittest -v test_alpn_recorder
