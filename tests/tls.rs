@@ -1304,6 +1304,86 @@ fn amazon_roots_are_the_pem_files_trust_anchors() {
     }
 }
 
+/// A device key held by the test, signing digests as a PKCS#11 token or the
+/// project's signing hook would: the library never sees it.
+#[derive(Debug)]
+struct TestExternalKey {
+    ec: Option<p256::ecdsa::SigningKey>,
+    rsa: Option<rsa::RsaPrivateKey>,
+    signed: std::sync::atomic::AtomicUsize,
+}
+
+impl afrcloud::tls::external_key::ExternalKey for TestExternalKey {
+    fn kind(&self) -> afrcloud::tls::external_key::KeyKind {
+        use afrcloud::tls::external_key::KeyKind;
+        if self.ec.is_some() { KeyKind::EcP256 } else { KeyKind::Rsa }
+    }
+
+    fn sign_digest(&self, scheme: rustls::SignatureScheme, digest: &[u8; 32]) -> Option<Vec<u8>> {
+        use p256::ecdsa::signature::hazmat::PrehashSigner;
+        self.signed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match (&self.ec, &self.rsa, scheme) {
+            (Some(k), _, rustls::SignatureScheme::ECDSA_NISTP256_SHA256) => {
+                let sig: p256::ecdsa::Signature = k.sign_prehash(digest).ok()?;
+                // As a token gives it (raw r || s), turned into TLS's DER by the library's helper.
+                afrcloud::tls::external_key::ecdsa_raw_to_der(&sig.to_bytes())
+            }
+            (_, Some(k), rustls::SignatureScheme::RSA_PSS_SHA256) => {
+                k.sign_with_rng(&mut UrandomRng, rsa::Pss::new::<sha2::Sha256>(), digest).ok()
+            }
+            (_, Some(k), rustls::SignatureScheme::RSA_PKCS1_SHA256) => k.sign(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), digest).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// /dev/urandom as a `rand_core` RNG (for the test's own RSA-PSS salt).
+struct UrandomRng;
+
+impl rand_core::RngCore for UrandomRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        assert!(OsEntropy::fill(dest));
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core::CryptoRng for UrandomRng {}
+
+#[test]
+fn external_keys_sign_the_handshake() {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    for (id, version) in [(&pki().ec_client, &TLS13), (&pki().ec_client, &TLS12), (&pki().rsa_client, &TLS13), (&pki().rsa_client, &TLS12)] {
+        let key = if id.is_rsa() {
+            TestExternalKey { ec: None, rsa: Some(rsa::RsaPrivateKey::from_pkcs1_der(&id.traditional).unwrap()), signed: 0.into() }
+        } else {
+            use p256::pkcs8::DecodePrivateKey;
+            TestExternalKey { ec: Some(p256::ecdsa::SigningKey::from_pkcs8_der(&id.pkcs8).unwrap()), rsa: None, signed: 0.into() }
+        };
+        let key = Arc::new(key);
+        let identity = ClientIdentity::with_external_key(&pem(&id.cert), key.clone()).unwrap();
+        let session = Session { identity: Some(identity), ..Session::default() };
+        let (mut stream, result) = session.start(server_config(&pki().rsa_server, version, true));
+        assert_eq!(result, Ok(()), "{:?} {:?}", version.version, id.is_rsa());
+        stream.send_all(b"signed elsewhere").unwrap();
+        assert_eq!(key.signed.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+    assert_eq!(afrcloud::tls::external_key::kind_of_certificate(&pki().ec_client.cert), Some(afrcloud::tls::external_key::KeyKind::EcP256));
+    assert_eq!(afrcloud::tls::external_key::kind_of_certificate(&pki().rsa_client.cert), Some(afrcloud::tls::external_key::KeyKind::Rsa));
+}
+
 #[test]
 fn p384_and_sha384_chains_verify() {
     for version in [&TLS13, &TLS12] {

@@ -15,7 +15,9 @@ use rustls::{ClientConfig, RootCertStore};
 
 use super::provider::{self, Entropy};
 use super::stream::max_fragment_size;
+use super::external_key::{ExternalKey, ExternalSigningKey};
 use super::validity::{Clock, ClockedVerifier};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 
 /// The ALPN protocol AWS IoT expects for MQTT on port 443.
 pub const AWS_IOT_ALPN: &[u8] = b"x-amzn-mqtt-ca";
@@ -39,7 +41,24 @@ pub enum SetupError {
 #[derive(Debug)]
 pub struct Identity {
     chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    key: Key,
+}
+
+/// The device key: its DER (from PEM), or one the library never sees.
+#[derive(Debug)]
+enum Key {
+    Der(PrivateKeyDer<'static>),
+    External(Arc<dyn ExternalKey>),
+}
+
+fn chain_from_pem(cert_pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, SetupError> {
+    let chain = CertificateDer::pem_slice_iter(trim_nul(cert_pem))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| SetupError::BadClientCredentials)?;
+    if chain.is_empty() {
+        return Err(SetupError::BadClientCredentials);
+    }
+    Ok(chain)
 }
 
 /// Drops the NUL terminators C strings (and `sizeof` of a string literal) carry.
@@ -53,28 +72,43 @@ impl Identity {
     /// RSA, SEC1 or PKCS#8 P-256. The key's kind is checked when a connection
     /// uses it.
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, SetupError> {
-        let chain = CertificateDer::pem_slice_iter(trim_nul(cert_pem))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| SetupError::BadClientCredentials)?;
-        if chain.is_empty() {
-            return Err(SetupError::BadClientCredentials);
-        }
+        let chain = chain_from_pem(cert_pem)?;
         // Our own decoder: rustls's PEM reader leaves the key's base64 in freed heap.
         let key = super::pem_key::private_key(trim_nul(key_pem)).ok_or(SetupError::BadClientCredentials)?;
-        Ok(Identity { chain, key })
+        Ok(Identity { chain, key: Key::Der(key) })
+    }
+
+    /// A PEM certificate (chain) whose key signs outside the library
+    /// (PKCS#11, the project's signing hook).
+    pub fn with_external_key(cert_pem: &[u8], key: Arc<dyn ExternalKey>) -> Result<Self, SetupError> {
+        Ok(Identity { chain: chain_from_pem(cert_pem)?, key: Key::External(key) })
+    }
+
+    /// The same, with the certificate as DER (e.g. read from a PKCS#11 token).
+    pub fn with_external_key_der(cert_der: Vec<u8>, key: Arc<dyn ExternalKey>) -> Self {
+        Identity { chain: vec![CertificateDer::from(cert_der)], key: Key::External(key) }
+    }
+
+    /// The leaf certificate's DER.
+    pub fn certificate(&self) -> &[u8] {
+        self.chain.first().map_or(&[], |c| c.as_ref())
     }
 }
 
 impl Clone for Identity {
     fn clone(&self) -> Self {
-        Identity { chain: self.chain.clone(), key: self.key.clone_key() }
+        let key = match &self.key {
+            Key::Der(k) => Key::Der(k.clone_key()),
+            Key::External(k) => Key::External(k.clone()),
+        };
+        Identity { chain: self.chain.clone(), key }
     }
 }
 
 impl Identity {
     /// The certificate chain and key, leaving an empty identity behind.
-    fn take(&mut self) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-        let empty = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(Vec::new()));
+    fn take(&mut self) -> (Vec<CertificateDer<'static>>, Key) {
+        let empty = Key::Der(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(Vec::new())));
         (core::mem::take(&mut self.chain), core::mem::replace(&mut self.key, empty))
     }
 }
@@ -82,7 +116,9 @@ impl Identity {
 /// A device key is wiped before its memory goes back to the heap.
 impl Drop for Identity {
     fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.key);
+        if let Key::Der(key) = &mut self.key {
+            zeroize::Zeroize::zeroize(key);
+        }
     }
 }
 
@@ -150,11 +186,14 @@ pub fn connection<E: Entropy>(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(ClockedVerifier { inner, clock }));
     let mut config = match params.identity {
-        Some(mut id) => {
+        Some(mut id) => match id.take() {
             // The provider wipes the key's DER once it has parsed it.
-            let (chain, key) = id.take();
-            builder.with_client_auth_cert(chain, key).map_err(|_| SetupError::BadClientCredentials)?
-        }
+            (chain, Key::Der(key)) => builder.with_client_auth_cert(chain, key).map_err(|_| SetupError::BadClientCredentials)?,
+            (chain, Key::External(key)) => {
+                let certified = CertifiedKey::new(chain, Arc::new(ExternalSigningKey(key)));
+                builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certified)))
+            }
+        },
         None => builder.with_no_client_auth(),
     };
     config.resumption = Resumption::disabled(); // No session cache kept in RAM.
