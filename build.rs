@@ -56,6 +56,7 @@ const VALUES: &[(&str, &str, &str, &str)] = &[
     ("mqtt", "TLS_HANDSHAKE_TIMEOUT_MS", "u32", "mqttconfigTLS_HANDSHAKE_TIMEOUT_MS"),
     ("mqtt", "TLS_STRICT_TIME", "bool", "mqttconfigTLS_STRICT_TIME"),
     ("mqtt", "TLS_BACKEND", "u32", "mqttconfigTLS_BACKEND"),
+    ("mqtt", "TLS_PKCS11", "bool", "mqttconfigTLS_PKCS11"),
     // aws_mqtt_config.h
     ("mqtt", "ENABLE_DEBUG_LOGS", "bool", "mqttconfigENABLE_DEBUG_LOGS"),
     ("mqtt", "ENABLE_SUBSCRIPTION_MANAGEMENT", "bool", "mqttconfigENABLE_SUBSCRIPTION_MANAGEMENT"),
@@ -80,6 +81,13 @@ const STRINGS: &[(&str, &str, &str)] = &[
     // TLS hooks: optional; a name equal to the macro's own means "not configured".
     ("mqtt", "TLS_TIME_FXN", "AFR_STR( mqttconfigTLS_TIME_FXN )"),
     ("mqtt", "TLS_RANDOM_FXN", "AFR_STR( mqttconfigTLS_RANDOM_FXN )"),
+    // The project's PKCS#11 module: the labels of the device's key and
+    // certificate, and the user PIN (empty: no login).
+    ("mqtt", "TLS_PKCS11_KEY_LABEL", "mqttconfigTLS_PKCS11_KEY_LABEL"),
+    ("mqtt", "TLS_PKCS11_CERT_LABEL", "mqttconfigTLS_PKCS11_CERT_LABEL"),
+    ("mqtt", "TLS_PKCS11_PIN", "mqttconfigTLS_PKCS11_PIN"),
+    // A signing hook for a device key the library never sees.
+    ("mqtt", "TLS_SIGN_FXN", "AFR_STR( mqttconfigTLS_SIGN_FXN )"),
     // The project's default roots: the name of a NUL-terminated PEM string.
     ("mqtt", "TLS_DEFAULT_ROOTS_PEM", "AFR_STR( mqttconfigTLS_DEFAULT_ROOTS_PEM )"),
     // AWS IoT's anonymous metrics user name, built as AFR v1's agent built it.
@@ -114,6 +122,8 @@ fn main() {
     println!("cargo:rustc-check-cfg=cfg(afr_tls_time_hook)");
     println!("cargo:rustc-check-cfg=cfg(afr_tls_random_hook)");
     println!("cargo:rustc-check-cfg=cfg(afr_tls_default_roots)");
+    println!("cargo:rustc-check-cfg=cfg(afr_tls_sign_hook)");
+    println!("cargo:rustc-check-cfg=cfg(afr_tls_pkcs11)");
     if env::var_os("CARGO_FEATURE_RTOS").is_none() {
         return; // The pure core (tests, fuzzing, benches) needs no C configuration.
     }
@@ -137,6 +147,9 @@ fn configure() -> Result<(), String> {
         println!("cargo:rustc-cfg=afr_subscription_management");
     }
     // Only with debug logs on does the library reference the project's vLoggingPrintf.
+    if values.ints["mqtt::TLS_PKCS11"] == 1 {
+        println!("cargo:rustc-cfg=afr_tls_pkcs11");
+    }
     if values.ints["mqtt::ENABLE_DEBUG_LOGS"] == 1 {
         println!("cargo:rustc-cfg=afr_debug_logs");
     }
@@ -145,6 +158,7 @@ fn configure() -> Result<(), String> {
         ("mqtt::TLS_TIME_FXN", "afr_tls_time_hook"),
         ("mqtt::TLS_RANDOM_FXN", "afr_tls_random_hook"),
         ("mqtt::TLS_DEFAULT_ROOTS_PEM", "afr_tls_default_roots"),
+        ("mqtt::TLS_SIGN_FXN", "afr_tls_sign_hook"),
     ] {
         if hook_name(&values, key).is_some() {
             println!("cargo:rustc-cfg={cfg}");
@@ -365,6 +379,12 @@ fn render(v: &Values) -> String {
             }
             if let Some(name) = hook_name(v, "mqtt::TLS_RANDOM_FXN") {
                 let _ = writeln!(s, "            #[link_name = {name:?}]\n            pub fn random(pucBuffer: *mut u8, xLength: usize) -> i32;");
+            }
+            if let Some(name) = hook_name(v, "mqtt::TLS_SIGN_FXN") {
+                let _ = writeln!(
+                    s,
+                    "            #[link_name = {name:?}]\n            pub fn sign(usScheme: u16, pucDigest: *const u8, xDigestLength: usize, pucSignature: *mut u8, pxSignatureLength: *mut usize) -> i32;"
+                );
             }
             if let Some(name) = hook_name(v, "mqtt::TLS_DEFAULT_ROOTS_PEM") {
                 // The first character of the project's `const char name[]`.

@@ -126,6 +126,28 @@
     #define mqttconfigTLS_STRICT_TIME    ( 0 )
 #endif
 
+/* The device's TLS key in the project's PKCS#11 module, as AFR's aws_tls.c
+ * used it (library back-end): 1 finds the private key labelled
+ * mqttconfigTLS_PKCS11_KEY_LABEL and signs with C_Sign (the key never leaves
+ * the token), takes the certificate from the credential header or else from
+ * the token (mqttconfigTLS_PKCS11_CERT_LABEL), and takes randomness from
+ * C_GenerateRandom when no mqttconfigTLS_RANDOM_FXN is named. The project
+ * links its PKCS#11 module (C_Initialize, C_GetSlotList, C_OpenSession,
+ * C_Login, C_FindObjects*, C_GetAttributeValue, C_SignInit, C_Sign,
+ * C_GenerateRandom). mqttconfigTLS_PKCS11_PIN: the user PIN, "" for none. */
+#ifndef mqttconfigTLS_PKCS11
+    #define mqttconfigTLS_PKCS11    ( 0 )
+#endif
+#ifndef mqttconfigTLS_PKCS11_KEY_LABEL
+    #define mqttconfigTLS_PKCS11_KEY_LABEL    "Device Priv TLS Key"
+#endif
+#ifndef mqttconfigTLS_PKCS11_CERT_LABEL
+    #define mqttconfigTLS_PKCS11_CERT_LABEL    "Device Cert"
+#endif
+#ifndef mqttconfigTLS_PKCS11_PIN
+    #define mqttconfigTLS_PKCS11_PIN    ""
+#endif
+
 /*
  * Optional hooks, no default (define them to the names of your functions):
  *
@@ -134,6 +156,16 @@
  *       device knows it. Certificate validity is checked against it.
  *   BaseType_t mqttconfigTLS_RANDOM_FXN( uint8_t * pucBuffer, size_t xLength );
  *       pdTRUE once pucBuffer holds xLength cryptographically secure random bytes.
+ *   BaseType_t mqttconfigTLS_SIGN_FXN( uint16_t usScheme, const uint8_t * pucDigest,
+ *                                      size_t xDigestLength, uint8_t * pucSignature,
+ *                                      size_t * pxSignatureLength );
+ *       Signs with the device key, which the library never sees (a key in a
+ *       secure element without PKCS#11): the SHA-256 digest (32 bytes) for
+ *       the TLS SignatureScheme usScheme (0x0403 ECDSA P-256: ASN.1 DER
+ *       signature; 0x0804 RSA-PSS and 0x0401 RSA PKCS#1 v1.5: the raw
+ *       signature), written to pucSignature (*pxSignatureLength bytes of
+ *       room, set to the length written); pdTRUE on success. The key's kind
+ *       comes from the credential header's certificate. Wins over PKCS#11.
  *   const char mqttconfigTLS_DEFAULT_ROOTS_PEM[];
  *       NUL-terminated PEM text of one or more root certificates that a TLS
  *       connect trusts when its pcCertificate is NULL (e.g. a private

@@ -19,13 +19,18 @@ fi
 
 # The simulator's Secure Sockets port does TLS with mbedTLS for the "port" TLS
 # back-end (c_demo/secure_sockets/sim_tls_mbedtls.c): the i386 build of
-# libmbedtls-dev, from Debian's i386 architecture.
-if ! dpkg-query -W -f='${Status}' libmbedtls-dev:i386 2>/dev/null | grep -q "install ok installed"; then
-  echo "setup: installing libmbedtls-dev:i386"
+# libmbedtls-dev, from Debian's i386 architecture. The PKCS#11 tests use
+# SoftHSM2's i386 module and tool (libsofthsm2:i386, softhsm2:i386).
+need_i386=()
+for pkg in libmbedtls-dev:i386 libsofthsm2:i386 softhsm2:i386; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_i386+=("$pkg")
+done
+if [ ${#need_i386[@]} -gt 0 ]; then
+  echo "setup: installing ${need_i386[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   dpkg --print-foreign-architectures | grep -qx i386 || $SUDO dpkg --add-architecture i386
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends libmbedtls-dev:i386 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_i386[@]}" >/dev/null
 fi
 
 # The TLS tests' PKI (tests/tools/tls_certs.py) needs the Python package

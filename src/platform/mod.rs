@@ -10,4 +10,6 @@ pub mod sockets;
 pub mod rtos;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(all(feature = "tls", afr_tls_pkcs11))]
+pub mod pkcs11;
 mod runtime;

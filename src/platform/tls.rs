@@ -105,12 +105,17 @@ pub struct HookEntropy;
 
 impl Entropy for HookEntropy {
     fn fill(dest: &mut [u8]) -> bool {
+        #[cfg(all(not(afr_tls_random_hook), afr_tls_pkcs11))]
+        {
+            // As AFR's aws_tls.c: the PKCS#11 module's C_GenerateRandom.
+            crate::platform::pkcs11::random(dest)
+        }
         #[cfg(afr_tls_random_hook)]
         {
             // SAFETY: the project's hook writes at most `len` bytes to a buffer valid for them.
             unsafe { mqtt::tls_fxn::random(dest.as_mut_ptr(), dest.len()) == crate::ffi::types::pdTRUE }
         }
-        #[cfg(not(afr_tls_random_hook))]
+        #[cfg(not(any(afr_tls_random_hook, afr_tls_pkcs11)))]
         {
             let _ = dest;
             false
@@ -215,7 +220,7 @@ pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Resul
             Some(UnixTime::since_unix_epoch(core::time::Duration::from_secs(mqtt::BUILD_UNIX_SECONDS)))
         }
     };
-    if cfg!(not(afr_tls_random_hook)) {
+    if cfg!(not(any(afr_tls_random_hook, afr_tls_pkcs11))) {
         debug(format_args!("TLS: no mqttconfigTLS_RANDOM_FXN: no randomness, connect refused"));
         return Err(Failure::NoEntropy);
     }
@@ -309,11 +314,60 @@ pub mod credentials {
         let (mut cert, mut key) = (core::ptr::null(), core::ptr::null());
         // SAFETY: the shim writes two pointers to static strings (or NULL).
         unsafe { afr_cloud_credential_header(&mut cert, &mut key) };
-        match (c_str(cert), c_str(key)) {
+        let (cert, key) = (c_str(cert), c_str(key));
+        // A key outside the library: the project's signing hook, else its PKCS#11 module.
+        #[cfg(afr_tls_sign_hook)]
+        {
+            let cert = cert.ok_or(SetupError::BadClientCredentials)?;
+            let chain = Identity::with_external_key(cert, Arc::new(SignHook(crate::tls::external_key::KeyKind::Rsa)))?;
+            let kind = crate::tls::external_key::kind_of_certificate(chain.certificate()).ok_or(SetupError::BadClientCredentials)?;
+            return Identity::with_external_key(cert, Arc::new(SignHook(kind))).map(Some);
+        }
+        #[cfg(all(not(afr_tls_sign_hook), afr_tls_pkcs11))]
+        {
+            let _ = key;
+            let Some(token_key) = crate::platform::pkcs11::TokenKey::find() else {
+                debug(format_args!("TLS: no usable device key in the PKCS#11 module"));
+                return Err(SetupError::BadClientCredentials);
+            };
+            return match cert {
+                Some(cert) => Identity::with_external_key(cert, token_key).map(Some),
+                None => crate::platform::pkcs11::TokenKey::certificate()
+                    .map(|der| Some(Identity::with_external_key_der(der, token_key)))
+                    .ok_or(SetupError::BadClientCredentials),
+            };
+        }
+        #[allow(unreachable_code)]
+        match (cert, key) {
             (None, None) => Ok(None),
             (Some(cert), Some(key)) => Identity::from_pem(cert, key).map(Some),
             // A certificate without its key (or the reverse) is a broken header.
             _ => Err(SetupError::BadClientCredentials),
+        }
+    }
+
+    /// The project's `mqttconfigTLS_SIGN_FXN`.
+    #[cfg(afr_tls_sign_hook)]
+    #[derive(Debug)]
+    struct SignHook(crate::tls::external_key::KeyKind);
+
+    #[cfg(afr_tls_sign_hook)]
+    impl crate::tls::external_key::ExternalKey for SignHook {
+        fn kind(&self) -> crate::tls::external_key::KeyKind {
+            self.0
+        }
+
+        fn sign_digest(&self, scheme: rustls::SignatureScheme, digest: &[u8; 32]) -> Option<alloc::vec::Vec<u8>> {
+            let mut signature = alloc::vec![0u8; 1024];
+            let mut len = signature.len();
+            // SAFETY: the hook reads the 32-byte digest and writes at most `len` bytes.
+            let ok = unsafe {
+                mqtt::tls_fxn::sign(u16::from(scheme), digest.as_ptr(), digest.len(), signature.as_mut_ptr(), &mut len)
+            } == crate::ffi::types::pdTRUE;
+            (ok && len <= signature.len()).then(|| {
+                signature.truncate(len);
+                signature
+            })
         }
     }
 }

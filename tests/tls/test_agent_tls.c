@@ -176,6 +176,35 @@ static void prvPlaceholderHeader( void )
     prvRoundTripAndDisconnect( "tls/placeholder" );
 }
 
+#elif defined( TLS_TEST_AFR_STYLE )
+
+/* The project (tests/config_afr_style) names no clock or random hook, keeps
+ * the device key in its PKCS#11 module and names its default roots: the
+ * application code is AFR's. */
+extern char cSimDefaultRootsPem[ 8192 ];
+
+static void prvAfrStyleConnect( void )
+{
+    strcpy( cSimDefaultRootsPem, xCa.cText );
+    TEST_ASSERT( prvConnect( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, NULL, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( prvTlsError() == eMQTTAgentTLSNoError );
+    prvRoundTripAndDisconnect( "tls/afr-style" );
+    /* TLS 1.2 as well (the token signs ECDSA either way). */
+    TEST_ASSERT( prvConnect( "localhost", mqttagentREQUIRE_TLS, prvPort( "AFR_TEST_TLS_PORT_TLS12" ), NULL, T_TIMEOUT ) == eMQTTAgentSuccess );
+    prvRoundTripAndDisconnect( "tls/afr-style/12" );
+    TEST_CHECK( iDisconnects == 0 );
+    TEST_CHECK( iUtilPoolFree() == NUM_BUFFERS );
+}
+
+/* An invalid pcCertificate still fails; a server from another CA is refused. */
+static void prvAfrStyleRefusals( void )
+{
+    static const Pem_t xAbcd = { "abcd", 4 };
+
+    prvExpectFailure( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, &xAbcd, eMQTTAgentTLSBadTrustedCertificate );
+    prvExpectFailure( "localhost", mqttagentREQUIRE_TLS, prvPort( "AFR_TEST_TLS_PORT_UNKNOWNCA" ), NULL, eMQTTAgentTLSUnknownIssuer );
+}
+
 #elif defined( TLS_TEST_PORT )
 
 /* mqttconfigTLS_BACKEND is the Secure Sockets port (this build of the library
@@ -616,6 +645,9 @@ static void prvBody( void )
 
 #if defined( TLS_TEST_V10 )
     vTestRun( "mutual_tls_v10_credential_header", prvMutualTlsFromHeader );
+#elif defined( TLS_TEST_AFR_STYLE )
+    vTestRun( "afr_style_pkcs11_key_no_hooks_default_roots", prvAfrStyleConnect );
+    vTestRun( "afr_style_refusals", prvAfrStyleRefusals );
 #elif defined( TLS_TEST_PORT )
     vTestRun( "port_mutual_tls_credential_header", prvMutualTlsFromHeader );
     vTestRun( "port_default_trust", prvPortDefaultTrust );

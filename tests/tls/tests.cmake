@@ -53,6 +53,31 @@ target_include_directories(hello_world_tls_port BEFORE PRIVATE ${AFR_PORT_TLS_CO
 target_include_directories(hello_world_tls_port PRIVATE ${AFR_TEST_TLS_DIR})
 afr_broker_test(NAME demo_hello_world_tls_port PROGRAM hello_world_tls_port TLS TIMEOUT 120)
 
+# An AFR-style project on the library's TLS (tests/config_afr_style): no clock
+# or random hook, the device key in a PKCS#11 token (SoftHSM2, i386, made by
+# tests/tools/softhsm_token.sh; the library signs through C_Sign and never
+# sees the key), C_GenerateRandom for randomness, the certificate alone in the
+# credential header, the project's default roots.
+set(AFR_AFR_STYLE_CONFIG_DIR ${CMAKE_CURRENT_LIST_DIR}/../config_afr_style)
+afr_cloud_add_library(afr_cloud_afr_style
+  CONFIG_DIR ${AFR_AFR_STYLE_CONFIG_DIR}
+  FREERTOS_INCLUDE_DIRS ${AFR_SIM_KERNEL_INCLUDE_DIRS}
+  FEATURES tls
+  CREDENTIAL_DIRS ${AFR_TEST_TLS_DIR}/pkcs11)
+set(AFR_SOFTHSM_LIB /usr/lib/i386-linux-gnu/softhsm/libsofthsm2.so)
+afr_sim_program(test_agent_tls_pkcs11 LIB afr_cloud_afr_style
+  ${TLS_TEST_DIR}/test_agent_tls.c ${AGENT_TEST_DIR}/agent_util.c)
+target_compile_definitions(test_agent_tls_pkcs11 PRIVATE TLS_TEST_AFR_STYLE)
+target_include_directories(test_agent_tls_pkcs11 BEFORE PRIVATE ${AFR_AFR_STYLE_CONFIG_DIR})
+target_include_directories(test_agent_tls_pkcs11 PRIVATE ${AGENT_TEST_DIR} ${CMAKE_CURRENT_LIST_DIR}/../include)
+target_link_libraries(test_agent_tls_pkcs11 PRIVATE test_support ${AFR_SOFTHSM_LIB})
+set_target_properties(test_agent_tls_pkcs11 PROPERTIES BUILD_RPATH /usr/lib/i386-linux-gnu/softhsm)
+set(AFR_SOFTHSM_DIR ${CMAKE_BINARY_DIR}/softhsm)
+add_test(NAME softhsm_token COMMAND ${CMAKE_CURRENT_LIST_DIR}/../tools/softhsm_token.sh ${AFR_SOFTHSM_DIR} ${AFR_TEST_TLS_DIR}/client-ec.key)
+set_tests_properties(softhsm_token PROPERTIES FIXTURES_SETUP softhsm TIMEOUT 60)
+afr_broker_test(NAME agent_tls_pkcs11 PROGRAM test_agent_tls_pkcs11 TLS TIMEOUT 180)
+set_tests_properties(agent_tls_pkcs11 PROPERTIES FIXTURES_REQUIRED softhsm ENVIRONMENT SOFTHSM2_CONF=${AFR_SOFTHSM_DIR}/softhsm2.conf)
+
 # The harness's ClientHello recorder and its --alpn mode (Python only).
 add_test(NAME alpn_recorder
   COMMAND ${AFR_TEST_PYTHON} -B -m unittest -v test_alpn_recorder

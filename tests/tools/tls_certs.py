@@ -29,6 +29,9 @@ every build makes its own):
                                    clientcredentialCLIENT_*_PEM[]; client-ec.pem
                                    / client-ec.key)
     ca_pem.h                       #define AFR_TEST_CA_PEM "<ca.pem>"
+    pkcs11/aws_clientcredential_keys.h  AFR v1.4 naming, the certificate only
+                                   (client-ec.pem; the key lives in a PKCS#11
+                                   token: keyCLIENT_PRIVATE_KEY_PEM is NULL)
 
 Server and client keys other than those named above are PKCS#8. The private
 keys are not encrypted.
@@ -61,7 +64,8 @@ LEAVES = [
     "client-ec",
     "client-otherca",
 ]
-HEADERS = ["v14/aws_clientcredential_keys.h", "v10/aws_clientcredential_keys.h", "ca_pem.h"]
+HEADERS = ["v14/aws_clientcredential_keys.h", "v10/aws_clientcredential_keys.h", "ca_pem.h",
+           "pkcs11/aws_clientcredential_keys.h"]
 
 
 def all_files():
@@ -255,6 +259,7 @@ def generate():
     out["v14/aws_clientcredential_keys.h"] = header_v14(out["client.pem"], out["client.key"])
     out["v10/aws_clientcredential_keys.h"] = header_v10(out["client-ec.pem"], out["client-ec.key"])
     out["ca_pem.h"] = header_ca(out["ca.pem"])
+    out["pkcs11/aws_clientcredential_keys.h"] = header_cert_only(out["client-ec.pem"])
     return out
 
 
@@ -292,6 +297,18 @@ def header_v14(cert, key):
         + "extern const char clientcredentialCLIENT_PRIVATE_KEY_PEM[];\n"
         + "extern const uint32_t clientcredentialCLIENT_CERTIFICATE_LENGTH;\n"
         + "extern const uint32_t clientcredentialCLIENT_PRIVATE_KEY_LENGTH;\n\n"
+        + "#endif /* AWS_CLIENT_CREDENTIAL_KEYS_H */\n"
+    ).encode("ascii")
+
+
+def header_cert_only(cert):
+    return (
+        GENERATED
+        + "/* AFR v1.4 naming, certificate only: the key is in a PKCS#11 token. */\n"
+        + "#ifndef AWS_CLIENT_CREDENTIAL_KEYS_H\n"
+        + "#define AWS_CLIENT_CREDENTIAL_KEYS_H\n\n"
+        + c_macro("keyCLIENT_CERTIFICATE_PEM", cert)
+        + "\n#define keyCLIENT_PRIVATE_KEY_PEM NULL\n\n"
         + "#endif /* AWS_CLIENT_CREDENTIAL_KEYS_H */\n"
     ).encode("ascii")
 
