@@ -7,6 +7,12 @@
  *
  * Needs a broker on localhost:$MQTT_BROKER_PORT (or $AFR_TEST_BROKER_PORT) and
  * a shadow service: scripts/demo.sh lightbulb starts both.
+ *
+ * Built with democonfigUSE_TLS, both clients connect over mutual TLS to
+ * $AFR_TEST_TLS_PORT with pcCertificate NULL, as AFR's demos did: the server
+ * is verified against the project's default roots (here the test CA, put in
+ * the simulator's mqttconfigTLS_DEFAULT_ROOTS_PEM at start-up), by whichever
+ * TLS back-end the build chose (the library's, or the Secure Sockets port's).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +25,16 @@
 #include "aws_bufferpool.h"
 #include "aws_mqtt_agent.h"
 #include "aws_shadow.h"
+
+#if defined( democonfigUSE_TLS ) && ( democonfigUSE_TLS == 1 )
+    #include "ca_pem.h" /* AFR_TEST_CA_PEM: the CA that signed the broker's certificate. */
+    #define demoCONNECT_FLAGS    mqttagentREQUIRE_TLS
+    #define demoPORT_ENV         "AFR_TEST_TLS_PORT"
+    extern char cSimDefaultRootsPem[ 8192 ];
+#else
+    #define demoCONNECT_FLAGS    0
+    #define demoPORT_ENV         "AFR_TEST_BROKER_PORT"
+#endif
 
 #define THING            "lightbulb"
 #define TIMEOUT_TICKS    pdMS_TO_TICKS( 10000 )
@@ -39,7 +55,7 @@ static uint16_t prvPort( void )
 
     if( pcPort == NULL )
     {
-        pcPort = getenv( "AFR_TEST_BROKER_PORT" );
+        pcPort = getenv( demoPORT_ENV );
     }
 
     return ( uint16_t ) atoi( pcPort != NULL ? pcPort : "1883" );
@@ -113,6 +129,7 @@ static void prvConnect( ShadowClientHandle_t * pxClient, const char * pcId )
     MQTTAgentConnectParams_t xConnect =
     {
         .pcURL            = "localhost",
+        .xFlags           = demoCONNECT_FLAGS,
         .usPort           = prvPort(),
         .pucClientId      = ( const uint8_t * ) pcId,
         .usClientIdLength = ( uint16_t ) strlen( pcId ),
@@ -257,6 +274,10 @@ static void prvControllerTask( void * pvParameters )
 
 int main( void )
 {
+    #if defined( democonfigUSE_TLS ) && ( democonfigUSE_TLS == 1 )
+        /* The project's default roots; a device names a PEM string in flash. */
+        snprintf( cSimDefaultRootsPem, 8192, "%s", AFR_TEST_CA_PEM );
+    #endif
     BUFFERPOOL_Init();
     MQTT_AGENT_Init();
     xDeltas = xQueueCreate( 4, sizeof( Bulb_t ) );

@@ -78,6 +78,18 @@ set_tests_properties(softhsm_token PROPERTIES FIXTURES_SETUP softhsm TIMEOUT 60)
 afr_broker_test(NAME agent_tls_pkcs11 PROGRAM test_agent_tls_pkcs11 TLS TIMEOUT 180)
 set_tests_properties(agent_tls_pkcs11 PROPERTIES FIXTURES_REQUIRED softhsm ENVIRONMENT SOFTHSM2_CONF=${AFR_SOFTHSM_DIR}/softhsm2.conf)
 
+# The shadow over TLS with each back-end: the lightbulb demo with its TLS
+# switch (pcCertificate NULL: the project's default roots).
+afr_sim_program(lightbulb_tls LIB afr_cloud_cred_v14 ${CMAKE_CURRENT_LIST_DIR}/../../c_demo/lightbulb/main.c)
+afr_sim_program(lightbulb_tls_port LIB afr_cloud_port_tls SOCKETS sim_secure_sockets_tls_v14
+  ${CMAKE_CURRENT_LIST_DIR}/../../c_demo/lightbulb/main.c)
+target_include_directories(lightbulb_tls_port BEFORE PRIVATE ${AFR_PORT_TLS_CONFIG_DIR})
+foreach(program lightbulb_tls lightbulb_tls_port)
+  target_compile_definitions(${program} PRIVATE democonfigUSE_TLS=1 _GNU_SOURCE)
+  target_include_directories(${program} PRIVATE ${AFR_TEST_TLS_DIR})
+  afr_broker_test(NAME demo_${program} PROGRAM ${program} SHADOW TLS TIMEOUT 120)
+endforeach()
+
 # The harness's ClientHello recorder and its --alpn mode (Python only).
 add_test(NAME alpn_recorder
   COMMAND ${AFR_TEST_PYTHON} -B -m unittest -v test_alpn_recorder
