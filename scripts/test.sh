@@ -9,7 +9,7 @@ steps=0
 step() { printf '\n=== %s\n' "$*"; steps=$((steps + 1)); }
 
 step "pure core: unit and property tests (host), TLS provider and session included"
-cargo test --locked --lib --tests --features tls,webpki-roots
+cargo test --locked --lib --tests --features tls,webpki-roots,sha384
 
 step "pure core: unit tests under Miri (bounded)"
 bash scripts/miri.sh

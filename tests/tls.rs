@@ -1385,6 +1385,7 @@ fn external_keys_sign_the_handshake() {
 }
 
 #[test]
+#[cfg(feature = "sha384")]
 fn p384_and_sha384_chains_verify() {
     for version in [&TLS13, &TLS12] {
         for (ca, server) in [(&pki().p384_ca, &pki().p384_server), (&pki().rsa_ca, &pki().rsa_sha384_server)] {

@@ -43,8 +43,8 @@ CONFIGS = [
 # (image, label): the TLS images, when the build directory has them. No
 # target: the aim is to fit a 1 MB-flash MCU with room to spare.
 TLS_CONFIGS = [
-    ("tls", "agent + pool + shadow + TLS (pcCertificate trust only)"),
-    ("tls_roots", "agent + pool + shadow + TLS + webpki-roots"),
+    ("tls", "agent + pool + shadow + library TLS (Amazon roots)"),
+    ("tls_roots", "agent + pool + shadow + library TLS (Mozilla roots)"),
 ]
 MCU_FLASH = 1024 * 1024
 
@@ -441,7 +441,7 @@ def main():
                      fmt(ram(shadow_only)), "-", f"{fmt(15429 - 8749)} flash / {fmt(13364 - 12796)} RAM"])
         # TLS: no target, only the aim to fit a 1 MB-flash MCU with room to spare.
         marginals = [("(TLS alone: fp_tls - fp_shadow)", "tls", "shadow"),
-                     ("(webpki-roots alone: fp_tls_roots - fp_tls)", "tls_roots", "tls")]
+                     ("(Mozilla roots instead of Amazon's: fp_tls_roots - fp_tls)", "tls_roots", "tls")]
         for key, name in TLS_CONFIGS:
             if key not in images:
                 rows.append([name, "-", "-", "-", "-", "-", "-", "not built in this variant", "-"])

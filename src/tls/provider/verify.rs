@@ -1,7 +1,7 @@
 //! Signature verification for certificate chains and handshake signatures:
-//! ECDSA P-256/SHA-256, ECDSA P-384/SHA-384 (Amazon Root CA 4), RSA PKCS#1
-//! v1.5 with SHA-256 or SHA-384 (Amazon Root CA 2 signs with the latter) and
-//! RSA-PSS/SHA-256.
+//! ECDSA P-256/SHA-256, RSA PKCS#1 v1.5/SHA-256 and RSA-PSS/SHA-256; with
+//! feature `sha384` also ECDSA P-384/SHA-384 (Amazon Root CA 4) and RSA
+//! PKCS#1 v1.5/SHA-384 (Amazon Root CA 2 signs with it).
 //!
 //! webpki hands `verify_signature` the contents of the certificate's
 //! subjectPublicKey BIT STRING (a SEC1 point for EC, a PKCS#1 RSAPublicKey
@@ -17,21 +17,36 @@ use rustls::pki_types::{
     alg_id, AlgorithmIdentifier, InvalidSignature, SignatureVerificationAlgorithm,
 };
 use rustls::SignatureScheme;
-use sha2::{Sha256, Sha384};
+use sha2::Sha256;
+#[cfg(feature = "sha384")]
+use sha2::Sha384;
 
 /// RSA moduli we accept, in bits: smaller is too weak, larger only costs time.
 const RSA_MIN_BITS: usize = 2048;
 const RSA_MAX_BITS: usize = 8192;
 
 static ECDSA_P256_SHA256: &dyn SignatureVerificationAlgorithm = &EcdsaP256Sha256;
-static ECDSA_P384_SHA384: &dyn SignatureVerificationAlgorithm = &EcdsaP384Sha384;
 static RSA_PKCS1_SHA256: &dyn SignatureVerificationAlgorithm = &RsaPkcs1::<Sha256>(alg_id::RSA_PKCS1_SHA256, core::marker::PhantomData);
-static RSA_PKCS1_SHA384: &dyn SignatureVerificationAlgorithm = &RsaPkcs1::<Sha384>(alg_id::RSA_PKCS1_SHA384, core::marker::PhantomData);
 static RSA_PSS_SHA256: &dyn SignatureVerificationAlgorithm = &RsaPssSha256;
+#[cfg(feature = "sha384")]
+static ECDSA_P384_SHA384: &dyn SignatureVerificationAlgorithm = &EcdsaP384Sha384;
+#[cfg(feature = "sha384")]
+static RSA_PKCS1_SHA384: &dyn SignatureVerificationAlgorithm = &RsaPkcs1::<Sha384>(alg_id::RSA_PKCS1_SHA384, core::marker::PhantomData);
 
+#[cfg(not(feature = "sha384"))]
+pub(super) static ALGORITHMS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
+    all: &[ECDSA_P256_SHA256, RSA_PKCS1_SHA256, RSA_PSS_SHA256],
+    // Order is our preference as advertised to the peer.
+    mapping: &[
+        (SignatureScheme::ECDSA_NISTP256_SHA256, &[ECDSA_P256_SHA256]),
+        (SignatureScheme::RSA_PSS_SHA256, &[RSA_PSS_SHA256]),
+        (SignatureScheme::RSA_PKCS1_SHA256, &[RSA_PKCS1_SHA256]),
+    ],
+};
+
+#[cfg(feature = "sha384")]
 pub(super) static ALGORITHMS: WebPkiSupportedAlgorithms = WebPkiSupportedAlgorithms {
     all: &[ECDSA_P256_SHA256, ECDSA_P384_SHA384, RSA_PKCS1_SHA256, RSA_PKCS1_SHA384, RSA_PSS_SHA256],
-    // Order is our preference as advertised to the peer.
     mapping: &[
         (SignatureScheme::ECDSA_NISTP256_SHA256, &[ECDSA_P256_SHA256]),
         (SignatureScheme::ECDSA_NISTP384_SHA384, &[ECDSA_P384_SHA384]),
@@ -72,9 +87,11 @@ impl SignatureVerificationAlgorithm for EcdsaP256Sha256 {
     }
 }
 
+#[cfg(feature = "sha384")]
 #[derive(Debug)]
 struct EcdsaP384Sha384;
 
+#[cfg(feature = "sha384")]
 impl SignatureVerificationAlgorithm for EcdsaP384Sha384 {
     fn verify_signature(
         &self,
@@ -203,16 +220,15 @@ mod tests {
     #[test]
     fn mapping_covers_exactly_our_schemes() {
         let schemes = ALGORITHMS.supported_schemes();
-        assert_eq!(
-            schemes,
-            [
-                SignatureScheme::ECDSA_NISTP256_SHA256,
-                SignatureScheme::ECDSA_NISTP384_SHA384,
-                SignatureScheme::RSA_PSS_SHA256,
-                SignatureScheme::RSA_PKCS1_SHA256,
-                SignatureScheme::RSA_PKCS1_SHA384
-            ]
-        );
+        let mut want = vec![SignatureScheme::ECDSA_NISTP256_SHA256];
+        if cfg!(feature = "sha384") {
+            want.push(SignatureScheme::ECDSA_NISTP384_SHA384);
+        }
+        want.extend([SignatureScheme::RSA_PSS_SHA256, SignatureScheme::RSA_PKCS1_SHA256]);
+        if cfg!(feature = "sha384") {
+            want.push(SignatureScheme::RSA_PKCS1_SHA384);
+        }
+        assert_eq!(schemes, want);
         for (_, algs) in ALGORITHMS.mapping {
             assert_eq!(algs.len(), 1);
         }
