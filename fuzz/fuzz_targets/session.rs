@@ -414,7 +414,8 @@ fn run(data: &[u8]) -> Option<()> {
     h.check();
     loop {
         let op = input.u8()?;
-        match op % 12 {
+        // The top bit is an operand of some operations (which receive path).
+        match (op & 0x7f) % 12 {
             0 => {
                 let token = Token::from(input.u8()?) % TOKENS;
                 let connack_timeout = u32::from(input.u16()?);
