@@ -20,7 +20,7 @@ cmake --build build/tests -j 2
 # Serially: several tests measure time in ticks, which a loaded host skews.
 (cd build/tests && ctest --output-on-failure)
 
-step "fuzzing: MQTT decoder (bounded smoke run)"
+step "fuzzing: decoder, session, shadow JSON, TLS records (bounded smoke runs)"
 bash scripts/fuzz-smoke.sh
 
 # Benchmarks are built and run briefly; they print figures and assert nothing about speed.
