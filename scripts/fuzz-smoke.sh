@@ -9,6 +9,7 @@
 #   FUZZ_SECONDS  seconds per target (default 15)
 #   FUZZ_TARGET   the targets to run, space-separated (default: all four)
 #   FUZZ_RUNS     also stop a target after this many executions (default: no limit)
+#   FUZZ_ARGS     more libFuzzer options, for every target
 # A long run, as recorded in fuzz/README.md:
 #   FUZZ_SECONDS=1200 FUZZ_RUNS=10000000 FUZZ_TARGET=session scripts/fuzz-smoke.sh
 #
@@ -77,12 +78,21 @@ for t in "${targets[@]}"; do
     if [ -d "seeds/$t" ]; then
         dirs+=("seeds/$t") # Read, never written: new inputs go to the first directory.
     fi
+    extra=()
+    if [ "$t" = tls_records ]; then
+        # Inputs as long as a full record (2^14 + 2048 + header) and more: without
+        # this, libFuzzer keeps to the size of the largest seed (about 3 KB).
+        extra+=(-max_len=20000)
+    fi
+    read -r -a user_args <<<"${FUZZ_ARGS:-}"
+    extra+=("${user_args[@]}")
     echo "=== fuzz-smoke: $t for ${seconds}s${FUZZ_RUNS:+ (at most $FUZZ_RUNS runs)}" >&2
     log="$(mktemp)"
     start=$(date +%s)
     status=0
     "${fuzz[@]}" run --debug-assertions "$t" "${dirs[@]}" -- \
-        -max_total_time="$seconds" "${runs[@]}" -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tee "$log" >&2 ||
+        -max_total_time="$seconds" "${runs[@]}" -rss_limit_mb=2048 -print_final_stats=1 "${extra[@]}" 2>&1 |
+        tee "$log" >&2 ||
         status=$?
     elapsed=$(( $(date +%s) - start ))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
