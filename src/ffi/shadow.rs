@@ -597,7 +597,11 @@ pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t)
         true => Command::SetCallback { callback: app_callback, user_data: agent_task::CPtr(app_user as *mut c_void) },
         false => Command::Barrier,
     };
-    agent_call(mqtt, command)
+    match agent_submit(mqtt, command) {
+        // The application deleted its MQTT client first: nothing runs for it any more.
+        Err(agent_task::SubmitError::BadHandle) => eShadowSuccess,
+        r => to_shadow_code(r),
+    }
 }
 
 /// Frees slot `index` for a new client with the next generation (or retires it).
@@ -608,13 +612,21 @@ fn retire(s: &Shadow, index: usize) {
 }
 
 /// Runs `command` on the agent client `mqtt`, waiting at most `shadowconfigCLEANUP_TIME_MS`.
-fn agent_call(mqtt: MQTTAgentHandle_t, command: Command) -> ShadowReturnCode_t {
-    let Some(agent) = agent_task::agent() else { return eShadowFailure };
-    match agent.submit(mqtt, command, cleanup_ticks()) {
+fn agent_submit(mqtt: MQTTAgentHandle_t, command: Command) -> Result<agent_task::Done, agent_task::SubmitError> {
+    let agent = agent_task::agent().ok_or(agent_task::SubmitError::NotReady)?;
+    agent.submit(mqtt, command, cleanup_ticks())
+}
+
+fn to_shadow_code(r: Result<agent_task::Done, agent_task::SubmitError>) -> ShadowReturnCode_t {
+    match r {
         Ok(agent_task::Done::Success) => eShadowSuccess,
         Err(agent_task::SubmitError::Timeout) => eShadowTimeout,
         _ => eShadowFailure,
     }
+}
+
+fn agent_call(mqtt: MQTTAgentHandle_t, command: Command) -> ShadowReturnCode_t {
+    to_shadow_code(agent_submit(mqtt, command))
 }
 
 /// Publishes an update and waits for `update/accepted` (`eShadowSuccess`) or

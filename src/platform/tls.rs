@@ -318,9 +318,11 @@ pub mod credentials {
         // A key outside the library: the project's signing hook, else its PKCS#11 module.
         #[cfg(afr_tls_sign_hook)]
         {
+            let _ = key; // The hook holds the key.
             let cert = cert.ok_or(SetupError::BadClientCredentials)?;
-            let chain = Identity::with_external_key(cert, Arc::new(SignHook(crate::tls::external_key::KeyKind::Rsa)))?;
-            let kind = crate::tls::external_key::kind_of_certificate(chain.certificate()).ok_or(SetupError::BadClientCredentials)?;
+            // The key's kind is the certificate's.
+            let probe = Identity::with_external_key(cert, Arc::new(SignHook(crate::tls::external_key::KeyKind::Rsa)))?;
+            let kind = crate::tls::external_key::kind_of_certificate(probe.certificate()).ok_or(SetupError::BadClientCredentials)?;
             return Identity::with_external_key(cert, Arc::new(SignHook(kind))).map(Some);
         }
         #[cfg(all(not(afr_tls_sign_hook), afr_tls_pkcs11))]

@@ -234,6 +234,64 @@ static void prvAfrStyleRefusals( void )
     prvExpectFailure( "localhost", mqttagentREQUIRE_TLS, prvPort( "AFR_TEST_TLS_PORT_UNKNOWNCA" ), NULL, eMQTTAgentTLSUnknownIssuer );
 }
 
+#elif defined( TLS_TEST_SIGN_HOOK )
+
+/* The device key lives only here, in the test (a secure element's part): the
+ * library hands mqttconfigTLS_SIGN_FXN a SHA-256 digest and gets a signature. */
+#include "mbedtls/ctr_drbg.h"
+#include "mbedtls/entropy.h"
+#include "mbedtls/pk.h"
+
+static mbedtls_pk_context xTestKey;
+static mbedtls_entropy_context xTestEntropy;
+static mbedtls_ctr_drbg_context xTestDrbg;
+static volatile int iSignatures = 0;
+
+BaseType_t xTestSignHook( uint16_t usScheme,
+                          const uint8_t * pucDigest,
+                          size_t xDigestLength,
+                          uint8_t * pucSignature,
+                          size_t * pxSignatureLength )
+{
+    size_t xLen = 0;
+
+    /* client-ec.key: only ECDSA P-256 / SHA-256 (TLS 0x0403) can be asked for. */
+    if( ( usScheme != 0x0403 ) || ( xDigestLength != 32 ) ||
+        ( mbedtls_pk_sign( &xTestKey, MBEDTLS_MD_SHA256, pucDigest, xDigestLength, pucSignature, &xLen,
+                           mbedtls_ctr_drbg_random, &xTestDrbg ) != 0 ) || ( xLen > *pxSignatureLength ) )
+    {
+        return pdFALSE;
+    }
+
+    *pxSignatureLength = xLen;
+    iSignatures++;
+    return pdTRUE;
+}
+
+static void prvSignHookConnect( void )
+{
+    char cPath[ 512 ];
+
+    snprintf( cPath, sizeof( cPath ), "%s/client-ec.key", getenv( "AFR_TEST_TLS_DIR" ) );
+    mbedtls_pk_init( &xTestKey );
+    mbedtls_entropy_init( &xTestEntropy );
+    mbedtls_ctr_drbg_init( &xTestDrbg );
+    TEST_ASSERT( mbedtls_ctr_drbg_seed( &xTestDrbg, mbedtls_entropy_func, &xTestEntropy, NULL, 0 ) == 0 );
+    TEST_ASSERT( mbedtls_pk_parse_keyfile( &xTestKey, cPath, NULL ) == 0 );
+
+    TEST_ASSERT( prvConnect( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, &xCa, T_TIMEOUT ) == eMQTTAgentSuccess );
+    prvRoundTripAndDisconnect( "tls/sign-hook" );
+    TEST_ASSERT( prvConnect( "localhost", mqttagentREQUIRE_TLS, prvPort( "AFR_TEST_TLS_PORT_TLS12" ), &xCa, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK( MQTT_AGENT_Disconnect( xClient, T_TIMEOUT ) == eMQTTAgentSuccess );
+    TEST_CHECK_MSG( iSignatures == 2, "the hook signed %d times", iSignatures );
+
+    /* A hook that fails: the connect fails, and says the client's key is at fault. */
+    mbedtls_pk_free( &xTestKey );
+    mbedtls_pk_init( &xTestKey );
+    TEST_CHECK( prvConnect( "localhost", mqttagentREQUIRE_TLS, TLS_PORT, &xCa, T_TIMEOUT ) == eMQTTAgentFailure );
+    TEST_CHECK( iUtilPoolFree() == NUM_BUFFERS );
+}
+
 #elif defined( TLS_TEST_PORT )
 
 /* mqttconfigTLS_BACKEND is the Secure Sockets port (this build of the library
@@ -674,6 +732,8 @@ static void prvBody( void )
 
 #if defined( TLS_TEST_V10 )
     vTestRun( "mutual_tls_v10_credential_header", prvMutualTlsFromHeader );
+#elif defined( TLS_TEST_SIGN_HOOK )
+    vTestRun( "sign_hook_key_held_by_the_application", prvSignHookConnect );
 #elif defined( TLS_TEST_AFR_STYLE )
     vTestRun( "afr_style_pkcs11_key_no_hooks_default_roots", prvAfrStyleConnect );
     vTestRun( "afr_style_refusals", prvAfrStyleRefusals );

@@ -78,6 +78,23 @@ set_tests_properties(softhsm_token PROPERTIES FIXTURES_SETUP softhsm TIMEOUT 60)
 afr_broker_test(NAME agent_tls_pkcs11 PROGRAM test_agent_tls_pkcs11 TLS TIMEOUT 180)
 set_tests_properties(agent_tls_pkcs11 PROPERTIES FIXTURES_REQUIRED softhsm ENVIRONMENT SOFTHSM2_CONF=${AFR_SOFTHSM_DIR}/softhsm2.conf)
 
+# The library's TLS with the device key behind the project's signing hook
+# (tests/config_sign_hook): the test program signs with a key it loads itself
+# (mbedTLS), the library gets only digests.
+set(AFR_SIGN_HOOK_CONFIG_DIR ${CMAKE_CURRENT_LIST_DIR}/../config_sign_hook)
+afr_cloud_add_library(afr_cloud_sign_hook
+  CONFIG_DIR ${AFR_SIGN_HOOK_CONFIG_DIR}
+  FREERTOS_INCLUDE_DIRS ${AFR_SIM_KERNEL_INCLUDE_DIRS}
+  FEATURES tls
+  CREDENTIAL_DIRS ${AFR_TEST_TLS_DIR}/pkcs11)
+afr_sim_program(test_agent_tls_sign_hook LIB afr_cloud_sign_hook
+  ${TLS_TEST_DIR}/test_agent_tls.c ${AGENT_TEST_DIR}/agent_util.c)
+target_compile_definitions(test_agent_tls_sign_hook PRIVATE TLS_TEST_SIGN_HOOK)
+target_include_directories(test_agent_tls_sign_hook BEFORE PRIVATE ${AFR_SIGN_HOOK_CONFIG_DIR})
+target_include_directories(test_agent_tls_sign_hook PRIVATE ${AGENT_TEST_DIR} ${CMAKE_CURRENT_LIST_DIR}/../include)
+target_link_libraries(test_agent_tls_sign_hook PRIVATE test_support mbedtls mbedx509 mbedcrypto)
+afr_broker_test(NAME agent_tls_sign_hook PROGRAM test_agent_tls_sign_hook TLS TIMEOUT 120)
+
 # The shadow over TLS with each back-end: the lightbulb demo with its TLS
 # switch (pcCertificate NULL: the project's default roots).
 afr_sim_program(lightbulb_tls LIB afr_cloud_cred_v14 ${CMAKE_CURRENT_LIST_DIR}/../../c_demo/lightbulb/main.c)

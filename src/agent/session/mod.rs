@@ -303,6 +303,9 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         let mut r = Reaction::default();
         match (qos, packet_id) {
             (QoS::AtMostOnce, _) => r.deliver = true,
+            // [MQTT-2.3.1-1]: a packet identifier is never 0 (the agent reads a
+            // dropped publish's id raw, so a too-short body arrives here as 0).
+            (_, Some(0)) => return Err(ProtocolViolation::UnexpectedPacket),
             (QoS::AtLeastOnce, Some(id)) => {
                 r.deliver = true;
                 r.send = Some(Ack::PubAck(id));

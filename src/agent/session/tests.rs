@@ -246,3 +246,11 @@ fn dropping_the_connection_returns_every_waiter_once() {
     assert_eq!(s.in_flight(), 0);
     assert_eq!(s.drop_connection().count(), 0);
 }
+
+#[test]
+fn packet_id_zero_is_a_violation() {
+    let mut s = connected(0);
+    assert_eq!(s.received_publish(QoS::AtLeastOnce, Some(0), false), Err(ProtocolViolation::UnexpectedPacket));
+    assert_eq!(s.received_publish(QoS::ExactlyOnce, Some(0), true), Err(ProtocolViolation::UnexpectedPacket));
+    assert!(s.received_publish(QoS::AtMostOnce, None, false).unwrap().deliver);
+}
