@@ -928,6 +928,9 @@ struct Pipe {
     received_plain: Vec<u8>,
     /// What the server's rustls made of our bytes when it failed (e.g. our alert).
     server_error: Option<Error>,
+    /// Sent by the server with its first flight, then close_notify (TLS 1.3
+    /// half-RTT data: needs `send_half_rtt_data` in the server's config).
+    half_rtt_then_close: Option<Vec<u8>>,
 }
 
 impl Pipe {
@@ -939,6 +942,7 @@ impl Pipe {
             silent: false,
             received_plain: Vec::new(),
             server_error: None,
+            half_rtt_then_close: None,
         }
     }
 
@@ -959,6 +963,10 @@ impl Transport for Pipe {
                 self.pump_out(); // The alert goes out, then the connection ends.
                 return Err(TransportFailed);
             }
+        }
+        if let Some(data) = self.half_rtt_then_close.take() {
+            self.server.writer().write_all(&data).unwrap();
+            self.server.send_close_notify();
         }
         let echo = read_all(&mut self.server);
         if !echo.is_empty() {
@@ -1226,6 +1234,33 @@ fn session_delivers_data_that_came_before_close_notify() {
     let mut buf = [0u8; 64];
     let n = stream.recv(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"last words");
+    assert_eq!(stream.recv(&mut buf), Err(TlsError::Closed));
+}
+
+#[test]
+fn data_and_close_with_the_last_handshake_flight_are_delivered_in_order() {
+    // The server's whole answer in one read: its flight, half-RTT data, close_notify.
+    let mut config = (*server_config(&pki().rsa_server, &TLS13, false)).clone();
+    config.send_half_rtt_data = true;
+    let ca = pem(&pki().rsa_ca);
+    let params = Params {
+        host: "iot.example.com",
+        is_ip: false,
+        aws_alpn: false,
+        trusted_pem: Some(&ca),
+        default_roots_pem: None,
+        identity: None,
+        tx_buffer: 4096,
+        time_floor: None,
+    };
+    let conn = tls_client::connection::<OsEntropy>(params, now()).unwrap();
+    let mut pipe = Pipe::new(Arc::new(config), usize::MAX);
+    pipe.half_rtt_then_close = Some(b"early words".to_vec());
+    let mut stream = TlsStream::new(pipe, conn, 16_645, 4096).unwrap();
+    assert_eq!(stream.handshake(|_| true), Ok(()), "the handshake finished; the close comes after the data");
+    let mut buf = [0u8; 64];
+    let n = stream.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"early words");
     assert_eq!(stream.recv(&mut buf), Err(TlsError::Closed));
 }
 

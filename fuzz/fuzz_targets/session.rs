@@ -224,6 +224,8 @@ impl Model {
         }
         match (qos, id) {
             (QoS::AtMostOnce, _) => Ok(Reaction { deliver: true, ..Reaction::default() }),
+            // A packet identifier is never 0 [MQTT-2.3.1-1].
+            (_, Some(0)) => Err(ProtocolViolation::UnexpectedPacket),
             (QoS::AtLeastOnce, Some(id)) => Ok(Reaction { complete: None, send: Some(Ack::PubAck(id)), deliver: true }),
             (QoS::ExactlyOnce, Some(id)) => model_inbound_qos2(&mut self.inbound_qos2, id, dup),
             _ => Err(ProtocolViolation::UnexpectedPacket),

@@ -187,9 +187,16 @@ impl<T: Transport> TlsStream<T> {
             if !wait(idle) {
                 return Err(TlsError::Timeout);
             }
-            idle = match self.process(None)? {
-                Step::Open => return Ok(()),
-                Step::Blocked => self.fill()? == 0,
+            idle = match self.process(None) {
+                Ok(Step::Open) => return Ok(()),
+                Ok(Step::Blocked) => self.fill()? == 0,
+                // The peer's data (possible only once the handshake is over) and
+                // its close came with its last flight: the data is read first.
+                Err(e @ TlsError::Closed) if self.plain_at < self.plain.len() => {
+                    self.deferred = Some(e);
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
             };
         }
     }
