@@ -7,7 +7,8 @@ need_apt=()
 # lib32asan8, lib32ubsan1: the 32-bit ASan and UBSan runtimes of Debian 12's
 # gcc for the sanitizer build (scripts/sanitize.sh); gcc-multilib pulls them
 # in today, named here so that a slimmer gcc-multilib cannot drop them.
-for pkg in cmake gcc-multilib lib32asan8 lib32ubsan1 gcc-arm-none-eabi libnewlib-arm-none-eabi mosquitto mosquitto-clients openssl; do
+# qemu-system-arm: the Cortex-M4F programs on QEMU's MPS2 AN386 board (tests/qemu).
+for pkg in cmake gcc-multilib lib32asan8 lib32ubsan1 gcc-arm-none-eabi libnewlib-arm-none-eabi mosquitto mosquitto-clients openssl qemu-system-arm; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -17,6 +17,11 @@ bash scripts/miri.sh
 step "Cortex-M: library build for thumbv7em-none-eabihf"
 bash scripts/build-cortex-m.sh
 
+step "Cortex-M4F on QEMU (mps2-an386): the library executed on the emulated board (ctest)"
+cmake -S tests/qemu -B build/qemu -DCMAKE_TOOLCHAIN_FILE="$root/cmake/arm-none-eabi-cm4f.cmake" -DCMAKE_BUILD_TYPE=MinSizeRel >/dev/null
+cmake --build build/qemu -j 2
+(cd build/qemu && ctest --output-on-failure)
+
 step "FreeRTOS POSIX simulator: C tests (ctest)"
 cmake -S tests -B build/tests -DCMAKE_TOOLCHAIN_FILE="$root/cmake/posix-sim-i686.cmake" -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build/tests -j 2

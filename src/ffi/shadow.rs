@@ -104,6 +104,27 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Back to a free slot at `generation`, in place: a `Client` holds several
+    /// KB of tables, more than an application task's stack may spare for a
+    /// temporary (found on the emulated Cortex-M4F).
+    fn reset(&mut self, generation: u32) {
+        self.in_use = false;
+        self.generation = generation;
+        self.mqtt = 0;
+        self.dedicated = false;
+        self.app_callback = None;
+        self.app_user_data = 0;
+        self.intercepting = false;
+        self.callback_user_data = 0;
+        self.things.clear();
+        self.topics.clear();
+        self.kept.clear();
+        self.pending = None;
+        self.next_token = 1;
+    }
+}
+
 struct Shadow {
     clients: Mutex<[Client; CLIENTS]>,
     /// Serialises each client's operations (AFR did the same).
@@ -472,7 +493,11 @@ pub extern "C" fn SHADOW_ClientCreate(
         // A retired slot (generation 0) is never handed out again.
         let Some(i) = clients.iter().position(|c| !c.in_use && c.generation != 0) else { return eShadowFailure };
         let generation = clients[i].generation;
-        clients[i] = Client { in_use: true, generation, dedicated, mqtt: shared as usize, ..Client::new() };
+        let c = &mut clients[i];
+        c.reset(generation);
+        c.in_use = true;
+        c.dedicated = dedicated;
+        c.mqtt = shared as usize;
         i
     };
     if dedicated {
@@ -509,7 +534,7 @@ pub extern "C" fn SHADOW_ClientConnect(
     let mut params = *app;
     params.pxCallback = Some(on_agent_event);
     let Ok(_op) = s.operations[index].lock(Duration::ticks(xTimeoutTicks)) else { return eShadowTimeout };
-    let resubscribe: heapless::Vec<Topic, TOPICS> = {
+    {
         let mut clients = s.lock();
         let c = &mut clients[index];
         params.pvUserData = handle_of(index, c.generation);
@@ -530,13 +555,15 @@ pub extern "C" fn SHADOW_ClientConnect(
                 }
             }
         }
-        c.topics.iter().map(|(t, _)| t.clone()).collect()
-    };
+    }
     let code = from_agent(MQTT_AGENT_Connect(s.mqtt(index), &params, remaining(start, xTimeoutTicks)));
     if code != eShadowSuccess {
         return code;
     }
-    for t in resubscribe {
+    // One topic at a time (a copy of the whole table would not fit a small
+    // task stack); the operation lock keeps the table as it is meanwhile.
+    for i in 0.. {
+        let Some(t) = s.lock()[index].topics.get(i).map(|(t, _)| t.clone()) else { break };
         let c = subscribe(s, index, &t, MQTTQoS_t::eMQTTQoS1, remaining(start, xTimeoutTicks));
         if c != eShadowSuccess {
             return c;
@@ -568,11 +595,7 @@ pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t)
         Err(code) => return code,
     };
     let Ok(_op) = s.operations[index].lock(Duration::ticks(cleanup_ticks())) else { return eShadowTimeout };
-    let (dedicated, topics): (bool, heapless::Vec<Topic, TOPICS>) = {
-        let clients = s.lock();
-        let own = clients[index].topics.iter().filter(|(t, _)| !held_elsewhere(&clients, index, t));
-        (clients[index].dedicated, own.map(|(t, _)| t.clone()).collect())
-    };
+    let dedicated = s.lock()[index].dedicated;
     let mqtt = s.mqtt(index);
     if dedicated {
         // Its MQTT client goes too; the agent ends it in its own task, so no
@@ -581,8 +604,15 @@ pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t)
         retire(s, index);
         return code;
     }
-    for t in topics {
-        unsubscribe(s, index, &t, cleanup_ticks());
+    // Its own subscriptions go, one at a time (each leaves the table before its
+    // UNSUBSCRIBE: a copy of the whole table would not fit a small task stack).
+    loop {
+        let next = {
+            let mut clients = s.lock();
+            let Some(i) = clients[index].topics.iter().position(|(t, _)| !held_elsewhere(&clients, index, t)) else { break };
+            clients[index].topics.swap_remove(i).0
+        };
+        unsubscribe(s, index, &next, cleanup_ticks());
     }
     let (intercepting, app_callback, app_user) = {
         let clients = s.lock();
@@ -608,7 +638,7 @@ pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t)
 fn retire(s: &Shadow, index: usize) {
     let mut clients = s.lock();
     let generation = handle::next_generation(clients[index].generation).unwrap_or(0);
-    clients[index] = Client { generation, ..Client::new() };
+    clients[index].reset(generation);
 }
 
 /// Runs `command` on the agent client `mqtt`, waiting at most `shadowconfigCLEANUP_TIME_MS`.
