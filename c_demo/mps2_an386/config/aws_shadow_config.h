@@ -1,0 +1,2 @@
+/* The board runs the demos' configuration unchanged. */
+#include "../../config/aws_shadow_config.h"
