@@ -24,6 +24,18 @@
  *                  the peak over the workloads (configTOTAL_HEAP_SIZE minus
  *                  the minimum ever free, reset before each workload)
  *   sim            microseconds per simulator tick, measured
+ *   handoffs/qQ/64 hand-offs per publish (QoS 1: until PUBACK; QoS 0: until
+ *                  written): critical sections, scheduler suspensions, yields
+ *                  and task switches (all, and those that changed the task:
+ *                  into the agent task, back into the caller, into the
+ *                  Secure Sockets port's tasks, into idle), counted by the
+ *                  benchmark build's kernel hooks and link-time wrappers
+ *                  (handoffs.h) over iHandoffPublishes publishes from this
+ *                  program's main task, one at a time, 64 B, to a topic
+ *                  nobody subscribes to; averaged per publish
+ *   handoffs/idle  the same counters per tick while everything sleeps: the
+ *                  background (ticks, the port's per-tick watcher and idle
+ *                  poller) that a publish's window also contains
  */
 #include <errno.h>
 #include <signal.h>
@@ -48,6 +60,7 @@
 #include "aws_mqtt_agent.h"
 
 #include "bench_common.h"
+#include "handoffs.h"
 
 /* 1: only the wake-up workload (the program linked with the Secure Sockets
  * port without the wake-up callback, where the agent polls). */
@@ -438,6 +451,176 @@ static void prvRoundTrip( MQTTQoS_t xQoS,
     prvUnsubscribe();
     prvHeapWorkloadEnd( cKey );
     vBenchReportRtt( IMPL, cKey, dSamples, n, iErrors );
+}
+
+/*--------------------------------------------------------------- hand-offs */
+
+/* Which task a switch or critical section belongs to, for the report. */
+typedef enum
+{
+    eHandoffCaller, eHandoffAgent, eHandoffSockets, eHandoffIdle, eHandoffOther, eHandoffGroups
+} HandoffGroup_t;
+
+static const char * const pcHandoffGroupName[ eHandoffGroups ] = { "caller", "agent", "sockets", "idle", "other" };
+
+static HandoffGroup_t prvHandoffGroup( void * pvTask )
+{
+    TaskHandle_t xTask = ( TaskHandle_t ) pvTask;
+    const char * pcName;
+
+    if( xTask == xTaskGetCurrentTaskHandle() )
+    {
+        return eHandoffCaller;
+    }
+
+    if( xTask == xTaskGetIdleTaskHandle() )
+    {
+        return eHandoffIdle;
+    }
+
+    pcName = pcTaskGetName( xTask );
+
+    if( strcmp( pcName, "MQTT" ) == 0 ) /* the agent task (src/platform/agent_task) */
+    {
+        return eHandoffAgent;
+    }
+
+    if( strncmp( pcName, "Sock", 4 ) == 0 ) /* SockWake, SockPoll */
+    {
+        return eHandoffSockets;
+    }
+
+    return eHandoffOther;
+}
+
+/* Reports b - a divided by dPer, as "<metric>_per_<sPer>" results; per task
+ * group too. Tasks that exited between the snapshots are not looked up. */
+static void prvHandoffReport( const char * pcKey,
+                              const char * pcPer,
+                              const HandoffCounts_t * a,
+                              const HandoffCounts_t * b,
+                              double dPer )
+{
+    char cMetric[ 64 ];
+    double dGroupSwitches[ eHandoffGroups ] = { 0 };
+    double dGroupCritical[ eHandoffGroups ] = { 0 };
+    double dGroupSuspend[ eHandoffGroups ] = { 0 };
+    double dGroupYields[ eHandoffGroups ] = { 0 };
+
+#define HANDOFF_RESULT( name, field )                                          \
+    do {                                                                       \
+        snprintf( cMetric, sizeof( cMetric ), "%s_per_%s", name, pcPer );      \
+        vBenchResult( IMPL, pcKey, cMetric, ( double ) ( uint32_t ) ( b->field - a->field ) / dPer ); \
+    } while( 0 )
+
+    HANDOFF_RESULT( "critical", ulCritical );
+    HANDOFF_RESULT( "critical_from_isr", ulCriticalFromIsr );
+    HANDOFF_RESULT( "suspend_all", ulSuspendAll );
+    HANDOFF_RESULT( "yields", ulYields );
+    HANDOFF_RESULT( "switches", ulSwitchesTotal );
+    HANDOFF_RESULT( "switches_changed", ulSwitchesChanged );
+    HANDOFF_RESULT( "ticks", ulTicks );
+#undef HANDOFF_RESULT
+
+    for( int i = 0; i < HANDOFF_MAX_TASKS && b->xTasks[ i ].pvTask != NULL; i++ )
+    {
+        int j = iHandoffTaskSlot( a, b->xTasks[ i ].pvTask );
+        HandoffGroup_t xGroup = prvHandoffGroup( b->xTasks[ i ].pvTask );
+
+#define HANDOFF_DELTA( field )    ( double ) ( uint32_t ) ( b->xTasks[ i ].field - ( j >= 0 ? a->xTasks[ j ].field : 0U ) )
+        dGroupSwitches[ xGroup ] += HANDOFF_DELTA( ulSwitchedIn );
+        dGroupCritical[ xGroup ] += HANDOFF_DELTA( ulCritical );
+        dGroupSuspend[ xGroup ] += HANDOFF_DELTA( ulSuspendAll );
+        dGroupYields[ xGroup ] += HANDOFF_DELTA( ulYields );
+#undef HANDOFF_DELTA
+    }
+
+    for( int g = 0; g < eHandoffGroups; g++ )
+    {
+        snprintf( cMetric, sizeof( cMetric ), "switches_to_%s_per_%s", pcHandoffGroupName[ g ], pcPer );
+        vBenchResult( IMPL, pcKey, cMetric, dGroupSwitches[ g ] / dPer );
+        snprintf( cMetric, sizeof( cMetric ), "critical_in_%s_per_%s", pcHandoffGroupName[ g ], pcPer );
+        vBenchResult( IMPL, pcKey, cMetric, dGroupCritical[ g ] / dPer );
+        snprintf( cMetric, sizeof( cMetric ), "suspend_all_in_%s_per_%s", pcHandoffGroupName[ g ], pcPer );
+        vBenchResult( IMPL, pcKey, cMetric, dGroupSuspend[ g ] / dPer );
+        snprintf( cMetric, sizeof( cMetric ), "yields_in_%s_per_%s", pcHandoffGroupName[ g ], pcPer );
+        vBenchResult( IMPL, pcKey, cMetric, dGroupYields[ g ] / dPer );
+    }
+}
+
+/* Background: the counters per tick while every task sleeps. */
+static void prvHandoffIdle( void )
+{
+    HandoffCounts_t xBefore, xAfter;
+
+    if( !iBenchSelected( pcOnly, "handoffs/idle" ) )
+    {
+        return;
+    }
+
+    fprintf( stderr, "afr-cloud: handoffs/idle\n" );
+    vTaskDelay( 2 );
+    vHandoffSnapshot( &xBefore );
+    vTaskDelay( pdMS_TO_TICKS( xParams.iHandoffIdleMs ) );
+    vHandoffSnapshot( &xAfter );
+
+    uint32_t ulTicks = xAfter.ulTicks - xBefore.ulTicks;
+    vBenchResult( IMPL, "handoffs/idle", "ticks", ulTicks );
+    prvHandoffReport( "handoffs/idle", "tick", &xBefore, &xAfter, ulTicks > 0 ? ( double ) ulTicks : 1.0 );
+}
+
+/* Hand-offs per publish: iHandoffPublishes publishes from this task, one at
+ * a time (the same as rate/qQ/t1/64 but without the publisher tasks' own
+ * bookkeeping). */
+static void prvHandoffs( MQTTQoS_t xQoS )
+{
+    char cKey[ 48 ];
+    uint8_t * pucPayload = ucPayloads[ 0 ];
+    HandoffCounts_t xBefore, xAfter;
+    int iErrors = 0;
+    int n = xParams.iHandoffPublishes;
+
+    snprintf( cKey, sizeof( cKey ), "handoffs/q%d/64", ( int ) xQoS );
+
+    if( !iBenchSelected( pcOnly, cKey ) )
+    {
+        return;
+    }
+
+    fprintf( stderr, "afr-cloud: %s\n", cKey );
+    vBenchFillPayload( pucPayload, 64, 0 );
+    MQTTAgentPublishParams_t xPublish =
+    {
+        .pucTopic      = ( const uint8_t * ) RATE_TOPIC,
+        .usTopicLength = ( uint16_t ) strlen( RATE_TOPIC ),
+        .xQoS          = xQoS,
+        .pvData        = pucPayload,
+        .ulDataLength  = 64,
+    };
+
+    for( int i = 0; i < xParams.iWarmup; i++ )
+    {
+        ( void ) MQTT_AGENT_Publish( xClient, &xPublish, CALL_TIMEOUT );
+    }
+
+    double dStart = dBenchNow();
+    vHandoffSnapshot( &xBefore );
+
+    for( int i = 0; i < n; i++ )
+    {
+        if( MQTT_AGENT_Publish( xClient, &xPublish, CALL_TIMEOUT ) != eMQTTAgentSuccess )
+        {
+            iErrors++;
+        }
+    }
+
+    vHandoffSnapshot( &xAfter );
+    double dSeconds = dBenchNow() - dStart;
+
+    vBenchResult( IMPL, cKey, "publishes", n );
+    vBenchResult( IMPL, cKey, "errors", iErrors );
+    vBenchResult( IMPL, cKey, "us_per_publish", dSeconds * 1e6 / ( double ) n );
+    prvHandoffReport( cKey, "publish", &xBefore, &xAfter, ( double ) n );
 }
 
 /*------------------------------------------------------------ wake-up */
@@ -937,6 +1120,16 @@ static void prvBenchTask( void * pvParameters )
         {
             prvRoundTrip( ( MQTTQoS_t ) iBenchRttQoS[ q ], iBenchPayloads[ p ] );
         }
+    }
+
+    for( int q = 0; q < 2 && !BENCH_WAKEUP_ONLY; q++ )
+    {
+        prvHandoffs( ( MQTTQoS_t ) ( 1 - q ) );
+    }
+
+    if( !BENCH_WAKEUP_ONLY )
+    {
+        prvHandoffIdle();
     }
 
     prvWakeup( "wakeup/q0/64" );

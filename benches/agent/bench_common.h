@@ -44,6 +44,8 @@ typedef struct
     int iRttSamples;
     double dRttCapSeconds;
     int iWakeSamples; /* afr-cloud only: wake-up in ticks */
+    int iHandoffPublishes; /* afr-cloud only: publishes per hand-off count */
+    int iHandoffIdleMs;    /* afr-cloud only: idle window for the background rate */
 } BenchParams_t;
 
 static inline BenchParams_t xBenchParams( int iSmoke )
@@ -60,6 +62,8 @@ static inline BenchParams_t xBenchParams( int iSmoke )
         x.iRttSamples = 20;
         x.dRttCapSeconds = 1.0;
         x.iWakeSamples = 10;
+        x.iHandoffPublishes = 20;
+        x.iHandoffIdleMs = 20;
     }
     else
     {
@@ -71,6 +75,8 @@ static inline BenchParams_t xBenchParams( int iSmoke )
         x.iRttSamples = 2000;
         x.dRttCapSeconds = 4.0;
         x.iWakeSamples = 500;
+        x.iHandoffPublishes = 1000;
+        x.iHandoffIdleMs = 500;
     }
 
     return x;

@@ -44,6 +44,20 @@ GROUPS = ("rate/q0/", "rate/q1/", "rate/q2/", "rtt/q0/", "rtt/q1/")
 # afr-cloud and libmosquitto in its group), to keep the run short.
 TICK_WORKLOADS = {"rate/q1/": "rate/q1/t1/64", "rtt/q1/": "rtt/q1/64"}
 TICK_LABEL = "per-tick wake-up port (as AFR's reference)"
+# Hand-offs per publish (afr-cloud only: counted by the benchmark build's kernel
+# hooks and link-time wrappers, benches/agent/handoffs.h): (impl, key, label).
+HANDOFF_ROWS = (
+    (AFR, "handoffs/q1/64", "QoS 1 publish (to PUBACK), 1 task, 64 B"),
+    (AFR, "handoffs/q0/64", "QoS 0 publish, 1 task, 64 B"),
+    (AFR_TICK, "handoffs/q1/64", "QoS 1 publish (to PUBACK), 1 task, 64 B, " + TICK_LABEL),
+)
+HANDOFF_METRICS = (
+    ("critical_per_publish", "critical sections"),
+    ("suspend_all_per_publish", "scheduler suspensions"),
+    ("switches_changed_per_publish", "task switches (task changed)"),
+    ("switches_to_agent_per_publish", "task switches into the agent task"),
+    ("switches_per_publish", "task switches (all, same task included)"),
+)
 
 
 def _die_with_parent():
@@ -155,6 +169,10 @@ def build_rows(r):
         text = "n/a" if med is None else "%g / %g / %g" % (med, p99, mx)
         rows.append(Row(name + ", med/p99/max", "ticks", p99, None, target, check, afr_text=text,
                         lib_text="n/a", needs_lib=False))
+    for impl, key, label in HANDOFF_ROWS:
+        for metric, what in HANDOFF_METRICS:
+            rows.append(Row("hand-offs per %s: %s" % (label, what), "per publish",
+                            get(impl, key, metric), None, needs_lib=False, lib_text="n/a"))
     rows.append(Row("peak heap in use, all workloads", "bytes",
                     get(AFR, "heap", "peak_bytes"), get(LIB, "heap", "peak_bytes")))
     afr_growth = lib_growth = None
@@ -216,6 +234,52 @@ def print_slow_table(results):
                                          "n/a" if b is None else "%.1f" % b))
 
 
+def print_handoffs(results):
+    """Hand-offs per publish, with the task they belong to, and the idle background."""
+    print("Hand-offs per publish (afr-cloud; kernel trace hooks and link-time wrappers of the benchmark build, "
+          "benches/agent/handoffs.h; one task publishes one message at a time, averaged over all of them):")
+    print()
+
+    def g(impl, key, metric):
+        return results.get((impl, key, metric))
+
+    def groups(impl, key, what, per):
+        parts = []
+        for grp in ("caller", "agent", "sockets", "idle", "other"):
+            v = g(impl, key, "%s_%s_per_%s" % (what, grp, per))
+            if v:
+                parts.append("%s %.1f" % (grp, v))
+        return ", ".join(parts) or "-"
+
+    for impl, key, label in HANDOFF_ROWS:
+        crit = g(impl, key, "critical_per_publish")
+        if crit is None:
+            print("- %s: n/a" % label)
+            continue
+        print("- %s: %.1f critical sections (in %s), %.1f scheduler suspensions (in %s), %.1f yields; "
+              "%.1f task switches (%.1f to the agent task; into %s), %.1f scheduling decisions in all; "
+              "%.2f ticks and %.0f us per publish; %d publishes, %d errors"
+              % (label, crit, groups(impl, key, "critical_in", "publish"),
+                 g(impl, key, "suspend_all_per_publish"), groups(impl, key, "suspend_all_in", "publish"),
+                 g(impl, key, "yields_per_publish"),
+                 g(impl, key, "switches_changed_per_publish"), g(impl, key, "switches_to_agent_per_publish"),
+                 groups(impl, key, "switches_to", "publish"), g(impl, key, "switches_per_publish"),
+                 g(impl, key, "ticks_per_publish"), g(impl, key, "us_per_publish"),
+                 g(impl, key, "publishes") or 0, g(impl, key, "errors") or 0))
+    idle = g(AFR, "handoffs/idle", "critical_per_tick")
+    if idle is not None:
+        print("- background while every task sleeps (already inside the figures above, in proportion to their "
+              "ticks): per tick %.1f critical sections (in %s), %.1f scheduler suspensions, %.1f task switches "
+              "(into %s)"
+              % (idle, groups(AFR, "handoffs/idle", "critical_in", "tick"), g(AFR, "handoffs/idle", "suspend_all_per_tick"),
+                 g(AFR, "handoffs/idle", "switches_changed_per_tick"),
+                 groups(AFR, "handoffs/idle", "switches_to", "tick")))
+    print("Critical sections: taskENTER_CRITICAL / portENTER_CRITICAL entered from the kernel, the library "
+          "(freertos-rust's shim), the Secure Sockets port and the program, by the task running at the time "
+          "(caller: the publishing task). Task switches: traceTASK_SWITCHED_IN where the task changed, by the "
+          "task switched in; 'all' includes the scheduler's decisions to keep the same task.")
+
+
 def write_csv(path, rows):
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
@@ -273,6 +337,8 @@ def main():
             collect(label, [prog] + extra + ["--only", group], 300)
         if group in TICK_WORKLOADS:
             collect(tick_label, [ns.afr_tickwatch] + extra + ["--only", TICK_WORKLOADS[group]], 300)
+    collect(afr_label, [ns.afr] + extra + ["--only", "handoffs/"], 120)
+    collect(tick_label, [ns.afr_tickwatch] + extra + ["--only", "handoffs/q1/"], 120)
     collect(afr_label, [ns.afr] + extra + ["--only", "wakeup/"], 120)
     collect("afr-cloud agent, Secure Sockets without wake-up callback (simulator)",
             [ns.afr_nowakeup] + extra + ["--only", "wakeup/"], 120)
@@ -301,6 +367,8 @@ def main():
     print_table(rows)
     print()
     print_slow_table(results)
+    print()
+    print_handoffs(results)
     print()
     tick = results.get((AFR, "wakeup/q0/64", "us_per_tick"))
     print("afr-cloud rows: the simulator's Secure Sockets port with its wake-up callback and idle poller: when the "
