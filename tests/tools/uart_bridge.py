@@ -175,6 +175,8 @@ class Link:
             if e.partial:
                 print("uart_bridge: the serial link closed in the middle of a frame", file=self.log)
             return None
+        except ConnectionError:
+            return None  # QEMU went away; its exit status tells why
         start, ftype, sock, length = struct.unpack("<BBBH", head)
         if start != START:
             raise ProtocolError("bad start byte 0x%02x" % start)
@@ -184,7 +186,7 @@ class Link:
             raise ProtocolError("%s payload of %d bytes, more than %d" % (NAMES[ftype], length, MAX_PAYLOAD))
         try:
             payload = await self.reader.readexactly(length)
-        except asyncio.IncompleteReadError:
+        except (asyncio.IncompleteReadError, ConnectionError):
             print("uart_bridge: the serial link closed in the middle of a frame", file=self.log)
             return None
         self.stats.frames_in += 1
