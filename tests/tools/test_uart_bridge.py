@@ -164,6 +164,7 @@ def blast(c):
 
 
 def reset(c):
+    c.recv(1)  # not before the bridge has reported the connect: that would be a race
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()  # RST
 
@@ -308,6 +309,7 @@ def scenario_hangup(board, arg):
     board.expect_silence(0.3)            # nothing after HANGUP ...
     board.close(1)                       # ... but the CLOSE_ACK
     assert board.connect(1, "127.0.0.1", serve(reset)) == 0
+    board.send(ub.SEND, 1, b"!")
     board.expect(ub.HANGUP, 1)           # a reset is a hang-up too
     board.close(1)
 
