@@ -135,10 +135,10 @@ class Conn:
 class Link:
     """The protocol engine: one session on the serial socket."""
 
-    def __init__(self, reader, writer, stats=None, log=sys.stderr):
+    def __init__(self, reader, writer, stats=None, log=None):
         self.reader, self.writer = reader, writer
         self.stats = stats or Stats()
-        self.log = log
+        self.log = log or sys.stderr
         self.sockets = 0             # 0 until the first HELLO
         self.window = 0
         self.conns = {}
