@@ -17,3 +17,9 @@ afr_broker_test(NAME harness_selftest PROGRAM harness_selftest RELAY FAKE TIMEOU
 add_test(NAME harness_test_kit
   COMMAND ${AFR_TEST_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/check_kit.py $<TARGET_FILE:harness_selftest>)
 set_tests_properties(harness_test_kit PROPERTIES TIMEOUT 120)
+
+# The host side of the board's UART link (tests/tools/uart_bridge.py) against a
+# fake board in Python: no QEMU needed.
+add_test(NAME uart_bridge
+  COMMAND ${AFR_TEST_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/../tools/test_uart_bridge.py)
+set_tests_properties(uart_bridge PROPERTIES TIMEOUT 120)
