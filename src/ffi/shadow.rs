@@ -126,7 +126,9 @@ impl Client {
 }
 
 struct Shadow {
-    clients: Mutex<[Client; CLIENTS]>,
+    /// `CLIENTS` slots, made in place on the heap: an array of them moved
+    /// through a stack frame would not fit an application task's stack.
+    clients: Mutex<Vec<Client>>,
     /// Serialises each client's operations (AFR did the same).
     operations: Vec<Mutex<()>>,
     /// Signals the waiting caller that its response arrived.
@@ -161,7 +163,10 @@ fn create_shadow() -> Option<Box<Shadow>> {
         operations.push(Mutex::new(()).ok()?);
         waiters.push(Semaphore::new_binary().ok()?);
     }
-    let clients = Mutex::new(core::array::from_fn(|_| Client::new())).ok()?;
+    let mut table = Vec::new();
+    table.try_reserve_exact(CLIENTS).ok()?;
+    table.resize_with(CLIENTS, Client::new);
+    let clients = Mutex::new(table).ok()?;
     Some(Box::new(Shadow { clients, operations, waiters }))
 }
 
@@ -172,7 +177,7 @@ fn handle_of(index: usize, generation: u32) -> ShadowClientHandle_t {
 const _: () = assert!(CLIENTS <= handle::MAX_SLOTS, "shadowconfigMAX_CLIENTS is at most 127");
 
 impl Shadow {
-    fn lock(&self) -> MutexGuard<'_, [Client; CLIENTS], MutexNormal> {
+    fn lock(&self) -> MutexGuard<'_, Vec<Client>, MutexNormal> {
         loop {
             // Held only briefly, never across a call into the agent.
             if let Ok(g) = self.clients.lock(Duration::infinite()) {
@@ -193,7 +198,7 @@ impl Shadow {
 }
 
 /// Whether slot `index` holds the client of `generation`.
-fn live(clients: &[Client; CLIENTS], index: usize, generation: u32) -> bool {
+fn live(clients: &[Client], index: usize, generation: u32) -> bool {
     clients.get(index).is_some_and(|c| c.in_use && c.generation == generation)
 }
 
@@ -232,19 +237,13 @@ unsafe fn thing_name<'a>(name: *const c_char) -> Option<&'a str> {
     topic::validate_thing_name(s).ok().map(|_| s)
 }
 
-fn nul_terminated(name: &str) -> Option<ThingName> {
-    let mut n = ThingName::new();
-    n.push_str(name).ok()?;
-    n.push('\0').ok()?;
-    Some(n)
-}
 
 // ---------------------------------------------------------------- subscriptions
 
 /// Whether another shadow client on the same MQTT client holds `topic`: the
 /// agent keeps one callback per filter, so shadow clients sharing an MQTT
 /// client share its subscriptions.
-fn held_elsewhere(clients: &[Client; CLIENTS], index: usize, topic: &Topic) -> bool {
+fn held_elsewhere(clients: &[Client], index: usize, topic: &Topic) -> bool {
     let mqtt = clients[index].mqtt;
     clients
         .iter()
@@ -543,9 +542,11 @@ pub extern "C" fn SHADOW_ClientConnect(
         c.app_user_data = app.pvUserData as usize;
         c.callback_user_data = app.pvUserData as usize;
         // Kept response subscriptions did not survive the old session.
-        for (thing, op) in core::mem::take(&mut c.kept) {
+        // In place: the table itself would not fit a small task's stack.
+        for k in 0..c.kept.len() {
+            let op = c.kept[k].1;
             for kind in [Kind::Accepted(op), Kind::Rejected(op)] {
-                if let Ok(t) = topic::topic(thing.trim_end_matches('\0'), kind) {
+                if let Ok(t) = topic::topic(c.kept[k].0.trim_end_matches('\0'), kind) {
                     if let Some(i) = c.topics.iter().position(|(x, _)| *x == t) {
                         c.topics[i].1 -= 1;
                         if c.topics[i].1 == 0 {
@@ -555,6 +556,7 @@ pub extern "C" fn SHADOW_ClientConnect(
                 }
             }
         }
+        c.kept.clear();
     }
     let code = from_agent(MQTT_AGENT_Connect(s.mqtt(index), &params, remaining(start, xTimeoutTicks)));
     if code != eShadowSuccess {
@@ -724,7 +726,6 @@ fn run_operation(handle: ShadowClientHandle_t, params: *mut ShadowOperationParam
         1 => MQTTQoS_t::eMQTTQoS1,
         _ => return eShadowFailure, // AWS IoT does not support QoS 2.
     };
-    let Some(name) = nul_terminated(thing) else { return eShadowFailure };
     let Ok(_op) = s.operations[index].lock(Duration::ticks(timeout)) else { return eShadowTimeout };
 
     // The request body, with our clientToken unless the document has one.
@@ -735,35 +736,31 @@ fn run_operation(handle: ShadowClientHandle_t, params: *mut ShadowOperationParam
     };
 
     // Subscribe to the responses (unless kept from an earlier operation).
+    // Topics are built where they are used, one at a time: each is 164 bytes
+    // of the caller's stack.
     let kept = s.lock()[index].kept.iter().any(|(t, o)| *o == op && t.trim_end_matches('\0') == thing);
-    let (Ok(accepted), Ok(rejected), Ok(request)) =
-        (topic::topic(thing, Kind::Accepted(op)), topic::topic(thing, Kind::Rejected(op)), topic::topic(thing, Kind::Request(op)))
-    else {
-        return eShadowFailure;
-    };
     if !kept {
-        let code = acquire(s, index, &accepted, qos, remaining(start, timeout));
+        let code = acquire_kind(s, index, thing, Kind::Accepted(op), qos, remaining(start, timeout));
         if code != eShadowSuccess {
             return code;
         }
-        let code = acquire(s, index, &rejected, qos, remaining(start, timeout));
+        let code = acquire_kind(s, index, thing, Kind::Rejected(op), qos, remaining(start, timeout));
         if code != eShadowSuccess {
-            release(s, index, &accepted, remaining(start, timeout));
+            release_kind(s, index, thing, Kind::Accepted(op), remaining(start, timeout));
             return code;
         }
     }
 
-    // Wait for the matching response.
+    // Wait for the matching response. The pending entry is filled in place.
     let _ = s.waiters[index].take(Duration::zero());
-    s.lock()[index].pending = Some(Pending { thing: name.clone(), op, token, result: None, document: None });
-    let publish = MQTTAgentPublishParams_t {
-        pucTopic: request.as_ptr(),
-        usTopicLength: request.len() as u16,
-        xQoS: qos,
-        pvData: body.as_ptr() as *const c_void,
-        ulDataLength: body.len() as u32,
-    };
-    let mut code = from_agent(MQTT_AGENT_Publish(s.mqtt(index), &publish, remaining(start, timeout)));
+    {
+        let mut clients = s.lock();
+        let pending = clients[index].pending.insert(Pending { thing: ThingName::new(), op, token: String::new(), result: None, document: None });
+        let _ = pending.thing.push_str(thing);
+        let _ = pending.thing.push('\0');
+        pending.token = token;
+    }
+    let mut code = publish_request(s, index, thing, op, qos, &body, remaining(start, timeout));
     drop(body);
     if code == eShadowSuccess {
         let _ = s.waiters[index].take(Duration::ticks(remaining(start, timeout)));
@@ -792,7 +789,14 @@ fn run_operation(handle: ShadowClientHandle_t, params: *mut ShadowOperationParam
     }
 
     if p.ucKeepSubscriptions != 0 && !kept {
-        let _ = s.lock()[index].kept.push((name, op));
+        let mut clients = s.lock();
+        let kept = &mut clients[index].kept;
+        if kept.push((ThingName::new(), op)).is_ok() {
+            if let Some((name, _)) = kept.last_mut() {
+                let _ = name.push_str(thing);
+                let _ = name.push('\0');
+            }
+        }
     } else if p.ucKeepSubscriptions == 0 {
         if kept {
             s.lock()[index].kept.retain(|(t, o)| !(*o == op && t.trim_end_matches('\0') == thing));
@@ -800,10 +804,41 @@ fn run_operation(handle: ShadowClientHandle_t, params: *mut ShadowOperationParam
         // Within what is left of the caller's time: a call never blocks longer
         // than its timeout. An unsubscribe that cannot finish in time leaves a
         // harmless subscription behind (its answers reach no waiting caller).
-        release(s, index, &accepted, remaining(start, timeout));
-        release(s, index, &rejected, remaining(start, timeout));
+        release_kind(s, index, thing, Kind::Accepted(op), remaining(start, timeout));
+        release_kind(s, index, thing, Kind::Rejected(op), remaining(start, timeout));
     }
     code
+}
+
+/// [`acquire`] of `thing`'s topic of `kind`, built in this frame only.
+#[inline(never)]
+fn acquire_kind(s: &Shadow, index: usize, thing: &str, kind: Kind, qos: MQTTQoS_t, timeout: TickType_t) -> ShadowReturnCode_t {
+    match topic::topic(thing, kind) {
+        Ok(t) => acquire(s, index, &t, qos, timeout),
+        Err(_) => eShadowFailure,
+    }
+}
+
+/// [`release`] of `thing`'s topic of `kind`, built in this frame only.
+#[inline(never)]
+fn release_kind(s: &Shadow, index: usize, thing: &str, kind: Kind, timeout: TickType_t) {
+    if let Ok(t) = topic::topic(thing, kind) {
+        release(s, index, &t, timeout);
+    }
+}
+
+/// Publishes the request of `op` on `thing`.
+#[inline(never)]
+fn publish_request(s: &Shadow, index: usize, thing: &str, op: Operation, qos: MQTTQoS_t, body: &[u8], timeout: TickType_t) -> ShadowReturnCode_t {
+    let Ok(request) = topic::topic(thing, Kind::Request(op)) else { return eShadowFailure };
+    let publish = MQTTAgentPublishParams_t {
+        pucTopic: request.as_ptr(),
+        usTopicLength: request.len() as u16,
+        xQoS: qos,
+        pvData: body.as_ptr() as *const c_void,
+        ulDataLength: body.len() as u32,
+    };
+    from_agent(MQTT_AGENT_Publish(s.mqtt(index), &publish, timeout))
 }
 
 /// The JSON request body of `op`; `token` receives its clientToken.
@@ -895,13 +930,13 @@ pub extern "C" fn SHADOW_RegisterCallbacks(
     let Some(p) = (unsafe { pxCallbackParams.as_ref() }) else { return eShadowFailure };
     // SAFETY: a C string.
     let Some(thing) = (unsafe { thing_name(p.pcThingName) }) else { return eShadowFailure };
-    let Some(name) = nul_terminated(thing) else { return eShadowFailure };
     let Ok(_op) = s.operations[index].lock(Duration::ticks(xTimeoutTicks)) else { return eShadowTimeout };
+    let named = |t: &Things| t.name.trim_end_matches('\0') == thing;
 
     let (old_updated, old_deleted, old_delta) = {
         let mut clients = s.lock();
         let things = &mut clients[index].things;
-        match things.iter().find(|t| t.name == name) {
+        match things.iter().find(|t| named(t)) {
             Some(t) => (t.updated.is_some(), t.deleted.is_some(), t.delta.is_some()),
             None if things.is_full() => return eShadowFailure,
             None => (false, false, false),
@@ -912,33 +947,39 @@ pub extern "C" fn SHADOW_RegisterCallbacks(
         (old_deleted, p.xShadowDeletedCallback.is_some(), Kind::Accepted(Operation::Delete)),
         (old_delta, p.xShadowDeltaCallback.is_some(), Kind::Delta),
     ];
-    let mut acquired: heapless::Vec<Topic, 3> = heapless::Vec::new();
+    // Kinds, not topics: a topic is built where it is used (small stacks).
+    let mut acquired: heapless::Vec<Kind, 3> = heapless::Vec::new();
     for (had, wants, kind) in wanted {
-        let Ok(t) = topic::topic(thing, kind) else { return eShadowFailure };
         if wants && !had {
-            let code = acquire(s, index, &t, MQTTQoS_t::eMQTTQoS1, remaining(start, xTimeoutTicks));
+            let code = acquire_kind(s, index, thing, kind, MQTTQoS_t::eMQTTQoS1, remaining(start, xTimeoutTicks));
             if code != eShadowSuccess {
-                for t in &acquired {
-                    release(s, index, t, cleanup_ticks());
+                for k in &acquired {
+                    release_kind(s, index, thing, *k, cleanup_ticks());
                 }
                 return code;
             }
-            let _ = acquired.push(t);
+            let _ = acquired.push(kind);
         } else if had && !wants {
-            release(s, index, &t, remaining(start, xTimeoutTicks));
+            release_kind(s, index, thing, kind, remaining(start, xTimeoutTicks));
         }
     }
     {
         let mut clients = s.lock();
         let things = &mut clients[index].things;
-        things.retain(|t| t.name != name);
+        things.retain(|t| !named(t));
         if p.xShadowUpdatedCallback.is_some() || p.xShadowDeletedCallback.is_some() || p.xShadowDeltaCallback.is_some() {
-            let _ = things.push(Things {
-                name,
+            let entry = Things {
+                name: ThingName::new(),
                 updated: p.xShadowUpdatedCallback,
                 deleted: p.xShadowDeletedCallback,
                 delta: p.xShadowDeltaCallback,
-            });
+            };
+            if things.push(entry).is_ok() {
+                if let Some(t) = things.last_mut() {
+                    let _ = t.name.push_str(thing);
+                    let _ = t.name.push('\0');
+                }
+            }
         }
     }
     // An old callback may be running in the agent task: wait until it returned,
