@@ -306,6 +306,8 @@ static void prvExitReport( void )
                            xTasks[ i ].pcTaskName, ( unsigned long ) xTasks[ i ].usStackHighWaterMark * 4UL,
                            prvU64( xTasks[ i ].ulRunTimeCounter, cNumber ) );
         prvWriteString( cReportLine );
+        ( void ) snprintf( cName, sizeof( cName ), "stack_size_bytes.%s", xTasks[ i ].pcTaskName );
+        vBoardFigure( cName, ( uint64_t ) ( xTasks[ i ].pxEndOfStack - xTasks[ i ].pxStackBase + 1 ) * sizeof( StackType_t ) );
         ( void ) snprintf( cName, sizeof( cName ), "stack_unused_bytes.%s", xTasks[ i ].pcTaskName );
         vBoardFigure( cName, ( uint64_t ) xTasks[ i ].usStackHighWaterMark * 4U );
         ( void ) snprintf( cName, sizeof( cName ), "run_counts.%s", xTasks[ i ].pcTaskName );
