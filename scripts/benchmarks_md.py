@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes BENCHMARKS.md (to stdout) from the CSVs the benchmark harnesses leave:
-build/footprint/footprint.csv, build/bench-agent/agent.csv, target/bench/micro.csv.
+build/footprint/footprint.csv, build/bench-agent/agent.csv, target/bench/micro.csv,
+and the board's section build/qemu/figures.md (scripts/qemu-figures.sh).
 --footprint-only: the footprint section alone (after scripts/footprint.sh)."""
 import csv
 import datetime
@@ -90,6 +91,12 @@ def main():
     if "--footprint-only" in sys.argv:
         print("\n".join(out))
         return
+
+    qemu = os.path.join(ROOT, "build/qemu/figures.md")
+    if os.path.exists(qemu):
+        with open(qemu) as f:
+            p(f.read().rstrip())
+        p("")
 
     p("## MQTT agent under the simulator vs libmosquitto")
     p("")
