@@ -86,7 +86,11 @@ pub enum Timer {
 enum State {
     Disconnected,
     /// `allowed`: ticks from `since` the CONNACK may take (the connect call's own time).
-    AwaitingConnAck { token: Token, since: u32, allowed: u32 },
+    AwaitingConnAck {
+        token: Token,
+        since: u32,
+        allowed: u32,
+    },
     Connected,
 }
 
@@ -155,7 +159,11 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         self.inbound_qos2.clear();
         self.ping_sent = None;
         self.last_sent = now;
-        self.state = State::AwaitingConnAck { token, since: now, allowed };
+        self.state = State::AwaitingConnAck {
+            token,
+            since: now,
+            allowed,
+        };
     }
 
     /// Bytes went out: the keep-alive silence restarts.
@@ -186,7 +194,13 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
             id = id.wrapping_add(1);
         }
         self.next_packet_id = id.wrapping_add(1);
-        self.in_flight.push(InFlight { packet_id: id, expect, token: Some(token) }).ok()?;
+        self.in_flight
+            .push(InFlight {
+                packet_id: id,
+                expect,
+                token: Some(token),
+            })
+            .ok()?;
         Some(id)
     }
 
@@ -197,10 +211,19 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         for f in self.in_flight.iter_mut().filter(|f| f.token == Some(token)) {
             f.token = None;
         }
-        if let State::AwaitingConnAck { token: t, since, allowed } = self.state {
+        if let State::AwaitingConnAck {
+            token: t,
+            since,
+            allowed,
+        } = self.state
+        {
             if t == token {
                 // The CONNACK, if it comes, still opens the session; nobody waits for it.
-                self.state = State::AwaitingConnAck { token: Token::MAX, since, allowed };
+                self.state = State::AwaitingConnAck {
+                    token: Token::MAX,
+                    since,
+                    allowed,
+                };
             }
         }
     }
@@ -226,7 +249,11 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     }
 
     /// A packet arrived from the broker.
-    pub fn received(&mut self, packet: &Packet<'_>, now: u32) -> Result<Reaction, ProtocolViolation> {
+    pub fn received(
+        &mut self,
+        packet: &Packet<'_>,
+        now: u32,
+    ) -> Result<Reaction, ProtocolViolation> {
         let _ = now;
         match (self.state, packet) {
             (State::AwaitingConnAck { token, .. }, Packet::ConnAck(ack)) => {
@@ -238,7 +265,10 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                     Outcome::Refused(ack.code)
                 };
                 let complete = (token != Token::MAX).then_some((token, outcome));
-                Ok(Reaction { complete, ..Reaction::default() })
+                Ok(Reaction {
+                    complete,
+                    ..Reaction::default()
+                })
             }
             (State::Connected, p) => self.received_connected(p),
             _ => Err(ProtocolViolation::UnexpectedPacket),
@@ -251,7 +281,9 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
             Packet::PingResp(_) => self.ping_sent = None,
             Packet::PubAck(a) => r.complete = self.finish(a.0, Expect::PubAck, Outcome::Done)?,
             Packet::PubComp(a) => r.complete = self.finish(a.0, Expect::PubComp, Outcome::Done)?,
-            Packet::UnsubAck(a) => r.complete = self.finish(a.0, Expect::UnsubAck, Outcome::Done)?,
+            Packet::UnsubAck(a) => {
+                r.complete = self.finish(a.0, Expect::UnsubAck, Outcome::Done)?
+            }
             Packet::SubAck(a) => {
                 // We send one filter per SUBSCRIBE, so the first code is the answer.
                 let outcome = match a.codes().next() {
@@ -296,7 +328,12 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     /// or not, and is acknowledged but not delivered again; a fresh (DUP 0)
     /// one is delivered, and tracked while `QOS2_IN` ids are (the table only
     /// guards against a broker re-sending without DUP).
-    pub fn received_publish(&mut self, qos: QoS, packet_id: Option<u16>, dup: bool) -> Result<Reaction, ProtocolViolation> {
+    pub fn received_publish(
+        &mut self,
+        qos: QoS,
+        packet_id: Option<u16>,
+        dup: bool,
+    ) -> Result<Reaction, ProtocolViolation> {
         if !self.is_connected() {
             return Err(ProtocolViolation::UnexpectedPacket);
         }
@@ -325,7 +362,12 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
 
     /// Ends the in-flight packet `id`, which must wait for `expect`. An unknown
     /// id is ignored (a duplicate or an answer to a dropped connection's packet).
-    fn finish(&mut self, id: u16, expect: Expect, outcome: Outcome) -> Result<Option<(Token, Outcome)>, ProtocolViolation> {
+    fn finish(
+        &mut self,
+        id: u16,
+        expect: Expect,
+        outcome: Outcome,
+    ) -> Result<Option<(Token, Outcome)>, ProtocolViolation> {
         let Some(i) = self.in_flight.iter().position(|f| f.packet_id == id) else {
             return Ok(None);
         };

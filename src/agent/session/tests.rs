@@ -1,29 +1,60 @@
 use super::*;
+use crate::mqtt::codec::{
+    ConnAck, PingResp, PubAck, PubComp, PubRec, PubRel, Publish, SubAck, UnsubAck,
+};
 use std::vec::Vec;
-use crate::mqtt::codec::{ConnAck, PingResp, PubAck, PubComp, PubRec, PubRel, Publish, SubAck, UnsubAck};
 
-const KA: KeepAlive = KeepAlive { interval: 100, timeout: 20 };
+const KA: KeepAlive = KeepAlive {
+    interval: 100,
+    timeout: 20,
+};
 type S = Session<3, 2>;
 
 fn connected(now: u32) -> S {
     let mut s = S::new(KA);
     s.connect_sent(9, now, 20);
-    let r = s.received(&Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted }), now).unwrap();
+    let r = s
+        .received(
+            &Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: ConnectReturnCode::Accepted,
+            }),
+            now,
+        )
+        .unwrap();
     assert_eq!(r.complete, Some((9, Outcome::Done)));
     assert!(s.is_connected());
     s
 }
 
 fn publish(qos: QoS, id: Option<u16>) -> Packet<'static> {
-    Packet::Publish(Publish { topic: "t", qos, packet_id: id, dup: false, retain: false, payload: b"x" })
+    Packet::Publish(Publish {
+        topic: "t",
+        qos,
+        packet_id: id,
+        dup: false,
+        retain: false,
+        payload: b"x",
+    })
 }
 
 #[test]
 fn connack_refusal_completes_with_code_and_disconnects() {
     let mut s = S::new(KA);
     s.connect_sent(1, 0, 20);
-    let r = s.received(&Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::NotAuthorized }), 1).unwrap();
-    assert_eq!(r.complete, Some((1, Outcome::Refused(ConnectReturnCode::NotAuthorized))));
+    let r = s
+        .received(
+            &Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: ConnectReturnCode::NotAuthorized,
+            }),
+            1,
+        )
+        .unwrap();
+    assert_eq!(
+        r.complete,
+        Some((1, Outcome::Refused(ConnectReturnCode::NotAuthorized)))
+    );
     assert!(s.is_disconnected());
 }
 
@@ -31,10 +62,19 @@ fn connack_refusal_completes_with_code_and_disconnects() {
 fn packets_before_connack_and_second_connack_are_violations() {
     let mut s = S::new(KA);
     s.connect_sent(1, 0, 20);
-    assert_eq!(s.received(&Packet::PingResp(PingResp), 0), Err(ProtocolViolation::UnexpectedPacket));
+    assert_eq!(
+        s.received(&Packet::PingResp(PingResp), 0),
+        Err(ProtocolViolation::UnexpectedPacket)
+    );
     let mut s = connected(0);
-    let ack = Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted });
-    assert_eq!(s.received(&ack, 0), Err(ProtocolViolation::UnexpectedPacket));
+    let ack = Packet::ConnAck(ConnAck {
+        session_present: false,
+        code: ConnectReturnCode::Accepted,
+    });
+    assert_eq!(
+        s.received(&ack, 0),
+        Err(ProtocolViolation::UnexpectedPacket)
+    );
 }
 
 #[test]
@@ -52,9 +92,19 @@ fn qos2_publish_sends_pubrel_then_completes_on_pubcomp() {
     let mut s = connected(0);
     let id = s.begin(Expect::PubRec, 5).unwrap();
     let r = s.received(&Packet::PubRec(PubRec(id)), 1).unwrap();
-    assert_eq!(r, Reaction { complete: None, send: Some(Ack::PubRel(id)), deliver: false });
+    assert_eq!(
+        r,
+        Reaction {
+            complete: None,
+            send: Some(Ack::PubRel(id)),
+            deliver: false
+        }
+    );
     // A duplicate PUBREC gets PUBREL again.
-    assert_eq!(s.received(&Packet::PubRec(PubRec(id)), 1).unwrap().send, Some(Ack::PubRel(id)));
+    assert_eq!(
+        s.received(&Packet::PubRec(PubRec(id)), 1).unwrap().send,
+        Some(Ack::PubRel(id))
+    );
     let r = s.received(&Packet::PubComp(PubComp(id)), 2).unwrap();
     assert_eq!(r.complete, Some((5, Outcome::Done)));
 }
@@ -64,9 +114,25 @@ fn suback_grants_or_refuses() {
     let mut s = connected(0);
     let a = s.begin(Expect::SubAck, 1).unwrap();
     let b = s.begin(Expect::SubAck, 2).unwrap();
-    let r = s.received(&Packet::SubAck(SubAck { packet_id: a, return_codes: &[1] }), 1).unwrap();
+    let r = s
+        .received(
+            &Packet::SubAck(SubAck {
+                packet_id: a,
+                return_codes: &[1],
+            }),
+            1,
+        )
+        .unwrap();
     assert_eq!(r.complete, Some((1, Outcome::Granted(QoS::AtLeastOnce))));
-    let r = s.received(&Packet::SubAck(SubAck { packet_id: b, return_codes: &[0x80] }), 1).unwrap();
+    let r = s
+        .received(
+            &Packet::SubAck(SubAck {
+                packet_id: b,
+                return_codes: &[0x80],
+            }),
+            1,
+        )
+        .unwrap();
     assert_eq!(r.complete, Some((2, Outcome::SubscriptionRefused)));
 }
 
@@ -74,15 +140,22 @@ fn suback_grants_or_refuses() {
 fn mismatched_ack_type_is_a_violation_and_unknown_ids_are_ignored() {
     let mut s = connected(0);
     let id = s.begin(Expect::SubAck, 1).unwrap();
-    assert_eq!(s.received(&Packet::PubAck(PubAck(id)), 1), Err(ProtocolViolation::MismatchedAck));
-    let r = s.received(&Packet::UnsubAck(UnsubAck(id.wrapping_add(7))), 1).unwrap();
+    assert_eq!(
+        s.received(&Packet::PubAck(PubAck(id)), 1),
+        Err(ProtocolViolation::MismatchedAck)
+    );
+    let r = s
+        .received(&Packet::UnsubAck(UnsubAck(id.wrapping_add(7))), 1)
+        .unwrap();
     assert_eq!(r, Reaction::default());
 }
 
 #[test]
 fn in_flight_is_bounded_and_ids_are_unique_and_nonzero() {
     let mut s = connected(0);
-    let ids: Vec<u16> = (0..3).map(|t| s.begin(Expect::PubAck, t).unwrap()).collect();
+    let ids: Vec<u16> = (0..3)
+        .map(|t| s.begin(Expect::PubAck, t).unwrap())
+        .collect();
     assert!(s.begin(Expect::PubAck, 9).is_none());
     assert!(ids.iter().all(|i| *i != 0));
     assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
@@ -118,7 +191,15 @@ fn abandoned_connect_still_opens_the_session() {
     let mut s = S::new(KA);
     s.connect_sent(3, 0, 20);
     s.abandon(3);
-    let r = s.received(&Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted }), 1).unwrap();
+    let r = s
+        .received(
+            &Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: ConnectReturnCode::Accepted,
+            }),
+            1,
+        )
+        .unwrap();
     assert_eq!(r.complete, None);
     assert!(s.is_connected());
 }
@@ -126,22 +207,60 @@ fn abandoned_connect_still_opens_the_session() {
 #[test]
 fn incoming_qos_levels_are_acknowledged_and_qos2_delivered_once() {
     let mut s = connected(0);
-    assert_eq!(s.received(&publish(QoS::AtMostOnce, None), 1).unwrap(), Reaction { deliver: true, ..Default::default() });
+    assert_eq!(
+        s.received(&publish(QoS::AtMostOnce, None), 1).unwrap(),
+        Reaction {
+            deliver: true,
+            ..Default::default()
+        }
+    );
     assert_eq!(
         s.received(&publish(QoS::AtLeastOnce, Some(3)), 1).unwrap(),
-        Reaction { deliver: true, send: Some(Ack::PubAck(3)), complete: None }
+        Reaction {
+            deliver: true,
+            send: Some(Ack::PubAck(3)),
+            complete: None
+        }
     );
     let first = s.received(&publish(QoS::ExactlyOnce, Some(4)), 1).unwrap();
-    assert_eq!(first, Reaction { deliver: true, send: Some(Ack::PubRec(4)), complete: None });
+    assert_eq!(
+        first,
+        Reaction {
+            deliver: true,
+            send: Some(Ack::PubRec(4)),
+            complete: None
+        }
+    );
     let dup = s.received(&publish(QoS::ExactlyOnce, Some(4)), 1).unwrap();
-    assert_eq!(dup, Reaction { deliver: false, send: Some(Ack::PubRec(4)), complete: None });
-    assert_eq!(s.received(&Packet::PubRel(PubRel(4)), 1).unwrap().send, Some(Ack::PubComp(4)));
+    assert_eq!(
+        dup,
+        Reaction {
+            deliver: false,
+            send: Some(Ack::PubRec(4)),
+            complete: None
+        }
+    );
+    assert_eq!(
+        s.received(&Packet::PubRel(PubRel(4)), 1).unwrap().send,
+        Some(Ack::PubComp(4))
+    );
     // After PUBREL the id is new again.
-    assert!(s.received(&publish(QoS::ExactlyOnce, Some(4)), 1).unwrap().deliver);
+    assert!(
+        s.received(&publish(QoS::ExactlyOnce, Some(4)), 1)
+            .unwrap()
+            .deliver
+    );
 }
 
 fn publish_dup(qos: QoS, id: u16) -> Packet<'static> {
-    Packet::Publish(Publish { topic: "t", qos, packet_id: Some(id), dup: true, retain: false, payload: b"x" })
+    Packet::Publish(Publish {
+        topic: "t",
+        qos,
+        packet_id: Some(id),
+        dup: true,
+        retain: false,
+        payload: b"x",
+    })
 }
 
 #[test]
@@ -151,33 +270,68 @@ fn any_number_of_unreleased_qos2_publishes_is_delivered_once_each() {
     let mut s = connected(0);
     for id in 1..=40u16 {
         let r = s.received(&publish(QoS::ExactlyOnce, Some(id)), 0).unwrap();
-        assert_eq!(r, Reaction { deliver: true, send: Some(Ack::PubRec(id)), complete: None }, "id {id}");
+        assert_eq!(
+            r,
+            Reaction {
+                deliver: true,
+                send: Some(Ack::PubRec(id)),
+                complete: None
+            },
+            "id {id}"
+        );
     }
     // The broker re-delivers (DUP) some it has no PUBREC for yet: tracked or not, never again.
     for id in [1u16, 2, 3, 39, 40] {
         let r = s.received(&publish_dup(QoS::ExactlyOnce, id), 0).unwrap();
-        assert_eq!(r, Reaction { deliver: false, send: Some(Ack::PubRec(id)), complete: None }, "dup {id}");
+        assert_eq!(
+            r,
+            Reaction {
+                deliver: false,
+                send: Some(Ack::PubRec(id)),
+                complete: None
+            },
+            "dup {id}"
+        );
     }
     for id in 1..=40u16 {
-        assert_eq!(s.received(&Packet::PubRel(PubRel(id)), 0).unwrap().send, Some(Ack::PubComp(id)));
+        assert_eq!(
+            s.received(&Packet::PubRel(PubRel(id)), 0).unwrap().send,
+            Some(Ack::PubComp(id))
+        );
     }
     assert!(s.is_connected());
     // Ids are fresh again after PUBREL.
-    assert!(s.received(&publish(QoS::ExactlyOnce, Some(3)), 0).unwrap().deliver);
+    assert!(
+        s.received(&publish(QoS::ExactlyOnce, Some(3)), 0)
+            .unwrap()
+            .deliver
+    );
 }
 
 #[test]
 fn a_tracked_qos2_id_resent_without_dup_is_not_delivered_again() {
     let mut s = connected(0);
-    assert!(s.received(&publish(QoS::ExactlyOnce, Some(9)), 0).unwrap().deliver);
-    assert!(!s.received(&publish(QoS::ExactlyOnce, Some(9)), 0).unwrap().deliver);
+    assert!(
+        s.received(&publish(QoS::ExactlyOnce, Some(9)), 0)
+            .unwrap()
+            .deliver
+    );
+    assert!(
+        !s.received(&publish(QoS::ExactlyOnce, Some(9)), 0)
+            .unwrap()
+            .deliver
+    );
 }
 
 #[test]
 fn dup_flag_does_not_suppress_qos1() {
     // QoS 1 is at-least-once: a re-delivery is delivered (and acknowledged).
     let mut s = connected(0);
-    assert!(s.received(&publish_dup(QoS::AtLeastOnce, 5), 0).unwrap().deliver);
+    assert!(
+        s.received(&publish_dup(QoS::AtLeastOnce, 5), 0)
+            .unwrap()
+            .deliver
+    );
 }
 
 #[test]
@@ -222,9 +376,21 @@ fn missing_connack_is_dead_after_the_callers_time_not_the_keep_alive_timeout() {
     s.connect_sent(2, 1000, 500);
     assert_eq!(s.next_deadline(1000), Some(500));
     assert_eq!(s.poll(1300), Timer::Idle);
-    let r = s.received(&Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted }), 1300).unwrap();
+    let r = s
+        .received(
+            &Packet::ConnAck(ConnAck {
+                session_present: false,
+                code: ConnectReturnCode::Accepted,
+            }),
+            1300,
+        )
+        .unwrap();
     assert_eq!(r.complete, Some((2, Outcome::Done)));
-    assert_ne!(s.poll(1501), Timer::Dead, "connected: only keep-alive timing applies now");
+    assert_ne!(
+        s.poll(1501),
+        Timer::Dead,
+        "connected: only keep-alive timing applies now"
+    );
 }
 
 #[test]
@@ -250,7 +416,17 @@ fn dropping_the_connection_returns_every_waiter_once() {
 #[test]
 fn packet_id_zero_is_a_violation() {
     let mut s = connected(0);
-    assert_eq!(s.received_publish(QoS::AtLeastOnce, Some(0), false), Err(ProtocolViolation::UnexpectedPacket));
-    assert_eq!(s.received_publish(QoS::ExactlyOnce, Some(0), true), Err(ProtocolViolation::UnexpectedPacket));
-    assert!(s.received_publish(QoS::AtMostOnce, None, false).unwrap().deliver);
+    assert_eq!(
+        s.received_publish(QoS::AtLeastOnce, Some(0), false),
+        Err(ProtocolViolation::UnexpectedPacket)
+    );
+    assert_eq!(
+        s.received_publish(QoS::ExactlyOnce, Some(0), true),
+        Err(ProtocolViolation::UnexpectedPacket)
+    );
+    assert!(
+        s.received_publish(QoS::AtMostOnce, None, false)
+            .unwrap()
+            .deliver
+    );
 }

@@ -1,0 +1,1314 @@
+//! The MQTT agent's core for all its clients, without I/O (issue #13).
+//!
+//! One value holds every client's operations, connection state, receive
+//! framing, subscriptions and outgoing packets. It never touches a socket, a
+//! clock, a task or a C pointer: callers hand it typed [`Command`]s, the
+//! agent task hands it what a socket has through a [`Reader`] and the time, and
+//! it answers with [`Action`]s, one at a time, and the next deadline. The
+//! platform (`platform::agent_task`) performs the actions: open or close a
+//! connection, send bytes, wake a caller, call the application's callbacks.
+//!
+//! Buffers are values of the [`Pool`]'s `Buf` type, moved and never copied:
+//! each is owned by exactly one party at every moment — the pool, the core
+//! (receive state, outgoing queue, a pending delivery) or the platform (after
+//! an [`Action`] handed it out: it then sends it and gives it back, or gives it
+//! to C). The property tests count them.
+//!
+//! Rules kept from AFR v1.4.7's agent (CONTRACT.md) and the defects fixed
+//! since are named tests in `tests.rs`.
+#![forbid(unsafe_code)]
+
+use heapless::{Deque, Vec};
+
+use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer};
+use crate::mqtt::codec::{
+    ConnectReturnCode, DecodeError, FixedHeader, Packet, PacketType, Publish, QoS, Subscribe,
+    SubscribeFilters, Unsubscribe, UnsubscribeFilters,
+};
+use crate::mqtt::topic;
+
+#[cfg(test)]
+mod props;
+#[cfg(test)]
+mod testkit;
+#[cfg(test)]
+mod tests;
+
+/// Received QoS 2 publishes whose PUBREL is tracked per client (see `Session`).
+const QOS2_IN: usize = 16;
+/// Largest body of a packet other than PUBLISH that a server may send a client
+/// (a SUBACK for our one filter is 3 bytes).
+const SMALL: usize = 8;
+/// Chunk read and thrown away when a publish has no buffer.
+const DISCARD: usize = 32;
+
+/// Buffers for received publishes and outgoing packets (the central pool).
+pub trait Pool {
+    /// One buffer; its slice is at least as long as asked for.
+    type Buf: AsRef<[u8]> + AsMut<[u8]>;
+    /// A free buffer of at least `len` bytes.
+    fn take(&mut self, len: usize) -> Option<Self::Buf>;
+    /// Back to the pool.
+    fn give(&mut self, buf: Self::Buf);
+    /// The longest packet a buffer can hold (longer ones always fail).
+    fn largest(&self) -> usize;
+}
+
+/// What the agent task reads a connection through.
+pub trait Reader {
+    /// Bytes now in `into`: `Ok(0)` when nothing is there yet.
+    fn read(&mut self, into: &mut [u8]) -> Result<usize, ()>;
+}
+
+/// Why a connection ended: kept for the log line that reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The application disconnected or deleted the client.
+    Requested,
+    /// Reading the connection failed (closed by the peer, reset, TLS alert).
+    ReadFailed,
+    /// Sending failed.
+    SendFailed,
+    /// No PINGRESP within `mqttconfigKEEP_ALIVE_TIMEOUT_TICKS`.
+    KeepAliveTimeout,
+    /// No CONNACK within the connect call's time.
+    ConnAckTimeout,
+    /// The broker refused the connection (CONNACK return code).
+    Refused(ConnectReturnCode),
+    /// A CONNACK came after the connect's caller had given up.
+    LateConnAck,
+    /// The broker sent bytes that are not MQTT 3.1.1 for a client.
+    Malformed(DecodeError),
+    /// A packet or acknowledgement the protocol does not allow here.
+    Protocol(ProtocolViolation),
+    /// A packet other than PUBLISH longer than any the broker may send.
+    Oversized,
+}
+
+/// Why an operation failed (AFR reports `eMQTTAgentFailure` for all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Not connected (or connected already, for a connect).
+    NotConnected,
+    /// Opening the connection failed (the platform says why elsewhere).
+    OpenFailed,
+    /// The connection ended before the answer.
+    Closed(CloseReason),
+    /// CONNACK refused the connection.
+    Refused(ConnectReturnCode),
+    /// SUBACK refused the subscription.
+    SubscriptionRefused,
+    /// `mqttconfigMAX_PARALLEL_OPS` packets are in flight, or the
+    /// subscription table is full.
+    Full,
+    /// No buffer for the packet (it is larger than a pool buffer).
+    NoBuffer,
+    /// Invalid parameters (a topic, a filter, a client id).
+    Invalid,
+}
+
+/// Why a command was not taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The handle names no live client.
+    BadHandle,
+    /// All of the client's operation slots are busy: retry (within the caller's time).
+    Busy,
+    /// No pool buffer free now: retry (within the caller's time).
+    NoBufferNow,
+}
+
+/// An operation of a caller, as the C API asks for it. Strings and payloads
+/// are copied into the packet during [`AgentCore::submit`].
+pub enum Command<'a, O, CB> {
+    /// `open` is what the platform needs to open the connection (host, port,
+    /// TLS); `start` and `timeout` the caller's tick and time, which bound the
+    /// opening and the CONNACK.
+    Connect {
+        connect: crate::mqtt::codec::Connect<'a>,
+        open: O,
+        callback: Option<CB>,
+        start: u32,
+        timeout: u32,
+    },
+    Subscribe {
+        filter: &'a str,
+        qos: QoS,
+        callback: Option<CB>,
+    },
+    Unsubscribe {
+        filter: &'a str,
+    },
+    Publish {
+        topic: &'a str,
+        payload: &'a [u8],
+        qos: QoS,
+        retain: bool,
+    },
+    Disconnect,
+    /// Disconnects if needed and frees the client when the caller collects.
+    Delete,
+    /// Replaces the connect callback.
+    SetCallback {
+        callback: Option<CB>,
+    },
+    /// Completes after any callback of this client that runs now has returned.
+    Barrier,
+}
+
+/// Bytes to send.
+pub enum Out<B> {
+    /// A packet in a pool buffer (the first `len` bytes).
+    Buf { buf: B, len: usize },
+    /// A packet of a few bytes (acknowledgements, PINGREQ, DISCONNECT).
+    Small { bytes: [u8; 4], len: u8 },
+}
+
+/// A received publish for the application: the buffer and where its parts are.
+pub struct Delivery<B, CB, const SUBS: usize> {
+    pub buf: B,
+    pub qos: QoS,
+    /// Byte ranges of the topic and the payload in `buf`.
+    pub topic: (usize, usize),
+    pub payload: (usize, usize),
+    /// Matching subscription callbacks, exact filters first, then wildcards,
+    /// each in subscription order; to be called until one keeps the buffer.
+    pub subscribers: Vec<CB, SUBS>,
+    /// The connect callback, for when no subscription callback matched.
+    pub fallback: Option<CB>,
+}
+
+/// What the platform must do next.
+pub enum Action<B, CB, O, const SUBS: usize> {
+    /// Open the connection of `client`, then call [`AgentCore::opened`] or
+    /// [`AgentCore::open_failed`].
+    Open { client: usize, open: O },
+    /// Send, then call [`AgentCore::sent`]; the buffer (if any) is the
+    /// platform's: back to the pool after sending.
+    Send {
+        client: usize,
+        out: Out<B>,
+        complete: Option<u16>,
+    },
+    /// Close the connection (`graceful`: asked for, e.g. end TLS with close_notify).
+    Close {
+        client: usize,
+        reason: CloseReason,
+        graceful: bool,
+    },
+    /// The operation in `slot` finished: wake its caller.
+    Complete { client: usize, slot: u16 },
+    /// Hand a publish to the application (without the lock); buffers not kept go back to the pool.
+    Deliver {
+        client: usize,
+        delivery: Delivery<B, CB, SUBS>,
+    },
+    /// Tell the application its connection was lost (`eMQTTAgentDisconnect`), once.
+    Disconnected { client: usize, callback: CB },
+}
+
+/// How the receive pass of a client ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RxStatus {
+    /// The connection has nothing more now (or is closed).
+    Idle,
+    /// The byte budget ran out: more may be waiting.
+    Budget,
+    /// A publish waits to be delivered: poll, then receive again.
+    Paused,
+}
+
+enum Op<O> {
+    Free,
+    /// A connect whose connection the platform has not been asked to open yet
+    /// (`Some`), or is opening (`None`).
+    Opening(Option<O>),
+    /// Waiting for the broker or for its packet to be sent.
+    Waiting,
+    /// Finished; `told`: its Complete action was handed out.
+    Done {
+        result: Result<(), Failure>,
+        told: bool,
+    },
+    /// The caller gave up; the late answer frees the slot.
+    Abandoned,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Closed,
+    /// Connect submitted; the platform opens the connection.
+    Opening,
+    /// Open: CONNECT sent or connected (the session tells).
+    Open,
+}
+
+enum Rx<B> {
+    Header {
+        bytes: [u8; 5],
+        have: u8,
+    },
+    Small {
+        header: FixedHeader,
+        body: [u8; SMALL],
+        have: u8,
+    },
+    Pooled {
+        header: FixedHeader,
+        buf: B,
+        have: usize,
+    },
+    /// A publish with no buffer: read and thrown away, keeping what its acknowledgement needs.
+    Dropped {
+        header: FixedHeader,
+        have: usize,
+        topic_len: [u8; 2],
+        id: [u8; 2],
+    },
+}
+
+impl<B> Rx<B> {
+    const fn start() -> Self {
+        Rx::Header {
+            bytes: [0; 5],
+            have: 0,
+        }
+    }
+}
+
+struct Sub<CB, const FILTER: usize> {
+    filter: heapless::String<FILTER>,
+    callback: CB,
+    wildcard: bool,
+    /// The slot of the SUBSCRIBE that waits for its SUBACK; the entry goes
+    /// if the broker refuses it or the connection ends first.
+    pending: Option<u16>,
+}
+
+struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize> {
+    allocated: bool,
+    deleting: bool,
+    delete_slot: Option<u16>,
+    generation: u32,
+    link: Link,
+    session: Session<OPS, QOS2_IN>,
+    ops: [Op<O>; OPS],
+    /// The CONNECT packet while the connection opens.
+    connect_packet: Option<(B, usize)>,
+    connect_slot: Option<u16>,
+    connect_deadline: (u32, u32),
+    out: Deque<(Out<B>, Option<u16>), OPS>,
+    rx: Rx<B>,
+    delivery: Option<Delivery<B, CB, SUBS>>,
+    subs: Vec<Sub<CB, FILTER>, SUBS>,
+    callback: Option<CB>,
+    /// Close the link (and why) at the next poll.
+    close: Option<(CloseReason, bool)>,
+    /// Close it once the queue (its DISCONNECT) went out.
+    close_after_queue: Option<(CloseReason, bool)>,
+    /// Report eMQTTAgentDisconnect at the next poll.
+    lost: bool,
+}
+
+/// The agent core. `CLIENTS` is `mqttconfigMAX_BROKERS`, `OPS`
+/// `mqttconfigMAX_PARALLEL_OPS`, `SUBS` and `FILTER` the subscription
+/// manager's size and longest filter.
+pub struct AgentCore<
+    B,
+    CB,
+    O,
+    const CLIENTS: usize,
+    const OPS: usize,
+    const SUBS: usize,
+    const FILTER: usize,
+> {
+    clients: [Client<B, CB, O, OPS, SUBS, FILTER>; CLIENTS],
+    rx_budget: usize,
+}
+
+impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
+    Client<B, CB, O, OPS, SUBS, FILTER>
+{
+    fn new(keep_alive: KeepAlive) -> Self {
+        Client {
+            allocated: false,
+            deleting: false,
+            delete_slot: None,
+            generation: crate::handle::FIRST_GENERATION,
+            link: Link::Closed,
+            session: Session::new(keep_alive),
+            ops: core::array::from_fn(|_| Op::Free),
+            connect_packet: None,
+            connect_slot: None,
+            connect_deadline: (0, 0),
+            out: Deque::new(),
+            rx: Rx::start(),
+            delivery: None,
+            subs: Vec::new(),
+            callback: None,
+            close: None,
+            close_after_queue: None,
+            lost: false,
+        }
+    }
+
+    fn finish_op(&mut self, slot: u16, result: Result<(), Failure>) {
+        finish(&mut self.ops, slot, result);
+    }
+
+    fn free_slot(&self) -> Option<usize> {
+        self.ops.iter().position(|o| matches!(o, Op::Free))
+    }
+
+    fn remove_sub(&mut self, filter: &str) {
+        if let Some(i) = self.subs.iter().position(|s| s.filter == filter) {
+            self.subs.remove(i);
+        }
+    }
+}
+
+fn ack_bytes(ack: Ack) -> [u8; 4] {
+    let (kind, id) = match ack {
+        Ack::PubAck(id) => (0x40, id),
+        Ack::PubRec(id) => (0x50, id),
+        Ack::PubRel(id) => (0x62, id),
+        Ack::PubComp(id) => (0x70, id),
+    };
+    let id = id.to_be_bytes();
+    [kind, 0x02, id[0], id[1]]
+}
+
+const PINGREQ: [u8; 2] = [0xC0, 0x00];
+const DISCONNECT: [u8; 2] = [0xE0, 0x00];
+
+impl<B, CB, O, const CLIENTS: usize, const OPS: usize, const SUBS: usize, const FILTER: usize>
+    AgentCore<B, CB, O, CLIENTS, OPS, SUBS, FILTER>
+where
+    B: AsRef<[u8]> + AsMut<[u8]>,
+    CB: Copy,
+{
+    /// `rx_budget`: bytes read from one client per receive pass.
+    pub fn new(keep_alive: KeepAlive, rx_budget: usize) -> Self {
+        AgentCore {
+            clients: core::array::from_fn(|_| Client::new(keep_alive)),
+            rx_budget: rx_budget.max(1),
+        }
+    }
+
+    // ------------------------------------------------------------- handles
+
+    /// A new client: its index and generation; `None` when all exist.
+    pub fn create(&mut self) -> Option<(usize, u32)> {
+        // A retired slot (generation 0) is never handed out again.
+        let (index, c) = self
+            .clients
+            .iter_mut()
+            .enumerate()
+            .find(|(_, c)| !c.allocated && c.generation != 0)?;
+        c.allocated = true;
+        c.deleting = false;
+        Some((index, c.generation))
+    }
+
+    /// The client of `(index, generation)` if it is live and not being deleted.
+    pub fn live(&self, index: usize, generation: u32) -> bool {
+        self.clients
+            .get(index)
+            .is_some_and(|c| c.allocated && !c.deleting && c.generation == generation)
+    }
+
+    // ------------------------------------------------------------ commands
+
+    /// Takes a caller's command for client `(index, generation)`; the slot the
+    /// caller then waits on. Packet ids are assigned and packets encoded here.
+    pub fn submit<P: Pool<Buf = B>>(
+        &mut self,
+        index: usize,
+        generation: u32,
+        command: Command<'_, O, CB>,
+        pool: &mut P,
+    ) -> Result<u16, Refused> {
+        if !self.live(index, generation) {
+            return Err(Refused::BadHandle);
+        }
+        let c = &mut self.clients[index];
+        let slot = c.free_slot().ok_or(Refused::Busy)? as u16;
+        let result = match command {
+            Command::Connect {
+                connect,
+                open,
+                callback,
+                start,
+                timeout,
+            } => {
+                if c.link != Link::Closed {
+                    Some(Err(Failure::NotConnected))
+                } else {
+                    let packet = Packet::Connect(connect);
+                    let len = packet.encoded_len().map_err(|_| ()).ok();
+                    match len {
+                        None => Some(Err(Failure::Invalid)),
+                        Some(len) => {
+                            let mut buf = pool.take(len).ok_or(Refused::NoBufferNow)?;
+                            match packet.encode(buf.as_mut()) {
+                                Ok(_) => {
+                                    c.connect_packet = Some((buf, len));
+                                    c.connect_slot = Some(slot);
+                                    c.connect_deadline = (start, timeout);
+                                    c.callback = callback;
+                                    c.subs.clear(); // Clean session: the broker forgot them too.
+                                    c.link = Link::Opening;
+                                    c.ops[slot as usize] = Op::Opening(Some(open));
+                                    None
+                                }
+                                Err(_) => {
+                                    pool.give(buf);
+                                    Some(Err(Failure::Invalid))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Command::Subscribe {
+                filter,
+                qos,
+                callback,
+            } => Self::subscribe(c, slot, filter, qos, callback, pool)?,
+            Command::Unsubscribe { filter } => {
+                // The callback goes now, not at UNSUBACK: a late UNSUBACK (its
+                // caller timed out) must not remove a newer subscription.
+                c.remove_sub(filter);
+                let packet = |id| {
+                    Packet::Unsubscribe(Unsubscribe {
+                        packet_id: id,
+                        filters: UnsubscribeFilters::new(core::slice::from_ref(&filter)),
+                    })
+                };
+                Self::tracked(c, slot, Expect::UnsubAck, packet, pool)?
+            }
+            Command::Publish {
+                topic,
+                payload,
+                qos,
+                retain,
+            } => {
+                let publish = |id| {
+                    Packet::Publish(Publish {
+                        dup: false,
+                        qos,
+                        retain,
+                        topic,
+                        packet_id: id,
+                        payload,
+                    })
+                };
+                match qos {
+                    QoS::AtMostOnce => Self::untracked(c, slot, publish(None), pool)?,
+                    QoS::AtLeastOnce => {
+                        Self::tracked(c, slot, Expect::PubAck, |id| publish(Some(id)), pool)?
+                    }
+                    QoS::ExactlyOnce => {
+                        Self::tracked(c, slot, Expect::PubRec, |id| publish(Some(id)), pool)?
+                    }
+                }
+            }
+            Command::Disconnect => {
+                if c.link == Link::Open {
+                    Self::queue_disconnect(c, CloseReason::Requested);
+                    Some(Ok(()))
+                } else {
+                    Some(Err(Failure::NotConnected))
+                }
+            }
+            Command::Delete => {
+                if c.link == Link::Open {
+                    Self::queue_disconnect(c, CloseReason::Requested);
+                }
+                c.deleting = true;
+                c.delete_slot = Some(slot);
+                c.callback = None;
+                c.subs.clear();
+                Some(Ok(()))
+            }
+            Command::SetCallback { callback } => {
+                c.callback = callback;
+                Some(Ok(()))
+            }
+            Command::Barrier => Some(Ok(())),
+        };
+        match result {
+            Some(result) => {
+                c.ops[slot as usize] = Op::Done {
+                    result,
+                    told: false,
+                }
+            }
+            None if matches!(c.ops[slot as usize], Op::Free) => c.ops[slot as usize] = Op::Waiting,
+            None => {}
+        }
+        Ok(slot)
+    }
+
+    fn subscribe<P: Pool<Buf = B>>(
+        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
+        slot: u16,
+        filter: &str,
+        qos: QoS,
+        callback: Option<CB>,
+        pool: &mut P,
+    ) -> Result<Option<Result<(), Failure>>, Refused> {
+        if c.link != Link::Open || !c.session.is_connected() {
+            return Ok(Some(Err(Failure::NotConnected)));
+        }
+        if let Some(cb) = callback {
+            let Ok(f) = heapless::String::try_from(filter) else {
+                return Ok(Some(Err(Failure::Invalid)));
+            };
+            c.remove_sub(filter); // A new subscription to the same filter replaces the callback.
+            let sub = Sub {
+                filter: f,
+                callback: cb,
+                wildcard: topic::is_wildcard_filter(filter),
+                pending: Some(slot),
+            };
+            if c.subs.push(sub).is_err() {
+                return Ok(Some(Err(Failure::Full)));
+            }
+        }
+        let pair = [(filter, qos)];
+        let packet = |id| {
+            Packet::Subscribe(Subscribe {
+                packet_id: id,
+                filters: SubscribeFilters::new(&pair),
+            })
+        };
+        let r = Self::tracked(c, slot, Expect::SubAck, packet, pool);
+        if !matches!(r, Ok(None)) && callback.is_some() {
+            c.remove_sub(filter);
+        }
+        r
+    }
+
+    fn encode<P: Pool<Buf = B>>(
+        packet: &Packet<'_>,
+        pool: &mut P,
+    ) -> Result<Result<(B, usize), Failure>, Refused> {
+        let Ok(len) = packet.encoded_len() else {
+            return Ok(Err(Failure::Invalid));
+        };
+        let Some(mut buf) = pool.take(len) else {
+            return if len > pool.largest() {
+                Ok(Err(Failure::NoBuffer))
+            } else {
+                Err(Refused::NoBufferNow)
+            };
+        };
+        match packet.encode(buf.as_mut()) {
+            Ok(n) => Ok(Ok((buf, n))),
+            Err(_) => {
+                pool.give(buf);
+                Ok(Err(Failure::Invalid))
+            }
+        }
+    }
+
+    /// A packet that waits for an acknowledgement: a packet id from the session.
+    fn tracked<'p, P: Pool<Buf = B>>(
+        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
+        slot: u16,
+        expect: Expect,
+        packet: impl Fn(u16) -> Packet<'p>,
+        pool: &mut P,
+    ) -> Result<Option<Result<(), Failure>>, Refused> {
+        if c.link != Link::Open || !c.session.is_connected() {
+            return Ok(Some(Err(Failure::NotConnected)));
+        }
+        let Some(id) = c.session.begin(expect, slot) else {
+            return Ok(Some(Err(Failure::Full)));
+        };
+        match Self::encode(&packet(id), pool) {
+            Ok(Ok((buf, len))) => {
+                if c.out.push_back((Out::Buf { buf, len }, None)).is_err() {
+                    c.session.cancel(id);
+                    return Ok(Some(Err(Failure::Full)));
+                }
+                Ok(None)
+            }
+            Ok(Err(f)) => {
+                c.session.cancel(id);
+                Ok(Some(Err(f)))
+            }
+            Err(r) => {
+                c.session.cancel(id);
+                Err(r)
+            }
+        }
+    }
+
+    /// A packet that completes once sent (QoS 0 publish).
+    fn untracked<P: Pool<Buf = B>>(
+        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
+        slot: u16,
+        packet: Packet<'_>,
+        pool: &mut P,
+    ) -> Result<Option<Result<(), Failure>>, Refused> {
+        if c.link != Link::Open || !c.session.is_connected() {
+            return Ok(Some(Err(Failure::NotConnected)));
+        }
+        match Self::encode(&packet, pool)? {
+            Ok((buf, len)) => match c.out.push_back((Out::Buf { buf, len }, Some(slot))) {
+                Ok(()) => Ok(None),
+                Err((Out::Buf { buf, .. }, _)) => {
+                    pool.give(buf);
+                    Ok(Some(Err(Failure::Full)))
+                }
+                Err(_) => Ok(Some(Err(Failure::Full))),
+            },
+            Err(f) => Ok(Some(Err(f))),
+        }
+    }
+
+    fn queue_disconnect(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, reason: CloseReason) {
+        if c.session.is_connected() {
+            let _ = c.out.push_back((small_out(&DISCONNECT), None));
+        }
+        c.close_after_queue = Some((reason, true));
+    }
+
+    /// The caller of `slot` stopped waiting (`signalled`: it was woken). Its
+    /// result, or `None` when it timed out: the slot is then abandoned and the
+    /// late answer frees it, reaching nobody.
+    pub fn collect<P: Pool<Buf = B>>(
+        &mut self,
+        index: usize,
+        slot: u16,
+        pool: &mut P,
+    ) -> Option<Result<(), Failure>> {
+        let c = self.clients.get_mut(index)?;
+        let op = c.ops.get_mut(slot as usize)?;
+        let result = match core::mem::replace(op, Op::Free) {
+            Op::Done { result, .. } => Some(result),
+            Op::Opening(Some(open)) => {
+                // Never handed to the platform: the connect is withdrawn.
+                drop(open);
+                if let Some((buf, _)) = c.connect_packet.take() {
+                    pool.give(buf);
+                }
+                c.connect_slot = None;
+                c.link = Link::Closed;
+                None
+            }
+            Op::Free => None,
+            _ => {
+                // The session keeps the slot's token: the late answer (or the
+                // connection's end) frees the slot, and it is not reused before.
+                *op = Op::Abandoned;
+                None
+            }
+        };
+        if c.deleting && delete_slot_matches(c.delete_slot, slot) {
+            if result == Some(Ok(())) {
+                c.allocated = false;
+                c.generation = crate::handle::next_generation(c.generation).unwrap_or(0);
+            }
+            c.deleting = false;
+            c.delete_slot = None;
+        }
+        result
+    }
+
+    // ------------------------------------------------------ connection events
+
+    /// The platform opened the connection of `client`: the CONNECT goes out.
+    pub fn opened(&mut self, client: usize, now: u32) {
+        let Some(c) = self.clients.get_mut(client) else {
+            return;
+        };
+        let Some(slot) = c.connect_slot else { return };
+        if let Some((buf, len)) = c.connect_packet.take() {
+            let _ = c.out.push_back((Out::Buf { buf, len }, None));
+        }
+        c.link = Link::Open;
+        c.rx = Rx::start();
+        // The CONNACK may take what is left of the caller's time (after the
+        // connection and a TLS handshake), as in AFR; two ticks more, so that
+        // a caller who waited it all gets a timeout, not a racing failure.
+        let (start, timeout) = c.connect_deadline;
+        let allowed = timeout
+            .saturating_sub(now.wrapping_sub(start))
+            .saturating_add(2);
+        c.session.connect_sent(slot, now, allowed);
+    }
+
+    /// Opening the connection failed: the connect fails.
+    pub fn open_failed<P: Pool<Buf = B>>(&mut self, client: usize, pool: &mut P) {
+        let Some(c) = self.clients.get_mut(client) else {
+            return;
+        };
+        if let Some((buf, _)) = c.connect_packet.take() {
+            pool.give(buf);
+        }
+        c.link = Link::Closed;
+        if let Some(slot) = c.connect_slot.take() {
+            c.finish_op(slot, Err(Failure::OpenFailed));
+        }
+    }
+
+    /// `Send` went out (`ok`) or failed.
+    pub fn sent<P: Pool<Buf = B>>(
+        &mut self,
+        client: usize,
+        complete: Option<u16>,
+        ok: bool,
+        now: u32,
+        pool: &mut P,
+    ) {
+        let Some(c) = self.clients.get_mut(client) else {
+            return;
+        };
+        if let Some(slot) = complete {
+            c.finish_op(
+                slot,
+                if ok {
+                    Ok(())
+                } else {
+                    Err(Failure::Closed(CloseReason::SendFailed))
+                },
+            );
+        }
+        if ok {
+            c.session.sent(now);
+        } else {
+            Self::lose(c, CloseReason::SendFailed, pool);
+        }
+    }
+
+    /// Ends the connection: the queue is emptied, every waiting caller fails,
+    /// the platform is told to close it, and (`lost`, not asked for) the
+    /// application is told, once.
+    fn end<P: Pool<Buf = B>>(
+        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
+        reason: CloseReason,
+        graceful: bool,
+        pool: &mut P,
+    ) {
+        let was_connected = c.session.is_connected();
+        if c.link == Link::Closed && c.session.is_disconnected() {
+            return;
+        }
+        while let Some((out, slot)) = c.out.pop_front() {
+            if let Out::Buf { buf, .. } = out {
+                pool.give(buf);
+            }
+            if let Some(slot) = slot {
+                c.finish_op(slot, Err(Failure::Closed(reason)));
+            }
+        }
+        match core::mem::replace(&mut c.rx, Rx::start()) {
+            Rx::Pooled { buf, .. } => pool.give(buf),
+            _ => {}
+        }
+        if let Some((buf, _)) = c.connect_packet.take() {
+            pool.give(buf);
+        }
+        let connect_slot = c.connect_slot.take();
+        let failure = match reason {
+            CloseReason::Refused(code) => Failure::Refused(code),
+            other => Failure::Closed(other),
+        };
+        for slot in c.session.drop_connection().chain(connect_slot) {
+            finish(&mut c.ops, slot, Err(failure));
+        }
+        c.subs.retain(|s| s.pending.is_none()); // Their SUBACK never comes.
+        c.link = Link::Closed;
+        c.close = Some((reason, graceful));
+        c.close_after_queue = None;
+        if !graceful && was_connected {
+            c.lost = true;
+        }
+    }
+
+    fn lose<P: Pool<Buf = B>>(
+        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
+        reason: CloseReason,
+        pool: &mut P,
+    ) {
+        Self::end(c, reason, false, pool);
+    }
+
+    // --------------------------------------------------------------- receive
+
+    /// Reads what `client`'s connection has, up to the receive budget, and
+    /// handles each whole packet.
+    pub fn received<P: Pool<Buf = B>>(
+        &mut self,
+        client: usize,
+        reader: &mut impl Reader,
+        now: u32,
+        pool: &mut P,
+    ) -> RxStatus {
+        let budget = self.rx_budget;
+        let Some(c) = self.clients.get_mut(client) else {
+            return RxStatus::Idle;
+        };
+        let mut used = 0usize;
+        while c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none() {
+            if c.delivery.is_some() {
+                return RxStatus::Paused;
+            }
+            if used >= budget {
+                return RxStatus::Budget;
+            }
+            match Self::receive_step(c, reader, now, pool) {
+                Ok(0) => return RxStatus::Idle,
+                Ok(n) => used += n,
+                Err(reason) => {
+                    Self::lose(c, reason, pool);
+                    return RxStatus::Idle;
+                }
+            }
+        }
+        RxStatus::Idle
+    }
+
+    /// One read: the bytes it took (0: nothing now).
+    fn receive_step<P: Pool<Buf = B>>(
+        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
+        reader: &mut impl Reader,
+        now: u32,
+        pool: &mut P,
+    ) -> Result<usize, CloseReason> {
+        let n = match &mut c.rx {
+            Rx::Header { bytes, have } => {
+                // Two bytes first (type and the usual one-byte length), then one
+                // more per continued length byte: never past the header.
+                let h = *have as usize;
+                let want = if h < 2 { 2 - h } else { 1 };
+                let n = reader
+                    .read(&mut bytes[h..h + want])
+                    .map_err(|_| CloseReason::ReadFailed)?;
+                *have += n as u8;
+                n
+            }
+            Rx::Small { header, body, have } => {
+                let total = header.remaining_len as usize;
+                let h = *have as usize;
+                let n = reader
+                    .read(&mut body[h..total])
+                    .map_err(|_| CloseReason::ReadFailed)?;
+                *have += n as u8;
+                n
+            }
+            Rx::Pooled { header, buf, have } => {
+                let total = header.remaining_len as usize;
+                let n = reader
+                    .read(&mut buf.as_mut()[*have..total])
+                    .map_err(|_| CloseReason::ReadFailed)?;
+                *have += n;
+                n
+            }
+            Rx::Dropped {
+                header,
+                have,
+                topic_len,
+                id,
+            } => {
+                let mut chunk = [0u8; DISCARD];
+                let take = (header.remaining_len as usize - *have).min(DISCARD);
+                let n = reader
+                    .read(&mut chunk[..take])
+                    .map_err(|_| CloseReason::ReadFailed)?;
+                // Keep the topic length (offset 0..2) and the packet id after the topic.
+                for (k, b) in chunk[..n].iter().enumerate() {
+                    let at = *have + k;
+                    if at < 2 {
+                        topic_len[at] = *b;
+                    } else {
+                        let id_at = 2 + u16::from_be_bytes(*topic_len) as usize;
+                        if (id_at..id_at + 2).contains(&at) {
+                            id[at - id_at] = *b;
+                        }
+                    }
+                }
+                *have += n;
+                n
+            }
+        };
+        if n > 0 {
+            Self::advance(c, now, pool)?;
+        }
+        Ok(n)
+    }
+
+    /// After a read: a whole header chooses where the body goes; a whole packet is handled.
+    fn advance<P: Pool<Buf = B>>(
+        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
+        now: u32,
+        pool: &mut P,
+    ) -> Result<(), CloseReason> {
+        if let Rx::Header { bytes, have } = &c.rx {
+            let Some((header, _)) =
+                FixedHeader::parse(&bytes[..*have as usize]).map_err(CloseReason::Malformed)?
+            else {
+                return Ok(());
+            };
+            let len = header.remaining_len as usize;
+            c.rx = if header.packet_type != PacketType::Publish {
+                if len > SMALL {
+                    return Err(CloseReason::Oversized);
+                }
+                Rx::Small {
+                    header,
+                    body: [0; SMALL],
+                    have: 0,
+                }
+            } else {
+                match pool.take(len) {
+                    Some(buf) if buf.as_ref().len() >= len => Rx::Pooled {
+                        header,
+                        buf,
+                        have: 0,
+                    },
+                    other => {
+                        if let Some(buf) = other {
+                            pool.give(buf);
+                        }
+                        Rx::Dropped {
+                            header,
+                            have: 0,
+                            topic_len: [0; 2],
+                            id: [0; 2],
+                        }
+                    }
+                }
+            };
+        }
+        let complete = match &c.rx {
+            Rx::Header { .. } => false,
+            Rx::Small { header, have, .. } => *have as usize >= header.remaining_len as usize,
+            Rx::Pooled { header, have, .. } | Rx::Dropped { header, have, .. } => {
+                *have >= header.remaining_len as usize
+            }
+        };
+        if complete {
+            let rx = core::mem::replace(&mut c.rx, Rx::start());
+            Self::handle(c, rx, now, pool)?;
+        }
+        Ok(())
+    }
+
+    fn handle<P: Pool<Buf = B>>(
+        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
+        rx: Rx<B>,
+        now: u32,
+        pool: &mut P,
+    ) -> Result<(), CloseReason> {
+        match rx {
+            Rx::Header { .. } => Ok(()),
+            Rx::Small { header, body, .. } => {
+                let packet =
+                    Packet::decode_from_server(&header, &body[..header.remaining_len as usize])
+                        .map_err(CloseReason::Malformed)?;
+                let reaction = c
+                    .session
+                    .received(&packet, now)
+                    .map_err(CloseReason::Protocol)?;
+                Self::react(c, reaction, pool)
+            }
+            Rx::Pooled { header, buf, .. } => {
+                let len = header.remaining_len as usize;
+                let parsed = match Packet::decode_from_server(&header, &buf.as_ref()[..len]) {
+                    Ok(Packet::Publish(p)) => {
+                        let base = buf.as_ref().as_ptr() as usize;
+                        let topic = (p.topic.as_ptr() as usize - base, p.topic.len());
+                        let payload = (p.payload.as_ptr() as usize - base, p.payload.len());
+                        Ok((p.qos, p.packet_id, p.dup, topic, payload))
+                    }
+                    Ok(_) => Err(CloseReason::Protocol(ProtocolViolation::UnexpectedPacket)),
+                    Err(e) => Err(CloseReason::Malformed(e)),
+                };
+                let (qos, packet_id, dup, topic, payload) = match parsed {
+                    Ok(v) => v,
+                    Err(reason) => {
+                        pool.give(buf);
+                        return Err(reason);
+                    }
+                };
+                let reaction = match c.session.received_publish(qos, packet_id, dup) {
+                    Ok(r) => r,
+                    Err(v) => {
+                        pool.give(buf);
+                        return Err(CloseReason::Protocol(v));
+                    }
+                };
+                if reaction.deliver {
+                    let name = core::str::from_utf8(&buf.as_ref()[topic.0..topic.0 + topic.1])
+                        .unwrap_or("");
+                    let subscribers = Self::matching(c, name);
+                    let fallback = if subscribers.is_empty() {
+                        c.callback
+                    } else {
+                        None
+                    };
+                    c.delivery = Some(Delivery {
+                        buf,
+                        qos,
+                        topic,
+                        payload,
+                        subscribers,
+                        fallback,
+                    });
+                } else {
+                    pool.give(buf); // A QoS 2 re-delivery: acknowledged, not delivered again.
+                }
+                Self::react(
+                    c,
+                    crate::agent::session::Reaction {
+                        deliver: false,
+                        ..reaction
+                    },
+                    pool,
+                )
+            }
+            Rx::Dropped { header, id, .. } => {
+                let qos = QoS::try_from((header.flags >> 1) & 0x03)
+                    .map_err(|_| CloseReason::Malformed(DecodeError::InvalidQos))?;
+                let packet_id = (qos != QoS::AtMostOnce).then(|| u16::from_be_bytes(id));
+                let dup = header.flags & 0x08 != 0;
+                let reaction = c
+                    .session
+                    .received_publish(qos, packet_id, dup)
+                    .map_err(CloseReason::Protocol)?;
+                Self::react(
+                    c,
+                    crate::agent::session::Reaction {
+                        deliver: false,
+                        ..reaction
+                    },
+                    pool,
+                )
+            }
+        }
+    }
+
+    /// Subscription callbacks for `topic`: exact filters first, then wildcards.
+    fn matching(c: &Client<B, CB, O, OPS, SUBS, FILTER>, topic: &str) -> Vec<CB, SUBS> {
+        let mut found = Vec::new();
+        for wildcard in [false, true] {
+            for s in c.subs.iter().filter(|s| s.wildcard == wildcard) {
+                let hit = if wildcard {
+                    topic::matches(&s.filter, topic)
+                } else {
+                    s.filter == topic
+                };
+                if hit {
+                    let _ = found.push(s.callback);
+                }
+            }
+        }
+        found
+    }
+
+    fn react<P: Pool<Buf = B>>(
+        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
+        reaction: crate::agent::session::Reaction,
+        pool: &mut P,
+    ) -> Result<(), CloseReason> {
+        if let Some(ack) = reaction.send {
+            let bytes = ack_bytes(ack);
+            if c.out
+                .push_back((Out::Small { bytes, len: 4 }, None))
+                .is_err()
+            {
+                // The queue holds at most one packet per operation and the acks
+                // of what was read since the last poll; a broker that floods
+                // acknowledgements faster than the task sends them is cut off.
+                return Err(CloseReason::Protocol(ProtocolViolation::UnexpectedPacket));
+            }
+        }
+        let Some((slot, outcome)) = reaction.complete else {
+            return Ok(());
+        };
+        let is_connack = c.connect_slot == Some(slot);
+        if is_connack {
+            c.connect_slot = None;
+        }
+        let abandoned = matches!(c.ops.get(slot as usize), Some(Op::Abandoned));
+        match outcome {
+            Outcome::Done | Outcome::Granted(_) => {
+                c.subs
+                    .iter_mut()
+                    .filter(|s| s.pending == Some(slot))
+                    .for_each(|s| s.pending = None);
+                c.finish_op(slot, Ok(()));
+            }
+            Outcome::SubscriptionRefused => {
+                c.subs.retain(|s| s.pending != Some(slot));
+                c.finish_op(slot, Err(Failure::SubscriptionRefused));
+            }
+            Outcome::Refused(code) => {
+                // The broker closes after a refusal [MQTT-3.2.2-5].
+                c.finish_op(slot, Err(Failure::Refused(code)));
+                Self::end(c, CloseReason::Refused(code), false, pool);
+                c.lost = false;
+            }
+        }
+        if is_connack && abandoned && c.session.is_connected() {
+            // The application was told its connect timed out: it does not
+            // expect a connection, so a late CONNACK closes it again.
+            Self::queue_disconnect(c, CloseReason::LateConnAck);
+        }
+        Ok(())
+    }
+
+    // ----------------------------------------------------------------- time
+
+    /// Keep-alive and CONNACK timing of every connection.
+    pub fn tick<P: Pool<Buf = B>>(&mut self, now: u32, pool: &mut P) {
+        for c in self
+            .clients
+            .iter_mut()
+            .filter(|c| c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none())
+        {
+            match c.session.poll(now) {
+                Timer::Idle => {}
+                Timer::SendPing => {
+                    if c.out.push_back((small_out(&PINGREQ), None)).is_ok() {
+                        c.session.ping_sent(now);
+                    }
+                }
+                Timer::Dead => {
+                    let reason = if c.session.is_connected() {
+                        CloseReason::KeepAliveTimeout
+                    } else {
+                        CloseReason::ConnAckTimeout
+                    };
+                    Self::lose(c, reason, pool);
+                }
+            }
+        }
+    }
+
+    /// Ticks until [`tick`](Self::tick) has something to do; `None`: nothing scheduled.
+    pub fn next_deadline(&self, now: u32) -> Option<u32> {
+        self.clients
+            .iter()
+            .filter(|c| c.link == Link::Open)
+            .filter_map(|c| c.session.next_deadline(now))
+            .min()
+    }
+
+    /// Whether `client` has a connection (opening or open) that the platform reads.
+    pub fn is_open(&self, client: usize) -> bool {
+        self.clients.get(client).is_some_and(|c| {
+            c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none()
+        })
+    }
+
+    /// Whether `client` has no connection at all (a connect would proceed).
+    #[cfg(test)]
+    pub fn is_closed(&self, client: usize) -> bool {
+        self.clients[client].link == Link::Closed
+    }
+
+    /// Buffers the core holds now (tests count every buffer's owner).
+    #[cfg(test)]
+    pub fn buffers_held(&self) -> usize {
+        self.clients
+            .iter()
+            .map(|c| {
+                c.out
+                    .iter()
+                    .filter(|(o, _)| matches!(o, Out::Buf { .. }))
+                    .count()
+                    + usize::from(matches!(c.rx, Rx::Pooled { .. }))
+                    + usize::from(c.connect_packet.is_some())
+                    + usize::from(c.delivery.is_some())
+            })
+            .sum()
+    }
+
+    // ---------------------------------------------------------------- actions
+
+    /// The next thing the platform must do, if any.
+    pub fn poll<P: Pool<Buf = B>>(&mut self, pool: &mut P) -> Option<Action<B, CB, O, SUBS>> {
+        for (client, c) in self.clients.iter_mut().enumerate() {
+            if let Some(delivery) = c.delivery.take() {
+                return Some(Action::Deliver { client, delivery });
+            }
+            if let Some((out, complete)) = c.out.pop_front() {
+                return Some(Action::Send {
+                    client,
+                    out,
+                    complete,
+                });
+            }
+            if let Some((reason, graceful)) = c.close_after_queue.take() {
+                // Asked for (or a late CONNACK): the DISCONNECT went out first.
+                Self::end(c, reason, graceful, pool);
+            }
+            if let Some((reason, graceful)) = c.close.take() {
+                return Some(Action::Close {
+                    client,
+                    reason,
+                    graceful,
+                });
+            }
+            if c.lost {
+                c.lost = false;
+                if let Some(callback) = c.callback {
+                    return Some(Action::Disconnected { client, callback });
+                }
+            }
+            for (slot, op) in c.ops.iter_mut().enumerate() {
+                match op {
+                    Op::Done { told, .. } if !*told => {
+                        *told = true;
+                        return Some(Action::Complete {
+                            client,
+                            slot: slot as u16,
+                        });
+                    }
+                    Op::Opening(open @ Some(_)) => {
+                        if let Some(open) = open.take() {
+                            return Some(Action::Open { client, open });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        None
+    }
+}
+
+fn small_out<B>(bytes: &[u8]) -> Out<B> {
+    let mut b = [0u8; 4];
+    b[..bytes.len()].copy_from_slice(bytes);
+    Out::Small {
+        bytes: b,
+        len: bytes.len() as u8,
+    }
+}
+
+/// Operation `slot` ends with `result`; an abandoned one is freed (its caller is gone).
+fn finish<O>(ops: &mut [Op<O>], slot: u16, result: Result<(), Failure>) {
+    if let Some(op) = ops.get_mut(slot as usize) {
+        *op = match op {
+            Op::Abandoned | Op::Free => Op::Free,
+            Op::Done { result, told } => Op::Done {
+                result: *result,
+                told: *told,
+            }, // Ends once.
+            Op::Opening(_) | Op::Waiting => Op::Done {
+                result,
+                told: false,
+            },
+        };
+    }
+}
+
+fn delete_slot_matches(delete: Option<u16>, slot: u16) -> bool {
+    delete == Some(slot)
+}
