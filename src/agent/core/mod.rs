@@ -322,7 +322,9 @@ pub struct AgentCore<
     const SUBS: usize,
     const FILTER: usize,
 > {
-    clients: [Client<B, CB, O, OPS, SUBS, FILTER>; CLIENTS],
+    /// `CLIENTS` entries, made one at a time on the heap: the whole table
+    /// moved through a stack frame would not fit a small task's stack.
+    clients: alloc::vec::Vec<Client<B, CB, O, OPS, SUBS, FILTER>>,
     rx_budget: usize,
 }
 
@@ -388,11 +390,12 @@ where
     CB: Copy,
 {
     /// `rx_budget`: bytes read from one client per receive pass.
-    pub fn new(keep_alive: KeepAlive, rx_budget: usize) -> Self {
-        AgentCore {
-            clients: core::array::from_fn(|_| Client::new(keep_alive)),
-            rx_budget: rx_budget.max(1),
-        }
+    /// `None` when the heap cannot hold the client table.
+    pub fn new(keep_alive: KeepAlive, rx_budget: usize) -> Option<Self> {
+        let mut clients = alloc::vec::Vec::new();
+        clients.try_reserve_exact(CLIENTS).ok()?;
+        clients.resize_with(CLIENTS, || Client::new(keep_alive));
+        Some(AgentCore { clients, rx_budget: rx_budget.max(1) })
     }
 
     // ------------------------------------------------------------- handles
@@ -420,100 +423,55 @@ where
     // ------------------------------------------------------------ commands
 
     /// Takes a caller's command for client `(index, generation)`; the slot the
-    /// caller then waits on. Packet ids are assigned and packets encoded here.
-    pub fn submit<P: Pool<Buf = B>>(
+    /// caller then waits on. Packet ids are assigned and packets encoded here
+    /// (the payload is copied once, into the packet's buffer). A refused
+    /// command comes back, for the caller to retry within its time.
+    pub fn submit<'a, P: Pool<Buf = B>>(
         &mut self,
         index: usize,
         generation: u32,
-        command: Command<'_, O, CB>,
+        command: Command<'a, O, CB>,
         pool: &mut P,
-    ) -> Result<u16, Refused> {
+    ) -> Result<u16, (Refused, Command<'a, O, CB>)> {
         if !self.live(index, generation) {
-            return Err(Refused::BadHandle);
+            return Err((Refused::BadHandle, command));
         }
         let c = &mut self.clients[index];
-        let slot = c.free_slot().ok_or(Refused::Busy)? as u16;
-        let result = match command {
-            Command::Connect {
-                connect,
-                open,
-                callback,
-                start,
-                timeout,
-            } => {
-                if c.link != Link::Closed {
-                    Some(Err(Failure::NotConnected))
+        let Some(slot) = c.free_slot() else { return Err((Refused::Busy, command)) };
+        let slot = slot as u16;
+        // The packet's buffer first (its length does not depend on the packet
+        // id): without one now, nothing has changed and the caller retries.
+        let buf = match with_packet(&command, 1, |p| p.encoded_len()) {
+            None => None,
+            Some(Err(_)) => Some(Err(Failure::Invalid)),
+            Some(Ok(len)) => match pool.take(len) {
+                Some(buf) => Some(Ok((buf, len))),
+                None if len > pool.largest() => Some(Err(Failure::NoBuffer)),
+                None => return Err((Refused::NoBufferNow, command)),
+            },
+        };
+        let result = match (command, buf) {
+            (_, Some(Err(f))) => Some(Err(f)),
+            (Command::Connect { connect, open, callback, start, timeout }, Some(Ok((mut buf, len)))) => {
+                let encoded = Packet::Connect(connect).encode(buf.as_mut());
+                if c.link != Link::Closed || encoded != Ok(len) {
+                    pool.give(buf);
+                    Some(Err(if c.link != Link::Closed { Failure::NotConnected } else { Failure::Invalid }))
                 } else {
-                    let packet = Packet::Connect(connect);
-                    let len = packet.encoded_len().map_err(|_| ()).ok();
-                    match len {
-                        None => Some(Err(Failure::Invalid)),
-                        Some(len) => {
-                            let mut buf = pool.take(len).ok_or(Refused::NoBufferNow)?;
-                            match packet.encode(buf.as_mut()) {
-                                Ok(_) => {
-                                    c.connect_packet = Some((buf, len));
-                                    c.connect_slot = Some(slot);
-                                    c.connect_deadline = (start, timeout);
-                                    c.callback = callback;
-                                    c.subs.clear(); // Clean session: the broker forgot them too.
-                                    c.link = Link::Opening;
-                                    c.ops[slot as usize] = Op::Opening(Some(open));
-                                    None
-                                }
-                                Err(_) => {
-                                    pool.give(buf);
-                                    Some(Err(Failure::Invalid))
-                                }
-                            }
-                        }
-                    }
+                    c.connect_packet = Some((buf, len));
+                    c.connect_slot = Some(slot);
+                    c.connect_deadline = (start, timeout);
+                    c.callback = callback;
+                    c.subs.clear(); // Clean session: the broker forgot them too.
+                    c.link = Link::Opening;
+                    c.ops[slot as usize] = Op::Opening(Some(open));
+                    None
                 }
             }
-            Command::Subscribe {
-                filter,
-                qos,
-                callback,
-            } => Self::subscribe(c, slot, filter, qos, callback, pool)?,
-            Command::Unsubscribe { filter } => {
-                // The callback goes now, not at UNSUBACK: a late UNSUBACK (its
-                // caller timed out) must not remove a newer subscription.
-                c.remove_sub(filter);
-                let packet = |id| {
-                    Packet::Unsubscribe(Unsubscribe {
-                        packet_id: id,
-                        filters: UnsubscribeFilters::new(core::slice::from_ref(&filter)),
-                    })
-                };
-                Self::tracked(c, slot, Expect::UnsubAck, packet, pool)?
+            (command @ (Command::Subscribe { .. } | Command::Unsubscribe { .. } | Command::Publish { .. }), Some(Ok(buf))) => {
+                Self::send_packet(c, slot, &command, buf, pool)
             }
-            Command::Publish {
-                topic,
-                payload,
-                qos,
-                retain,
-            } => {
-                let publish = |id| {
-                    Packet::Publish(Publish {
-                        dup: false,
-                        qos,
-                        retain,
-                        topic,
-                        packet_id: id,
-                        payload,
-                    })
-                };
-                match qos {
-                    QoS::AtMostOnce => Self::untracked(c, slot, publish(None), pool)?,
-                    QoS::AtLeastOnce => {
-                        Self::tracked(c, slot, Expect::PubAck, |id| publish(Some(id)), pool)?
-                    }
-                    QoS::ExactlyOnce => {
-                        Self::tracked(c, slot, Expect::PubRec, |id| publish(Some(id)), pool)?
-                    }
-                }
-            }
-            Command::Disconnect => {
+            (Command::Disconnect, _) => {
                 if c.link == Link::Open {
                     Self::queue_disconnect(c, CloseReason::Requested);
                     Some(Ok(()))
@@ -521,7 +479,7 @@ where
                     Some(Err(Failure::NotConnected))
                 }
             }
-            Command::Delete => {
+            (Command::Delete, _) => {
                 if c.link == Link::Open {
                     Self::queue_disconnect(c, CloseReason::Requested);
                 }
@@ -531,142 +489,90 @@ where
                 c.subs.clear();
                 Some(Ok(()))
             }
-            Command::SetCallback { callback } => {
+            (Command::SetCallback { callback }, _) => {
                 c.callback = callback;
                 Some(Ok(()))
             }
-            Command::Barrier => Some(Ok(())),
+            (Command::Barrier, _) => Some(Ok(())),
+            (_, buf) => {
+                if let Some(Ok((buf, _))) = buf {
+                    pool.give(buf);
+                }
+                Some(Err(Failure::Invalid))
+            }
         };
         match result {
-            Some(result) => {
-                c.ops[slot as usize] = Op::Done {
-                    result,
-                    told: false,
-                }
-            }
+            Some(result) => c.ops[slot as usize] = Op::Done { result, told: false },
             None if matches!(c.ops[slot as usize], Op::Free) => c.ops[slot as usize] = Op::Waiting,
             None => {}
         }
         Ok(slot)
     }
 
-    fn subscribe<P: Pool<Buf = B>>(
+    /// SUBSCRIBE, UNSUBSCRIBE or PUBLISH into `buf`: a packet id from the
+    /// session when it waits for an acknowledgement, the subscription table
+    /// updated, the packet queued. `None` while it waits; else its result.
+    fn send_packet<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         slot: u16,
-        filter: &str,
-        qos: QoS,
-        callback: Option<CB>,
+        command: &Command<'_, O, CB>,
+        (mut buf, len): (B, usize),
         pool: &mut P,
-    ) -> Result<Option<Result<(), Failure>>, Refused> {
+    ) -> Option<Result<(), Failure>> {
+        let fail = |pool: &mut P, buf: B, f: Failure| {
+            pool.give(buf);
+            Some(Err(f))
+        };
         if c.link != Link::Open || !c.session.is_connected() {
-            return Ok(Some(Err(Failure::NotConnected)));
+            return fail(pool, buf, Failure::NotConnected);
         }
-        if let Some(cb) = callback {
-            let Ok(f) = heapless::String::try_from(filter) else {
-                return Ok(Some(Err(Failure::Invalid)));
-            };
-            c.remove_sub(filter); // A new subscription to the same filter replaces the callback.
-            let sub = Sub {
-                filter: f,
-                callback: cb,
-                wildcard: topic::is_wildcard_filter(filter),
-                pending: Some(slot),
-            };
-            if c.subs.push(sub).is_err() {
-                return Ok(Some(Err(Failure::Full)));
-            }
-        }
-        let pair = [(filter, qos)];
-        let packet = |id| {
-            Packet::Subscribe(Subscribe {
-                packet_id: id,
-                filters: SubscribeFilters::new(&pair),
-            })
+        let expect = match command {
+            Command::Subscribe { .. } => Some(Expect::SubAck),
+            Command::Unsubscribe { .. } => Some(Expect::UnsubAck),
+            Command::Publish { qos: QoS::AtLeastOnce, .. } => Some(Expect::PubAck),
+            Command::Publish { qos: QoS::ExactlyOnce, .. } => Some(Expect::PubRec),
+            _ => None,
         };
-        let r = Self::tracked(c, slot, Expect::SubAck, packet, pool);
-        if !matches!(r, Ok(None)) && callback.is_some() {
-            c.remove_sub(filter);
-        }
-        r
-    }
-
-    fn encode<P: Pool<Buf = B>>(
-        packet: &Packet<'_>,
-        pool: &mut P,
-    ) -> Result<Result<(B, usize), Failure>, Refused> {
-        let Ok(len) = packet.encoded_len() else {
-            return Ok(Err(Failure::Invalid));
-        };
-        let Some(mut buf) = pool.take(len) else {
-            return if len > pool.largest() {
-                Ok(Err(Failure::NoBuffer))
-            } else {
-                Err(Refused::NoBufferNow)
-            };
-        };
-        match packet.encode(buf.as_mut()) {
-            Ok(n) => Ok(Ok((buf, n))),
-            Err(_) => {
-                pool.give(buf);
-                Ok(Err(Failure::Invalid))
-            }
-        }
-    }
-
-    /// A packet that waits for an acknowledgement: a packet id from the session.
-    fn tracked<'p, P: Pool<Buf = B>>(
-        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
-        slot: u16,
-        expect: Expect,
-        packet: impl Fn(u16) -> Packet<'p>,
-        pool: &mut P,
-    ) -> Result<Option<Result<(), Failure>>, Refused> {
-        if c.link != Link::Open || !c.session.is_connected() {
-            return Ok(Some(Err(Failure::NotConnected)));
-        }
-        let Some(id) = c.session.begin(expect, slot) else {
-            return Ok(Some(Err(Failure::Full)));
-        };
-        match Self::encode(&packet(id), pool) {
-            Ok(Ok((buf, len))) => {
-                if c.out.push_back((Out::Buf { buf, len }, None)).is_err() {
-                    c.session.cancel(id);
-                    return Ok(Some(Err(Failure::Full)));
-                }
-                Ok(None)
-            }
-            Ok(Err(f)) => {
-                c.session.cancel(id);
-                Ok(Some(Err(f)))
-            }
-            Err(r) => {
-                c.session.cancel(id);
-                Err(r)
-            }
-        }
-    }
-
-    /// A packet that completes once sent (QoS 0 publish).
-    fn untracked<P: Pool<Buf = B>>(
-        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
-        slot: u16,
-        packet: Packet<'_>,
-        pool: &mut P,
-    ) -> Result<Option<Result<(), Failure>>, Refused> {
-        if c.link != Link::Open || !c.session.is_connected() {
-            return Ok(Some(Err(Failure::NotConnected)));
-        }
-        match Self::encode(&packet, pool)? {
-            Ok((buf, len)) => match c.out.push_back((Out::Buf { buf, len }, Some(slot))) {
-                Ok(()) => Ok(None),
-                Err((Out::Buf { buf, .. }, _)) => {
-                    pool.give(buf);
-                    Ok(Some(Err(Failure::Full)))
-                }
-                Err(_) => Ok(Some(Err(Failure::Full))),
+        let id = match expect {
+            Some(e) => match c.session.begin(e, slot) {
+                Some(id) => id,
+                None => return fail(pool, buf, Failure::Full),
             },
-            Err(f) => Ok(Some(Err(f))),
+            None => 0,
+        };
+        let encoded = with_packet(command, id, |p| p.encode(buf.as_mut()));
+        if !matches!(encoded, Some(Ok(n)) if n == len) {
+            c.session.cancel(id);
+            return fail(pool, buf, Failure::Invalid);
         }
+        match *command {
+            Command::Subscribe { filter, callback: Some(cb), .. } => {
+                let Ok(f) = heapless::String::try_from(filter) else {
+                    c.session.cancel(id);
+                    return fail(pool, buf, Failure::Invalid);
+                };
+                c.remove_sub(filter); // A new subscription to the same filter replaces the callback.
+                let sub = Sub { filter: f, callback: cb, wildcard: topic::is_wildcard_filter(filter), pending: Some(slot) };
+                if c.subs.push(sub).is_err() {
+                    c.session.cancel(id);
+                    return fail(pool, buf, Failure::Full);
+                }
+            }
+            // The callback goes now, not at UNSUBACK: a late UNSUBACK (its
+            // caller timed out) must not remove a newer subscription.
+            Command::Unsubscribe { filter } => c.remove_sub(filter),
+            _ => {}
+        }
+        // QoS 0 completes once sent; the others at their acknowledgement.
+        let complete = expect.is_none().then_some(slot);
+        if let Err((out, _)) = c.out.push_back((Out::Buf { buf, len }, complete)) {
+            c.session.cancel(id);
+            if let Out::Buf { buf, .. } = out {
+                return fail(pool, buf, Failure::Full);
+            }
+            return Some(Err(Failure::Full));
+        }
+        None
     }
 
     fn queue_disconnect(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, reason: CloseReason) {
@@ -1306,6 +1212,26 @@ fn finish<O>(ops: &mut [Op<O>], slot: u16, result: Result<(), Failure>) {
                 told: false,
             },
         };
+    }
+}
+
+/// Calls `f` with the packet a command sends (packet id `id`), if it sends one.
+fn with_packet<O, CB, R>(command: &Command<'_, O, CB>, id: u16, f: impl FnOnce(&Packet<'_>) -> R) -> Option<R> {
+    match command {
+        Command::Connect { connect, .. } => Some(f(&Packet::Connect(connect.clone()))),
+        Command::Subscribe { filter, qos, .. } => {
+            let filters = [(*filter, *qos)];
+            Some(f(&Packet::Subscribe(Subscribe { packet_id: id, filters: SubscribeFilters::new(&filters) })))
+        }
+        Command::Unsubscribe { filter } => {
+            let filters = [*filter];
+            Some(f(&Packet::Unsubscribe(Unsubscribe { packet_id: id, filters: UnsubscribeFilters::new(&filters) })))
+        }
+        Command::Publish { topic, payload, qos, retain } => {
+            let packet_id = (*qos != QoS::AtMostOnce).then_some(id);
+            Some(f(&Packet::Publish(Publish { dup: false, qos: *qos, retain: *retain, topic, packet_id, payload })))
+        }
+        _ => None,
     }
 }
 

@@ -148,7 +148,7 @@ impl Rig {
 
     pub fn with_pool(buffers: u32) -> Self {
         Rig {
-            core: Core::new(KEEP_ALIVE, 256),
+            core: Core::new(KEEP_ALIVE, 256).unwrap(),
             pool: TestPool::new(buffers),
             wires: Default::default(),
             now: 1000,
@@ -180,7 +180,7 @@ impl Rig {
         command: Command<'_, Open, Cb>,
     ) -> Result<u16, Refused> {
         let (i, g) = self.handle(client);
-        self.core.submit(i, g, command, &mut self.pool)
+        self.core.submit(i, g, command, &mut self.pool).map_err(|(r, _)| r)
     }
 
     /// Performs every action the core has; the platform's side of each.
