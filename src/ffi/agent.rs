@@ -14,9 +14,9 @@ use crate::ffi::agent_types::*;
 use crate::ffi::mqtt_lib::MQTTBufferHandle_t;
 use crate::ffi::read_c_enum;
 use crate::ffi::types::{pdFAIL, pdPASS, BaseType_t, TickType_t};
-use crate::mqtt::codec::{Connect, Packet, Publish, QoS, Subscribe, SubscribeFilters, Unsubscribe, UnsubscribeFilters};
+use crate::mqtt::codec::{Connect, QoS};
 use crate::mqtt::topic;
-use crate::platform::agent_task::{self, agent, Command, Done, SubmitError, TxBuf};
+use crate::platform::agent_task::{self, agent, Callback, Command, Done, OpenRequest, SubmitError};
 use crate::platform::rtos;
 
 use MQTTAgentReturnCode_t::*;
@@ -47,28 +47,6 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]>
 
 fn qos_from_c(raw: u32) -> Option<QoS> {
     QoS::try_from(u8::try_from(raw).ok()?).ok()
-}
-
-/// A buffer for an outgoing packet, waiting (within the caller's time) while the pool is empty.
-fn tx_buffer(len: usize, start: u32, timeout: TickType_t) -> Result<TxBuf, MQTTAgentReturnCode_t> {
-    loop {
-        if let Some(buf) = TxBuf::get(len) {
-            return Ok(buf);
-        }
-        if len > crate::config::pool::BUFFER_SIZE || rtos::tick_count().wrapping_sub(start) >= timeout {
-            return Err(if len > crate::config::pool::BUFFER_SIZE { eMQTTAgentFailure } else { eMQTTAgentTimeout });
-        }
-        rtos::delay(1);
-    }
-}
-
-/// Encodes `packet` into an outgoing buffer with `extra` spare bytes after it:
-/// the buffer and the packet's length.
-fn encode(packet: Packet<'_>, extra: usize, start: u32, timeout: TickType_t) -> Result<(TxBuf, usize), MQTTAgentReturnCode_t> {
-    let len = packet.encoded_len().map_err(|_| eMQTTAgentFailure)?;
-    let mut buf = tx_buffer(len + extra, start, timeout)?;
-    packet.encode(buf.as_mut_slice()).map_err(|_| eMQTTAgentFailure)?;
-    Ok((buf, len))
 }
 
 /// What every call checks first: not from an agent callback, agent initialised.
@@ -172,24 +150,19 @@ pub extern "C" fn MQTT_AGENT_Connect(
         password: None,
         will: None,
     };
-    let (mut buf, packet_len) = match encode(connect.into(), host_len + 1, start, xTimeoutTicks) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let out = buf.as_mut_slice();
-    out[packet_len..packet_len + host_len].copy_from_slice(host);
-    out[packet_len + host_len] = 0;
+    let mut host_z = alloc::vec::Vec::new();
+    if host_z.try_reserve_exact(host_len + 1).is_err() {
+        return eMQTTAgentFailure;
+    }
+    host_z.extend_from_slice(host);
+    host_z.push(0);
+    let open = OpenRequest { host: host_z.into_boxed_slice(), port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls };
     let command = Command::Connect {
-        buf,
-        packet_len,
-        host_at: packet_len,
-        port,
-        is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0,
-        callback: p.pxCallback,
-        user_data: agent_task::CPtr(p.pvUserData),
+        connect,
+        open,
+        callback: Some(Callback::Connect(p.pxCallback, agent_task::CPtr(p.pvUserData))),
         start,
         timeout: xTimeoutTicks,
-        tls,
     };
     to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
 }
@@ -226,20 +199,11 @@ pub extern "C" fn MQTT_AGENT_Subscribe(
     // SAFETY: the filter is pucTopic/usTopicLength.
     let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return eMQTTAgentFailure };
     let Ok(filter) = topic::topic_filter_from_bytes(filter) else { return eMQTTAgentFailure };
-    let filters = [(filter, qos)];
-    let packet = Subscribe { packet_id: 1, filters: SubscribeFilters::new(&filters) };
-    let (buf, len) = match encode(packet.into(), 0, start, xTimeoutTicks) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
     #[cfg(afr_subscription_management)]
-    let command = Command::Subscribe {
-        buf,
-        len,
-        callback: agent_task::SubCallback { f: p.pxPublishCallback, ctx: agent_task::CPtr(p.pvPublishCallbackContext) },
-    };
+    let callback = p.pxPublishCallback.map(|f| Callback::Publish(Some(f), agent_task::CPtr(p.pvPublishCallbackContext)));
     #[cfg(not(afr_subscription_management))]
-    let command = Command::Subscribe { buf, len };
+    let callback = None;
+    let command = Command::Subscribe { filter, qos, callback };
     to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
 }
 
@@ -259,13 +223,7 @@ pub extern "C" fn MQTT_AGENT_Unsubscribe(
     // SAFETY: the filter is pucTopic/usTopicLength.
     let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return eMQTTAgentFailure };
     let Ok(filter) = topic::topic_filter_from_bytes(filter) else { return eMQTTAgentFailure };
-    let filters = [filter];
-    let packet = Unsubscribe { packet_id: 1, filters: UnsubscribeFilters::new(&filters) };
-    let (buf, len) = match encode(packet.into(), 0, start, xTimeoutTicks) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    to_code(agent.submit(xMQTTHandle, Command::Unsubscribe { buf, len }, remaining(start, xTimeoutTicks)))
+    to_code(agent.submit(xMQTTHandle, Command::Unsubscribe { filter }, remaining(start, xTimeoutTicks)))
 }
 
 /// Publishes a message: QoS 0 returns once sent, QoS 1 at PUBACK, QoS 2 at
@@ -296,16 +254,7 @@ pub extern "C" fn MQTT_AGENT_Publish(
         return eMQTTAgentFailure;
     };
     let Ok(name) = topic::topic_name_from_bytes(name) else { return eMQTTAgentFailure };
-    let packet_id = (qos != QoS::AtMostOnce).then_some(1);
-    let packet = Publish { topic: name, qos, packet_id, dup: false, retain: false, payload };
-    let (buf, len) = match encode(packet.into(), 0, start, xTimeoutTicks) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    // The packet id follows the topic: fixed header, topic length (2), topic.
-    let body = 2 + name.len() + if packet_id.is_some() { 2 } else { 0 } + payload.len();
-    let id_at = (len - body) + 2 + name.len();
-    let command = Command::Publish { buf, len, qos, id_at };
+    let command = Command::Publish { topic: name, payload, qos, retain: false };
     to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
 }
 

@@ -626,7 +626,9 @@ pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t)
     // comes back. Either command runs in the agent task after any callback in
     // progress, so no shadow callback of this client runs once this returns.
     let command = match intercepting {
-        true => Command::SetCallback { callback: app_callback, user_data: agent_task::CPtr(app_user as *mut c_void) },
+        true => Command::SetCallback {
+            callback: Some(agent_task::Callback::Connect(app_callback, agent_task::CPtr(app_user as *mut c_void))),
+        },
         false => Command::Barrier,
     };
     match agent_submit(mqtt, command) {

@@ -46,8 +46,12 @@ const DISCARD: usize = 32;
 pub trait Pool {
     /// One buffer; its slice is at least as long as asked for.
     type Buf: AsRef<[u8]> + AsMut<[u8]>;
-    /// A free buffer of at least `len` bytes.
+    /// A free buffer of at least `len` bytes for an outgoing packet.
     fn take(&mut self, len: usize) -> Option<Self::Buf>;
+    /// A free buffer of at least `len` bytes for a received publish.
+    fn take_rx(&mut self, len: usize) -> Option<Self::Buf> {
+        self.take(len)
+    }
     /// Back to the pool.
     fn give(&mut self, buf: Self::Buf);
     /// The longest packet a buffer can hold (longer ones always fail).
@@ -205,6 +209,8 @@ pub enum Action<B, CB, O, const SUBS: usize> {
     },
     /// Tell the application its connection was lost (`eMQTTAgentDisconnect`), once.
     Disconnected { client: usize, callback: CB },
+    /// A publish of `len` bytes was dropped (and acknowledged): no buffer was free. For the log.
+    Dropped { client: usize, len: usize },
 }
 
 /// How the receive pass of a client ended.
@@ -304,8 +310,15 @@ struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize
     callback: Option<CB>,
     /// Close the link (and why) at the next poll.
     close: Option<(CloseReason, bool)>,
-    /// Close it once the queue (its DISCONNECT) went out.
+    /// Close it once the queues went out (and then a DISCONNECT, when `true`).
     close_after_queue: Option<(CloseReason, bool)>,
+    /// A DISCONNECT goes out before that close.
+    send_disconnect: bool,
+    /// Acknowledgements and PINGREQ, sent before queued packets. Receiving
+    /// pauses while it is full, so that an acknowledgement always has room.
+    small: Deque<([u8; 4], u8), 4>,
+    /// The length of a publish dropped for want of a buffer, for the log.
+    dropped: Option<usize>,
     /// Report eMQTTAgentDisconnect at the next poll.
     lost: bool,
 }
@@ -350,6 +363,9 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             callback: None,
             close: None,
             close_after_queue: None,
+            send_disconnect: false,
+            small: Deque::new(),
+            dropped: None,
             lost: false,
         }
     }
@@ -576,9 +592,7 @@ where
     }
 
     fn queue_disconnect(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, reason: CloseReason) {
-        if c.session.is_connected() {
-            let _ = c.out.push_back((small_out(&DISCONNECT), None));
-        }
+        c.send_disconnect = c.session.is_connected();
         c.close_after_queue = Some((reason, true));
     }
 
@@ -703,6 +717,8 @@ where
         if c.link == Link::Closed && c.session.is_disconnected() {
             return;
         }
+        c.small.clear();
+        c.send_disconnect = false;
         while let Some((out, slot)) = c.out.pop_front() {
             if let Out::Buf { buf, .. } = out {
                 pool.give(buf);
@@ -760,7 +776,7 @@ where
         };
         let mut used = 0usize;
         while c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none() {
-            if c.delivery.is_some() {
+            if c.delivery.is_some() || c.small.is_full() {
                 return RxStatus::Paused;
             }
             if used >= budget {
@@ -870,7 +886,7 @@ where
                     have: 0,
                 }
             } else {
-                match pool.take(len) {
+                match pool.take_rx(len) {
                     Some(buf) if buf.as_ref().len() >= len => Rx::Pooled {
                         header,
                         buf,
@@ -880,6 +896,7 @@ where
                         if let Some(buf) = other {
                             pool.give(buf);
                         }
+                        c.dropped = Some(len);
                         Rx::Dropped {
                             header,
                             have: 0,
@@ -1022,16 +1039,8 @@ where
         pool: &mut P,
     ) -> Result<(), CloseReason> {
         if let Some(ack) = reaction.send {
-            let bytes = ack_bytes(ack);
-            if c.out
-                .push_back((Out::Small { bytes, len: 4 }, None))
-                .is_err()
-            {
-                // The queue holds at most one packet per operation and the acks
-                // of what was read since the last poll; a broker that floods
-                // acknowledgements faster than the task sends them is cut off.
-                return Err(CloseReason::Protocol(ProtocolViolation::UnexpectedPacket));
-            }
+            // Room is certain: receiving pauses while the queue is full.
+            let _ = c.small.push_back((ack_bytes(ack), 4));
         }
         let Some((slot, outcome)) = reaction.complete else {
             return Ok(());
@@ -1080,7 +1089,7 @@ where
             match c.session.poll(now) {
                 Timer::Idle => {}
                 Timer::SendPing => {
-                    if c.out.push_back((small_out(&PINGREQ), None)).is_ok() {
+                    if c.small.push_back(([PINGREQ[0], PINGREQ[1], 0, 0], 2)).is_ok() {
                         c.session.ping_sent(now);
                     }
                 }
@@ -1143,6 +1152,12 @@ where
             if let Some(delivery) = c.delivery.take() {
                 return Some(Action::Deliver { client, delivery });
             }
+            if let Some(len) = c.dropped.take() {
+                return Some(Action::Dropped { client, len });
+            }
+            if let Some((bytes, len)) = c.small.pop_front() {
+                return Some(Action::Send { client, out: Out::Small { bytes, len }, complete: None });
+            }
             if let Some((out, complete)) = c.out.pop_front() {
                 return Some(Action::Send {
                     client,
@@ -1150,8 +1165,11 @@ where
                     complete,
                 });
             }
+            if core::mem::take(&mut c.send_disconnect) {
+                // Asked for (or a late CONNACK): after everything queued, DISCONNECT, then the close.
+                return Some(Action::Send { client, out: small_out(&DISCONNECT), complete: None });
+            }
             if let Some((reason, graceful)) = c.close_after_queue.take() {
-                // Asked for (or a late CONNACK): the DISCONNECT went out first.
                 Self::end(c, reason, graceful, pool);
             }
             if let Some((reason, graceful)) = c.close.take() {

@@ -180,7 +180,7 @@ impl Model {
                         self.r.pool.give(delivery.buf);
                     }
                 }
-                Action::Close { .. } | Action::Disconnected { .. } => {}
+                Action::Close { .. } | Action::Disconnected { .. } | Action::Dropped { .. } => {}
             }
             self.check_owners();
         }

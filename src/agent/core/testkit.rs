@@ -119,6 +119,7 @@ pub enum Did {
     /// Client, topic, payload, subscribers called in order, fallback.
     Delivered(usize, String, Vec<u8>, Vec<Cb>, Option<Cb>),
     Disconnected(usize, Cb),
+    Dropped(usize, usize),
 }
 
 /// The platform stand-in: the core, the pool, each client's wire and the clock.
@@ -238,6 +239,7 @@ impl Rig {
                 Action::Disconnected { client, callback } => {
                     self.did.push(Did::Disconnected(client, callback))
                 }
+                Action::Dropped { client, len } => self.did.push(Did::Dropped(client, len)),
             }
         }
     }

@@ -501,6 +501,7 @@ fn a_publish_without_a_free_buffer_is_dropped_and_still_acknowledged() {
     r.broker(c, &publish("a/b", b"x", 1, 3, false));
     assert_eq!(r.sent(c), vec![puback(3).to_vec()]);
     assert!(!r.did.iter().any(|d| matches!(d, Did::Delivered(..))));
+    assert!(r.did.contains(&Did::Dropped(c, 8)), "the drop is reported for the log");
     r.pool.give(held);
     r.assert_buffers_home();
 }
@@ -707,6 +708,38 @@ fn an_oversized_ack_or_garbage_drops_the_connection_with_its_cause() {
         .iter()
         .any(|d| matches!(d, Did::Closed(_, CloseReason::Malformed(_), false))));
     r.assert_buffers_home();
+}
+
+#[test]
+fn a_burst_of_qos2_publishes_pauses_receiving_while_acknowledgements_wait() {
+    // 40 QoS 2 publishes at once: every one gets its PUBREC, none is lost, no
+    // disconnect (the hostile broker's burst on the simulator).
+    let mut r = Rig::new();
+    let c = r.create();
+    r.connect(c);
+    for id in 1..=40u16 {
+        r.wires[c].incoming.extend(publish("q", b"m", 2, id, false));
+    }
+    r.pump(c);
+    let pubrecs = r.sent(c).iter().filter(|p| p[0] == 0x50).count();
+    assert_eq!(pubrecs, 40);
+    assert_eq!(r.did.iter().filter(|d| matches!(d, Did::Delivered(..))).count(), 40);
+    assert!(!r.did.iter().any(|d| matches!(d, Did::Closed(..))));
+    r.assert_buffers_home();
+}
+
+#[test]
+fn disconnect_goes_after_the_packets_already_queued() {
+    let mut r = Rig::new();
+    let c = r.create();
+    r.connect(c);
+    r.submit(c, publish_cmd(QoS::AtMostOnce)).unwrap();
+    r.submit(c, Command::Disconnect).unwrap();
+    r.run();
+    let sent = r.sent(c);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent[0][0], 0x30);
+    assert_eq!(sent[1], vec![0xE0, 0x00]);
 }
 
 #[test]

@@ -1,35 +1,48 @@
-//! The MQTT agent's FreeRTOS side: one task (created through freertos-rust)
-//! that owns every client's socket and protocol state, and the hand-off of
-//! operations between API callers and that task.
+//! The MQTT agent's FreeRTOS side: the agent core (`crate::agent::core`, all
+//! the protocol and every decision) behind one lock, one task that does the
+//! core's I/O and calls the application's callbacks, and the callers' wait.
 //!
-//! A caller encodes its packet into a [`TxBuf`] in its own task (the payload is
-//! copied exactly once, there), puts it in one of its client's
-//! `mqttconfigMAX_PARALLEL_OPS` operation slots, wakes the agent task and waits
-//! on the slot's semaphore for at most its timeout. The agent task sends,
-//! tracks the acknowledgement and completes the slot. A caller that gives up
-//! leaves the slot `Abandoned`: the late answer then frees it and reaches nobody.
+//! A caller hands its [`Command`] to the core under the lock (the packet is
+//! encoded there, the payload copied once), wakes the task and waits on its
+//! slot's semaphore for at most its timeout; then it collects the result, or
+//! leaves the slot abandoned (the late answer frees it, reaching nobody).
 
-mod client;
-mod txbuf;
+mod buffers;
+mod task;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
-use freertos_rust::{CurrentTask, Duration, Mutex, Semaphore, Task, TaskNotification};
+use freertos_rust::{Duration, Mutex, MutexGuard, MutexNormal, Semaphore, Task, TaskNotification};
 
-use crate::config::{kernel, mqtt};
-use crate::handle;
+use crate::agent::core::{self as agent_core, AgentCore, Failure, Refused};
+use crate::agent::session::KeepAlive;
+use crate::config::mqtt;
 use crate::ffi::agent_types::MQTTAgentCallback_t;
-use crate::mqtt::codec::QoS;
+#[cfg(afr_subscription_management)]
+use crate::ffi::mqtt_lib::MQTTPublishCallback_t;
+use crate::handle;
 use crate::platform::rtos;
 
+pub use buffers::{CPool, PoolBuf};
 pub use crate::platform::link::TLS_BY_SOCKETS_PORT;
-pub use txbuf::TxBuf;
 
 const BROKERS: usize = mqtt::MAX_BROKERS;
 const OPS: usize = mqtt::MAX_PARALLEL_OPS;
+#[cfg(afr_subscription_management)]
+const SUBS: usize = mqtt::SUBSCRIPTION_MANAGER_MAX_SUBSCRIPTIONS;
+#[cfg(not(afr_subscription_management))]
+const SUBS: usize = 0;
+#[cfg(afr_subscription_management)]
+const FILTER: usize = mqtt::SUBSCRIPTION_MANAGER_MAX_TOPIC_LENGTH;
+#[cfg(not(afr_subscription_management))]
+const FILTER: usize = 0;
+/// Bytes read from one client per pass of the task loop: a broker that floods
+/// one connection cannot keep the task from the other clients, their
+/// operations and keep-alive (see `task::run`).
+const RX_BUDGET: usize = 4 * if mqtt::RX_BUFFER_SIZE > 64 { mqtt::RX_BUFFER_SIZE } else { 64 };
 
 /// A C pointer carried between tasks; only ever handed back to C.
 #[derive(Clone, Copy)]
@@ -37,54 +50,29 @@ pub struct CPtr(pub *mut c_void);
 // SAFETY: the library never dereferences it; C code owns its meaning.
 unsafe impl Send for CPtr {}
 
-/// A subscription's C callback and its context.
-#[cfg(afr_subscription_management)]
+/// An application callback as the core keeps it (it only copies it around).
 #[derive(Clone, Copy)]
-pub struct SubCallback {
-    pub f: crate::ffi::mqtt_lib::MQTTPublishCallback_t,
-    pub ctx: CPtr,
-}
-
-/// An operation handed to the agent task.
-pub enum Command {
-    /// `buf` holds the CONNECT packet (`packet_len` bytes) followed by the
-    /// NUL-terminated host name at `host_at`.
-    /// `tls`: the connection must be TLS (there is no fall-back to plain TCP).
-    Connect {
-        buf: TxBuf,
-        packet_len: usize,
-        host_at: usize,
-        port: u16,
-        is_ip: bool,
-        callback: MQTTAgentCallback_t,
-        user_data: CPtr,
-        /// The tick the application's call started and its `xTimeoutTicks`:
-        /// they bound the TCP connect, the TLS handshake and the CONNACK.
-        start: u32,
-        timeout: u32,
-        tls: Option<Box<crate::platform::link::TlsRequest>>,
-    },
+pub enum Callback {
+    /// A subscription's callback and its context.
     #[cfg(afr_subscription_management)]
-    Subscribe { buf: TxBuf, len: usize, callback: SubCallback },
-    #[cfg(not(afr_subscription_management))]
-    Subscribe { buf: TxBuf, len: usize },
-    Unsubscribe { buf: TxBuf, len: usize },
-    /// The packet id (placeholder 1) sits at `id_at` when `qos` is above 0.
-    Publish { buf: TxBuf, len: usize, qos: QoS, id_at: usize },
-    Disconnect,
-    Delete,
-    /// Replaces the connect callback and its `pvUserData` (the shadow client
-    /// puts the application's back when it lets go of a shared client).
-    #[cfg_attr(not(afr_subscription_management), allow(dead_code))] // Used by the shadow client only.
-    SetCallback { callback: MQTTAgentCallback_t, user_data: CPtr },
-    /// Does nothing. Its completion tells the caller that no callback of this
-    /// client that started before the call is still running: the agent task
-    /// runs operations and callbacks one after the other.
-    #[cfg_attr(not(afr_subscription_management), allow(dead_code))]
-    Barrier,
+    Publish(MQTTPublishCallback_t, CPtr),
+    /// The connect callback (`pxCallback`) and its `pvUserData`.
+    Connect(MQTTAgentCallback_t, CPtr),
 }
 
-/// How the agent task finished an operation.
+/// What opening a connection needs: where, and TLS. Made by `ffi::agent`.
+pub struct OpenRequest {
+    /// The host name, NUL-terminated.
+    pub host: Box<[u8]>,
+    pub port: u16,
+    pub is_ip: bool,
+    pub tls: Option<Box<crate::platform::link::TlsRequest>>,
+}
+
+pub type Command<'a> = agent_core::Command<'a, OpenRequest, Callback>;
+type Core = AgentCore<PoolBuf, Callback, OpenRequest, BROKERS, OPS, SUBS, FILTER>;
+
+/// How an operation ended, for the C API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Done {
     Success,
@@ -102,36 +90,13 @@ pub enum SubmitError {
     Timeout,
 }
 
-enum Slot {
-    Free,
-    Queued(Command),
-    Active,
-    Completed(Done),
-    Abandoned,
-}
-
-struct ClientShared {
-    allocated: bool,
-    deleting: bool,
-    /// The slot's current generation (`crate::handle`); 0: retired for good.
-    generation: u32,
-    /// Why the last TLS connect failed (`MQTTAgentTLSError_t`), 0 when it did not.
-    tls_failure: u8,
-    slots: [Slot; OPS],
-}
-
-struct Shared {
-    clients: [ClientShared; BROKERS],
-}
-
 pub struct Agent {
-    shared: Mutex<Shared>,
+    core: Mutex<Core>,
     /// One binary semaphore per (client, slot): the slot's completion signal.
     waiters: Vec<Semaphore>,
     task: AtomicPtr<c_void>,
-    /// Per client: an operation may be queued. Lets the agent task skip the
-    /// lock for clients with nothing to do (each lock is two critical sections).
-    queued: [AtomicBool; BROKERS],
+    /// Per client: why the last TLS connect failed (`MQTTAgentTLSError_t`), 0 when it did not.
+    tls_failure: [AtomicU8; BROKERS],
 }
 
 static AGENT: AtomicPtr<Agent> = AtomicPtr::new(core::ptr::null_mut());
@@ -161,29 +126,22 @@ pub fn init() -> bool {
 }
 
 fn create_agent() -> Option<()> {
-    let shared = Shared {
-        clients: core::array::from_fn(|_| ClientShared {
-            allocated: false,
-            deleting: false,
-            generation: handle::FIRST_GENERATION,
-            tls_failure: 0,
-            slots: core::array::from_fn(|_| Slot::Free),
-        }),
-    };
+    let keep_alive = KeepAlive { interval: mqtt::KEEP_ALIVE_ACTUAL_INTERVAL_TICKS, timeout: mqtt::KEEP_ALIVE_TIMEOUT_TICKS };
+    let core = Core::new(keep_alive, RX_BUDGET)?;
     let mut waiters = Vec::new();
     waiters.try_reserve_exact(BROKERS * OPS).ok()?;
     for _ in 0..BROKERS * OPS {
         waiters.push(Semaphore::new_binary().ok()?);
     }
     let agent = Box::new(Agent {
-        shared: Mutex::new(shared).ok()?,
+        core: Mutex::new(core).ok()?,
         waiters,
         task: AtomicPtr::new(core::ptr::null_mut()),
-        queued: core::array::from_fn(|_| AtomicBool::new(false)),
+        tls_failure: core::array::from_fn(|_| AtomicU8::new(0)),
     });
     let agent: &'static Agent = Box::leak(agent);
     AGENT.store(agent as *const Agent as *mut Agent, Ordering::Release);
-    let task = rtos::spawn("MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, client::run).ok()?;
+    let task = rtos::spawn("MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run).ok()?;
     agent.task.store(task.raw_handle() as *mut c_void, Ordering::Release);
     Some(())
 }
@@ -208,106 +166,70 @@ fn decode_handle(h: *mut c_void) -> Option<(usize, u32)> {
 const _: () = assert!(BROKERS <= handle::MAX_SLOTS, "mqttconfigMAX_BROKERS is at most 127");
 
 impl Agent {
-    fn lock(&self) -> freertos_rust::MutexGuard<'_, Shared, freertos_rust::MutexNormal> {
+    fn lock(&self) -> MutexGuard<'_, Core, MutexNormal> {
         loop {
-            // Critical sections under this lock are short and never block.
-            if let Ok(guard) = self.shared.lock(Duration::infinite()) {
+            // Held for short, non-blocking work only (never across a send,
+            // a connect or an application callback).
+            if let Ok(guard) = self.core.lock(Duration::infinite()) {
                 return guard;
             }
         }
     }
 
-    fn client_index(shared: &Shared, handle: *mut c_void) -> Option<usize> {
-        let (index, generation) = decode_handle(handle)?;
-        let c = &shared.clients[index];
-        (c.allocated && !c.deleting && c.generation == generation).then_some(index)
-    }
-
     /// Allocates a client; `None` when `mqttconfigMAX_BROKERS` exist already.
     pub fn create(&self) -> Option<*mut c_void> {
-        let mut shared = self.lock();
-        // A retired slot (generation 0) is never handed out again.
-        let (index, c) = shared.clients.iter_mut().enumerate().find(|(_, c)| !c.allocated && c.generation != 0)?;
-        c.allocated = true;
-        c.deleting = false;
-        c.tls_failure = 0;
-        Some(handle_of(index, c.generation))
+        let (index, generation) = self.lock().create()?;
+        self.tls_failure[index].store(0, Ordering::Relaxed);
+        Some(handle_of(index, generation))
     }
 
-    /// Runs `command` on the client `handle` and waits at most `timeout` ticks.
-    pub fn submit(&self, handle: *mut c_void, command: Command, timeout: u32) -> Result<Done, SubmitError> {
+    /// Runs `command` on the client `handle` and waits at most `timeout`
+    /// ticks. While all of the client's slots are busy or no buffer is free,
+    /// it retries every tick within that time.
+    pub fn submit(&self, handle: *mut c_void, mut command: Command<'_>, timeout: u32) -> Result<Done, SubmitError> {
         let start = rtos::tick_count();
-        let is_delete = matches!(command, Command::Delete);
-        let mut command = Some(command);
-        let (client, slot) = loop {
-            {
-                let mut shared = self.lock();
-                let client = Self::client_index(&shared, handle).ok_or(SubmitError::BadHandle)?;
-                let c = &mut shared.clients[client];
-                if let Some(i) = c.slots.iter().position(|s| matches!(s, Slot::Free)) {
-                    c.slots[i] = Slot::Queued(command.take().ok_or(SubmitError::NotReady)?);
-                    if is_delete {
-                        c.deleting = true; // No new operations on a client being deleted.
+        let (index, generation) = decode_handle(handle).ok_or(SubmitError::BadHandle)?;
+        let slot = loop {
+            let refused = self.lock().submit(index, generation, command, &mut CPool);
+            match refused {
+                Ok(slot) => break slot,
+                Err((Refused::BadHandle, _)) => return Err(SubmitError::BadHandle),
+                Err((Refused::Busy | Refused::NoBufferNow, back)) => {
+                    if rtos::tick_count().wrapping_sub(start) >= timeout {
+                        return Err(SubmitError::Timeout);
                     }
-                    break (client, i);
+                    command = back;
+                    rtos::delay(1);
                 }
             }
-            // All slots busy: wait for one, within the caller's time.
-            if rtos::tick_count().wrapping_sub(start) >= timeout {
-                return Err(SubmitError::Timeout);
-            }
-            rtos::delay(1);
         };
-        // After the slot is queued (under the lock): the agent task clears the
-        // flag before it looks, so it never misses this operation.
-        self.queued[client].store(true, Ordering::Release);
         self.wake();
         let waited = rtos::tick_count().wrapping_sub(start);
-        let signalled = self.waiters[client * OPS + slot].take(Duration::ticks(timeout.saturating_sub(waited))).is_ok();
-
-        let mut shared = self.lock();
-        let s = &mut shared.clients[client].slots[slot];
-        let outcome = match core::mem::replace(s, Slot::Free) {
-            Slot::Completed(done) => {
-                if !signalled {
-                    // Completed just after the wait ended: clear the pending signal.
-                    let _ = self.waiters[client * OPS + slot].take(Duration::zero());
-                }
-                Ok(done)
-            }
-            Slot::Queued(cmd) => {
-                drop(cmd); // Never started: its buffer goes back now.
-                Err(SubmitError::Timeout)
-            }
-            Slot::Active => {
-                *s = Slot::Abandoned;
-                Err(SubmitError::Timeout)
-            }
-            other => {
-                *s = other;
-                Err(SubmitError::Timeout)
-            }
-        };
-        if is_delete {
-            let c = &mut shared.clients[client];
-            if outcome == Ok(Done::Success) {
-                c.allocated = false;
-                c.generation = handle::next_generation(c.generation).unwrap_or(0);
-            }
-            c.deleting = false;
+        let semaphore = &self.waiters[index * OPS + slot as usize];
+        let signalled = semaphore.take(Duration::ticks(timeout.saturating_sub(waited))).is_ok();
+        let result = self.lock().collect(index, slot, &mut CPool);
+        if result.is_some() && !signalled {
+            // Completed just after the wait ended: clear the pending signal.
+            let _ = semaphore.take(Duration::zero());
         }
-        outcome
+        match result {
+            Some(Ok(())) => Ok(Done::Success),
+            Some(Err(failure)) => {
+                log_failure(index, failure);
+                Ok(Done::Failure)
+            }
+            None => Err(SubmitError::Timeout),
+        }
     }
 
     /// Why the last TLS connect of `handle` failed (0: it did not), `None` for a bad handle.
     pub fn tls_failure(&self, handle: *mut c_void) -> Option<u8> {
-        let shared = self.lock();
-        Self::client_index(&shared, handle).map(|i| shared.clients[i].tls_failure)
+        let (index, generation) = decode_handle(handle)?;
+        self.lock().live(index, generation).then(|| self.tls_failure[index].load(Ordering::Relaxed))
     }
 
-    /// Agent task: records the outcome of a connect for `tls_failure`.
     fn set_tls_failure(&self, client: usize, code: u8) {
-        self.lock().clients[client].tls_failure = code;
+        self.tls_failure[client].store(code, Ordering::Relaxed);
     }
 
     /// Wakes the agent task (an API call or data on a socket).
@@ -318,50 +240,15 @@ impl Agent {
             unsafe { Task::from_raw_handle(task as freertos_rust::FreeRtosTaskHandle) }.notify(TaskNotification::Increment);
         }
     }
+}
 
-    /// Agent task: whether `client` may have queued operations (clears the mark).
-    fn take_queued(&self, client: usize) -> bool {
-        self.queued[client].swap(false, Ordering::AcqRel)
-    }
-
-    /// Agent task: every queued operation of `client` (in slot order), now
-    /// `Active`, taken under one lock.
-    fn queued_commands(&self, client: usize) -> heapless::Vec<(u16, Command), OPS> {
-        let mut taken = heapless::Vec::new();
-        let mut shared = self.lock();
-        for (i, slot) in shared.clients[client].slots.iter_mut().enumerate() {
-            if matches!(slot, Slot::Queued(_)) {
-                if let Slot::Queued(cmd) = core::mem::replace(slot, Slot::Active) {
-                    // Cannot overflow: one entry per slot.
-                    let _ = taken.push((i as u16, cmd));
-                }
-            }
-        }
-        taken
-    }
-
-    /// Agent task: operation `slot` of `client` finished. False when its caller
-    /// had already given up (the result reaches nobody).
-    fn complete(&self, client: usize, slot: u16, done: Done) -> bool {
-        let mut shared = self.lock();
-        let Some(s) = shared.clients[client].slots.get_mut(slot as usize) else { return false };
-        match s {
-            Slot::Active => {
-                *s = Slot::Completed(done);
-                self.waiters[client * OPS + slot as usize].give();
-                true
-            }
-            Slot::Abandoned => {
-                *s = Slot::Free;
-                false
-            }
-            _ => false,
-        }
-    }
+/// A failed operation's cause, for the debug log (compiled out without it).
+fn log_failure(client: usize, failure: Failure) {
+    crate::platform::log::debug(format_args!("MQTT: client {client}: operation failed: {failure:?}"));
 }
 
 /// Blocks the agent task until woken or `ticks` pass.
 fn sleep(ticks: u32) {
-    let wait = if ticks >= kernel::MAX_DELAY { Duration::infinite() } else { Duration::ticks(ticks) };
-    CurrentTask::take_notification(true, wait);
+    let wait = if ticks >= crate::config::kernel::MAX_DELAY { Duration::infinite() } else { Duration::ticks(ticks) };
+    freertos_rust::CurrentTask::take_notification(true, wait);
 }

@@ -1,0 +1,298 @@
+//! The agent task: a thin loop around the core. It reads each open
+//! connection into the core (under the lock), lets the core time its
+//! keep-alives, then performs the core's actions one at a time without the
+//! lock: open and close connections, send, wake callers, call the
+//! application's callbacks. After it sent something it looks at the sockets
+//! once more before it sleeps, so that an answer already there is not left
+//! for the next wake-up.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::ffi::c_void;
+
+use super::{agent, Agent, CPool, Callback, OpenRequest, PoolBuf, BROKERS, SUBS};
+use crate::agent::core::{Action, CloseReason, Delivery, Out, Reader, RxStatus};
+use crate::config::{kernel, mqtt};
+use crate::ffi::agent_types::{MQTTAgentCallbackParams_t, MQTTAgentCallbackParams_u, MQTTAgentEvent_t};
+use crate::ffi::mqtt_lib::{MQTTPublishData_t, MQTTQoS_t};
+use crate::mqtt::codec::QoS;
+use crate::platform::link::Link;
+use crate::platform::rtos;
+use crate::platform::sockets::{NetError, PortTls, Socket, Socket_t};
+
+use super::TLS_BY_SOCKETS_PORT;
+
+/// `MQTTAgentTLSError_t` codes of the port back-end (see `ffi::agent_tls`).
+const PORT_REFUSED_OPTION: u8 = 18;
+const PORT_CONNECT_FAILED: u8 = 19;
+
+/// One client's connection, owned by the task.
+struct Conn {
+    link: Option<Link>,
+    /// The socket wakes the task when data arrives (else the task polls).
+    wakeup: bool,
+}
+
+struct LinkReader<'a>(&'a mut Link);
+
+impl Reader for LinkReader<'_> {
+    fn read(&mut self, into: &mut [u8]) -> Result<usize, ()> {
+        self.0.recv(into)
+    }
+}
+
+extern "C" fn socket_wakeup(_socket: Socket_t) {
+    if let Some(a) = agent() {
+        a.wake();
+    }
+}
+
+/// The agent task's body.
+pub fn run() {
+    #[cfg(feature = "selftest")]
+    crate::ffi::selftest::stack::paint();
+    let Some(agent) = agent() else { return };
+    let mut conns: Vec<Conn> = (0..BROKERS).map(|_| Conn { link: None, wakeup: false }).collect();
+    loop {
+        let mut flooded = false;
+        let mut sent = false;
+        for client in 0..BROKERS {
+            loop {
+                let status = {
+                    let mut core = agent.lock();
+                    match conns[client].link.as_mut() {
+                        Some(link) if core.is_open(client) => core.received(client, &mut LinkReader(link), rtos::tick_count(), &mut CPool),
+                        _ => RxStatus::Idle,
+                    }
+                };
+                sent |= perform(agent, &mut conns);
+                match status {
+                    RxStatus::Paused => continue, // Delivered: read on.
+                    RxStatus::Budget => flooded = true,
+                    RxStatus::Idle => {}
+                }
+                break;
+            }
+        }
+        agent.lock().tick(rtos::tick_count(), &mut CPool);
+        sent |= perform(agent, &mut conns);
+        if sent && !flooded {
+            continue; // An answer may be there already: look before sleeping.
+        }
+        let now = rtos::tick_count();
+        let mut wait = agent.lock().next_deadline(now).map_or(kernel::MAX_DELAY, |d| d.max(1));
+        if conns.iter().any(|c| c.link.is_some() && !c.wakeup) {
+            wait = wait.min(mqtt::MQTT_TASK_MAX_BLOCK_TICKS.max(1));
+        }
+        if flooded {
+            // A budget ran out: more may be waiting. Block for a tick whatever
+            // wake-ups are pending (a flood keeps the socket's wake-up coming),
+            // so that the application's tasks get the CPU meanwhile.
+            rtos::delay(1);
+        } else {
+            super::sleep(wait);
+        }
+    }
+}
+
+/// Performs the core's actions until it has none; true when something was sent.
+fn perform(agent: &Agent, conns: &mut [Conn]) -> bool {
+    let mut sent = false;
+    loop {
+        let action = agent.lock().poll(&mut CPool);
+        let Some(action) = action else { return sent };
+        match action {
+            Action::Open { client, open } => open_connection(agent, conns, client, open),
+            Action::Send { client, out, complete } => {
+                let ok = send(&mut conns[client], out);
+                sent = true;
+                agent.lock().sent(client, complete, ok, rtos::tick_count(), &mut CPool);
+            }
+            Action::Close { client, reason, graceful } => close(agent, &mut conns[client], client, reason, graceful),
+            Action::Complete { client, slot } => {
+                agent.waiters[client * super::OPS + slot as usize].give();
+            }
+            Action::Deliver { delivery, .. } => deliver(delivery),
+            Action::Disconnected { callback, .. } => disconnected(callback),
+            Action::Dropped { len, .. } => crate::platform::log::debug(format_args!(
+                "MQTT: dropped an incoming publish of {len} bytes: no buffer large enough is free"
+            )),
+        }
+    }
+}
+
+fn send(conn: &mut Conn, out: Out<PoolBuf>) -> bool {
+    let Some(link) = conn.link.as_mut() else {
+        if let Out::Buf { buf, .. } = out {
+            crate::agent::core::Pool::give(&mut CPool, buf);
+        }
+        return false;
+    };
+    match out {
+        Out::Buf { buf, len } => {
+            let ok = link.send_all(&buf.as_ref()[..len]).is_ok();
+            crate::agent::core::Pool::give(&mut CPool, buf);
+            ok
+        }
+        Out::Small { bytes, len } => link.send_all(&bytes[..len as usize]).is_ok(),
+    }
+}
+
+type TlsRequest = Option<Box<crate::platform::link::TlsRequest>>;
+
+/// The connection over a connected socket: the library's TLS when asked for
+/// and the project chose it (its handshake runs here, bounded by the
+/// connect's timeout), else the socket itself (plain, or TLS by the port).
+/// `Err` carries the `MQTTAgentTLSError_t` code.
+#[cfg(feature = "tls")]
+fn open_link(socket: Socket, host: &[u8], is_ip: bool, tls: TlsRequest) -> Result<Link, u8> {
+    use crate::platform::tls::{open, Failure};
+    let Some(request) = tls.filter(|_| !TLS_BY_SOCKETS_PORT) else { return Ok(Link::Plain(socket)) };
+    let name = host.strip_suffix(&[0]).and_then(|h| core::str::from_utf8(h).ok()).ok_or(Failure::BadServerName as u8)?;
+    open(socket, name, is_ip, &request).map(|s| Link::Tls(Box::new(s))).map_err(|f| f as u8)
+}
+
+#[cfg(not(feature = "tls"))]
+fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest) -> Result<Link, u8> {
+    Ok(Link::Plain(socket))
+}
+
+/// Opens a client's connection (TCP, then TLS), without the lock: other
+/// callers keep submitting meanwhile.
+fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenRequest) {
+    agent.set_tls_failure(client, 0);
+    let OpenRequest { host, port, is_ip, tls } = open;
+    let send_timeout = (mqtt::TCP_SEND_TIMEOUT_MS as u64 * kernel::TICK_RATE_HZ as u64 / 1000) as u32;
+    // TLS by the Secure Sockets port: AFR v1.4.7's options before SOCKETS_Connect.
+    let port_tls = tls.as_deref().filter(|_| TLS_BY_SOCKETS_PORT).map(|r| PortTls {
+        trusted_pem: r.trusted_pem.as_deref(),
+        sni: !is_ip,
+        aws_alpn: r.aws_alpn,
+    });
+    let opened = match Socket::connect(&host, is_ip, port, send_timeout.max(1), port_tls.as_ref()) {
+        Ok(socket) => open_link(socket, &host, is_ip, tls),
+        Err(e) => Err(match (e, port_tls.is_some()) {
+            (NetError::TlsOptionRefused(option), _) => {
+                crate::platform::log::debug(format_args!(
+                    "MQTT: the Secure Sockets port refused TLS option {option}: connect failed (never plain TCP)"
+                ));
+                PORT_REFUSED_OPTION
+            }
+            (NetError::Connect, true) => PORT_CONNECT_FAILED,
+            _ => 0,
+        }),
+    };
+    match opened {
+        Ok(link) => {
+            conns[client].wakeup = link.set_wakeup(socket_wakeup);
+            conns[client].link = Some(link);
+            agent.lock().opened(client, rtos::tick_count());
+        }
+        Err(code) => {
+            agent.set_tls_failure(client, code);
+            agent.lock().open_failed(client, &mut CPool);
+        }
+    }
+}
+
+fn close(agent: &Agent, conn: &mut Conn, client: usize, reason: CloseReason, graceful: bool) {
+    let Some(mut link) = conn.link.take() else { return };
+    // Say why TLS ended it (e.g. the server refused our certificate).
+    let code = link.tls_failure();
+    if code != 0 {
+        agent.set_tls_failure(client, code);
+    }
+    if reason != CloseReason::Requested {
+        crate::platform::log::debug(format_args!("MQTT: client {client}: connection closed: {reason:?}"));
+    }
+    if graceful {
+        link.close_notify(); // Asked for: end TLS cleanly, then the socket closes.
+    }
+}
+
+fn qos_to_c(qos: QoS) -> MQTTQoS_t {
+    match qos {
+        QoS::AtMostOnce => MQTTQoS_t::eMQTTQoS0,
+        QoS::AtLeastOnce => MQTTQoS_t::eMQTTQoS1,
+        QoS::ExactlyOnce => MQTTQoS_t::eMQTTQoS2,
+    }
+}
+
+/// Hands a received publish to the application: subscription callbacks
+/// (exact match first, then wildcards) until one takes the buffer, else the
+/// connect callback when no subscription matched. A buffer nobody takes goes
+/// back to the pool; one taken leaves Rust until `MQTT_AGENT_ReturnBuffer`.
+fn deliver(delivery: Delivery<PoolBuf, Callback, SUBS>) {
+    let Delivery { buf, qos, topic, payload, subscribers, fallback } = delivery;
+    let base = buf.as_ref().as_ptr();
+    let data = MQTTPublishData_t {
+        xQos: qos_to_c(qos),
+        // SAFETY: the ranges are inside the buffer (the core decoded them from it).
+        pucTopic: unsafe { base.add(topic.0) },
+        usTopicLength: topic.1 as u16,
+        // SAFETY: as above.
+        pvData: unsafe { base.add(payload.0) } as *const c_void,
+        ulDataLength: payload.1 as u32,
+        xBuffer: base as *mut c_void,
+    };
+    let mut taken = false;
+    for cb in subscribers.iter().chain(fallback.iter()) {
+        taken = match *cb {
+            #[cfg(afr_subscription_management)]
+            Callback::Publish(f, ctx) => call_publish_callback(f, ctx, &data),
+            Callback::Connect(Some(f), ctx) => {
+                let params = MQTTAgentCallbackParams_t {
+                    xMQTTEvent: MQTTAgentEvent_t::eMQTTAgentPublish,
+                    u: MQTTAgentCallbackParams_u { xPublishData: data },
+                };
+                // SAFETY: the application's connect callback, with valid parameters.
+                unsafe { f(ctx.0, &params) == crate::ffi::types::pdTRUE }
+            }
+            Callback::Connect(None, _) => false,
+        };
+        if taken {
+            break;
+        }
+    }
+    if taken {
+        let _ = buf.into_raw(); // C owns it now.
+    } else {
+        crate::agent::core::Pool::give(&mut CPool, buf);
+    }
+}
+
+/// `eMQTTAgentDisconnect` to the connect callback.
+fn disconnected(callback: Callback) {
+    if let Callback::Connect(Some(f), ctx) = callback {
+        // SAFETY: MQTTAgentCallbackParams_t is plain data; zeroed is a valid union.
+        let mut params: MQTTAgentCallbackParams_t = unsafe { core::mem::zeroed() };
+        params.xMQTTEvent = MQTTAgentEvent_t::eMQTTAgentDisconnect;
+        // SAFETY: the application's callback, called from the agent task as AFR did.
+        unsafe { f(ctx.0, &params) };
+    }
+}
+
+#[cfg(afr_subscription_management)]
+/// Calls a subscription callback. C returns an `MQTTBool_t`, whose size is the
+/// target's enum size; it is read as an integer of that size, so that a value
+/// other than 0 or 1 from C cannot be an invalid Rust enum.
+fn call_publish_callback(f: crate::ffi::mqtt_lib::MQTTPublishCallback_t, ctx: super::CPtr, data: &MQTTPublishData_t) -> bool {
+    use crate::ffi::mqtt_lib::MQTTBool_t;
+    let Some(f) = f else { return false };
+    let raw = f as *const c_void;
+    // SAFETY: C declares the callback as returning MQTTBool_t, an enum that the C
+    // ABI returns exactly like an unsigned integer of the same size; the pointer
+    // is the application's callback, called with valid arguments.
+    unsafe {
+        match core::mem::size_of::<MQTTBool_t>() {
+            1 => {
+                let f: unsafe extern "C" fn(*mut c_void, *const MQTTPublishData_t) -> u8 = core::mem::transmute(raw);
+                f(ctx.0, data) == 1
+            }
+            _ => {
+                let f: unsafe extern "C" fn(*mut c_void, *const MQTTPublishData_t) -> u32 = core::mem::transmute(raw);
+                f(ctx.0, data) == 1
+            }
+        }
+    }
+}
