@@ -28,6 +28,8 @@ pub mod tls;
 #[cfg(feature = "rtos")]
 pub mod config;
 #[cfg(feature = "rtos")]
+mod c_types;
+#[cfg(feature = "rtos")]
 mod ffi;
 #[cfg(feature = "rtos")]
 mod platform;

@@ -21,7 +21,7 @@ struct Header {
 
 const HEADERS: &[Header] = &[
     Header {
-        sources: &["src/ffi/mqtt_lib.rs"],
+        sources: &["src/c_types/mqtt_lib.rs"],
         output: "include/aws_mqtt_lib.h",
         guard: "_AWS_MQTT_LIB_H_",
         sys_includes: &["stdint.h"],
@@ -31,7 +31,7 @@ const HEADERS: &[Header] = &[
         description: "MQTT types used by the agent API (Amazon FreeRTOS v1 names and layout).",
     },
     Header {
-        sources: &["src/ffi/agent_types.rs", "src/ffi/agent.rs"],
+        sources: &["src/c_types/agent_types.rs", "src/ffi/agent.rs"],
         output: "include/aws_mqtt_agent.h",
         guard: "_AWS_MQTT_AGENT_H_",
         sys_includes: &["stdint.h"],

@@ -49,6 +49,13 @@ fn qos_from_c(raw: u32) -> Option<QoS> {
     QoS::try_from(u8::try_from(raw).ok()?).ok()
 }
 
+/// An argument check failed: the log says which call and why (as coreMQTT's
+/// log lines do; compiled out without `mqttconfigENABLE_DEBUG_LOGS`).
+fn refused(call: &str, why: &str) -> MQTTAgentReturnCode_t {
+    crate::platform::log::debug(format_args!("{call}: refused: {why}"));
+    eMQTTAgentFailure
+}
+
 /// What every call checks first: not from an agent callback, agent initialised.
 /// Gives the agent and the call's start tick.
 fn enter() -> Result<(&'static agent_task::Agent, u32), MQTTAgentReturnCode_t> {
@@ -82,9 +89,9 @@ pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQT
         return eMQTTAgentAPICalledFromCallback;
     }
     if pxMQTTHandle.is_null() {
-        return eMQTTAgentFailure;
+        return refused("MQTT_AGENT_Create", "pxMQTTHandle is NULL");
     }
-    let Some(handle) = agent().and_then(|a| a.create()) else { return eMQTTAgentFailure };
+    let Some(handle) = agent().and_then(|a| a.create()) else { return refused("MQTT_AGENT_Create", "no free client (mqttconfigMAX_BROKERS) or the agent is not initialised") };
     // SAFETY: non-NULL pointer to the caller's handle variable.
     unsafe { pxMQTTHandle.write_unaligned(handle) };
     eMQTTAgentSuccess
@@ -111,7 +118,7 @@ pub extern "C" fn MQTT_AGENT_Connect(
         Err(code) => return code,
     };
     // SAFETY: NULL is refused; otherwise the caller passes a valid parameter block.
-    let Some(p) = (unsafe { pxConnectParams.as_ref() }) else { return eMQTTAgentFailure };
+    let Some(p) = (unsafe { pxConnectParams.as_ref() }) else { return refused("MQTT_AGENT_Connect", "pxConnectParams is NULL") };
     let flags = p.xFlags as u32
         | if p.xURLIsIPAddress != 0 { mqttagentURL_IS_IP_ADDRESS } else { 0 }
         | if p.xSecuredConnection != 0 { mqttagentREQUIRE_TLS } else { 0 };
@@ -119,29 +126,29 @@ pub extern "C" fn MQTT_AGENT_Connect(
     let wants_tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
     let port = if flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0 { 443 } else { p.usPort };
     if p.pcURL.is_null() || port == 0 {
-        return eMQTTAgentFailure;
+        return refused("MQTT_AGENT_Connect", "pcURL is NULL or the port is 0");
     }
     if wants_tls && !cfg!(feature = "tls") && !agent_task::TLS_BY_SOCKETS_PORT {
         // No TLS in this build: refuse rather than fall back to plain TCP.
-        return eMQTTAgentFailure;
+        return refused("MQTT_AGENT_Connect", "TLS asked for, and this build has no TLS");
     }
     let tls = match wants_tls {
         false => None,
         true => match super::agent_tls::request(p, flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, start, xTimeoutTicks) {
             Some(r) => Some(r),
-            None => return eMQTTAgentFailure,
+            None => return refused("MQTT_AGENT_Connect", "the TLS parameters could not be taken (certificate too large or no memory)"),
         },
     };
     // SAFETY: pcURL is a NUL-terminated string; reading stops at its NUL or the length limit.
     let host_len = (0..=MAX_HOST_LEN).find(|i| unsafe { *p.pcURL.add(*i) } == 0 as c_char);
-    let Some(host_len) = host_len.filter(|n| *n > 0) else { return eMQTTAgentFailure };
+    let Some(host_len) = host_len.filter(|n| *n > 0) else { return refused("MQTT_AGENT_Connect", "pcURL is empty or longer than 253 bytes") };
     // SAFETY: host_len bytes before the NUL were just read.
     let host = unsafe { core::slice::from_raw_parts(p.pcURL as *const u8, host_len) };
     // SAFETY: the client id is pucClientId/usClientIdLength, as AFR documents.
     let Some(client_id) = (unsafe { c_bytes(p.pucClientId, p.usClientIdLength as usize) }) else {
-        return eMQTTAgentFailure;
+        return refused("MQTT_AGENT_Connect", "pucClientId is NULL with a non-zero usClientIdLength");
     };
-    let Ok(client_id) = core::str::from_utf8(client_id) else { return eMQTTAgentFailure };
+    let Ok(client_id) = core::str::from_utf8(client_id) else { return refused("MQTT_AGENT_Connect", "the client id is not UTF-8") };
     let connect = Connect {
         client_id,
         keep_alive: mqtt::KEEP_ALIVE_INTERVAL_SECONDS,
@@ -152,7 +159,7 @@ pub extern "C" fn MQTT_AGENT_Connect(
     };
     let mut host_z = alloc::vec::Vec::new();
     if host_z.try_reserve_exact(host_len + 1).is_err() {
-        return eMQTTAgentFailure;
+        return refused("MQTT_AGENT_Connect", "no memory for the host name");
     }
     host_z.extend_from_slice(host);
     host_z.push(0);
@@ -189,16 +196,16 @@ pub extern "C" fn MQTT_AGENT_Subscribe(
         Err(code) => return code,
     };
     if pxSubscribeParams.is_null() {
-        return eMQTTAgentFailure;
+        return refused("MQTT_AGENT_Subscribe", "pxSubscribeParams is NULL");
     }
     // SAFETY: non-NULL; the enum field is read as an integer (any value from C is defined).
     let p = unsafe { &*pxSubscribeParams };
     let Some(qos) = qos_from_c(unsafe { read_c_enum(addr_of!((*pxSubscribeParams).xQoS)) }) else {
-        return eMQTTAgentFailure;
+        return refused("MQTT_AGENT_Subscribe", "xQoS is not 0, 1 or 2");
     };
     // SAFETY: the filter is pucTopic/usTopicLength.
-    let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return eMQTTAgentFailure };
-    let Ok(filter) = topic::topic_filter_from_bytes(filter) else { return eMQTTAgentFailure };
+    let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return refused("MQTT_AGENT_Subscribe", "pucTopic is NULL with a non-zero usTopicLength") };
+    let Ok(filter) = topic::topic_filter_from_bytes(filter) else { return refused("MQTT_AGENT_Subscribe", "the topic filter is empty, not UTF-8 or misplaces a wildcard") };
     #[cfg(afr_subscription_management)]
     let callback = p.pxPublishCallback.map(|f| Callback::Publish(Some(f), agent_task::CPtr(p.pvPublishCallbackContext)));
     #[cfg(not(afr_subscription_management))]
@@ -219,10 +226,10 @@ pub extern "C" fn MQTT_AGENT_Unsubscribe(
         Err(code) => return code,
     };
     // SAFETY: NULL is refused; otherwise a valid parameter block.
-    let Some(p) = (unsafe { pxUnsubscribeParams.as_ref() }) else { return eMQTTAgentFailure };
+    let Some(p) = (unsafe { pxUnsubscribeParams.as_ref() }) else { return refused("MQTT_AGENT_Unsubscribe", "pxUnsubscribeParams is NULL") };
     // SAFETY: the filter is pucTopic/usTopicLength.
-    let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return eMQTTAgentFailure };
-    let Ok(filter) = topic::topic_filter_from_bytes(filter) else { return eMQTTAgentFailure };
+    let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return refused("MQTT_AGENT_Unsubscribe", "pucTopic is NULL with a non-zero usTopicLength") };
+    let Ok(filter) = topic::topic_filter_from_bytes(filter) else { return refused("MQTT_AGENT_Unsubscribe", "the topic filter is empty, not UTF-8 or misplaces a wildcard") };
     to_code(agent.submit(xMQTTHandle, Command::Unsubscribe { filter }, remaining(start, xTimeoutTicks)))
 }
 
@@ -240,20 +247,20 @@ pub extern "C" fn MQTT_AGENT_Publish(
         Err(code) => return code,
     };
     if pxPublishParams.is_null() {
-        return eMQTTAgentFailure;
+        return refused("MQTT_AGENT_Publish", "pxPublishParams is NULL");
     }
     // SAFETY: non-NULL; the enum field is read as an integer (any value from C is defined).
     let p = unsafe { &*pxPublishParams };
     let Some(qos) = qos_from_c(unsafe { read_c_enum(addr_of!((*pxPublishParams).xQoS)) }) else {
-        return eMQTTAgentFailure;
+        return refused("MQTT_AGENT_Publish", "xQoS is not 0, 1 or 2");
     };
     // SAFETY: topic and payload are pointer/length pairs from the caller.
     let (Some(name), Some(payload)) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }, unsafe {
         c_bytes(p.pvData as *const u8, p.ulDataLength as usize)
     }) else {
-        return eMQTTAgentFailure;
+        return refused("MQTT_AGENT_Publish", "pucTopic or pvData is NULL with a non-zero length");
     };
-    let Ok(name) = topic::topic_name_from_bytes(name) else { return eMQTTAgentFailure };
+    let Ok(name) = topic::topic_name_from_bytes(name) else { return refused("MQTT_AGENT_Publish", "the topic name is empty, not UTF-8 or has a wildcard") };
     let command = Command::Publish { topic: name, payload, qos, retain: false };
     to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
 }
@@ -266,7 +273,7 @@ pub extern "C" fn MQTT_AGENT_Publish(
 pub extern "C" fn MQTT_AGENT_ReturnBuffer(xMQTTHandle: MQTTAgentHandle_t, xBufferHandle: MQTTBufferHandle_t) -> MQTTAgentReturnCode_t {
     let _ = xMQTTHandle;
     if xBufferHandle.is_null() {
-        return eMQTTAgentFailure;
+        return refused("MQTT_AGENT_ReturnBuffer", "xBufferHandle is NULL");
     }
     if USES_CENTRAL_POOL {
         // SAFETY: the application hands back a buffer it owns; anything else is refused.

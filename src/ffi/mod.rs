@@ -4,10 +4,8 @@
 //! documented AFR return code; nothing panics across the boundary.
 #![allow(non_snake_case, non_camel_case_types, non_upper_case_globals)]
 
-pub mod agent_types;
-pub mod mqtt_lib;
+pub use crate::c_types::{agent_types, mqtt_lib, types};
 pub mod shadow_types;
-pub mod types;
 
 mod agent;
 mod agent_tls;

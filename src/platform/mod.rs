@@ -13,3 +13,6 @@ pub mod tls;
 #[cfg(all(feature = "tls", afr_tls_pkcs11))]
 pub mod pkcs11;
 mod runtime;
+
+#[cfg(feature = "selftest")]
+pub mod stack_probe;

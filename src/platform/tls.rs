@@ -113,7 +113,7 @@ impl Entropy for HookEntropy {
         #[cfg(afr_tls_random_hook)]
         {
             // SAFETY: the project's hook writes at most `len` bytes to a buffer valid for them.
-            unsafe { mqtt::tls_fxn::random(dest.as_mut_ptr(), dest.len()) == crate::ffi::types::pdTRUE }
+            unsafe { mqtt::tls_fxn::random(dest.as_mut_ptr(), dest.len()) == crate::c_types::types::pdTRUE }
         }
         #[cfg(not(any(afr_tls_random_hook, afr_tls_pkcs11)))]
         {
@@ -133,7 +133,7 @@ impl TimeProvider for HookTime {
         {
             let mut seconds = 0u64;
             // SAFETY: the project's hook writes one u64 through a valid pointer.
-            let known = unsafe { mqtt::tls_fxn::time(&mut seconds) } == crate::ffi::types::pdTRUE;
+            let known = unsafe { mqtt::tls_fxn::time(&mut seconds) } == crate::c_types::types::pdTRUE;
             known.then(|| UnixTime::since_unix_epoch(core::time::Duration::from_secs(seconds)))
         }
         #[cfg(not(afr_tls_time_hook))]
@@ -365,7 +365,7 @@ pub mod credentials {
             // SAFETY: the hook reads the 32-byte digest and writes at most `len` bytes.
             let ok = unsafe {
                 mqtt::tls_fxn::sign(u16::from(scheme), digest.as_ptr(), digest.len(), signature.as_mut_ptr(), &mut len)
-            } == crate::ffi::types::pdTRUE;
+            } == crate::c_types::types::pdTRUE;
             (ok && len <= signature.len()).then(|| {
                 signature.truncate(len);
                 signature

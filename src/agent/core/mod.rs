@@ -1121,6 +1121,15 @@ where
         })
     }
 
+    /// The result of `slot` if it has finished (tests).
+    #[cfg(test)]
+    pub fn peek(&self, client: usize, slot: u16) -> Option<Result<(), Failure>> {
+        match self.clients[client].ops.get(slot as usize)? {
+            Op::Done { result, .. } => Some(*result),
+            _ => None,
+        }
+    }
+
     /// Whether `client` has no connection at all (a connect would proceed).
     #[cfg(test)]
     pub fn is_closed(&self, client: usize) -> bool {

@@ -243,8 +243,15 @@ impl Model {
                 );
             }
             Step::Unsubscribe(c, f) => {
-                self.ended[c].insert(f as u8 + 1);
+                // The subscription ends when the core took the unsubscribe
+                // (not refused, not failed at once: then the callback stays).
+                let before = self.outstanding[c].clone();
                 self.submit(c, Command::Unsubscribe { filter: FILTERS[f] });
+                if let Some(slot) = self.outstanding[c].iter().copied().find(|s| !before.contains(s)) {
+                    if !matches!(self.r.core.peek(c, slot), Some(Err(_))) {
+                        self.ended[c].insert(f as u8 + 1);
+                    }
+                }
             }
             Step::Publish(c, q) => {
                 let qos = QoS::try_from(q).unwrap();

@@ -20,9 +20,9 @@ use freertos_rust::{Duration, Mutex, MutexGuard, MutexNormal, Semaphore, Task, T
 use crate::agent::core::{self as agent_core, AgentCore, Failure, Refused};
 use crate::agent::session::KeepAlive;
 use crate::config::mqtt;
-use crate::ffi::agent_types::MQTTAgentCallback_t;
+use crate::c_types::agent_types::MQTTAgentCallback_t;
 #[cfg(afr_subscription_management)]
-use crate::ffi::mqtt_lib::MQTTPublishCallback_t;
+use crate::c_types::mqtt_lib::MQTTPublishCallback_t;
 use crate::handle;
 use crate::platform::rtos;
 

@@ -13,8 +13,8 @@ use core::ffi::c_void;
 use super::{agent, Agent, CPool, Callback, OpenRequest, PoolBuf, BROKERS, SUBS};
 use crate::agent::core::{Action, CloseReason, Delivery, Out, Reader, RxStatus};
 use crate::config::{kernel, mqtt};
-use crate::ffi::agent_types::{MQTTAgentCallbackParams_t, MQTTAgentCallbackParams_u, MQTTAgentEvent_t};
-use crate::ffi::mqtt_lib::{MQTTPublishData_t, MQTTQoS_t};
+use crate::c_types::agent_types::{MQTTAgentCallbackParams_t, MQTTAgentCallbackParams_u, MQTTAgentEvent_t};
+use crate::c_types::mqtt_lib::{MQTTPublishData_t, MQTTQoS_t};
 use crate::mqtt::codec::QoS;
 use crate::platform::link::Link;
 use crate::platform::rtos;
@@ -50,7 +50,7 @@ extern "C" fn socket_wakeup(_socket: Socket_t) {
 /// The agent task's body.
 pub fn run() {
     #[cfg(feature = "selftest")]
-    crate::ffi::selftest::stack::paint();
+    crate::platform::stack_probe::paint();
     let Some(agent) = agent() else { return };
     let mut conns: Vec<Conn> = (0..BROKERS).map(|_| Conn { link: None, wakeup: false }).collect();
     loop {
@@ -246,7 +246,7 @@ fn deliver(delivery: Delivery<PoolBuf, Callback, SUBS>) {
                     u: MQTTAgentCallbackParams_u { xPublishData: data },
                 };
                 // SAFETY: the application's connect callback, with valid parameters.
-                unsafe { f(ctx.0, &params) == crate::ffi::types::pdTRUE }
+                unsafe { f(ctx.0, &params) == crate::c_types::types::pdTRUE }
             }
             Callback::Connect(None, _) => false,
         };
@@ -276,8 +276,8 @@ fn disconnected(callback: Callback) {
 /// Calls a subscription callback. C returns an `MQTTBool_t`, whose size is the
 /// target's enum size; it is read as an integer of that size, so that a value
 /// other than 0 or 1 from C cannot be an invalid Rust enum.
-fn call_publish_callback(f: crate::ffi::mqtt_lib::MQTTPublishCallback_t, ctx: super::CPtr, data: &MQTTPublishData_t) -> bool {
-    use crate::ffi::mqtt_lib::MQTTBool_t;
+fn call_publish_callback(f: crate::c_types::mqtt_lib::MQTTPublishCallback_t, ctx: super::CPtr, data: &MQTTPublishData_t) -> bool {
+    use crate::c_types::mqtt_lib::MQTTBool_t;
     let Some(f) = f else { return false };
     let raw = f as *const c_void;
     // SAFETY: C declares the callback as returning MQTTBool_t, an enum that the C
