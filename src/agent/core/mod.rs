@@ -319,6 +319,9 @@ struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize
     small: Deque<([u8; 4], u8), 4>,
     /// The length of a publish dropped for want of a buffer, for the log.
     dropped: Option<usize>,
+    /// Bytes received since the task last rested ([`AgentCore::rested`]):
+    /// the receive budget spans the pauses for deliveries.
+    rx_used: usize,
     /// Report eMQTTAgentDisconnect at the next poll.
     lost: bool,
 }
@@ -366,6 +369,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             send_disconnect: false,
             small: Deque::new(),
             dropped: None,
+            rx_used: 0,
             lost: false,
         }
     }
@@ -761,8 +765,15 @@ where
 
     // --------------------------------------------------------------- receive
 
-    /// Reads what `client`'s connection has, up to the receive budget, and
-    /// handles each whole packet.
+    /// The task blocked (slept or waited a tick): every client's receive
+    /// budget starts again. A broker that floods one connection thus gets at
+    /// most the budget per rest, and lower-priority tasks the CPU in between.
+    pub fn rested(&mut self) {
+        self.clients.iter_mut().for_each(|c| c.rx_used = 0);
+    }
+
+    /// Reads what `client`'s connection has, up to the receive budget (since
+    /// the task last rested), and handles each whole packet.
     pub fn received<P: Pool<Buf = B>>(
         &mut self,
         client: usize,
@@ -774,17 +785,16 @@ where
         let Some(c) = self.clients.get_mut(client) else {
             return RxStatus::Idle;
         };
-        let mut used = 0usize;
         while c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none() {
+            if c.rx_used >= budget {
+                return RxStatus::Budget;
+            }
             if c.delivery.is_some() || c.small.is_full() {
                 return RxStatus::Paused;
             }
-            if used >= budget {
-                return RxStatus::Budget;
-            }
             match Self::receive_step(c, reader, now, pool) {
                 Ok(0) => return RxStatus::Idle,
-                Ok(n) => used += n,
+                Ok(n) => c.rx_used += n,
                 Err(reason) => {
                     Self::lose(c, reason, pool);
                     return RxStatus::Idle;

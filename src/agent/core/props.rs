@@ -205,8 +205,10 @@ impl Model {
             );
             self.check_owners();
             self.run();
-            if status != RxStatus::Paused {
-                break;
+            match status {
+                RxStatus::Paused => {}
+                RxStatus::Budget => self.r.core.rested(), // The task waits a tick.
+                RxStatus::Idle => break,
             }
         }
     }

@@ -257,8 +257,10 @@ impl Rig {
                 self.core
                     .received(client, &mut self.wires[client], self.now, &mut self.pool);
             self.run();
-            if status == RxStatus::Idle {
-                break;
+            match status {
+                RxStatus::Idle => break,
+                RxStatus::Budget => self.core.rested(), // The task waits a tick.
+                RxStatus::Paused => {}
             }
         }
         self.core.tick(self.now, &mut self.pool);

@@ -753,6 +753,12 @@ fn the_receive_budget_bounds_one_pass() {
     let status = r.core.received(c, &mut r.wires[c], r.now, &mut r.pool);
     assert_eq!(status, RxStatus::Budget);
     assert!(!r.wires[c].incoming.is_empty());
+    r.run();
+    assert_eq!(r.core.received(c, &mut r.wires[c], r.now, &mut r.pool), RxStatus::Budget, "the budget spans passes until the task rests");
+    r.core.rested();
+    r.run();
+    assert_eq!(r.core.received(c, &mut r.wires[c], r.now, &mut r.pool), RxStatus::Idle, "the rest is read after a rest");
+    assert!(r.wires[c].incoming.is_empty());
 }
 
 #[test]

@@ -47,40 +47,41 @@ extern "C" fn socket_wakeup(_socket: Socket_t) {
     }
 }
 
+/// Actions taken from the core per pass, performed without the lock.
+const BATCH: usize = 8;
+
+/// What the task tells the core about actions it performed; applied at the
+/// next pass, under the same lock as everything else (one lock per pass).
+enum Report {
+    Sent { client: usize, complete: Option<u16>, ok: bool, at: u32 },
+    Opened { client: usize, at: u32 },
+    OpenFailed { client: usize },
+}
+
+type Batch = heapless::Vec<Action<PoolBuf, Callback, OpenRequest, SUBS>, BATCH>;
+
 /// The agent task's body.
 pub fn run() {
     #[cfg(feature = "selftest")]
     crate::platform::stack_probe::paint();
     let Some(agent) = agent() else { return };
     let mut conns: Vec<Conn> = (0..BROKERS).map(|_| Conn { link: None, wakeup: false }).collect();
+    let mut reports: heapless::Vec<Report, BATCH> = heapless::Vec::new();
+    let mut rested = true;
     loop {
-        let mut flooded = false;
-        let mut sent = false;
-        for client in 0..BROKERS {
-            loop {
-                let status = {
-                    let mut core = agent.lock();
-                    match conns[client].link.as_mut() {
-                        Some(link) if core.is_open(client) => core.received(client, &mut LinkReader(link), rtos::tick_count(), &mut CPool),
-                        _ => RxStatus::Idle,
-                    }
-                };
-                sent |= perform(agent, &mut conns);
-                match status {
-                    RxStatus::Paused => continue, // Delivered: read on.
-                    RxStatus::Budget => flooded = true,
-                    RxStatus::Idle => {}
-                }
-                break;
-            }
+        let mut batch = Batch::new();
+        let (flooded, paused, deadline) = pass(agent, &mut conns, &mut reports, &mut batch, rested);
+        rested = false;
+        let more = batch.is_full();
+        for action in batch {
+            perform(agent, &mut conns, action, &mut reports);
         }
-        agent.lock().tick(rtos::tick_count(), &mut CPool);
-        sent |= perform(agent, &mut conns);
-        if sent && !flooded {
-            continue; // An answer may be there already: look before sleeping.
+        if (paused || more || !reports.is_empty()) && !flooded {
+            // A delivery was made or more actions wait, or something was sent
+            // or opened: an answer may be there already. Look before sleeping.
+            continue;
         }
-        let now = rtos::tick_count();
-        let mut wait = agent.lock().next_deadline(now).map_or(kernel::MAX_DELAY, |d| d.max(1));
+        let mut wait = deadline.map_or(kernel::MAX_DELAY, |d| d.max(1));
         if conns.iter().any(|c| c.link.is_some() && !c.wakeup) {
             wait = wait.min(mqtt::MQTT_TASK_MAX_BLOCK_TICKS.max(1));
         }
@@ -92,32 +93,74 @@ pub fn run() {
         } else {
             super::sleep(wait);
         }
+        rested = true;
     }
 }
 
-/// Performs the core's actions until it has none; true when something was sent.
-fn perform(agent: &Agent, conns: &mut [Conn]) -> bool {
-    let mut sent = false;
-    loop {
-        let action = agent.lock().poll(&mut CPool);
-        let Some(action) = action else { return sent };
-        match action {
-            Action::Open { client, open } => open_connection(agent, conns, client, open),
-            Action::Send { client, out, complete } => {
-                let ok = send(&mut conns[client], out);
-                sent = true;
-                agent.lock().sent(client, complete, ok, rtos::tick_count(), &mut CPool);
-            }
-            Action::Close { client, reason, graceful } => close(agent, &mut conns[client], client, reason, graceful),
-            Action::Complete { client, slot } => {
-                agent.waiters[client * super::OPS + slot as usize].give();
-            }
-            Action::Deliver { delivery, .. } => deliver(delivery),
-            Action::Disconnected { callback, .. } => disconnected(callback),
-            Action::Dropped { len, .. } => crate::platform::log::debug(format_args!(
-                "MQTT: dropped an incoming publish of {len} bytes: no buffer large enough is free"
-            )),
+/// One pass under the lock: the last pass's reports, every open connection's
+/// bytes, keep-alive, and up to a batch of actions. Gives whether a receive
+/// budget ran out, whether a client paused for a delivery, and the next deadline.
+fn pass(
+    agent: &Agent,
+    conns: &mut [Conn],
+    reports: &mut heapless::Vec<Report, BATCH>,
+    batch: &mut Batch,
+    rested: bool,
+) -> (bool, bool, Option<u32>) {
+    let mut core = agent.lock();
+    if rested {
+        core.rested();
+    }
+    for report in core::mem::take(reports) {
+        match report {
+            Report::Sent { client, complete, ok, at } => core.sent(client, complete, ok, at, &mut CPool),
+            Report::Opened { client, at } => core.opened(client, at),
+            Report::OpenFailed { client } => core.open_failed(client, &mut CPool),
         }
+    }
+    let now = rtos::tick_count();
+    let (mut flooded, mut paused) = (false, false);
+    for (client, conn) in conns.iter_mut().enumerate() {
+        if let Some(link) = conn.link.as_mut().filter(|_| core.is_open(client)) {
+            match core.received(client, &mut LinkReader(link), now, &mut CPool) {
+                RxStatus::Budget => flooded = true,
+                RxStatus::Paused => paused = true,
+                RxStatus::Idle => {}
+            }
+        }
+    }
+    core.tick(now, &mut CPool);
+    while !batch.is_full() {
+        match core.poll(&mut CPool) {
+            Some(action) => {
+                let _ = batch.push(action);
+            }
+            None => break,
+        }
+    }
+    (flooded, paused, core.next_deadline(now))
+}
+
+/// Performs one of the core's actions, without the lock.
+fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, OpenRequest, SUBS>, reports: &mut heapless::Vec<Report, BATCH>) {
+    match action {
+        Action::Open { client, open } => {
+            let report = open_connection(agent, conns, client, open);
+            let _ = reports.push(report);
+        }
+        Action::Send { client, out, complete } => {
+            let ok = send(&mut conns[client], out);
+            let _ = reports.push(Report::Sent { client, complete, ok, at: rtos::tick_count() });
+        }
+        Action::Close { client, reason, graceful } => close(agent, &mut conns[client], client, reason, graceful),
+        Action::Complete { client, slot } => {
+            agent.waiters[client * super::OPS + slot as usize].give();
+        }
+        Action::Deliver { delivery, .. } => deliver(delivery),
+        Action::Disconnected { callback, .. } => disconnected(callback),
+        Action::Dropped { len, .. } => crate::platform::log::debug(format_args!(
+            "MQTT: dropped an incoming publish of {len} bytes: no buffer large enough is free"
+        )),
     }
 }
 
@@ -159,7 +202,7 @@ fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest) -> Re
 
 /// Opens a client's connection (TCP, then TLS), without the lock: other
 /// callers keep submitting meanwhile.
-fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenRequest) {
+fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenRequest) -> Report {
     agent.set_tls_failure(client, 0);
     let OpenRequest { host, port, is_ip, tls } = open;
     let send_timeout = (mqtt::TCP_SEND_TIMEOUT_MS as u64 * kernel::TICK_RATE_HZ as u64 / 1000) as u32;
@@ -186,11 +229,11 @@ fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenR
         Ok(link) => {
             conns[client].wakeup = link.set_wakeup(socket_wakeup);
             conns[client].link = Some(link);
-            agent.lock().opened(client, rtos::tick_count());
+            Report::Opened { client, at: rtos::tick_count() }
         }
         Err(code) => {
             agent.set_tls_failure(client, code);
-            agent.lock().open_failed(client, &mut CPool);
+            Report::OpenFailed { client }
         }
     }
 }
