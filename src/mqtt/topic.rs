@@ -81,7 +81,12 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
 /// a whole level.
 pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
     check_common(filter)?;
-    let mut levels = filter.as_bytes().split(|&b| b == b'/').peekable();
+    check_levels(filter.as_bytes())
+}
+
+/// Wildcard placement in a filter, level by level from the left.
+fn check_levels(filter: &[u8]) -> Result<(), TopicError> {
+    let mut levels = filter.split(|&b| b == b'/').peekable();
     while let Some(level) = levels.next() {
         let is_last = levels.peek().is_none();
         if level.contains(&b'#') {
@@ -107,6 +112,41 @@ fn str_from_bytes(bytes: &[u8]) -> Result<&str, TopicError> {
         return Err(TopicError::TooLong);
     }
     core::str::from_utf8(bytes).map_err(|_| TopicError::InvalidUtf8)
+}
+
+/// [`validate_topic_name`] for raw bytes, including the UTF-8 check, with the
+/// codec's UTF-8 check (the agent keeps topics as bytes). Same answers as
+/// [`topic_name_from_bytes`].
+pub fn check_topic_name_bytes(bytes: &[u8]) -> Result<(), TopicError> {
+    check_bytes(bytes)?;
+    if bytes.iter().any(|&b| b == b'+' || b == b'#') {
+        return Err(TopicError::WildcardInName);
+    }
+    Ok(())
+}
+
+/// [`validate_topic_filter`] for raw bytes, as [`check_topic_name_bytes`].
+/// Same answers as [`topic_filter_from_bytes`].
+pub fn check_topic_filter_bytes(bytes: &[u8]) -> Result<(), TopicError> {
+    check_bytes(bytes)?;
+    check_levels(bytes)
+}
+
+/// Empty, too long, UTF-8 and U+0000, in [`TopicError`]'s order.
+fn check_bytes(bytes: &[u8]) -> Result<(), TopicError> {
+    if bytes.is_empty() {
+        return Err(TopicError::Empty);
+    }
+    if bytes.len() > MAX_TOPIC_LEN {
+        return Err(TopicError::TooLong);
+    }
+    if !crate::mqtt::codec::is_utf8(bytes) {
+        return Err(TopicError::InvalidUtf8);
+    }
+    if bytes.contains(&0) {
+        return Err(TopicError::NullCharacter);
+    }
+    Ok(())
 }
 
 /// [`validate_topic_name`] for raw bytes, including the UTF-8 check.
@@ -145,8 +185,12 @@ pub fn is_wildcard_filter(filter: &str) -> bool {
 /// unspecified but the function still returns without panicking.
 #[must_use]
 pub fn matches(filter: &str, topic: &str) -> bool {
-    let f = filter.as_bytes();
-    let t = topic.as_bytes();
+    matches_bytes(filter.as_bytes(), topic.as_bytes())
+}
+
+/// [`matches`] on the strings' bytes (the agent keeps topics as bytes).
+#[must_use]
+pub fn matches_bytes(f: &[u8], t: &[u8]) -> bool {
     if t.first() == Some(&b'$') && matches!(f.first(), Some(b'+' | b'#')) {
         return false;
     }
