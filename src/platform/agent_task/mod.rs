@@ -141,8 +141,8 @@ fn create_agent() -> Option<()> {
     });
     let agent: &'static Agent = Box::leak(agent);
     AGENT.store(agent as *const Agent as *mut Agent, Ordering::Release);
-    let task = rtos::spawn("MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run).ok()?;
-    agent.task.store(task.raw_handle() as *mut c_void, Ordering::Release);
+    let task = rtos::spawn_fn("MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run).ok()?;
+    agent.task.store(task, Ordering::Release);
     Some(())
 }
 
