@@ -151,13 +151,10 @@ pub extern "C" fn MQTT_AGENT_Connect(
     if !is_utf8(client_id) {
         return refused("MQTT_AGENT_Connect", "the client id is not UTF-8");
     }
-    let mut host_z = alloc::vec::Vec::new();
-    if host_z.try_reserve_exact(host_len + 1).is_err() {
+    let Some(host_z) = crate::platform::heap::try_boxed_bytes(host, 1) else {
         return refused("MQTT_AGENT_Connect", "no memory for the host name");
-    }
-    host_z.extend_from_slice(host);
-    host_z.push(0);
-    let open = OpenRequest { host: host_z.into_boxed_slice(), port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls };
+    };
+    let open = OpenRequest { host: host_z, port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls };
     let command = Command::Connect {
         client_id,
         username: mqtt::ENABLE_METRICS.then_some(mqtt::METRICS_USER_NAME.as_bytes()),
