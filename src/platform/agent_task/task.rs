@@ -7,7 +7,6 @@
 //! for the next wake-up.
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::ffi::c_void;
 
 use super::{agent, Agent, CPool, Callback, OpenRequest, PoolBuf, BROKERS, SUBS};
@@ -52,7 +51,7 @@ pub fn run() {
     #[cfg(feature = "selftest")]
     crate::platform::stack_probe::paint();
     let Some(agent) = agent() else { return };
-    let mut conns: Vec<Conn> = (0..BROKERS).map(|_| Conn { link: None, wakeup: false }).collect();
+    let mut conns: [Conn; BROKERS] = core::array::from_fn(|_| Conn { link: None, wakeup: false });
     loop {
         let mut flooded = false;
         let mut sent = false;
@@ -110,7 +109,9 @@ fn perform(agent: &Agent, conns: &mut [Conn]) -> bool {
             }
             Action::Close { client, reason, graceful } => close(agent, &mut conns[client], client, reason, graceful),
             Action::Complete { client, slot } => {
-                agent.waiters[client * super::OPS + slot as usize].give();
+                if let Some(waiter) = agent.waiter(client, slot) {
+                    waiter.give();
+                }
             }
             Action::Deliver { delivery, .. } => deliver(delivery),
             Action::Disconnected { callback, .. } => disconnected(callback),
