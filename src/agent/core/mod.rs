@@ -21,7 +21,7 @@
 use heapless::{Deque, Vec};
 
 use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer};
-use crate::mqtt::codec::client::{self as wire, FromServer, Outgoing};
+use crate::mqtt::codec::client::{self as wire, FromServer, Request};
 use crate::mqtt::codec::{ConnectReturnCode, DecodeError, EncodeError, FixedHeader, PacketType, QoS};
 use crate::mqtt::topic;
 
@@ -459,19 +459,20 @@ where
         let slot = slot as u16;
         // The packet's buffer first (its length does not depend on the packet
         // id): without one now, nothing has changed and the caller retries.
-        let buf = match outgoing(&command, 1) {
+        let request = request(&command);
+        let buf = match request.map(|r| r.encoded_len()) {
             None => None,
             Some(Err(_)) => Some(Err(Failure::Invalid)),
-            Some(Ok(packet)) => match pool.take(packet.len()) {
-                Some(buf) => Some(Ok((buf, packet.len()))),
-                None if packet.len() > pool.largest() => Some(Err(Failure::NoBuffer)),
+            Some(Ok(len)) => match pool.take(len) {
+                Some(buf) => Some(Ok((buf, len))),
+                None if len > pool.largest() => Some(Err(Failure::NoBuffer)),
                 None => return Err((Refused::NoBufferNow, command)),
             },
         };
         let result = match (command, buf) {
             (_, Some(Err(f))) => Some(Err(f)),
-            (Command::Connect { client_id, username, keep_alive, open, callback, start, timeout }, Some(Ok((mut buf, len)))) => {
-                let encoded = Outgoing::connect(client_id, username, keep_alive).and_then(|p| p.encode(buf.as_mut()));
+            (Command::Connect { open, callback, start, timeout, .. }, Some(Ok((mut buf, len)))) => {
+                let encoded = encode(request, 0, buf.as_mut());
                 if c.link != Link::Closed || encoded != Ok(len) {
                     pool.give(buf);
                     Some(Err(if c.link != Link::Closed { Failure::NotConnected } else { Failure::Invalid }))
@@ -487,7 +488,7 @@ where
                 }
             }
             (command @ (Command::Subscribe { .. } | Command::Unsubscribe { .. } | Command::Publish { .. }), Some(Ok(buf))) => {
-                Self::send_packet(c, slot, &command, buf, pool)
+                Self::send_packet(c, slot, &command, request, buf, pool)
             }
             (Command::Disconnect, _) => {
                 if c.link == Link::Open {
@@ -534,6 +535,7 @@ where
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         slot: u16,
         command: &Command<'_, O, CB>,
+        request: Option<Request<'_>>,
         (mut buf, len): (B, usize),
         pool: &mut P,
     ) -> Option<Result<(), Failure>> {
@@ -558,7 +560,7 @@ where
             },
             None => 0,
         };
-        let encoded = encode(command, id, buf.as_mut());
+        let encoded = encode(request, id, buf.as_mut());
         if encoded != Ok(len) {
             c.session.cancel(id);
             return fail(pool, buf, Failure::Invalid);
@@ -1238,21 +1240,21 @@ fn finish<O>(ops: &mut [Op<O>], slot: u16, result: Result<(), Failure>) {
     }
 }
 
-/// The packet a command sends (packet id `id`), if it sends one.
-fn outgoing<'a, O, CB>(command: &Command<'a, O, CB>, id: u16) -> Option<Result<Outgoing<'a>, EncodeError>> {
+/// The packet a command sends, if it sends one.
+fn request<'a, O, CB>(command: &Command<'a, O, CB>) -> Option<Request<'a>> {
     Some(match *command {
-        Command::Connect { client_id, username, keep_alive, .. } => Outgoing::connect(client_id, username, keep_alive),
-        Command::Subscribe { filter, qos, .. } => Outgoing::subscribe(id, filter, qos),
-        Command::Unsubscribe { filter } => Outgoing::unsubscribe(id, filter),
-        Command::Publish { topic, payload, qos, retain } => Outgoing::publish(topic, payload, qos, retain, id),
+        Command::Connect { client_id, username, keep_alive, .. } => Request::Connect { client_id, username, keep_alive },
+        Command::Subscribe { filter, qos, .. } => Request::Subscribe { filter, qos },
+        Command::Unsubscribe { filter } => Request::Unsubscribe { filter },
+        Command::Publish { topic, payload, qos, retain } => Request::Publish { topic, payload, qos, retain },
         _ => return None,
     })
 }
 
-/// Encodes the packet of `command` (packet id `id`) into `out`.
-fn encode<O, CB>(command: &Command<'_, O, CB>, id: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
-    match outgoing(command, id) {
-        Some(packet) => packet?.encode(out),
+/// Encodes `request` (packet id `id`) into `out`.
+fn encode(request: Option<Request<'_>>, id: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
+    match request {
+        Some(r) => r.encode(id, out),
         None => Err(EncodeError::NoFilters),
     }
 }

@@ -1,6 +1,6 @@
 //! The client's side of the codec, small: the four packets the agent sends
-//! (CONNECT with a clean session, SUBSCRIBE and UNSUBSCRIBE of one filter,
-//! PUBLISH) and the packets a server sends a client, decoded into what the
+//! ([`Request`]: CONNECT with a clean session, SUBSCRIBE and UNSUBSCRIBE of
+//! one filter, PUBLISH) and the packets a server sends a client, decoded into what the
 //! agent needs (a received PUBLISH as byte ranges of its buffer).
 //!
 //! The shipped agent uses only this module; the generic [`Packet`](super::Packet)
@@ -18,28 +18,16 @@ use super::{
     SubAckCode, MAX_REMAINING_LEN,
 };
 
-/// One piece of an outgoing packet, in wire order.
-#[derive(Clone, Copy)]
-enum Piece<'a> {
-    Skip,
-    Byte(u8),
-    U16(u16),
-    /// Bytes as they are (the payload of a PUBLISH, the protocol name and level).
-    Raw(&'a [u8]),
-    /// A length-prefixed string (checked when the packet is made).
-    Str(&'a [u8]),
-}
-
-impl Piece<'_> {
-    fn len(&self) -> usize {
-        match *self {
-            Piece::Skip => 0,
-            Piece::Byte(_) => 1,
-            Piece::U16(_) => 2,
-            Piece::Raw(b) => b.len(),
-            Piece::Str(b) => 2 + b.len(),
-        }
-    }
+/// A packet the agent sends: CONNECT with a clean session (no will, no
+/// password), SUBSCRIBE and UNSUBSCRIBE of one filter, PUBLISH (first
+/// attempt, DUP 0). The packet id is given when encoding (it is ignored for
+/// CONNECT and QoS 0); the frame's length does not depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request<'a> {
+    Connect { client_id: &'a [u8], username: Option<&'a [u8]>, keep_alive: u16 },
+    Subscribe { filter: &'a [u8], qos: QoS },
+    Unsubscribe { filter: &'a [u8] },
+    Publish { topic: &'a [u8], payload: &'a [u8], qos: QoS, retain: bool },
 }
 
 /// The protocol name "MQTT" as a length-prefixed string, then level 4 (§3.1.2.1-2).
@@ -48,169 +36,146 @@ const PROTOCOL: &[u8] = b"\x00\x04MQTT\x04";
 const FLAG_USERNAME: u8 = 0x80;
 const FLAG_CLEAN_SESSION: u8 = 0x02;
 
-/// A packet the client sends, checked and sized, ready to be written.
-pub struct Outgoing<'a> {
-    first: u8,
-    pieces: [Piece<'a>; 5],
-    /// The whole frame's length.
+/// Writes a packet body front to back, or (into an empty slice) only counts it.
+struct Body<'b> {
+    out: &'b mut [u8],
     len: usize,
 }
 
-/// A string field: well-formed UTF-8, no U+0000, at most 65,535 bytes.
-fn str_piece(s: &[u8]) -> Result<Piece<'_>, EncodeError> {
-    if !is_utf8(s) {
-        return Err(EncodeError::InvalidUtf8);
+impl Body<'_> {
+    #[inline(never)]
+    fn put(&mut self, src: &[u8]) {
+        if let Some(dst) = self.out.get_mut(self.len..).and_then(|d| d.get_mut(..src.len())) {
+            dst.copy_from_slice(src);
+        }
+        self.len = self.len.saturating_add(src.len());
     }
-    if s.contains(&0) {
-        return Err(EncodeError::NullCharacter);
+
+    /// A length-prefixed string: well-formed UTF-8 [MQTT-1.5.3-1], no U+0000
+    /// [MQTT-1.5.3-2], at most 65,535 bytes.
+    #[inline(never)]
+    fn str(&mut self, s: &[u8]) -> Result<(), EncodeError> {
+        if !is_utf8(s) {
+            return Err(EncodeError::InvalidUtf8);
+        }
+        if s.contains(&0) {
+            return Err(EncodeError::NullCharacter);
+        }
+        let Ok(len) = u16::try_from(s.len()) else { return Err(EncodeError::StringTooLong) };
+        self.put(&len.to_be_bytes());
+        self.put(s);
+        Ok(())
     }
-    if s.len() > u16::MAX as usize {
-        return Err(EncodeError::StringTooLong);
-    }
-    Ok(Piece::Str(s))
 }
 
-/// A topic name: non-empty [MQTT-4.7.3-1], no wildcard [MQTT-3.3.2-2].
-fn topic_name_piece(s: &[u8]) -> Result<Piece<'_>, EncodeError> {
-    if s.is_empty() {
-        return Err(EncodeError::EmptyTopic);
-    }
-    if s.iter().any(|&b| b == b'+' || b == b'#') {
-        return Err(EncodeError::WildcardInTopic);
-    }
-    str_piece(s)
-}
-
-/// A topic filter: non-empty [MQTT-4.7.3-1] (wildcard placement is the topic module's).
-fn topic_filter_piece(s: &[u8]) -> Result<Piece<'_>, EncodeError> {
-    if s.is_empty() {
-        return Err(EncodeError::EmptyTopic);
-    }
-    str_piece(s)
-}
-
-fn packet_id(id: u16) -> Result<Piece<'static>, EncodeError> {
+/// A packet identifier is never 0 [MQTT-2.3.1-1].
+fn check_id(id: u16) -> Result<(), EncodeError> {
     if id == 0 {
         return Err(EncodeError::ZeroPacketId);
     }
-    Ok(Piece::U16(id))
+    Ok(())
 }
 
-impl<'a> Outgoing<'a> {
+/// Topic names and filters are never empty [MQTT-4.7.3-1].
+fn check_not_empty(topic: &[u8]) -> Result<(), EncodeError> {
+    if topic.is_empty() {
+        return Err(EncodeError::EmptyTopic);
+    }
+    Ok(())
+}
+
+impl Request<'_> {
+    /// Writes (or counts) the variable header and payload; gives the first byte.
+    fn body(&self, id: u16, w: &mut Body<'_>) -> Result<u8, EncodeError> {
+        let id_bytes = id.to_be_bytes();
+        Ok(match *self {
+            Request::Connect { client_id, username, keep_alive } => {
+                w.put(PROTOCOL);
+                w.put(&[FLAG_CLEAN_SESSION | if username.is_some() { FLAG_USERNAME } else { 0 }]);
+                w.put(&keep_alive.to_be_bytes());
+                w.str(client_id)?;
+                if let Some(user) = username {
+                    w.str(user)?;
+                }
+                (PacketType::Connect as u8) << 4
+            }
+            Request::Subscribe { filter, qos } => {
+                check_id(id)?;
+                check_not_empty(filter)?;
+                w.put(&id_bytes);
+                w.str(filter)?;
+                w.put(&[qos as u8]);
+                ((PacketType::Subscribe as u8) << 4) | 0b0010
+            }
+            Request::Unsubscribe { filter } => {
+                check_id(id)?;
+                check_not_empty(filter)?;
+                w.put(&id_bytes);
+                w.str(filter)?;
+                ((PacketType::Unsubscribe as u8) << 4) | 0b0010
+            }
+            Request::Publish { topic, payload, qos, retain } => {
+                if qos != QoS::AtMostOnce {
+                    check_id(id)?;
+                }
+                check_not_empty(topic)?;
+                // No wildcard in a topic name [MQTT-3.3.2-2].
+                if topic.iter().any(|&b| b == b'+' || b == b'#') {
+                    return Err(EncodeError::WildcardInTopic);
+                }
+                w.str(topic)?;
+                if qos != QoS::AtMostOnce {
+                    w.put(&id_bytes);
+                }
+                w.put(payload);
+                ((PacketType::Publish as u8) << 4) | ((qos as u8) << 1) | u8::from(retain)
+            }
+        })
+    }
+
+    /// Length of the whole frame, or why it cannot be encoded (as
+    /// [`encode`](Self::encode) with a non-zero packet id).
+    pub fn encoded_len(&self) -> Result<usize, EncodeError> {
+        self.frame(1, None)
+    }
+
+    /// Writes the frame with packet id `id` at the start of `out`; returns its
+    /// length. Nothing is written when `out` is too small.
+    pub fn encode(&self, id: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
+        self.frame(id, Some(out))
+    }
+
     #[inline(never)]
-    fn new(first: u8, pieces: [Piece<'a>; 5]) -> Result<Self, EncodeError> {
-        let mut remaining = 0usize;
-        for p in &pieces {
-            remaining = remaining.checked_add(p.len()).ok_or(EncodeError::PacketTooLarge)?;
-        }
+    fn frame(&self, id: u16, out: Option<&mut [u8]>) -> Result<usize, EncodeError> {
+        // First pass: check and count.
+        let mut count = Body { out: &mut [], len: 0 };
+        let first = self.body(id, &mut count)?;
+        let remaining = count.len;
         if remaining > MAX_REMAINING_LEN as usize {
             return Err(EncodeError::PacketTooLarge);
         }
-        // Fixed header: the first byte and a 1..=4-byte remaining length.
-        let mut header = 2;
-        let mut rest = remaining >> 7;
-        while rest > 0 {
-            header += 1;
+        // Fixed header: the first byte and a 1..=4-byte remaining length (§2.2.3).
+        let mut header = [first, 0, 0, 0, 0];
+        let mut header_len = 1;
+        let mut rest = remaining;
+        for b in header.iter_mut().skip(1) {
+            *b = (rest & 0x7f) as u8 | if rest > 0x7f { 0x80 } else { 0 };
+            header_len += 1;
             rest >>= 7;
+            if rest == 0 {
+                break;
+            }
         }
-        Ok(Outgoing { first, pieces, len: header + remaining })
-    }
-
-    /// CONNECT with a clean session, no will and no password (what the agent sends).
-    pub fn connect(client_id: &'a [u8], username: Option<&'a [u8]>, keep_alive: u16) -> Result<Self, EncodeError> {
-        let flags = FLAG_CLEAN_SESSION | if username.is_some() { FLAG_USERNAME } else { 0 };
-        let id = str_piece(client_id)?;
-        let user = match username {
-            Some(u) => str_piece(u)?,
-            None => Piece::Skip,
-        };
-        Self::new(
-            (PacketType::Connect as u8) << 4,
-            [Piece::Raw(PROTOCOL), Piece::Byte(flags), Piece::U16(keep_alive), id, user],
-        )
-    }
-
-    /// SUBSCRIBE of one filter.
-    pub fn subscribe(packet_id_: u16, filter: &'a [u8], qos: QoS) -> Result<Self, EncodeError> {
-        let id = packet_id(packet_id_)?;
-        Self::new(
-            ((PacketType::Subscribe as u8) << 4) | 0b0010,
-            [id, topic_filter_piece(filter)?, Piece::Byte(qos as u8), Piece::Skip, Piece::Skip],
-        )
-    }
-
-    /// UNSUBSCRIBE of one filter.
-    pub fn unsubscribe(packet_id_: u16, filter: &'a [u8]) -> Result<Self, EncodeError> {
-        let id = packet_id(packet_id_)?;
-        Self::new(
-            ((PacketType::Unsubscribe as u8) << 4) | 0b0010,
-            [id, topic_filter_piece(filter)?, Piece::Skip, Piece::Skip, Piece::Skip],
-        )
-    }
-
-    /// PUBLISH, first attempt (DUP 0); `packet_id` is used at QoS 1 and 2 only.
-    pub fn publish(topic: &'a [u8], payload: &'a [u8], qos: QoS, retain: bool, packet_id_: u16) -> Result<Self, EncodeError> {
-        let id = match qos {
-            QoS::AtMostOnce => Piece::Skip,
-            _ => packet_id(packet_id_)?,
-        };
-        Self::new(
-            ((PacketType::Publish as u8) << 4) | ((qos as u8) << 1) | u8::from(retain),
-            [topic_name_piece(topic)?, id, Piece::Raw(payload), Piece::Skip, Piece::Skip],
-        )
-    }
-
-    /// Length of the whole frame.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Writes the frame at the start of `out`; returns its length. Nothing is
-    /// written when `out` is too small.
-    #[inline(never)]
-    pub fn encode(&self, out: &mut [u8]) -> Result<usize, EncodeError> {
-        let needed = self.len;
+        let needed = header_len + remaining;
+        let Some(out) = out else { return Ok(needed) };
         let Some(out) = out.get_mut(..needed) else {
             return Err(EncodeError::BufferTooSmall { needed });
         };
-        let mut w = Cursor(out);
-        w.put(&[self.first]);
-        let mut rem = self.pieces.iter().map(Piece::len).sum::<usize>();
-        loop {
-            let byte = (rem & 0x7f) as u8;
-            rem >>= 7;
-            if rem == 0 {
-                w.put(&[byte]);
-                break;
-            }
-            w.put(&[byte | 0x80]);
-        }
-        for p in &self.pieces {
-            match *p {
-                Piece::Skip => {}
-                Piece::Byte(b) => w.put(&[b]),
-                Piece::U16(v) => w.put(&v.to_be_bytes()),
-                Piece::Raw(b) => w.put(b),
-                Piece::Str(b) => {
-                    w.put(&(b.len() as u16).to_be_bytes());
-                    w.put(b);
-                }
-            }
-        }
+        // Second pass: write.
+        let mut w = Body { out, len: 0 };
+        w.put(header.get(..header_len).unwrap_or(&[]));
+        self.body(id, &mut w)?;
         Ok(needed)
-    }
-}
-
-/// Writes front to back into a slice sized for the frame (a short one stops writing).
-struct Cursor<'b>(&'b mut [u8]);
-
-impl Cursor<'_> {
-    fn put(&mut self, src: &[u8]) {
-        let buf = core::mem::take(&mut self.0);
-        if let Some((head, tail)) = buf.split_at_mut_checked(src.len()) {
-            head.copy_from_slice(src);
-            self.0 = tail;
-        }
     }
 }
 
@@ -242,6 +207,7 @@ pub enum FromServer {
 }
 
 /// A packet identifier that ends the body.
+#[inline(never)]
 fn only_id(body: &[u8]) -> Result<u16, DecodeError> {
     let id = id_at(body, 0)?;
     if body.len() > 2 {
