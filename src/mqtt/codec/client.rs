@@ -12,7 +12,7 @@
 //! [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes), so that no
 //! caller needs a `&str` (and the shipped image no `core::str::from_utf8`).
 
-use super::wire::is_utf8;
+use super::wire::utf8_with_nul;
 use super::{
     ConnAck, ConnectReturnCode, DecodeError, EncodeError, FixedHeader, PacketType, QoS,
     SubAckCode, MAX_REMAINING_LEN,
@@ -55,11 +55,10 @@ impl Body<'_> {
     /// [MQTT-1.5.3-2], at most 65,535 bytes.
     #[inline(never)]
     fn str(&mut self, s: &[u8]) -> Result<(), EncodeError> {
-        if !is_utf8(s) {
-            return Err(EncodeError::InvalidUtf8);
-        }
-        if s.contains(&0) {
-            return Err(EncodeError::NullCharacter);
+        match utf8_with_nul(s) {
+            None => return Err(EncodeError::InvalidUtf8),
+            Some(true) => return Err(EncodeError::NullCharacter),
+            Some(false) => {}
         }
         let Ok(len) = u16::try_from(s.len()) else { return Err(EncodeError::StringTooLong) };
         self.put(&len.to_be_bytes());
@@ -292,11 +291,10 @@ fn publish(flags: u8, body: &[u8]) -> Result<InPublish, DecodeError> {
         None => return Err(DecodeError::Truncated),
     };
     let Some(topic) = body.get(2..2 + topic_len) else { return Err(DecodeError::Truncated) };
-    if !is_utf8(topic) {
-        return Err(DecodeError::InvalidUtf8);
-    }
-    if topic.contains(&0) {
-        return Err(DecodeError::NullCharacter);
+    match utf8_with_nul(topic) {
+        None => return Err(DecodeError::InvalidUtf8),
+        Some(true) => return Err(DecodeError::NullCharacter),
+        Some(false) => {}
     }
     if topic.is_empty() {
         return Err(DecodeError::EmptyTopic);

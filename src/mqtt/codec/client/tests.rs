@@ -4,6 +4,7 @@
 use proptest::prelude::*;
 
 use super::*;
+use crate::mqtt::codec::is_utf8;
 use crate::mqtt::codec::{
     Connect, FixedHeader, Packet, Publish, Subscribe, SubscribeFilters, Unsubscribe,
     UnsubscribeFilters,
@@ -113,6 +114,7 @@ proptest! {
     fn utf8_as_core(bytes in proptest::collection::vec(
         prop_oneof![any::<u8>(), 0x80u8..0xC0, 0xC0u8..0xF8, Just(0xED), Just(0xF4), Just(0xE0), Just(0xF0)], 0..12)) {
         prop_assert_eq!(is_utf8(&bytes), core::str::from_utf8(&bytes).is_ok());
+        prop_assert_eq!(utf8_with_nul(&bytes), core::str::from_utf8(&bytes).ok().map(|_| bytes.contains(&0)));
     }
 }
 
