@@ -46,21 +46,18 @@ pub fn spawn(
 
 /// Creates a FreeRTOS task running the plain function `body` (the agent
 /// task): straight through the shim's `xTaskCreate`, without freertos-rust's
-/// boxed closure, task builder and name copy. The task deletes itself if
-/// `body` returns, as freertos-rust's tasks do. Gives the task's handle.
-pub fn spawn_fn(name: &'static str, stack_depth: u32, priority: u32, body: fn()) -> Result<*mut c_void, SpawnError> {
+/// boxed closure, task builder and name copy. `body` never returns (so no
+/// task deletion code is linked for it). Gives the task's handle.
+pub fn spawn_fn(name: &'static str, stack_depth: u32, priority: u32, body: fn() -> !) -> Result<*mut c_void, SpawnError> {
     let stack = u16::try_from(stack_depth).map_err(|_| SpawnError::StackTooDeep)?;
     if u8::try_from(priority).is_err() || priority >= crate::config::kernel::MAX_PRIORITIES {
         return Err(SpawnError::BadPriority);
     }
     extern "C" fn entry(param: *mut c_void) -> *mut c_void {
-        // SAFETY: `param` is the `fn()` that `spawn_fn` passed, cast to a
-        // data pointer (same size and representation on FreeRTOS targets).
-        let body = unsafe { core::mem::transmute::<*mut c_void, fn()>(param) };
-        body();
-        // SAFETY: NULL deletes the calling task, which then never runs again.
-        unsafe { freertos_rust::freertos_rs_delete_task(core::ptr::null()) };
-        core::ptr::null_mut()
+        // SAFETY: `param` is the `fn() -> !` that `spawn_fn` passed, cast to
+        // a data pointer (same size and representation on FreeRTOS targets).
+        let body = unsafe { core::mem::transmute::<*mut c_void, fn() -> !>(param) };
+        body()
     }
     let mut handle: freertos_rust::FreeRtosTaskHandle = core::ptr::null();
     // SAFETY: `entry` has the C task signature; the name is copied by the shim

@@ -174,6 +174,7 @@ impl Socket {
         Ok(())
     }
 
+    #[inline(never)]
     fn option(&self, option: i32, value: *const c_void, len: usize) -> Result<(), NetError> {
         // SAFETY: `value` points to `len` bytes (or the option's own form, above)
         // that live through the call; the port copies what it keeps.

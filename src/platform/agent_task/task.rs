@@ -47,10 +47,17 @@ extern "C" fn socket_wakeup(_socket: Socket_t) {
 }
 
 /// The agent task's body.
-pub fn run() {
+/// Never returns: the task is never deleted (so `vTaskDelete` is not linked
+/// for it). `init` publishes the agent before it creates the task, so the
+/// agent is always there; were it not, the task would only sleep.
+pub fn run() -> ! {
     #[cfg(feature = "selftest")]
     crate::platform::stack_probe::paint();
-    let Some(agent) = agent() else { return };
+    let Some(agent) = agent() else {
+        loop {
+            rtos::delay(kernel::MAX_DELAY);
+        }
+    };
     let mut conns: [Conn; BROKERS] = core::array::from_fn(|_| Conn { link: None, wakeup: false });
     loop {
         let mut flooded = false;
