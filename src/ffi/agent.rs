@@ -14,7 +14,7 @@ use crate::ffi::agent_types::*;
 use crate::ffi::mqtt_lib::MQTTBufferHandle_t;
 use crate::ffi::read_c_enum;
 use crate::ffi::types::{pdFAIL, pdPASS, BaseType_t, TickType_t};
-use crate::mqtt::codec::{Connect, QoS};
+use crate::mqtt::codec::{is_utf8, QoS};
 use crate::mqtt::topic;
 use crate::platform::agent_task::{self, agent, Callback, Command, Done, OpenRequest, SubmitError};
 use crate::platform::rtos;
@@ -148,24 +148,17 @@ pub extern "C" fn MQTT_AGENT_Connect(
     let Some(client_id) = (unsafe { c_bytes(p.pucClientId, p.usClientIdLength as usize) }) else {
         return refused("MQTT_AGENT_Connect", "pucClientId is NULL with a non-zero usClientIdLength");
     };
-    let Ok(client_id) = core::str::from_utf8(client_id) else { return refused("MQTT_AGENT_Connect", "the client id is not UTF-8") };
-    let connect = Connect {
-        client_id,
-        keep_alive: mqtt::KEEP_ALIVE_INTERVAL_SECONDS,
-        clean_session: true,
-        username: mqtt::ENABLE_METRICS.then_some(mqtt::METRICS_USER_NAME),
-        password: None,
-        will: None,
-    };
-    let mut host_z = alloc::vec::Vec::new();
-    if host_z.try_reserve_exact(host_len + 1).is_err() {
-        return refused("MQTT_AGENT_Connect", "no memory for the host name");
+    if !is_utf8(client_id) {
+        return refused("MQTT_AGENT_Connect", "the client id is not UTF-8");
     }
-    host_z.extend_from_slice(host);
-    host_z.push(0);
-    let open = OpenRequest { host: host_z.into_boxed_slice(), port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls };
+    let Some(host_z) = crate::platform::heap::try_boxed_bytes(host, 1) else {
+        return refused("MQTT_AGENT_Connect", "no memory for the host name");
+    };
+    let open = OpenRequest { host: host_z, port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls };
     let command = Command::Connect {
-        connect,
+        client_id,
+        username: mqtt::ENABLE_METRICS.then_some(mqtt::METRICS_USER_NAME.as_bytes()),
+        keep_alive: mqtt::KEEP_ALIVE_INTERVAL_SECONDS,
         open,
         callback: Some(Callback::Connect(p.pxCallback, agent_task::CPtr(p.pvUserData))),
         start,
@@ -205,7 +198,7 @@ pub extern "C" fn MQTT_AGENT_Subscribe(
     };
     // SAFETY: the filter is pucTopic/usTopicLength.
     let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return refused("MQTT_AGENT_Subscribe", "pucTopic is NULL with a non-zero usTopicLength") };
-    let Ok(filter) = topic::topic_filter_from_bytes(filter) else { return refused("MQTT_AGENT_Subscribe", "the topic filter is empty, not UTF-8 or misplaces a wildcard") };
+    let Ok(()) = topic::check_topic_filter_bytes(filter) else { return refused("MQTT_AGENT_Subscribe", "the topic filter is empty, not UTF-8 or misplaces a wildcard") };
     #[cfg(afr_subscription_management)]
     let callback = p.pxPublishCallback.map(|f| Callback::Publish(Some(f), agent_task::CPtr(p.pvPublishCallbackContext)));
     #[cfg(not(afr_subscription_management))]
@@ -229,7 +222,7 @@ pub extern "C" fn MQTT_AGENT_Unsubscribe(
     let Some(p) = (unsafe { pxUnsubscribeParams.as_ref() }) else { return refused("MQTT_AGENT_Unsubscribe", "pxUnsubscribeParams is NULL") };
     // SAFETY: the filter is pucTopic/usTopicLength.
     let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return refused("MQTT_AGENT_Unsubscribe", "pucTopic is NULL with a non-zero usTopicLength") };
-    let Ok(filter) = topic::topic_filter_from_bytes(filter) else { return refused("MQTT_AGENT_Unsubscribe", "the topic filter is empty, not UTF-8 or misplaces a wildcard") };
+    let Ok(()) = topic::check_topic_filter_bytes(filter) else { return refused("MQTT_AGENT_Unsubscribe", "the topic filter is empty, not UTF-8 or misplaces a wildcard") };
     to_code(agent.submit(xMQTTHandle, Command::Unsubscribe { filter }, remaining(start, xTimeoutTicks)))
 }
 
@@ -260,7 +253,7 @@ pub extern "C" fn MQTT_AGENT_Publish(
     }) else {
         return refused("MQTT_AGENT_Publish", "pucTopic or pvData is NULL with a non-zero length");
     };
-    let Ok(name) = topic::topic_name_from_bytes(name) else { return refused("MQTT_AGENT_Publish", "the topic name is empty, not UTF-8 or has a wildcard") };
+    let Ok(()) = topic::check_topic_name_bytes(name) else { return refused("MQTT_AGENT_Publish", "the topic name is empty, not UTF-8 or has a wildcard") };
     let command = Command::Publish { topic: name, payload, qos, retain: false };
     to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
 }

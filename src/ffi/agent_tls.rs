@@ -176,7 +176,6 @@ pub(crate) fn request(
     start: u32,
     timeout: u32,
 ) -> Option<alloc::boxed::Box<crate::platform::link::TlsRequest>> {
-    use alloc::vec::Vec;
     // SAFETY (below): pcCertificate/ulCertificateSize describe the caller's certificate, as AFR documents.
     // NULL means "the built-in roots", whatever the size says.
     let trusted_pem = match p.pcCertificate.is_null() {
@@ -186,10 +185,7 @@ pub(crate) fn request(
                 return None;
             }
             let pem = unsafe { super::agent::c_bytes(p.pcCertificate as *const u8, p.ulCertificateSize as usize) }?;
-            let mut copy = Vec::new();
-            copy.try_reserve_exact(pem.len()).ok()?;
-            copy.extend_from_slice(pem);
-            Some(copy.into_boxed_slice())
+            Some(crate::platform::heap::try_boxed_bytes(pem, 0)?)
         }
     };
     Some(alloc::boxed::Box::new(crate::platform::link::TlsRequest { aws_alpn, trusted_pem, start, timeout }))

@@ -81,15 +81,22 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
 /// a whole level.
 pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
     check_common(filter)?;
-    let mut levels = filter.as_bytes().split(|&b| b == b'/').peekable();
-    while let Some(level) = levels.next() {
-        let is_last = levels.peek().is_none();
-        if level.contains(&b'#') {
+    check_levels(filter.as_bytes())
+}
+
+/// Wildcard placement in a filter, level by level from the left.
+fn check_levels(filter: &[u8]) -> Result<(), TopicError> {
+    let mut rest = Some(filter);
+    while let Some((level, next)) = rest.map(split_level) {
+        let is_last = next.is_none();
+        rest = next;
+        // (`iter().any`, not `contains`: no memchr in the image for these short scans.)
+        if level.iter().any(|&b| b == b'#') {
             // [MQTT-4.7.1-2]: "#" must occupy a whole level and be the last one.
             if level != b"#" || !is_last {
                 return Err(TopicError::MisplacedMultiLevel);
             }
-        } else if level.contains(&b'+') && level != b"+" {
+        } else if level.iter().any(|&b| b == b'+') && level != b"+" {
             // [MQTT-4.7.1-3]: "+" must occupy an entire level.
             return Err(TopicError::MisplacedSingleLevel);
         }
@@ -107,6 +114,40 @@ fn str_from_bytes(bytes: &[u8]) -> Result<&str, TopicError> {
         return Err(TopicError::TooLong);
     }
     core::str::from_utf8(bytes).map_err(|_| TopicError::InvalidUtf8)
+}
+
+/// [`validate_topic_name`] for raw bytes, including the UTF-8 check, with the
+/// codec's UTF-8 check (the agent keeps topics as bytes). Same answers as
+/// [`topic_name_from_bytes`].
+pub fn check_topic_name_bytes(bytes: &[u8]) -> Result<(), TopicError> {
+    check_bytes(bytes)?;
+    if bytes.iter().any(|&b| b == b'+' || b == b'#') {
+        return Err(TopicError::WildcardInName);
+    }
+    Ok(())
+}
+
+/// [`validate_topic_filter`] for raw bytes, as [`check_topic_name_bytes`].
+/// Same answers as [`topic_filter_from_bytes`].
+pub fn check_topic_filter_bytes(bytes: &[u8]) -> Result<(), TopicError> {
+    check_bytes(bytes)?;
+    check_levels(bytes)
+}
+
+/// Empty, too long, UTF-8 and U+0000, in [`TopicError`]'s order.
+fn check_bytes(bytes: &[u8]) -> Result<(), TopicError> {
+    if bytes.is_empty() {
+        return Err(TopicError::Empty);
+    }
+    if bytes.len() > MAX_TOPIC_LEN {
+        return Err(TopicError::TooLong);
+    }
+    match crate::mqtt::codec::utf8_with_nul(bytes) {
+        None => return Err(TopicError::InvalidUtf8),
+        Some(true) => return Err(TopicError::NullCharacter),
+        Some(false) => {}
+    }
+    Ok(())
 }
 
 /// [`validate_topic_name`] for raw bytes, including the UTF-8 check.
@@ -145,28 +186,43 @@ pub fn is_wildcard_filter(filter: &str) -> bool {
 /// unspecified but the function still returns without panicking.
 #[must_use]
 pub fn matches(filter: &str, topic: &str) -> bool {
-    let f = filter.as_bytes();
-    let t = topic.as_bytes();
+    matches_bytes(filter.as_bytes(), topic.as_bytes())
+}
+
+/// [`matches`] on the strings' bytes (the agent keeps topics as bytes).
+#[must_use]
+pub fn matches_bytes(f: &[u8], t: &[u8]) -> bool {
     if t.first() == Some(&b'$') && matches!(f.first(), Some(b'+' | b'#')) {
         return false;
     }
-    let mut f_levels = f.split(|&b| b == b'/');
-    let mut t_levels = t.split(|&b| b == b'/');
+    // What is left of each after the levels compared so far (`None`: no more levels).
+    let (mut f, mut t) = (Some(f), Some(t));
     loop {
-        match (f_levels.next(), t_levels.next()) {
-            // "#" swallows the rest, including the case of no further topic
-            // levels (it matches the parent too).
-            (Some(b"#"), _) => return true,
-            (Some(b"+"), Some(_)) => {}
-            (Some(fl), Some(tl)) => {
-                if fl != tl {
-                    return false;
-                }
-            }
-            (None, None) => return true,
-            // One side has more levels than the other.
-            _ => return false,
+        let Some((fl, f_rest)) = f.map(split_level) else {
+            // Both ran out together, or the topic has more levels.
+            return t.is_none();
+        };
+        // "#" swallows the rest, including the case of no further topic
+        // levels (it matches the parent too).
+        if fl == b"#" {
+            return true;
         }
+        // The filter has more levels than the topic.
+        let Some((tl, t_rest)) = t.map(split_level) else { return false };
+        if fl != b"+" && fl != tl {
+            return false;
+        }
+        (f, t) = (f_rest, t_rest);
+    }
+}
+
+/// The first level of `s` and what follows its `/` (`None`: it was the last
+/// level). `a/` is `a` then an empty last level; the empty string is one empty level.
+#[inline(never)]
+fn split_level(s: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match s.iter().position(|&b| b == b'/') {
+        Some(p) => (s.get(..p).unwrap_or(s), s.get(p + 1..)),
+        None => (s, None),
     }
 }
 
@@ -888,6 +944,34 @@ mod tests {
             if !is_wildcard_filter(&f) {
                 prop_assert_eq!(m, f == t);
             }
+        }
+
+        /// The level walker answers as a split-iterator matcher (the
+        /// implementation before it), on filters and topics made of the
+        /// characters that matter.
+        #[test]
+        fn prop_matches_as_split_iterators(
+            f in proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'+'), Just(b'#'), Just(b'a'), Just(b'$')], 0..8),
+            t in proptest::collection::vec(prop_oneof![Just(b'/'), Just(b'a'), Just(b'b'), Just(b'$')], 0..8),
+        ) {
+            fn split_matches(f: &[u8], t: &[u8]) -> bool {
+                if t.first() == Some(&b'$') && matches!(f.first(), Some(b'+' | b'#')) {
+                    return false;
+                }
+                let mut f_levels = f.split(|&b| b == b'/');
+                let mut t_levels = t.split(|&b| b == b'/');
+                loop {
+                    match (f_levels.next(), t_levels.next()) {
+                        (Some(b"#"), _) => return true,
+                        (Some(b"+"), Some(_)) => {}
+                        (Some(fl), Some(tl)) if fl != tl => return false,
+                        (Some(_), Some(_)) => {}
+                        (None, None) => return true,
+                        _ => return false,
+                    }
+                }
+            }
+            prop_assert_eq!(matches_bytes(&f, &t), split_matches(&f, &t));
         }
 
         #[test]

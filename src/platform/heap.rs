@@ -14,6 +14,30 @@ use crate::config::kernel::BYTE_ALIGNMENT;
 
 pub struct FreeRtosHeap;
 
+/// A heap copy of `src` followed by `zeros` zero bytes; `None` when the heap
+/// cannot hold it. One allocation of the exact size: none of `Vec`'s growth
+/// code and no abort on a full heap.
+pub fn try_boxed_bytes(src: &[u8], zeros: usize) -> Option<alloc::boxed::Box<[u8]>> {
+    let len = src.len().checked_add(zeros)?;
+    if len == 0 {
+        return Some(alloc::boxed::Box::default());
+    }
+    let layout = Layout::array::<u8>(len).ok()?;
+    // SAFETY: the layout's size is not zero.
+    let block = unsafe { alloc::alloc::alloc(layout) };
+    if block.is_null() {
+        return None;
+    }
+    // SAFETY: `block` holds `len` = `src.len() + zeros` bytes and does not
+    // overlap `src`; the box takes the allocation with the same layout
+    // (`[u8]` of `len`, alignment 1) that `Box<[u8]>` frees with.
+    unsafe {
+        ptr::copy_nonoverlapping(src.as_ptr(), block, src.len());
+        ptr::write_bytes(block.add(src.len()), 0, zeros);
+        Some(alloc::boxed::Box::from_raw(ptr::slice_from_raw_parts_mut(block, len)))
+    }
+}
+
 #[global_allocator]
 static HEAP: FreeRtosHeap = FreeRtosHeap;
 

@@ -1,7 +1,10 @@
 //! FreeRTOS services the agent uses, through freertos-rust.
 
+#[cfg(feature = "selftest")]
 use alloc::boxed::Box;
+use core::ffi::c_void;
 
+#[cfg(feature = "selftest")]
 use freertos_rust::{FreeRtosError, Task, TaskPriority};
 
 /// Why a task could not be created.
@@ -16,7 +19,8 @@ pub enum SpawnError {
 }
 
 /// Creates a FreeRTOS task running `body`. `stack_depth` is in words, as
-/// `xTaskCreate` takes it.
+/// `xTaskCreate` takes it. (The self-test's; the agent uses [`spawn_fn`].)
+#[cfg(feature = "selftest")]
 pub fn spawn(
     name: &str,
     stack_depth: u32,
@@ -38,6 +42,41 @@ pub fn spawn(
             FreeRtosError::OutOfMemory => SpawnError::OutOfMemory,
             _ => SpawnError::OutOfMemory,
         })
+}
+
+/// Creates a FreeRTOS task running the plain function `body` (the agent
+/// task): straight through the shim's `xTaskCreate`, without freertos-rust's
+/// boxed closure, task builder and name copy. `body` never returns (so no
+/// task deletion code is linked for it). Gives the task's handle.
+pub fn spawn_fn(name: &'static str, stack_depth: u32, priority: u32, body: fn() -> !) -> Result<*mut c_void, SpawnError> {
+    let stack = u16::try_from(stack_depth).map_err(|_| SpawnError::StackTooDeep)?;
+    if u8::try_from(priority).is_err() || priority >= crate::config::kernel::MAX_PRIORITIES {
+        return Err(SpawnError::BadPriority);
+    }
+    extern "C" fn entry(param: *mut c_void) -> *mut c_void {
+        // SAFETY: `param` is the `fn() -> !` that `spawn_fn` passed, cast to
+        // a data pointer (same size and representation on FreeRTOS targets).
+        let body = unsafe { core::mem::transmute::<*mut c_void, fn() -> !>(param) };
+        body()
+    }
+    let mut handle: freertos_rust::FreeRtosTaskHandle = core::ptr::null();
+    // SAFETY: `entry` has the C task signature; the name is copied by the shim
+    // (at most configMAX_TASK_NAME_LEN bytes); `handle` outlives the call.
+    let failed = unsafe {
+        freertos_rust::freertos_rs_spawn_task(
+            entry,
+            body as *mut c_void,
+            name.as_ptr(),
+            name.len().min(u8::MAX as usize) as u8,
+            stack,
+            priority,
+            &mut handle,
+        )
+    };
+    if failed != 0 || handle.is_null() {
+        return Err(SpawnError::OutOfMemory);
+    }
+    Ok(handle as *mut c_void)
 }
 
 /// The scheduler's tick count.

@@ -87,12 +87,29 @@ pub struct Socket {
 // each socket from its own task only.
 unsafe impl Send for Socket {}
 
-/// Parses a dotted IPv4 address into network byte order.
-fn parse_ipv4(s: &str) -> Option<u32> {
+/// Parses a dotted IPv4 address into network byte order. Each part is what
+/// `u8::from_str` takes (decimal digits, an optional leading `+`, at most
+/// 255), read from the bytes: no `core::str` parsing code in the image.
+fn parse_ipv4(s: &[u8]) -> Option<u32> {
     let mut octets = [0u8; 4];
-    let mut parts = s.split('.');
+    let mut parts = s.split(|&b| b == b'.');
     for o in &mut octets {
-        *o = parts.next()?.parse().ok()?;
+        let part = parts.next()?;
+        let digits = part.strip_prefix(b"+").unwrap_or(part);
+        if digits.is_empty() {
+            return None;
+        }
+        let mut value = 0u32;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            value = value * 10 + u32::from(d - b'0');
+            if value > 255 {
+                return None;
+            }
+        }
+        *o = value as u8;
     }
     parts.next().is_none().then(|| u32::from_ne_bytes(octets))
 }
@@ -104,8 +121,7 @@ impl Socket {
     pub fn connect(host: &[u8], is_ip: bool, port: u16, send_timeout_ticks: u32, tls: Option<&PortTls<'_>>) -> Result<Self, NetError> {
         let name = host.strip_suffix(&[0]).ok_or(NetError::Resolve)?;
         let address = if is_ip {
-            let text = core::str::from_utf8(name).map_err(|_| NetError::Resolve)?;
-            parse_ipv4(text).ok_or(NetError::Resolve)?
+            parse_ipv4(name).ok_or(NetError::Resolve)?
         } else {
             // SAFETY: `host` is NUL-terminated (checked above) and outlives the call.
             unsafe { SOCKETS_GetHostByName(host.as_ptr() as *const c_char) }
@@ -158,6 +174,7 @@ impl Socket {
         Ok(())
     }
 
+    #[inline(never)]
     fn option(&self, option: i32, value: *const c_void, len: usize) -> Result<(), NetError> {
         // SAFETY: `value` points to `len` bytes (or the option's own form, above)
         // that live through the call; the port copies what it keeps.

@@ -34,7 +34,8 @@ extern "C" {
 BaseType_t AFR_SELFTEST_StartTask(AFR_SELFTEST_Report report);
 
 /**
- * The agent task's deepest stack use so far, in bytes (0 before it ran).
+ * The agent task's deepest stack use so far, in bytes (0 before it ran);
+ * see `platform::stack_probe`.
  */
 uint32_t AFR_SELFTEST_AgentStackPeak(void);
 

@@ -21,10 +21,8 @@
 use heapless::{Deque, Vec};
 
 use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer};
-use crate::mqtt::codec::{
-    ConnectReturnCode, DecodeError, FixedHeader, Packet, PacketType, Publish, QoS, Subscribe,
-    SubscribeFilters, Unsubscribe, UnsubscribeFilters,
-};
+use crate::mqtt::codec::client::{self as wire, FromServer, Request};
+use crate::mqtt::codec::{ConnectReturnCode, DecodeError, EncodeError, FixedHeader, PacketType, QoS};
 use crate::mqtt::topic;
 
 #[cfg(test)]
@@ -123,28 +121,32 @@ pub enum Refused {
 }
 
 /// An operation of a caller, as the C API asks for it. Strings and payloads
-/// are copied into the packet during [`AgentCore::submit`].
+/// are copied into the packet during [`AgentCore::submit`]; strings are bytes,
+/// checked there (UTF-8, no U+0000, topic rules) as the client codec does.
 pub enum Command<'a, O, CB> {
+    /// CONNECT with a clean session (AFR's agent never keeps a session).
     /// `open` is what the platform needs to open the connection (host, port,
     /// TLS); `start` and `timeout` the caller's tick and time, which bound the
     /// opening and the CONNACK.
     Connect {
-        connect: crate::mqtt::codec::Connect<'a>,
+        client_id: &'a [u8],
+        username: Option<&'a [u8]>,
+        keep_alive: u16,
         open: O,
         callback: Option<CB>,
         start: u32,
         timeout: u32,
     },
     Subscribe {
-        filter: &'a str,
+        filter: &'a [u8],
         qos: QoS,
         callback: Option<CB>,
     },
     Unsubscribe {
-        filter: &'a str,
+        filter: &'a [u8],
     },
     Publish {
-        topic: &'a str,
+        topic: &'a [u8],
         payload: &'a [u8],
         qos: QoS,
         retain: bool,
@@ -282,8 +284,19 @@ impl<B> Rx<B> {
     }
 }
 
+/// Which subscriptions [`Client::drop_subs`] removes.
+#[derive(Clone, Copy)]
+enum Unsub<'f> {
+    /// The one of this filter.
+    Filter(&'f [u8]),
+    /// Those whose SUBSCRIBE in `slot` waits for its SUBACK.
+    Pending(u16),
+    /// All whose SUBACK has not come.
+    AnyPending,
+}
+
 struct Sub<CB, const FILTER: usize> {
-    filter: heapless::String<FILTER>,
+    filter: Vec<u8, FILTER>,
     callback: CB,
     wildcard: bool,
     /// The slot of the SUBSCRIBE that waits for its SUBACK; the entry goes
@@ -382,10 +395,20 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
         self.ops.iter().position(|o| matches!(o, Op::Free))
     }
 
-    fn remove_sub(&mut self, filter: &str) {
-        if let Some(i) = self.subs.iter().position(|s| s.filter == filter) {
-            self.subs.remove(i);
-        }
+    fn remove_sub(&mut self, filter: &[u8]) {
+        // Filters are unique in the table (a subscription replaces the same filter's).
+        self.drop_subs(Unsub::Filter(filter));
+    }
+
+    /// Removes the subscriptions `which` names, keeping the others' order:
+    /// one non-inlined table walk for every removal.
+    #[inline(never)]
+    fn drop_subs(&mut self, which: Unsub<'_>) {
+        self.subs.retain(|s| match which {
+            Unsub::Filter(filter) => s.filter[..] != *filter,
+            Unsub::Pending(slot) => s.pending != Some(slot),
+            Unsub::AnyPending => s.pending.is_none(),
+        });
     }
 }
 
@@ -461,7 +484,8 @@ where
         let slot = slot as u16;
         // The packet's buffer first (its length does not depend on the packet
         // id): without one now, nothing has changed and the caller retries.
-        let buf = match with_packet(&command, 1, |p| p.encoded_len()) {
+        let request = request(&command);
+        let buf = match request.map(|r| r.encoded_len()) {
             None => None,
             Some(Err(_)) => Some(Err(Failure::Invalid)),
             Some(Ok(len)) => match pool.take(len) {
@@ -472,8 +496,8 @@ where
         };
         let result = match (command, buf) {
             (_, Some(Err(f))) => Some(Err(f)),
-            (Command::Connect { connect, open, callback, start, timeout }, Some(Ok((mut buf, len)))) => {
-                let encoded = Packet::Connect(connect).encode(buf.as_mut());
+            (Command::Connect { open, callback, start, timeout, .. }, Some(Ok((mut buf, len)))) => {
+                let encoded = encode(request, 0, buf.as_mut());
                 if c.link != Link::Closed || encoded != Ok(len) {
                     pool.give(buf);
                     Some(Err(if c.link != Link::Closed { Failure::NotConnected } else { Failure::Invalid }))
@@ -489,7 +513,7 @@ where
                 }
             }
             (command @ (Command::Subscribe { .. } | Command::Unsubscribe { .. } | Command::Publish { .. }), Some(Ok(buf))) => {
-                Self::send_packet(c, slot, &command, buf, pool)
+                Self::send_packet(c, slot, &command, request, buf, pool)
             }
             (Command::Disconnect, _) => {
                 if c.link == Link::Open {
@@ -536,6 +560,7 @@ where
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         slot: u16,
         command: &Command<'_, O, CB>,
+        request: Option<Request<'_>>,
         (mut buf, len): (B, usize),
         pool: &mut P,
     ) -> Option<Result<(), Failure>> {
@@ -560,19 +585,19 @@ where
             },
             None => 0,
         };
-        let encoded = with_packet(command, id, |p| p.encode(buf.as_mut()));
-        if !matches!(encoded, Some(Ok(n)) if n == len) {
+        let encoded = encode(request, id, buf.as_mut());
+        if encoded != Ok(len) {
             c.session.cancel(id);
             return fail(pool, buf, Failure::Invalid);
         }
         match *command {
             Command::Subscribe { filter, callback: Some(cb), .. } => {
-                let Ok(f) = heapless::String::try_from(filter) else {
+                let Ok(f) = Vec::from_slice(filter) else {
                     c.session.cancel(id);
                     return fail(pool, buf, Failure::Invalid);
                 };
                 c.remove_sub(filter); // A new subscription to the same filter replaces the callback.
-                let sub = Sub { filter: f, callback: cb, wildcard: topic::is_wildcard_filter(filter), pending: Some(slot) };
+                let sub = Sub { filter: f, callback: cb, wildcard: filter.iter().any(|&b| b == b'+' || b == b'#'), pending: Some(slot) };
                 if c.subs.push(sub).is_err() {
                     c.session.cancel(id);
                     return fail(pool, buf, Failure::Full);
@@ -746,7 +771,7 @@ where
         for slot in c.session.drop_connection().chain(connect_slot) {
             finish(&mut c.ops, slot, Err(failure));
         }
-        c.subs.retain(|s| s.pending.is_none()); // Their SUBACK never comes.
+        c.drop_subs(Unsub::AnyPending); // Their SUBACK never comes.
         c.link = Link::Closed;
         c.close = Some((reason, graceful));
         c.close_after_queue = None;
@@ -941,23 +966,18 @@ where
             Rx::Header { .. } => Ok(()),
             Rx::Small { header, body, .. } => {
                 let packet =
-                    Packet::decode_from_server(&header, &body[..header.remaining_len as usize])
+                    wire::decode_from_server(&header, body.get(..header.remaining_len as usize).unwrap_or(&[]))
                         .map_err(CloseReason::Malformed)?;
                 let reaction = c
                     .session
-                    .received(&packet, now)
+                    .received_from_server(&packet, now)
                     .map_err(CloseReason::Protocol)?;
                 Self::react(c, reaction, pool)
             }
             Rx::Pooled { header, buf, .. } => {
                 let len = header.remaining_len as usize;
-                let parsed = match Packet::decode_from_server(&header, &buf.as_ref()[..len]) {
-                    Ok(Packet::Publish(p)) => {
-                        let base = buf.as_ref().as_ptr() as usize;
-                        let topic = (p.topic.as_ptr() as usize - base, p.topic.len());
-                        let payload = (p.payload.as_ptr() as usize - base, p.payload.len());
-                        Ok((p.qos, p.packet_id, p.dup, topic, payload))
-                    }
+                let parsed = match wire::decode_from_server(&header, buf.as_ref().get(..len).unwrap_or(&[])) {
+                    Ok(FromServer::Publish(p)) => Ok((p.qos, p.packet_id, p.dup, p.topic, p.payload)),
                     Ok(_) => Err(CloseReason::Protocol(ProtocolViolation::UnexpectedPacket)),
                     Err(e) => Err(CloseReason::Malformed(e)),
                 };
@@ -976,8 +996,7 @@ where
                     }
                 };
                 if reaction.deliver {
-                    let name = core::str::from_utf8(&buf.as_ref()[topic.0..topic.0 + topic.1])
-                        .unwrap_or("");
+                    let name = buf.as_ref().get(topic.0..topic.0 + topic.1).unwrap_or(&[]);
                     let subscribers = Self::matching(c, name);
                     let fallback = if subscribers.is_empty() {
                         c.callback
@@ -1026,14 +1045,14 @@ where
     }
 
     /// Subscription callbacks for `topic`: exact filters first, then wildcards.
-    fn matching(c: &Client<B, CB, O, OPS, SUBS, FILTER>, topic: &str) -> Vec<CB, SUBS> {
+    fn matching(c: &Client<B, CB, O, OPS, SUBS, FILTER>, topic: &[u8]) -> Vec<CB, SUBS> {
         let mut found = Vec::new();
         for wildcard in [false, true] {
             for s in c.subs.iter().filter(|s| s.wildcard == wildcard) {
                 let hit = if wildcard {
-                    topic::matches(&s.filter, topic)
+                    topic::matches_bytes(&s.filter, topic)
                 } else {
-                    s.filter == topic
+                    s.filter[..] == *topic
                 };
                 if hit {
                     let _ = found.push(s.callback);
@@ -1069,7 +1088,7 @@ where
                 c.finish_op(slot, Ok(()));
             }
             Outcome::SubscriptionRefused => {
-                c.subs.retain(|s| s.pending != Some(slot));
+                c.drop_subs(Unsub::Pending(slot));
                 c.finish_op(slot, Err(Failure::SubscriptionRefused));
             }
             Outcome::Refused(code) => {
@@ -1252,23 +1271,22 @@ fn finish<O>(ops: &mut [Op<O>], slot: u16, result: Result<(), Failure>) {
     }
 }
 
-/// Calls `f` with the packet a command sends (packet id `id`), if it sends one.
-fn with_packet<O, CB, R>(command: &Command<'_, O, CB>, id: u16, f: impl FnOnce(&Packet<'_>) -> R) -> Option<R> {
-    match command {
-        Command::Connect { connect, .. } => Some(f(&Packet::Connect(connect.clone()))),
-        Command::Subscribe { filter, qos, .. } => {
-            let filters = [(*filter, *qos)];
-            Some(f(&Packet::Subscribe(Subscribe { packet_id: id, filters: SubscribeFilters::new(&filters) })))
-        }
-        Command::Unsubscribe { filter } => {
-            let filters = [*filter];
-            Some(f(&Packet::Unsubscribe(Unsubscribe { packet_id: id, filters: UnsubscribeFilters::new(&filters) })))
-        }
-        Command::Publish { topic, payload, qos, retain } => {
-            let packet_id = (*qos != QoS::AtMostOnce).then_some(id);
-            Some(f(&Packet::Publish(Publish { dup: false, qos: *qos, retain: *retain, topic, packet_id, payload })))
-        }
-        _ => None,
+/// The packet a command sends, if it sends one.
+fn request<'a, O, CB>(command: &Command<'a, O, CB>) -> Option<Request<'a>> {
+    Some(match *command {
+        Command::Connect { client_id, username, keep_alive, .. } => Request::Connect { client_id, username, keep_alive },
+        Command::Subscribe { filter, qos, .. } => Request::Subscribe { filter, qos },
+        Command::Unsubscribe { filter } => Request::Unsubscribe { filter },
+        Command::Publish { topic, payload, qos, retain } => Request::Publish { topic, payload, qos, retain },
+        _ => return None,
+    })
+}
+
+/// Encodes `request` (packet id `id`) into `out`.
+fn encode(request: Option<Request<'_>>, id: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
+    match request {
+        Some(r) => r.encode(id, out),
+        None => Err(EncodeError::NoFilters),
     }
 }
 

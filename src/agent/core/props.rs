@@ -238,7 +238,7 @@ impl Model {
                 self.submit(
                     c,
                     Command::Subscribe {
-                        filter: FILTERS[f],
+                        filter: FILTERS[f].as_bytes(),
                         qos: QoS::AtLeastOnce,
                         callback: Some(cb),
                     },
@@ -248,7 +248,7 @@ impl Model {
                 // The subscription ends when the core took the unsubscribe
                 // (not refused, not failed at once: then the callback stays).
                 let before = self.outstanding[c].clone();
-                self.submit(c, Command::Unsubscribe { filter: FILTERS[f] });
+                self.submit(c, Command::Unsubscribe { filter: FILTERS[f].as_bytes() });
                 if let Some(slot) = self.outstanding[c].iter().copied().find(|s| !before.contains(s)) {
                     if !matches!(self.r.core.peek(c, slot), Some(Err(_))) {
                         self.ended[c].insert(f as u8 + 1);
@@ -260,7 +260,7 @@ impl Model {
                 self.submit(
                     c,
                     Command::Publish {
-                        topic: "p/q",
+                        topic: b"p/q",
                         payload: b"data",
                         qos,
                         retain: false,

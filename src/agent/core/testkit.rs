@@ -319,14 +319,9 @@ impl Rig {
 
 pub fn connect_command(callback: Option<Cb>, timeout: u32) -> Command<'static, Open, Cb> {
     Command::Connect {
-        connect: crate::mqtt::codec::Connect {
-            client_id: "core",
-            keep_alive: 1200,
-            clean_session: true,
-            username: None,
-            password: None,
-            will: None,
-        },
+        client_id: b"core",
+        username: None,
+        keep_alive: 1200,
         open: "broker",
         callback,
         start: 1000,

@@ -15,7 +15,7 @@ fn puback(id: u16) -> [u8; 4] {
 
 fn publish_cmd(qos: QoS) -> Command<'static, Open, Cb> {
     Command::Publish {
-        topic: "a/b",
+        topic: b"a/b",
         payload: b"hi",
         qos,
         retain: false,
@@ -273,7 +273,7 @@ fn a_packet_larger_than_any_buffer_fails_and_an_empty_pool_is_a_retry() {
         .submit(
             c,
             Command::Publish {
-                topic: "t",
+                topic: b"t",
                 payload: &big,
                 qos: QoS::AtLeastOnce,
                 retain: false,
@@ -516,7 +516,7 @@ fn exact_filters_before_wildcards_in_subscription_order_until_one_keeps_the_buff
             .submit(
                 c,
                 Command::Subscribe {
-                    filter,
+                    filter: filter.as_bytes(),
                     qos: QoS::AtLeastOnce,
                     callback: Some(cb),
                 },
@@ -595,7 +595,7 @@ fn a_refused_subscription_leaves_the_table() {
         .submit(
             c,
             Command::Subscribe {
-                filter: "a",
+                filter: b"a",
                 qos: QoS::AtLeastOnce,
                 callback: Some(1),
             },
@@ -628,7 +628,7 @@ fn nothing_is_delivered_to_a_subscription_after_unsubscribe() {
         .submit(
             c,
             Command::Subscribe {
-                filter: "a",
+                filter: b"a",
                 qos: QoS::AtMostOnce,
                 callback: Some(1),
             },
@@ -638,7 +638,7 @@ fn nothing_is_delivered_to_a_subscription_after_unsubscribe() {
     let b = sent_id(&r.sent(c)[0]).to_be_bytes();
     r.broker(c, &[0x90, 0x03, b[0], b[1], 0x00]);
     let _ = r.core.collect(c, slot, &mut r.pool);
-    let _ = r.submit(c, Command::Unsubscribe { filter: "a" }).unwrap();
+    let _ = r.submit(c, Command::Unsubscribe { filter: b"a" }).unwrap();
     r.did.clear();
     r.broker(c, &publish("a", b"x", 0, 0, false)); // already in flight from the broker
     assert!(r.did.contains(&Did::Delivered(

@@ -7,6 +7,7 @@
 
 use heapless::Vec;
 
+use crate::mqtt::codec::client::FromServer;
 use crate::mqtt::codec::{ConnectReturnCode, Packet, QoS, SubAckCode};
 
 /// Identifies the caller's operation that a packet completes (the agent's op slot).
@@ -248,15 +249,39 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         connect_waiter.into_iter().chain(waiting)
     }
 
-    /// A packet arrived from the broker.
+    /// A packet arrived from the broker (the full codec's [`Packet`]; the
+    /// agent decodes with the client codec and calls [`received_from_server`](Self::received_from_server)).
     pub fn received(
         &mut self,
         packet: &Packet<'_>,
         now: u32,
     ) -> Result<Reaction, ProtocolViolation> {
+        let p = match packet {
+            Packet::ConnAck(a) => FromServer::ConnAck(*a),
+            Packet::PingResp(_) => FromServer::PingResp,
+            Packet::PubAck(a) => FromServer::PubAck(a.0),
+            Packet::PubRec(a) => FromServer::PubRec(a.0),
+            Packet::PubRel(a) => FromServer::PubRel(a.0),
+            Packet::PubComp(a) => FromServer::PubComp(a.0),
+            Packet::UnsubAck(a) => FromServer::UnsubAck(a.0),
+            // We send one filter per SUBSCRIBE, so the first code is the answer.
+            Packet::SubAck(a) => FromServer::SubAck(a.packet_id, a.codes().next().unwrap_or(SubAckCode::Failure)),
+            Packet::Publish(p) => return self.received_publish(p.qos, p.packet_id, p.dup),
+            _ => return Err(ProtocolViolation::UnexpectedPacket),
+        };
+        self.received_from_server(&p, now)
+    }
+
+    /// A packet other than PUBLISH arrived from the broker (a PUBLISH goes to
+    /// [`received_publish`](Self::received_publish)).
+    pub fn received_from_server(
+        &mut self,
+        packet: &FromServer,
+        now: u32,
+    ) -> Result<Reaction, ProtocolViolation> {
         let _ = now;
         match (self.state, packet) {
-            (State::AwaitingConnAck { token, .. }, Packet::ConnAck(ack)) => {
+            (State::AwaitingConnAck { token, .. }, FromServer::ConnAck(ack)) => {
                 let outcome = if ack.code == ConnectReturnCode::Accepted {
                     self.state = State::Connected;
                     Outcome::Done
@@ -275,42 +300,39 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         }
     }
 
-    fn received_connected(&mut self, packet: &Packet<'_>) -> Result<Reaction, ProtocolViolation> {
+    fn received_connected(&mut self, packet: &FromServer) -> Result<Reaction, ProtocolViolation> {
         let mut r = Reaction::default();
-        match packet {
-            Packet::PingResp(_) => self.ping_sent = None,
-            Packet::PubAck(a) => r.complete = self.finish(a.0, Expect::PubAck, Outcome::Done)?,
-            Packet::PubComp(a) => r.complete = self.finish(a.0, Expect::PubComp, Outcome::Done)?,
-            Packet::UnsubAck(a) => {
-                r.complete = self.finish(a.0, Expect::UnsubAck, Outcome::Done)?
-            }
-            Packet::SubAck(a) => {
-                // We send one filter per SUBSCRIBE, so the first code is the answer.
-                let outcome = match a.codes().next() {
-                    Some(SubAckCode::Granted(q)) => Outcome::Granted(q),
-                    _ => Outcome::SubscriptionRefused,
+        match *packet {
+            FromServer::PingResp => self.ping_sent = None,
+            FromServer::PubAck(id) => r.complete = self.finish(id, Expect::PubAck, Outcome::Done)?,
+            FromServer::PubComp(id) => r.complete = self.finish(id, Expect::PubComp, Outcome::Done)?,
+            FromServer::UnsubAck(id) => r.complete = self.finish(id, Expect::UnsubAck, Outcome::Done)?,
+            FromServer::SubAck(id, code) => {
+                let outcome = match code {
+                    SubAckCode::Granted(q) => Outcome::Granted(q),
+                    SubAckCode::Failure => Outcome::SubscriptionRefused,
                 };
-                r.complete = self.finish(a.packet_id, Expect::SubAck, outcome)?;
+                r.complete = self.finish(id, Expect::SubAck, outcome)?;
             }
-            Packet::PubRec(a) => {
+            FromServer::PubRec(id) => {
                 // Outgoing QoS 2, step 2 [MQTT-4.3.3]: answer PUBREL and wait for PUBCOMP.
-                match self.in_flight.iter_mut().find(|f| f.packet_id == a.0) {
+                match self.in_flight.iter_mut().find(|f| f.packet_id == id) {
                     Some(f) if f.expect == Expect::PubRec || f.expect == Expect::PubComp => {
                         f.expect = Expect::PubComp;
-                        r.send = Some(Ack::PubRel(a.0));
+                        r.send = Some(Ack::PubRel(id));
                     }
                     Some(_) => return Err(ProtocolViolation::MismatchedAck),
                     // Unknown id: still release it so that the broker can finish.
-                    None => r.send = Some(Ack::PubRel(a.0)),
+                    None => r.send = Some(Ack::PubRel(id)),
                 }
             }
-            Packet::PubRel(a) => {
+            FromServer::PubRel(id) => {
                 // Incoming QoS 2, step 3: the id may be reused by the broker from now on.
-                self.inbound_qos2.retain(|id| *id != a.0);
-                r.send = Some(Ack::PubComp(a.0));
+                self.inbound_qos2.retain(|i| *i != id);
+                r.send = Some(Ack::PubComp(id));
             }
-            Packet::Publish(p) => return self.received_publish(p.qos, p.packet_id, p.dup),
-            _ => return Err(ProtocolViolation::UnexpectedPacket),
+            FromServer::Publish(p) => return self.received_publish(p.qos, p.packet_id, p.dup),
+            FromServer::ConnAck(_) => return Err(ProtocolViolation::UnexpectedPacket),
         }
         Ok(r)
     }

@@ -141,6 +141,9 @@ pub enum EncodeError {
     WildcardInTopic,
     /// A string contains U+0000 [MQTT-1.5.3-2].
     NullCharacter,
+    /// A string given as bytes is not well-formed UTF-8 [MQTT-1.5.3-1]
+    /// (the client encoder, `client::Outgoing`, takes bytes).
+    InvalidUtf8,
     /// SUBACK without return codes (§3.9.3).
     NoReturnCodes,
     /// SUBACK return code other than 0x00, 0x01, 0x02, 0x80 [MQTT-3.9.3-2].
@@ -172,6 +175,7 @@ impl fmt::Display for EncodeError {
             EncodeError::EmptyTopic => f.write_str("empty topic"),
             EncodeError::WildcardInTopic => f.write_str("wildcard in a topic name"),
             EncodeError::NullCharacter => f.write_str("string contains U+0000"),
+            EncodeError::InvalidUtf8 => f.write_str("string is not UTF-8"),
             EncodeError::NoReturnCodes => f.write_str("SUBACK without return codes"),
             EncodeError::InvalidSubackCode => f.write_str("invalid SUBACK return code"),
             EncodeError::PasswordWithoutUsername => f.write_str("password without user name"),

@@ -79,6 +79,7 @@
 #![forbid(unsafe_code)]
 
 mod ack;
+pub mod client;
 mod connack;
 mod connect;
 mod decode;
@@ -109,6 +110,7 @@ pub use subscribe::{
 };
 pub use unsubscribe::{Unsubscribe, UnsubscribeFilters, UnsubscribeFiltersIter};
 pub use varint::MAX_REMAINING_LEN;
+pub use wire::{is_utf8, utf8_with_nul};
 
 /// The protocol name carried by CONNECT (§3.1.2.1).
 pub const PROTOCOL_NAME: &str = "MQTT";

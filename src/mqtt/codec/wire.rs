@@ -84,6 +84,48 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Whether `bytes` are well-formed UTF-8 (RFC 3629, what `core::str::from_utf8`
+/// accepts: no overlong forms, no surrogates, nothing above U+10FFFF), without
+/// core's validator and its 256-byte table.
+pub fn is_utf8(bytes: &[u8]) -> bool {
+    utf8_with_nul(bytes).is_some()
+}
+
+/// [`is_utf8`] and, in the same pass, whether the bytes hold U+0000 (MQTT
+/// strings must not [MQTT-1.5.3-2]): `None` when not UTF-8, else
+/// `Some(has_nul)`. One loop instead of a second scan (and no `memchr`).
+pub fn utf8_with_nul(bytes: &[u8]) -> Option<bool> {
+    let mut nul = false;
+    let mut it = bytes.iter();
+    while let Some(&lead) = it.next() {
+        if lead < 0x80 {
+            nul |= lead == 0;
+            continue;
+        }
+        // Continuation bytes after `lead`, and the range of the first one
+        // (the others are always 0x80..=0xBF).
+        let (more, lo, hi) = match lead {
+            0xC2..=0xDF => (1, 0x80, 0xBF),
+            0xE0 => (2, 0xA0, 0xBF),
+            0xE1..=0xEC | 0xEE..=0xEF => (2, 0x80, 0xBF),
+            0xED => (2, 0x80, 0x9F),
+            0xF0 => (3, 0x90, 0xBF),
+            0xF1..=0xF3 => (3, 0x80, 0xBF),
+            0xF4 => (3, 0x80, 0x8F),
+            _ => return None,
+        };
+        let (mut lo, mut hi) = (lo, hi);
+        for _ in 0..more {
+            match it.next() {
+                Some(&b) if (lo..=hi).contains(&b) => {}
+                _ => return None,
+            }
+            (lo, hi) = (0x80, 0xBF);
+        }
+    }
+    Some(nul)
+}
+
 /// A topic name as it must appear in PUBLISH and as a will topic: at least one
 /// character [MQTT-4.7.3-1], no wildcard [MQTT-3.3.2-2] (the will topic is a
 /// topic name too, §3.1.3.2).

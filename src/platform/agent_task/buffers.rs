@@ -5,7 +5,6 @@
 //! can still be sent). The only place the core's buffers touch raw pointers.
 
 use alloc::boxed::Box;
-use alloc::vec;
 use core::ptr::NonNull;
 
 use crate::agent::core::Pool;
@@ -78,10 +77,7 @@ impl Pool for CPool {
         if len <= crate::config::pool::BUFFER_SIZE {
             return None; // Fits the pool: wait for a pool buffer rather than use the heap.
         }
-        let mut v = vec::Vec::new();
-        v.try_reserve_exact(len).ok()?;
-        v.resize(len, 0);
-        Some(PoolBuf::Heap(v.into_boxed_slice()))
+        crate::platform::heap::try_boxed_bytes(&[], len).map(PoolBuf::Heap)
     }
 
     fn take_rx(&mut self, len: usize) -> Option<PoolBuf> {

@@ -11,7 +11,6 @@ mod buffers;
 mod task;
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
@@ -93,7 +92,8 @@ pub enum SubmitError {
 pub struct Agent {
     core: Mutex<Core>,
     /// One binary semaphore per (client, slot): the slot's completion signal.
-    waiters: Vec<Semaphore>,
+    /// (All `Some` once the agent exists: `create_agent` checks.)
+    waiters: [Option<Semaphore>; BROKERS * OPS],
     task: AtomicPtr<c_void>,
     /// Per client: why the last TLS connect failed (`MQTTAgentTLSError_t`), 0 when it did not.
     tls_failure: [AtomicU8; BROKERS],
@@ -128,10 +128,10 @@ pub fn init() -> bool {
 fn create_agent() -> Option<()> {
     let keep_alive = KeepAlive { interval: mqtt::KEEP_ALIVE_ACTUAL_INTERVAL_TICKS, timeout: mqtt::KEEP_ALIVE_TIMEOUT_TICKS };
     let core = Core::new(keep_alive, RX_BUDGET)?;
-    let mut waiters = Vec::new();
-    waiters.try_reserve_exact(BROKERS * OPS).ok()?;
-    for _ in 0..BROKERS * OPS {
-        waiters.push(Semaphore::new_binary().ok()?);
+    // A fixed array: no Vec growth code (any semaphore made is deleted again on failure).
+    let waiters: [Option<Semaphore>; BROKERS * OPS] = core::array::from_fn(|_| Semaphore::new_binary().ok());
+    if waiters.iter().any(Option::is_none) {
+        return None;
     }
     let agent = Box::new(Agent {
         core: Mutex::new(core).ok()?,
@@ -141,8 +141,8 @@ fn create_agent() -> Option<()> {
     });
     let agent: &'static Agent = Box::leak(agent);
     AGENT.store(agent as *const Agent as *mut Agent, Ordering::Release);
-    let task = rtos::spawn("MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run).ok()?;
-    agent.task.store(task.raw_handle() as *mut c_void, Ordering::Release);
+    let task = rtos::spawn_fn("MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run).ok()?;
+    agent.task.store(task, Ordering::Release);
     Some(())
 }
 
@@ -176,6 +176,11 @@ impl Agent {
         }
     }
 
+    /// The completion signal of `slot` of `client`.
+    fn waiter(&self, client: usize, slot: u16) -> Option<&Semaphore> {
+        self.waiters.get(client * OPS + slot as usize)?.as_ref()
+    }
+
     /// Allocates a client; `None` when `mqttconfigMAX_BROKERS` exist already.
     pub fn create(&self) -> Option<*mut c_void> {
         let (index, generation) = self.lock().create()?;
@@ -205,7 +210,7 @@ impl Agent {
         };
         self.wake();
         let waited = rtos::tick_count().wrapping_sub(start);
-        let semaphore = &self.waiters[index * OPS + slot as usize];
+        let Some(semaphore) = self.waiter(index, slot) else { return Err(SubmitError::NotReady) };
         let signalled = semaphore.take(Duration::ticks(timeout.saturating_sub(waited))).is_ok();
         let result = self.lock().collect(index, slot, &mut CPool);
         if result.is_some() && !signalled {

@@ -7,7 +7,6 @@
 //! for the next wake-up.
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::ffi::c_void;
 
 use super::{agent, Agent, CPool, Callback, OpenRequest, PoolBuf, BROKERS, SUBS};
@@ -61,11 +60,18 @@ enum Report {
 type Batch = heapless::Vec<Action<PoolBuf, Callback, OpenRequest, SUBS>, BATCH>;
 
 /// The agent task's body.
-pub fn run() {
+/// Never returns: the task is never deleted (so `vTaskDelete` is not linked
+/// for it). `init` publishes the agent before it creates the task, so the
+/// agent is always there; were it not, the task would only sleep.
+pub fn run() -> ! {
     #[cfg(feature = "selftest")]
     crate::platform::stack_probe::paint();
-    let Some(agent) = agent() else { return };
-    let mut conns: Vec<Conn> = (0..BROKERS).map(|_| Conn { link: None, wakeup: false }).collect();
+    let Some(agent) = agent() else {
+        loop {
+            rtos::delay(kernel::MAX_DELAY);
+        }
+    };
+    let mut conns: [Conn; BROKERS] = core::array::from_fn(|_| Conn { link: None, wakeup: false });
     let mut reports: heapless::Vec<Report, BATCH> = heapless::Vec::new();
     let mut rested = true;
     loop {
@@ -154,7 +160,9 @@ fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, 
         }
         Action::Close { client, reason, graceful } => close(agent, &mut conns[client], client, reason, graceful),
         Action::Complete { client, slot } => {
-            agent.waiters[client * super::OPS + slot as usize].give();
+            if let Some(waiter) = agent.waiter(client, slot) {
+                waiter.give();
+            }
         }
         Action::Deliver { delivery, .. } => deliver(delivery),
         Action::Disconnected { callback, .. } => disconnected(callback),
