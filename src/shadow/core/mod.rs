@@ -297,7 +297,7 @@ struct Pending {
     qos: u8,
     keep: bool,
     was_kept: bool,
-    /// Responses may still answer it.
+    /// Responses may answer it: from its publish to the end of its wait.
     open: bool,
     phase: OpPhase,
     code: Code,
@@ -315,6 +315,8 @@ enum Flow<T> {
     /// `cursor`: `None` until connected; then the next topic (name × 8 + kind).
     Connect { cursor: Option<u16> },
     Delete { cursor: u16 },
+    /// A Barrier, then a Finish.
+    Barrier,
     /// A Finish after a Barrier: the outcome decides the code.
     AfterBarrier { name: u8 },
 }
@@ -539,7 +541,7 @@ impl<T: Copy> ShadowCore<T> {
             qos,
             keep,
             was_kept,
-            open: true,
+            open: false,
             phase: OpPhase::Start,
             code: Code::Failure,
             token: Text::new(),
@@ -572,7 +574,7 @@ impl<T: Copy> ShadowCore<T> {
             Some(n) if c.names[n].callbacks != 0 || want.bits() == 0 => n,
             _ if want.bits() == 0 => {
                 // Nothing registered, nothing wanted: only the barrier.
-                c.flow = Flow::AfterBarrier { name: u8::MAX };
+                c.flow = Flow::Barrier;
                 return Ok(());
             }
             _ if with_callbacks >= THINGS => return Err(Code::Failure),
@@ -629,6 +631,10 @@ impl<T: Copy> ShadowCore<T> {
             Flow::Register { .. } => self.resume_register(id.slot, outcome, topic),
             Flow::Connect { .. } => self.resume_connect(id.slot, outcome, topic),
             Flow::Delete { .. } => self.resume_delete(id.slot, topic),
+            Flow::Barrier => {
+                c.flow = Flow::AfterBarrier { name: u8::MAX };
+                Step::Barrier { mqtt: c.mqtt }
+            }
             Flow::AfterBarrier { name } => {
                 c.flow = Flow::Idle;
                 if (name as usize) < NAMES {
@@ -653,6 +659,7 @@ impl<T: Copy> ShadowCore<T> {
                 OpPhase::Start => {
                     if p.was_kept {
                         p.phase = OpPhase::Publishing;
+                        p.open = true;
                         topic::write(c.names[n].name.as_str(), Kind::Request(op), topic);
                         return Step::Publish { mqtt, qos };
                     }
@@ -683,6 +690,7 @@ impl<T: Copy> ShadowCore<T> {
                         continue;
                     }
                     p.phase = OpPhase::Publishing;
+                    p.open = true;
                     topic::write(c.names[n].name.as_str(), Kind::Request(op), topic);
                     return Step::Publish { mqtt, qos };
                 }
@@ -786,6 +794,12 @@ impl<T: Copy> ShadowCore<T> {
 
     fn end_operation(&mut self, slot: usize) -> Step {
         let c = &mut self.clients[slot];
+        // Whatever the path, a document that is not handed out goes back first.
+        if let Some(p) = c.pending.as_mut().filter(|p| p.code != Code::Success) {
+            if let Some(d) = p.document.take() {
+                return Step::ReturnBuffer { mqtt: c.mqtt, buffer: d.buffer };
+            }
+        }
         c.flow = Flow::Idle;
         let Some(p) = c.pending.take() else { return finish(Code::Failure) };
         self.collect(slot, p.name as usize);
