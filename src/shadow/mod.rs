@@ -2,6 +2,7 @@
 //! write, without I/O. The C API and the waiting for responses are in
 //! `ffi::shadow`.
 
+pub mod core;
 pub mod json;
 pub mod topic;
 

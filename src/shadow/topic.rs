@@ -69,6 +69,14 @@ pub fn validate_thing_name(name: &str) -> Result<(), ThingNameError> {
 pub fn topic(thing: &str, kind: Kind) -> Result<Topic, ThingNameError> {
     validate_thing_name(thing)?;
     let mut t = Topic::new();
+    write(thing, kind, &mut t);
+    Ok(t)
+}
+
+/// Writes the topic of `kind` for `thing` (a valid thing name) into `t`, in
+/// place: a topic is 165 bytes, built where it is used.
+pub fn write(thing: &str, kind: Kind, t: &mut Topic) {
+    t.clear();
     let tail = match kind {
         Kind::Request(op) => (op.name(), ""),
         Kind::Accepted(op) => (op.name(), "/accepted"),
@@ -81,7 +89,6 @@ pub fn topic(thing: &str, kind: Kind) -> Result<Topic, ThingNameError> {
     for part in ["$aws/things/", thing, "/shadow/", tail.0, tail.1] {
         let _ = t.push_str(part);
     }
-    Ok(t)
 }
 
 /// Splits a shadow topic into its thing name and kind (not requests).

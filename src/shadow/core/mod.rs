@@ -1,0 +1,1134 @@
+//! The shadow client's decisions, without I/O: which topics a client holds
+//! and how many uses hold each, the pending operation and its `clientToken`,
+//! which response answers it, which callback a publish goes to, and who owns
+//! each MQTT buffer.
+//!
+//! The platform (`ffi::shadow`) drives it under its lock and performs what it
+//! asks for:
+//! - a caller's flow (operation, callback registration, connect, delete) is
+//!   started with a `begin_*` call, then stepped with [`ShadowCore::resume`],
+//!   which takes the outcome of the previous [`Step`] and returns the next one,
+//!   until [`Step::Finish`] (or [`Step::Detach`] for a delete);
+//! - a publish on a shadow topic is a [`Delivery`] stepped with
+//!   [`ShadowCore::deliver`] until [`Delivered::Done`].
+//!
+//! Buffers: a buffer handed to [`Delivery::new`] belongs to the delivery (the
+//! agent's) until `Done { kept }`: `kept == false` gives it back to the agent,
+//! which frees it; `kept == true` means that a callback kept it (the
+//! application owns it) or that a waiting Get holds it (the core owns it, see
+//! [`ShadowCore::holds`]), to be handed to its caller by `Finish { document }`
+//! or given back by [`Step::ReturnBuffer`]. No other way in or out exists.
+#![forbid(unsafe_code)]
+
+
+use super::json;
+use super::topic::{self, Kind, Operation, Topic, MAX_THING_NAME};
+use crate::handle;
+
+#[cfg(feature = "rtos")]
+mod cap {
+    pub const CLIENTS: usize = crate::config::shadow::MAX_CLIENTS;
+    pub const THINGS: usize = crate::config::shadow::MAX_THINGS_WITH_CALLBACKS;
+}
+#[cfg(not(feature = "rtos"))]
+mod cap {
+    /// Host builds (tests): the simulator tests' configuration.
+    pub const CLIENTS: usize = 3;
+    pub const THINGS: usize = 2;
+}
+pub use cap::{CLIENTS, THINGS};
+
+/// Thing names a client holds: its things with callbacks, the pending
+/// operation's, and things whose response subscriptions are kept.
+pub const NAMES: usize = THINGS + 4;
+/// `clientToken`s we generate are short; AWS allows 64 bytes, which we store too.
+pub const MAX_TOKEN: usize = 64;
+/// Room a request needs beyond the document: a generated token ("afr-" and
+/// three decimal `u32`s) and `{"clientToken":"",}`.
+pub const REQUEST_EXTRA: usize = 32 + 20;
+
+const _: () = assert!(CLIENTS <= handle::MAX_SLOTS, "shadowconfigMAX_CLIENTS is at most 127");
+const _: () = assert!(NAMES <= 255);
+
+/// The platform's MQTT client (the agent handle as a number); never interpreted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MqttId(pub usize);
+
+/// An MQTT buffer (the agent's buffer handle as a number); never interpreted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BufferId(pub usize);
+
+/// A document inside a buffer: `at` is the platform's address of the payload,
+/// carried, never read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Document {
+    pub buffer: BufferId,
+    pub at: usize,
+    pub len: u32,
+}
+
+/// A shadow client: its slot and generation (what a handle encodes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientId {
+    pub slot: usize,
+    pub generation: u32,
+}
+
+impl ClientId {
+    /// The opaque handle C code holds.
+    pub fn handle(self) -> usize {
+        handle::encode(handle::Kind::Shadow, self.slot, self.generation)
+    }
+}
+
+/// What an operation comes to (AFR's `ShadowReturnCode_t` without C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Success,
+    Timeout,
+    Failure,
+    /// The service's rejection code (400–599 only).
+    Rejected(i16),
+}
+
+/// What a platform action ([`Step`]) came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done; for [`Step::Wait`]: woken.
+    Success,
+    Timeout,
+    Failure,
+}
+
+impl Outcome {
+    fn code(self) -> Code {
+        match self {
+            Outcome::Success => Code::Success,
+            Outcome::Timeout => Code::Timeout,
+            Outcome::Failure => Code::Failure,
+        }
+    }
+}
+
+/// How long a step may block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// What is left of the caller's timeout.
+    Caller,
+    /// `shadowconfigCLEANUP_TIME_MS`.
+    Cleanup,
+    /// One tick: a withdrawal nobody waits for.
+    Tick,
+}
+
+/// What the platform must do next for a caller's flow. Steps that name a
+/// topic wrote it into the `topic` passed to [`ShadowCore::resume`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Subscribe `topic` on `mqtt` with the shadow's publish callback.
+    Subscribe { mqtt: MqttId, qos: u8, budget: Budget },
+    /// Unsubscribe `topic` on `mqtt` (the outcome does not matter).
+    Unsubscribe { mqtt: MqttId, budget: Budget },
+    /// Publish the request body (from `begin_operation`) on `topic`.
+    Publish { mqtt: MqttId, qos: u8 },
+    /// Wait on the client's semaphore (given by [`Delivered::Wake`]); report
+    /// `Success` when woken, `Timeout` when the caller's time ran out.
+    Wait,
+    /// Connect `mqtt` with the caller's parameters.
+    Connect { mqtt: MqttId },
+    /// Wait until no callback of `mqtt` that started before is still running.
+    Barrier { mqtt: MqttId },
+    /// Give `buffer` back to the agent (no outcome needed): ownership leaves the core.
+    ReturnBuffer { mqtt: MqttId, buffer: BufferId },
+    /// The flow is over: answer the caller. A Get's `document` is the caller's now.
+    Finish { code: Code, document: Option<Document> },
+    /// A delete is over and the client is gone: delete a dedicated `mqtt`, or
+    /// hand a shared one back to the application (its callback, a barrier).
+    Detach { mqtt: MqttId, dedicated: bool },
+}
+
+/// A thing's callbacks, as [`Wants`] bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Wants {
+    pub updated: bool,
+    pub deleted: bool,
+    pub delta: bool,
+}
+
+impl Wants {
+    fn bits(self) -> u8 {
+        self.updated as u8 | (self.deleted as u8) << 1 | (self.delta as u8) << 2
+    }
+}
+
+/// Which of a thing's callbacks to call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Callback {
+    /// `update/documents`; may keep the buffer.
+    Updated,
+    /// `update/delta`; may keep the buffer.
+    Delta,
+    /// `delete/accepted`; no buffer.
+    Deleted,
+}
+
+/// A step of a publish's delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered<'a, T> {
+    /// Client `slot`'s waiting caller has its answer: give its semaphore.
+    Wake { slot: usize },
+    /// Call `record`'s callback of kind `callback`; for `document: Some(_)`
+    /// report its answer with [`Delivery::kept`] before the next step.
+    Call { slot: usize, callback: Callback, record: T, thing: &'a str, document: Option<Document> },
+    /// Over: `kept == false` hands the buffer back to the agent.
+    Done { kept: bool },
+}
+
+/// Why `begin_*` or `create` refused.
+pub type Refused = Code;
+
+// ------------------------------------------------------------------ tables
+
+/// A short string stored inline (`Copy`, so that tables are made by repetition).
+#[derive(Clone, Copy)]
+struct Text<const N: usize> {
+    len: u8,
+    bytes: [u8; N],
+}
+
+impl<const N: usize> Text<N> {
+    const fn new() -> Self {
+        Text { len: 0, bytes: [0; N] }
+    }
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+    fn push_str(&mut self, s: &str) -> Result<(), ()> {
+        let at = self.len as usize;
+        let dst = self.bytes.get_mut(at..at + s.len()).ok_or(())?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len += s.len() as u8;
+        Ok(())
+    }
+    fn is(&self, s: &str) -> bool {
+        &self.bytes[..self.len as usize] == s.as_bytes()
+    }
+}
+
+const _: () = assert!(MAX_THING_NAME < 256 && MAX_TOKEN < 256);
+
+/// The topics a client can hold per thing, as indices of [`NameEntry::uses`].
+const KINDS: [Kind; 8] = [
+    Kind::Accepted(Operation::Update),
+    Kind::Rejected(Operation::Update),
+    Kind::Accepted(Operation::Get),
+    Kind::Rejected(Operation::Get),
+    Kind::Accepted(Operation::Delete),
+    Kind::Rejected(Operation::Delete),
+    Kind::Delta,
+    Kind::Documents,
+];
+
+fn op_index(op: Operation) -> usize {
+    match op {
+        Operation::Update => 0,
+        Operation::Get => 1,
+        Operation::Delete => 2,
+    }
+}
+
+fn kind_index(kind: Kind) -> Option<usize> {
+    Some(match kind {
+        Kind::Accepted(op) => 2 * op_index(op),
+        Kind::Rejected(op) => 2 * op_index(op) + 1,
+        Kind::Delta => 6,
+        Kind::Documents => 7,
+        Kind::Request(_) => return None,
+    })
+}
+
+/// The topic each callback rides on, in [`Wants`] bit order.
+const CALLBACK_KINDS: [usize; 3] = [7, 4, 6];
+
+/// A thing name a client holds, and its topics.
+#[derive(Clone, Copy)]
+struct NameEntry<T> {
+    name: Text<MAX_THING_NAME>,
+    /// Uses of each topic of [`KINDS`] by this client.
+    uses: [u8; 8],
+    /// Topics known subscribed on the MQT client (bit per kind).
+    live: u8,
+    /// Operations whose response pair is kept (bit per operation).
+    kept: u8,
+    /// Registered callbacks ([`Wants`] bits) and their record.
+    callbacks: u8,
+    record: T,
+}
+
+impl<T: Copy> NameEntry<T> {
+    fn unused(&self) -> bool {
+        self.name.is_empty()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OpPhase {
+    Start,
+    /// A SUBSCRIBE of `Accepted` (0) or `Rejected` (1) is out.
+    Subscribing(u8),
+    Publishing,
+    Waiting,
+    /// Settling: 0 buffer, 1 keep, 2/3 release accepted/rejected, 4 finish.
+    End(u8),
+    /// A failed SUBSCRIBE of `which`: 0 withdraw, 1 release accepted, 2 finish.
+    Failed { stage: u8, withdraw: bool, which: u8 },
+}
+
+#[derive(Clone, Copy)]
+struct Pending {
+    op: Operation,
+    name: u8,
+    qos: u8,
+    keep: bool,
+    was_kept: bool,
+    /// Responses may answer it: from its publish to the end of its wait.
+    open: bool,
+    phase: OpPhase,
+    code: Code,
+    token: Text<MAX_TOKEN>,
+    result: Option<Code>,
+    document: Option<Document>,
+}
+
+#[derive(Clone, Copy)]
+enum Flow<T> {
+    Idle,
+    Operation,
+    /// `stage`: the callback (0..3) being changed; `awaiting`: its SUBSCRIBE is out.
+    Register { name: u8, want: u8, record: T, stage: u8, acquired: u8, awaiting: bool, failed: Option<Code> },
+    /// `cursor`: `None` until connected; then the next topic (name × 8 + kind).
+    Connect { cursor: Option<u16> },
+    Delete { cursor: u16 },
+    /// A Barrier, then a Finish.
+    Barrier,
+    /// A Finish after a Barrier: the outcome decides the code.
+    AfterBarrier { name: u8 },
+}
+
+#[derive(Clone, Copy)]
+struct Client<T> {
+    in_use: bool,
+    /// The slot's generation minus one (zero-initialised tables); `retired`: used up.
+    generation: u32,
+    retired: bool,
+    dedicated: bool,
+    mqtt: MqttId,
+    next_token: u32,
+    names: [NameEntry<T>; NAMES],
+    pending: Option<Pending>,
+    flow: Flow<T>,
+}
+
+/// Every shadow client's state. `T` is the platform's record of a thing's
+/// callbacks (C function pointers), carried and handed back, never called.
+pub struct ShadowCore<T> {
+    clients: [Client<T>; CLIENTS],
+}
+
+impl<T: Copy> ShadowCore<T> {
+    /// An empty table; `empty` is the record of a thing without callbacks.
+    /// Mostly zeros, so that a `static` of it costs no flash.
+    pub const fn new(empty: T) -> Self {
+        const fn name<T: Copy>(record: T) -> NameEntry<T> {
+            NameEntry { name: Text::new(), uses: [0; 8], live: 0, kept: 0, callbacks: 0, record }
+        }
+        const fn client<T: Copy>(record: T) -> Client<T> {
+            Client {
+                in_use: false,
+                generation: 0,
+                retired: false,
+                dedicated: false,
+                mqtt: MqttId(0),
+                next_token: 0,
+                names: [name(record); NAMES],
+                pending: None,
+                flow: Flow::Idle,
+            }
+        }
+        ShadowCore { clients: [client(empty); CLIENTS] }
+    }
+
+    // ------------------------------------------------------------ clients
+
+    /// A new client on `mqtt` (for a dedicated client, set it with
+    /// [`set_mqtt`](Self::set_mqtt) once created). `None`: no free slot.
+    pub fn create(&mut self, mqtt: MqttId, dedicated: bool) -> Option<ClientId> {
+        let slot = self.clients.iter().position(|c| !c.in_use && !c.retired)?;
+        let c = &mut self.clients[slot];
+        c.in_use = true;
+        c.dedicated = dedicated;
+        c.mqtt = mqtt;
+        c.next_token = 0;
+        c.pending = None;
+        c.flow = Flow::Idle;
+        for n in c.names.iter_mut() {
+            clear_name(n);
+        }
+        Some(ClientId { slot, generation: c.generation + 1 })
+    }
+
+    /// The MQTT client of a dedicated client, once the platform created it.
+    pub fn set_mqtt(&mut self, id: ClientId, mqtt: MqttId) {
+        if let Some(c) = self.live_mut(id) {
+            c.mqtt = mqtt;
+        }
+    }
+
+    /// Frees a client's slot at once (its dedicated MQTT client could not be
+    /// made): the handle was never given out.
+    pub fn discard(&mut self, id: ClientId) {
+        if self.live_mut(id).is_some() {
+            self.retire(id.slot);
+        }
+    }
+
+    /// The client a C handle names, if it is live.
+    pub fn client(&self, handle: usize) -> Option<ClientId> {
+        let (slot, generation) = handle::decode(handle::Kind::Shadow, handle, CLIENTS)?;
+        let id = ClientId { slot, generation };
+        self.live(id).map(|_| id)
+    }
+
+    /// The MQTT client of a live client.
+    pub fn mqtt(&self, id: ClientId) -> Option<MqttId> {
+        self.live(id).map(|c| c.mqtt)
+    }
+
+    fn live(&self, id: ClientId) -> Option<&Client<T>> {
+        self.clients.get(id.slot).filter(|c| c.in_use && c.generation.wrapping_add(1) == id.generation)
+    }
+
+    fn live_mut(&mut self, id: ClientId) -> Option<&mut Client<T>> {
+        self.clients.get_mut(id.slot).filter(|c| c.in_use && c.generation.wrapping_add(1) == id.generation)
+    }
+
+    fn retire(&mut self, slot: usize) {
+        let c = &mut self.clients[slot];
+        c.in_use = false;
+        c.pending = None;
+        c.flow = Flow::Idle;
+        for n in c.names.iter_mut() {
+            clear_name(n);
+        }
+        match handle::next_generation(c.generation + 1) {
+            Some(g) => c.generation = g - 1,
+            None => c.retired = true,
+        }
+    }
+
+    /// Buffers the core owns now (Get documents waiting for their caller).
+    pub fn holds(&self, buffer: BufferId) -> bool {
+        self.clients.iter().any(|c| c.pending.as_ref().is_some_and(|p| p.document.is_some_and(|d| d.buffer == buffer)))
+    }
+
+    /// Uses of `thing`'s topic of `kind` by client `id` (tests, diagnostics).
+    pub fn uses(&self, id: ClientId, thing: &str, kind: Kind) -> u8 {
+        let (Some(c), Some(k)) = (self.live(id), kind_index(kind)) else { return 0 };
+        c.names.iter().find(|n| !n.unused() && n.name.is(thing)).map_or(0, |n| n.uses[k])
+    }
+
+    // ---------------------------------------------------------- topic uses
+
+    /// Whether a client other than `slot` on `mqtt` holds `name`'s topic `k`
+    /// (`live`: and knows it subscribed).
+    fn held_elsewhere(&self, slot: usize, name: &str, k: usize, live: bool) -> bool {
+        let mqtt = self.clients[slot].mqtt;
+        self.clients.iter().enumerate().any(|(i, c)| {
+            i != slot
+                && c.in_use
+                && c.mqtt == mqtt
+                && c.names.iter().any(|n| !n.unused() && n.uses[k] > 0 && (!live || n.live & (1 << k) != 0) && n.name.is(name))
+        })
+    }
+
+    /// Counts a use of topic `k` of name `n`; true when it must be subscribed.
+    fn acquire(&mut self, slot: usize, n: usize, k: usize) -> bool {
+        let entry = &self.clients[slot].names[n];
+        if entry.uses[k] > 0 {
+            self.clients[slot].names[n].uses[k] = entry.uses[k].saturating_add(1);
+            return false;
+        }
+        let elsewhere = self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, true);
+        let entry = &mut self.clients[slot].names[n];
+        entry.uses[k] = 1;
+        if elsewhere {
+            entry.live |= 1 << k;
+        }
+        !elsewhere
+    }
+
+    /// Drops a use of topic `k` of name `n`; true when it must be unsubscribed
+    /// (this was the last use on its MQTT client).
+    fn release(&mut self, slot: usize, n: usize, k: usize) -> bool {
+        let entry = &mut self.clients[slot].names[n];
+        if entry.uses[k] == 0 {
+            return false;
+        }
+        entry.uses[k] -= 1;
+        if entry.uses[k] > 0 {
+            return false;
+        }
+        entry.live &= !(1 << k);
+        !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, false)
+    }
+
+    /// The name slot of `thing`, made if absent.
+    fn name_slot(&mut self, slot: usize, thing: &str) -> Option<usize> {
+        let names = &mut self.clients[slot].names;
+        if let Some(i) = names.iter().position(|n| !n.unused() && n.name.is(thing)) {
+            return Some(i);
+        }
+        let i = names.iter().position(|n| n.unused())?;
+        names[i].name.push_str(thing).ok()?;
+        Some(i)
+    }
+
+    /// Frees name `n` when nothing refers to it any more.
+    fn collect(&mut self, slot: usize, n: usize) {
+        let c = &mut self.clients[slot];
+        let pending = c.pending.as_ref().is_some_and(|p| p.name as usize == n);
+        let e = &mut c.names[n];
+        if !pending && e.kept == 0 && e.callbacks == 0 && e.uses == [0; 8] {
+            clear_name(e);
+        }
+    }
+
+    // ------------------------------------------------------------ operations
+
+    /// Starts an operation of `id` on `thing` (a valid thing name): records it
+    /// and writes its request body into `out` (at least `request_capacity`
+    /// bytes), with our `clientToken` when `doc` (Update only) has none.
+    /// Returns the body's length. Then [`resume`](Self::resume) it.
+    #[allow(clippy::too_many_arguments)]
+    pub fn begin_operation(
+        &mut self,
+        id: ClientId,
+        op: Operation,
+        thing: &str,
+        qos: u8,
+        keep: bool,
+        doc: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Refused> {
+        let c = self.live_mut(id).ok_or(Code::Failure)?;
+        if c.pending.is_some() || !matches!(c.flow, Flow::Idle) {
+            return Err(Code::Failure);
+        }
+        let n = self.name_slot(id.slot, thing).ok_or(Code::Failure)?;
+        let c = &mut self.clients[id.slot];
+        let was_kept = c.names[n].kept & (1 << op_index(op)) != 0;
+        let next = c.next_token;
+        // Filled in place: the token is written straight into the table.
+        let p = c.pending.insert(Pending {
+            op,
+            name: n as u8,
+            qos,
+            keep,
+            was_kept,
+            open: false,
+            phase: OpPhase::Start,
+            code: Code::Failure,
+            token: Text::new(),
+            result: None,
+            document: None,
+        });
+        match write_request(op, doc, out, &mut p.token, id, next) {
+            Ok((len, generated)) => {
+                c.next_token = next.wrapping_add(generated as u32);
+                c.flow = Flow::Operation;
+                Ok(len)
+            }
+            Err(()) => {
+                c.pending = None;
+                self.collect(id.slot, n);
+                Err(Code::Failure)
+            }
+        }
+    }
+
+    /// Starts registering (`want` all false: unregistering) `thing`'s callbacks.
+    pub fn begin_register(&mut self, id: ClientId, thing: &str, want: Wants, record: T) -> Result<(), Refused> {
+        let c = self.live_mut(id).ok_or(Code::Failure)?;
+        if c.pending.is_some() || !matches!(c.flow, Flow::Idle) {
+            return Err(Code::Failure);
+        }
+        let known = c.names.iter().position(|n| !n.unused() && n.name.is(thing));
+        let with_callbacks = c.names.iter().filter(|n| n.callbacks != 0).count();
+        let n = match known {
+            Some(n) if c.names[n].callbacks != 0 || want.bits() == 0 => n,
+            _ if want.bits() == 0 => {
+                // Nothing registered, nothing wanted: only the barrier.
+                c.flow = Flow::Barrier;
+                return Ok(());
+            }
+            _ if with_callbacks >= THINGS => return Err(Code::Failure),
+            _ => self.name_slot(id.slot, thing).ok_or(Code::Failure)?,
+        };
+        self.clients[id.slot].flow =
+            Flow::Register { name: n as u8, want: want.bits(), record, stage: 0, acquired: 0, awaiting: false, failed: None };
+        Ok(())
+    }
+
+    /// Starts a connect: kept response subscriptions did not survive the old
+    /// session; the topics of callbacks are subscribed again once connected.
+    pub fn begin_connect(&mut self, id: ClientId) -> Result<(), Refused> {
+        let c = self.live_mut(id).ok_or(Code::Failure)?;
+        if c.pending.is_some() || !matches!(c.flow, Flow::Idle) {
+            return Err(Code::Failure);
+        }
+        for n in 0..NAMES {
+            let e = &mut c.names[n];
+            for op in 0..3 {
+                if e.kept & (1 << op) != 0 {
+                    e.uses[2 * op] = e.uses[2 * op].saturating_sub(1);
+                    e.uses[2 * op + 1] = e.uses[2 * op + 1].saturating_sub(1);
+                }
+            }
+            e.kept = 0;
+            e.live = 0;
+        }
+        for n in 0..NAMES {
+            self.collect(id.slot, n);
+        }
+        self.clients[id.slot].flow = Flow::Connect { cursor: None };
+        Ok(())
+    }
+
+    /// Starts deleting a client: its topics are released (unsubscribed where
+    /// no other client on its MQTT client holds them), then it is gone.
+    pub fn begin_delete(&mut self, id: ClientId) -> Result<(), Refused> {
+        let c = self.live_mut(id).ok_or(Code::Failure)?;
+        if c.pending.is_some() || !matches!(c.flow, Flow::Idle) {
+            return Err(Code::Failure);
+        }
+        c.flow = Flow::Delete { cursor: 0 };
+        Ok(())
+    }
+
+    /// The next step of `id`'s flow, given what the previous step came to
+    /// (ignored for the first step). A step naming a topic wrote it into `topic`.
+    pub fn resume(&mut self, id: ClientId, outcome: Outcome, topic: &mut Topic) -> Step {
+        let Some(c) = self.live_mut(id) else { return finish(Code::Failure) };
+        match c.flow {
+            Flow::Idle => finish(Code::Failure),
+            Flow::Operation => self.resume_operation(id.slot, outcome, topic),
+            Flow::Register { .. } => self.resume_register(id.slot, outcome, topic),
+            Flow::Connect { .. } => self.resume_connect(id.slot, outcome, topic),
+            Flow::Delete { .. } => self.resume_delete(id.slot, topic),
+            Flow::Barrier => {
+                c.flow = Flow::AfterBarrier { name: u8::MAX };
+                Step::Barrier { mqtt: c.mqtt }
+            }
+            Flow::AfterBarrier { name } => {
+                c.flow = Flow::Idle;
+                if (name as usize) < NAMES {
+                    self.collect(id.slot, name as usize);
+                }
+                finish(outcome.code())
+            }
+        }
+    }
+
+    fn resume_operation(&mut self, slot: usize, mut outcome: Outcome, topic: &mut Topic) -> Step {
+        loop {
+            let c = &mut self.clients[slot];
+            let mqtt = c.mqtt;
+            let Some(p) = c.pending.as_mut() else {
+                c.flow = Flow::Idle;
+                return finish(Code::Failure);
+            };
+            let (n, op, qos, phase) = (p.name as usize, p.op, p.qos, p.phase);
+            let acc = 2 * op_index(op);
+            match phase {
+                OpPhase::Start => {
+                    if p.was_kept {
+                        p.phase = OpPhase::Publishing;
+                        p.open = true;
+                        topic::write(c.names[n].name.as_str(), Kind::Request(op), topic);
+                        return Step::Publish { mqtt, qos };
+                    }
+                    p.phase = OpPhase::Subscribing(0);
+                    if self.acquire(slot, n, acc) {
+                        topic::write(self.clients[slot].names[n].name.as_str(), KINDS[acc], topic);
+                        return Step::Subscribe { mqtt, qos, budget: Budget::Caller };
+                    }
+                    // Counted without a SUBSCRIBE: as if one succeeded.
+                    outcome = Outcome::Success;
+                }
+                OpPhase::Subscribing(which) => {
+                    let k = acc + which as usize;
+                    if outcome != Outcome::Success {
+                        p.code = outcome.code();
+                        p.open = false;
+                        p.phase = OpPhase::Failed { stage: 0, withdraw: outcome == Outcome::Timeout, which };
+                        drop_use(&mut c.names[n], k);
+                        continue;
+                    }
+                    c.names[n].live |= 1 << k;
+                    if which == 0 {
+                        p.phase = OpPhase::Subscribing(1);
+                        if self.acquire(slot, n, acc + 1) {
+                            topic::write(self.clients[slot].names[n].name.as_str(), KINDS[acc + 1], topic);
+                            return Step::Subscribe { mqtt, qos, budget: Budget::Caller };
+                        }
+                        continue;
+                    }
+                    p.phase = OpPhase::Publishing;
+                    p.open = true;
+                    topic::write(c.names[n].name.as_str(), Kind::Request(op), topic);
+                    return Step::Publish { mqtt, qos };
+                }
+                OpPhase::Publishing => {
+                    if outcome == Outcome::Success {
+                        p.phase = OpPhase::Waiting;
+                        if p.result.is_none() {
+                            return Step::Wait;
+                        }
+                    } else {
+                        // A response that came before the publish failed does
+                        // not count: the result stands only with a sent request.
+                        p.code = outcome.code();
+                        p.phase = OpPhase::End(0);
+                        p.open = false;
+                    }
+                }
+                OpPhase::Waiting => {
+                    match (p.result, outcome) {
+                        (Some(r), _) => p.code = r,
+                        (None, Outcome::Success) => return Step::Wait,
+                        (None, _) => p.code = Code::Timeout,
+                    }
+                    // Late answers reach nobody from now on.
+                    p.phase = OpPhase::End(0);
+                    p.open = false;
+                }
+                OpPhase::End(stage) => {
+                    p.phase = OpPhase::End(stage + 1);
+                    match stage {
+                        // A Get document that is not handed out goes back.
+                        0 => {
+                            if let Some(d) = p.document.filter(|_| p.code != Code::Success) {
+                                p.document = None;
+                                return Step::ReturnBuffer { mqtt, buffer: d.buffer };
+                            }
+                        }
+                        1 => {
+                            let bit = 1u8 << op_index(op);
+                            if !p.keep {
+                                c.names[n].kept &= !bit;
+                            } else if p.was_kept {
+                                p.phase = OpPhase::End(4);
+                            } else if self.may_keep(slot, n) {
+                                self.clients[slot].names[n].kept |= bit;
+                                self.set_phase(slot, OpPhase::End(4));
+                            }
+                        }
+                        2 | 3 => {
+                            let k = acc + stage as usize - 2;
+                            if self.release(slot, n, k) {
+                                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                                return Step::Unsubscribe { mqtt, budget: Budget::Caller };
+                            }
+                        }
+                        _ => return self.end_operation(slot),
+                    }
+                }
+                OpPhase::Failed { stage, withdraw, which } => {
+                    p.phase = OpPhase::Failed { stage: stage + 1, withdraw, which };
+                    let k = acc + which as usize;
+                    match stage {
+                        // The SUBSCRIBE that timed out may still go out: withdraw it.
+                        0 => {
+                            if withdraw && c.names[n].uses[k] == 0 && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, false) {
+                                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                                return Step::Unsubscribe { mqtt, budget: Budget::Tick };
+                            }
+                        }
+                        // The rejected topic failed: the accepted one goes too.
+                        1 => {
+                            if which == 1 && self.release(slot, n, acc) {
+                                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[acc], topic);
+                                return Step::Unsubscribe { mqtt, budget: Budget::Caller };
+                            }
+                        }
+                        _ => return self.end_operation(slot),
+                    }
+                }
+            }
+        }
+    }
+
+    fn set_phase(&mut self, slot: usize, phase: OpPhase) {
+        if let Some(p) = self.clients[slot].pending.as_mut() {
+            p.phase = phase;
+        }
+    }
+
+    /// Whether name `n` may stay only for kept subscriptions: the things with
+    /// callbacks still to come and the next operation keep a free name.
+    fn may_keep(&self, slot: usize, n: usize) -> bool {
+        let c = &self.clients[slot];
+        if c.names[n].kept != 0 || c.names[n].callbacks != 0 {
+            return true;
+        }
+        let free = c.names.iter().filter(|e| e.unused()).count();
+        let with_callbacks = c.names.iter().filter(|e| e.callbacks != 0).count();
+        free > THINGS.saturating_sub(with_callbacks)
+    }
+
+    fn end_operation(&mut self, slot: usize) -> Step {
+        let c = &mut self.clients[slot];
+        // Whatever the path, a document that is not handed out goes back first.
+        if let Some(p) = c.pending.as_mut().filter(|p| p.code != Code::Success) {
+            if let Some(d) = p.document.take() {
+                return Step::ReturnBuffer { mqtt: c.mqtt, buffer: d.buffer };
+            }
+        }
+        c.flow = Flow::Idle;
+        let Some(p) = c.pending.take() else { return finish(Code::Failure) };
+        self.collect(slot, p.name as usize);
+        let document = if p.code == Code::Success { p.document } else { None };
+        Step::Finish { code: p.code, document }
+    }
+
+    fn resume_register(&mut self, slot: usize, outcome: Outcome, topic: &mut Topic) -> Step {
+        let c = &mut self.clients[slot];
+        let mqtt = c.mqtt;
+        let Flow::Register { name, want, record, mut stage, mut acquired, awaiting, mut failed } = c.flow else {
+            return finish(Code::Failure);
+        };
+        let n = name as usize;
+        if awaiting {
+            let k = CALLBACK_KINDS[stage as usize];
+            if outcome == Outcome::Success {
+                c.names[n].live |= 1 << k;
+                acquired |= 1 << stage;
+            } else {
+                let e = &mut c.names[n];
+                e.uses[k] = e.uses[k].saturating_sub(1);
+                if e.uses[k] == 0 {
+                    e.live &= !(1 << k);
+                }
+                failed = Some(outcome.code());
+                if outcome == Outcome::Timeout && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, false) {
+                    topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                    self.clients[slot].flow = Flow::Register { name, want, record, stage: 0, acquired, awaiting: false, failed };
+                    return Step::Unsubscribe { mqtt, budget: Budget::Tick };
+                }
+                stage = 0;
+            }
+            stage += (failed.is_none()) as u8;
+        }
+        if let Some(code) = failed {
+            // Roll back what this call acquired, one topic per step.
+            while stage < 3 {
+                let s = stage;
+                stage += 1;
+                if acquired & (1 << s) != 0 && self.release(slot, n, CALLBACK_KINDS[s as usize]) {
+                    topic::write(self.clients[slot].names[n].name.as_str(), KINDS[CALLBACK_KINDS[s as usize]], topic);
+                    self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: false, failed };
+                    return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
+                }
+            }
+            self.clients[slot].flow = Flow::Idle;
+            self.collect(slot, n);
+            return finish(code);
+        }
+        while stage < 3 {
+            let s = stage;
+            let bit = 1u8 << s;
+            let had = self.clients[slot].names[n].callbacks & bit != 0;
+            let wants = want & bit != 0;
+            let k = CALLBACK_KINDS[s as usize];
+            if wants && !had && self.acquire(slot, n, k) {
+                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: true, failed };
+                return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
+            }
+            if wants && !had {
+                acquired |= bit;
+            }
+            stage += 1;
+            if had && !wants && self.release(slot, n, k) {
+                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: false, failed };
+                return Step::Unsubscribe { mqtt, budget: Budget::Caller };
+            }
+        }
+        let e = &mut self.clients[slot].names[n];
+        e.callbacks = want;
+        e.record = record;
+        // An old callback may be running: none runs once the call returned.
+        self.clients[slot].flow = Flow::AfterBarrier { name };
+        Step::Barrier { mqtt }
+    }
+
+    fn resume_connect(&mut self, slot: usize, outcome: Outcome, topic: &mut Topic) -> Step {
+        let c = &mut self.clients[slot];
+        let mqtt = c.mqtt;
+        let Flow::Connect { cursor } = c.flow else { return finish(Code::Failure) };
+        let Some(mut at) = cursor else {
+            c.flow = Flow::Connect { cursor: Some(0) };
+            return Step::Connect { mqtt };
+        };
+        if outcome != Outcome::Success {
+            c.flow = Flow::Idle;
+            return finish(outcome.code());
+        }
+        if at > 0 {
+            let (n, k) = ((at - 1) as usize / 8, (at - 1) as usize % 8);
+            c.names[n].live |= 1 << k;
+        }
+        while (at as usize) < NAMES * 8 {
+            let (n, k) = (at as usize / 8, at as usize % 8);
+            at += 1;
+            if c.names[n].uses[k] > 0 {
+                c.flow = Flow::Connect { cursor: Some(at) };
+                topic::write(c.names[n].name.as_str(), KINDS[k], topic);
+                return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
+            }
+        }
+        c.flow = Flow::Idle;
+        finish(Code::Success)
+    }
+
+    fn resume_delete(&mut self, slot: usize, topic: &mut Topic) -> Step {
+        let Flow::Delete { mut cursor } = self.clients[slot].flow else { return finish(Code::Failure) };
+        let (mqtt, dedicated) = (self.clients[slot].mqtt, self.clients[slot].dedicated);
+        // A dedicated MQTT client goes with its subscriptions.
+        while !dedicated && (cursor as usize) < NAMES * 8 {
+            let (n, k) = (cursor as usize / 8, cursor as usize % 8);
+            cursor += 1;
+            let e = &mut self.clients[slot].names[n];
+            if e.uses[k] == 0 {
+                continue;
+            }
+            e.uses[k] = 0;
+            e.live &= !(1 << k);
+            if !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, false) {
+                self.clients[slot].flow = Flow::Delete { cursor };
+                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
+            }
+        }
+        self.retire(slot);
+        Step::Detach { mqtt, dedicated }
+    }
+
+    // ------------------------------------------------------------ deliveries
+
+    /// The next step of a publish's delivery to the clients on its MQTT client:
+    /// for each, in slot order, the answer its waiting caller waits for, then
+    /// the thing's callbacks; it stops at the first that keeps the buffer.
+    pub fn deliver<'a>(&mut self, d: &mut Delivery<'a>) -> Delivered<'a, T> {
+        if d.calling {
+            d.calling = false; // Not reported: the callback did not keep it.
+        }
+        loop {
+            if d.kept || d.slot as usize >= CLIENTS {
+                d.slot = CLIENTS as u8;
+                return Delivered::Done { kept: d.kept };
+            }
+            let slot = d.slot as usize;
+            let c = &mut self.clients[slot];
+            if d.stage == 0 {
+                if !(c.in_use && c.mqtt == d.mqtt) {
+                    d.slot += 1;
+                    continue;
+                }
+                d.generation = c.generation;
+                d.stage = 1;
+            }
+            // Deleted (and maybe reused) between steps: nothing more for it.
+            if !(c.in_use && c.generation == d.generation) {
+                d.next_client();
+                continue;
+            }
+            if d.stage == 1 {
+                d.stage = 2;
+                if let Kind::Accepted(op) | Kind::Rejected(op) = d.kind {
+                    if answer(c, d, op) {
+                        return Delivered::Wake { slot };
+                    }
+                }
+            }
+            if d.stage == 2 {
+                d.stage = 3;
+                let want = match d.kind {
+                    Kind::Documents => Some((0, Callback::Updated)),
+                    Kind::Accepted(Operation::Delete) => Some((1, Callback::Deleted)),
+                    Kind::Delta => Some((2, Callback::Delta)),
+                    _ => None,
+                };
+                if let Some((bit, callback)) = want {
+                    let found = c.names.iter().find(|n| n.callbacks & (1 << bit) != 0 && n.name.is(d.thing));
+                    if let Some(e) = found {
+                        let document = (callback != Callback::Deleted).then_some(d.document);
+                        d.calling = document.is_some();
+                        return Delivered::Call { slot, callback, record: e.record, thing: d.thing, document };
+                    }
+                }
+            }
+            d.next_client();
+        }
+    }
+}
+
+/// Whether a response answers client `c`'s waiting operation (same thing,
+/// operation and clientToken); if so its result (and a Get's document) is kept.
+fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>, op: Operation) -> bool {
+    let Some(p) = c.pending.as_mut() else { return false };
+    if !p.open || p.op != op || p.result.is_some() || !c.names[p.name as usize].name.is(d.thing) {
+        return false;
+    }
+    let Ok(f) = json::fields(d.payload) else { return false };
+    // A response without this operation's token (another client's, a
+    // token-less rejection) never completes it.
+    if !f.client_token.is_some_and(|t| json::same_string(t, p.token.as_str())) {
+        return false;
+    }
+    let result = match d.kind {
+        Kind::Rejected(_) => super::rejection_code(f.code).map_or(Code::Failure, Code::Rejected),
+        _ => Code::Success,
+    };
+    if result == Code::Success && op == Operation::Get {
+        p.document = Some(d.document);
+        d.kept = true;
+    }
+    p.result = Some(result);
+    true
+}
+
+fn drop_use<T>(e: &mut NameEntry<T>, k: usize) {
+    e.uses[k] = e.uses[k].saturating_sub(1);
+    if e.uses[k] == 0 {
+        e.live &= !(1 << k);
+    }
+}
+
+fn finish(code: Code) -> Step {
+    Step::Finish { code, document: None }
+}
+
+fn clear_name<T: Copy>(e: &mut NameEntry<T>) {
+    e.name.clear();
+    e.uses = [0; 8];
+    e.live = 0;
+    e.kept = 0;
+    e.callbacks = 0;
+}
+
+/// "afr-<slot>-<generation>-<n>", built without formatting machinery.
+fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
+    t.clear();
+    let _ = t.push_str("afr");
+    for v in [slot as u32, generation, n] {
+        let _ = t.push_str("-");
+        let mut digits = [0u8; 10];
+        let mut i = digits.len();
+        let mut v = v;
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        let _ = t.push_str(core::str::from_utf8(&digits[i..]).unwrap_or(""));
+    }
+}
+
+/// Writes the request body of `op` into `out` and its clientToken into
+/// `token`: the document's own, or a new one (then `true`).
+fn write_request(op: Operation, doc: &[u8], out: &mut [u8], token: &mut Text<MAX_TOKEN>, id: ClientId, next: u32) -> Result<(usize, bool), ()> {
+    if op != Operation::Update {
+        new_token(token, id.slot, id.generation, next);
+        return json::token_only(token.as_str(), out).map(|n| (n, true)).map_err(|_| ());
+    }
+    let fields = json::fields(doc).map_err(|_| ())?;
+    match fields.client_token {
+        Some(t) => {
+            token.push_str(t)?;
+            let body = out.get_mut(..doc.len()).ok_or(())?;
+            body.copy_from_slice(doc);
+            Ok((doc.len(), false))
+        }
+        None => {
+            new_token(token, id.slot, id.generation, next);
+            json::with_client_token(doc, token.as_str(), out).map(|n| (n, true)).map_err(|_| ())
+        }
+    }
+}
+
+/// The size of the body buffer `begin_operation` needs for a document of `doc_len` bytes.
+pub fn request_capacity(op: Operation, doc_len: usize) -> usize {
+    match op {
+        Operation::Update => doc_len + REQUEST_EXTRA,
+        _ => REQUEST_EXTRA,
+    }
+}
+
+/// A publish on a shadow topic being delivered. It holds the buffer until
+/// [`Delivered::Done`].
+#[derive(Debug)]
+pub struct Delivery<'a> {
+    mqtt: MqttId,
+    thing: &'a str,
+    kind: Kind,
+    payload: &'a [u8],
+    document: Document,
+    slot: u8,
+    stage: u8,
+    generation: u32,
+    kept: bool,
+    calling: bool,
+}
+
+impl<'a> Delivery<'a> {
+    /// A publish received on `mqtt`; `None` when `topic` is no shadow topic
+    /// (the buffer stays the agent's).
+    pub fn new(mqtt: MqttId, topic: &'a [u8], payload: &'a [u8], buffer: BufferId, at: usize) -> Option<Self> {
+        let (thing, kind) = core::str::from_utf8(topic).ok().and_then(topic::parse)?;
+        let document = Document { buffer, at, len: payload.len() as u32 };
+        Some(Delivery { mqtt, thing, kind, payload, document, slot: 0, stage: 0, generation: 0, kept: false, calling: false })
+    }
+
+    /// The answer of the callback of the last [`Delivered::Call`] with a
+    /// document: `true` (`pdTRUE`), the application keeps the buffer.
+    pub fn kept(&mut self, kept: bool) {
+        if self.calling {
+            self.calling = false;
+            self.kept = kept;
+        }
+    }
+
+    /// The buffer this delivery carries.
+    pub fn buffer(&self) -> BufferId {
+        self.document.buffer
+    }
+
+    fn next_client(&mut self) {
+        self.slot += 1;
+        self.stage = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests;
