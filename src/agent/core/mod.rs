@@ -469,6 +469,7 @@ where
     /// caller then waits on. Packet ids are assigned and packets encoded here
     /// (the payload is copied once, into the packet's buffer). A refused
     /// command comes back, for the caller to retry within its time.
+    #[inline(never)] // A caller's stack: its own frame, not merged into the caller's.
     pub fn submit<'a, P: Pool<Buf = B>>(
         &mut self,
         index: usize,
@@ -556,6 +557,7 @@ where
     /// SUBSCRIBE, UNSUBSCRIBE or PUBLISH into `buf`: a packet id from the
     /// session when it waits for an acknowledgement, the subscription table
     /// updated, the packet queued. `None` while it waits; else its result.
+    #[inline(never)] // A caller's stack: its own frame, not merged into the caller's.
     fn send_packet<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         slot: u16,
@@ -592,15 +594,9 @@ where
         }
         match *command {
             Command::Subscribe { filter, callback: Some(cb), .. } => {
-                let Ok(f) = Vec::from_slice(filter) else {
+                if let Err(f) = Self::add_sub(c, filter, cb, slot) {
                     c.session.cancel(id);
-                    return fail(pool, buf, Failure::Invalid);
-                };
-                c.remove_sub(filter); // A new subscription to the same filter replaces the callback.
-                let sub = Sub { filter: f, callback: cb, wildcard: filter.iter().any(|&b| b == b'+' || b == b'#'), pending: Some(slot) };
-                if c.subs.push(sub).is_err() {
-                    c.session.cancel(id);
-                    return fail(pool, buf, Failure::Full);
+                    return fail(pool, buf, f);
                 }
             }
             // The callback goes now, not at UNSUBACK: a late UNSUBACK (its
@@ -620,6 +616,27 @@ where
         None
     }
 
+    /// Enters a subscription's callback, waiting for its SUBACK. Apart (and
+    /// never inlined): the entry is built only for a subscribe, not on the
+    /// stack of every publish.
+    #[inline(never)]
+    fn add_sub(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, filter: &[u8], cb: CB, slot: u16) -> Result<(), Failure> {
+        if filter.len() > FILTER {
+            return Err(Failure::Invalid);
+        }
+        c.remove_sub(filter); // A new subscription to the same filter replaces the callback.
+        if c.subs.is_full() {
+            return Err(Failure::Full);
+        }
+        // The entry is pushed empty and its filter copied in place.
+        let wildcard = filter.iter().any(|&b| b == b'+' || b == b'#');
+        let _ = c.subs.push(Sub { filter: Vec::new(), callback: cb, wildcard, pending: Some(slot) });
+        if let Some(sub) = c.subs.last_mut() {
+            let _ = sub.filter.extend_from_slice(filter);
+        }
+        Ok(())
+    }
+
     fn queue_disconnect(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, reason: CloseReason) {
         c.send_disconnect = c.session.is_connected();
         c.close_after_queue = Some((reason, true));
@@ -628,6 +645,7 @@ where
     /// The caller of `slot` stopped waiting (`signalled`: it was woken). Its
     /// result, or `None` when it timed out: the slot is then abandoned and the
     /// late answer frees it, reaching nobody.
+    #[inline(never)] // A caller's stack: its own frame, not merged into the caller's.
     pub fn collect<P: Pool<Buf = B>>(
         &mut self,
         index: usize,

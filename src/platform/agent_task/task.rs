@@ -47,7 +47,7 @@ extern "C" fn socket_wakeup(_socket: Socket_t) {
 }
 
 /// Actions taken from the core per pass, performed without the lock.
-const BATCH: usize = 8;
+const BATCH: usize = 4;
 
 /// What the task tells the core about actions it performed; applied at the
 /// next pass, under the same lock as everything else (one lock per pass).
@@ -106,6 +106,7 @@ pub fn run() -> ! {
 /// One pass under the lock: the last pass's reports, every open connection's
 /// bytes, keep-alive, and up to a batch of actions. Gives whether a receive
 /// budget ran out, whether a client paused for a delivery, and the next deadline.
+#[inline(never)]
 fn pass(
     agent: &Agent,
     conns: &mut [Conn],
@@ -148,6 +149,7 @@ fn pass(
 }
 
 /// Performs one of the core's actions, without the lock.
+#[inline(never)]
 fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, OpenRequest, SUBS>, reports: &mut heapless::Vec<Report, BATCH>) {
     match action {
         Action::Open { client, open } => {
@@ -172,6 +174,7 @@ fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, 
     }
 }
 
+#[inline(never)]
 fn send(conn: &mut Conn, out: Out<PoolBuf>) -> bool {
     let Some(link) = conn.link.as_mut() else {
         if let Out::Buf { buf, .. } = out {
@@ -210,6 +213,7 @@ fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest) -> Re
 
 /// Opens a client's connection (TCP, then TLS), without the lock: other
 /// callers keep submitting meanwhile.
+#[inline(never)] // Its frame only while it runs: the task's own frame stays small (TLS needs the room).
 fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenRequest) -> Report {
     agent.set_tls_failure(client, 0);
     let OpenRequest { host, port, is_ip, tls } = open;
@@ -246,6 +250,7 @@ fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenR
     }
 }
 
+#[inline(never)]
 fn close(agent: &Agent, conn: &mut Conn, client: usize, reason: CloseReason, graceful: bool) {
     let Some(mut link) = conn.link.take() else { return };
     // Say why TLS ended it (e.g. the server refused our certificate).
@@ -273,6 +278,7 @@ fn qos_to_c(qos: QoS) -> MQTTQoS_t {
 /// (exact match first, then wildcards) until one takes the buffer, else the
 /// connect callback when no subscription matched. A buffer nobody takes goes
 /// back to the pool; one taken leaves Rust until `MQTT_AGENT_ReturnBuffer`.
+#[inline(never)]
 fn deliver(delivery: Delivery<PoolBuf, Callback, SUBS>) {
     let Delivery { buf, qos, topic, payload, subscribers, fallback } = delivery;
     let base = buf.as_ref().as_ptr();
@@ -313,6 +319,7 @@ fn deliver(delivery: Delivery<PoolBuf, Callback, SUBS>) {
 }
 
 /// `eMQTTAgentDisconnect` to the connect callback.
+#[inline(never)]
 fn disconnected(callback: Callback) {
     if let Callback::Connect(Some(f), ctx) = callback {
         // SAFETY: MQTTAgentCallbackParams_t is plain data; zeroed is a valid union.
