@@ -17,6 +17,12 @@
 
 extern crate alloc;
 
+/// Property-test cases: `PROPTEST_CASES` when set (Miri runs few), else `default`.
+#[cfg(test)]
+pub(crate) fn test_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 pub mod mqtt;
 pub mod agent;
 pub mod handle;

@@ -391,7 +391,7 @@ impl Model {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::test_cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn buffers_completions_and_deliveries_hold(steps in proptest::collection::vec(step(), 1..80)) {
@@ -404,6 +404,7 @@ proptest! {
 }
 
 #[test]
+#[cfg_attr(miri, ignore)] // 64 whole sequences: too slow under Miri, which runs the properties above.
 fn the_sequences_reach_deliveries() {
     // Guards the generator: the properties above mean little if random
     // sequences never connect and receive.

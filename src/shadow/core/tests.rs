@@ -810,11 +810,12 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: crate::test_cases(512), ..ProptestConfig::default() })]
 
         /// Every buffer has exactly one owner at every step; no operation
         /// completes twice; no callback for an unregistered thing or a deleted client.
         #[test]
+        #[cfg_attr(miri, ignore)] // Whole shadow tables per case: too slow under Miri; the rules above run there.
         fn one_owner_per_buffer_and_no_stray_completions(acts in proptest::collection::vec(act(), 1..120)) {
             let mut m = Model::new();
             for a in &acts {
@@ -836,6 +837,7 @@ mod props {
         /// Topic uses: after every flow ended with everything unregistered and
         /// nothing kept, no client holds any topic.
         #[test]
+        #[cfg_attr(miri, ignore)] // Whole shadow tables per case: too slow under Miri; the rules above run there.
         fn topics_are_all_released_in_the_end(acts in proptest::collection::vec(act(), 1..80)) {
             let mut m = Model::new();
             for a in &acts {
