@@ -43,9 +43,13 @@ cargo +nightly miri setup >/dev/null
 # from the file system; nothing else touches the host.
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation -Zmiri-strict-provenance}"
 export PROPTEST_CASES="${PROPTEST_CASES:-4}"
+# shadow::core::tests is skipped: the shadow core forbids unsafe code, and its
+# test kit leaks the topic strings it hands out as 'static (Box::leak), which
+# Miri's leak check would report.
 cargo +nightly miri test --locked --lib -- mqtt:: pool:: agent:: shadow:: \
   --skip packet_ids_wrap_without_zero_or_reuse \
   --skip prop_table_agrees_with_brute_force \
   --skip split_point_independence \
-  --skip every_topic_error_variant
+  --skip every_topic_error_variant \
+  --skip shadow::core::tests
 echo "miri: no undefined behaviour found (${SECONDS} s)"
