@@ -337,6 +337,9 @@ struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize
     rx_used: usize,
     /// Report eMQTTAgentDisconnect at the next poll.
     lost: bool,
+    /// Slots whose Complete or Open action is due (bit per slot): `poll`
+    /// looks at these, not at every slot of every client on every call.
+    ready: u32,
 }
 
 /// The agent core. `CLIENTS` is `mqttconfigMAX_BROKERS`, `OPS`
@@ -384,11 +387,12 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             dropped: None,
             rx_used: 0,
             lost: false,
+            ready: 0,
         }
     }
 
     fn finish_op(&mut self, slot: u16, result: Result<(), Failure>) {
-        finish(&mut self.ops, slot, result);
+        self.ready |= finish(&mut self.ops, slot, result);
     }
 
     fn free_slot(&self) -> Option<usize> {
@@ -435,6 +439,7 @@ where
     /// `rx_budget`: bytes read from one client per receive pass.
     /// `None` when the heap cannot hold the client table.
     pub fn new(keep_alive: KeepAlive, rx_budget: usize) -> Option<Self> {
+        const { assert!(OPS <= 32, "mqttconfigMAX_PARALLEL_OPS is at most 32 (a bit per slot)") };
         let mut clients = alloc::vec::Vec::new();
         clients.try_reserve_exact(CLIENTS).ok()?;
         clients.resize_with(CLIENTS, || Client::new(keep_alive));
@@ -510,6 +515,7 @@ where
                     c.subs.clear(); // Clean session: the broker forgot them too.
                     c.link = Link::Opening;
                     c.ops[slot as usize] = Op::Opening(Some(open));
+                    c.ready |= 1 << slot;
                     None
                 }
             }
@@ -547,7 +553,10 @@ where
             }
         };
         match result {
-            Some(result) => c.ops[slot as usize] = Op::Done { result, told: false },
+            Some(result) => {
+                c.ops[slot as usize] = Op::Done { result, told: false };
+                c.ready |= 1 << slot;
+            }
             None if matches!(c.ops[slot as usize], Op::Free) => c.ops[slot as usize] = Op::Waiting,
             None => {}
         }
@@ -787,7 +796,7 @@ where
             other => Failure::Closed(other),
         };
         for slot in c.session.drop_connection().chain(connect_slot) {
-            finish(&mut c.ops, slot, Err(failure));
+            c.ready |= finish(&mut c.ops, slot, Err(failure));
         }
         c.drop_subs(Unsub::AnyPending); // Their SUBACK never comes.
         c.link = Link::Closed;
@@ -1241,16 +1250,15 @@ where
                     return Some(Action::Disconnected { client, callback });
                 }
             }
-            for (slot, op) in c.ops.iter_mut().enumerate() {
-                match op {
-                    Op::Done { told, .. } if !*told => {
+            while c.ready != 0 {
+                let slot = c.ready.trailing_zeros() as u16;
+                c.ready &= c.ready - 1;
+                match c.ops.get_mut(slot as usize) {
+                    Some(Op::Done { told, .. }) if !*told => {
                         *told = true;
-                        return Some(Action::Complete {
-                            client,
-                            slot: slot as u16,
-                        });
+                        return Some(Action::Complete { client, slot });
                     }
-                    Op::Opening(open @ Some(_)) => {
+                    Some(Op::Opening(open)) => {
                         if let Some(open) = open.take() {
                             return Some(Action::Open { client, open });
                         }
@@ -1272,21 +1280,19 @@ fn small_out<B>(bytes: &[u8]) -> Out<B> {
     }
 }
 
-/// Operation `slot` ends with `result`; an abandoned one is freed (its caller is gone).
-fn finish<O>(ops: &mut [Op<O>], slot: u16, result: Result<(), Failure>) {
-    if let Some(op) = ops.get_mut(slot as usize) {
-        *op = match op {
-            Op::Abandoned | Op::Free => Op::Free,
-            Op::Done { result, told } => Op::Done {
-                result: *result,
-                told: *told,
-            }, // Ends once.
-            Op::Opening(_) | Op::Waiting => Op::Done {
-                result,
-                told: false,
-            },
-        };
+/// Operation `slot` ends with `result`; an abandoned one is freed (its caller
+/// is gone). Gives the slot's bit for `Client::ready` when its Complete is due.
+fn finish<O>(ops: &mut [Op<O>], slot: u16, result: Result<(), Failure>) -> u32 {
+    let Some(op) = ops.get_mut(slot as usize) else { return 0 };
+    match op {
+        Op::Abandoned => *op = Op::Free,
+        Op::Free | Op::Done { .. } => {} // Ends once.
+        Op::Opening(_) | Op::Waiting => {
+            *op = Op::Done { result, told: false };
+            return 1 << slot;
+        }
     }
+    0
 }
 
 /// The packet a command sends, if it sends one.

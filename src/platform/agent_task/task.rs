@@ -57,7 +57,9 @@ enum Report {
     OpenFailed { client: usize },
 }
 
-type Batch = heapless::Vec<Action<PoolBuf, Callback, OpenRequest, SUBS>, BATCH>;
+/// A queue, taken from one action at a time: a `Vec`'s iterator would move
+/// the whole (mostly empty) batch, deliveries' callback lists and all, each pass.
+type Batch = heapless::Deque<Action<PoolBuf, Callback, OpenRequest, SUBS>, BATCH>;
 
 /// The agent task's body.
 /// Never returns: the task is never deleted (so `vTaskDelete` is not linked
@@ -79,7 +81,7 @@ pub fn run() -> ! {
         let (flooded, paused, deadline) = pass(agent, &mut conns, &mut reports, &mut batch, rested);
         rested = false;
         let more = batch.is_full();
-        for action in batch {
+        while let Some(action) = batch.pop_front() {
             perform(agent, &mut conns, action, &mut reports);
         }
         if (paused || more || !reports.is_empty()) && !flooded {
@@ -140,7 +142,7 @@ fn pass(
     while !batch.is_full() {
         match core.poll(&mut CPool) {
             Some(action) => {
-                let _ = batch.push(action);
+                let _ = batch.push_back(action);
             }
             None => break,
         }
