@@ -185,7 +185,7 @@ pub struct Delivery<B, CB, const SUBS: usize> {
 }
 
 /// What the platform must do next.
-pub enum Action<B, CB, O, const SUBS: usize> {
+pub enum Action<B, CB, O> {
     /// Open the connection of `client`, then call [`AgentCore::opened`] or
     /// [`AgentCore::open_failed`].
     Open { client: usize, open: O },
@@ -204,11 +204,12 @@ pub enum Action<B, CB, O, const SUBS: usize> {
     },
     /// The operation in `slot` finished: wake its caller.
     Complete { client: usize, slot: u16 },
-    /// Hand a publish to the application (without the lock); buffers not kept go back to the pool.
-    Deliver {
-        client: usize,
-        delivery: Delivery<B, CB, SUBS>,
-    },
+    /// A publish waits for the application: take it with
+    /// [`AgentCore::take_delivery`] (before the next poll) and hand it over
+    /// without the lock; buffers not kept go back to the pool. (Apart from the
+    /// action, so that every action stays a few words: the delivery's
+    /// callback list is not copied with each of them.)
+    Deliver { client: usize },
     /// Tell the application its connection was lost (`eMQTTAgentDisconnect`), once.
     Disconnected { client: usize, callback: CB },
     /// A publish of `len` bytes was dropped (and acknowledged): no buffer was free. For the log.
@@ -319,6 +320,8 @@ struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize
     out: Deque<(Out<B>, Option<u16>), OPS>,
     rx: Rx<B>,
     delivery: Option<Delivery<B, CB, SUBS>>,
+    /// Its Deliver action was handed out.
+    delivery_told: bool,
     subs: Vec<Sub<CB, FILTER>, SUBS>,
     callback: Option<CB>,
     /// Close the link (and why) at the next poll.
@@ -340,6 +343,10 @@ struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize
     /// Slots whose Complete or Open action is due (bit per slot): `poll`
     /// looks at these, not at every slot of every client on every call.
     ready: u32,
+    /// Something may be due for `poll`: set by every call that changes the
+    /// client, cleared by `poll` when it found nothing (idle clients cost
+    /// `poll` one test).
+    busy: bool,
 }
 
 /// The agent core. `CLIENTS` is `mqttconfigMAX_BROKERS`, `OPS`
@@ -378,6 +385,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             out: Deque::new(),
             rx: Rx::start(),
             delivery: None,
+            delivery_told: false,
             subs: Vec::new(),
             callback: None,
             close: None,
@@ -388,6 +396,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             rx_used: 0,
             lost: false,
             ready: 0,
+            busy: false,
         }
     }
 
@@ -486,6 +495,7 @@ where
             return Err((Refused::BadHandle, command));
         }
         let c = &mut self.clients[index];
+        c.busy = true;
         let Some(slot) = c.free_slot() else { return Err((Refused::Busy, command)) };
         let slot = slot as u16;
         // The packet's buffer first (its length does not depend on the packet
@@ -503,7 +513,7 @@ where
         let result = match (command, buf) {
             (_, Some(Err(f))) => Some(Err(f)),
             (Command::Connect { open, callback, start, timeout, .. }, Some(Ok((mut buf, len)))) => {
-                let encoded = encode(request, 0, buf.as_mut());
+                let encoded = encode(request, 0, len, buf.as_mut());
                 if c.link != Link::Closed || encoded != Ok(len) {
                     pool.give(buf);
                     Some(Err(if c.link != Link::Closed { Failure::NotConnected } else { Failure::Invalid }))
@@ -596,7 +606,7 @@ where
             },
             None => 0,
         };
-        let encoded = encode(request, id, buf.as_mut());
+        let encoded = encode(request, id, len, buf.as_mut());
         if encoded != Ok(len) {
             c.session.cancel(id);
             return fail(pool, buf, Failure::Invalid);
@@ -662,6 +672,7 @@ where
         pool: &mut P,
     ) -> Option<Result<(), Failure>> {
         let c = self.clients.get_mut(index)?;
+        c.busy = true;
         let op = c.ops.get_mut(slot as usize)?;
         let result = match core::mem::replace(op, Op::Free) {
             Op::Done { result, .. } => Some(result),
@@ -701,6 +712,7 @@ where
         let Some(c) = self.clients.get_mut(client) else {
             return;
         };
+        c.busy = true;
         let Some(slot) = c.connect_slot else { return };
         if let Some((buf, len)) = c.connect_packet.take() {
             let _ = c.out.push_back((Out::Buf { buf, len }, None));
@@ -722,6 +734,7 @@ where
         let Some(c) = self.clients.get_mut(client) else {
             return;
         };
+        c.busy = true;
         if let Some((buf, _)) = c.connect_packet.take() {
             pool.give(buf);
         }
@@ -743,6 +756,7 @@ where
         let Some(c) = self.clients.get_mut(client) else {
             return;
         };
+        c.busy = true;
         if let Some(slot) = complete {
             c.finish_op(
                 slot,
@@ -837,6 +851,7 @@ where
         let Some(c) = self.clients.get_mut(client) else {
             return RxStatus::Idle;
         };
+        c.busy = true;
         while c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none() {
             if c.rx_used >= budget {
                 return RxStatus::Budget;
@@ -1030,6 +1045,7 @@ where
                     } else {
                         None
                     };
+                    c.delivery_told = false;
                     c.delivery = Some(Delivery {
                         buf,
                         qos,
@@ -1145,11 +1161,13 @@ where
             match c.session.poll(now) {
                 Timer::Idle => {}
                 Timer::SendPing => {
+                    c.busy = true;
                     if c.small.push_back(([PINGREQ[0], PINGREQ[1], 0, 0], 2)).is_ok() {
                         c.session.ping_sent(now);
                     }
                 }
                 Timer::Dead => {
+                    c.busy = true;
                     let reason = if c.session.is_connected() {
                         CloseReason::KeepAliveTimeout
                     } else {
@@ -1168,6 +1186,11 @@ where
             .filter(|c| c.link == Link::Open)
             .filter_map(|c| c.session.next_deadline(now))
             .min()
+    }
+
+    /// The publish a [`Action::Deliver`] announced: from now on the caller's.
+    pub fn take_delivery(&mut self, client: usize) -> Option<Delivery<B, CB, SUBS>> {
+        self.clients.get_mut(client)?.delivery.take()
     }
 
     /// Whether `client` has a connection (opening or open) that the platform reads.
@@ -1212,10 +1235,13 @@ where
     // ---------------------------------------------------------------- actions
 
     /// The next thing the platform must do, if any.
-    pub fn poll<P: Pool<Buf = B>>(&mut self, pool: &mut P) -> Option<Action<B, CB, O, SUBS>> {
+    pub fn poll<P: Pool<Buf = B>>(&mut self, pool: &mut P) -> Option<Action<B, CB, O>> {
         for (client, c) in self.clients.iter_mut().enumerate() {
-            if let Some(delivery) = c.delivery.take() {
-                return Some(Action::Deliver { client, delivery });
+            if !c.busy {
+                continue;
+            }
+            if c.delivery.is_some() && !core::mem::replace(&mut c.delivery_told, true) {
+                return Some(Action::Deliver { client });
             }
             if let Some(len) = c.dropped.take() {
                 return Some(Action::Dropped { client, len });
@@ -1266,6 +1292,7 @@ where
                     _ => {}
                 }
             }
+            c.busy = false;
         }
         None
     }
@@ -1306,10 +1333,10 @@ fn request<'a, O, CB>(command: &Command<'a, O, CB>) -> Option<Request<'a>> {
     })
 }
 
-/// Encodes `request` (packet id `id`) into `out`.
-fn encode(request: Option<Request<'_>>, id: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
+/// Encodes `request` (packet id `id`), whose `encoded_len` was `len`, into `out`.
+fn encode(request: Option<Request<'_>>, id: u16, len: usize, out: &mut [u8]) -> Result<usize, EncodeError> {
     match request {
-        Some(r) => r.encode(id, out),
+        Some(r) => r.encode_checked(id, len, out),
         None => Err(EncodeError::NoFilters),
     }
 }

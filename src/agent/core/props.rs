@@ -162,7 +162,8 @@ impl Model {
                         "an operation completed twice"
                     );
                 }
-                Action::Deliver { client, delivery } => {
+                Action::Deliver { client } => {
+                    let delivery = self.r.core.take_delivery(client).expect("a Deliver action has its delivery");
                     DELIVERED.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
                     for cb in delivery.subscribers.iter() {
                         assert!(

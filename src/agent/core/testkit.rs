@@ -212,8 +212,8 @@ impl Rig {
                     graceful,
                 } => self.did.push(Did::Closed(client, reason, graceful)),
                 Action::Complete { client, slot } => self.did.push(Did::Completed(client, slot)),
-                Action::Deliver { client, delivery } => {
-                    let d = delivery;
+                Action::Deliver { client } => {
+                    let d = self.core.take_delivery(client).expect("a Deliver action has its delivery");
                     let topic = String::from_utf8(
                         d.buf.as_ref()[d.topic.0..d.topic.0 + d.topic.1].to_vec(),
                     )

@@ -37,9 +37,12 @@ const FLAG_USERNAME: u8 = 0x80;
 const FLAG_CLEAN_SESSION: u8 = 0x02;
 
 /// Writes a packet body front to back, or (into an empty slice) only counts it.
+/// `check`: apply the string and topic rules (the counting pass does; the
+/// writing pass after it need not check the same strings again).
 struct Body<'b> {
     out: &'b mut [u8],
     len: usize,
+    check: bool,
 }
 
 impl Body<'_> {
@@ -55,15 +58,28 @@ impl Body<'_> {
     /// [MQTT-1.5.3-2], at most 65,535 bytes.
     #[inline(never)]
     fn str(&mut self, s: &[u8]) -> Result<(), EncodeError> {
-        match utf8_with_nul(s) {
-            None => return Err(EncodeError::InvalidUtf8),
-            Some(true) => return Err(EncodeError::NullCharacter),
-            Some(false) => {}
+        if self.check {
+            match utf8_with_nul(s) {
+                None => return Err(EncodeError::InvalidUtf8),
+                Some(true) => return Err(EncodeError::NullCharacter),
+                Some(false) => {}
+            }
         }
         let Ok(len) = u16::try_from(s.len()) else { return Err(EncodeError::StringTooLong) };
         self.put(&len.to_be_bytes());
         self.put(s);
         Ok(())
+    }
+}
+
+/// Bytes of a remaining length's encoding (§2.2.3); 5 for more than the largest.
+fn varint_len(r: usize) -> usize {
+    match r {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        2_097_152..=268_435_455 => 4,
+        _ => 5,
     }
 }
 
@@ -119,7 +135,7 @@ impl Request<'_> {
                 }
                 check_not_empty(topic)?;
                 // No wildcard in a topic name [MQTT-3.3.2-2].
-                if topic.iter().any(|&b| b == b'+' || b == b'#') {
+                if w.check && topic.iter().any(|&b| b == b'+' || b == b'#') {
                     return Err(EncodeError::WildcardInTopic);
                 }
                 w.str(topic)?;
@@ -135,26 +151,42 @@ impl Request<'_> {
     /// Length of the whole frame, or why it cannot be encoded (as
     /// [`encode`](Self::encode) with a non-zero packet id).
     pub fn encoded_len(&self) -> Result<usize, EncodeError> {
-        self.frame(1, None)
+        self.frame(1, None, None)
     }
 
     /// Writes the frame with packet id `id` at the start of `out`; returns its
     /// length. Nothing is written when `out` is too small.
     pub fn encode(&self, id: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
-        self.frame(id, Some(out))
+        self.frame(id, Some(out), None)
+    }
+
+    /// As [`encode`](Self::encode) for a request whose
+    /// [`encoded_len`](Self::encoded_len) was `Ok(len)`: the strings are not
+    /// checked nor the body counted again (one writing pass). A `len` other
+    /// than that gives an error or a frame that is not this request's.
+    pub fn encode_checked(&self, id: u16, len: usize, out: &mut [u8]) -> Result<usize, EncodeError> {
+        // The remaining length whose frame is `len` bytes long: a header of 2 to 5 bytes.
+        let remaining = (2..=5usize).find_map(|h| len.checked_sub(h).filter(|&r| varint_len(r) + 1 == h));
+        self.frame(id, Some(out), remaining)
     }
 
     #[inline(never)]
-    fn frame(&self, id: u16, out: Option<&mut [u8]>) -> Result<usize, EncodeError> {
-        // First pass: check and count.
-        let mut count = Body { out: &mut [], len: 0 };
-        let first = self.body(id, &mut count)?;
-        let remaining = count.len;
+    fn frame(&self, id: u16, out: Option<&mut [u8]>, counted: Option<usize>) -> Result<usize, EncodeError> {
+        // First pass: check and count (unless counted already).
+        let remaining = match counted {
+            Some(r) => r,
+            None => {
+                let mut count = Body { out: &mut [], len: 0, check: true };
+                self.body(id, &mut count)?;
+                count.len
+            }
+        };
         if remaining > MAX_REMAINING_LEN as usize {
             return Err(EncodeError::PacketTooLarge);
         }
-        // Fixed header: the first byte and a 1..=4-byte remaining length (§2.2.3).
-        let mut header = [first, 0, 0, 0, 0];
+        // Fixed header: the first byte (written by the second pass) and a
+        // 1..=4-byte remaining length (§2.2.3).
+        let mut header = [0u8; 5];
         let mut header_len = 1;
         let mut rest = remaining;
         for b in header.iter_mut().skip(1) {
@@ -170,10 +202,16 @@ impl Request<'_> {
         let Some(out) = out.get_mut(..needed) else {
             return Err(EncodeError::BufferTooSmall { needed });
         };
-        // Second pass: write.
-        let mut w = Body { out, len: 0 };
+        // Second pass: write (the strings were checked by the first).
+        let mut w = Body { out, len: 0, check: false };
         w.put(header.get(..header_len).unwrap_or(&[]));
-        self.body(id, &mut w)?;
+        let first = self.body(id, &mut w)?;
+        if w.len != needed {
+            return Err(EncodeError::BufferTooSmall { needed: w.len });
+        }
+        if let Some(b) = w.out.first_mut() {
+            *b = first;
+        }
         Ok(needed)
     }
 }

@@ -96,8 +96,21 @@ pub fn is_utf8(bytes: &[u8]) -> bool {
 /// `Some(has_nul)`. One loop instead of a second scan (and no `memchr`).
 pub fn utf8_with_nul(bytes: &[u8]) -> Option<bool> {
     let mut nul = false;
-    let mut it = bytes.iter();
-    while let Some(&lead) = it.next() {
+    let mut rest = bytes;
+    loop {
+        // ASCII four bytes at a time (topics and ids mostly are): no byte has
+        // its top bit set; a zero byte makes `x - 0x01010101` borrow into it.
+        while let [a, b, c, d, tail @ ..] = rest {
+            let x = u32::from_le_bytes([*a, *b, *c, *d]);
+            if x & 0x8080_8080 != 0 {
+                break;
+            }
+            nul |= x.wrapping_sub(0x0101_0101) & !x & 0x8080_8080 != 0;
+            rest = tail;
+        }
+        let [lead, tail @ ..] = rest else { return Some(nul) };
+        rest = tail;
+        let lead = *lead;
         if lead < 0x80 {
             nul |= lead == 0;
             continue;
@@ -116,14 +129,13 @@ pub fn utf8_with_nul(bytes: &[u8]) -> Option<bool> {
         };
         let (mut lo, mut hi) = (lo, hi);
         for _ in 0..more {
-            match it.next() {
-                Some(&b) if (lo..=hi).contains(&b) => {}
+            match rest {
+                [b, tail @ ..] if (lo..=hi).contains(b) => rest = tail,
                 _ => return None,
             }
             (lo, hi) = (0x80, 0xBF);
         }
     }
-    Some(nul)
 }
 
 /// A topic name as it must appear in PUBLISH and as a will topic: at least one

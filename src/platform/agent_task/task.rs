@@ -59,7 +59,7 @@ enum Report {
 
 /// A queue, taken from one action at a time: a `Vec`'s iterator would move
 /// the whole (mostly empty) batch, deliveries' callback lists and all, each pass.
-type Batch = heapless::Deque<Action<PoolBuf, Callback, OpenRequest, SUBS>, BATCH>;
+type Batch = heapless::Deque<Action<PoolBuf, Callback, OpenRequest>, BATCH>;
 
 /// The agent task's body.
 /// Never returns: the task is never deleted (so `vTaskDelete` is not linked
@@ -78,11 +78,15 @@ pub fn run() -> ! {
     let mut rested = true;
     loop {
         let mut batch = Batch::new();
-        let (flooded, paused, deadline) = pass(agent, &mut conns, &mut reports, &mut batch, rested);
+        let mut delivery = None;
+        let (flooded, paused, deadline) = pass(agent, &mut conns, &mut reports, &mut batch, &mut delivery, rested);
         rested = false;
-        let more = batch.is_full();
+        let more = batch.is_full() || delivery.is_some();
         while let Some(action) = batch.pop_front() {
             perform(agent, &mut conns, action, &mut reports);
+        }
+        if let Some(delivery) = delivery {
+            deliver(delivery);
         }
         if (paused || more || !reports.is_empty()) && !flooded {
             // A delivery was made or more actions wait, or something was sent
@@ -106,7 +110,8 @@ pub fn run() -> ! {
 }
 
 /// One pass under the lock: the last pass's reports, every open connection's
-/// bytes, keep-alive, and up to a batch of actions. Gives whether a receive
+/// bytes, keep-alive, and up to a batch of actions; at most one delivery,
+/// which ends the batch (performed after it, in order). Gives whether a receive
 /// budget ran out, whether a client paused for a delivery, and the next deadline.
 #[inline(never)]
 fn pass(
@@ -114,6 +119,7 @@ fn pass(
     conns: &mut [Conn],
     reports: &mut heapless::Vec<Report, BATCH>,
     batch: &mut Batch,
+    delivery: &mut Option<Delivery<PoolBuf, Callback, SUBS>>,
     rested: bool,
 ) -> (bool, bool, Option<u32>) {
     let mut core = agent.lock();
@@ -141,6 +147,10 @@ fn pass(
     core.tick(now, &mut CPool);
     while !batch.is_full() {
         match core.poll(&mut CPool) {
+            Some(Action::Deliver { client }) => {
+                *delivery = core.take_delivery(client);
+                break;
+            }
             Some(action) => {
                 let _ = batch.push_back(action);
             }
@@ -152,7 +162,7 @@ fn pass(
 
 /// Performs one of the core's actions, without the lock.
 #[inline(never)]
-fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, OpenRequest, SUBS>, reports: &mut heapless::Vec<Report, BATCH>) {
+fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, OpenRequest>, reports: &mut heapless::Vec<Report, BATCH>) {
     match action {
         Action::Open { client, open } => {
             let report = open_connection(agent, conns, client, open);
@@ -168,7 +178,7 @@ fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, 
                 waiter.give();
             }
         }
-        Action::Deliver { delivery, .. } => deliver(delivery),
+        Action::Deliver { .. } => {} // Taken in `pass`.
         Action::Disconnected { callback, .. } => disconnected(callback),
         Action::Dropped { len, .. } => crate::platform::log::debug(format_args!(
             "MQTT: dropped an incoming publish of {len} bytes: no buffer large enough is free"

@@ -34,6 +34,12 @@ fn same(ours: Request<'_>, id: u16, theirs: Packet<'_>) {
     let mut b = vec![0u8; expected.unwrap_or(0) + 3];
     assert_eq!(ours.encode(id, &mut a), theirs.encode(&mut b));
     assert_eq!(a, b);
+    if let (Ok(len), Ok(_)) = (ours.encoded_len(), theirs.encode(&mut b)) {
+        // One writing pass after encoded_len: the same frame.
+        let mut c = vec![0u8; len + 3];
+        assert_eq!(ours.encode_checked(id, len, &mut c), Ok(len));
+        assert_eq!(c, b);
+    }
     if let Ok(len) = expected {
         let mut short = vec![0xAAu8; len - 1];
         assert_eq!(ours.encode(id, &mut short), Err(EncodeError::BufferTooSmall { needed: len }));
@@ -114,6 +120,14 @@ proptest! {
     fn utf8_as_core(bytes in proptest::collection::vec(
         prop_oneof![any::<u8>(), 0x80u8..0xC0, 0xC0u8..0xF8, Just(0xED), Just(0xF4), Just(0xE0), Just(0xF0)], 0..12)) {
         prop_assert_eq!(is_utf8(&bytes), core::str::from_utf8(&bytes).is_ok());
+        prop_assert_eq!(utf8_with_nul(&bytes), core::str::from_utf8(&bytes).ok().map(|_| bytes.contains(&0)));
+    }
+
+    /// Longer strings, mostly ASCII (NULs among them), so that the four-bytes-at-a-time
+    /// path meets non-ASCII and zero bytes at every offset of a word.
+    #[test]
+    fn utf8_ascii_runs_as_core(bytes in proptest::collection::vec(
+        prop_oneof![8 => 0x01u8..0x80, 1 => Just(0u8), 1 => any::<u8>(), 1 => Just(0xC3), 1 => Just(0xA9)], 0..40)) {
         prop_assert_eq!(utf8_with_nul(&bytes), core::str::from_utf8(&bytes).ok().map(|_| bytes.contains(&0)));
     }
 }
