@@ -147,6 +147,7 @@ impl Model {
             w.push(t);
         }
         w.sort_unstable();
+        w.dedup(); // A token given twice is one waiting caller: returned once.
         w
     }
 

@@ -417,11 +417,19 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
     /// one non-inlined table walk for every removal.
     #[inline(never)]
     fn drop_subs(&mut self, which: Unsub<'_>) {
-        self.subs.retain(|s| match which {
-            Unsub::Filter(filter) => s.filter[..] != *filter,
-            Unsub::Pending(slot) => s.pending != Some(slot),
-            Unsub::AnyPending => s.pending.is_none(),
-        });
+        let mut i = 0;
+        while let Some(s) = self.subs.get(i) {
+            let drop = match which {
+                Unsub::Filter(filter) => s.filter[..] == *filter,
+                Unsub::Pending(slot) => s.pending == Some(slot),
+                Unsub::AnyPending => s.pending.is_some(),
+            };
+            if drop {
+                self.subs.remove(i);
+            } else {
+                i += 1;
+            }
+        }
     }
 }
 
@@ -809,7 +817,8 @@ where
             CloseReason::Refused(code) => Failure::Refused(code),
             other => Failure::Closed(other),
         };
-        for slot in c.session.drop_connection().chain(connect_slot) {
+        let waiting = c.session.drop_connection().0 | connect_slot.map_or(0, |s| 1u32 << (s & 31));
+        for slot in crate::agent::session::Tokens(waiting) {
             c.ready |= finish(&mut c.ops, slot, Err(failure));
         }
         c.drop_subs(Unsub::AnyPending); // Their SUBACK never comes.

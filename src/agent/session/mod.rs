@@ -115,6 +115,28 @@ pub struct KeepAlive {
 /// The protocol state of one connection. `OPS` bounds the packets in flight
 /// (`mqttconfigMAX_PARALLEL_OPS`), `QOS2_IN` the received QoS 2 publishes
 /// whose PUBREL is tracked (more may be in flight: see [`Session::received_publish`]).
+/// Tokens as bits (token `t` is bit `t`); iterates from the lowest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tokens(pub u32);
+
+impl Iterator for Tokens {
+    type Item = Token;
+    fn next(&mut self) -> Option<Token> {
+        if self.0 == 0 {
+            return None;
+        }
+        let t = self.0.trailing_zeros() as Token;
+        self.0 &= self.0 - 1;
+        Some(t)
+    }
+}
+
+/// Token `t`'s bit; none for `Token::MAX` (a caller who gave up) or another
+/// token past 31 (the agent's slots are fewer: its `OPS` is at most 32).
+fn bit(t: Token) -> u32 {
+    1u32.checked_shl(u32::from(t)).unwrap_or(0)
+}
+
 pub struct Session<const OPS: usize, const QOS2_IN: usize> {
     state: State,
     keep_alive: KeepAlive,
@@ -235,18 +257,20 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     }
 
     /// The connection is gone: every caller still waiting gets its token back,
-    /// to be failed.
-    pub fn drop_connection(&mut self) -> impl Iterator<Item = Token> + '_ {
-        let connect_waiter = match self.state {
-            State::AwaitingConnAck { token, .. } if token != Token::MAX => Some(token),
-            _ => None,
-        };
+    /// to be failed (tokens are below 32: the agent's slots).
+    pub fn drop_connection(&mut self) -> Tokens {
+        let mut waiting = 0u32;
+        if let State::AwaitingConnAck { token, .. } = self.state {
+            waiting |= bit(token);
+        }
         self.state = State::Disconnected;
         self.ping_sent = None;
         self.inbound_qos2.clear();
-        let waiting: Vec<Token, OPS> = self.in_flight.iter().filter_map(|f| f.token).collect();
+        for f in self.in_flight.iter() {
+            waiting |= f.token.map_or(0, bit);
+        }
         self.in_flight.clear();
-        connect_waiter.into_iter().chain(waiting)
+        Tokens(waiting)
     }
 
     /// A packet arrived from the broker (the full codec's [`Packet`]; the
