@@ -11,10 +11,15 @@ use crate::agent::core::Pool;
 use crate::config::mqtt::buffer_fxn;
 
 /// A buffer the core, the platform or (after a callback kept it) C owns.
-/// Moved, never copied: its owner gives it back exactly once.
+/// Moved, never copied: its owner gives it back exactly once, through
+/// [`Pool::give`]. Plain pointers and no `Drop`: a type without drop glue
+/// keeps implicit frees out of the core's code at every move and overwrite of
+/// a value that may hold a buffer (about 500 bytes of flash); the core's
+/// property tests check that every buffer is given back.
 pub enum PoolBuf {
     Pool { ptr: NonNull<u8>, cap: usize },
-    Heap(Box<[u8]>),
+    /// A heap block of `cap` bytes (from `heap::try_boxed_bytes`).
+    Heap { ptr: NonNull<u8>, cap: usize },
 }
 
 // SAFETY: the buffer is exclusively owned by this value, whichever task holds it.
@@ -23,9 +28,8 @@ unsafe impl Send for PoolBuf {}
 impl AsRef<[u8]> for PoolBuf {
     fn as_ref(&self) -> &[u8] {
         match self {
-            // SAFETY: the pool buffer of `cap` bytes is owned by this value.
-            PoolBuf::Pool { ptr, cap } => unsafe { core::slice::from_raw_parts(ptr.as_ptr(), *cap) },
-            PoolBuf::Heap(b) => b,
+            // SAFETY: the buffer (pool or heap) of `cap` bytes is owned by this value.
+            PoolBuf::Pool { ptr, cap } | PoolBuf::Heap { ptr, cap } => unsafe { core::slice::from_raw_parts(ptr.as_ptr(), *cap) },
         }
     }
 }
@@ -34,8 +38,7 @@ impl AsMut<[u8]> for PoolBuf {
     fn as_mut(&mut self) -> &mut [u8] {
         match self {
             // SAFETY: as above, and `&mut self` makes the access exclusive.
-            PoolBuf::Pool { ptr, cap } => unsafe { core::slice::from_raw_parts_mut(ptr.as_ptr(), *cap) },
-            PoolBuf::Heap(b) => b,
+            PoolBuf::Pool { ptr, cap } | PoolBuf::Heap { ptr, cap } => unsafe { core::slice::from_raw_parts_mut(ptr.as_ptr(), *cap) },
         }
     }
 }
@@ -44,9 +47,9 @@ impl PoolBuf {
     /// The buffer leaves Rust: C kept it (`pdTRUE` from a callback) and gives
     /// it back with `MQTT_AGENT_ReturnBuffer`. Only pool buffers are handed to C.
     pub fn into_raw(self) -> *mut u8 {
+        // (Never a heap block: received publishes are pool buffers.)
         match self {
-            PoolBuf::Pool { ptr, .. } => ptr.as_ptr(),
-            PoolBuf::Heap(b) => Box::leak(b).as_mut_ptr(), // Never: received publishes are pool buffers.
+            PoolBuf::Pool { ptr, .. } | PoolBuf::Heap { ptr, .. } => ptr.as_ptr(),
         }
     }
 }
@@ -77,7 +80,10 @@ impl Pool for CPool {
         if len <= crate::config::pool::BUFFER_SIZE {
             return None; // Fits the pool: wait for a pool buffer rather than use the heap.
         }
-        crate::platform::heap::try_boxed_bytes(&[], len).map(PoolBuf::Heap)
+        let block = crate::platform::heap::try_boxed_bytes(&[], len)?;
+        let cap = block.len();
+        // The block leaves its Box here and goes back to one in `give`.
+        NonNull::new(Box::into_raw(block).cast::<u8>()).map(|ptr| PoolBuf::Heap { ptr, cap })
     }
 
     fn take_rx(&mut self, len: usize) -> Option<PoolBuf> {
@@ -85,9 +91,12 @@ impl Pool for CPool {
     }
 
     fn give(&mut self, buf: PoolBuf) {
-        if let PoolBuf::Pool { ptr, .. } = buf {
+        match buf {
             // SAFETY: the buffer came from the configured functions and is given back once (it is moved in).
-            unsafe { buffer_fxn::return_buffer(ptr.as_ptr()) };
+            PoolBuf::Pool { ptr, .. } => unsafe { buffer_fxn::return_buffer(ptr.as_ptr()) },
+            // SAFETY: `ptr` and `cap` are the block `take` took out of its Box
+            // (`[u8]` of `cap` bytes), given back once (it is moved in).
+            PoolBuf::Heap { ptr, cap } => drop(unsafe { Box::from_raw(core::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), cap)) }),
         }
     }
 
