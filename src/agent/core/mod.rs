@@ -18,6 +18,8 @@
 //! since are named tests in `tests.rs`.
 #![forbid(unsafe_code)]
 
+use core::mem::ManuallyDrop;
+
 use heapless::{Deque, Vec};
 
 use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer};
@@ -230,8 +232,11 @@ pub enum RxStatus {
 enum Op<O> {
     Free,
     /// A connect whose connection the platform has not been asked to open yet
-    /// (`Some`), or is opening (`None`).
-    Opening(Option<O>),
+    /// (`Some`), or is opening (`None`). The request is `ManuallyDrop` (the
+    /// platform's holds heap copies): an `Op` overwritten anywhere would
+    /// otherwise need drop code at each place; it leaves only through `poll`
+    /// (to the platform) or `collect` (dropped there), see `finish`.
+    Opening(Option<ManuallyDrop<O>>),
     /// Waiting for the broker or for its packet to be sent.
     Waiting,
     /// Finished; `told`: its Complete action was handed out.
@@ -532,7 +537,7 @@ where
                     c.callback = callback;
                     c.subs.clear(); // Clean session: the broker forgot them too.
                     c.link = Link::Opening;
-                    c.ops[slot as usize] = Op::Opening(Some(open));
+                    c.ops[slot as usize] = Op::Opening(Some(ManuallyDrop::new(open)));
                     c.ready |= 1 << slot;
                     None
                 }
@@ -686,7 +691,7 @@ where
             Op::Done { result, .. } => Some(result),
             Op::Opening(Some(open)) => {
                 // Never handed to the platform: the connect is withdrawn.
-                drop(open);
+                drop(ManuallyDrop::into_inner(open));
                 if let Some((buf, _)) = c.connect_packet.take() {
                     pool.give(buf);
                 }
@@ -1295,7 +1300,7 @@ where
                     }
                     Some(Op::Opening(open)) => {
                         if let Some(open) = open.take() {
-                            return Some(Action::Open { client, open });
+                            return Some(Action::Open { client, open: ManuallyDrop::into_inner(open) });
                         }
                     }
                     _ => {}
@@ -1320,6 +1325,9 @@ fn small_out<B>(bytes: &[u8]) -> Out<B> {
 /// is gone). Gives the slot's bit for `Client::ready` when its Complete is due.
 fn finish<O>(ops: &mut [Op<O>], slot: u16, result: Result<(), Failure>) -> u32 {
     let Some(op) = ops.get_mut(slot as usize) else { return 0 };
+    // An open request is taken (poll) or withdrawn (collect) before its
+    // operation can end: overwriting one would leak it (`ManuallyDrop`).
+    debug_assert!(!matches!(op, Op::Opening(Some(_))), "an open request left in a finished connect");
     match op {
         Op::Abandoned => *op = Op::Free,
         Op::Free | Op::Done { .. } => {} // Ends once.
