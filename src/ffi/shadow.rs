@@ -11,7 +11,7 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::ffi::{c_char, c_void, CStr};
+use core::ffi::{c_char, c_void};
 use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use freertos_rust::{Duration, Mutex, MutexGuard, MutexNormal, Semaphore};
@@ -208,12 +208,18 @@ unsafe fn thing_name<'a>(function: &str, name: *const c_char) -> Result<&'a str,
     if name.is_null() {
         return Err(refuse(function, "pcThingName", "NULL"));
     }
-    // SAFETY: per this function's contract.
-    let Ok(s) = (unsafe { CStr::from_ptr(name) }).to_str() else {
-        return Err(refuse(function, "pcThingName", "not UTF-8"));
-    };
-    match topic::validate_thing_name(s) {
-        Ok(()) => Ok(s),
+    // At most one byte past the longest name is read: a longer one is refused.
+    let mut len = 0;
+    // SAFETY: per this function's contract, every byte up to the NUL is
+    // readable, and the loop stops at the NUL.
+    while len <= MAX_THING_NAME && unsafe { *name.add(len) } != 0 {
+        len += 1;
+    }
+    // SAFETY: the `len` bytes just read.
+    let bytes = unsafe { core::slice::from_raw_parts(name as *const u8, len) };
+    match topic::validate_thing_name(bytes) {
+        // SAFETY: a valid thing name is ASCII, hence UTF-8.
+        Ok(()) => Ok(unsafe { core::str::from_utf8_unchecked(bytes) }),
         Err(_) => Err(refuse(function, "pcThingName", "not a thing name (1-128 of a-zA-Z0-9:_-)")),
     }
 }
@@ -329,7 +335,9 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
             Delivered::Call { callback, record, thing, document, .. } => {
                 // The callbacks get a NUL-terminated copy of the name, this task's own.
                 let mut name = [0u8; MAX_THING_NAME + 1];
-                name[..thing.len()].copy_from_slice(thing.as_bytes());
+                if let Some(n) = name.get_mut(..thing.len()) {
+                    n.copy_from_slice(thing); // Always: a parsed name is at most MAX_THING_NAME.
+                }
                 let name = name.as_ptr() as *const c_char;
                 let (at, len) = document.map_or((core::ptr::null(), 0), |d| (d.at as *const c_char, d.len));
                 // SAFETY: the application's callbacks, with a NUL-terminated thing

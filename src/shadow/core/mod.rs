@@ -179,7 +179,7 @@ pub enum Delivered<'a, T> {
     Wake { slot: usize },
     /// Call `record`'s callback of kind `callback`; for `document: Some(_)`
     /// report its answer with [`Delivery::kept`] before the next step.
-    Call { slot: usize, callback: Callback, record: T, thing: &'a str, document: Option<Document> },
+    Call { slot: usize, callback: Callback, record: T, thing: &'a [u8], document: Option<Document> },
     /// Over: `kept == false` hands the buffer back to the agent.
     Done { kept: bool },
 }
@@ -200,8 +200,8 @@ impl<const N: usize> Text<N> {
     const fn new() -> Self {
         Text { len: 0, bytes: [0; N] }
     }
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len as usize).unwrap_or(&[])
     }
     fn is_empty(&self) -> bool {
         self.len == 0
@@ -209,15 +209,15 @@ impl<const N: usize> Text<N> {
     fn clear(&mut self) {
         self.len = 0;
     }
-    fn push_str(&mut self, s: &str) -> Result<(), ()> {
+    fn push(&mut self, s: &[u8]) -> Result<(), ()> {
         let at = self.len as usize;
         let dst = self.bytes.get_mut(at..at + s.len()).ok_or(())?;
-        dst.copy_from_slice(s.as_bytes());
+        dst.copy_from_slice(s);
         self.len += s.len() as u8;
         Ok(())
     }
-    fn is(&self, s: &str) -> bool {
-        &self.bytes[..self.len as usize] == s.as_bytes()
+    fn is(&self, s: &[u8]) -> bool {
+        self.as_bytes() == s
     }
 }
 
@@ -440,14 +440,14 @@ impl<T: Copy> ShadowCore<T> {
     /// Uses of `thing`'s topic of `kind` by client `id` (tests, diagnostics).
     pub fn uses(&self, id: ClientId, thing: &str, kind: Kind) -> u8 {
         let (Some(c), Some(k)) = (self.live(id), kind_index(kind)) else { return 0 };
-        c.names.iter().find(|n| !n.unused() && n.name.is(thing)).map_or(0, |n| n.uses[k])
+        c.names.iter().find(|n| !n.unused() && n.name.is(thing.as_bytes())).map_or(0, |n| n.uses[k])
     }
 
     // ---------------------------------------------------------- topic uses
 
     /// Whether a client other than `slot` on `mqtt` holds `name`'s topic `k`
     /// (`live`: and knows it subscribed).
-    fn held_elsewhere(&self, slot: usize, name: &str, k: usize, live: bool) -> bool {
+    fn held_elsewhere(&self, slot: usize, name: &[u8], k: usize, live: bool) -> bool {
         let mqtt = self.clients[slot].mqtt;
         self.clients.iter().enumerate().any(|(i, c)| {
             i != slot
@@ -464,7 +464,7 @@ impl<T: Copy> ShadowCore<T> {
             self.clients[slot].names[n].uses[k] = entry.uses[k].saturating_add(1);
             return false;
         }
-        let elsewhere = self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, true);
+        let elsewhere = self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, true);
         let entry = &mut self.clients[slot].names[n];
         entry.uses[k] = 1;
         if elsewhere {
@@ -485,17 +485,17 @@ impl<T: Copy> ShadowCore<T> {
             return false;
         }
         entry.live &= !(1 << k);
-        !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, false)
+        !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false)
     }
 
     /// The name slot of `thing`, made if absent.
-    fn name_slot(&mut self, slot: usize, thing: &str) -> Option<usize> {
+    fn name_slot(&mut self, slot: usize, thing: &[u8]) -> Option<usize> {
         let names = &mut self.clients[slot].names;
         if let Some(i) = names.iter().position(|n| !n.unused() && n.name.is(thing)) {
             return Some(i);
         }
         let i = names.iter().position(|n| n.unused())?;
-        names[i].name.push_str(thing).ok()?;
+        names[i].name.push(thing).ok()?;
         Some(i)
     }
 
@@ -530,7 +530,7 @@ impl<T: Copy> ShadowCore<T> {
         if c.pending.is_some() || !matches!(c.flow, Flow::Idle) {
             return Err(Code::Failure);
         }
-        let n = self.name_slot(id.slot, thing).ok_or(Code::Failure)?;
+        let n = self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?;
         let c = &mut self.clients[id.slot];
         let was_kept = c.names[n].kept & (1 << op_index(op)) != 0;
         let next = c.next_token;
@@ -568,7 +568,7 @@ impl<T: Copy> ShadowCore<T> {
         if c.pending.is_some() || !matches!(c.flow, Flow::Idle) {
             return Err(Code::Failure);
         }
-        let known = c.names.iter().position(|n| !n.unused() && n.name.is(thing));
+        let known = c.names.iter().position(|n| !n.unused() && n.name.is(thing.as_bytes()));
         let with_callbacks = c.names.iter().filter(|n| n.callbacks != 0).count();
         let n = match known {
             Some(n) if c.names[n].callbacks != 0 || want.bits() == 0 => n,
@@ -578,7 +578,7 @@ impl<T: Copy> ShadowCore<T> {
                 return Ok(());
             }
             _ if with_callbacks >= THINGS => return Err(Code::Failure),
-            _ => self.name_slot(id.slot, thing).ok_or(Code::Failure)?,
+            _ => self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?,
         };
         self.clients[id.slot].flow =
             Flow::Register { name: n as u8, want: want.bits(), record, stage: 0, acquired: 0, awaiting: false, failed: None };
@@ -660,12 +660,12 @@ impl<T: Copy> ShadowCore<T> {
                     if p.was_kept {
                         p.phase = OpPhase::Publishing;
                         p.open = true;
-                        topic::write(c.names[n].name.as_str(), Kind::Request(op), topic);
+                        topic::write(c.names[n].name.as_bytes(), Kind::Request(op), topic);
                         return Step::Publish { mqtt, qos };
                     }
                     p.phase = OpPhase::Subscribing(0);
                     if self.acquire(slot, n, acc) {
-                        topic::write(self.clients[slot].names[n].name.as_str(), KINDS[acc], topic);
+                        topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[acc], topic);
                         return Step::Subscribe { mqtt, qos, budget: Budget::Caller };
                     }
                     // Counted without a SUBSCRIBE: as if one succeeded.
@@ -684,14 +684,14 @@ impl<T: Copy> ShadowCore<T> {
                     if which == 0 {
                         p.phase = OpPhase::Subscribing(1);
                         if self.acquire(slot, n, acc + 1) {
-                            topic::write(self.clients[slot].names[n].name.as_str(), KINDS[acc + 1], topic);
+                            topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[acc + 1], topic);
                             return Step::Subscribe { mqtt, qos, budget: Budget::Caller };
                         }
                         continue;
                     }
                     p.phase = OpPhase::Publishing;
                     p.open = true;
-                    topic::write(c.names[n].name.as_str(), Kind::Request(op), topic);
+                    topic::write(c.names[n].name.as_bytes(), Kind::Request(op), topic);
                     return Step::Publish { mqtt, qos };
                 }
                 OpPhase::Publishing => {
@@ -742,7 +742,7 @@ impl<T: Copy> ShadowCore<T> {
                         2 | 3 => {
                             let k = acc + stage as usize - 2;
                             if self.release(slot, n, k) {
-                                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                                topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[k], topic);
                                 return Step::Unsubscribe { mqtt, budget: Budget::Caller };
                             }
                         }
@@ -755,15 +755,15 @@ impl<T: Copy> ShadowCore<T> {
                     match stage {
                         // The SUBSCRIBE that timed out may still go out: withdraw it.
                         0 => {
-                            if withdraw && c.names[n].uses[k] == 0 && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, false) {
-                                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                            if withdraw && c.names[n].uses[k] == 0 && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false) {
+                                topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[k], topic);
                                 return Step::Unsubscribe { mqtt, budget: Budget::Tick };
                             }
                         }
                         // The rejected topic failed: the accepted one goes too.
                         1 => {
                             if which == 1 && self.release(slot, n, acc) {
-                                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[acc], topic);
+                                topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[acc], topic);
                                 return Step::Unsubscribe { mqtt, budget: Budget::Caller };
                             }
                         }
@@ -826,8 +826,8 @@ impl<T: Copy> ShadowCore<T> {
                     e.live &= !(1 << k);
                 }
                 failed = Some(outcome.code());
-                if outcome == Outcome::Timeout && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, false) {
-                    topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                if outcome == Outcome::Timeout && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false) {
+                    topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[k], topic);
                     self.clients[slot].flow = Flow::Register { name, want, record, stage: 0, acquired, awaiting: false, failed };
                     return Step::Unsubscribe { mqtt, budget: Budget::Tick };
                 }
@@ -841,7 +841,7 @@ impl<T: Copy> ShadowCore<T> {
                 let s = stage;
                 stage += 1;
                 if acquired & (1 << s) != 0 && self.release(slot, n, CALLBACK_KINDS[s as usize]) {
-                    topic::write(self.clients[slot].names[n].name.as_str(), KINDS[CALLBACK_KINDS[s as usize]], topic);
+                    topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[CALLBACK_KINDS[s as usize]], topic);
                     self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: false, failed };
                     return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
                 }
@@ -857,7 +857,7 @@ impl<T: Copy> ShadowCore<T> {
             let wants = want & bit != 0;
             let k = CALLBACK_KINDS[s as usize];
             if wants && !had && self.acquire(slot, n, k) {
-                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[k], topic);
                 self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: true, failed };
                 return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
             }
@@ -866,7 +866,7 @@ impl<T: Copy> ShadowCore<T> {
             }
             stage += 1;
             if had && !wants && self.release(slot, n, k) {
-                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[k], topic);
                 self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: false, failed };
                 return Step::Unsubscribe { mqtt, budget: Budget::Caller };
             }
@@ -900,7 +900,7 @@ impl<T: Copy> ShadowCore<T> {
             at += 1;
             if c.names[n].uses[k] > 0 {
                 c.flow = Flow::Connect { cursor: Some(at) };
-                topic::write(c.names[n].name.as_str(), KINDS[k], topic);
+                topic::write(c.names[n].name.as_bytes(), KINDS[k], topic);
                 return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
             }
         }
@@ -921,9 +921,9 @@ impl<T: Copy> ShadowCore<T> {
             }
             e.uses[k] = 0;
             e.live &= !(1 << k);
-            if !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, false) {
+            if !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false) {
                 self.clients[slot].flow = Flow::Delete { cursor };
-                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[k], topic);
                 return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
             }
         }
@@ -1000,7 +1000,7 @@ fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>, op: Operation) -> bool {
     let Ok(f) = json::fields(d.payload) else { return false };
     // A response without this operation's token (another client's, a
     // token-less rejection) never completes it.
-    if !f.client_token.is_some_and(|t| json::same_string(t, p.token.as_str())) {
+    if !f.client_token.is_some_and(|t| json::same_string(t, p.token.as_bytes())) {
         return false;
     }
     let result = match d.kind {
@@ -1037,9 +1037,9 @@ fn clear_name<T: Copy>(e: &mut NameEntry<T>) {
 /// "afr-<slot>-<generation>-<n>", built without formatting machinery.
 fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
     t.clear();
-    let _ = t.push_str("afr");
+    let _ = t.push(b"afr");
     for v in [slot as u32, generation, n] {
-        let _ = t.push_str("-");
+        let _ = t.push(b"-");
         let mut digits = [0u8; 10];
         let mut i = digits.len();
         let mut v = v;
@@ -1051,7 +1051,7 @@ fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
                 break;
             }
         }
-        let _ = t.push_str(core::str::from_utf8(&digits[i..]).unwrap_or(""));
+        let _ = t.push(digits.get(i..).unwrap_or(&[]));
     }
 }
 
@@ -1060,19 +1060,19 @@ fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
 fn write_request(op: Operation, doc: &[u8], out: &mut [u8], token: &mut Text<MAX_TOKEN>, id: ClientId, next: u32) -> Result<(usize, bool), ()> {
     if op != Operation::Update {
         new_token(token, id.slot, id.generation, next);
-        return json::token_only(token.as_str(), out).map(|n| (n, true)).map_err(|_| ());
+        return json::token_only(token.as_bytes(), out).map(|n| (n, true)).map_err(|_| ());
     }
     let fields = json::fields(doc).map_err(|_| ())?;
     match fields.client_token {
         Some(t) => {
-            token.push_str(t)?;
+            token.push(t)?;
             let body = out.get_mut(..doc.len()).ok_or(())?;
             body.copy_from_slice(doc);
             Ok((doc.len(), false))
         }
         None => {
             new_token(token, id.slot, id.generation, next);
-            json::with_client_token(doc, token.as_str(), out).map(|n| (n, true)).map_err(|_| ())
+            json::with_client_token(doc, token.as_bytes(), out).map(|n| (n, true)).map_err(|_| ())
         }
     }
 }
@@ -1090,7 +1090,7 @@ pub fn request_capacity(op: Operation, doc_len: usize) -> usize {
 #[derive(Debug)]
 pub struct Delivery<'a> {
     mqtt: MqttId,
-    thing: &'a str,
+    thing: &'a [u8],
     kind: Kind,
     payload: &'a [u8],
     document: Document,
@@ -1105,7 +1105,7 @@ impl<'a> Delivery<'a> {
     /// A publish received on `mqtt`; `None` when `topic` is no shadow topic
     /// (the buffer stays the agent's).
     pub fn new(mqtt: MqttId, topic: &'a [u8], payload: &'a [u8], buffer: BufferId, at: usize) -> Option<Self> {
-        let (thing, kind) = core::str::from_utf8(topic).ok().and_then(topic::parse)?;
+        let (thing, kind) = topic::parse(topic)?;
         let document = Document { buffer, at, len: payload.len() as u32 };
         Some(Delivery { mqtt, thing, kind, payload, document, slot: 0, stage: 0, generation: 0, kept: false, calling: false })
     }
