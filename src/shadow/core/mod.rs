@@ -306,7 +306,9 @@ struct Pending {
     document: Option<Document>,
 }
 
+/// `repr(u8)`: `Idle` is tag 0, so an idle client is all zeros (see [`Opt`]).
 #[derive(Clone, Copy)]
+#[repr(u8)]
 enum Flow<T> {
     Idle,
     Operation,
@@ -321,6 +323,40 @@ enum Flow<T> {
     AfterBarrier { name: u8 },
 }
 
+/// An `Option` whose `None` is all zeros (tag 0). `Option<Pending>`'s `None`
+/// is a non-zero niche value, which put the platform's `static` table of
+/// clients into .data: 912 bytes of flash for an initial value.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Opt<T> {
+    None,
+    Some(T),
+}
+
+impl<T> Opt<T> {
+    fn as_ref(&self) -> Option<&T> {
+        match self {
+            Opt::Some(v) => Some(v),
+            Opt::None => None,
+        }
+    }
+    fn as_mut(&mut self) -> Option<&mut T> {
+        match self {
+            Opt::Some(v) => Some(v),
+            Opt::None => None,
+        }
+    }
+    fn is_some(&self) -> bool {
+        matches!(self, Opt::Some(_))
+    }
+    fn take(&mut self) -> Option<T> {
+        match core::mem::replace(self, Opt::None) {
+            Opt::Some(v) => Some(v),
+            Opt::None => None,
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Client<T> {
     in_use: bool,
@@ -331,7 +367,7 @@ struct Client<T> {
     mqtt: MqttId,
     next_token: u32,
     names: [NameEntry<T>; NAMES],
-    pending: Option<Pending>,
+    pending: Opt<Pending>,
     flow: Flow<T>,
 }
 
@@ -357,7 +393,7 @@ impl<T: Copy> ShadowCore<T> {
                 mqtt: MqttId(0),
                 next_token: 0,
                 names: [name(record); NAMES],
-                pending: None,
+                pending: Opt::None,
                 flow: Flow::Idle,
             }
         }
@@ -375,7 +411,7 @@ impl<T: Copy> ShadowCore<T> {
         c.dedicated = dedicated;
         c.mqtt = mqtt;
         c.next_token = 0;
-        c.pending = None;
+        c.pending = Opt::None;
         c.flow = Flow::Idle;
         for n in c.names.iter_mut() {
             clear_name(n);
@@ -421,7 +457,7 @@ impl<T: Copy> ShadowCore<T> {
     fn retire(&mut self, slot: usize) {
         let c = &mut self.clients[slot];
         c.in_use = false;
-        c.pending = None;
+        c.pending = Opt::None;
         c.flow = Flow::Idle;
         for n in c.names.iter_mut() {
             clear_name(n);
@@ -535,7 +571,7 @@ impl<T: Copy> ShadowCore<T> {
         let was_kept = c.names[n].kept & (1 << op_index(op)) != 0;
         let next = c.next_token;
         // Filled in place: the token is written straight into the table.
-        let p = c.pending.insert(Pending {
+        c.pending = Opt::Some(Pending {
             op,
             name: n as u8,
             qos,
@@ -548,6 +584,7 @@ impl<T: Copy> ShadowCore<T> {
             result: None,
             document: None,
         });
+        let Opt::Some(p) = &mut c.pending else { return Err(Code::Failure) };
         match write_request(op, doc, out, &mut p.token, id, next) {
             Ok((len, generated)) => {
                 c.next_token = next.wrapping_add(generated as u32);
@@ -555,7 +592,7 @@ impl<T: Copy> ShadowCore<T> {
                 Ok(len)
             }
             Err(()) => {
-                c.pending = None;
+                c.pending = Opt::None;
                 self.collect(id.slot, n);
                 Err(Code::Failure)
             }
