@@ -253,6 +253,14 @@ fn kind_index(kind: Kind) -> Option<usize> {
     })
 }
 
+/// [`KINDS`]`[k]`, `k` < 8 (masked: no panic site).
+fn kind(k: usize) -> Kind {
+    KINDS[k & 7]
+}
+
+/// The topic a step names: its thing (index in the client's names) and kind.
+type TopicOf = Option<(usize, Kind)>;
+
 /// The topic each callback rides on, in [`Wants`] bit order.
 const CALLBACK_KINDS: [usize; 3] = [7, 4, 6];
 
@@ -661,6 +669,18 @@ impl<T: Copy> ShadowCore<T> {
     /// The next step of `id`'s flow, given what the previous step came to
     /// (ignored for the first step). A step naming a topic wrote it into `topic`.
     pub fn resume(&mut self, id: ClientId, outcome: Outcome, topic: &mut Topic) -> Step {
+        // The flows name the topic (name index, kind); it is written here, once.
+        let mut of = None;
+        let step = self.next_step(id, outcome, &mut of);
+        if let Some((n, kind)) = of {
+            if let Some(e) = self.clients.get(id.slot).and_then(|c| c.names.get(n)) {
+                topic::write(e.name.as_bytes(), kind, topic);
+            }
+        }
+        step
+    }
+
+    fn next_step(&mut self, id: ClientId, outcome: Outcome, topic: &mut TopicOf) -> Step {
         let Some(c) = self.live_mut(id) else { return finish(Code::Failure) };
         match c.flow {
             Flow::Idle => finish(Code::Failure),
@@ -682,7 +702,7 @@ impl<T: Copy> ShadowCore<T> {
         }
     }
 
-    fn resume_operation(&mut self, slot: usize, mut outcome: Outcome, topic: &mut Topic) -> Step {
+    fn resume_operation(&mut self, slot: usize, mut outcome: Outcome, topic: &mut TopicOf) -> Step {
         loop {
             let c = &mut self.clients[slot];
             let mqtt = c.mqtt;
@@ -697,12 +717,12 @@ impl<T: Copy> ShadowCore<T> {
                     if p.was_kept {
                         p.phase = OpPhase::Publishing;
                         p.open = true;
-                        topic::write(c.names[n].name.as_bytes(), Kind::Request(op), topic);
+                        *topic = Some((n, Kind::Request(op)));
                         return Step::Publish { mqtt, qos };
                     }
                     p.phase = OpPhase::Subscribing(0);
                     if self.acquire(slot, n, acc) {
-                        topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[acc], topic);
+                        *topic = Some((n, kind(acc)));
                         return Step::Subscribe { mqtt, qos, budget: Budget::Caller };
                     }
                     // Counted without a SUBSCRIBE: as if one succeeded.
@@ -721,14 +741,14 @@ impl<T: Copy> ShadowCore<T> {
                     if which == 0 {
                         p.phase = OpPhase::Subscribing(1);
                         if self.acquire(slot, n, acc + 1) {
-                            topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[acc + 1], topic);
+                            *topic = Some((n, kind(acc + 1)));
                             return Step::Subscribe { mqtt, qos, budget: Budget::Caller };
                         }
                         continue;
                     }
                     p.phase = OpPhase::Publishing;
                     p.open = true;
-                    topic::write(c.names[n].name.as_bytes(), Kind::Request(op), topic);
+                    *topic = Some((n, Kind::Request(op)));
                     return Step::Publish { mqtt, qos };
                 }
                 OpPhase::Publishing => {
@@ -779,7 +799,7 @@ impl<T: Copy> ShadowCore<T> {
                         2 | 3 => {
                             let k = acc + stage as usize - 2;
                             if self.release(slot, n, k) {
-                                topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[k], topic);
+                                *topic = Some((n, kind(k)));
                                 return Step::Unsubscribe { mqtt, budget: Budget::Caller };
                             }
                         }
@@ -793,14 +813,14 @@ impl<T: Copy> ShadowCore<T> {
                         // The SUBSCRIBE that timed out may still go out: withdraw it.
                         0 => {
                             if withdraw && c.names[n].uses[k] == 0 && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false) {
-                                topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[k], topic);
+                                *topic = Some((n, kind(k)));
                                 return Step::Unsubscribe { mqtt, budget: Budget::Tick };
                             }
                         }
                         // The rejected topic failed: the accepted one goes too.
                         1 => {
                             if which == 1 && self.release(slot, n, acc) {
-                                topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[acc], topic);
+                                *topic = Some((n, kind(acc)));
                                 return Step::Unsubscribe { mqtt, budget: Budget::Caller };
                             }
                         }
@@ -844,7 +864,7 @@ impl<T: Copy> ShadowCore<T> {
         Step::Finish { code: p.code, document }
     }
 
-    fn resume_register(&mut self, slot: usize, outcome: Outcome, topic: &mut Topic) -> Step {
+    fn resume_register(&mut self, slot: usize, outcome: Outcome, topic: &mut TopicOf) -> Step {
         let c = &mut self.clients[slot];
         let mqtt = c.mqtt;
         let Flow::Register { name, want, record, mut stage, mut acquired, awaiting, mut failed } = c.flow else {
@@ -864,7 +884,7 @@ impl<T: Copy> ShadowCore<T> {
                 }
                 failed = Some(outcome.code());
                 if outcome == Outcome::Timeout && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false) {
-                    topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[k], topic);
+                    *topic = Some((n, kind(k)));
                     self.clients[slot].flow = Flow::Register { name, want, record, stage: 0, acquired, awaiting: false, failed };
                     return Step::Unsubscribe { mqtt, budget: Budget::Tick };
                 }
@@ -878,7 +898,7 @@ impl<T: Copy> ShadowCore<T> {
                 let s = stage;
                 stage += 1;
                 if acquired & (1 << s) != 0 && self.release(slot, n, CALLBACK_KINDS[s as usize]) {
-                    topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[CALLBACK_KINDS[s as usize]], topic);
+                    *topic = Some((n, kind(CALLBACK_KINDS[s as usize])));
                     self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: false, failed };
                     return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
                 }
@@ -894,7 +914,7 @@ impl<T: Copy> ShadowCore<T> {
             let wants = want & bit != 0;
             let k = CALLBACK_KINDS[s as usize];
             if wants && !had && self.acquire(slot, n, k) {
-                topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[k], topic);
+                *topic = Some((n, kind(k)));
                 self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: true, failed };
                 return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
             }
@@ -903,7 +923,7 @@ impl<T: Copy> ShadowCore<T> {
             }
             stage += 1;
             if had && !wants && self.release(slot, n, k) {
-                topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[k], topic);
+                *topic = Some((n, kind(k)));
                 self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: false, failed };
                 return Step::Unsubscribe { mqtt, budget: Budget::Caller };
             }
@@ -916,7 +936,7 @@ impl<T: Copy> ShadowCore<T> {
         Step::Barrier { mqtt }
     }
 
-    fn resume_connect(&mut self, slot: usize, outcome: Outcome, topic: &mut Topic) -> Step {
+    fn resume_connect(&mut self, slot: usize, outcome: Outcome, topic: &mut TopicOf) -> Step {
         let c = &mut self.clients[slot];
         let mqtt = c.mqtt;
         let Flow::Connect { cursor } = c.flow else { return finish(Code::Failure) };
@@ -937,7 +957,7 @@ impl<T: Copy> ShadowCore<T> {
             at += 1;
             if c.names[n].uses[k] > 0 {
                 c.flow = Flow::Connect { cursor: Some(at) };
-                topic::write(c.names[n].name.as_bytes(), KINDS[k], topic);
+                *topic = Some((n, kind(k)));
                 return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
             }
         }
@@ -945,7 +965,7 @@ impl<T: Copy> ShadowCore<T> {
         finish(Code::Success)
     }
 
-    fn resume_delete(&mut self, slot: usize, topic: &mut Topic) -> Step {
+    fn resume_delete(&mut self, slot: usize, topic: &mut TopicOf) -> Step {
         let Flow::Delete { mut cursor } = self.clients[slot].flow else { return finish(Code::Failure) };
         let (mqtt, dedicated) = (self.clients[slot].mqtt, self.clients[slot].dedicated);
         // A dedicated MQTT client goes with its subscriptions.
@@ -960,7 +980,7 @@ impl<T: Copy> ShadowCore<T> {
             e.live &= !(1 << k);
             if !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false) {
                 self.clients[slot].flow = Flow::Delete { cursor };
-                topic::write(self.clients[slot].names[n].name.as_bytes(), KINDS[k], topic);
+                *topic = Some((n, kind(k)));
                 return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
             }
         }
