@@ -61,6 +61,7 @@ impl<'a> Scan<'a> {
         self.doc.get(self.at).copied().unwrap_or(0)
     }
     /// The next byte after whitespace (0 at the end), not consumed.
+    #[inline(never)] // Called from many places: one copy.
     fn next_token(&mut self) -> u8 {
         while matches!(self.peek(), b' ' | b'\t' | b'\n' | b'\r') {
             self.at += 1;
@@ -123,6 +124,7 @@ impl<'a> Scan<'a> {
         *seen |= member;
         Ok(member)
     }
+    #[inline(never)] // Called from many places: one copy.
     fn digits(&mut self) -> Result<(), JsonError> {
         if !self.peek().is_ascii_digit() {
             return Err(JsonError::Invalid);
