@@ -9,7 +9,6 @@
 //! Requires `mqttconfigENABLE_SUBSCRIPTION_MANAGEMENT` 1, as AFR's client did.
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_void};
 use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
@@ -69,12 +68,13 @@ unsafe impl Sync for Table {}
 
 static TABLE: Table = Table(UnsafeCell::new(State { core: ShadowCore::new(NO_CALLBACKS), apps: [NO_APP; CLIENTS] }));
 
+/// Fixed arrays (no `Vec` code); every element is `Some` once created.
 struct Shadow {
     lock: Mutex<()>,
     /// Serialises each client's operations (AFR did the same).
-    operations: Vec<Mutex<()>>,
+    operations: [Option<Mutex<()>>; CLIENTS],
     /// Signals the waiting caller that its response arrived.
-    waiters: Vec<Semaphore>,
+    waiters: [Option<Semaphore>; CLIENTS],
 }
 
 struct Guard<'a> {
@@ -118,16 +118,23 @@ fn shadow() -> Option<&'static Shadow> {
 }
 
 fn create_shadow() -> Option<Box<Shadow>> {
-    let mut operations = Vec::new();
-    let mut waiters = Vec::new();
-    for _ in 0..CLIENTS {
-        operations.push(Mutex::new(()).ok()?);
-        waiters.push(Semaphore::new_binary().ok()?);
-    }
-    Some(Box::new(Shadow { lock: Mutex::new(()).ok()?, operations, waiters }))
+    let operations = core::array::from_fn(|_| Mutex::new(()).ok());
+    let waiters = core::array::from_fn(|_| Semaphore::new_binary().ok());
+    let s = Shadow { lock: Mutex::new(()).ok()?, operations, waiters };
+    let complete = s.operations.iter().all(Option::is_some) && s.waiters.iter().all(Option::is_some);
+    complete.then(|| Box::new(s))
 }
 
 impl Shadow {
+    /// Takes client `slot`'s operation lock, waiting at most `ticks`.
+    fn operation(&self, slot: usize, ticks: TickType_t) -> Option<MutexGuard<'_, (), MutexNormal>> {
+        self.operations.get(slot)?.as_ref()?.lock(Duration::ticks(ticks)).ok()
+    }
+
+    fn waiter(&self, slot: usize) -> Option<&Semaphore> {
+        self.waiters.get(slot)?.as_ref()
+    }
+
     fn lock(&self) -> Guard<'_> {
         loop {
             // Held only briefly, never across a call into the agent or a callback.
@@ -270,9 +277,9 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>) -> Ended {
                 let command = Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos: codec_qos(qos), retain: false };
                 agent_outcome(mqtt.0 as MQTTAgentHandle_t, command, ticks(Budget::Caller))
             }
-            Step::Wait => match s.waiters[id.slot].take(Duration::ticks(ticks(Budget::Caller))) {
-                Ok(()) => Outcome::Success,
-                Err(_) => Outcome::Timeout,
+            Step::Wait => match s.waiter(id.slot).map(|w| w.take(Duration::ticks(ticks(Budget::Caller)))) {
+                Some(Ok(())) => Outcome::Success,
+                _ => Outcome::Timeout,
             },
             Step::Connect { mqtt } => match caller.connect {
                 Some(p) => outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, p, ticks(Budget::Caller))),
@@ -330,7 +337,9 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
         };
         match step {
             Delivered::Wake { slot } => {
-                s.waiters[slot].give();
+                if let Some(w) = s.waiter(slot) {
+                    w.give();
+                }
             }
             Delivered::Call { callback, record, thing, document, .. } => {
                 // The callbacks get a NUL-terminated copy of the name, this task's own.
@@ -451,7 +460,7 @@ pub extern "C" fn SHADOW_ClientConnect(
     let mut params = *app;
     params.pxCallback = Some(on_agent_event);
     params.pvUserData = id.handle() as *mut c_void;
-    let Ok(_op) = s.operations[id.slot].lock(Duration::ticks(xTimeoutTicks)) else { return eShadowTimeout };
+    let Some(_op) = s.operation(id.slot, xTimeoutTicks) else { return eShadowTimeout };
     {
         let mut g = s.lock();
         if let Err(c) = g.core.begin_connect(id) {
@@ -494,7 +503,7 @@ pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t)
         Ok(v) => v,
         Err(code) => return code,
     };
-    let Ok(_op) = s.operations[id.slot].lock(Duration::ticks(cleanup_ticks())) else { return eShadowTimeout };
+    let Some(_op) = s.operation(id.slot, cleanup_ticks()) else { return eShadowTimeout };
     let app = {
         let mut g = s.lock();
         if let Err(c) = g.core.begin_delete(id) {
@@ -614,27 +623,27 @@ fn run_operation(
         Operation::Update => unsafe { core::slice::from_raw_parts(p.pcData as *const u8, p.ulDataLength as usize) },
         _ => &[],
     };
-    let Ok(_op) = s.operations[id.slot].lock(Duration::ticks(timeout)) else { return (eShadowTimeout, None) };
+    let Some(_op) = s.operation(id.slot, timeout) else { return (eShadowTimeout, None) };
 
-    // The request body, with our clientToken unless the document has one.
-    let mut body: Vec<u8> = Vec::new();
-    let capacity = request_capacity(op, doc.len());
-    if body.try_reserve_exact(capacity).is_err() {
+    // The request body, with our clientToken unless the document has one:
+    // one exact heap block (the agent's helper), freed on return.
+    let Some(mut body) = crate::platform::heap::try_boxed_bytes(&[], request_capacity(op, doc.len())) else {
         return (eShadowFailure, None);
+    };
+    if let Some(w) = s.waiter(id.slot) {
+        let _ = w.take(Duration::zero());
     }
-    body.resize(capacity, 0);
-    let _ = s.waiters[id.slot].take(Duration::zero());
     let began = s.lock().core.begin_operation(id, op, thing, qos, p.ucKeepSubscriptions != 0, doc, &mut body);
-    match began {
-        Ok(n) => body.truncate(n),
+    let body = match began {
+        Ok(n) => body.get(..n).unwrap_or(&[]),
         Err(c) => {
             if op == Operation::Update {
                 debug(format_args!("{function}: refused pcData: not a JSON object (or its clientToken is too long)"));
             }
             return (code(c), None);
         }
-    }
-    match drive(s, id, &Caller { start, timeout, body: &body, connect: None }) {
+    };
+    match drive(s, id, &Caller { start, timeout, body, connect: None }) {
         Ended::Finish(c, document) => (code(c), document),
         Ended::Detach(..) => (eShadowFailure, None),
     }
@@ -662,7 +671,7 @@ pub extern "C" fn SHADOW_RegisterCallbacks(
         Ok(t) => t,
         Err(c) => return c,
     };
-    let Ok(_op) = s.operations[id.slot].lock(Duration::ticks(xTimeoutTicks)) else { return eShadowTimeout };
+    let Some(_op) = s.operation(id.slot, xTimeoutTicks) else { return eShadowTimeout };
     let want = Wants {
         updated: p.xShadowUpdatedCallback.is_some(),
         deleted: p.xShadowDeletedCallback.is_some(),
