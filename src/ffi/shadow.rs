@@ -255,34 +255,35 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>) -> Ended {
     let mut last = Outcome::Success;
     loop {
         let step = s.lock().core.resume(id, last, &mut topic);
-        let ticks = |b: Budget| match b {
-            Budget::Caller => remaining(caller.start, caller.timeout),
-            Budget::Cleanup => cleanup_ticks(),
-            Budget::Tick => 1,
+        // The step's time budget, computed once.
+        let ticks = match step {
+            Step::Subscribe { budget: Budget::Cleanup, .. } | Step::Unsubscribe { budget: Budget::Cleanup, .. } => cleanup_ticks(),
+            Step::Subscribe { budget: Budget::Tick, .. } | Step::Unsubscribe { budget: Budget::Tick, .. } => 1,
+            _ => remaining(caller.start, caller.timeout),
         };
         last = match step {
             // Subscribe, unsubscribe and publish go to the agent in Rust, as
             // typed commands (the topics are the core's, valid by construction).
-            Step::Subscribe { mqtt, qos, budget } => {
+            Step::Subscribe { mqtt, qos, .. } => {
                 let h = mqtt.0 as MQTTAgentHandle_t;
                 // The callback's context is the MQTT client, shared by its shadow clients.
                 let callback = agent_task::Callback::Publish(Some(on_publish), agent_task::CPtr(h));
                 let command = Command::Subscribe { filter: topic.as_bytes(), qos: codec_qos(qos), callback: Some(callback) };
-                agent_outcome(h, command, ticks(budget))
+                agent_outcome(h, command, ticks)
             }
-            Step::Unsubscribe { mqtt, budget } => {
-                agent_outcome(mqtt.0 as MQTTAgentHandle_t, Command::Unsubscribe { filter: topic.as_bytes() }, ticks(budget))
+            Step::Unsubscribe { mqtt, .. } => {
+                agent_outcome(mqtt.0 as MQTTAgentHandle_t, Command::Unsubscribe { filter: topic.as_bytes() }, ticks)
             }
             Step::Publish { mqtt, qos } => {
                 let command = Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos: codec_qos(qos), retain: false };
-                agent_outcome(mqtt.0 as MQTTAgentHandle_t, command, ticks(Budget::Caller))
+                agent_outcome(mqtt.0 as MQTTAgentHandle_t, command, ticks)
             }
-            Step::Wait => match s.waiter(id.slot).map(|w| w.take(Duration::ticks(ticks(Budget::Caller)))) {
+            Step::Wait => match s.waiter(id.slot).map(|w| w.take(Duration::ticks(ticks))) {
                 Some(Ok(())) => Outcome::Success,
                 _ => Outcome::Timeout,
             },
             Step::Connect { mqtt } => match caller.connect {
-                Some(p) => outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, p, ticks(Budget::Caller))),
+                Some(p) => outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, p, ticks)),
                 None => Outcome::Failure,
             },
             Step::Barrier { mqtt } => match agent_submit(mqtt.0 as MQTTAgentHandle_t, Command::Barrier) {

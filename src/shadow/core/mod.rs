@@ -317,11 +317,12 @@ struct Pending {
 /// `repr(u8)`: `Idle` is tag 0, so an idle client is all zeros (see [`Opt`]).
 #[derive(Clone, Copy)]
 #[repr(u8)]
-enum Flow<T> {
+enum Flow {
     Idle,
     Operation,
     /// `stage`: the callback (0..3) being changed; `awaiting`: its SUBSCRIBE is out.
-    Register { name: u8, want: u8, record: T, stage: u8, acquired: u8, awaiting: bool, failed: Option<Code> },
+    /// The new callbacks' record waits in [`Client::registering`].
+    Register { name: u8, want: u8, stage: u8, acquired: u8, awaiting: bool, failed: Option<Code> },
     /// `cursor`: `None` until connected; then the next topic (name × 8 + kind).
     Connect { cursor: Option<u16> },
     Delete { cursor: u16 },
@@ -376,7 +377,9 @@ struct Client<T> {
     next_token: u32,
     names: [NameEntry<T>; NAMES],
     pending: Opt<Pending>,
-    flow: Flow<T>,
+    flow: Flow,
+    /// The record a registration in progress sets once it succeeded.
+    registering: T,
 }
 
 /// Every shadow client's state. `T` is the platform's record of a thing's
@@ -403,6 +406,7 @@ impl<T: Copy> ShadowCore<T> {
                 names: [name(record); NAMES],
                 pending: Opt::None,
                 flow: Flow::Idle,
+                registering: record,
             }
         }
         ShadowCore { clients: [client(empty); CLIENTS] }
@@ -625,8 +629,9 @@ impl<T: Copy> ShadowCore<T> {
             _ if with_callbacks >= THINGS => return Err(Code::Failure),
             _ => self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?,
         };
+        self.clients[id.slot].registering = record;
         self.clients[id.slot].flow =
-            Flow::Register { name: n as u8, want: want.bits(), record, stage: 0, acquired: 0, awaiting: false, failed: None };
+            Flow::Register { name: n as u8, want: want.bits(), stage: 0, acquired: 0, awaiting: false, failed: None };
         Ok(())
     }
 
@@ -867,7 +872,7 @@ impl<T: Copy> ShadowCore<T> {
     fn resume_register(&mut self, slot: usize, outcome: Outcome, topic: &mut TopicOf) -> Step {
         let c = &mut self.clients[slot];
         let mqtt = c.mqtt;
-        let Flow::Register { name, want, record, mut stage, mut acquired, awaiting, mut failed } = c.flow else {
+        let Flow::Register { name, want, mut stage, mut acquired, awaiting, mut failed } = c.flow else {
             return finish(Code::Failure);
         };
         let n = name as usize;
@@ -885,7 +890,7 @@ impl<T: Copy> ShadowCore<T> {
                 failed = Some(outcome.code());
                 if outcome == Outcome::Timeout && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false) {
                     *topic = Some((n, kind(k)));
-                    self.clients[slot].flow = Flow::Register { name, want, record, stage: 0, acquired, awaiting: false, failed };
+                    self.clients[slot].flow = Flow::Register { name, want, stage: 0, acquired, awaiting: false, failed };
                     return Step::Unsubscribe { mqtt, budget: Budget::Tick };
                 }
                 stage = 0;
@@ -899,7 +904,7 @@ impl<T: Copy> ShadowCore<T> {
                 stage += 1;
                 if acquired & (1 << s) != 0 && self.release(slot, n, CALLBACK_KINDS[s as usize]) {
                     *topic = Some((n, kind(CALLBACK_KINDS[s as usize])));
-                    self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: false, failed };
+                    self.clients[slot].flow = Flow::Register { name, want, stage, acquired, awaiting: false, failed };
                     return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
                 }
             }
@@ -915,7 +920,7 @@ impl<T: Copy> ShadowCore<T> {
             let k = CALLBACK_KINDS[s as usize];
             if wants && !had && self.acquire(slot, n, k) {
                 *topic = Some((n, kind(k)));
-                self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: true, failed };
+                self.clients[slot].flow = Flow::Register { name, want, stage, acquired, awaiting: true, failed };
                 return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
             }
             if wants && !had {
@@ -924,10 +929,11 @@ impl<T: Copy> ShadowCore<T> {
             stage += 1;
             if had && !wants && self.release(slot, n, k) {
                 *topic = Some((n, kind(k)));
-                self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: false, failed };
+                self.clients[slot].flow = Flow::Register { name, want, stage, acquired, awaiting: false, failed };
                 return Step::Unsubscribe { mqtt, budget: Budget::Caller };
             }
         }
+        let record = self.clients[slot].registering;
         let e = &mut self.clients[slot].names[n];
         e.callbacks = want;
         e.record = record;
@@ -1096,11 +1102,11 @@ fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
     t.clear();
     let _ = t.push(b"afr");
     for v in [slot as u32, generation, n] {
-        let _ = t.push(b"-");
-        let mut digits = [0u8; 10];
+        // Decimal digits, last first, into the end of `digits` with a '-' before.
+        let mut digits = [b'-'; 11];
         let mut i = digits.len();
         let mut v = v;
-        loop {
+        while i > 1 {
             i -= 1;
             digits[i] = b'0' + (v % 10) as u8;
             v /= 10;
@@ -1108,7 +1114,7 @@ fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
                 break;
             }
         }
-        let _ = t.push(digits.get(i..).unwrap_or(&[]));
+        let _ = t.push(digits.get(i - 1..).unwrap_or(&[]));
     }
 }
 
