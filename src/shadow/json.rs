@@ -109,12 +109,8 @@ impl<'a> Scan<'a> {
     fn key(&mut self, depth: usize, seen: &mut u8) -> Result<u8, JsonError> {
         let name = self.string()?;
         self.eat(b':')?;
-        let member = match name {
-            b"clientToken" => TOKEN,
-            b"code" => CODE,
-            b"version" => VERSION,
-            _ => 0,
-        };
+        const OURS: [(&[u8], u8); 3] = [(b"clientToken", TOKEN), (b"code", CODE), (b"version", VERSION)];
+        let member = OURS.iter().find(|(n, _)| *n == name).map_or(0, |m| m.1);
         if depth != 1 {
             return Ok(0);
         }
