@@ -71,11 +71,27 @@ static TABLE: Table = Table(UnsafeCell::new(State { core: ShadowCore::new(NO_CAL
 /// Fixed arrays (no `Vec` code); every element is `Some` once created.
 struct Shadow {
     lock: Mutex<()>,
-    /// Serialises each client's operations (AFR did the same).
+    /// Serialises each client's operations (AFR did the same); the holder
+    /// may use the client's buffer in [`TOPICS`].
     operations: [Option<Mutex<()>>; CLIENTS],
     /// Signals the waiting caller that its response arrived.
     waiters: [Option<Semaphore>; CLIENTS],
 }
+
+/// Client `slot`'s operation lock, held.
+struct Held<'a> {
+    slot: usize,
+    _guard: MutexGuard<'a, (), MutexNormal>,
+}
+
+/// Each client's topic buffer: static (zeros, .bss), off the callers' stacks.
+struct Topics([UnsafeCell<Topic>; CLIENTS]);
+// SAFETY: client `slot`'s buffer is only used through a `Held` of that slot
+// (`drive`), so by one task at a time.
+unsafe impl Sync for Topics {}
+
+const NO_TOPIC: UnsafeCell<Topic> = UnsafeCell::new(Topic::new());
+static TOPICS: Topics = Topics([NO_TOPIC; CLIENTS]);
 
 struct Guard<'a> {
     _held: MutexGuard<'a, (), MutexNormal>,
@@ -127,8 +143,9 @@ fn create_shadow() -> Option<Box<Shadow>> {
 
 impl Shadow {
     /// Takes client `slot`'s operation lock, waiting at most `ticks`.
-    fn operation(&self, slot: usize, ticks: TickType_t) -> Option<MutexGuard<'_, (), MutexNormal>> {
-        self.operations.get(slot)?.as_ref()?.lock(Duration::ticks(ticks)).ok()
+    fn operation(&self, slot: usize, ticks: TickType_t) -> Option<Held<'_>> {
+        let guard = self.operations.get(slot)?.as_ref()?.lock(Duration::ticks(ticks)).ok()?;
+        Some(Held { slot, _guard: guard })
     }
 
     fn waiter(&self, slot: usize) -> Option<&Semaphore> {
@@ -250,54 +267,62 @@ struct Caller<'a> {
 
 /// Performs `id`'s flow, step by step, until it ends. The topic is built here,
 /// once, for every step that names one.
-fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>) -> Ended {
-    let mut topic = Topic::new();
+/// `held`: `id`'s operation lock.
+fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held<'_>) -> Ended {
+    let Some(cell) = TOPICS.0.get(held.slot).filter(|_| held.slot == id.slot) else {
+        return Ended::Finish(Code::Failure, None);
+    };
+    // SAFETY: the caller holds client `id.slot`'s operation lock for as long
+    // as `held` is borrowed here: no other reference to its topic exists.
+    let topic = unsafe { &mut *cell.get() };
     let mut last = Outcome::Success;
     loop {
-        let step = s.lock().core.resume(id, last, &mut topic);
+        let step = s.lock().core.resume(id, last, topic);
         // The step's time budget, computed once.
         let ticks = match step {
-            Step::Subscribe { budget: Budget::Cleanup, .. } | Step::Unsubscribe { budget: Budget::Cleanup, .. } => cleanup_ticks(),
+            Step::Subscribe { budget: Budget::Cleanup, .. } | Step::Unsubscribe { budget: Budget::Cleanup, .. } | Step::Barrier { .. } => {
+                cleanup_ticks()
+            }
             Step::Subscribe { budget: Budget::Tick, .. } | Step::Unsubscribe { budget: Budget::Tick, .. } => 1,
             _ => remaining(caller.start, caller.timeout),
         };
-        last = match step {
-            // Subscribe, unsubscribe and publish go to the agent in Rust, as
-            // typed commands (the topics are the core's, valid by construction).
+        // Subscribe, unsubscribe, publish and barrier go to the agent in Rust,
+        // as typed commands (the topics are the core's, valid by construction),
+        // from one call site: one command on the stack.
+        let (mqtt, command) = match step {
             Step::Subscribe { mqtt, qos, .. } => {
-                let h = mqtt.0 as MQTTAgentHandle_t;
                 // The callback's context is the MQTT client, shared by its shadow clients.
-                let callback = agent_task::Callback::Publish(Some(on_publish), agent_task::CPtr(h));
-                let command = Command::Subscribe { filter: topic.as_bytes(), qos: codec_qos(qos), callback: Some(callback) };
-                agent_outcome(h, command, ticks)
+                let callback = agent_task::Callback::Publish(Some(on_publish), agent_task::CPtr(mqtt.0 as *mut c_void));
+                (mqtt, Command::Subscribe { filter: topic.as_bytes(), qos: codec_qos(qos), callback: Some(callback) })
             }
-            Step::Unsubscribe { mqtt, .. } => {
-                agent_outcome(mqtt.0 as MQTTAgentHandle_t, Command::Unsubscribe { filter: topic.as_bytes() }, ticks)
-            }
+            Step::Unsubscribe { mqtt, .. } => (mqtt, Command::Unsubscribe { filter: topic.as_bytes() }),
             Step::Publish { mqtt, qos } => {
-                let command = Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos: codec_qos(qos), retain: false };
-                agent_outcome(mqtt.0 as MQTTAgentHandle_t, command, ticks)
+                (mqtt, Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos: codec_qos(qos), retain: false })
             }
-            Step::Wait => match s.waiter(id.slot).map(|w| w.take(Duration::ticks(ticks))) {
-                Some(Ok(())) => Outcome::Success,
-                _ => Outcome::Timeout,
-            },
-            Step::Connect { mqtt } => match caller.connect {
-                Some(p) => outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, p, ticks)),
-                None => Outcome::Failure,
-            },
-            Step::Barrier { mqtt } => match agent_submit(mqtt.0 as MQTTAgentHandle_t, Command::Barrier) {
-                Ok(agent_task::Done::Success) => Outcome::Success,
-                Err(agent_task::SubmitError::Timeout) => Outcome::Timeout,
-                _ => Outcome::Failure,
-            },
+            Step::Barrier { mqtt } => (mqtt, Command::Barrier),
+            Step::Wait => {
+                last = match s.waiter(id.slot).map(|w| w.take(Duration::ticks(ticks))) {
+                    Some(Ok(())) => Outcome::Success,
+                    _ => Outcome::Timeout,
+                };
+                continue;
+            }
+            Step::Connect { mqtt } => {
+                last = match caller.connect {
+                    Some(p) => outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, p, ticks)),
+                    None => Outcome::Failure,
+                };
+                continue;
+            }
             Step::ReturnBuffer { mqtt, buffer } => {
                 let _ = MQTT_AGENT_ReturnBuffer(mqtt.0 as MQTTAgentHandle_t, buffer.0 as MQTTBufferHandle_t);
-                Outcome::Success
+                last = Outcome::Success;
+                continue;
             }
             Step::Finish { code, document } => return Ended::Finish(code, document),
             Step::Detach { mqtt, dedicated } => return Ended::Detach(mqtt, dedicated),
         };
+        last = agent_outcome(mqtt.0 as MQTTAgentHandle_t, command, ticks);
     }
 }
 
@@ -461,7 +486,7 @@ pub extern "C" fn SHADOW_ClientConnect(
     let mut params = *app;
     params.pxCallback = Some(on_agent_event);
     params.pvUserData = id.handle() as *mut c_void;
-    let Some(_op) = s.operation(id.slot, xTimeoutTicks) else { return eShadowTimeout };
+    let Some(mut held) = s.operation(id.slot, xTimeoutTicks) else { return eShadowTimeout };
     {
         let mut g = s.lock();
         if let Err(c) = g.core.begin_connect(id) {
@@ -469,7 +494,7 @@ pub extern "C" fn SHADOW_ClientConnect(
         }
         g.apps[id.slot] = App { callback: app.pxCallback, user_data: app.pvUserData as usize, intercepting: true };
     }
-    match drive(s, id, &Caller { start, timeout: xTimeoutTicks, body: &[], connect: Some(&params) }) {
+    match drive(s, id, &Caller { start, timeout: xTimeoutTicks, body: &[], connect: Some(&params) }, &mut held) {
         Ended::Finish(c, _) => code(c),
         Ended::Detach(..) => eShadowFailure,
     }
@@ -504,7 +529,7 @@ pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t)
         Ok(v) => v,
         Err(code) => return code,
     };
-    let Some(_op) = s.operation(id.slot, cleanup_ticks()) else { return eShadowTimeout };
+    let Some(mut held) = s.operation(id.slot, cleanup_ticks()) else { return eShadowTimeout };
     let app = {
         let mut g = s.lock();
         if let Err(c) = g.core.begin_delete(id) {
@@ -512,7 +537,7 @@ pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t)
         }
         g.apps[id.slot]
     };
-    let (mqtt, dedicated) = match drive(s, id, &Caller { start: rtos::tick_count(), timeout: 0, body: &[], connect: None }) {
+    let (mqtt, dedicated) = match drive(s, id, &Caller { start: rtos::tick_count(), timeout: 0, body: &[], connect: None }, &mut held) {
         Ended::Detach(mqtt, dedicated) => (mqtt.0 as MQTTAgentHandle_t, dedicated),
         Ended::Finish(c, _) => return code(c),
     };
@@ -624,7 +649,7 @@ fn run_operation(
         Operation::Update => unsafe { core::slice::from_raw_parts(p.pcData as *const u8, p.ulDataLength as usize) },
         _ => &[],
     };
-    let Some(_op) = s.operation(id.slot, timeout) else { return (eShadowTimeout, None) };
+    let Some(mut held) = s.operation(id.slot, timeout) else { return (eShadowTimeout, None) };
 
     // The request body, with our clientToken unless the document has one:
     // one exact heap block (the agent's helper), freed on return.
@@ -644,7 +669,7 @@ fn run_operation(
             return (code(c), None);
         }
     };
-    match drive(s, id, &Caller { start, timeout, body, connect: None }) {
+    match drive(s, id, &Caller { start, timeout, body, connect: None }, &mut held) {
         Ended::Finish(c, document) => (code(c), document),
         Ended::Detach(..) => (eShadowFailure, None),
     }
@@ -672,7 +697,7 @@ pub extern "C" fn SHADOW_RegisterCallbacks(
         Ok(t) => t,
         Err(c) => return c,
     };
-    let Some(_op) = s.operation(id.slot, xTimeoutTicks) else { return eShadowTimeout };
+    let Some(mut held) = s.operation(id.slot, xTimeoutTicks) else { return eShadowTimeout };
     let want = Wants {
         updated: p.xShadowUpdatedCallback.is_some(),
         deleted: p.xShadowDeletedCallback.is_some(),
@@ -682,7 +707,7 @@ pub extern "C" fn SHADOW_RegisterCallbacks(
     if let Err(c) = s.lock().core.begin_register(id, thing, want, record) {
         return refuse_code(F, c);
     }
-    match drive(s, id, &Caller { start, timeout: xTimeoutTicks, body: &[], connect: None }) {
+    match drive(s, id, &Caller { start, timeout: xTimeoutTicks, body: &[], connect: None }, &mut held) {
         Ended::Finish(c, _) => code(c),
         Ended::Detach(..) => eShadowFailure,
     }
