@@ -6,7 +6,8 @@
 //! serde-json-core the reader cost about 5,900 bytes of Cortex-M4F flash
 //! (the derive's visitor, `deserialize_ignored_any` to skip the rest, string
 //! fragment iteration with UTF-8 validation and `str` slicing); AFR v1.4.7's
-//! whole shadow client was 6,680. This scanner checks the same grammar in one
+//! whole shadow client was 6,680. This module is 2,284 bytes (the reader
+//! about 1,600; BENCHMARKS.md). The scanner checks the same grammar in one
 //! linear pass over bytes: no recursion (nesting is counted, at most
 //! [`MAX_NESTING`]), no allocation, no token budget, no panic site. Strings are
 //! checked for JSON escapes and control characters, not for UTF-8: the client
