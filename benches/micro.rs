@@ -349,7 +349,7 @@ fn bench_shadow(c: &mut Criterion) {
     for (label, size) in sizes {
         let doc = shadow_doc(size, true);
         let f = json::fields(&doc).expect("valid document");
-        assert_eq!(f.client_token, Some("my-thing-0001-1700000123-42"));
+        assert_eq!(f.client_token, Some(&b"my-thing-0001-1700000123-42"[..]));
         assert_eq!(f.version, Some(4242));
         g.throughput(Throughput::Bytes(doc.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(label), &doc, |b, doc| {
@@ -363,18 +363,18 @@ fn bench_shadow(c: &mut Criterion) {
         // A request document (no token yet) of the same size.
         let doc = shadow_doc(size, false);
         let mut out = vec![0u8; doc.len() + 128];
-        let n = json::with_client_token(&doc, "my-thing-0001-1700000123-42", &mut out)
+        let n = json::with_client_token(&doc, b"my-thing-0001-1700000123-42", &mut out)
             .expect("fits");
         assert_eq!(
             json::fields(&out[..n]).unwrap().client_token,
-            Some("my-thing-0001-1700000123-42")
+            Some(&b"my-thing-0001-1700000123-42"[..])
         );
         g.throughput(Throughput::Bytes(doc.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(label), &doc, |b, doc| {
             b.iter(|| {
                 json::with_client_token(
                     black_box(doc),
-                    black_box("my-thing-0001-1700000123-42"),
+                    black_box(b"my-thing-0001-1700000123-42"),
                     black_box(&mut out[..]),
                 )
             })

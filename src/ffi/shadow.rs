@@ -9,9 +9,8 @@
 //! Requires `mqttconfigENABLE_SUBSCRIPTION_MANAGEMENT` 1, as AFR's client did.
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::ffi::{c_char, c_void, CStr};
+use core::ffi::{c_char, c_void};
 use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use freertos_rust::{Duration, Mutex, MutexGuard, MutexNormal, Semaphore};
@@ -69,13 +68,30 @@ unsafe impl Sync for Table {}
 
 static TABLE: Table = Table(UnsafeCell::new(State { core: ShadowCore::new(NO_CALLBACKS), apps: [NO_APP; CLIENTS] }));
 
+/// Fixed arrays (no `Vec` code); every element is `Some` once created.
 struct Shadow {
     lock: Mutex<()>,
-    /// Serialises each client's operations (AFR did the same).
-    operations: Vec<Mutex<()>>,
+    /// Serialises each client's operations (AFR did the same); the holder
+    /// may use the client's buffer in [`TOPICS`].
+    operations: [Option<Mutex<()>>; CLIENTS],
     /// Signals the waiting caller that its response arrived.
-    waiters: Vec<Semaphore>,
+    waiters: [Option<Semaphore>; CLIENTS],
 }
+
+/// Client `slot`'s operation lock, held.
+struct Held<'a> {
+    slot: usize,
+    _guard: MutexGuard<'a, (), MutexNormal>,
+}
+
+/// Each client's topic buffer: static (zeros, .bss), off the callers' stacks.
+struct Topics([UnsafeCell<Topic>; CLIENTS]);
+// SAFETY: client `slot`'s buffer is only used through a `Held` of that slot
+// (`drive`), so by one task at a time.
+unsafe impl Sync for Topics {}
+
+const NO_TOPIC: UnsafeCell<Topic> = UnsafeCell::new(Topic::new());
+static TOPICS: Topics = Topics([NO_TOPIC; CLIENTS]);
 
 struct Guard<'a> {
     _held: MutexGuard<'a, (), MutexNormal>,
@@ -118,16 +134,24 @@ fn shadow() -> Option<&'static Shadow> {
 }
 
 fn create_shadow() -> Option<Box<Shadow>> {
-    let mut operations = Vec::new();
-    let mut waiters = Vec::new();
-    for _ in 0..CLIENTS {
-        operations.push(Mutex::new(()).ok()?);
-        waiters.push(Semaphore::new_binary().ok()?);
-    }
-    Some(Box::new(Shadow { lock: Mutex::new(()).ok()?, operations, waiters }))
+    let operations = core::array::from_fn(|_| Mutex::new(()).ok());
+    let waiters = core::array::from_fn(|_| Semaphore::new_binary().ok());
+    let s = Shadow { lock: Mutex::new(()).ok()?, operations, waiters };
+    let complete = s.operations.iter().all(Option::is_some) && s.waiters.iter().all(Option::is_some);
+    complete.then(|| Box::new(s))
 }
 
 impl Shadow {
+    /// Takes client `slot`'s operation lock, waiting at most `ticks`.
+    fn operation(&self, slot: usize, ticks: TickType_t) -> Option<Held<'_>> {
+        let guard = self.operations.get(slot)?.as_ref()?.lock(Duration::ticks(ticks)).ok()?;
+        Some(Held { slot, _guard: guard })
+    }
+
+    fn waiter(&self, slot: usize) -> Option<&Semaphore> {
+        self.waiters.get(slot)?.as_ref()
+    }
+
     fn lock(&self) -> Guard<'_> {
         loop {
             // Held only briefly, never across a call into the agent or a callback.
@@ -208,12 +232,18 @@ unsafe fn thing_name<'a>(function: &str, name: *const c_char) -> Result<&'a str,
     if name.is_null() {
         return Err(refuse(function, "pcThingName", "NULL"));
     }
-    // SAFETY: per this function's contract.
-    let Ok(s) = (unsafe { CStr::from_ptr(name) }).to_str() else {
-        return Err(refuse(function, "pcThingName", "not UTF-8"));
-    };
-    match topic::validate_thing_name(s) {
-        Ok(()) => Ok(s),
+    // At most one byte past the longest name is read: a longer one is refused.
+    let mut len = 0;
+    // SAFETY: per this function's contract, every byte up to the NUL is
+    // readable, and the loop stops at the NUL.
+    while len <= MAX_THING_NAME && unsafe { *name.add(len) } != 0 {
+        len += 1;
+    }
+    // SAFETY: the `len` bytes just read.
+    let bytes = unsafe { core::slice::from_raw_parts(name as *const u8, len) };
+    match topic::validate_thing_name(bytes) {
+        // SAFETY: a valid thing name is ASCII, hence UTF-8.
+        Ok(()) => Ok(unsafe { core::str::from_utf8_unchecked(bytes) }),
         Err(_) => Err(refuse(function, "pcThingName", "not a thing name (1-128 of a-zA-Z0-9:_-)")),
     }
 }
@@ -237,53 +267,62 @@ struct Caller<'a> {
 
 /// Performs `id`'s flow, step by step, until it ends. The topic is built here,
 /// once, for every step that names one.
-fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>) -> Ended {
-    let mut topic = Topic::new();
+/// `held`: `id`'s operation lock.
+fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held<'_>) -> Ended {
+    let Some(cell) = TOPICS.0.get(held.slot).filter(|_| held.slot == id.slot) else {
+        return Ended::Finish(Code::Failure, None);
+    };
+    // SAFETY: the caller holds client `id.slot`'s operation lock for as long
+    // as `held` is borrowed here: no other reference to its topic exists.
+    let topic = unsafe { &mut *cell.get() };
     let mut last = Outcome::Success;
     loop {
-        let step = s.lock().core.resume(id, last, &mut topic);
-        let ticks = |b: Budget| match b {
-            Budget::Caller => remaining(caller.start, caller.timeout),
-            Budget::Cleanup => cleanup_ticks(),
-            Budget::Tick => 1,
+        let step = s.lock().core.resume(id, last, topic);
+        // The step's time budget, computed once.
+        let ticks = match step {
+            Step::Subscribe { budget: Budget::Cleanup, .. } | Step::Unsubscribe { budget: Budget::Cleanup, .. } | Step::Barrier { .. } => {
+                cleanup_ticks()
+            }
+            Step::Subscribe { budget: Budget::Tick, .. } | Step::Unsubscribe { budget: Budget::Tick, .. } => 1,
+            _ => remaining(caller.start, caller.timeout),
         };
-        last = match step {
-            // Subscribe, unsubscribe and publish go to the agent in Rust, as
-            // typed commands (the topics are the core's, valid by construction).
-            Step::Subscribe { mqtt, qos, budget } => {
-                let h = mqtt.0 as MQTTAgentHandle_t;
+        // Subscribe, unsubscribe, publish and barrier go to the agent in Rust,
+        // as typed commands (the topics are the core's, valid by construction),
+        // from one call site: one command on the stack.
+        let (mqtt, command) = match step {
+            Step::Subscribe { mqtt, qos, .. } => {
                 // The callback's context is the MQTT client, shared by its shadow clients.
-                let callback = agent_task::Callback::Publish(Some(on_publish), agent_task::CPtr(h));
-                let command = Command::Subscribe { filter: topic.as_bytes(), qos: codec_qos(qos), callback: Some(callback) };
-                agent_outcome(h, command, ticks(budget))
+                let callback = agent_task::Callback::Publish(Some(on_publish), agent_task::CPtr(mqtt.0 as *mut c_void));
+                (mqtt, Command::Subscribe { filter: topic.as_bytes(), qos: codec_qos(qos), callback: Some(callback) })
             }
-            Step::Unsubscribe { mqtt, budget } => {
-                agent_outcome(mqtt.0 as MQTTAgentHandle_t, Command::Unsubscribe { filter: topic.as_bytes() }, ticks(budget))
-            }
+            Step::Unsubscribe { mqtt, .. } => (mqtt, Command::Unsubscribe { filter: topic.as_bytes() }),
             Step::Publish { mqtt, qos } => {
-                let command = Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos: codec_qos(qos), retain: false };
-                agent_outcome(mqtt.0 as MQTTAgentHandle_t, command, ticks(Budget::Caller))
+                (mqtt, Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos: codec_qos(qos), retain: false })
             }
-            Step::Wait => match s.waiters[id.slot].take(Duration::ticks(ticks(Budget::Caller))) {
-                Ok(()) => Outcome::Success,
-                Err(_) => Outcome::Timeout,
-            },
-            Step::Connect { mqtt } => match caller.connect {
-                Some(p) => outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, p, ticks(Budget::Caller))),
-                None => Outcome::Failure,
-            },
-            Step::Barrier { mqtt } => match agent_submit(mqtt.0 as MQTTAgentHandle_t, Command::Barrier) {
-                Ok(agent_task::Done::Success) => Outcome::Success,
-                Err(agent_task::SubmitError::Timeout) => Outcome::Timeout,
-                _ => Outcome::Failure,
-            },
+            Step::Barrier { mqtt } => (mqtt, Command::Barrier),
+            Step::Wait => {
+                last = match s.waiter(id.slot).map(|w| w.take(Duration::ticks(ticks))) {
+                    Some(Ok(())) => Outcome::Success,
+                    _ => Outcome::Timeout,
+                };
+                continue;
+            }
+            Step::Connect { mqtt } => {
+                last = match caller.connect {
+                    Some(p) => outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, p, ticks)),
+                    None => Outcome::Failure,
+                };
+                continue;
+            }
             Step::ReturnBuffer { mqtt, buffer } => {
                 let _ = MQTT_AGENT_ReturnBuffer(mqtt.0 as MQTTAgentHandle_t, buffer.0 as MQTTBufferHandle_t);
-                Outcome::Success
+                last = Outcome::Success;
+                continue;
             }
             Step::Finish { code, document } => return Ended::Finish(code, document),
             Step::Detach { mqtt, dedicated } => return Ended::Detach(mqtt, dedicated),
         };
+        last = agent_outcome(mqtt.0 as MQTTAgentHandle_t, command, ticks);
     }
 }
 
@@ -324,12 +363,16 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
         };
         match step {
             Delivered::Wake { slot } => {
-                s.waiters[slot].give();
+                if let Some(w) = s.waiter(slot) {
+                    w.give();
+                }
             }
             Delivered::Call { callback, record, thing, document, .. } => {
                 // The callbacks get a NUL-terminated copy of the name, this task's own.
                 let mut name = [0u8; MAX_THING_NAME + 1];
-                name[..thing.len()].copy_from_slice(thing.as_bytes());
+                if let Some(n) = name.get_mut(..thing.len()) {
+                    n.copy_from_slice(thing); // Always: a parsed name is at most MAX_THING_NAME.
+                }
                 let name = name.as_ptr() as *const c_char;
                 let (at, len) = document.map_or((core::ptr::null(), 0), |d| (d.at as *const c_char, d.len));
                 // SAFETY: the application's callbacks, with a NUL-terminated thing
@@ -443,7 +486,7 @@ pub extern "C" fn SHADOW_ClientConnect(
     let mut params = *app;
     params.pxCallback = Some(on_agent_event);
     params.pvUserData = id.handle() as *mut c_void;
-    let Ok(_op) = s.operations[id.slot].lock(Duration::ticks(xTimeoutTicks)) else { return eShadowTimeout };
+    let Some(mut held) = s.operation(id.slot, xTimeoutTicks) else { return eShadowTimeout };
     {
         let mut g = s.lock();
         if let Err(c) = g.core.begin_connect(id) {
@@ -451,7 +494,7 @@ pub extern "C" fn SHADOW_ClientConnect(
         }
         g.apps[id.slot] = App { callback: app.pxCallback, user_data: app.pvUserData as usize, intercepting: true };
     }
-    match drive(s, id, &Caller { start, timeout: xTimeoutTicks, body: &[], connect: Some(&params) }) {
+    match drive(s, id, &Caller { start, timeout: xTimeoutTicks, body: &[], connect: Some(&params) }, &mut held) {
         Ended::Finish(c, _) => code(c),
         Ended::Detach(..) => eShadowFailure,
     }
@@ -486,7 +529,7 @@ pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t)
         Ok(v) => v,
         Err(code) => return code,
     };
-    let Ok(_op) = s.operations[id.slot].lock(Duration::ticks(cleanup_ticks())) else { return eShadowTimeout };
+    let Some(mut held) = s.operation(id.slot, cleanup_ticks()) else { return eShadowTimeout };
     let app = {
         let mut g = s.lock();
         if let Err(c) = g.core.begin_delete(id) {
@@ -494,7 +537,7 @@ pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t)
         }
         g.apps[id.slot]
     };
-    let (mqtt, dedicated) = match drive(s, id, &Caller { start: rtos::tick_count(), timeout: 0, body: &[], connect: None }) {
+    let (mqtt, dedicated) = match drive(s, id, &Caller { start: rtos::tick_count(), timeout: 0, body: &[], connect: None }, &mut held) {
         Ended::Detach(mqtt, dedicated) => (mqtt.0 as MQTTAgentHandle_t, dedicated),
         Ended::Finish(c, _) => return code(c),
     };
@@ -606,27 +649,27 @@ fn run_operation(
         Operation::Update => unsafe { core::slice::from_raw_parts(p.pcData as *const u8, p.ulDataLength as usize) },
         _ => &[],
     };
-    let Ok(_op) = s.operations[id.slot].lock(Duration::ticks(timeout)) else { return (eShadowTimeout, None) };
+    let Some(mut held) = s.operation(id.slot, timeout) else { return (eShadowTimeout, None) };
 
-    // The request body, with our clientToken unless the document has one.
-    let mut body: Vec<u8> = Vec::new();
-    let capacity = request_capacity(op, doc.len());
-    if body.try_reserve_exact(capacity).is_err() {
+    // The request body, with our clientToken unless the document has one:
+    // one exact heap block (the agent's helper), freed on return.
+    let Some(mut body) = crate::platform::heap::try_boxed_bytes(&[], request_capacity(op, doc.len())) else {
         return (eShadowFailure, None);
+    };
+    if let Some(w) = s.waiter(id.slot) {
+        let _ = w.take(Duration::zero());
     }
-    body.resize(capacity, 0);
-    let _ = s.waiters[id.slot].take(Duration::zero());
     let began = s.lock().core.begin_operation(id, op, thing, qos, p.ucKeepSubscriptions != 0, doc, &mut body);
-    match began {
-        Ok(n) => body.truncate(n),
+    let body = match began {
+        Ok(n) => body.get(..n).unwrap_or(&[]),
         Err(c) => {
             if op == Operation::Update {
                 debug(format_args!("{function}: refused pcData: not a JSON object (or its clientToken is too long)"));
             }
             return (code(c), None);
         }
-    }
-    match drive(s, id, &Caller { start, timeout, body: &body, connect: None }) {
+    };
+    match drive(s, id, &Caller { start, timeout, body, connect: None }, &mut held) {
         Ended::Finish(c, document) => (code(c), document),
         Ended::Detach(..) => (eShadowFailure, None),
     }
@@ -654,7 +697,7 @@ pub extern "C" fn SHADOW_RegisterCallbacks(
         Ok(t) => t,
         Err(c) => return c,
     };
-    let Ok(_op) = s.operations[id.slot].lock(Duration::ticks(xTimeoutTicks)) else { return eShadowTimeout };
+    let Some(mut held) = s.operation(id.slot, xTimeoutTicks) else { return eShadowTimeout };
     let want = Wants {
         updated: p.xShadowUpdatedCallback.is_some(),
         deleted: p.xShadowDeletedCallback.is_some(),
@@ -664,7 +707,7 @@ pub extern "C" fn SHADOW_RegisterCallbacks(
     if let Err(c) = s.lock().core.begin_register(id, thing, want, record) {
         return refuse_code(F, c);
     }
-    match drive(s, id, &Caller { start, timeout: xTimeoutTicks, body: &[], connect: None }) {
+    match drive(s, id, &Caller { start, timeout: xTimeoutTicks, body: &[], connect: None }, &mut held) {
         Ended::Finish(c, _) => code(c),
         Ended::Detach(..) => eShadowFailure,
     }

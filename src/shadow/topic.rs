@@ -7,7 +7,40 @@ pub const MAX_THING_NAME: usize = 128;
 /// Room for the longest topic: prefix, thing name and `/shadow/update/documents`.
 pub const MAX_TOPIC: usize = 12 + MAX_THING_NAME + 24;
 
-pub type Topic = heapless::String<MAX_TOPIC>;
+const _: () = assert!(MAX_TOPIC < 256);
+
+/// A topic name built in place (bytes: thing names are ASCII, so it is text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topic {
+    len: u8,
+    bytes: [u8; MAX_TOPIC],
+}
+
+impl Topic {
+    pub const fn new() -> Self {
+        Topic { len: 0, bytes: [0; MAX_TOPIC] }
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len as usize).unwrap_or(&[])
+    }
+    /// The topic as text (tests, logs; the firmware sends bytes).
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(self.as_bytes()).unwrap_or("")
+    }
+    fn push(&mut self, part: &[u8]) {
+        let at = self.len as usize;
+        if let Some(dst) = self.bytes.get_mut(at..at + part.len()) {
+            dst.copy_from_slice(part);
+            self.len += part.len() as u8;
+        }
+    }
+}
+
+impl Default for Topic {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// A shadow operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,11 +51,11 @@ pub enum Operation {
 }
 
 impl Operation {
-    fn name(self) -> &'static str {
+    fn name(self) -> &'static [u8] {
         match self {
-            Operation::Update => "update",
-            Operation::Get => "get",
-            Operation::Delete => "delete",
+            Operation::Update => b"update",
+            Operation::Get => b"get",
+            Operation::Delete => b"delete",
         }
     }
 }
@@ -52,14 +85,14 @@ pub enum ThingNameError {
 }
 
 /// AWS IoT thing names: 1–128 characters of `a-zA-Z0-9:_-`.
-pub fn validate_thing_name(name: &str) -> Result<(), ThingNameError> {
+pub fn validate_thing_name(name: &[u8]) -> Result<(), ThingNameError> {
     if name.is_empty() {
         return Err(ThingNameError::Empty);
     }
     if name.len() > MAX_THING_NAME {
         return Err(ThingNameError::TooLong);
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b':' || b == b'_' || b == b'-') {
+    if !name.iter().all(|&b| b.is_ascii_alphanumeric() || b == b':' || b == b'_' || b == b'-') {
         return Err(ThingNameError::InvalidCharacter);
     }
     Ok(())
@@ -67,46 +100,53 @@ pub fn validate_thing_name(name: &str) -> Result<(), ThingNameError> {
 
 /// The topic of `kind` for `thing`.
 pub fn topic(thing: &str, kind: Kind) -> Result<Topic, ThingNameError> {
-    validate_thing_name(thing)?;
+    validate_thing_name(thing.as_bytes())?;
     let mut t = Topic::new();
-    write(thing, kind, &mut t);
+    write(thing.as_bytes(), kind, &mut t);
     Ok(t)
 }
 
 /// Writes the topic of `kind` for `thing` (a valid thing name) into `t`, in
 /// place: a topic is 165 bytes, built where it is used.
-pub fn write(thing: &str, kind: Kind, t: &mut Topic) {
-    t.clear();
-    let tail = match kind {
-        Kind::Request(op) => (op.name(), ""),
-        Kind::Accepted(op) => (op.name(), "/accepted"),
-        Kind::Rejected(op) => (op.name(), "/rejected"),
-        Kind::Delta => ("update", "/delta"),
-        Kind::Documents => ("update", "/documents"),
+pub fn write(thing: &[u8], kind: Kind, t: &mut Topic) {
+    t.len = 0;
+    let tail: (&[u8], &[u8]) = match kind {
+        Kind::Request(op) => (op.name(), b""),
+        Kind::Accepted(op) => (op.name(), b"/accepted"),
+        Kind::Rejected(op) => (op.name(), b"/rejected"),
+        Kind::Delta => (b"update", b"/delta"),
+        Kind::Documents => (b"update", b"/documents"),
     };
     // Cannot overflow: MAX_TOPIC covers the longest name and suffix. (Plain
-    // pushes rather than `write!`: no formatting machinery in the firmware.)
-    for part in ["$aws/things/", thing, "/shadow/", tail.0, tail.1] {
-        let _ = t.push_str(part);
+    // copies rather than `write!`: no formatting machinery in the firmware.)
+    for part in [&b"$aws/things/"[..], thing, b"/shadow/", tail.0, tail.1] {
+        t.push(part);
     }
 }
 
+/// The topics a client subscribes to, after `/shadow/`.
+const SUFFIXES: [(&[u8], Kind); 8] = [
+    (b"update/accepted", Kind::Accepted(Operation::Update)),
+    (b"update/rejected", Kind::Rejected(Operation::Update)),
+    (b"get/accepted", Kind::Accepted(Operation::Get)),
+    (b"get/rejected", Kind::Rejected(Operation::Get)),
+    (b"delete/accepted", Kind::Accepted(Operation::Delete)),
+    (b"delete/rejected", Kind::Rejected(Operation::Delete)),
+    (b"update/delta", Kind::Delta),
+    (b"update/documents", Kind::Documents),
+];
+
 /// Splits a shadow topic into its thing name and kind (not requests).
-pub fn parse(topic: &str) -> Option<(&str, Kind)> {
-    let rest = topic.strip_prefix("$aws/things/")?;
-    let (thing, rest) = rest.split_once("/shadow/")?;
+/// The thing name is valid (so ASCII); the topic's bytes need not be UTF-8.
+pub fn parse(topic: &[u8]) -> Option<(&[u8], Kind)> {
+    let rest = topic.strip_prefix(b"$aws/things/")?;
+    // The thing name ends at the first '/' (it cannot contain one).
+    let slash = rest.iter().position(|&b| b == b'/')?;
+    let (thing, rest) = rest.split_at(slash);
+    let rest = rest.strip_prefix(b"/shadow/")?;
     validate_thing_name(thing).ok()?;
-    let kind = match rest {
-        "update/accepted" => Kind::Accepted(Operation::Update),
-        "update/rejected" => Kind::Rejected(Operation::Update),
-        "get/accepted" => Kind::Accepted(Operation::Get),
-        "get/rejected" => Kind::Rejected(Operation::Get),
-        "delete/accepted" => Kind::Accepted(Operation::Delete),
-        "delete/rejected" => Kind::Rejected(Operation::Delete),
-        "update/delta" => Kind::Delta,
-        "update/documents" => Kind::Documents,
-        _ => return None,
-    };
+    // A table, not a `match` on byte strings (which compiles to byte-by-byte compares).
+    let kind = SUFFIXES.iter().find(|(suffix, _)| *suffix == rest)?.1;
     Some((thing, kind))
 }
 
@@ -128,7 +168,7 @@ mod tests {
         ];
         for k in kinds {
             let t = topic("lamp-1", k).unwrap();
-            assert_eq!(parse(&t), Some(("lamp-1", k)), "{t}");
+            assert_eq!(parse(t.as_bytes()), Some((&b"lamp-1"[..], k)), "{}", t.as_str());
         }
         assert_eq!(topic("lamp", Kind::Request(Operation::Get)).unwrap().as_str(), "$aws/things/lamp/shadow/get");
         assert_eq!(topic("lamp", Kind::Documents).unwrap().as_str(), "$aws/things/lamp/shadow/update/documents");
@@ -144,12 +184,14 @@ mod tests {
 
     #[test]
     fn invalid_names_are_refused() {
-        assert_eq!(validate_thing_name(""), Err(ThingNameError::Empty));
+        assert_eq!(validate_thing_name(b""), Err(ThingNameError::Empty));
         for bad in ["a/b", "a+", "a#", "a b", "é"] {
-            assert_eq!(validate_thing_name(bad), Err(ThingNameError::InvalidCharacter), "{bad}");
+            assert_eq!(validate_thing_name(bad.as_bytes()), Err(ThingNameError::InvalidCharacter), "{bad}");
         }
-        assert_eq!(parse("$aws/things/a/shadow/update"), None);
-        assert_eq!(parse("$aws/things/a+b/shadow/update/delta"), None);
-        assert_eq!(parse("other/things/a/shadow/update/delta"), None);
+        assert_eq!(parse(b"$aws/things/a/shadow/update"), None);
+        assert_eq!(parse(b"$aws/things/a+b/shadow/update/delta"), None);
+        assert_eq!(parse(b"other/things/a/shadow/update/delta"), None);
+        assert_eq!(parse(b"$aws/things/a/b/shadow/update/delta"), None);
+        assert_eq!(parse(b"$aws/things/\xff/shadow/update/delta"), None);
     }
 }

@@ -179,7 +179,7 @@ pub enum Delivered<'a, T> {
     Wake { slot: usize },
     /// Call `record`'s callback of kind `callback`; for `document: Some(_)`
     /// report its answer with [`Delivery::kept`] before the next step.
-    Call { slot: usize, callback: Callback, record: T, thing: &'a str, document: Option<Document> },
+    Call { slot: usize, callback: Callback, record: T, thing: &'a [u8], document: Option<Document> },
     /// Over: `kept == false` hands the buffer back to the agent.
     Done { kept: bool },
 }
@@ -200,8 +200,8 @@ impl<const N: usize> Text<N> {
     const fn new() -> Self {
         Text { len: 0, bytes: [0; N] }
     }
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len as usize).unwrap_or(&[])
     }
     fn is_empty(&self) -> bool {
         self.len == 0
@@ -209,15 +209,15 @@ impl<const N: usize> Text<N> {
     fn clear(&mut self) {
         self.len = 0;
     }
-    fn push_str(&mut self, s: &str) -> Result<(), ()> {
+    fn push(&mut self, s: &[u8]) -> Result<(), ()> {
         let at = self.len as usize;
         let dst = self.bytes.get_mut(at..at + s.len()).ok_or(())?;
-        dst.copy_from_slice(s.as_bytes());
+        dst.copy_from_slice(s);
         self.len += s.len() as u8;
         Ok(())
     }
-    fn is(&self, s: &str) -> bool {
-        &self.bytes[..self.len as usize] == s.as_bytes()
+    fn is(&self, s: &[u8]) -> bool {
+        self.as_bytes() == s
     }
 }
 
@@ -252,6 +252,14 @@ fn kind_index(kind: Kind) -> Option<usize> {
         Kind::Request(_) => return None,
     })
 }
+
+/// [`KINDS`]`[k]`, `k` < 8 (masked: no panic site).
+fn kind(k: usize) -> Kind {
+    KINDS[k & 7]
+}
+
+/// The topic a step names: its thing (index in the client's names) and kind.
+type TopicOf = Option<(usize, Kind)>;
 
 /// The topic each callback rides on, in [`Wants`] bit order.
 const CALLBACK_KINDS: [usize; 3] = [7, 4, 6];
@@ -306,12 +314,15 @@ struct Pending {
     document: Option<Document>,
 }
 
+/// `repr(u8)`: `Idle` is tag 0, so an idle client is all zeros (see [`Opt`]).
 #[derive(Clone, Copy)]
-enum Flow<T> {
+#[repr(u8)]
+enum Flow {
     Idle,
     Operation,
     /// `stage`: the callback (0..3) being changed; `awaiting`: its SUBSCRIBE is out.
-    Register { name: u8, want: u8, record: T, stage: u8, acquired: u8, awaiting: bool, failed: Option<Code> },
+    /// The new callbacks' record waits in [`Client::registering`].
+    Register { name: u8, want: u8, stage: u8, acquired: u8, awaiting: bool, failed: Option<Code> },
     /// `cursor`: `None` until connected; then the next topic (name × 8 + kind).
     Connect { cursor: Option<u16> },
     Delete { cursor: u16 },
@@ -319,6 +330,40 @@ enum Flow<T> {
     Barrier,
     /// A Finish after a Barrier: the outcome decides the code.
     AfterBarrier { name: u8 },
+}
+
+/// An `Option` whose `None` is all zeros (tag 0). `Option<Pending>`'s `None`
+/// is a non-zero niche value, which put the platform's `static` table of
+/// clients into .data: 912 bytes of flash for an initial value.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Opt<T> {
+    None,
+    Some(T),
+}
+
+impl<T> Opt<T> {
+    fn as_ref(&self) -> Option<&T> {
+        match self {
+            Opt::Some(v) => Some(v),
+            Opt::None => None,
+        }
+    }
+    fn as_mut(&mut self) -> Option<&mut T> {
+        match self {
+            Opt::Some(v) => Some(v),
+            Opt::None => None,
+        }
+    }
+    fn is_some(&self) -> bool {
+        matches!(self, Opt::Some(_))
+    }
+    fn take(&mut self) -> Option<T> {
+        match core::mem::replace(self, Opt::None) {
+            Opt::Some(v) => Some(v),
+            Opt::None => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -331,8 +376,10 @@ struct Client<T> {
     mqtt: MqttId,
     next_token: u32,
     names: [NameEntry<T>; NAMES],
-    pending: Option<Pending>,
-    flow: Flow<T>,
+    pending: Opt<Pending>,
+    flow: Flow,
+    /// The record a registration in progress sets once it succeeded.
+    registering: T,
 }
 
 /// Every shadow client's state. `T` is the platform's record of a thing's
@@ -357,8 +404,9 @@ impl<T: Copy> ShadowCore<T> {
                 mqtt: MqttId(0),
                 next_token: 0,
                 names: [name(record); NAMES],
-                pending: None,
+                pending: Opt::None,
                 flow: Flow::Idle,
+                registering: record,
             }
         }
         ShadowCore { clients: [client(empty); CLIENTS] }
@@ -375,7 +423,7 @@ impl<T: Copy> ShadowCore<T> {
         c.dedicated = dedicated;
         c.mqtt = mqtt;
         c.next_token = 0;
-        c.pending = None;
+        c.pending = Opt::None;
         c.flow = Flow::Idle;
         for n in c.names.iter_mut() {
             clear_name(n);
@@ -421,7 +469,7 @@ impl<T: Copy> ShadowCore<T> {
     fn retire(&mut self, slot: usize) {
         let c = &mut self.clients[slot];
         c.in_use = false;
-        c.pending = None;
+        c.pending = Opt::None;
         c.flow = Flow::Idle;
         for n in c.names.iter_mut() {
             clear_name(n);
@@ -440,14 +488,14 @@ impl<T: Copy> ShadowCore<T> {
     /// Uses of `thing`'s topic of `kind` by client `id` (tests, diagnostics).
     pub fn uses(&self, id: ClientId, thing: &str, kind: Kind) -> u8 {
         let (Some(c), Some(k)) = (self.live(id), kind_index(kind)) else { return 0 };
-        c.names.iter().find(|n| !n.unused() && n.name.is(thing)).map_or(0, |n| n.uses[k])
+        c.names.iter().find(|n| !n.unused() && n.name.is(thing.as_bytes())).map_or(0, |n| n.uses[k])
     }
 
     // ---------------------------------------------------------- topic uses
 
     /// Whether a client other than `slot` on `mqtt` holds `name`'s topic `k`
     /// (`live`: and knows it subscribed).
-    fn held_elsewhere(&self, slot: usize, name: &str, k: usize, live: bool) -> bool {
+    fn held_elsewhere(&self, slot: usize, name: &[u8], k: usize, live: bool) -> bool {
         let mqtt = self.clients[slot].mqtt;
         self.clients.iter().enumerate().any(|(i, c)| {
             i != slot
@@ -464,7 +512,7 @@ impl<T: Copy> ShadowCore<T> {
             self.clients[slot].names[n].uses[k] = entry.uses[k].saturating_add(1);
             return false;
         }
-        let elsewhere = self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, true);
+        let elsewhere = self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, true);
         let entry = &mut self.clients[slot].names[n];
         entry.uses[k] = 1;
         if elsewhere {
@@ -485,17 +533,17 @@ impl<T: Copy> ShadowCore<T> {
             return false;
         }
         entry.live &= !(1 << k);
-        !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, false)
+        !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false)
     }
 
     /// The name slot of `thing`, made if absent.
-    fn name_slot(&mut self, slot: usize, thing: &str) -> Option<usize> {
+    fn name_slot(&mut self, slot: usize, thing: &[u8]) -> Option<usize> {
         let names = &mut self.clients[slot].names;
         if let Some(i) = names.iter().position(|n| !n.unused() && n.name.is(thing)) {
             return Some(i);
         }
         let i = names.iter().position(|n| n.unused())?;
-        names[i].name.push_str(thing).ok()?;
+        names[i].name.push(thing).ok()?;
         Some(i)
     }
 
@@ -530,12 +578,12 @@ impl<T: Copy> ShadowCore<T> {
         if c.pending.is_some() || !matches!(c.flow, Flow::Idle) {
             return Err(Code::Failure);
         }
-        let n = self.name_slot(id.slot, thing).ok_or(Code::Failure)?;
+        let n = self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?;
         let c = &mut self.clients[id.slot];
         let was_kept = c.names[n].kept & (1 << op_index(op)) != 0;
         let next = c.next_token;
         // Filled in place: the token is written straight into the table.
-        let p = c.pending.insert(Pending {
+        c.pending = Opt::Some(Pending {
             op,
             name: n as u8,
             qos,
@@ -548,6 +596,7 @@ impl<T: Copy> ShadowCore<T> {
             result: None,
             document: None,
         });
+        let Opt::Some(p) = &mut c.pending else { return Err(Code::Failure) };
         match write_request(op, doc, out, &mut p.token, id, next) {
             Ok((len, generated)) => {
                 c.next_token = next.wrapping_add(generated as u32);
@@ -555,7 +604,7 @@ impl<T: Copy> ShadowCore<T> {
                 Ok(len)
             }
             Err(()) => {
-                c.pending = None;
+                c.pending = Opt::None;
                 self.collect(id.slot, n);
                 Err(Code::Failure)
             }
@@ -568,7 +617,7 @@ impl<T: Copy> ShadowCore<T> {
         if c.pending.is_some() || !matches!(c.flow, Flow::Idle) {
             return Err(Code::Failure);
         }
-        let known = c.names.iter().position(|n| !n.unused() && n.name.is(thing));
+        let known = c.names.iter().position(|n| !n.unused() && n.name.is(thing.as_bytes()));
         let with_callbacks = c.names.iter().filter(|n| n.callbacks != 0).count();
         let n = match known {
             Some(n) if c.names[n].callbacks != 0 || want.bits() == 0 => n,
@@ -578,10 +627,11 @@ impl<T: Copy> ShadowCore<T> {
                 return Ok(());
             }
             _ if with_callbacks >= THINGS => return Err(Code::Failure),
-            _ => self.name_slot(id.slot, thing).ok_or(Code::Failure)?,
+            _ => self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?,
         };
+        self.clients[id.slot].registering = record;
         self.clients[id.slot].flow =
-            Flow::Register { name: n as u8, want: want.bits(), record, stage: 0, acquired: 0, awaiting: false, failed: None };
+            Flow::Register { name: n as u8, want: want.bits(), stage: 0, acquired: 0, awaiting: false, failed: None };
         Ok(())
     }
 
@@ -624,6 +674,18 @@ impl<T: Copy> ShadowCore<T> {
     /// The next step of `id`'s flow, given what the previous step came to
     /// (ignored for the first step). A step naming a topic wrote it into `topic`.
     pub fn resume(&mut self, id: ClientId, outcome: Outcome, topic: &mut Topic) -> Step {
+        // The flows name the topic (name index, kind); it is written here, once.
+        let mut of = None;
+        let step = self.next_step(id, outcome, &mut of);
+        if let Some((n, kind)) = of {
+            if let Some(e) = self.clients.get(id.slot).and_then(|c| c.names.get(n)) {
+                topic::write(e.name.as_bytes(), kind, topic);
+            }
+        }
+        step
+    }
+
+    fn next_step(&mut self, id: ClientId, outcome: Outcome, topic: &mut TopicOf) -> Step {
         let Some(c) = self.live_mut(id) else { return finish(Code::Failure) };
         match c.flow {
             Flow::Idle => finish(Code::Failure),
@@ -645,7 +707,7 @@ impl<T: Copy> ShadowCore<T> {
         }
     }
 
-    fn resume_operation(&mut self, slot: usize, mut outcome: Outcome, topic: &mut Topic) -> Step {
+    fn resume_operation(&mut self, slot: usize, mut outcome: Outcome, topic: &mut TopicOf) -> Step {
         loop {
             let c = &mut self.clients[slot];
             let mqtt = c.mqtt;
@@ -660,12 +722,12 @@ impl<T: Copy> ShadowCore<T> {
                     if p.was_kept {
                         p.phase = OpPhase::Publishing;
                         p.open = true;
-                        topic::write(c.names[n].name.as_str(), Kind::Request(op), topic);
+                        *topic = Some((n, Kind::Request(op)));
                         return Step::Publish { mqtt, qos };
                     }
                     p.phase = OpPhase::Subscribing(0);
                     if self.acquire(slot, n, acc) {
-                        topic::write(self.clients[slot].names[n].name.as_str(), KINDS[acc], topic);
+                        *topic = Some((n, kind(acc)));
                         return Step::Subscribe { mqtt, qos, budget: Budget::Caller };
                     }
                     // Counted without a SUBSCRIBE: as if one succeeded.
@@ -684,14 +746,14 @@ impl<T: Copy> ShadowCore<T> {
                     if which == 0 {
                         p.phase = OpPhase::Subscribing(1);
                         if self.acquire(slot, n, acc + 1) {
-                            topic::write(self.clients[slot].names[n].name.as_str(), KINDS[acc + 1], topic);
+                            *topic = Some((n, kind(acc + 1)));
                             return Step::Subscribe { mqtt, qos, budget: Budget::Caller };
                         }
                         continue;
                     }
                     p.phase = OpPhase::Publishing;
                     p.open = true;
-                    topic::write(c.names[n].name.as_str(), Kind::Request(op), topic);
+                    *topic = Some((n, Kind::Request(op)));
                     return Step::Publish { mqtt, qos };
                 }
                 OpPhase::Publishing => {
@@ -742,7 +804,7 @@ impl<T: Copy> ShadowCore<T> {
                         2 | 3 => {
                             let k = acc + stage as usize - 2;
                             if self.release(slot, n, k) {
-                                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                                *topic = Some((n, kind(k)));
                                 return Step::Unsubscribe { mqtt, budget: Budget::Caller };
                             }
                         }
@@ -755,15 +817,15 @@ impl<T: Copy> ShadowCore<T> {
                     match stage {
                         // The SUBSCRIBE that timed out may still go out: withdraw it.
                         0 => {
-                            if withdraw && c.names[n].uses[k] == 0 && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, false) {
-                                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                            if withdraw && c.names[n].uses[k] == 0 && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false) {
+                                *topic = Some((n, kind(k)));
                                 return Step::Unsubscribe { mqtt, budget: Budget::Tick };
                             }
                         }
                         // The rejected topic failed: the accepted one goes too.
                         1 => {
                             if which == 1 && self.release(slot, n, acc) {
-                                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[acc], topic);
+                                *topic = Some((n, kind(acc)));
                                 return Step::Unsubscribe { mqtt, budget: Budget::Caller };
                             }
                         }
@@ -807,10 +869,10 @@ impl<T: Copy> ShadowCore<T> {
         Step::Finish { code: p.code, document }
     }
 
-    fn resume_register(&mut self, slot: usize, outcome: Outcome, topic: &mut Topic) -> Step {
+    fn resume_register(&mut self, slot: usize, outcome: Outcome, topic: &mut TopicOf) -> Step {
         let c = &mut self.clients[slot];
         let mqtt = c.mqtt;
-        let Flow::Register { name, want, record, mut stage, mut acquired, awaiting, mut failed } = c.flow else {
+        let Flow::Register { name, want, mut stage, mut acquired, awaiting, mut failed } = c.flow else {
             return finish(Code::Failure);
         };
         let n = name as usize;
@@ -826,9 +888,9 @@ impl<T: Copy> ShadowCore<T> {
                     e.live &= !(1 << k);
                 }
                 failed = Some(outcome.code());
-                if outcome == Outcome::Timeout && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, false) {
-                    topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
-                    self.clients[slot].flow = Flow::Register { name, want, record, stage: 0, acquired, awaiting: false, failed };
+                if outcome == Outcome::Timeout && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false) {
+                    *topic = Some((n, kind(k)));
+                    self.clients[slot].flow = Flow::Register { name, want, stage: 0, acquired, awaiting: false, failed };
                     return Step::Unsubscribe { mqtt, budget: Budget::Tick };
                 }
                 stage = 0;
@@ -841,8 +903,8 @@ impl<T: Copy> ShadowCore<T> {
                 let s = stage;
                 stage += 1;
                 if acquired & (1 << s) != 0 && self.release(slot, n, CALLBACK_KINDS[s as usize]) {
-                    topic::write(self.clients[slot].names[n].name.as_str(), KINDS[CALLBACK_KINDS[s as usize]], topic);
-                    self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: false, failed };
+                    *topic = Some((n, kind(CALLBACK_KINDS[s as usize])));
+                    self.clients[slot].flow = Flow::Register { name, want, stage, acquired, awaiting: false, failed };
                     return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
                 }
             }
@@ -857,8 +919,8 @@ impl<T: Copy> ShadowCore<T> {
             let wants = want & bit != 0;
             let k = CALLBACK_KINDS[s as usize];
             if wants && !had && self.acquire(slot, n, k) {
-                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
-                self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: true, failed };
+                *topic = Some((n, kind(k)));
+                self.clients[slot].flow = Flow::Register { name, want, stage, acquired, awaiting: true, failed };
                 return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
             }
             if wants && !had {
@@ -866,11 +928,12 @@ impl<T: Copy> ShadowCore<T> {
             }
             stage += 1;
             if had && !wants && self.release(slot, n, k) {
-                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
-                self.clients[slot].flow = Flow::Register { name, want, record, stage, acquired, awaiting: false, failed };
+                *topic = Some((n, kind(k)));
+                self.clients[slot].flow = Flow::Register { name, want, stage, acquired, awaiting: false, failed };
                 return Step::Unsubscribe { mqtt, budget: Budget::Caller };
             }
         }
+        let record = self.clients[slot].registering;
         let e = &mut self.clients[slot].names[n];
         e.callbacks = want;
         e.record = record;
@@ -879,7 +942,7 @@ impl<T: Copy> ShadowCore<T> {
         Step::Barrier { mqtt }
     }
 
-    fn resume_connect(&mut self, slot: usize, outcome: Outcome, topic: &mut Topic) -> Step {
+    fn resume_connect(&mut self, slot: usize, outcome: Outcome, topic: &mut TopicOf) -> Step {
         let c = &mut self.clients[slot];
         let mqtt = c.mqtt;
         let Flow::Connect { cursor } = c.flow else { return finish(Code::Failure) };
@@ -900,7 +963,7 @@ impl<T: Copy> ShadowCore<T> {
             at += 1;
             if c.names[n].uses[k] > 0 {
                 c.flow = Flow::Connect { cursor: Some(at) };
-                topic::write(c.names[n].name.as_str(), KINDS[k], topic);
+                *topic = Some((n, kind(k)));
                 return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
             }
         }
@@ -908,7 +971,7 @@ impl<T: Copy> ShadowCore<T> {
         finish(Code::Success)
     }
 
-    fn resume_delete(&mut self, slot: usize, topic: &mut Topic) -> Step {
+    fn resume_delete(&mut self, slot: usize, topic: &mut TopicOf) -> Step {
         let Flow::Delete { mut cursor } = self.clients[slot].flow else { return finish(Code::Failure) };
         let (mqtt, dedicated) = (self.clients[slot].mqtt, self.clients[slot].dedicated);
         // A dedicated MQTT client goes with its subscriptions.
@@ -921,9 +984,9 @@ impl<T: Copy> ShadowCore<T> {
             }
             e.uses[k] = 0;
             e.live &= !(1 << k);
-            if !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_str(), k, false) {
+            if !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false) {
                 self.clients[slot].flow = Flow::Delete { cursor };
-                topic::write(self.clients[slot].names[n].name.as_str(), KINDS[k], topic);
+                *topic = Some((n, kind(k)));
                 return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
             }
         }
@@ -1000,7 +1063,7 @@ fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>, op: Operation) -> bool {
     let Ok(f) = json::fields(d.payload) else { return false };
     // A response without this operation's token (another client's, a
     // token-less rejection) never completes it.
-    if !f.client_token.is_some_and(|t| json::same_string(t, p.token.as_str())) {
+    if !f.client_token.is_some_and(|t| json::same_string(t, p.token.as_bytes())) {
         return false;
     }
     let result = match d.kind {
@@ -1037,13 +1100,13 @@ fn clear_name<T: Copy>(e: &mut NameEntry<T>) {
 /// "afr-<slot>-<generation>-<n>", built without formatting machinery.
 fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
     t.clear();
-    let _ = t.push_str("afr");
+    let _ = t.push(b"afr");
     for v in [slot as u32, generation, n] {
-        let _ = t.push_str("-");
-        let mut digits = [0u8; 10];
+        // Decimal digits, last first, into the end of `digits` with a '-' before.
+        let mut digits = [b'-'; 11];
         let mut i = digits.len();
         let mut v = v;
-        loop {
+        while i > 1 {
             i -= 1;
             digits[i] = b'0' + (v % 10) as u8;
             v /= 10;
@@ -1051,7 +1114,7 @@ fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
                 break;
             }
         }
-        let _ = t.push_str(core::str::from_utf8(&digits[i..]).unwrap_or(""));
+        let _ = t.push(digits.get(i - 1..).unwrap_or(&[]));
     }
 }
 
@@ -1060,19 +1123,19 @@ fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
 fn write_request(op: Operation, doc: &[u8], out: &mut [u8], token: &mut Text<MAX_TOKEN>, id: ClientId, next: u32) -> Result<(usize, bool), ()> {
     if op != Operation::Update {
         new_token(token, id.slot, id.generation, next);
-        return json::token_only(token.as_str(), out).map(|n| (n, true)).map_err(|_| ());
+        return json::token_only(token.as_bytes(), out).map(|n| (n, true)).map_err(|_| ());
     }
     let fields = json::fields(doc).map_err(|_| ())?;
     match fields.client_token {
         Some(t) => {
-            token.push_str(t)?;
+            token.push(t)?;
             let body = out.get_mut(..doc.len()).ok_or(())?;
             body.copy_from_slice(doc);
             Ok((doc.len(), false))
         }
         None => {
             new_token(token, id.slot, id.generation, next);
-            json::with_client_token(doc, token.as_str(), out).map(|n| (n, true)).map_err(|_| ())
+            json::with_client_token(doc, token.as_bytes(), out).map(|n| (n, true)).map_err(|_| ())
         }
     }
 }
@@ -1090,7 +1153,7 @@ pub fn request_capacity(op: Operation, doc_len: usize) -> usize {
 #[derive(Debug)]
 pub struct Delivery<'a> {
     mqtt: MqttId,
-    thing: &'a str,
+    thing: &'a [u8],
     kind: Kind,
     payload: &'a [u8],
     document: Document,
@@ -1105,7 +1168,7 @@ impl<'a> Delivery<'a> {
     /// A publish received on `mqtt`; `None` when `topic` is no shadow topic
     /// (the buffer stays the agent's).
     pub fn new(mqtt: MqttId, topic: &'a [u8], payload: &'a [u8], buffer: BufferId, at: usize) -> Option<Self> {
-        let (thing, kind) = core::str::from_utf8(topic).ok().and_then(topic::parse)?;
+        let (thing, kind) = topic::parse(topic)?;
         let document = Document { buffer, at, len: payload.len() as u32 };
         Some(Delivery { mqtt, thing, kind, payload, document, slot: 0, stage: 0, generation: 0, kept: false, calling: false })
     }

@@ -70,7 +70,7 @@ fn begin(c: &mut Core, id: ClientId, op: Operation, thing: &str, keep: bool, doc
 }
 
 fn token_of(body: &str) -> String {
-    json::fields(body.as_bytes()).unwrap().client_token.unwrap().to_string()
+    String::from_utf8(json::fields(body.as_bytes()).unwrap().client_token.unwrap().to_vec()).unwrap()
 }
 
 /// Delivers a publish; the callbacks answer `keep`. Returns the steps and `kept`.
@@ -402,7 +402,7 @@ fn updated_callback_may_keep_the_buffer() {
     let id = c.create(M, false).unwrap();
     register(&mut c, id, "lamp", ALL, 42);
     let (steps, kept) = deliver(&mut c, M, &t("lamp", Kind::Documents), "{}", 3, true);
-    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Updated, record: 42, thing: "lamp", document: Some(Document { buffer: BufferId(3), .. }), .. }]));
+    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Updated, record: 42, thing: b"lamp", document: Some(Document { buffer: BufferId(3), .. }), .. }]));
     assert!(kept);
     let (_, kept) = deliver(&mut c, M, &t("lamp", Kind::Documents), "{}", 4, false);
     assert!(!kept, "not kept: back to the agent");
@@ -690,7 +690,7 @@ mod props {
                         let mut out = vec![0u8; request_capacity(op, doc.len())];
                         let n = self.core.begin_operation(id, op, THINGS_[thing], 1, keep, doc.as_bytes(), &mut out);
                         let n = n.map_err(|e| TestCaseError::fail(format!("begin: {e:?}")))?;
-                        let token = json::fields(&out[..n]).unwrap().client_token.unwrap().to_string();
+                        let token = String::from_utf8(json::fields(&out[..n]).unwrap().client_token.unwrap().to_vec()).unwrap();
                         self.flows.insert(client, Flow { id, token: Some(token), wakes: 0 });
                     }
                 }
@@ -771,7 +771,7 @@ mod props {
                                 let generation = generation.ok_or_else(|| TestCaseError::fail("callback of a deleted client"))?;
                                 let (bits, rec) = *self
                                     .callbacks
-                                    .get(&(slot, generation, thing.to_string()))
+                                    .get(&(slot, generation, String::from_utf8_lossy(thing).into_owned()))
                                     .ok_or_else(|| TestCaseError::fail("callback of an unregistered thing"))?;
                                 let bit = match callback {
                                     Callback::Updated => 1,
