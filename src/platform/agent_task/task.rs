@@ -114,7 +114,7 @@ fn pass(
     batch: &mut Batch,
     rested: bool,
 ) -> (bool, bool, Option<u32>) {
-    let mut core = agent.lock();
+    let mut core = agent.hold();
     if rested {
         core.rested();
     }
@@ -138,7 +138,7 @@ fn pass(
     }
     core.tick(now, &mut CPool);
     while !batch.is_full() {
-        match core.poll(&mut CPool) {
+        match core.next_action() {
             Some(action) => {
                 let _ = batch.push(action);
             }
@@ -161,11 +161,7 @@ fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, 
             let _ = reports.push(Report::Sent { client, complete, ok, at: rtos::tick_count() });
         }
         Action::Close { client, reason, graceful } => close(agent, &mut conns[client], client, reason, graceful),
-        Action::Complete { client, slot } => {
-            if let Some(waiter) = agent.waiter(client, slot) {
-                waiter.give();
-            }
-        }
+        Action::Complete { client, slot } => agent.complete(client, slot),
         Action::Deliver { delivery, .. } => deliver(delivery),
         Action::Disconnected { callback, .. } => disconnected(callback),
         Action::Dropped { len, .. } => crate::platform::log::debug(format_args!(
