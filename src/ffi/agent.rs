@@ -263,6 +263,7 @@ pub extern "C" fn MQTT_AGENT_Publish(
 /// buffer, or with the central pool a buffer that is not in use or not the
 /// pool's, returns `eMQTTAgentFailure` and changes nothing.
 #[no_mangle]
+#[inline(never)] // FreeRTOS_Agent_ReturnBuffer calls it rather than carrying a copy.
 pub extern "C" fn MQTT_AGENT_ReturnBuffer(xMQTTHandle: MQTTAgentHandle_t, xBufferHandle: MQTTBufferHandle_t) -> MQTTAgentReturnCode_t {
     let _ = xMQTTHandle;
     if xBufferHandle.is_null() {
