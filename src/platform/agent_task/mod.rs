@@ -416,10 +416,10 @@ impl Agent {
                 Ok(slot) => break slot,
                 Err((Refused::BadHandle, _)) => return Err(SubmitError::BadHandle),
                 Err((Refused::Busy | Refused::NoBufferNow, back)) => {
+                    command = back; // Straight back where it was: no copy in this frame.
                     if rtos::tick_count().wrapping_sub(start) >= timeout {
                         return Err(SubmitError::Timeout);
                     }
-                    command = back;
                     rtos::delay(1);
                 }
             }
