@@ -79,13 +79,17 @@ pub enum Callback {
 }
 
 /// What opening a connection needs: where, and TLS. Made by `ffi::agent`.
-pub struct OpenRequest {
+pub struct Open {
     /// The host name, NUL-terminated.
     pub host: Box<[u8]>,
     pub port: u16,
     pub is_ip: bool,
     pub tls: Option<Box<crate::platform::link::TlsRequest>>,
 }
+
+/// Boxed: a [`Command`] (which callers build and the agent moves through
+/// their stack frames) carries one pointer for it rather than its fields.
+pub type OpenRequest = Box<Open>;
 
 pub type Command<'a> = agent_core::Command<'a, OpenRequest, Callback>;
 type Core = AgentCore<PoolBuf, Callback, OpenRequest, BROKERS, OPS, SUBS, FILTER>;
