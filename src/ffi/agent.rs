@@ -16,7 +16,7 @@ use crate::ffi::read_c_enum;
 use crate::ffi::types::{pdFAIL, pdPASS, BaseType_t, TickType_t};
 use crate::mqtt::codec::{is_utf8, QoS};
 use crate::mqtt::topic;
-use crate::platform::agent_task::{self, agent, Callback, Command, Done, OpenRequest, SubmitError};
+use crate::platform::agent_task::{self, agent, Callback, Command, Done, Open, SubmitError};
 use crate::platform::rtos;
 
 use MQTTAgentReturnCode_t::*;
@@ -154,7 +154,9 @@ pub extern "C" fn MQTT_AGENT_Connect(
     let Some(host_z) = crate::platform::heap::try_boxed_bytes(host, 1) else {
         return refused("MQTT_AGENT_Connect", "no memory for the host name");
     };
-    let open = OpenRequest { host: host_z, port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls };
+    let Some(open) = crate::platform::heap::try_box(Open { host: host_z, port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls }) else {
+        return refused("MQTT_AGENT_Connect", "no memory for the connect request");
+    };
     let command = Command::Connect {
         client_id,
         username: mqtt::ENABLE_METRICS.then_some(mqtt::METRICS_USER_NAME.as_bytes()),
@@ -263,6 +265,7 @@ pub extern "C" fn MQTT_AGENT_Publish(
 /// buffer, or with the central pool a buffer that is not in use or not the
 /// pool's, returns `eMQTTAgentFailure` and changes nothing.
 #[no_mangle]
+#[inline(never)] // FreeRTOS_Agent_ReturnBuffer calls it rather than carrying a copy.
 pub extern "C" fn MQTT_AGENT_ReturnBuffer(xMQTTHandle: MQTTAgentHandle_t, xBufferHandle: MQTTBufferHandle_t) -> MQTTAgentReturnCode_t {
     let _ = xMQTTHandle;
     if xBufferHandle.is_null() {

@@ -188,5 +188,5 @@ pub(crate) fn request(
             Some(crate::platform::heap::try_boxed_bytes(pem, 0)?)
         }
     };
-    Some(alloc::boxed::Box::new(crate::platform::link::TlsRequest { aws_alpn, trusted_pem, start, timeout }))
+    crate::platform::heap::try_box(crate::platform::link::TlsRequest { aws_alpn, trusted_pem, start, timeout })
 }

@@ -38,6 +38,27 @@ pub fn try_boxed_bytes(src: &[u8], zeros: usize) -> Option<alloc::boxed::Box<[u8
     }
 }
 
+/// `value` in a heap block of its own; `None` (and `value` dropped) when the
+/// heap cannot hold it. Unlike `Box::new`, a full heap is no abort (no
+/// `handle_alloc_error`, whose panic must never reach C).
+pub fn try_box<T>(value: T) -> Option<alloc::boxed::Box<T>> {
+    let layout = Layout::new::<T>();
+    if layout.size() == 0 {
+        return Some(alloc::boxed::Box::new(value)); // No allocation for zero-sized values.
+    }
+    // SAFETY: the layout's size is not zero.
+    let block = unsafe { alloc::alloc::alloc(layout) } as *mut T;
+    if block.is_null() {
+        return None;
+    }
+    // SAFETY: `block` is a fresh allocation of T's layout; the box frees it
+    // with the same layout.
+    unsafe {
+        block.write(value);
+        Some(alloc::boxed::Box::from_raw(block))
+    }
+}
+
 #[global_allocator]
 static HEAP: FreeRtosHeap = FreeRtosHeap;
 

@@ -90,3 +90,41 @@ pub fn delay(ticks: u32) {
     // SAFETY: vTaskDelay may be called from any task.
     unsafe { freertos_rust::freertos_rs_vTaskDelay(ticks) }
 }
+
+/// Suspends the scheduler (`vTaskSuspendAll`): no other task runs until
+/// [`resume_all`]; interrupts still do. Nests. Nothing may block meanwhile.
+pub fn suspend_all() {
+    // SAFETY: vTaskSuspendAll has no preconditions (it nests, and is allowed
+    // before the scheduler starts).
+    unsafe { freertos_rust::freertos_rs_vTaskSuspendAll() }
+}
+
+/// Ends one [`suspend_all`] (`xTaskResumeAll`).
+pub fn resume_all() {
+    // SAFETY: every call pairs with an earlier `suspend_all` of the same task.
+    unsafe { freertos_rust::freertos_rs_xTaskResumeAll() };
+}
+
+/// The running task's handle.
+pub fn current_task() -> *mut c_void {
+    // SAFETY: xTaskGetCurrentTaskHandle has no preconditions in task context.
+    unsafe { freertos_rust::freertos_rs_get_current_task() as *mut c_void }
+}
+
+/// Increments the notification value (index 0, `xTaskNotify` with
+/// `eIncrement`) of `task`, waking it if it waits in [`notify_take`].
+///
+/// # Safety
+/// `task` must be the handle of a task that exists (has not been deleted).
+pub unsafe fn notify(task: *mut c_void) {
+    // SAFETY: a live task's handle, per this function's contract; 2 is eIncrement in the shim.
+    unsafe { freertos_rust::freertos_rs_task_notify(task as freertos_rust::FreeRtosTaskHandle, 0, 2) };
+}
+
+/// Waits at most `ticks` (`portMAX_DELAY`: for ever) for the calling task's
+/// notification (index 0, `ulTaskNotifyTake` clearing it); gives the value
+/// taken, 0 when the time passed without one.
+pub fn notify_take(ticks: u32) -> u32 {
+    // SAFETY: ulTaskNotifyTake acts on the calling task; any tick count is valid.
+    unsafe { freertos_rust::freertos_rs_task_notify_take(1, ticks) }
+}

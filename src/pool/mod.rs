@@ -204,6 +204,7 @@ impl<const N: usize, const SIZE: usize> BufferPool<N, SIZE> {
     /// the next taker while still borrowed. Pointers that are not buffer starts
     /// (null, foreign, interior) are always safe to pass: they are only
     /// compared as addresses, never dereferenced.
+    #[inline(never)] // One copy for BUFFERPOOL_ReturnBuffer and MQTT_AGENT_ReturnBuffer.
     pub unsafe fn give_back(&self, ptr: *const u8) -> Result<(), PoolError> {
         let index = self.index_of(ptr).ok_or(PoolError::Foreign)?;
         self.release(index)

@@ -3,20 +3,39 @@
 //! core's I/O and calls the application's callbacks, and the callers' wait.
 //!
 //! A caller hands its [`Command`] to the core under the lock (the packet is
-//! encoded there, the payload copied once), wakes the task and waits on its
-//! slot's semaphore for at most its timeout; then it collects the result, or
+//! encoded there, the payload copied once), wakes the task and waits for its
+//! task notification for at most its timeout; then it collects the result, or
 //! leaves the slot abandoned (the late answer frees it, reaching nobody).
+//!
+//! The lock is built from kernel code every FreeRTOS image has already
+//! (scheduler suspension and the task notification the agent task sleeps
+//! on), not from a FreeRTOS mutex: a caller holds the core with the scheduler
+//! suspended (`vTaskSuspendAll`) for its short, never blocking work (check a
+//! handle, take a slot and a buffer, encode, copy the payload, collect); the
+//! agent task holds it with the scheduler running while it reads its sockets
+//! (see [`Agent::hold`]), and callers that find it so wait until it lets go.
+//! Nothing under either is an application callback, a send or a connect.
+//!
+//! Callers wait on their own task notification (index 0, `ulTaskNotifyTake`),
+//! as AFR v1.4.7's agent did (`xTaskNotifyWait` on the caller's notification
+//! value): a notification the application sends to a task while that task is
+//! inside an agent call may be taken by the call, and one the agent sends may
+//! be left over after a call that timed out. Every wake-up is only a hint:
+//! the caller looks at its slot under the lock and waits again, for the time
+//! left, unless the agent task marked the slot finished.
 
 mod buffers;
 mod task;
 
-use alloc::boxed::Box;
+use core::cell::UnsafeCell;
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use core::mem::MaybeUninit;
+use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 
-use freertos_rust::{Duration, Mutex, MutexGuard, MutexNormal, Semaphore, Task, TaskNotification};
+use alloc::boxed::Box;
 
-use crate::agent::core::{self as agent_core, AgentCore, Failure, Refused};
+use crate::agent::core::{self as agent_core, Action, AgentCore, Failure, Refused};
 use crate::agent::session::KeepAlive;
 use crate::config::mqtt;
 use crate::c_types::agent_types::MQTTAgentCallback_t;
@@ -60,13 +79,17 @@ pub enum Callback {
 }
 
 /// What opening a connection needs: where, and TLS. Made by `ffi::agent`.
-pub struct OpenRequest {
+pub struct Open {
     /// The host name, NUL-terminated.
     pub host: Box<[u8]>,
     pub port: u16,
     pub is_ip: bool,
     pub tls: Option<Box<crate::platform::link::TlsRequest>>,
 }
+
+/// Boxed: a [`Command`] (which callers build and the agent moves through
+/// their stack frames) carries one pointer for it rather than its fields.
+pub type OpenRequest = Box<Open>;
 
 pub type Command<'a> = agent_core::Command<'a, OpenRequest, Callback>;
 type Core = AgentCore<PoolBuf, Callback, OpenRequest, BROKERS, OPS, SUBS, FILTER>;
@@ -83,76 +106,149 @@ pub enum Done {
 pub enum SubmitError {
     /// The handle names no live client (never created, deleted, or not a handle).
     BadHandle,
-    /// The agent is not initialised.
+    /// The agent is not initialised (the shadow's calls, absent without
+    /// subscription management, say so; `submit` needs no such case).
+    #[cfg_attr(not(afr_subscription_management), allow(dead_code))]
     NotReady,
     /// The caller's timeout passed.
     Timeout,
 }
 
+/// The task waiting for one (client, slot) (null: none), and whether the
+/// agent task found its operation finished (it then wakes the task): the
+/// low bit of the handle, which points to an aligned TCB.
+#[derive(Clone, Copy)]
+struct Waiter(*mut c_void);
+
+const _: () = assert!(core::mem::align_of::<usize>() > TOLD, "task handles have a free low bit");
+
+const NO_WAITER: Waiter = Waiter(core::ptr::null_mut());
+const TOLD: usize = 1;
+
+impl Waiter {
+    fn task(self) -> *mut c_void {
+        (self.0 as usize & !TOLD) as *mut c_void
+    }
+
+    fn told(self) -> bool {
+        self.0 as usize & TOLD != 0
+    }
+
+    /// Marked finished, if a task waits.
+    fn mark_told(&mut self) {
+        if !self.0.is_null() {
+            self.0 = (self.0 as usize | TOLD) as *mut c_void;
+        }
+    }
+}
+
+/// What the lock guards.
+struct Shared {
+    core: Core,
+    /// Per (client, slot): its caller, set and cleared by the caller under
+    /// the lock. A task recorded here is inside `submit` (it clears its entry
+    /// before it returns), so its handle is valid while the lock is held.
+    waiters: [Waiter; BROKERS * OPS],
+}
+
 pub struct Agent {
-    core: Mutex<Core>,
-    /// One binary semaphore per (client, slot): the slot's completion signal.
-    /// (All `Some` once the agent exists: `create_agent` checks.)
-    waiters: [Option<Semaphore>; BROKERS * OPS],
+    shared: UnsafeCell<Shared>,
+    /// The agent task holds the core with the scheduler running (`hold`).
+    /// Written by the agent task, read by callers, both with the scheduler suspended.
+    held: AtomicBool,
+    /// A caller that found the core held by the agent task: woken when it
+    /// lets go (others look again every tick). Set and cleared with the
+    /// scheduler suspended; the caller clears it before it leaves `lock`.
+    contended: AtomicPtr<c_void>,
     task: AtomicPtr<c_void>,
     /// Per client: why the last TLS connect failed (`MQTTAgentTLSError_t`), 0 when it did not.
     tls_failure: [AtomicU8; BROKERS],
 }
 
-static AGENT: AtomicPtr<Agent> = AtomicPtr::new(core::ptr::null_mut());
+// SAFETY: `shared` is only reached through `lock` (the scheduler suspended,
+// the agent task not holding it) or `hold` (the agent task, with callers kept
+// out by `held`), so one task at a time; the raw task handles in it are only
+// handed to the kernel while their tasks exist (see `Shared::waiters`).
+unsafe impl Sync for Agent {}
+
+/// The agent, written once by `init` (never freed, never moved).
+struct AgentCell(UnsafeCell<MaybeUninit<Agent>>);
+// SAFETY: written only by the one initialising task before READY is set, and
+// only read (as `&Agent`, itself `Sync`) after.
+unsafe impl Sync for AgentCell {}
+
+static AGENT: AgentCell = AgentCell(UnsafeCell::new(MaybeUninit::uninit()));
+/// AGENT holds an agent.
+static READY: AtomicBool = AtomicBool::new(false);
+/// 0: not initialised, 1: a task initialises, 2: initialised (task running).
 static INIT: AtomicU8 = AtomicU8::new(0);
 
 /// The initialised agent, if any.
 pub fn agent() -> Option<&'static Agent> {
-    // SAFETY: AGENT is only ever set to a leaked, never-freed Agent (see `init`).
-    unsafe { AGENT.load(Ordering::Acquire).as_ref() }
+    if !READY.load(Ordering::Acquire) {
+        return None;
+    }
+    // SAFETY: READY is set (Release) only after AGENT was written, and AGENT
+    // is never written again.
+    Some(unsafe { (*AGENT.0.get()).assume_init_ref() })
 }
 
 /// Creates the agent and its task. Idempotent; false when resources are missing.
 pub fn init() -> bool {
-    match INIT.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => {}
-        Err(_) => {
-            // Another caller initialises (1) or did (2): wait for the outcome.
-            while INIT.load(Ordering::Acquire) == 1 {
-                rtos::delay(1);
-            }
-            return INIT.load(Ordering::Acquire) == 2;
-        }
+    // Claim the initialisation with the scheduler suspended (a test and set
+    // no other task can interleave with).
+    rtos::suspend_all();
+    let state = INIT.load(Ordering::Relaxed);
+    if state == 0 {
+        INIT.store(1, Ordering::Relaxed);
     }
-    let ok = create_agent().is_some();
+    rtos::resume_all();
+    if state != 0 {
+        // Another caller initialises (1) or did (2): wait for the outcome.
+        while INIT.load(Ordering::Acquire) == 1 {
+            rtos::delay(1);
+        }
+        return INIT.load(Ordering::Acquire) == 2;
+    }
+    let ok = create_agent();
     INIT.store(if ok { 2 } else { 0 }, Ordering::Release);
     ok
 }
 
-fn create_agent() -> Option<()> {
-    let keep_alive = KeepAlive { interval: mqtt::KEEP_ALIVE_ACTUAL_INTERVAL_TICKS, timeout: mqtt::KEEP_ALIVE_TIMEOUT_TICKS };
-    let core = Core::new(keep_alive, RX_BUDGET)?;
-    // A fixed array: no Vec growth code (any semaphore made is deleted again on failure).
-    let waiters: [Option<Semaphore>; BROKERS * OPS] = core::array::from_fn(|_| Semaphore::new_binary().ok());
-    if waiters.iter().any(Option::is_none) {
-        return None;
+#[inline(never)]
+fn create_agent() -> bool {
+    if !READY.load(Ordering::Acquire) {
+        let keep_alive = KeepAlive { interval: mqtt::KEEP_ALIVE_ACTUAL_INTERVAL_TICKS, timeout: mqtt::KEEP_ALIVE_TIMEOUT_TICKS };
+        let Some(core) = Core::new(keep_alive, RX_BUDGET) else { return false };
+        let agent = Agent {
+            shared: UnsafeCell::new(Shared { core, waiters: [NO_WAITER; BROKERS * OPS] }),
+            held: AtomicBool::new(false),
+            contended: AtomicPtr::new(core::ptr::null_mut()),
+            task: AtomicPtr::new(core::ptr::null_mut()),
+            tls_failure: [const { AtomicU8::new(0) }; BROKERS],
+        };
+        // SAFETY: INIT is 1, so this task alone initialises, and READY is
+        // false, so nobody reads AGENT yet.
+        unsafe { (*AGENT.0.get()).write(agent) };
+        READY.store(true, Ordering::Release);
     }
-    let agent = Box::new(Agent {
-        core: Mutex::new(core).ok()?,
-        waiters,
-        task: AtomicPtr::new(core::ptr::null_mut()),
-        tls_failure: core::array::from_fn(|_| AtomicU8::new(0)),
-    });
-    let agent: &'static Agent = Box::leak(agent);
-    AGENT.store(agent as *const Agent as *mut Agent, Ordering::Release);
-    let task = rtos::spawn_fn("MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run).ok()?;
-    agent.task.store(task, Ordering::Release);
-    Some(())
+    // Published before the task starts: the task finds it at once. (When the
+    // task cannot be created, a later init only retries the task.)
+    let Some(agent) = agent() else { return false };
+    match rtos::spawn_fn("MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run) {
+        Ok(task) => {
+            agent.task.store(task, Ordering::Release);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// True when called from the agent task, i.e. from inside an agent callback.
 pub fn in_agent_task() -> bool {
     let Some(agent) = agent() else { return false };
     let task = agent.task.load(Ordering::Acquire);
-    // SAFETY: returns the running task's handle; no preconditions in task context.
-    let me = unsafe { freertos_rust::freertos_rs_get_current_task() } as *mut c_void;
-    !task.is_null() && task == me
+    !task.is_null() && task == rtos::current_task()
 }
 
 fn handle_of(index: usize, generation: u32) -> *mut c_void {
@@ -165,59 +261,177 @@ fn decode_handle(h: *mut c_void) -> Option<(usize, u32)> {
 
 const _: () = assert!(BROKERS <= handle::MAX_SLOTS, "mqttconfigMAX_BROKERS is at most 127");
 
+/// The core held by a caller: the scheduler stays suspended until it drops.
+struct Locked<'a> {
+    shared: &'a mut Shared,
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        rtos::resume_all();
+    }
+}
+
+impl Deref for Locked<'_> {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        self.shared
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Shared {
+        self.shared
+    }
+}
+
+/// The core held by the agent task, with the scheduler running (see [`Agent::hold`]).
+pub(super) struct Held<'a> {
+    agent: &'a Agent,
+    shared: &'a mut Shared,
+}
+
+impl Held<'_> {
+    /// The core's next action. A finished operation's caller is marked told
+    /// here, under the hold, so that the wake-up performed later (without the
+    /// hold, see [`Agent::complete`]) reaches it only if it still waits on
+    /// that slot: a caller that collected meanwhile, or a later caller of
+    /// the same slot, is not woken by it.
+    pub(super) fn next_action(&mut self) -> Option<Action<PoolBuf, Callback, OpenRequest>> {
+        let action = self.shared.core.poll(&mut CPool)?;
+        if let Action::Complete { client, slot } = action {
+            if let Some(w) = self.shared.waiters.get_mut(client * OPS + slot as usize) {
+                w.mark_told();
+            }
+        }
+        Some(action)
+    }
+}
+
+impl Deref for Held<'_> {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.shared.core
+    }
+}
+
+impl DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.shared.core
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        rtos::suspend_all();
+        self.agent.held.store(false, Ordering::Relaxed);
+        let waiting = self.agent.contended.load(Ordering::Relaxed);
+        if !waiting.is_null() {
+            self.agent.contended.store(core::ptr::null_mut(), Ordering::Relaxed);
+            // SAFETY: a task recorded in `contended` is inside `lock` until it
+            // clears the record, which it can only do with the scheduler
+            // suspended, so not now: it exists.
+            unsafe { rtos::notify(waiting) };
+        }
+        rtos::resume_all();
+    }
+}
+
 impl Agent {
-    fn lock(&self) -> MutexGuard<'_, Core, MutexNormal> {
+    /// The core, for a caller (or the agent task outside its pass): with the
+    /// scheduler suspended until the guard drops, so only for short work that
+    /// never blocks. Waits while the agent task holds the core.
+    fn lock(&self) -> Locked<'_> {
+        let mut registered: *mut c_void = core::ptr::null_mut();
         loop {
-            // Held for short, non-blocking work only (never across a send,
-            // a connect or an application callback).
-            if let Ok(guard) = self.core.lock(Duration::infinite()) {
-                return guard;
+            rtos::suspend_all();
+            if !self.held.load(Ordering::Relaxed) {
+                if !registered.is_null() && self.contended.load(Ordering::Relaxed) == registered {
+                    self.contended.store(core::ptr::null_mut(), Ordering::Relaxed);
+                }
+                // SAFETY: the scheduler is suspended and the agent task does
+                // not hold the core: no other task reaches `shared` until the
+                // guard resumes the scheduler (no interrupt handler touches it).
+                return Locked { shared: unsafe { &mut *self.shared.get() } };
+            }
+            // The agent task reads its sockets under the core: wait until it
+            // lets go (it wakes the last task recorded; others look every tick).
+            registered = rtos::current_task();
+            self.contended.store(registered, Ordering::Relaxed);
+            rtos::resume_all();
+            rtos::notify_take(1);
+        }
+    }
+
+    /// The core, for the agent task's pass: held with the scheduler running,
+    /// as the pass reads the sockets (`SOCKETS_Recv`, and TLS records with the
+    /// library's TLS), which must not run with the scheduler suspended.
+    /// Callers meanwhile wait in `lock`. Only the agent task calls it, and
+    /// never while it holds the core already.
+    pub(super) fn hold(&self) -> Held<'_> {
+        rtos::suspend_all();
+        self.held.store(true, Ordering::Relaxed);
+        rtos::resume_all();
+        // SAFETY: `held` keeps callers out of `shared` (they test it with the
+        // scheduler suspended, and none was inside: this task runs, so no
+        // caller has the scheduler suspended); only this task holds, once.
+        Held { agent: self, shared: unsafe { &mut *self.shared.get() } }
+    }
+
+    /// Wakes the caller of `slot` of `client`, if the pass that found the
+    /// operation finished marked it told and it still waits on the slot.
+    pub(super) fn complete(&self, client: usize, slot: u16) {
+        let shared = self.lock();
+        if let Some(w) = shared.waiters.get(client * OPS + slot as usize) {
+            if w.told() {
+                // SAFETY: a task recorded in `waiters` exists while the lock
+                // is held (see `Shared::waiters`).
+                unsafe { rtos::notify(w.task()) };
             }
         }
     }
 
-    /// The completion signal of `slot` of `client`.
-    fn waiter(&self, client: usize, slot: u16) -> Option<&Semaphore> {
-        self.waiters.get(client * OPS + slot as usize)?.as_ref()
-    }
-
     /// Allocates a client; `None` when `mqttconfigMAX_BROKERS` exist already.
     pub fn create(&self) -> Option<*mut c_void> {
-        let (index, generation) = self.lock().create()?;
-        self.tls_failure[index].store(0, Ordering::Relaxed);
+        let (index, generation) = self.lock().core.create()?;
+        self.set_tls_failure(index, 0);
         Some(handle_of(index, generation))
     }
 
     /// Runs `command` on the client `handle` and waits at most `timeout`
     /// ticks. While all of the client's slots are busy or no buffer is free,
     /// it retries every tick within that time.
+    ///
+    /// The command is handed to the core where it lies (no copy of it in this
+    /// frame: it is the deepest part of a caller's stack), then the wait has a
+    /// frame of its own.
     pub fn submit(&self, handle: *mut c_void, mut command: Command<'_>, timeout: u32) -> Result<Done, SubmitError> {
         let start = rtos::tick_count();
         let (index, generation) = decode_handle(handle).ok_or(SubmitError::BadHandle)?;
         let slot = loop {
-            let refused = self.lock().submit(index, generation, command, &mut CPool);
-            match refused {
+            let mut shared = self.lock();
+            let submitted = shared.core.submit(index, generation, command, &mut CPool);
+            if let Ok(slot) = submitted {
+                // The caller waits on this slot from now on.
+                if let Some(w) = shared.waiters.get_mut(index * OPS + slot as usize) {
+                    *w = Waiter(rtos::current_task());
+                }
+            }
+            drop(shared);
+            match submitted {
                 Ok(slot) => break slot,
                 Err((Refused::BadHandle, _)) => return Err(SubmitError::BadHandle),
                 Err((Refused::Busy | Refused::NoBufferNow, back)) => {
+                    command = back; // Straight back where it was: no copy in this frame.
                     if rtos::tick_count().wrapping_sub(start) >= timeout {
                         return Err(SubmitError::Timeout);
                     }
-                    command = back;
                     rtos::delay(1);
                 }
             }
         };
         self.wake();
-        let waited = rtos::tick_count().wrapping_sub(start);
-        let Some(semaphore) = self.waiter(index, slot) else { return Err(SubmitError::NotReady) };
-        let signalled = semaphore.take(Duration::ticks(timeout.saturating_sub(waited))).is_ok();
-        let result = self.lock().collect(index, slot, &mut CPool);
-        if result.is_some() && !signalled {
-            // Completed just after the wait ended: clear the pending signal.
-            let _ = semaphore.take(Duration::zero());
-        }
-        match result {
+        match self.wait(index, slot, start, timeout) {
             Some(Ok(())) => Ok(Done::Success),
             Some(Err(failure)) => {
                 log_failure(index, failure);
@@ -227,12 +441,36 @@ impl Agent {
         }
     }
 
+    /// Waits until the agent task marks `slot` finished or `timeout` (from
+    /// `start`) passes, then collects it: its result, or `None` (abandoned).
+    #[inline(never)]
+    fn wait(&self, index: usize, slot: u16, start: u32, timeout: u32) -> Option<Result<(), Failure>> {
+        let at = index * OPS + slot as usize;
+        loop {
+            let left = timeout.saturating_sub(rtos::tick_count().wrapping_sub(start));
+            {
+                let mut shared = self.lock();
+                if left == 0 || shared.waiters.get(at).map_or(true, |w| w.told()) {
+                    if let Some(w) = shared.waiters.get_mut(at) {
+                        *w = NO_WAITER;
+                    }
+                    return shared.core.collect(index, slot, &mut CPool);
+                }
+            }
+            // Woken by the agent task (or by a stale or foreign notification:
+            // the slot is looked at again), or the time is up.
+            rtos::notify_take(left);
+        }
+    }
+
     /// Why the last TLS connect of `handle` failed (0: it did not), `None` for a bad handle.
     pub fn tls_failure(&self, handle: *mut c_void) -> Option<u8> {
         let (index, generation) = decode_handle(handle)?;
-        self.lock().live(index, generation).then(|| self.tls_failure[index].load(Ordering::Relaxed))
+        let live = self.lock().core.live(index, generation);
+        live.then(|| self.tls_failure[index].load(Ordering::Relaxed))
     }
 
+    /// `client` is below `mqttconfigMAX_BROKERS` (the core's client index).
     fn set_tls_failure(&self, client: usize, code: u8) {
         self.tls_failure[client].store(code, Ordering::Relaxed);
     }
@@ -242,7 +480,7 @@ impl Agent {
         let task = self.task.load(Ordering::Acquire);
         if !task.is_null() {
             // SAFETY: the handle is the agent task's, which never ends.
-            unsafe { Task::from_raw_handle(task as freertos_rust::FreeRtosTaskHandle) }.notify(TaskNotification::Increment);
+            unsafe { rtos::notify(task) };
         }
     }
 }
@@ -252,8 +490,7 @@ fn log_failure(client: usize, failure: Failure) {
     crate::platform::log::debug(format_args!("MQTT: client {client}: operation failed: {failure:?}"));
 }
 
-/// Blocks the agent task until woken or `ticks` pass.
+/// Blocks the agent task until woken or `ticks` pass (`portMAX_DELAY`: until woken).
 fn sleep(ticks: u32) {
-    let wait = if ticks >= crate::config::kernel::MAX_DELAY { Duration::infinite() } else { Duration::ticks(ticks) };
-    freertos_rust::CurrentTask::take_notification(true, wait);
+    rtos::notify_take(ticks.min(crate::config::kernel::MAX_DELAY));
 }

@@ -122,7 +122,7 @@ fn pass(
     delivery: &mut Option<Delivery<PoolBuf, Callback, SUBS>>,
     rested: bool,
 ) -> (bool, bool, Option<u32>) {
-    let mut core = agent.lock();
+    let mut core = agent.hold();
     if rested {
         core.rested();
     }
@@ -146,7 +146,7 @@ fn pass(
     }
     core.tick(now, &mut CPool);
     while !batch.is_full() {
-        match core.poll(&mut CPool) {
+        match core.next_action() {
             Some(Action::Deliver { client }) => {
                 *delivery = core.take_delivery(client);
                 break;
@@ -173,11 +173,7 @@ fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, 
             let _ = reports.push(Report::Sent { client, complete, ok, at: rtos::tick_count() });
         }
         Action::Close { client, reason, graceful } => close(agent, &mut conns[client], client, reason, graceful),
-        Action::Complete { client, slot } => {
-            if let Some(waiter) = agent.waiter(client, slot) {
-                waiter.give();
-            }
-        }
+        Action::Complete { client, slot } => agent.complete(client, slot),
         Action::Deliver { .. } => {} // Taken in `pass`.
         Action::Disconnected { callback, .. } => disconnected(callback),
         Action::Dropped { len, .. } => crate::platform::log::debug(format_args!(
@@ -228,7 +224,7 @@ fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest) -> Re
 #[inline(never)] // Its frame only while it runs: the task's own frame stays small (TLS needs the room).
 fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenRequest) -> Report {
     agent.set_tls_failure(client, 0);
-    let OpenRequest { host, port, is_ip, tls } = open;
+    let super::Open { host, port, is_ip, tls } = *open;
     let send_timeout = (mqtt::TCP_SEND_TIMEOUT_MS as u64 * kernel::TICK_RATE_HZ as u64 / 1000) as u32;
     // TLS by the Secure Sockets port: AFR v1.4.7's options before SOCKETS_Connect.
     let port_tls = tls.as_deref().filter(|_| TLS_BY_SOCKETS_PORT).map(|r| PortTls {
