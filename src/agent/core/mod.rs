@@ -514,37 +514,49 @@ where
         // The packet's buffer first (its length does not depend on the packet
         // id): without one now, nothing has changed and the caller retries.
         let request = request(&command);
-        let buf = match request.map(|r| r.encoded_len()) {
+        let mut packet = match request.map(|r| r.encoded_len()) {
             None => None,
-            Some(Err(_)) => Some(Err(Failure::Invalid)),
+            Some(Err(_)) => return Ok(Self::done(c, slot, Err(Failure::Invalid))),
             Some(Ok(len)) => match pool.take(len) {
-                Some(buf) => Some(Ok((buf, len))),
-                None if len > pool.largest() => Some(Err(Failure::NoBuffer)),
+                Some(buf) => Some((buf, len)),
+                None if len > pool.largest() => return Ok(Self::done(c, slot, Err(Failure::NoBuffer))),
                 None => return Err((Refused::NoBufferNow, command)),
             },
         };
-        let result = match (command, buf) {
-            (_, Some(Err(f))) => Some(Err(f)),
-            (Command::Connect { open, callback, start, timeout, .. }, Some(Ok((mut buf, len)))) => {
-                let encoded = encode(request, 0, len, buf.as_mut());
-                if c.link != Link::Closed || encoded != Ok(len) {
+        // The packet id (and the checks that need no packet), then the packet
+        // encoded here, at the top of the call: the encoder's frames are not
+        // stacked on a helper's (a caller's stack).
+        let id = match Self::packet_id(c, slot, &command) {
+            Ok(id) => id,
+            Err(f) => {
+                if let Some((buf, _)) = packet.take() {
                     pool.give(buf);
-                    Some(Err(if c.link != Link::Closed { Failure::NotConnected } else { Failure::Invalid }))
-                } else {
-                    c.connect_packet = Some((buf, len));
-                    c.connect_slot = Some(slot);
-                    c.connect_deadline = (start, timeout);
-                    c.callback = callback;
-                    c.subs.clear(); // Clean session: the broker forgot them too.
-                    c.link = Link::Opening;
-                    c.ops[slot as usize] = Op::Opening(Some(ManuallyDrop::new(open)));
-                    c.ready |= 1 << slot;
-                    None
                 }
+                return Ok(Self::done(c, slot, Err(f)));
             }
-            (command @ (Command::Subscribe { .. } | Command::Unsubscribe { .. } | Command::Publish { .. }), Some(Ok(buf))) => {
-                Self::send_packet(c, slot, &command, request, buf, pool)
+        };
+        if let Some((buf, len)) = packet.as_mut() {
+            if encode(request, id, *len, buf.as_mut()) != Ok(*len) {
+                c.session.cancel(id);
+                if let Some((buf, _)) = packet.take() {
+                    pool.give(buf);
+                }
+                return Ok(Self::done(c, slot, Err(Failure::Invalid)));
             }
+        }
+        let result = match (command, packet) {
+            (Command::Connect { open, callback, start, timeout, .. }, Some(packet)) => {
+                c.connect_packet = Some(packet);
+                c.connect_slot = Some(slot);
+                c.connect_deadline = (start, timeout);
+                c.callback = callback;
+                c.subs.clear(); // Clean session: the broker forgot them too.
+                c.link = Link::Opening;
+                c.ops[slot as usize] = Op::Opening(Some(ManuallyDrop::new(open)));
+                c.ready |= 1 << slot;
+                return Ok(slot);
+            }
+            (command, Some(packet)) => Self::queue_packet(c, slot, &command, id, packet, pool),
             (Command::Disconnect, _) => {
                 if c.link == Link::Open {
                     Self::queue_disconnect(c, CloseReason::Requested);
@@ -568,67 +580,70 @@ where
                 Some(Ok(()))
             }
             (Command::Barrier, _) => Some(Ok(())),
-            (_, buf) => {
-                if let Some(Ok((buf, _))) = buf {
-                    pool.give(buf);
-                }
-                Some(Err(Failure::Invalid))
-            }
+            (_, None) => Some(Err(Failure::Invalid)),
         };
         match result {
-            Some(result) => {
-                c.ops[slot as usize] = Op::Done { result, told: false };
-                c.ready |= 1 << slot;
+            Some(result) => Ok(Self::done(c, slot, result)),
+            None => {
+                c.ops[slot as usize] = Op::Waiting;
+                Ok(slot)
             }
-            None if matches!(c.ops[slot as usize], Op::Free) => c.ops[slot as usize] = Op::Waiting,
-            None => {}
         }
-        Ok(slot)
     }
 
-    /// SUBSCRIBE, UNSUBSCRIBE or PUBLISH into `buf`: a packet id from the
-    /// session when it waits for an acknowledgement, the subscription table
-    /// updated, the packet queued. `None` while it waits; else its result.
-    #[inline(never)] // A caller's stack: its own frame, not merged into the caller's.
-    fn send_packet<P: Pool<Buf = B>>(
+    /// `slot` finished at once with `result`.
+    fn done(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, slot: u16, result: Result<(), Failure>) -> u16 {
+        if let Some(op) = c.ops.get_mut(slot as usize) {
+            *op = Op::Done { result, told: false };
+            c.ready |= 1 << slot;
+        }
+        slot
+    }
+
+    /// The packet id of the command's packet (0: none, for CONNECT and QoS 0),
+    /// taken from the session when the packet waits for an acknowledgement,
+    /// or why the command cannot send it now.
+    fn packet_id(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, slot: u16, command: &Command<'_, O, CB>) -> Result<u16, Failure> {
+        let expect = match command {
+            Command::Connect { .. } if c.link != Link::Closed => return Err(Failure::NotConnected),
+            Command::Connect { .. } => return Ok(0),
+            Command::Subscribe { .. } => Expect::SubAck,
+            Command::Unsubscribe { .. } => Expect::UnsubAck,
+            Command::Publish { qos: QoS::AtLeastOnce, .. } => Expect::PubAck,
+            Command::Publish { qos: QoS::ExactlyOnce, .. } => Expect::PubRec,
+            Command::Publish { .. } => Expect::PubAck, // QoS 0: no id, but connected (below).
+            _ => return Ok(0),
+        };
+        if c.link != Link::Open || !c.session.is_connected() {
+            return Err(Failure::NotConnected);
+        }
+        if matches!(command, Command::Publish { qos: QoS::AtMostOnce, .. }) {
+            return Ok(0);
+        }
+        c.session.begin(expect, slot).ok_or(Failure::Full)
+    }
+
+    /// SUBSCRIBE, UNSUBSCRIBE or PUBLISH (encoded, packet id `id`): the
+    /// subscription table updated, the packet queued. `None` while it waits
+    /// for its acknowledgement or its sending; else its result.
+    #[inline(never)] // Not on the stack while the packet is encoded (see `submit`).
+    fn queue_packet<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         slot: u16,
         command: &Command<'_, O, CB>,
-        request: Option<Request<'_>>,
-        (mut buf, len): (B, usize),
+        id: u16,
+        (buf, len): (B, usize),
         pool: &mut P,
     ) -> Option<Result<(), Failure>> {
-        let fail = |pool: &mut P, buf: B, f: Failure| {
+        let fail = |c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, pool: &mut P, buf: B, f: Failure| {
+            c.session.cancel(id);
             pool.give(buf);
             Some(Err(f))
         };
-        if c.link != Link::Open || !c.session.is_connected() {
-            return fail(pool, buf, Failure::NotConnected);
-        }
-        let expect = match command {
-            Command::Subscribe { .. } => Some(Expect::SubAck),
-            Command::Unsubscribe { .. } => Some(Expect::UnsubAck),
-            Command::Publish { qos: QoS::AtLeastOnce, .. } => Some(Expect::PubAck),
-            Command::Publish { qos: QoS::ExactlyOnce, .. } => Some(Expect::PubRec),
-            _ => None,
-        };
-        let id = match expect {
-            Some(e) => match c.session.begin(e, slot) {
-                Some(id) => id,
-                None => return fail(pool, buf, Failure::Full),
-            },
-            None => 0,
-        };
-        let encoded = encode(request, id, len, buf.as_mut());
-        if encoded != Ok(len) {
-            c.session.cancel(id);
-            return fail(pool, buf, Failure::Invalid);
-        }
         match *command {
             Command::Subscribe { filter, callback: Some(cb), .. } => {
                 if let Err(f) = Self::add_sub(c, filter, cb, slot) {
-                    c.session.cancel(id);
-                    return fail(pool, buf, f);
+                    return fail(c, pool, buf, f);
                 }
             }
             // The callback goes now, not at UNSUBACK: a late UNSUBACK (its
@@ -637,12 +652,12 @@ where
             _ => {}
         }
         // QoS 0 completes once sent; the others at their acknowledgement.
-        let complete = expect.is_none().then_some(slot);
+        let complete = (id == 0).then_some(slot);
         if let Err((out, _)) = c.out.push_back((Out::Buf { buf, len }, complete)) {
-            c.session.cancel(id);
             if let Out::Buf { buf, .. } = out {
-                return fail(pool, buf, Failure::Full);
+                return fail(c, pool, buf, Failure::Full);
             }
+            c.session.cancel(id);
             return Some(Err(Failure::Full));
         }
         None
