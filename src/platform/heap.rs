@@ -38,6 +38,31 @@ pub fn try_boxed_bytes(src: &[u8], zeros: usize) -> Option<alloc::boxed::Box<[u8
     }
 }
 
+/// `n` values made by `make`, one at a time, in one heap block of the exact
+/// size (no `Vec` growth code, no abort on a full heap: `None`). Each value
+/// is written into place as it is made, so a caller's frame never holds the
+/// whole table.
+pub fn try_boxed_slice_with<T>(n: usize, mut make: impl FnMut() -> T) -> Option<alloc::boxed::Box<[T]>> {
+    let layout = Layout::array::<T>(n).ok()?;
+    let block = if layout.size() == 0 {
+        ptr::NonNull::<T>::dangling().as_ptr()
+    } else {
+        // SAFETY: the layout's size is not zero.
+        unsafe { alloc::alloc::alloc(layout) as *mut T }
+    };
+    if block.is_null() {
+        return None;
+    }
+    for i in 0..n {
+        // SAFETY: `block` has room for `n` values of T (or T has no size);
+        // slot `i` is written once, before the box owns the slice.
+        unsafe { block.add(i).write(make()) };
+    }
+    // SAFETY: all `n` values are initialised; the box frees the block with
+    // the layout it was allocated with (`[T]` of `n`).
+    Some(unsafe { alloc::boxed::Box::from_raw(ptr::slice_from_raw_parts_mut(block, n)) })
+}
+
 /// `value` in a heap block of its own; `None` (and `value` dropped) when the
 /// heap cannot hold it. Unlike `Box::new`, a full heap is no abort (no
 /// `handle_alloc_error`, whose panic must never reach C).

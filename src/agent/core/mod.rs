@@ -310,7 +310,9 @@ struct Sub<CB, const FILTER: usize> {
     pending: Option<u16>,
 }
 
-struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize> {
+/// One client's state, opaque: the platform allocates the table of them
+/// (see [`AgentCore::new`]).
+pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize> {
     allocated: bool,
     deleting: bool,
     delete_slot: Option<u16>,
@@ -366,16 +368,18 @@ pub struct AgentCore<
     const SUBS: usize,
     const FILTER: usize,
 > {
-    /// `CLIENTS` entries, made one at a time on the heap: the whole table
-    /// moved through a stack frame would not fit a small task's stack.
-    clients: alloc::vec::Vec<Client<B, CB, O, OPS, SUBS, FILTER>>,
+    /// `CLIENTS` entries, made one at a time in a heap block by the platform
+    /// (no `Vec` growth code in the image): the whole table moved through a
+    /// stack frame would not fit a small task's stack.
+    clients: alloc::boxed::Box<[Client<B, CB, O, OPS, SUBS, FILTER>]>,
     rx_budget: usize,
 }
 
 impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
     Client<B, CB, O, OPS, SUBS, FILTER>
 {
-    fn new(keep_alive: KeepAlive) -> Self {
+    /// A client never created yet.
+    pub fn new(keep_alive: KeepAlive) -> Self {
         Client {
             allocated: false,
             deleting: false,
@@ -458,14 +462,11 @@ where
     B: AsRef<[u8]> + AsMut<[u8]>,
     CB: Copy,
 {
-    /// `rx_budget`: bytes read from one client per receive pass.
-    /// `None` when the heap cannot hold the client table.
-    pub fn new(keep_alive: KeepAlive, rx_budget: usize) -> Option<Self> {
+    /// `clients`: `CLIENTS` new [`Client`]s (else `None`); `rx_budget`:
+    /// bytes read from one client per receive pass.
+    pub fn new(clients: alloc::boxed::Box<[Client<B, CB, O, OPS, SUBS, FILTER>]>, rx_budget: usize) -> Option<Self> {
         const { assert!(OPS <= 32, "mqttconfigMAX_PARALLEL_OPS is at most 32 (a bit per slot)") };
-        let mut clients = alloc::vec::Vec::new();
-        clients.try_reserve_exact(CLIENTS).ok()?;
-        clients.resize_with(CLIENTS, || Client::new(keep_alive));
-        Some(AgentCore { clients, rx_budget: rx_budget.max(1) })
+        (clients.len() == CLIENTS).then(|| AgentCore { clients, rx_budget: rx_budget.max(1) })
     }
 
     // ------------------------------------------------------------- handles

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::vec::Vec;
 
-use super::{
+use super::{Client, 
     Action, AgentCore, CloseReason, Command, KeepAlive, Out, Pool, Reader, Refused, RxStatus,
 };
 
@@ -149,7 +149,7 @@ impl Rig {
 
     pub fn with_pool(buffers: u32) -> Self {
         Rig {
-            core: Core::new(KEEP_ALIVE, 256).unwrap(),
+            core: Core::new((0..CLIENTS).map(|_| Client::new(KEEP_ALIVE)).collect(), 256).unwrap(),
             pool: TestPool::new(buffers),
             wires: Default::default(),
             now: 1000,

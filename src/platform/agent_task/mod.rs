@@ -219,7 +219,8 @@ pub fn init() -> bool {
 fn create_agent() -> bool {
     if !READY.load(Ordering::Acquire) {
         let keep_alive = KeepAlive { interval: mqtt::KEEP_ALIVE_ACTUAL_INTERVAL_TICKS, timeout: mqtt::KEEP_ALIVE_TIMEOUT_TICKS };
-        let Some(core) = Core::new(keep_alive, RX_BUDGET) else { return false };
+        let clients = crate::platform::heap::try_boxed_slice_with(BROKERS, || agent_core::Client::new(keep_alive));
+        let Some(core) = clients.and_then(|clients| Core::new(clients, RX_BUDGET)) else { return false };
         let agent = Agent {
             shared: UnsafeCell::new(Shared { core, waiters: [NO_WAITER; BROKERS * OPS] }),
             held: AtomicBool::new(false),

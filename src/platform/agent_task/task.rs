@@ -76,8 +76,10 @@ pub fn run() -> ! {
     let mut conns: [Conn; BROKERS] = core::array::from_fn(|_| Conn { link: None, wakeup: false });
     let mut reports: heapless::Vec<Report, BATCH> = heapless::Vec::new();
     let mut rested = true;
+    // Made once (the loop never ends): no drop code for it each pass; it is
+    // empty again after each pass's actions.
+    let mut batch = Batch::new();
     loop {
-        let mut batch = Batch::new();
         let mut delivery = None;
         let (flooded, paused, deadline) = pass(agent, &mut conns, &mut reports, &mut batch, &mut delivery, rested);
         rested = false;
