@@ -101,7 +101,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn code(self) -> Code {
+    /// The return code of an outcome.
+    pub fn code(self) -> Code {
         match self {
             Outcome::Success => Code::Success,
             Outcome::Timeout => Code::Timeout,
