@@ -252,8 +252,9 @@ unsafe fn thing_name<'a>(function: &str, name: *const c_char) -> Result<&'a str,
 
 /// How a caller's flow ended.
 enum Ended {
-    Finish(Code, Option<Document>),
-    Detach(MqttId, bool),
+    Finish(ShadowReturnCode_t, Option<Document>),
+    /// A delete: the MQTT client, whether dedicated, the application's side.
+    Detach(MqttId, bool, App),
 }
 
 /// What a flow needs from its caller: the timeout's start, the request body,
@@ -268,9 +269,9 @@ struct Caller<'a> {
 /// Performs `id`'s flow, step by step, until it ends. The topic is built here,
 /// once, for every step that names one.
 /// `held`: `id`'s operation lock.
-fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held<'_>) -> Ended {
+fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held<'_>, app: App) -> Ended {
     let Some(cell) = TOPICS.0.get(held.slot).filter(|_| held.slot == id.slot) else {
-        return Ended::Finish(Code::Failure, None);
+        return Ended::Finish(eShadowFailure, None);
     };
     // SAFETY: the caller holds client `id.slot`'s operation lock for as long
     // as `held` is borrowed here: no other reference to its topic exists.
@@ -319,8 +320,8 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held<'_>) -> 
                 last = Outcome::Success;
                 continue;
             }
-            Step::Finish { code, document } => return Ended::Finish(code, document),
-            Step::Detach { mqtt, dedicated } => return Ended::Detach(mqtt, dedicated),
+            Step::Finish { code: c, document } => return Ended::Finish(code(c), document),
+            Step::Detach { mqtt, dedicated } => return Ended::Detach(mqtt, dedicated, app),
         };
         last = agent_outcome(mqtt.0 as MQTTAgentHandle_t, command, ticks);
     }
@@ -465,6 +466,82 @@ pub extern "C" fn SHADOW_ClientCreate(
     eShadowSuccess
 }
 
+/// What a caller's flow begins with: its checked arguments.
+enum Begin<'a> {
+    Operation { op: Operation, thing: &'a str, qos: u8, keep: bool, doc: &'a [u8] },
+    Register { thing: &'a str, record: CCallbacks },
+    Connect(&'a MQTTAgentConnectParams_t),
+    Delete,
+}
+
+/// Every caller's flow, one copy: not from a callback, a live handle, the
+/// client's operation lock, the core's `begin_*`, then [`drive`].
+#[inline(never)]
+fn flow(function: &str, handle: ShadowClientHandle_t, timeout: TickType_t, begin: Begin<'_>) -> Ended {
+    let (s, id) = match enter(function, handle) {
+        Ok(v) => v,
+        Err(code) => return Ended::Finish(code, None),
+    };
+    let start = rtos::tick_count();
+    // Connect: the application's parameters, with our callback in its place.
+    let mut params = None;
+    if let Begin::Connect(app) = begin {
+        params = Some(MQTTAgentConnectParams_t { pxCallback: Some(on_agent_event), pvUserData: id.handle() as *mut c_void, ..*app });
+    }
+    let Some(mut held) = s.operation(id.slot, timeout) else { return Ended::Finish(eShadowTimeout, None) };
+    // An operation's request body, with our clientToken unless the document
+    // has one: one exact heap block (the agent's helper), freed on return.
+    let capacity = match begin {
+        Begin::Operation { op, doc, .. } => request_capacity(op, doc.len()),
+        _ => 0,
+    };
+    let Some(mut body) = crate::platform::heap::try_boxed_bytes(&[], capacity) else { return Ended::Finish(eShadowFailure, None) };
+    if let Some(w) = s.waiter(id.slot) {
+        let _ = w.take(Duration::zero());
+    }
+    let mut len = 0;
+    let mut app = NO_APP;
+    let began = {
+        let mut g = s.lock();
+        match begin {
+            Begin::Operation { op, thing, qos, keep, doc } => g.core.begin_operation(id, op, thing, qos, keep, doc, &mut body).map(|n| len = n),
+            Begin::Register { thing, record } => {
+                let want = Wants { updated: record.updated.is_some(), deleted: record.deleted.is_some(), delta: record.delta.is_some() };
+                g.core.begin_register(id, thing, want, record)
+            }
+            Begin::Connect(a) => g.core.begin_connect(id).map(|()| {
+                g.apps[id.slot] = App { callback: a.pxCallback, user_data: a.pvUserData as usize, intercepting: true };
+            }),
+            Begin::Delete => {
+                app = g.apps[id.slot];
+                g.core.begin_delete(id)
+            }
+        }
+    };
+    if let Err(c) = began {
+        match begin {
+            Begin::Operation { op: Operation::Update, .. } => {
+                debug(format_args!("{function}: refused pcData: not a JSON object (or its clientToken is too long)"))
+            }
+            Begin::Register { .. } => {
+                debug(format_args!("{function}: refused pcThingName: shadowconfigMAX_THINGS_WITH_CALLBACKS things have callbacks"))
+            }
+            _ => {}
+        }
+        return Ended::Finish(code(c), None);
+    }
+    let body = body.get(..len).unwrap_or(&[]);
+    drive(s, id, &Caller { start, timeout, body, connect: params.as_ref() }, &mut held, app)
+}
+
+/// A flow's return code (a delete's ends in [`SHADOW_ClientDelete`]).
+fn result(ended: Ended) -> ShadowReturnCode_t {
+    match ended {
+        Ended::Finish(c, _) => c,
+        Ended::Detach(..) => eShadowFailure,
+    }
+}
+
 /// Connects the client's MQTT client (dedicated or shared) with
 /// `pxConnectParams`, then subscribes again to the topics of registered
 /// callbacks (the session is clean). The application's `pxCallback` keeps
@@ -476,28 +553,9 @@ pub extern "C" fn SHADOW_ClientConnect(
     xTimeoutTicks: TickType_t,
 ) -> ShadowReturnCode_t {
     const F: &str = "SHADOW_ClientConnect";
-    let (s, id) = match enter(F, xShadowClientHandle) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let start = rtos::tick_count();
     // SAFETY: NULL is refused; otherwise a valid parameter block, only read.
     let Some(app) = (unsafe { pxConnectParams.as_ref() }) else { return refuse(F, "pxConnectParams", "NULL") };
-    let mut params = *app;
-    params.pxCallback = Some(on_agent_event);
-    params.pvUserData = id.handle() as *mut c_void;
-    let Some(mut held) = s.operation(id.slot, xTimeoutTicks) else { return eShadowTimeout };
-    {
-        let mut g = s.lock();
-        if let Err(c) = g.core.begin_connect(id) {
-            return code(c);
-        }
-        g.apps[id.slot] = App { callback: app.pxCallback, user_data: app.pvUserData as usize, intercepting: true };
-    }
-    match drive(s, id, &Caller { start, timeout: xTimeoutTicks, body: &[], connect: Some(&params) }, &mut held) {
-        Ended::Finish(c, _) => code(c),
-        Ended::Detach(..) => eShadowFailure,
-    }
+    result(flow(F, xShadowClientHandle, xTimeoutTicks, Begin::Connect(app)))
 }
 
 /// Disconnects the client's MQTT client, waiting at most `shadowconfigCLEANUP_TIME_MS`.
@@ -513,11 +571,7 @@ pub extern "C" fn SHADOW_ClientDisconnect(xShadowClientHandle: ShadowClientHandl
 }
 
 fn from_agent(c: MQTTAgentReturnCode_t) -> Code {
-    match outcome(c) {
-        Outcome::Success => Code::Success,
-        Outcome::Timeout => Code::Timeout,
-        Outcome::Failure => Code::Failure,
-    }
+    outcome(c).code()
 }
 
 /// Deletes the client: a dedicated MQTT client is deleted with it (after a
@@ -525,21 +579,9 @@ fn from_agent(c: MQTTAgentReturnCode_t) -> Code {
 /// invalid afterwards.
 #[no_mangle]
 pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t) -> ShadowReturnCode_t {
-    let (s, id) = match enter("SHADOW_ClientDelete", xShadowClientHandle) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let Some(mut held) = s.operation(id.slot, cleanup_ticks()) else { return eShadowTimeout };
-    let app = {
-        let mut g = s.lock();
-        if let Err(c) = g.core.begin_delete(id) {
-            return code(c);
-        }
-        g.apps[id.slot]
-    };
-    let (mqtt, dedicated) = match drive(s, id, &Caller { start: rtos::tick_count(), timeout: 0, body: &[], connect: None }, &mut held) {
-        Ended::Detach(mqtt, dedicated) => (mqtt.0 as MQTTAgentHandle_t, dedicated),
-        Ended::Finish(c, _) => return code(c),
+    let (mqtt, dedicated, app) = match flow("SHADOW_ClientDelete", xShadowClientHandle, cleanup_ticks(), Begin::Delete) {
+        Ended::Detach(mqtt, dedicated, app) => (mqtt.0 as MQTTAgentHandle_t, dedicated, app),
+        Ended::Finish(c, _) => return c,
     };
     if dedicated {
         // Its MQTT client goes too; the agent ends it in its own task, so no
@@ -604,7 +646,10 @@ fn operation(
     timeout: TickType_t,
     op: Operation,
 ) -> ShadowReturnCode_t {
-    let (result, document) = run_operation(function, handle, params, timeout, op);
+    let (result, document) = match run_operation(function, handle, params, timeout, op) {
+        Ended::Finish(c, document) => (c, document),
+        Ended::Detach(..) => (eShadowFailure, None),
+    };
     // SAFETY: NULL is skipped; otherwise the caller's parameter block.
     if let (Operation::Get, Some(p)) = (op, unsafe { params.as_mut() }) {
         // On success the document is the caller's; as AFR, a failed Get leaves
@@ -617,62 +662,35 @@ fn operation(
     result
 }
 
-#[inline(never)]
+/// An operation's arguments, checked; then its [`flow`].
 fn run_operation(
     function: &str,
     handle: ShadowClientHandle_t,
     params: *mut ShadowOperationParams_t,
     timeout: TickType_t,
     op: Operation,
-) -> (ShadowReturnCode_t, Option<Document>) {
-    let (s, id) = match enter(function, handle) {
-        Ok(v) => v,
-        Err(code) => return (code, None),
-    };
-    let start = rtos::tick_count();
+) -> Ended {
+    let fail = |c| Ended::Finish(c, None);
     // SAFETY: NULL is refused; otherwise the caller's parameter block.
-    let Some(p) = (unsafe { params.as_ref() }) else { return (refuse(function, "pxParams", "NULL"), None) };
+    let Some(p) = (unsafe { params.as_ref() }) else { return fail(refuse(function, "pxParams", "NULL")) };
     // SAFETY: pcThingName is a C string.
     let thing = match unsafe { thing_name(function, p.pcThingName) } {
         Ok(t) => t,
-        Err(c) => return (c, None),
+        Err(c) => return fail(c),
     };
     // SAFETY: xQoS is read as an integer.
     let qos = match unsafe { read_c_enum(core::ptr::addr_of!((*params).xQoS)) } {
         q @ (0 | 1) => q as u8,
-        _ => return (refuse(function, "xQoS", "not 0 or 1 (AWS IoT has no QoS 2)"), None),
+        _ => return fail(refuse(function, "xQoS", "not 0 or 1 (AWS IoT has no QoS 2)")),
     };
     let doc: &[u8] = match op {
-        Operation::Update if p.pcData.is_null() => return (refuse(function, "pcData", "NULL"), None),
-        Operation::Update if p.ulDataLength == 0 => return (refuse(function, "ulDataLength", "0"), None),
+        Operation::Update if p.pcData.is_null() => return fail(refuse(function, "pcData", "NULL")),
+        Operation::Update if p.ulDataLength == 0 => return fail(refuse(function, "ulDataLength", "0")),
         // SAFETY: pcData/ulDataLength describe the caller's document.
         Operation::Update => unsafe { core::slice::from_raw_parts(p.pcData as *const u8, p.ulDataLength as usize) },
         _ => &[],
     };
-    let Some(mut held) = s.operation(id.slot, timeout) else { return (eShadowTimeout, None) };
-
-    // The request body, with our clientToken unless the document has one:
-    // one exact heap block (the agent's helper), freed on return.
-    let Some(mut body) = crate::platform::heap::try_boxed_bytes(&[], request_capacity(op, doc.len())) else {
-        return (eShadowFailure, None);
-    };
-    if let Some(w) = s.waiter(id.slot) {
-        let _ = w.take(Duration::zero());
-    }
-    let began = s.lock().core.begin_operation(id, op, thing, qos, p.ucKeepSubscriptions != 0, doc, &mut body);
-    let body = match began {
-        Ok(n) => body.get(..n).unwrap_or(&[]),
-        Err(c) => {
-            if op == Operation::Update {
-                debug(format_args!("{function}: refused pcData: not a JSON object (or its clientToken is too long)"));
-            }
-            return (code(c), None);
-        }
-    };
-    match drive(s, id, &Caller { start, timeout, body, connect: None }, &mut held) {
-        Ended::Finish(c, document) => (code(c), document),
-        Ended::Detach(..) => (eShadowFailure, None),
-    }
+    flow(function, handle, timeout, Begin::Operation { op, thing, qos, keep: p.ucKeepSubscriptions != 0, doc })
 }
 
 /// Registers (or, with NULL, unregisters) a thing's callbacks for updated
@@ -685,11 +703,6 @@ pub extern "C" fn SHADOW_RegisterCallbacks(
     xTimeoutTicks: TickType_t,
 ) -> ShadowReturnCode_t {
     const F: &str = "SHADOW_RegisterCallbacks";
-    let (s, id) = match enter(F, xShadowClientHandle) {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let start = rtos::tick_count();
     // SAFETY: NULL is refused; otherwise the caller's parameter block.
     let Some(p) = (unsafe { pxCallbackParams.as_ref() }) else { return refuse(F, "pxCallbackParams", "NULL") };
     // SAFETY: a C string.
@@ -697,25 +710,8 @@ pub extern "C" fn SHADOW_RegisterCallbacks(
         Ok(t) => t,
         Err(c) => return c,
     };
-    let Some(mut held) = s.operation(id.slot, xTimeoutTicks) else { return eShadowTimeout };
-    let want = Wants {
-        updated: p.xShadowUpdatedCallback.is_some(),
-        deleted: p.xShadowDeletedCallback.is_some(),
-        delta: p.xShadowDeltaCallback.is_some(),
-    };
     let record = CCallbacks { updated: p.xShadowUpdatedCallback, deleted: p.xShadowDeletedCallback, delta: p.xShadowDeltaCallback };
-    if let Err(c) = s.lock().core.begin_register(id, thing, want, record) {
-        return refuse_code(F, c);
-    }
-    match drive(s, id, &Caller { start, timeout: xTimeoutTicks, body: &[], connect: None }, &mut held) {
-        Ended::Finish(c, _) => code(c),
-        Ended::Detach(..) => eShadowFailure,
-    }
-}
-
-fn refuse_code(function: &str, c: Code) -> ShadowReturnCode_t {
-    debug(format_args!("{function}: refused pcThingName: shadowconfigMAX_THINGS_WITH_CALLBACKS things have callbacks"));
-    code(c)
+    result(flow(F, xShadowClientHandle, xTimeoutTicks, Begin::Register { thing, record }))
 }
 
 /// Gives back a buffer that a shadow callback kept or that `SHADOW_Get` returned.

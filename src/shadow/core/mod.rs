@@ -101,7 +101,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn code(self) -> Code {
+    /// The return code of an outcome.
+    pub fn code(self) -> Code {
         match self {
             Outcome::Success => Code::Success,
             Outcome::Timeout => Code::Timeout,
@@ -261,8 +262,6 @@ fn kind(k: usize) -> Kind {
 /// The topic a step names: its thing (index in the client's names) and kind.
 type TopicOf = Option<(usize, Kind)>;
 
-/// The topic each callback rides on, in [`Wants`] bit order.
-const CALLBACK_KINDS: [usize; 3] = [7, 4, 6];
 
 /// A thing name a client holds, and its topics.
 #[derive(Clone, Copy)]
@@ -285,51 +284,105 @@ impl<T: Copy> NameEntry<T> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum OpPhase {
-    Start,
-    /// A SUBSCRIBE of `Accepted` (0) or `Rejected` (1) is out.
-    Subscribing(u8),
-    Publishing,
-    Waiting,
-    /// Settling: 0 buffer, 1 keep, 2/3 release accepted/rejected, 4 finish.
-    End(u8),
-    /// A failed SUBSCRIBE of `which`: 0 withdraw, 1 release accepted, 2 finish.
-    Failed { stage: u8, withdraw: bool, which: u8 },
-}
-
 #[derive(Clone, Copy)]
 struct Pending {
     op: Operation,
     name: u8,
-    qos: u8,
     keep: bool,
     was_kept: bool,
     /// Responses may answer it: from its publish to the end of its wait.
     open: bool,
-    phase: OpPhase,
-    code: Code,
     token: Text<MAX_TOKEN>,
     result: Option<Code>,
     document: Option<Document>,
 }
 
-/// `repr(u8)`: `Idle` is tag 0, so an idle client is all zeros (see [`Opt`]).
-#[derive(Clone, Copy)]
+/// Which flow a client runs. `repr(u8)`: `Idle` is tag 0, so an idle client
+/// is all zeros (see [`Opt`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 enum Flow {
     Idle,
     Operation,
-    /// `stage`: the callback (0..3) being changed; `awaiting`: its SUBSCRIBE is out.
-    /// The new callbacks' record waits in [`Client::registering`].
-    Register { name: u8, want: u8, stage: u8, acquired: u8, awaiting: bool, failed: Option<Code> },
-    /// `cursor`: `None` until connected; then the next topic (name × 8 + kind).
-    Connect { cursor: Option<u16> },
-    Delete { cursor: u16 },
-    /// A Barrier, then a Finish.
-    Barrier,
-    /// A Finish after a Barrier: the outcome decides the code.
-    AfterBarrier { name: u8 },
+    Register,
+    Connect,
+    Delete,
+}
+
+/// Where a flow is. Every flow is the same sequence, driven by data
+/// ([`Run`]): connect, acquire topics (subscribe those not yet held),
+/// publish and wait, release topics (unsubscribe the last use), end; a
+/// flow skips the phases it has nothing for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Phase {
+    Start,
+    /// The CONNECT is out.
+    Connecting,
+    /// A use of each kind of `mask` of `name` is counted, the first subscribed.
+    Acquire,
+    /// After a connect: every topic in use is subscribed again (cursor `at`).
+    Resubscribe,
+    /// The request is to go out.
+    Publish,
+    /// The PUBLISH is out.
+    Publishing,
+    Waiting,
+    /// The document goes back unless handed out; then the keep decision.
+    Settle,
+    /// A use of each kind of `mask` is dropped, the last unsubscribed.
+    Release,
+    /// Delete: every topic in use goes (cursor `at`).
+    Drop,
+    End,
+    /// The Barrier is out.
+    AfterBarrier,
+}
+
+/// A caller's flow: all zeros when idle.
+#[derive(Clone, Copy)]
+struct Run {
+    flow: Flow,
+    phase: Phase,
+    /// The thing (index in the client's names); `NO_NAME`: none.
+    name: u8,
+    qos: u8,
+    /// Kinds of `name` the topic phase still visits, and those for the release phase.
+    mask: u8,
+    release: u8,
+    /// Kinds of `name` this flow counted a use of (rolled back on failure).
+    got: u8,
+    /// Register: the new callbacks ([`Wants`] bits).
+    want: u8,
+    /// Connect and delete: the next topic, name × 8 + kind.
+    at: u16,
+    /// The topic whose SUBSCRIBE is out, name × 8 + kind + 1 (0: none).
+    out: u16,
+    /// The flow's result so far (`Success` until something failed).
+    code: Code,
+}
+
+const NO_NAME: u8 = u8::MAX;
+
+impl Run {
+    const IDLE: Run = Run {
+        flow: Flow::Idle,
+        phase: Phase::Start,
+        name: 0,
+        qos: 0,
+        mask: 0,
+        release: 0,
+        got: 0,
+        want: 0,
+        at: 0,
+        out: 0,
+        code: Code::Success,
+    };
+}
+
+/// The topics of callbacks ([`Wants`] bits: updated, deleted, delta) as kind bits (7, 4, 6).
+fn callback_kinds(bits: u8) -> u8 {
+    (bits & 1) << 7 | (bits & 2) << 3 | (bits & 4) << 4
 }
 
 /// An `Option` whose `None` is all zeros (tag 0). `Option<Pending>`'s `None`
@@ -377,7 +430,7 @@ struct Client<T> {
     next_token: u32,
     names: [NameEntry<T>; NAMES],
     pending: Opt<Pending>,
-    flow: Flow,
+    run: Run,
     /// The record a registration in progress sets once it succeeded.
     registering: T,
 }
@@ -405,7 +458,7 @@ impl<T: Copy> ShadowCore<T> {
                 next_token: 0,
                 names: [name(record); NAMES],
                 pending: Opt::None,
-                flow: Flow::Idle,
+                run: Run::IDLE,
                 registering: record,
             }
         }
@@ -424,7 +477,7 @@ impl<T: Copy> ShadowCore<T> {
         c.mqtt = mqtt;
         c.next_token = 0;
         c.pending = Opt::None;
-        c.flow = Flow::Idle;
+        c.run = Run::IDLE;
         for n in c.names.iter_mut() {
             clear_name(n);
         }
@@ -470,7 +523,7 @@ impl<T: Copy> ShadowCore<T> {
         let c = &mut self.clients[slot];
         c.in_use = false;
         c.pending = Opt::None;
-        c.flow = Flow::Idle;
+        c.run = Run::IDLE;
         for n in c.names.iter_mut() {
             clear_name(n);
         }
@@ -493,32 +546,30 @@ impl<T: Copy> ShadowCore<T> {
 
     // ---------------------------------------------------------- topic uses
 
-    /// Whether a client other than `slot` on `mqtt` holds `name`'s topic `k`
-    /// (`live`: and knows it subscribed).
-    fn held_elsewhere(&self, slot: usize, name: &[u8], k: usize, live: bool) -> bool {
-        let mqtt = self.clients[slot].mqtt;
+    /// Whether a client other than `slot` on its MQTT client holds name `n`'s
+    /// topic `k` (`live`: and knows it subscribed).
+    #[inline(never)] // Called from several places: one copy.
+    fn held_elsewhere(&self, slot: usize, n: usize, k: usize, live: bool) -> bool {
+        let mine = &self.clients[slot];
+        let name = mine.names[n].name.as_bytes();
         self.clients.iter().enumerate().any(|(i, c)| {
             i != slot
                 && c.in_use
-                && c.mqtt == mqtt
-                && c.names.iter().any(|n| !n.unused() && n.uses[k] > 0 && (!live || n.live & (1 << k) != 0) && n.name.is(name))
+                && c.mqtt == mine.mqtt
+                && c.names.iter().any(|e| !e.unused() && e.uses[k] > 0 && (!live || e.live & (1 << k) != 0) && e.name.is(name))
         })
     }
 
     /// Counts a use of topic `k` of name `n`; true when it must be subscribed.
     fn acquire(&mut self, slot: usize, n: usize, k: usize) -> bool {
-        let entry = &self.clients[slot].names[n];
-        if entry.uses[k] > 0 {
-            self.clients[slot].names[n].uses[k] = entry.uses[k].saturating_add(1);
-            return false;
-        }
-        let elsewhere = self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, true);
+        let uses = self.clients[slot].names[n].uses[k];
+        let elsewhere = uses == 0 && self.held_elsewhere(slot, n, k, true);
         let entry = &mut self.clients[slot].names[n];
-        entry.uses[k] = 1;
+        entry.uses[k] = uses.saturating_add(1);
         if elsewhere {
             entry.live |= 1 << k;
         }
-        !elsewhere
+        uses == 0 && !elsewhere
     }
 
     /// Drops a use of topic `k` of name `n`; true when it must be unsubscribed
@@ -528,12 +579,8 @@ impl<T: Copy> ShadowCore<T> {
         if entry.uses[k] == 0 {
             return false;
         }
-        entry.uses[k] -= 1;
-        if entry.uses[k] > 0 {
-            return false;
-        }
-        entry.live &= !(1 << k);
-        !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false)
+        drop_use(entry, k);
+        entry.uses[k] == 0 && !self.held_elsewhere(slot, n, k, false)
     }
 
     /// The name slot of `thing`, made if absent.
@@ -551,13 +598,19 @@ impl<T: Copy> ShadowCore<T> {
     fn collect(&mut self, slot: usize, n: usize) {
         let c = &mut self.clients[slot];
         let pending = c.pending.as_ref().is_some_and(|p| p.name as usize == n);
-        let e = &mut c.names[n];
-        if !pending && e.kept == 0 && e.callbacks == 0 && e.uses == [0; 8] {
-            clear_name(e);
+        if let Some(e) = c.names.get_mut(n) {
+            if !pending && e.kept == 0 && e.callbacks == 0 && e.uses == [0; 8] {
+                clear_name(e);
+            }
         }
     }
 
     // ------------------------------------------------------------ operations
+
+    /// The client `id` if it may begin a flow (none running).
+    fn idle(&mut self, id: ClientId) -> Result<&mut Client<T>, Refused> {
+        self.live_mut(id).filter(|c| c.run.flow == Flow::Idle && !c.pending.is_some()).ok_or(Code::Failure)
+    }
 
     /// Starts an operation of `id` on `thing` (a valid thing name): records it
     /// and writes its request body into `out` (at least `request_capacity`
@@ -574,33 +627,20 @@ impl<T: Copy> ShadowCore<T> {
         doc: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Refused> {
-        let c = self.live_mut(id).ok_or(Code::Failure)?;
-        if c.pending.is_some() || !matches!(c.flow, Flow::Idle) {
-            return Err(Code::Failure);
-        }
+        self.idle(id)?;
         let n = self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?;
         let c = &mut self.clients[id.slot];
         let was_kept = c.names[n].kept & (1 << op_index(op)) != 0;
         let next = c.next_token;
         // Filled in place: the token is written straight into the table.
-        c.pending = Opt::Some(Pending {
-            op,
-            name: n as u8,
-            qos,
-            keep,
-            was_kept,
-            open: false,
-            phase: OpPhase::Start,
-            code: Code::Failure,
-            token: Text::new(),
-            result: None,
-            document: None,
-        });
+        c.pending = Opt::Some(Pending { op, name: n as u8, keep, was_kept, open: false, token: Text::new(), result: None, document: None });
         let Opt::Some(p) = &mut c.pending else { return Err(Code::Failure) };
         match write_request(op, doc, out, &mut p.token, id, next) {
             Ok((len, generated)) => {
                 c.next_token = next.wrapping_add(generated as u32);
-                c.flow = Flow::Operation;
+                // A kept pair is held already: publish at once.
+                let pair = if was_kept { 0 } else { 3 << (2 * op_index(op)) };
+                c.run = Run { flow: Flow::Operation, name: n as u8, qos, mask: pair, ..Run::IDLE };
                 Ok(len)
             }
             Err(()) => {
@@ -613,37 +653,37 @@ impl<T: Copy> ShadowCore<T> {
 
     /// Starts registering (`want` all false: unregistering) `thing`'s callbacks.
     pub fn begin_register(&mut self, id: ClientId, thing: &str, want: Wants, record: T) -> Result<(), Refused> {
-        let c = self.live_mut(id).ok_or(Code::Failure)?;
-        if c.pending.is_some() || !matches!(c.flow, Flow::Idle) {
-            return Err(Code::Failure);
-        }
+        let c = self.idle(id)?;
+        let want = want.bits();
         let known = c.names.iter().position(|n| !n.unused() && n.name.is(thing.as_bytes()));
         let with_callbacks = c.names.iter().filter(|n| n.callbacks != 0).count();
         let n = match known {
-            Some(n) if c.names[n].callbacks != 0 || want.bits() == 0 => n,
-            _ if want.bits() == 0 => {
-                // Nothing registered, nothing wanted: only the barrier.
-                c.flow = Flow::Barrier;
-                return Ok(());
-            }
+            Some(n) if c.names[n].callbacks != 0 || want == 0 => n,
+            // Nothing registered, nothing wanted: only the barrier.
+            _ if want == 0 => NO_NAME as usize,
             _ if with_callbacks >= THINGS => return Err(Code::Failure),
             _ => self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?,
         };
-        self.clients[id.slot].registering = record;
-        self.clients[id.slot].flow =
-            Flow::Register { name: n as u8, want: want.bits(), stage: 0, acquired: 0, awaiting: false, failed: None };
+        let c = &mut self.clients[id.slot];
+        let had = c.names.get(n).map_or(0, |e| e.callbacks);
+        c.registering = record;
+        c.run = Run {
+            flow: Flow::Register,
+            name: n as u8,
+            qos: 1,
+            want,
+            mask: callback_kinds(want & !had),
+            release: callback_kinds(had & !want),
+            ..Run::IDLE
+        };
         Ok(())
     }
 
     /// Starts a connect: kept response subscriptions did not survive the old
     /// session; the topics of callbacks are subscribed again once connected.
     pub fn begin_connect(&mut self, id: ClientId) -> Result<(), Refused> {
-        let c = self.live_mut(id).ok_or(Code::Failure)?;
-        if c.pending.is_some() || !matches!(c.flow, Flow::Idle) {
-            return Err(Code::Failure);
-        }
-        for n in 0..NAMES {
-            let e = &mut c.names[n];
+        let c = self.idle(id)?;
+        for e in c.names.iter_mut() {
             for op in 0..3 {
                 if e.kept & (1 << op) != 0 {
                     e.uses[2 * op] = e.uses[2 * op].saturating_sub(1);
@@ -656,18 +696,15 @@ impl<T: Copy> ShadowCore<T> {
         for n in 0..NAMES {
             self.collect(id.slot, n);
         }
-        self.clients[id.slot].flow = Flow::Connect { cursor: None };
+        self.clients[id.slot].run = Run { flow: Flow::Connect, phase: Phase::Connecting, qos: 1, name: NO_NAME, ..Run::IDLE };
         Ok(())
     }
 
     /// Starts deleting a client: its topics are released (unsubscribed where
     /// no other client on its MQTT client holds them), then it is gone.
     pub fn begin_delete(&mut self, id: ClientId) -> Result<(), Refused> {
-        let c = self.live_mut(id).ok_or(Code::Failure)?;
-        if c.pending.is_some() || !matches!(c.flow, Flow::Idle) {
-            return Err(Code::Failure);
-        }
-        c.flow = Flow::Delete { cursor: 0 };
+        let c = self.idle(id)?;
+        c.run = Run { flow: Flow::Delete, phase: Phase::Drop, name: NO_NAME, ..Run::IDLE };
         Ok(())
     }
 
@@ -676,7 +713,10 @@ impl<T: Copy> ShadowCore<T> {
     pub fn resume(&mut self, id: ClientId, outcome: Outcome, topic: &mut Topic) -> Step {
         // The flows name the topic (name index, kind); it is written here, once.
         let mut of = None;
-        let step = self.next_step(id, outcome, &mut of);
+        let step = match self.live(id) {
+            Some(_) => self.next_step(id.slot, outcome, &mut of),
+            None => finish(Code::Failure),
+        };
         if let Some((n, kind)) = of {
             if let Some(e) = self.clients.get(id.slot).and_then(|c| c.names.get(n)) {
                 topic::write(e.name.as_bytes(), kind, topic);
@@ -685,160 +725,155 @@ impl<T: Copy> ShadowCore<T> {
         step
     }
 
-    fn next_step(&mut self, id: ClientId, outcome: Outcome, topic: &mut TopicOf) -> Step {
-        let Some(c) = self.live_mut(id) else { return finish(Code::Failure) };
-        match c.flow {
-            Flow::Idle => finish(Code::Failure),
-            Flow::Operation => self.resume_operation(id.slot, outcome, topic),
-            Flow::Register { .. } => self.resume_register(id.slot, outcome, topic),
-            Flow::Connect { .. } => self.resume_connect(id.slot, outcome, topic),
-            Flow::Delete { .. } => self.resume_delete(id.slot, topic),
-            Flow::Barrier => {
-                c.flow = Flow::AfterBarrier { name: u8::MAX };
-                Step::Barrier { mqtt: c.mqtt }
-            }
-            Flow::AfterBarrier { name } => {
-                c.flow = Flow::Idle;
-                if (name as usize) < NAMES {
-                    self.collect(id.slot, name as usize);
-                }
-                finish(outcome.code())
-            }
+    /// Every flow, one step at a time (see [`Phase`]).
+    fn next_step(&mut self, slot: usize, mut outcome: Outcome, topic: &mut TopicOf) -> Step {
+        let c = &mut self.clients[slot];
+        let mqtt = c.mqtt;
+        let r = &mut c.run;
+        if r.flow == Flow::Idle {
+            return finish(Code::Failure);
         }
-    }
-
-    fn resume_operation(&mut self, slot: usize, mut outcome: Outcome, topic: &mut TopicOf) -> Step {
+        // The answer to a SUBSCRIBE that was out.
+        if r.out != 0 {
+            let (n, k) = ((r.out - 1) as usize / 8, (r.out - 1) as usize % 8);
+            r.out = 0;
+            if outcome == Outcome::Success {
+                r.got |= ((n == r.name as usize) as u8) << k;
+                c.names[n].live |= 1 << k;
+            } else {
+                r.code = outcome.code();
+                if r.flow == Flow::Connect {
+                    r.phase = Phase::End;
+                } else {
+                    // Roll back what this flow counted.
+                    (r.phase, r.mask) = (Phase::Release, r.got);
+                    drop_use(&mut c.names[n], k);
+                    // The SUBSCRIBE that timed out may still go out: withdraw it.
+                    if outcome == Outcome::Timeout && !self.held_elsewhere(slot, n, k, false) {
+                        *topic = Some((n, kind(k)));
+                        return Step::Unsubscribe { mqtt, budget: Budget::Tick };
+                    }
+                }
+            }
+            outcome = Outcome::Success;
+        }
         loop {
             let c = &mut self.clients[slot];
-            let mqtt = c.mqtt;
-            let Some(p) = c.pending.as_mut() else {
-                c.flow = Flow::Idle;
-                return finish(Code::Failure);
-            };
-            let (n, op, qos, phase) = (p.name as usize, p.op, p.qos, p.phase);
-            let acc = 2 * op_index(op);
-            match phase {
-                OpPhase::Start => {
-                    if p.was_kept {
-                        p.phase = OpPhase::Publishing;
-                        p.open = true;
-                        *topic = Some((n, Kind::Request(op)));
-                        return Step::Publish { mqtt, qos };
-                    }
-                    p.phase = OpPhase::Subscribing(0);
-                    if self.acquire(slot, n, acc) {
-                        *topic = Some((n, kind(acc)));
-                        return Step::Subscribe { mqtt, qos, budget: Budget::Caller };
-                    }
-                    // Counted without a SUBSCRIBE: as if one succeeded.
-                    outcome = Outcome::Success;
+            let r = &mut c.run;
+            let n = r.name as usize;
+            match r.phase {
+                Phase::Start => r.phase = Phase::Acquire,
+                Phase::Connecting => {
+                    r.phase = Phase::Resubscribe;
+                    return Step::Connect { mqtt };
                 }
-                OpPhase::Subscribing(which) => {
-                    let k = acc + which as usize;
-                    if outcome != Outcome::Success {
-                        p.code = outcome.code();
-                        p.open = false;
-                        p.phase = OpPhase::Failed { stage: 0, withdraw: outcome == Outcome::Timeout, which };
-                        drop_use(&mut c.names[n], k);
-                        continue;
-                    }
-                    c.names[n].live |= 1 << k;
-                    if which == 0 {
-                        p.phase = OpPhase::Subscribing(1);
-                        if self.acquire(slot, n, acc + 1) {
-                            *topic = Some((n, kind(acc + 1)));
-                            return Step::Subscribe { mqtt, qos, budget: Budget::Caller };
+                Phase::Acquire | Phase::Release if r.mask != 0 => {
+                    let k = r.mask.trailing_zeros() as usize;
+                    r.mask &= r.mask - 1;
+                    *topic = Some((n, kind(k)));
+                    if r.phase == Phase::Acquire {
+                        if self.acquire(slot, n, k) {
+                            let r = &mut self.clients[slot].run;
+                            r.out = (n * 8 + k + 1) as u16;
+                            return Step::Subscribe { mqtt, qos: r.qos, budget: Budget::Caller };
                         }
+                        self.clients[slot].run.got |= 1 << k;
+                    } else if self.release(slot, n, k) {
+                        // A rollback of a registration, nobody waits for it.
+                        let r = &self.clients[slot].run;
+                        let budget = if r.flow == Flow::Register && r.code != Code::Success { Budget::Cleanup } else { Budget::Caller };
+                        return Step::Unsubscribe { mqtt, budget };
+                    }
+                    *topic = None;
+                }
+                Phase::Acquire => {
+                    r.phase = match r.flow {
+                        Flow::Operation => Phase::Publish,
+                        _ => Phase::Release,
+                    };
+                    r.mask = r.release;
+                }
+                Phase::Release => r.phase = Phase::End,
+                Phase::Resubscribe | Phase::Drop => {
+                    let drop = r.phase == Phase::Drop;
+                    if !drop && r.at == 0 && outcome != Outcome::Success {
+                        // The CONNECT failed.
+                        r.code = outcome.code();
+                        r.phase = Phase::End;
                         continue;
                     }
-                    p.phase = OpPhase::Publishing;
+                    // A dedicated MQTT client goes with its subscriptions.
+                    if drop && c.dedicated {
+                        r.at = (NAMES * 8) as u16;
+                    }
+                    let Some(i) = (r.at as usize..NAMES * 8).find(|&i| c.names[i / 8].uses[i % 8] > 0) else {
+                        r.phase = Phase::End;
+                        continue;
+                    };
+                    r.at = i as u16 + 1;
+                    let (n, k) = (i / 8, i % 8);
+                    *topic = Some((n, kind(k)));
+                    if !drop {
+                        r.out = i as u16 + 1;
+                        return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
+                    }
+                    let e = &mut c.names[n];
+                    e.uses[k] = 0;
+                    e.live &= !(1 << k);
+                    if !self.held_elsewhere(slot, n, k, false) {
+                        return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
+                    }
+                    *topic = None;
+                }
+                Phase::Publish => {
+                    r.phase = Phase::Publishing;
+                    let Some(p) = c.pending.as_mut() else { return self.end(slot) };
                     p.open = true;
-                    *topic = Some((n, Kind::Request(op)));
-                    return Step::Publish { mqtt, qos };
+                    *topic = Some((n, Kind::Request(p.op)));
+                    return Step::Publish { mqtt, qos: r.qos };
                 }
-                OpPhase::Publishing => {
-                    if outcome == Outcome::Success {
-                        p.phase = OpPhase::Waiting;
-                        if p.result.is_none() {
-                            return Step::Wait;
-                        }
-                    } else {
+                Phase::Publishing | Phase::Waiting => {
+                    let Some(p) = c.pending.as_mut() else { return self.end(slot) };
+                    match (p.result, outcome) {
                         // A response that came before the publish failed does
                         // not count: the result stands only with a sent request.
-                        p.code = outcome.code();
-                        p.phase = OpPhase::End(0);
-                        p.open = false;
-                    }
-                }
-                OpPhase::Waiting => {
-                    match (p.result, outcome) {
-                        (Some(r), _) => p.code = r,
-                        (None, Outcome::Success) => return Step::Wait,
-                        (None, _) => p.code = Code::Timeout,
+                        (Some(result), Outcome::Success) => r.code = result,
+                        (None, Outcome::Success) => {
+                            r.phase = Phase::Waiting;
+                            return Step::Wait;
+                        }
+                        (_, o) if r.phase == Phase::Publishing => r.code = o.code(),
+                        (Some(result), _) => r.code = result,
+                        (None, _) => r.code = Code::Timeout,
                     }
                     // Late answers reach nobody from now on.
-                    p.phase = OpPhase::End(0);
                     p.open = false;
+                    r.phase = Phase::Settle;
                 }
-                OpPhase::End(stage) => {
-                    p.phase = OpPhase::End(stage + 1);
-                    match stage {
-                        // A Get document that is not handed out goes back.
-                        0 => {
-                            if let Some(d) = p.document.filter(|_| p.code != Code::Success) {
-                                p.document = None;
-                                return Step::ReturnBuffer { mqtt, buffer: d.buffer };
-                            }
-                        }
-                        1 => {
-                            let bit = 1u8 << op_index(op);
-                            if !p.keep {
-                                c.names[n].kept &= !bit;
-                            } else if p.was_kept {
-                                p.phase = OpPhase::End(4);
-                            } else if self.may_keep(slot, n) {
-                                self.clients[slot].names[n].kept |= bit;
-                                self.set_phase(slot, OpPhase::End(4));
-                            }
-                        }
-                        2 | 3 => {
-                            let k = acc + stage as usize - 2;
-                            if self.release(slot, n, k) {
-                                *topic = Some((n, kind(k)));
-                                return Step::Unsubscribe { mqtt, budget: Budget::Caller };
-                            }
-                        }
-                        _ => return self.end_operation(slot),
+                Phase::Settle => {
+                    let Some(p) = c.pending.as_mut() else { return self.end(slot) };
+                    // A Get document that is not handed out goes back.
+                    if let Some(d) = p.document.filter(|_| r.code != Code::Success) {
+                        p.document = None;
+                        return Step::ReturnBuffer { mqtt, buffer: d.buffer };
+                    }
+                    let (keep, was_kept, bit) = (p.keep, p.was_kept, 1u8 << op_index(p.op));
+                    r.phase = Phase::Release;
+                    r.mask = 3 << (2 * op_index(p.op));
+                    if !keep {
+                        c.names[n].kept &= !bit;
+                    } else if was_kept || self.may_keep(slot, n) {
+                        self.clients[slot].names[n].kept |= bit;
+                        self.clients[slot].run.mask = 0;
                     }
                 }
-                OpPhase::Failed { stage, withdraw, which } => {
-                    p.phase = OpPhase::Failed { stage: stage + 1, withdraw, which };
-                    let k = acc + which as usize;
-                    match stage {
-                        // The SUBSCRIBE that timed out may still go out: withdraw it.
-                        0 => {
-                            if withdraw && c.names[n].uses[k] == 0 && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false) {
-                                *topic = Some((n, kind(k)));
-                                return Step::Unsubscribe { mqtt, budget: Budget::Tick };
-                            }
-                        }
-                        // The rejected topic failed: the accepted one goes too.
-                        1 => {
-                            if which == 1 && self.release(slot, n, acc) {
-                                *topic = Some((n, kind(acc)));
-                                return Step::Unsubscribe { mqtt, budget: Budget::Caller };
-                            }
-                        }
-                        _ => return self.end_operation(slot),
-                    }
+                Phase::End => return self.end(slot),
+                Phase::AfterBarrier => {
+                    // The barrier's outcome is the registration's.
+                    r.code = outcome.code();
+                    return self.end(slot);
                 }
             }
-        }
-    }
-
-    fn set_phase(&mut self, slot: usize, phase: OpPhase) {
-        if let Some(p) = self.clients[slot].pending.as_mut() {
-            p.phase = phase;
         }
     }
 
@@ -854,144 +889,39 @@ impl<T: Copy> ShadowCore<T> {
         free > THINGS.saturating_sub(with_callbacks)
     }
 
-    fn end_operation(&mut self, slot: usize) -> Step {
+    /// A flow's last steps: the answer to its caller (a registration's after a barrier).
+    fn end(&mut self, slot: usize) -> Step {
         let c = &mut self.clients[slot];
+        let mqtt = c.mqtt;
+        let r = c.run;
+        let n = r.name as usize;
         // Whatever the path, a document that is not handed out goes back first.
-        if let Some(p) = c.pending.as_mut().filter(|p| p.code != Code::Success) {
+        if let Some(p) = c.pending.as_mut().filter(|_| r.code != Code::Success) {
             if let Some(d) = p.document.take() {
-                return Step::ReturnBuffer { mqtt: c.mqtt, buffer: d.buffer };
+                return Step::ReturnBuffer { mqtt, buffer: d.buffer };
             }
         }
-        c.flow = Flow::Idle;
-        let Some(p) = c.pending.take() else { return finish(Code::Failure) };
-        self.collect(slot, p.name as usize);
-        let document = if p.code == Code::Success { p.document } else { None };
-        Step::Finish { code: p.code, document }
-    }
-
-    fn resume_register(&mut self, slot: usize, outcome: Outcome, topic: &mut TopicOf) -> Step {
-        let c = &mut self.clients[slot];
-        let mqtt = c.mqtt;
-        let Flow::Register { name, want, mut stage, mut acquired, awaiting, mut failed } = c.flow else {
-            return finish(Code::Failure);
-        };
-        let n = name as usize;
-        if awaiting {
-            let k = CALLBACK_KINDS[stage as usize];
-            if outcome == Outcome::Success {
-                c.names[n].live |= 1 << k;
-                acquired |= 1 << stage;
-            } else {
-                let e = &mut c.names[n];
-                e.uses[k] = e.uses[k].saturating_sub(1);
-                if e.uses[k] == 0 {
-                    e.live &= !(1 << k);
+        match (r.flow, r.phase) {
+            (Flow::Delete, _) => {
+                let dedicated = c.dedicated;
+                self.retire(slot);
+                return Step::Detach { mqtt, dedicated };
+            }
+            (Flow::Register, Phase::End) if r.code == Code::Success => {
+                if let Some(e) = c.names.get_mut(n) {
+                    e.callbacks = r.want;
+                    e.record = c.registering;
                 }
-                failed = Some(outcome.code());
-                if outcome == Outcome::Timeout && !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false) {
-                    *topic = Some((n, kind(k)));
-                    self.clients[slot].flow = Flow::Register { name, want, stage: 0, acquired, awaiting: false, failed };
-                    return Step::Unsubscribe { mqtt, budget: Budget::Tick };
-                }
-                stage = 0;
+                // An old callback may be running: none runs once the call returned.
+                c.run.phase = Phase::AfterBarrier;
+                return Step::Barrier { mqtt };
             }
-            stage += (failed.is_none()) as u8;
+            _ => {}
         }
-        if let Some(code) = failed {
-            // Roll back what this call acquired, one topic per step.
-            while stage < 3 {
-                let s = stage;
-                stage += 1;
-                if acquired & (1 << s) != 0 && self.release(slot, n, CALLBACK_KINDS[s as usize]) {
-                    *topic = Some((n, kind(CALLBACK_KINDS[s as usize])));
-                    self.clients[slot].flow = Flow::Register { name, want, stage, acquired, awaiting: false, failed };
-                    return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
-                }
-            }
-            self.clients[slot].flow = Flow::Idle;
-            self.collect(slot, n);
-            return finish(code);
-        }
-        while stage < 3 {
-            let s = stage;
-            let bit = 1u8 << s;
-            let had = self.clients[slot].names[n].callbacks & bit != 0;
-            let wants = want & bit != 0;
-            let k = CALLBACK_KINDS[s as usize];
-            if wants && !had && self.acquire(slot, n, k) {
-                *topic = Some((n, kind(k)));
-                self.clients[slot].flow = Flow::Register { name, want, stage, acquired, awaiting: true, failed };
-                return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
-            }
-            if wants && !had {
-                acquired |= bit;
-            }
-            stage += 1;
-            if had && !wants && self.release(slot, n, k) {
-                *topic = Some((n, kind(k)));
-                self.clients[slot].flow = Flow::Register { name, want, stage, acquired, awaiting: false, failed };
-                return Step::Unsubscribe { mqtt, budget: Budget::Caller };
-            }
-        }
-        let record = self.clients[slot].registering;
-        let e = &mut self.clients[slot].names[n];
-        e.callbacks = want;
-        e.record = record;
-        // An old callback may be running: none runs once the call returned.
-        self.clients[slot].flow = Flow::AfterBarrier { name };
-        Step::Barrier { mqtt }
-    }
-
-    fn resume_connect(&mut self, slot: usize, outcome: Outcome, topic: &mut TopicOf) -> Step {
-        let c = &mut self.clients[slot];
-        let mqtt = c.mqtt;
-        let Flow::Connect { cursor } = c.flow else { return finish(Code::Failure) };
-        let Some(mut at) = cursor else {
-            c.flow = Flow::Connect { cursor: Some(0) };
-            return Step::Connect { mqtt };
-        };
-        if outcome != Outcome::Success {
-            c.flow = Flow::Idle;
-            return finish(outcome.code());
-        }
-        if at > 0 {
-            let (n, k) = ((at - 1) as usize / 8, (at - 1) as usize % 8);
-            c.names[n].live |= 1 << k;
-        }
-        while (at as usize) < NAMES * 8 {
-            let (n, k) = (at as usize / 8, at as usize % 8);
-            at += 1;
-            if c.names[n].uses[k] > 0 {
-                c.flow = Flow::Connect { cursor: Some(at) };
-                *topic = Some((n, kind(k)));
-                return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
-            }
-        }
-        c.flow = Flow::Idle;
-        finish(Code::Success)
-    }
-
-    fn resume_delete(&mut self, slot: usize, topic: &mut TopicOf) -> Step {
-        let Flow::Delete { mut cursor } = self.clients[slot].flow else { return finish(Code::Failure) };
-        let (mqtt, dedicated) = (self.clients[slot].mqtt, self.clients[slot].dedicated);
-        // A dedicated MQTT client goes with its subscriptions.
-        while !dedicated && (cursor as usize) < NAMES * 8 {
-            let (n, k) = (cursor as usize / 8, cursor as usize % 8);
-            cursor += 1;
-            let e = &mut self.clients[slot].names[n];
-            if e.uses[k] == 0 {
-                continue;
-            }
-            e.uses[k] = 0;
-            e.live &= !(1 << k);
-            if !self.held_elsewhere(slot, self.clients[slot].names[n].name.as_bytes(), k, false) {
-                self.clients[slot].flow = Flow::Delete { cursor };
-                *topic = Some((n, kind(k)));
-                return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
-            }
-        }
-        self.retire(slot);
-        Step::Detach { mqtt, dedicated }
+        c.run = Run::IDLE;
+        let document = c.pending.take().and_then(|p| p.document);
+        self.collect(slot, n);
+        Step::Finish { code: r.code, document: document.filter(|_| r.code == Code::Success) }
     }
 
     // ------------------------------------------------------------ deliveries
