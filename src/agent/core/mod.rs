@@ -883,11 +883,17 @@ where
         };
         c.busy = true;
         while c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none() {
-            if c.rx_used >= budget {
-                return RxStatus::Budget;
-            }
+            // The budget ends a pass between packets (or while a publish
+            // without a buffer is thrown away): a packet being read into its
+            // buffer is bounded by that buffer and finishes now, not a tick
+            // later (a 4 KB publish with a 4 KB budget waited a tick for its tail).
+            // A publish waiting for its delivery is handed over first (Paused).
             if c.delivery.is_some() || c.small.is_full() {
                 return RxStatus::Paused;
+            }
+            let between = matches!(c.rx, Rx::Header { have: 0, .. } | Rx::Dropped { .. });
+            if c.rx_used >= budget && between {
+                return RxStatus::Budget;
             }
             match Self::receive_step(c, reader, now, pool) {
                 Ok(0) => return RxStatus::Idle,

@@ -762,6 +762,32 @@ fn the_receive_budget_bounds_one_pass() {
 }
 
 #[test]
+fn a_publish_the_budget_runs_out_in_is_read_whole_in_one_pass() {
+    // The budget (256 bytes in the rig) ends a pass between packets only: a
+    // publish being read into its buffer finishes now, not after a rest.
+    let mut r = Rig::new();
+    let c = r.create();
+    r.connect(c);
+    for _ in 0..100 {
+        r.wires[c].incoming.extend(PINGRESP); // 200 bytes
+    }
+    let big = publish("big", &[0x5A; 50], 0, 0, false); // bytes 200..257: the budget ends inside it
+    assert!(big.len() > 56 && big.len() <= BUF);
+    r.wires[c].incoming.extend(big);
+    r.wires[c].incoming.extend(PINGRESP);
+    let status = r.core.received(c, &mut r.wires[c], r.now, &mut r.pool);
+    assert_eq!(status, RxStatus::Paused, "the whole publish is in, waiting for its delivery");
+    r.run();
+    assert!(r.did.iter().any(|d| matches!(d, Did::Delivered(_, t, p, ..) if t == "big" && p.len() == 50)));
+    assert_eq!(
+        r.core.received(c, &mut r.wires[c], r.now, &mut r.pool),
+        RxStatus::Budget,
+        "after it, the spent budget ends the pass before the next packet"
+    );
+    assert_eq!(r.wires[c].incoming.len(), 2);
+}
+
+#[test]
 fn a_received_publish_pauses_receiving_until_delivered() {
     let mut r = Rig::new();
     let c = r.create();
