@@ -3,17 +3,33 @@
 //! Every decision (topics and their uses, tokens, which response answers
 //! which caller, callbacks, buffer ownership, handles) is the pure
 //! [`ShadowCore`]'s. This file checks the C arguments (and logs which one it
-//! refused), converts, holds the lock around the core, waits on the caller's
-//! semaphore and performs the core's [`Step`]s and [`Delivered`] steps: calls
-//! into the agent and into the application's callbacks.
+//! refused), converts, holds the lock around the core, waits for the
+//! service's response and performs the core's [`Step`]s and [`Delivered`]
+//! steps: calls into the agent and into the application's callbacks.
 //! Requires `mqttconfigENABLE_SUBSCRIPTION_MANAGEMENT` 1, as AFR's client did.
+//!
+//! No FreeRTOS mutex or semaphore (no kernel queue code, no heap for them),
+//! as the agent (`platform::agent_task`):
+//! - The table (the core, the applications' callbacks, the operation locks)
+//!   is held with the scheduler suspended (`vTaskSuspendAll`), only for work
+//!   that never blocks: the core's decisions, table entries, `xTaskNotify`.
+//!   No log, agent call or application callback runs under it.
+//! - Each client's operation lock (one operation at a time per client, as
+//!   AFR's) is its `holder` entry in the table. A caller that finds it taken
+//!   waits for it at most its own timeout: the first such caller records
+//!   itself and sleeps on its task notification until the holder lets go and
+//!   wakes it; further ones look again every tick. No priority inheritance.
+//! - The holder waits for the service's response on its task notification
+//!   (index 0, `ulTaskNotifyTake`), for the time left: the agent task's
+//!   publish callback marks the holder told in the table and notifies it,
+//!   both under the lock, so a wake-up reaches only the caller whose operation
+//!   it answers. As with the agent's waits, every wake-up is a hint (the
+//!   caller looks at its record and waits again), a notification the
+//!   application sends the task meanwhile may be taken, and a late one may be
+//!   left pending after a call.
 
-use alloc::boxed::Box;
 use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_void};
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
-
-use freertos_rust::{Duration, Mutex, MutexGuard, MutexNormal, Semaphore};
 
 use crate::config::{kernel, shadow as cfg};
 // Lifecycle calls take the application's C parameters: they go through the
@@ -55,33 +71,70 @@ struct App {
 
 const NO_APP: App = App { callback: None, user_data: 0, intercepting: false };
 
+/// The low bit of [`Op::holder`] (a task handle, which points to an aligned
+/// TCB): the service's response arrived for the holder's operation.
+const TOLD: usize = 1;
+const _: () = assert!(core::mem::align_of::<usize>() > TOLD, "task handles have a free low bit");
+
+/// One client's operation lock and the waits on it.
+#[derive(Clone, Copy)]
+struct Op {
+    /// The task running an operation on the client (null: none), which alone
+    /// may use the client's buffer in [`TOPICS`], with [`TOLD`] when its
+    /// response arrived. Set and cleared by that task under the lock: a task
+    /// recorded here is inside [`flow`], so its handle is valid under the lock.
+    holder: *mut c_void,
+    /// A task waiting for the operation lock, woken when the holder lets go
+    /// (others look again every tick). Set and cleared by that task under the
+    /// lock (and cleared by the holder that wakes it): it is inside
+    /// [`Shadow::operation`], so its handle is valid under the lock.
+    queued: *mut c_void,
+}
+
+const NO_OP: Op = Op { holder: core::ptr::null_mut(), queued: core::ptr::null_mut() };
+
 struct State {
     core: ShadowCore<CCallbacks>,
     apps: [App; CLIENTS],
+    ops: [Op; CLIENTS],
 }
 
 /// The table, static (mostly zeros: no flash, no temporary on any stack);
 /// only ever touched through [`Shadow::lock`].
 struct Table(UnsafeCell<State>);
-// SAFETY: every access holds the FreeRTOS mutex `Shadow::lock`.
+// SAFETY: every access holds `Shadow::lock` (the scheduler suspended: one task
+// at a time, and no interrupt handler touches it); the task handles in it are
+// only handed to the kernel while their tasks exist (see `Op`).
 unsafe impl Sync for Table {}
 
-static TABLE: Table = Table(UnsafeCell::new(State { core: ShadowCore::new(NO_CALLBACKS), apps: [NO_APP; CLIENTS] }));
+static TABLE: Table =
+    Table(UnsafeCell::new(State { core: ShadowCore::new(NO_CALLBACKS), apps: [NO_APP; CLIENTS], ops: [NO_OP; CLIENTS] }));
 
-/// Fixed arrays (no `Vec` code); every element is `Some` once created.
-struct Shadow {
-    lock: Mutex<()>,
-    /// Serialises each client's operations (AFR did the same); the holder
-    /// may use the client's buffer in [`TOPICS`].
-    operations: [Option<Mutex<()>>; CLIENTS],
-    /// Signals the waiting caller that its response arrived.
-    waiters: [Option<Semaphore>; CLIENTS],
+/// The shadow client's synchronisation: no kernel object, only the scheduler
+/// suspension and the callers' task notifications (see the module doc).
+struct Shadow;
+
+static SHADOW: Shadow = Shadow;
+
+/// Client `slot`'s operation lock, held (its [`Op::holder`] is this task);
+/// let go, and the task queued for it woken, when dropped.
+struct Held {
+    slot: usize,
 }
 
-/// Client `slot`'s operation lock, held.
-struct Held<'a> {
-    slot: usize,
-    _guard: MutexGuard<'a, (), MutexNormal>,
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut g = SHADOW.lock();
+        if let Some(op) = g.ops.get_mut(self.slot) {
+            op.holder = core::ptr::null_mut();
+            let queued = core::mem::replace(&mut op.queued, core::ptr::null_mut());
+            if !queued.is_null() {
+                // SAFETY: a task recorded in `queued` exists while the lock is
+                // held (see `Op::queued`); xTaskNotify does not block.
+                unsafe { rtos::notify(queued) };
+            }
+        }
+    }
 }
 
 /// Each client's topic buffer: static (zeros, .bss), off the callers' stacks.
@@ -93,71 +146,95 @@ unsafe impl Sync for Topics {}
 const NO_TOPIC: UnsafeCell<Topic> = UnsafeCell::new(Topic::new());
 static TOPICS: Topics = Topics([NO_TOPIC; CLIENTS]);
 
-struct Guard<'a> {
-    _held: MutexGuard<'a, (), MutexNormal>,
+/// The table, held: the scheduler stays suspended until it drops, so only
+/// for short work that never blocks (the core's decisions, table entries,
+/// `xTaskNotify`): no log, no agent call, no callback under it. One at a time
+/// per task (none is made while another lives).
+struct Guard {
+    _private: (),
 }
 
-impl core::ops::Deref for Guard<'_> {
+impl Drop for Guard {
+    fn drop(&mut self) {
+        rtos::resume_all();
+    }
+}
+
+impl core::ops::Deref for Guard {
     type Target = State;
     fn deref(&self) -> &State {
-        // SAFETY: the mutex is held for the guard's life.
+        // SAFETY: the scheduler is suspended for the guard's life: no other
+        // task runs, and no interrupt handler touches the table.
         unsafe { &*TABLE.0.get() }
     }
 }
 
-impl core::ops::DerefMut for Guard<'_> {
+impl core::ops::DerefMut for Guard {
     fn deref_mut(&mut self) -> &mut State {
-        // SAFETY: the mutex is held for the guard's life; one guard at a time.
+        // SAFETY: as `deref`; and this task makes one guard at a time, so this
+        // is the only reference to the table.
         unsafe { &mut *TABLE.0.get() }
     }
 }
 
-static SHADOW: AtomicPtr<Shadow> = AtomicPtr::new(core::ptr::null_mut());
-static INIT: AtomicU8 = AtomicU8::new(0);
-
-fn shadow() -> Option<&'static Shadow> {
-    if INIT.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-        let state = match create_shadow() {
-            Some(s) => {
-                SHADOW.store(Box::leak(s), Ordering::Release);
-                2
-            }
-            None => 0,
-        };
-        INIT.store(state, Ordering::Release);
-    }
-    while INIT.load(Ordering::Acquire) == 1 {
-        rtos::delay(1);
-    }
-    // SAFETY: only ever a leaked, never-freed Shadow.
-    unsafe { SHADOW.load(Ordering::Acquire).as_ref() }
-}
-
-fn create_shadow() -> Option<Box<Shadow>> {
-    let operations = core::array::from_fn(|_| Mutex::new(()).ok());
-    let waiters = core::array::from_fn(|_| Semaphore::new_binary().ok());
-    let s = Shadow { lock: Mutex::new(()).ok()?, operations, waiters };
-    let complete = s.operations.iter().all(Option::is_some) && s.waiters.iter().all(Option::is_some);
-    complete.then(|| Box::new(s))
-}
-
 impl Shadow {
-    /// Takes client `slot`'s operation lock, waiting at most `ticks`.
-    fn operation(&self, slot: usize, ticks: TickType_t) -> Option<Held<'_>> {
-        let guard = self.operations.get(slot)?.as_ref()?.lock(Duration::ticks(ticks)).ok()?;
-        Some(Held { slot, _guard: guard })
+    fn lock(&self) -> Guard {
+        rtos::suspend_all();
+        Guard { _private: () }
     }
 
-    fn waiter(&self, slot: usize) -> Option<&Semaphore> {
-        self.waiters.get(slot)?.as_ref()
-    }
-
-    fn lock(&self) -> Guard<'_> {
+    /// Takes client `slot`'s operation lock, waiting at most `timeout` ticks
+    /// from `start`. While another task holds it, the first task to find it
+    /// so records itself in [`Op::queued`] and sleeps until woken (or its time
+    /// is up); any other polls every tick. Every wake-up is looked at again.
+    fn operation(&self, slot: usize, start: u32, timeout: TickType_t) -> Option<Held> {
+        let me = rtos::current_task();
         loop {
-            // Held only briefly, never across a call into the agent or a callback.
-            if let Ok(g) = self.lock.lock(Duration::infinite()) {
-                return Guard { _held: g };
+            let left = remaining(start, timeout);
+            let mut sleep = 1;
+            {
+                let mut g = self.lock();
+                let op = g.ops.get_mut(slot)?;
+                let mine = op.queued == me;
+                if op.holder.is_null() || left == 0 {
+                    if mine {
+                        op.queued = core::ptr::null_mut();
+                    }
+                    if !op.holder.is_null() {
+                        return None;
+                    }
+                    op.holder = me;
+                    return Some(Held { slot });
+                }
+                if mine || op.queued.is_null() {
+                    op.queued = me;
+                    sleep = left;
+                }
             }
+            rtos::notify_take(sleep);
+        }
+    }
+
+    /// The holder of client `slot`'s operation lock waits at most `ticks` for
+    /// the service's response ([`on_publish`] marks it told and wakes it).
+    fn response(&self, slot: usize, ticks: TickType_t) -> Outcome {
+        let start = rtos::tick_count();
+        loop {
+            let left = remaining(start, ticks);
+            {
+                let mut g = self.lock();
+                let Some(op) = g.ops.get_mut(slot) else { return Outcome::Timeout };
+                if op.holder as usize & TOLD != 0 {
+                    op.holder = (op.holder as usize & !TOLD) as *mut c_void;
+                    return Outcome::Success;
+                }
+                if left == 0 {
+                    return Outcome::Timeout;
+                }
+            }
+            // Woken by `on_publish` (or by a stale or foreign notification:
+            // the record is looked at again), or the time is up.
+            rtos::notify_take(left);
         }
     }
 }
@@ -173,8 +250,10 @@ fn enter(function: &str, handle: ShadowClientHandle_t) -> Result<(&'static Shado
     if agent_task::in_agent_task() {
         return Err(refuse(function, "call", "from the MQTT agent task (a callback)"));
     }
-    let s = shadow().ok_or(eShadowFailure)?;
-    match s.lock().core.client(handle as usize) {
+    let s = &SHADOW;
+    // Looked up first: the refusal's log is not written under the lock.
+    let id = s.lock().core.client(handle as usize);
+    match id {
         Some(id) => Ok((s, id)),
         None => Err(refuse(function, "xShadowClientHandle", "no live shadow client")),
     }
@@ -269,7 +348,7 @@ struct Caller<'a> {
 /// Performs `id`'s flow, step by step, until it ends. The topic is built here,
 /// once, for every step that names one.
 /// `held`: `id`'s operation lock.
-fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held<'_>, app: App) -> Ended {
+fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held, app: App) -> Ended {
     let Some(cell) = TOPICS.0.get(held.slot).filter(|_| held.slot == id.slot) else {
         return Ended::Finish(eShadowFailure, None);
     };
@@ -302,10 +381,7 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held<'_>, app
             }
             Step::Barrier { mqtt } => (mqtt, Command::Barrier),
             Step::Wait => {
-                last = match s.waiter(id.slot).map(|w| w.take(Duration::ticks(ticks))) {
-                    Some(Ok(())) => Outcome::Success,
-                    _ => Outcome::Timeout,
-                };
+                last = s.response(id.slot, ticks);
                 continue;
             }
             Step::Connect { mqtt } => {
@@ -338,7 +414,7 @@ fn agent_submit(mqtt: MQTTAgentHandle_t, command: Command) -> Result<agent_task:
 /// Subscription callback of every shadow topic (agent task): performs the
 /// core's delivery (wakes a waiting caller, calls the thing's callbacks).
 unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishData_t) -> MQTTBool_t {
-    let Some(s) = shadow() else { return MQTTBool_t::eMQTTFalse };
+    let s = &SHADOW;
     // SAFETY: the agent passes a valid publish whose topic and payload live in its buffer.
     let (topic_bytes, doc, buffer) = unsafe {
         let d = &*data;
@@ -358,16 +434,25 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
             let step = g.core.deliver(&mut delivery);
             let user = match step {
                 Delivered::Call { slot, .. } => g.apps[slot].user_data,
+                Delivered::Wake { slot } => {
+                    // The waiting caller is marked told and woken under the
+                    // lock: it is the holder now, so a caller that timed out
+                    // and left, or a later one, is not woken by it.
+                    if let Some(op) = g.ops.get_mut(slot).filter(|op| !op.holder.is_null()) {
+                        let task = (op.holder as usize & !TOLD) as *mut c_void;
+                        op.holder = (task as usize | TOLD) as *mut c_void;
+                        // SAFETY: a task recorded in `holder` exists while the
+                        // lock is held (see `Op::holder`); xTaskNotify does not block.
+                        unsafe { rtos::notify(task) };
+                    }
+                    0
+                }
                 _ => 0,
             };
             (step, user as *mut c_void)
         };
         match step {
-            Delivered::Wake { slot } => {
-                if let Some(w) = s.waiter(slot) {
-                    w.give();
-                }
-            }
+            Delivered::Wake { .. } => {}
             Delivered::Call { callback, record, thing, document, .. } => {
                 // The callbacks get a NUL-terminated copy of the name, this task's own.
                 let mut name = [0u8; MAX_THING_NAME + 1];
@@ -400,7 +485,7 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
 /// The agent's connect callback for shadow clients: forwards every event
 /// (unclaimed publishes, disconnects) to the application's own callback.
 unsafe extern "C" fn on_agent_event(user: *mut c_void, params: *const MQTTAgentCallbackParams_t) -> BaseType_t {
-    let Some(s) = shadow() else { return pdFALSE };
+    let s = &SHADOW;
     // `user` is the shadow client's handle: a deleted client's forwards nothing.
     let app = {
         let g = s.lock();
@@ -433,7 +518,7 @@ pub extern "C" fn SHADOW_ClientCreate(
     if pxShadowCreateParams.is_null() {
         return refuse(F, "pxShadowCreateParams", "NULL");
     }
-    let Some(s) = shadow() else { return eShadowFailure };
+    let s = &SHADOW;
     // SAFETY: non-NULL; the enum is read as an integer, the handle as a pointer.
     let (kind, shared) = unsafe {
         (read_c_enum(core::ptr::addr_of!((*pxShadowCreateParams).xMQTTClientType)), (*pxShadowCreateParams).xMQTTClientHandle)
@@ -488,7 +573,9 @@ fn flow(function: &str, handle: ShadowClientHandle_t, timeout: TickType_t, begin
     if let Begin::Connect(app) = begin {
         params = Some(MQTTAgentConnectParams_t { pxCallback: Some(on_agent_event), pvUserData: id.handle() as *mut c_void, ..*app });
     }
-    let Some(mut held) = s.operation(id.slot, timeout) else { return Ended::Finish(eShadowTimeout, None) };
+    // Its record also stands for the response wait (`Shadow::response`): a
+    // response of an earlier operation that came too late is forgotten.
+    let Some(mut held) = s.operation(id.slot, start, timeout) else { return Ended::Finish(eShadowTimeout, None) };
     // An operation's request body, with our clientToken unless the document
     // has one: one exact heap block (the agent's helper), freed on return.
     let capacity = match begin {
@@ -496,9 +583,6 @@ fn flow(function: &str, handle: ShadowClientHandle_t, timeout: TickType_t, begin
         _ => 0,
     };
     let Some(mut body) = crate::platform::heap::try_boxed_bytes(&[], capacity) else { return Ended::Finish(eShadowFailure, None) };
-    if let Some(w) = s.waiter(id.slot) {
-        let _ = w.take(Duration::zero());
-    }
     let mut len = 0;
     let mut app = NO_APP;
     let began = {
@@ -720,7 +804,7 @@ pub extern "C" fn SHADOW_ReturnMQTTBuffer(
     xShadowClientHandle: ShadowClientHandle_t,
     xBufferHandle: MQTTBufferHandle_t,
 ) -> ShadowReturnCode_t {
-    let Some(s) = shadow() else { return eShadowFailure };
+    let s = &SHADOW;
     let Some(mqtt) = ({
         let g = s.lock();
         g.core.client(xShadowClientHandle as usize).and_then(|id| g.core.mqtt(id))
