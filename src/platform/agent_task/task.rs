@@ -213,7 +213,10 @@ fn open_link(socket: Socket, host: &[u8], is_ip: bool, tls: TlsRequest) -> Resul
     use crate::platform::tls::{open, Failure};
     let Some(request) = tls.filter(|_| !TLS_BY_SOCKETS_PORT) else { return Ok(Link::Plain(socket)) };
     let name = host.strip_suffix(&[0]).and_then(|h| core::str::from_utf8(h).ok()).ok_or(Failure::BadServerName as u8)?;
-    open(socket, name, is_ip, &request).map(|s| Link::Tls(Box::new(s))).map_err(|f| f as u8)
+    let stream = open(socket, name, is_ip, &request).map_err(|f| f as u8)?;
+    // A full heap here is a refused connect (eMQTTAgentTLSOutOfMemory), not
+    // an abort: `Box::new` would stop the device.
+    crate::platform::heap::try_box(stream).map(Link::Tls).ok_or(Failure::OutOfMemory as u8)
 }
 
 #[cfg(not(feature = "tls"))]
