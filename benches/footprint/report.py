@@ -525,14 +525,6 @@ def main():
                 print(f"   kernel functions only TLS uses ({fmt(sum(s for s, n in kextra))} bytes): " +
                       ", ".join(f"{n} {s}" for s, n in kextra))
 
-    os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
-    fields = ["variant", "description", "configuration", *CLASSES, "flash", "ram", "flash_target", "flash_target_met",
-              "ram_target", "ram_target_met", "afr_flash", "afr_ram", "note"]
-    with open(args.csv, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        for r in csv_rows:
-            w.writerow({k: r.get(k, "") for k in fields})
 
     if len(args.variant) > 1:
         print("\n== all variants: the library's flash (text + rodata + data) and static RAM")
@@ -583,7 +575,20 @@ def main():
     print("  from the FreeRTOS heap at run time (agent and client state, task stack) is inside heap_4's ucHeap,")
     print("  in every image alike" + (" (see the heap probe above)." if heap else "; scripts/footprint.sh without --smoke runs a heap probe."))
     print(f"\nCSV: {args.csv}")
+    write_csv(args.csv, csv_rows)
     return 0
+
+
+def write_csv(path, csv_rows):
+    """The CSV, once every row (the heap probe's RAM rows too) is known."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fields = ["variant", "description", "configuration", *CLASSES, "flash", "ram", "flash_target", "flash_target_met",
+              "ram_target", "ram_target_met", "afr_flash", "afr_ram", "note"]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for r in csv_rows:
+            w.writerow({k: r.get(k, "") for k in fields})
 
 
 if __name__ == "__main__":
