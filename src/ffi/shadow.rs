@@ -42,7 +42,7 @@ use crate::ffi::shadow_types::*;
 use crate::ffi::types::{pdFALSE, pdTRUE, BaseType_t, TickType_t};
 use crate::platform::agent_task::{self, Command};
 use crate::platform::log::debug;
-use crate::platform::rtos;
+use crate::platform::rtos::{self, Waiter};
 use crate::shadow::core::{
     request_capacity, BufferId, Budget, Callback, ClientId, Code, Delivered, Delivery, Document, MqttId, Outcome, ShadowCore, Step,
     Wants, CLIENTS,
@@ -71,19 +71,14 @@ struct App {
 
 const NO_APP: App = App { callback: None, user_data: 0, intercepting: false };
 
-/// The low bit of [`Op::holder`] (a task handle, which points to an aligned
-/// TCB): the service's response arrived for the holder's operation.
-const TOLD: usize = 1;
-const _: () = assert!(core::mem::align_of::<usize>() > TOLD, "task handles have a free low bit");
-
 /// One client's operation lock and the waits on it.
 #[derive(Clone, Copy)]
 struct Op {
-    /// The task running an operation on the client (null: none), which alone
-    /// may use the client's buffer in [`TOPICS`], with [`TOLD`] when its
-    /// response arrived. Set and cleared by that task under the lock: a task
+    /// The task running an operation on the client (none: none), which alone
+    /// may use the client's buffer in [`TOPICS`], told when its response
+    /// arrived. Set and cleared by that task under the lock: a task
     /// recorded here is inside [`flow`], so its handle is valid under the lock.
-    holder: *mut c_void,
+    holder: Waiter,
     /// A task waiting for the operation lock, woken when the holder lets go
     /// (others look again every tick). Set and cleared by that task under the
     /// lock (and cleared by the holder that wakes it): it is inside
@@ -91,7 +86,7 @@ struct Op {
     queued: *mut c_void,
 }
 
-const NO_OP: Op = Op { holder: core::ptr::null_mut(), queued: core::ptr::null_mut() };
+const NO_OP: Op = Op { holder: Waiter::NONE, queued: core::ptr::null_mut() };
 
 struct State {
     core: ShadowCore<CCallbacks>,
@@ -126,7 +121,7 @@ impl Drop for Held {
     fn drop(&mut self) {
         let mut g = SHADOW.lock();
         if let Some(op) = g.ops.get_mut(self.slot) {
-            op.holder = core::ptr::null_mut();
+            op.holder = Waiter::NONE;
             let queued = core::mem::replace(&mut op.queued, core::ptr::null_mut());
             if !queued.is_null() {
                 // SAFETY: a task recorded in `queued` exists while the lock is
@@ -196,14 +191,14 @@ impl Shadow {
                 let mut g = self.lock();
                 let op = g.ops.get_mut(slot)?;
                 let mine = op.queued == me;
-                if op.holder.is_null() || left == 0 {
+                if op.holder.is_none() || left == 0 {
                     if mine {
                         op.queued = core::ptr::null_mut();
                     }
-                    if !op.holder.is_null() {
+                    if !op.holder.is_none() {
                         return None;
                     }
-                    op.holder = me;
+                    op.holder = Waiter::new(me);
                     return Some(Held { slot });
                 }
                 if mine || op.queued.is_null() {
@@ -224,8 +219,8 @@ impl Shadow {
             {
                 let mut g = self.lock();
                 let Some(op) = g.ops.get_mut(slot) else { return Outcome::Timeout };
-                if op.holder as usize & TOLD != 0 {
-                    op.holder = (op.holder as usize & !TOLD) as *mut c_void;
+                if op.holder.told() {
+                    op.holder.clear_told();
                     return Outcome::Success;
                 }
                 if left == 0 {
@@ -438,12 +433,11 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
                     // The waiting caller is marked told and woken under the
                     // lock: it is the holder now, so a caller that timed out
                     // and left, or a later one, is not woken by it.
-                    if let Some(op) = g.ops.get_mut(slot).filter(|op| !op.holder.is_null()) {
-                        let task = (op.holder as usize & !TOLD) as *mut c_void;
-                        op.holder = (task as usize | TOLD) as *mut c_void;
+                    if let Some(op) = g.ops.get_mut(slot).filter(|op| !op.holder.is_none()) {
+                        op.holder.mark_told();
                         // SAFETY: a task recorded in `holder` exists while the
                         // lock is held (see `Op::holder`); xTaskNotify does not block.
-                        unsafe { rtos::notify(task) };
+                        unsafe { rtos::notify(op.holder.task()) };
                     }
                     0
                 }

@@ -121,6 +121,50 @@ pub unsafe fn notify(task: *mut c_void) {
     unsafe { freertos_rust::freertos_rs_task_notify(task as freertos_rust::FreeRtosTaskHandle, 0, 2) };
 }
 
+/// A task waiting for something (null: none), and whether what it waits for
+/// came ("told"): the low bit of the handle, which points to an aligned TCB.
+/// Kept under a lock by the agent's callers and the shadow's operation holder.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Waiter(*mut c_void);
+
+const TOLD: usize = 1;
+const _: () = assert!(core::mem::align_of::<usize>() > TOLD, "task handles have a free low bit");
+
+impl Waiter {
+    pub const NONE: Waiter = Waiter(core::ptr::null_mut());
+
+    /// `task`, not told.
+    pub fn new(task: *mut c_void) -> Self {
+        Waiter(task)
+    }
+
+    #[cfg_attr(not(afr_subscription_management), allow(dead_code))] // The shadow's.
+    pub fn is_none(self) -> bool {
+        self.0.is_null()
+    }
+
+    pub fn task(self) -> *mut c_void {
+        (self.0 as usize & !TOLD) as *mut c_void
+    }
+
+    pub fn told(self) -> bool {
+        self.0 as usize & TOLD != 0
+    }
+
+    /// Marked told, if a task waits.
+    pub fn mark_told(&mut self) {
+        if !self.0.is_null() {
+            self.0 = (self.0 as usize | TOLD) as *mut c_void;
+        }
+    }
+
+    /// Told no longer (the same task waits again).
+    #[cfg_attr(not(afr_subscription_management), allow(dead_code))] // The shadow's.
+    pub fn clear_told(&mut self) {
+        self.0 = self.task();
+    }
+}
+
 /// Waits at most `ticks` (`portMAX_DELAY`: for ever) for the calling task's
 /// notification (index 0, `ulTaskNotifyTake` clearing it); gives the value
 /// taken, 0 when the time passed without one.

@@ -150,23 +150,25 @@ pub fn parse(topic: &[u8]) -> Option<(&[u8], Kind)> {
     Some((thing, kind))
 }
 
+/// Every topic a client subscribes to (all but the requests it publishes to).
+pub const SUBSCRIBED: [Kind; 8] = [
+    Kind::Accepted(Operation::Update),
+    Kind::Rejected(Operation::Update),
+    Kind::Accepted(Operation::Get),
+    Kind::Rejected(Operation::Get),
+    Kind::Accepted(Operation::Delete),
+    Kind::Rejected(Operation::Delete),
+    Kind::Delta,
+    Kind::Documents,
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn builds_and_parses_every_kind() {
-        let kinds = [
-            Kind::Accepted(Operation::Update),
-            Kind::Rejected(Operation::Update),
-            Kind::Accepted(Operation::Get),
-            Kind::Rejected(Operation::Get),
-            Kind::Accepted(Operation::Delete),
-            Kind::Rejected(Operation::Delete),
-            Kind::Delta,
-            Kind::Documents,
-        ];
-        for k in kinds {
+        for k in SUBSCRIBED {
             let t = topic("lamp-1", k).unwrap();
             assert_eq!(parse(t.as_bytes()), Some((&b"lamp-1"[..], k)), "{}", t.as_str());
         }

@@ -608,20 +608,20 @@ where
         let expect = match command {
             Command::Connect { .. } if c.link != Link::Closed => return Err(Failure::NotConnected),
             Command::Connect { .. } => return Ok(0),
-            Command::Subscribe { .. } => Expect::SubAck,
-            Command::Unsubscribe { .. } => Expect::UnsubAck,
-            Command::Publish { qos: QoS::AtLeastOnce, .. } => Expect::PubAck,
-            Command::Publish { qos: QoS::ExactlyOnce, .. } => Expect::PubRec,
-            Command::Publish { .. } => Expect::PubAck, // QoS 0: no id, but connected (below).
+            Command::Subscribe { .. } => Some(Expect::SubAck),
+            Command::Unsubscribe { .. } => Some(Expect::UnsubAck),
+            Command::Publish { qos: QoS::AtLeastOnce, .. } => Some(Expect::PubAck),
+            Command::Publish { qos: QoS::ExactlyOnce, .. } => Some(Expect::PubRec),
+            Command::Publish { .. } => None, // QoS 0: no id, but it needs the connection too.
             _ => return Ok(0),
         };
         if c.link != Link::Open || !c.session.is_connected() {
             return Err(Failure::NotConnected);
         }
-        if matches!(command, Command::Publish { qos: QoS::AtMostOnce, .. }) {
-            return Ok(0);
+        match expect {
+            Some(e) => c.session.begin(e, slot).ok_or(Failure::Full),
+            None => Ok(0),
         }
-        c.session.begin(expect, slot).ok_or(Failure::Full)
     }
 
     /// SUBSCRIBE, UNSUBSCRIBE or PUBLISH (encoded, packet id `id`): the

@@ -42,7 +42,7 @@ use crate::c_types::agent_types::MQTTAgentCallback_t;
 #[cfg(afr_subscription_management)]
 use crate::c_types::mqtt_lib::MQTTPublishCallback_t;
 use crate::handle;
-use crate::platform::rtos;
+use crate::platform::rtos::{self, Waiter};
 
 pub use buffers::{CPool, PoolBuf};
 pub use crate::platform::link::TLS_BY_SOCKETS_PORT;
@@ -121,38 +121,11 @@ pub enum SubmitError {
     Timeout,
 }
 
-/// The task waiting for one (client, slot) (null: none), and whether the
-/// agent task found its operation finished (it then wakes the task): the
-/// low bit of the handle, which points to an aligned TCB.
-#[derive(Clone, Copy)]
-struct Waiter(*mut c_void);
-
-const _: () = assert!(core::mem::align_of::<usize>() > TOLD, "task handles have a free low bit");
-
-const NO_WAITER: Waiter = Waiter(core::ptr::null_mut());
-const TOLD: usize = 1;
-
-impl Waiter {
-    fn task(self) -> *mut c_void {
-        (self.0 as usize & !TOLD) as *mut c_void
-    }
-
-    fn told(self) -> bool {
-        self.0 as usize & TOLD != 0
-    }
-
-    /// Marked finished, if a task waits.
-    fn mark_told(&mut self) {
-        if !self.0.is_null() {
-            self.0 = (self.0 as usize | TOLD) as *mut c_void;
-        }
-    }
-}
-
 /// What the lock guards.
 struct Shared {
     core: Core,
-    /// Per (client, slot): its caller, set and cleared by the caller under
+    /// Per (client, slot): its caller (told: the agent task found the
+    /// operation finished and wakes it), set and cleared by the caller under
     /// the lock. A task recorded here is inside `submit` (it clears its entry
     /// before it returns), so its handle is valid while the lock is held.
     waiters: [Waiter; BROKERS * OPS],
@@ -229,7 +202,7 @@ fn create_agent() -> bool {
         let clients = crate::platform::heap::try_boxed_slice_with(BROKERS, || agent_core::Client::new(keep_alive));
         let Some(core) = clients.and_then(|clients| Core::new(clients, RX_BUDGET)) else { return false };
         let agent = Agent {
-            shared: UnsafeCell::new(Shared { core, waiters: [NO_WAITER; BROKERS * OPS] }),
+            shared: UnsafeCell::new(Shared { core, waiters: [Waiter::NONE; BROKERS * OPS] }),
             held: AtomicBool::new(false),
             contended: AtomicPtr::new(core::ptr::null_mut()),
             task: AtomicPtr::new(core::ptr::null_mut()),
@@ -422,7 +395,7 @@ impl Agent {
             if let Ok(slot) = submitted {
                 // The caller waits on this slot from now on.
                 if let Some(w) = shared.waiters.get_mut(index * OPS + slot as usize) {
-                    *w = Waiter(rtos::current_task());
+                    *w = Waiter::new(rtos::current_task());
                 }
             }
             drop(shared);
@@ -460,7 +433,7 @@ impl Agent {
                 let mut shared = self.lock();
                 if left == 0 || shared.waiters.get(at).map_or(true, |w| w.told()) {
                     if let Some(w) = shared.waiters.get_mut(at) {
-                        *w = NO_WAITER;
+                        *w = Waiter::NONE;
                     }
                     return shared.core.collect(index, slot, &mut CPool);
                 }

@@ -225,16 +225,7 @@ impl<const N: usize> Text<N> {
 const _: () = assert!(MAX_THING_NAME < 256 && MAX_TOKEN < 256);
 
 /// The topics a client can hold per thing, as indices of [`NameEntry::uses`].
-const KINDS: [Kind; 8] = [
-    Kind::Accepted(Operation::Update),
-    Kind::Rejected(Operation::Update),
-    Kind::Accepted(Operation::Get),
-    Kind::Rejected(Operation::Get),
-    Kind::Accepted(Operation::Delete),
-    Kind::Rejected(Operation::Delete),
-    Kind::Delta,
-    Kind::Documents,
-];
+const KINDS: [Kind; 8] = topic::SUBSCRIBED;
 
 fn op_index(op: Operation) -> usize {
     match op {
