@@ -20,7 +20,7 @@
 
 use core::mem::ManuallyDrop;
 
-use heapless::{Deque, Vec};
+use heapless::Vec;
 
 use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer};
 use crate::mqtt::codec::client::{self as wire, FromServer, Request};
@@ -320,11 +320,17 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     link: Link,
     session: Session<OPS, QOS2_IN>,
     ops: [Op<O>; OPS],
-    /// The CONNECT packet while the connection opens.
-    connect_packet: Option<(B, usize)>,
+    /// Each slot's packet until it is handed out to be sent (a CONNECT
+    /// waits here while its connection opens). A caller waits for its own
+    /// operation, so one task's packets go out in its order; slots go out in
+    /// slot order.
+    packets: [Option<(B, usize)>; OPS],
+    /// Slots whose packet is due to be sent (the CONNECT's once its connection is open).
+    to_send: u32,
+    /// Slots that complete once their packet is sent (QoS 0 publishes).
+    on_sent: u32,
     connect_slot: Option<u16>,
     connect_deadline: (u32, u32),
-    out: Deque<(Out<B>, Option<u16>), OPS>,
     rx: Rx<B>,
     delivery: Option<Delivery<B, CB, SUBS>>,
     /// Its Deliver action was handed out.
@@ -339,7 +345,9 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     send_disconnect: bool,
     /// Acknowledgements and PINGREQ, sent before queued packets. Receiving
     /// pauses while it is full, so that an acknowledgement always has room.
-    small: Deque<([u8; 4], u8), 4>,
+    small: [[u8; 4]; SMALL_QUEUE],
+    /// Entries in `small` (the length of each is 2 + its second byte).
+    small_n: u8,
     /// The length of a publish dropped for want of a buffer, for the log.
     dropped: Option<usize>,
     /// Bytes received since the task last rested ([`AgentCore::rested`]):
@@ -388,10 +396,11 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             link: Link::Closed,
             session: Session::new(keep_alive),
             ops: core::array::from_fn(|_| Op::Free),
-            connect_packet: None,
+            packets: core::array::from_fn(|_| None),
+            to_send: 0,
+            on_sent: 0,
             connect_slot: None,
             connect_deadline: (0, 0),
-            out: Deque::new(),
             rx: Rx::start(),
             delivery: None,
             delivery_told: false,
@@ -400,7 +409,8 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             close: None,
             close_after_queue: None,
             send_disconnect: false,
-            small: Deque::new(),
+            small: [[0; 4]; SMALL_QUEUE],
+            small_n: 0,
             dropped: None,
             rx_used: 0,
             lost: false,
@@ -409,12 +419,22 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
         }
     }
 
+    /// Queues an acknowledgement or PINGREQ; `false` when the queue is full.
+    fn push_small(&mut self, bytes: [u8; 4]) -> bool {
+        let Some(e) = self.small.get_mut(self.small_n as usize) else { return false };
+        *e = bytes;
+        self.small_n += 1;
+        true
+    }
+
     fn finish_op(&mut self, slot: u16, result: Result<(), Failure>) {
         self.ready |= finish(&mut self.ops, slot, result);
     }
 
+    /// A free slot (whose packet, if a hostile broker answered it before it
+    /// was sent, has gone out too).
     fn free_slot(&self) -> Option<usize> {
-        self.ops.iter().position(|o| matches!(o, Op::Free))
+        (0..OPS).find(|&i| matches!(self.ops[i], Op::Free) && self.packets[i].is_none())
     }
 
     fn remove_sub(&mut self, filter: &[u8]) {
@@ -453,8 +473,10 @@ fn ack_bytes(ack: Ack) -> [u8; 4] {
     [kind, 0x02, id[0], id[1]]
 }
 
-const PINGREQ: [u8; 2] = [0xC0, 0x00];
-const DISCONNECT: [u8; 2] = [0xE0, 0x00];
+const PINGREQ: [u8; 4] = [0xC0, 0x00, 0, 0];
+const DISCONNECT: [u8; 4] = [0xE0, 0x00, 0, 0];
+/// Acknowledgements and PINGREQ waiting to go out, per client.
+const SMALL_QUEUE: usize = 4;
 
 impl<B, CB, O, const CLIENTS: usize, const OPS: usize, const SUBS: usize, const FILTER: usize>
     AgentCore<B, CB, O, CLIENTS, OPS, SUBS, FILTER>
@@ -547,7 +569,7 @@ where
         }
         let result = match (command, packet) {
             (Command::Connect { open, callback, start, timeout, .. }, Some(packet)) => {
-                c.connect_packet = Some(packet);
+                c.packets[slot as usize] = Some(packet);
                 c.connect_slot = Some(slot);
                 c.connect_deadline = (start, timeout);
                 c.callback = callback;
@@ -636,15 +658,12 @@ where
         (buf, len): (B, usize),
         pool: &mut P,
     ) -> Option<Result<(), Failure>> {
-        let fail = |c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, pool: &mut P, buf: B, f: Failure| {
-            c.session.cancel(id);
-            pool.give(buf);
-            Some(Err(f))
-        };
         match *command {
             Command::Subscribe { filter, callback: Some(cb), .. } => {
                 if let Err(f) = Self::add_sub(c, filter, cb, slot) {
-                    return fail(c, pool, buf, f);
+                    c.session.cancel(id);
+                    pool.give(buf);
+                    return Some(Err(f));
                 }
             }
             // The callback goes now, not at UNSUBACK: a late UNSUBACK (its
@@ -653,14 +672,12 @@ where
             _ => {}
         }
         // QoS 0 completes once sent; the others at their acknowledgement.
-        let complete = (id == 0).then_some(slot);
-        if let Err((out, _)) = c.out.push_back((Out::Buf { buf, len }, complete)) {
-            if let Out::Buf { buf, .. } = out {
-                return fail(c, pool, buf, Failure::Full);
-            }
-            c.session.cancel(id);
-            return Some(Err(Failure::Full));
+        let bit = 1 << slot;
+        if id == 0 {
+            c.on_sent |= bit;
         }
+        c.to_send |= bit;
+        c.packets[slot as usize] = Some((buf, len));
         None
     }
 
@@ -708,7 +725,7 @@ where
             Op::Opening(Some(open)) => {
                 // Never handed to the platform: the connect is withdrawn.
                 drop(ManuallyDrop::into_inner(open));
-                if let Some((buf, _)) = c.connect_packet.take() {
+                if let Some((buf, _)) = c.packets[slot as usize].take() {
                     pool.give(buf);
                 }
                 c.connect_slot = None;
@@ -743,9 +760,7 @@ where
         };
         c.busy = true;
         let Some(slot) = c.connect_slot else { return };
-        if let Some((buf, len)) = c.connect_packet.take() {
-            let _ = c.out.push_back((Out::Buf { buf, len }, None));
-        }
+        c.to_send |= 1 << slot; // The CONNECT, waiting in its slot.
         c.link = Link::Open;
         c.rx = Rx::start();
         // The CONNACK may take what is left of the caller's time (after the
@@ -764,9 +779,7 @@ where
             return;
         };
         c.busy = true;
-        if let Some((buf, _)) = c.connect_packet.take() {
-            pool.give(buf);
-        }
+        Self::drop_packets(c, Failure::OpenFailed, pool);
         c.link = Link::Closed;
         if let Some(slot) = c.connect_slot.take() {
             c.finish_op(slot, Err(Failure::OpenFailed));
@@ -816,22 +829,12 @@ where
         if c.link == Link::Closed && c.session.is_disconnected() {
             return;
         }
-        c.small.clear();
+        c.small_n = 0;
         c.send_disconnect = false;
-        while let Some((out, slot)) = c.out.pop_front() {
-            if let Out::Buf { buf, .. } = out {
-                pool.give(buf);
-            }
-            if let Some(slot) = slot {
-                c.finish_op(slot, Err(Failure::Closed(reason)));
-            }
-        }
+        Self::drop_packets(c, Failure::Closed(reason), pool);
         match core::mem::replace(&mut c.rx, Rx::start()) {
             Rx::Pooled { buf, .. } => pool.give(buf),
             _ => {}
-        }
-        if let Some((buf, _)) = c.connect_packet.take() {
-            pool.give(buf);
         }
         let connect_slot = c.connect_slot.take();
         let failure = match reason {
@@ -849,6 +852,21 @@ where
         if !graceful && was_connected {
             c.lost = true;
         }
+    }
+
+    /// Every packet not sent yet back to the pool; the operations that
+    /// complete when sent fail with `failure` (the others are the session's).
+    fn drop_packets<P: Pool<Buf = B>>(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, failure: Failure, pool: &mut P) {
+        for slot in 0..OPS {
+            if let Some((buf, _)) = c.packets[slot].take() {
+                pool.give(buf);
+            }
+        }
+        for slot in crate::agent::session::Tokens(c.on_sent) {
+            c.finish_op(slot, Err(failure));
+        }
+        c.to_send = 0;
+        c.on_sent = 0;
     }
 
     fn lose<P: Pool<Buf = B>>(
@@ -888,7 +906,7 @@ where
             // buffer is bounded by that buffer and finishes now, not a tick
             // later (a 4 KB publish with a 4 KB budget waited a tick for its tail).
             // A publish waiting for its delivery is handed over first (Paused).
-            if c.delivery.is_some() || c.small.is_full() {
+            if c.delivery.is_some() || c.small_n as usize >= SMALL_QUEUE {
                 return RxStatus::Paused;
             }
             let between = matches!(c.rx, Rx::Header { have: 0, .. } | Rx::Dropped { .. });
@@ -1148,7 +1166,7 @@ where
     ) -> Result<(), CloseReason> {
         if let Some(ack) = reaction.send {
             // Room is certain: receiving pauses while the queue is full.
-            let _ = c.small.push_back((ack_bytes(ack), 4));
+            c.push_small(ack_bytes(ack));
         }
         let Some((slot, outcome)) = reaction.complete else {
             return Ok(());
@@ -1198,7 +1216,7 @@ where
                 Timer::Idle => {}
                 Timer::SendPing => {
                     c.busy = true;
-                    if c.small.push_back(([PINGREQ[0], PINGREQ[1], 0, 0], 2)).is_ok() {
+                    if c.push_small(PINGREQ) {
                         c.session.ping_sent(now);
                     }
                 }
@@ -1257,12 +1275,8 @@ where
         self.clients
             .iter()
             .map(|c| {
-                c.out
-                    .iter()
-                    .filter(|(o, _)| matches!(o, Out::Buf { .. }))
-                    .count()
+                c.packets.iter().filter(|p| p.is_some()).count()
                     + usize::from(matches!(c.rx, Rx::Pooled { .. }))
-                    + usize::from(c.connect_packet.is_some())
                     + usize::from(c.delivery.is_some())
             })
             .sum()
@@ -1282,19 +1296,25 @@ where
             if let Some(len) = c.dropped.take() {
                 return Some(Action::Dropped { client, len });
             }
-            if let Some((bytes, len)) = c.small.pop_front() {
-                return Some(Action::Send { client, out: Out::Small { bytes, len }, complete: None });
+            if c.small_n > 0 {
+                let bytes = c.small[0];
+                c.small.copy_within(1.., 0);
+                c.small_n -= 1;
+                return Some(Action::Send { client, out: Out::Small { bytes, len: 2 + bytes[1] }, complete: None });
             }
-            if let Some((out, complete)) = c.out.pop_front() {
-                return Some(Action::Send {
-                    client,
-                    out,
-                    complete,
-                });
+            if c.to_send != 0 {
+                let slot = c.to_send.trailing_zeros() as u16;
+                let bit = 1 << slot;
+                c.to_send &= !bit;
+                let complete = (c.on_sent & bit != 0).then_some(slot);
+                c.on_sent &= !bit;
+                if let Some((buf, len)) = c.packets.get_mut(slot as usize).and_then(Option::take) {
+                    return Some(Action::Send { client, out: Out::Buf { buf, len }, complete });
+                }
             }
             if core::mem::take(&mut c.send_disconnect) {
                 // Asked for (or a late CONNACK): after everything queued, DISCONNECT, then the close.
-                return Some(Action::Send { client, out: small_out(&DISCONNECT), complete: None });
+                return Some(Action::Send { client, out: Out::Small { bytes: DISCONNECT, len: 2 }, complete: None });
             }
             if let Some((reason, graceful)) = c.close_after_queue.take() {
                 Self::end(c, reason, graceful, pool);
@@ -1331,15 +1351,6 @@ where
             c.busy = false;
         }
         None
-    }
-}
-
-fn small_out<B>(bytes: &[u8]) -> Out<B> {
-    let mut b = [0u8; 4];
-    b[..bytes.len()].copy_from_slice(bytes);
-    Out::Small {
-        bytes: b,
-        len: bytes.len() as u8,
     }
 }
 
