@@ -1235,11 +1235,13 @@ where
 
     /// Ticks until [`tick`](Self::tick) has something to do; `None`: nothing scheduled.
     pub fn next_deadline(&self, now: u32) -> Option<u32> {
-        self.clients
-            .iter()
-            .filter(|c| c.link == Link::Open)
-            .filter_map(|c| c.session.next_deadline(now))
-            .min()
+        let mut next = None;
+        for c in self.clients.iter().filter(|c| c.link == Link::Open) {
+            if let Some(d) = c.session.next_deadline(now) {
+                next = Some(next.map_or(d, |n: u32| n.min(d)));
+            }
+        }
+        next
     }
 
     /// The publish a [`Action::Deliver`] announced: from now on the caller's.

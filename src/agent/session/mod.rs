@@ -144,7 +144,8 @@ pub struct Session<const OPS: usize, const QOS2_IN: usize> {
     ping_sent: Option<u32>,
     next_packet_id: u16,
     in_flight: Vec<InFlight, OPS>,
-    inbound_qos2: Vec<u16, QOS2_IN>,
+    /// Received QoS 2 ids awaiting PUBREL; 0 marks a free entry (no packet id is 0).
+    inbound_qos2: [u16; QOS2_IN],
 }
 
 /// `a` is at or after `b` on the wrapping tick clock.
@@ -161,7 +162,7 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
             ping_sent: None,
             next_packet_id: 1,
             in_flight: Vec::new(),
-            inbound_qos2: Vec::new(),
+            inbound_qos2: [0; QOS2_IN],
         }
     }
 
@@ -179,7 +180,7 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     /// handshake or a cellular round trip must not fail a connect the broker accepted).
     pub fn connect_sent(&mut self, token: Token, now: u32, allowed: u32) {
         self.in_flight.clear();
-        self.inbound_qos2.clear();
+        self.inbound_qos2 = [0; QOS2_IN];
         self.ping_sent = None;
         self.last_sent = now;
         self.state = State::AwaitingConnAck {
@@ -265,7 +266,7 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         }
         self.state = State::Disconnected;
         self.ping_sent = None;
-        self.inbound_qos2.clear();
+        self.inbound_qos2 = [0; QOS2_IN];
         for f in self.in_flight.iter() {
             waiting |= f.token.map_or(0, bit);
         }
@@ -352,7 +353,9 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
             }
             FromServer::PubRel(id) => {
                 // Incoming QoS 2, step 3: the id may be reused by the broker from now on.
-                self.inbound_qos2.retain(|i| *i != id);
+                if let Some(i) = self.inbound_qos2.iter_mut().find(|i| **i == id) {
+                    *i = 0; // Ids are unique in the table.
+                }
                 r.send = Some(Ack::PubComp(id));
             }
             FromServer::Publish(p) => return self.received_publish(p.qos, p.packet_id, p.dup),
@@ -397,7 +400,9 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                 // Method B of §4.3.3: deliver now, remember the id until PUBREL.
                 r.send = Some(Ack::PubRec(id));
                 if !dup && !self.inbound_qos2.contains(&id) {
-                    let _ = self.inbound_qos2.push(id); // Full: untracked, see above.
+                    if let Some(free) = self.inbound_qos2.iter_mut().find(|i| **i == 0) {
+                        *free = id; // Full: untracked, see above.
+                    }
                     r.deliver = true;
                 }
             }
