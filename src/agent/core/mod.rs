@@ -1058,87 +1058,64 @@ where
         now: u32,
         pool: &mut P,
     ) -> Result<(), CloseReason> {
-        match rx {
-            Rx::Header { .. } => Ok(()),
-            Rx::Small { header, body, .. } => {
-                let packet =
-                    wire::decode_from_server(&header, body.get(..header.remaining_len as usize).unwrap_or(&[]))
-                        .map_err(CloseReason::Malformed)?;
-                let reaction = c
-                    .session
-                    .received_from_server(&packet, now)
-                    .map_err(CloseReason::Protocol)?;
-                Self::react(c, reaction, pool)
-            }
-            Rx::Pooled { header, buf, .. } => {
-                let len = header.remaining_len as usize;
-                let parsed = match wire::decode_from_server(&header, buf.as_ref().get(..len).unwrap_or(&[])) {
-                    Ok(FromServer::Publish(p)) => Ok((p.qos, p.packet_id, p.dup, p.topic, p.payload)),
-                    Ok(_) => Err(CloseReason::Protocol(ProtocolViolation::UnexpectedPacket)),
-                    Err(e) => Err(CloseReason::Malformed(e)),
-                };
-                let (qos, packet_id, dup, topic, payload) = match parsed {
-                    Ok(v) => v,
-                    Err(reason) => {
-                        pool.give(buf);
-                        return Err(reason);
-                    }
-                };
-                let reaction = match c.session.received_publish(qos, packet_id, dup) {
-                    Ok(r) => r,
-                    Err(v) => {
-                        pool.give(buf);
-                        return Err(CloseReason::Protocol(v));
-                    }
-                };
-                if reaction.deliver {
-                    let name = buf.as_ref().get(topic.0..topic.0 + topic.1).unwrap_or(&[]);
-                    let subscribers = Self::matching(c, name);
-                    let fallback = if subscribers.is_empty() {
-                        c.callback
-                    } else {
-                        None
-                    };
-                    c.delivery_told = false;
-                    c.delivery = Some(Delivery {
-                        buf,
-                        qos,
-                        topic,
-                        payload,
-                        subscribers,
-                        fallback,
-                    });
-                } else {
-                    pool.give(buf); // A QoS 2 re-delivery: acknowledged, not delivered again.
+        // One decode and one session call for every packet; a publish read
+        // into a buffer keeps its buffer in `buf` until it is delivered or given back.
+        let (header, small, mut buf, dropped_id) = match rx {
+            Rx::Header { .. } => return Ok(()),
+            Rx::Small { header, body, .. } => (header, body, None, None),
+            Rx::Pooled { header, buf, .. } => (header, [0; SMALL], Some(buf), None),
+            Rx::Dropped { header, id, .. } => (header, [0; SMALL], None, Some(id)),
+        };
+        let len = header.remaining_len as usize;
+        let mut parts = None;
+        let reaction = match dropped_id {
+            // A publish thrown away: acknowledged from its header and id, never delivered.
+            Some(id) => match QoS::try_from((header.flags >> 1) & 0x03) {
+                Ok(qos) => {
+                    let packet_id = (qos != QoS::AtMostOnce).then(|| u16::from_be_bytes(id));
+                    c.session.received_publish(qos, packet_id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol)
                 }
-                Self::react(
-                    c,
-                    crate::agent::session::Reaction {
-                        deliver: false,
-                        ..reaction
-                    },
-                    pool,
-                )
+                Err(_) => Err(CloseReason::Malformed(DecodeError::InvalidQos)),
+            },
+            None => {
+                let body = buf.as_ref().map_or(&small[..], |b| b.as_ref());
+                match wire::decode_from_server(&header, body.get(..len).unwrap_or(&[])) {
+                    Ok(FromServer::Publish(p)) => {
+                        parts = Some((p.qos, p.topic, p.payload));
+                        c.session.received_publish(p.qos, p.packet_id, p.dup)
+                    }
+                    Ok(packet) => c.session.received_from_server(&packet, now),
+                    Err(e) => return Self::give_then(pool, buf, CloseReason::Malformed(e)),
+                }
+                .map_err(CloseReason::Protocol)
             }
-            Rx::Dropped { header, id, .. } => {
-                let qos = QoS::try_from((header.flags >> 1) & 0x03)
-                    .map_err(|_| CloseReason::Malformed(DecodeError::InvalidQos))?;
-                let packet_id = (qos != QoS::AtMostOnce).then(|| u16::from_be_bytes(id));
-                let dup = header.flags & 0x08 != 0;
-                let reaction = c
-                    .session
-                    .received_publish(qos, packet_id, dup)
-                    .map_err(CloseReason::Protocol)?;
-                Self::react(
-                    c,
-                    crate::agent::session::Reaction {
-                        deliver: false,
-                        ..reaction
-                    },
-                    pool,
-                )
+        };
+        let reaction = match reaction {
+            Ok(r) => r,
+            Err(reason) => return Self::give_then(pool, buf, reason),
+        };
+        if let (Some(b), Some((qos, topic, payload)), true) = (buf.as_ref(), parts, reaction.deliver) {
+            let name = b.as_ref().get(topic.0..topic.0 + topic.1).unwrap_or(&[]);
+            let subscribers = Self::matching(c, name);
+            let fallback = if subscribers.is_empty() { c.callback } else { None };
+            if let Some(buf) = buf.take() {
+                c.delivery_told = false;
+                c.delivery = Some(Delivery { buf, qos, topic, payload, subscribers, fallback });
             }
         }
+        // Not delivered (a QoS 2 re-delivery): acknowledged only.
+        if let Some(b) = buf {
+            pool.give(b);
+        }
+        Self::react(c, crate::agent::session::Reaction { deliver: false, ..reaction }, pool)
+    }
+
+    /// Gives `buf` (if any) back and fails with `reason`.
+    fn give_then<P: Pool<Buf = B>>(pool: &mut P, buf: Option<B>, reason: CloseReason) -> Result<(), CloseReason> {
+        if let Some(b) = buf {
+            pool.give(b);
+        }
+        Err(reason)
     }
 
     /// Subscription callbacks for `topic`: exact filters first, then wildcards.
