@@ -615,6 +615,7 @@ where
     }
 
     /// `slot` finished at once with `result`.
+    #[inline(never)]
     fn done(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, slot: u16, result: Result<(), Failure>) -> u16 {
         if let Some(op) = c.ops.get_mut(slot as usize) {
             *op = Op::Done { result, told: false };
