@@ -420,6 +420,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
     }
 
     /// Queues an acknowledgement or PINGREQ; `false` when the queue is full.
+    #[inline(never)]
     fn push_small(&mut self, bytes: [u8; 4]) -> bool {
         let Some(e) = self.small.get_mut(self.small_n as usize) else { return false };
         *e = bytes;
@@ -433,6 +434,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
 
     /// A free slot (whose packet, if a hostile broker answered it before it
     /// was sent, has gone out too).
+    #[inline(never)]
     fn free_slot(&self) -> Option<usize> {
         (0..OPS).find(|&i| matches!(self.ops[i], Op::Free) && self.packets[i].is_none())
     }
@@ -703,6 +705,7 @@ where
         Ok(())
     }
 
+    #[inline(never)]
     fn queue_disconnect(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, reason: CloseReason) {
         c.send_disconnect = c.session.is_connected();
         c.close_after_queue = Some((reason, true));
@@ -1228,6 +1231,7 @@ where
     }
 
     /// Whether `client` has a connection (opening or open) that the platform reads.
+    #[inline(never)]
     pub fn is_open(&self, client: usize) -> bool {
         self.clients.get(client).is_some_and(|c| {
             c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none()
