@@ -999,6 +999,7 @@ where
     }
 
     /// After a read: a whole header chooses where the body goes; a whole packet is handled.
+    #[inline(never)] // Inlined into the task's pass, it cost 200 bytes more there (register pressure).
     fn advance<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         now: u32,
