@@ -216,7 +216,7 @@ fn create_agent() -> bool {
     // Published before the task starts: the task finds it at once. (When the
     // task cannot be created, a later init only retries the task.)
     let Some(agent) = agent() else { return false };
-    match rtos::spawn_fn("MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run) {
+    match rtos::spawn_fn(c"MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run) {
         Ok(task) => {
             agent.task.store(task, Ordering::Release);
             true
