@@ -36,182 +36,169 @@ const PROTOCOL: &[u8] = b"\x00\x04MQTT\x04";
 const FLAG_USERNAME: u8 = 0x80;
 const FLAG_CLEAN_SESSION: u8 = 0x02;
 
-/// Writes a packet body front to back, or (into an empty slice) only counts it.
-/// `check`: apply the string and topic rules (the counting pass does; the
-/// writing pass after it need not check the same strings again).
-struct Body<'b> {
-    out: &'b mut [u8],
-    len: usize,
-    check: bool,
+/// Every packet the agent sends, in one shape: `head` (CONNECT's protocol
+/// name, flags and keep-alive, or the packet id of a SUBSCRIBE or
+/// UNSUBSCRIBE), one or two length-prefixed strings, `mid` (a PUBLISH's
+/// packet id, a SUBSCRIBE's requested QoS), then the payload. One checking,
+/// counting and writing path for all four kinds.
+struct Shape<'a> {
+    first: u8,
+    head: [u8; 10],
+    head_len: usize,
+    strs: [&'a [u8]; 2],
+    n_strs: usize,
+    mid: [u8; 2],
+    mid_len: usize,
+    payload: &'a [u8],
 }
 
-impl Body<'_> {
+/// Writes front to back into a slice sized for the frame first.
+struct Writer<'b> {
+    out: &'b mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    /// Copies `src` and moves on; out of room, it copies nothing (never the
+    /// case: `out` is the frame's size).
     #[inline(never)]
     fn put(&mut self, src: &[u8]) {
-        if let Some(dst) = self.out.get_mut(self.len..).and_then(|d| d.get_mut(..src.len())) {
+        if let Some(dst) = self.out.get_mut(self.at..).and_then(|d| d.get_mut(..src.len())) {
             dst.copy_from_slice(src);
         }
-        self.len = self.len.saturating_add(src.len());
-    }
-
-    /// A length-prefixed string: well-formed UTF-8 [MQTT-1.5.3-1], no U+0000
-    /// [MQTT-1.5.3-2], at most 65,535 bytes.
-    #[inline(never)]
-    fn str(&mut self, s: &[u8]) -> Result<(), EncodeError> {
-        if self.check {
-            match utf8_with_nul(s) {
-                None => return Err(EncodeError::InvalidUtf8),
-                Some(true) => return Err(EncodeError::NullCharacter),
-                Some(false) => {}
-            }
-        }
-        let Ok(len) = u16::try_from(s.len()) else { return Err(EncodeError::StringTooLong) };
-        self.put(&len.to_be_bytes());
-        self.put(s);
-        Ok(())
+        self.at += src.len();
     }
 }
 
-/// Bytes of a remaining length's encoding (§2.2.3); 5 for more than the largest.
-fn varint_len(r: usize) -> usize {
-    match r {
-        0..=127 => 1,
-        128..=16_383 => 2,
-        16_384..=2_097_151 => 3,
-        2_097_152..=268_435_455 => 4,
-        _ => 5,
-    }
-}
-
-/// A packet identifier is never 0 [MQTT-2.3.1-1].
-fn check_id(id: u16) -> Result<(), EncodeError> {
-    if id == 0 {
-        return Err(EncodeError::ZeroPacketId);
-    }
-    Ok(())
-}
-
-/// Topic names and filters are never empty [MQTT-4.7.3-1].
-fn check_not_empty(topic: &[u8]) -> Result<(), EncodeError> {
-    if topic.is_empty() {
-        return Err(EncodeError::EmptyTopic);
-    }
-    Ok(())
-}
-
-impl Request<'_> {
-    /// Writes (or counts) the variable header and payload; gives the first byte.
-    fn body(&self, id: u16, w: &mut Body<'_>) -> Result<u8, EncodeError> {
+impl<'a> Request<'a> {
+    /// The request's shape with packet id `id`, after the checks that do not
+    /// scan the strings (non-zero id [MQTT-2.3.1-1], non-empty topic or
+    /// filter [MQTT-4.7.3-1]), in the full codec's order.
+    fn shape(&self, id: u16) -> Result<Shape<'a>, EncodeError> {
         let id_bytes = id.to_be_bytes();
-        Ok(match *self {
+        let mut sh = Shape { first: 0, head: [0; 10], head_len: 0, strs: [&[]; 2], n_strs: 1, mid: [0; 2], mid_len: 0, payload: &[] };
+        let (has_id, topic) = match *self {
             Request::Connect { client_id, username, keep_alive } => {
-                w.put(PROTOCOL);
-                w.put(&[FLAG_CLEAN_SESSION | if username.is_some() { FLAG_USERNAME } else { 0 }]);
-                w.put(&keep_alive.to_be_bytes());
-                w.str(client_id)?;
-                if let Some(user) = username {
-                    w.str(user)?;
-                }
-                (PacketType::Connect as u8) << 4
+                sh.first = (PacketType::Connect as u8) << 4;
+                sh.head[..7].copy_from_slice(PROTOCOL);
+                sh.head[7] = FLAG_CLEAN_SESSION | if username.is_some() { FLAG_USERNAME } else { 0 };
+                sh.head[8..].copy_from_slice(&keep_alive.to_be_bytes());
+                sh.head_len = 10;
+                sh.strs = [client_id, username.unwrap_or(&[])];
+                sh.n_strs = 1 + usize::from(username.is_some());
+                return Ok(sh);
             }
             Request::Subscribe { filter, qos } => {
-                check_id(id)?;
-                check_not_empty(filter)?;
-                w.put(&id_bytes);
-                w.str(filter)?;
-                w.put(&[qos as u8]);
-                ((PacketType::Subscribe as u8) << 4) | 0b0010
+                sh.first = ((PacketType::Subscribe as u8) << 4) | 0b0010;
+                sh.mid = [qos as u8, 0];
+                sh.mid_len = 1;
+                (true, filter)
             }
             Request::Unsubscribe { filter } => {
-                check_id(id)?;
-                check_not_empty(filter)?;
-                w.put(&id_bytes);
-                w.str(filter)?;
-                ((PacketType::Unsubscribe as u8) << 4) | 0b0010
+                sh.first = ((PacketType::Unsubscribe as u8) << 4) | 0b0010;
+                (true, filter)
             }
             Request::Publish { topic, payload, qos, retain } => {
+                sh.first = ((PacketType::Publish as u8) << 4) | ((qos as u8) << 1) | u8::from(retain);
                 if qos != QoS::AtMostOnce {
-                    check_id(id)?;
+                    sh.mid = id_bytes;
+                    sh.mid_len = 2;
                 }
-                check_not_empty(topic)?;
-                // No wildcard in a topic name [MQTT-3.3.2-2].
-                if w.check && topic.iter().any(|&b| b == b'+' || b == b'#') {
-                    return Err(EncodeError::WildcardInTopic);
-                }
-                w.str(topic)?;
-                if qos != QoS::AtMostOnce {
-                    w.put(&id_bytes);
-                }
-                w.put(payload);
-                ((PacketType::Publish as u8) << 4) | ((qos as u8) << 1) | u8::from(retain)
+                sh.payload = payload;
+                (qos != QoS::AtMostOnce, topic)
             }
-        })
+        };
+        if has_id && id == 0 {
+            return Err(EncodeError::ZeroPacketId);
+        }
+        if topic.is_empty() {
+            return Err(EncodeError::EmptyTopic);
+        }
+        if sh.first >> 4 != PacketType::Publish as u8 {
+            // SUBSCRIBE and UNSUBSCRIBE: the id before the filter.
+            sh.head[..2].copy_from_slice(&id_bytes);
+            sh.head_len = 2;
+        }
+        sh.strs[0] = topic;
+        Ok(sh)
     }
 
     /// Length of the whole frame, or why it cannot be encoded (as
     /// [`encode`](Self::encode) with a non-zero packet id).
     pub fn encoded_len(&self) -> Result<usize, EncodeError> {
-        self.frame(1, None, None)
+        self.frame(1, None, true)
     }
 
     /// Writes the frame with packet id `id` at the start of `out`; returns its
     /// length. Nothing is written when `out` is too small.
     pub fn encode(&self, id: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
-        self.frame(id, Some(out), None)
+        self.frame(id, Some(out), true)
     }
 
     /// As [`encode`](Self::encode) for a request whose
     /// [`encoded_len`](Self::encoded_len) was `Ok(len)`: the strings are not
-    /// checked nor the body counted again (one writing pass). A `len` other
-    /// than that gives an error or a frame that is not this request's.
+    /// scanned again (UTF-8, U+0000, wildcards). A `len` other than the
+    /// frame's gives an error.
     pub fn encode_checked(&self, id: u16, len: usize, out: &mut [u8]) -> Result<usize, EncodeError> {
-        // The remaining length whose frame is `len` bytes long: a header of 2 to 5 bytes.
-        let remaining = (2..=5usize).find_map(|h| len.checked_sub(h).filter(|&r| varint_len(r) + 1 == h));
-        self.frame(id, Some(out), remaining)
+        match self.frame(id, out.get_mut(..len), false) {
+            Ok(n) if n != len => Err(EncodeError::BufferTooSmall { needed: n }),
+            r => r,
+        }
     }
 
     #[inline(never)]
-    fn frame(&self, id: u16, out: Option<&mut [u8]>, counted: Option<usize>) -> Result<usize, EncodeError> {
-        // First pass: check and count (unless counted already).
-        let remaining = match counted {
-            Some(r) => r,
-            None => {
-                let mut count = Body { out: &mut [], len: 0, check: true };
-                self.body(id, &mut count)?;
-                count.len
+    fn frame(&self, id: u16, out: Option<&mut [u8]>, check: bool) -> Result<usize, EncodeError> {
+        let sh = self.shape(id)?;
+        if check && sh.first >> 4 == PacketType::Publish as u8 && sh.strs[0].iter().any(|&b| b == b'+' || b == b'#') {
+            // No wildcard in a topic name [MQTT-3.3.2-2].
+            return Err(EncodeError::WildcardInTopic);
+        }
+        let mut remaining = sh.head_len + sh.mid_len;
+        for s in sh.strs.get(..sh.n_strs).unwrap_or(&[]) {
+            // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
+            if check {
+                match utf8_with_nul(s) {
+                    None => return Err(EncodeError::InvalidUtf8),
+                    Some(true) => return Err(EncodeError::NullCharacter),
+                    Some(false) => {}
+                }
             }
-        };
+            if s.len() > u16::MAX as usize {
+                return Err(EncodeError::StringTooLong);
+            }
+            remaining += 2 + s.len();
+        }
+        let remaining = remaining.saturating_add(sh.payload.len());
         if remaining > MAX_REMAINING_LEN as usize {
             return Err(EncodeError::PacketTooLarge);
         }
-        // Fixed header: the first byte (written by the second pass) and a
-        // 1..=4-byte remaining length (§2.2.3).
-        let mut header = [0u8; 5];
+        // Fixed header: the first byte and a 1..=4-byte remaining length (§2.2.3).
+        let mut header = [sh.first, 0, 0, 0, 0];
         let mut header_len = 1;
         let mut rest = remaining;
-        for b in header.iter_mut().skip(1) {
-            *b = (rest & 0x7f) as u8 | if rest > 0x7f { 0x80 } else { 0 };
-            header_len += 1;
+        while let Some(b) = header.get_mut(header_len) {
+            *b = rest as u8 & 0x7f;
             rest >>= 7;
+            header_len += 1;
             if rest == 0 {
                 break;
             }
+            *b |= 0x80;
         }
         let needed = header_len + remaining;
         let Some(out) = out else { return Ok(needed) };
         let Some(out) = out.get_mut(..needed) else {
             return Err(EncodeError::BufferTooSmall { needed });
         };
-        // Second pass: write (the strings were checked by the first).
-        let mut w = Body { out, len: 0, check: false };
+        let mut w = Writer { out, at: 0 };
         w.put(header.get(..header_len).unwrap_or(&[]));
-        let first = self.body(id, &mut w)?;
-        if w.len != needed {
-            return Err(EncodeError::BufferTooSmall { needed: w.len });
+        w.put(sh.head.get(..sh.head_len).unwrap_or(&[]));
+        for s in sh.strs.get(..sh.n_strs).unwrap_or(&[]) {
+            w.put(&(s.len() as u16).to_be_bytes());
+            w.put(s);
         }
-        if let Some(b) = w.out.first_mut() {
-            *b = first;
-        }
+        w.put(sh.mid.get(..sh.mid_len).unwrap_or(&[]));
+        w.put(sh.payload);
         Ok(needed)
     }
 }
