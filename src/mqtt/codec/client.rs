@@ -279,12 +279,19 @@ pub fn decode_from_server(header: &FixedHeader, body: &[u8]) -> Result<FromServe
             }
             FromServer::ConnAck(ConnAck { session_present, code })
         }
-        PacketType::Publish => FromServer::Publish(publish(header.flags, body)?),
-        PacketType::PubAck => FromServer::PubAck(only_id(body)?),
-        PacketType::PubRec => FromServer::PubRec(only_id(body)?),
-        PacketType::PubRel => FromServer::PubRel(only_id(body)?),
-        PacketType::PubComp => FromServer::PubComp(only_id(body)?),
-        PacketType::UnsubAck => FromServer::UnsubAck(only_id(body)?),
+        // Straight into the caller's result: no copy of the publish's fields.
+        PacketType::Publish => return publish(header.flags, body),
+        t @ (PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp | PacketType::UnsubAck) => {
+            // One call for the five packets that are only an id.
+            let id = only_id(body)?;
+            match t {
+                PacketType::PubAck => FromServer::PubAck(id),
+                PacketType::PubRec => FromServer::PubRec(id),
+                PacketType::PubRel => FromServer::PubRel(id),
+                PacketType::PubComp => FromServer::PubComp(id),
+                _ => FromServer::UnsubAck(id),
+            }
+        }
         PacketType::SubAck => {
             let id = id_at(body, 0)?;
             let codes = body.get(2..).unwrap_or(&[]);
@@ -304,13 +311,15 @@ pub fn decode_from_server(header: &FixedHeader, body: &[u8]) -> Result<FromServe
     })
 }
 
-/// A PUBLISH body given its (checked) fixed-header flags.
-fn publish(flags: u8, body: &[u8]) -> Result<InPublish, DecodeError> {
-    let qos = QoS::try_from((flags >> 1) & 0b11)?;
+/// A PUBLISH body given its fixed-header flags, which `check_flags` passed
+/// (QoS not 3, no DUP with QoS 0).
+fn publish(flags: u8, body: &[u8]) -> Result<FromServer, DecodeError> {
+    let qos = match (flags >> 1) & 0b11 {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    };
     let dup = flags & 0b1000 != 0;
-    if dup && qos == QoS::AtMostOnce {
-        return Err(DecodeError::DupWithQos0);
-    }
     let topic_len = match body.get(..2) {
         Some(b) => u16::from_be_bytes([b[0], b[1]]) as usize,
         None => return Err(DecodeError::Truncated),
@@ -335,14 +344,14 @@ fn publish(flags: u8, body: &[u8]) -> Result<InPublish, DecodeError> {
         at += 2;
         Some(id)
     };
-    Ok(InPublish {
+    Ok(FromServer::Publish(InPublish {
         qos,
         packet_id,
         dup,
         retain: flags & 1 != 0,
         topic: (2, topic_len),
         payload: (at, body.len() - at),
-    })
+    }))
 }
 
 #[cfg(test)]
