@@ -24,6 +24,7 @@ use MQTTAgentReturnCode_t::*;
 /// `securesocketsMAX_DNS_NAME_LENGTH`.
 const MAX_HOST_LEN: usize = 253;
 
+#[inline(never)] // One copy for the six calls.
 fn to_code(r: Result<Done, SubmitError>) -> MQTTAgentReturnCode_t {
     match r {
         Ok(Done::Success) => eMQTTAgentSuccess,
@@ -66,11 +67,6 @@ fn enter() -> Result<(&'static agent_task::Agent, u32), MQTTAgentReturnCode_t> {
     agent().map(|a| (a, start)).ok_or(eMQTTAgentFailure)
 }
 
-/// Time left of `timeout` since `start`.
-fn remaining(start: u32, timeout: TickType_t) -> TickType_t {
-    timeout.saturating_sub(rtos::tick_count().wrapping_sub(start))
-}
-
 /// Initialises the agent and creates its task. Call once, after the scheduler's
 /// resources exist (before or after `vTaskStartScheduler`). Returns `pdPASS`.
 #[no_mangle]
@@ -101,7 +97,7 @@ pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQT
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
     match enter() {
-        Ok((agent, _)) => to_code(agent.submit(xMQTTHandle, Command::Delete, crate::config::kernel::MAX_DELAY)),
+        Ok((agent, start)) => to_code(agent.submit_from(xMQTTHandle, Command::Delete, start, crate::config::kernel::MAX_DELAY)),
         Err(code) => code,
     }
 }
@@ -166,14 +162,14 @@ pub extern "C" fn MQTT_AGENT_Connect(
         start,
         timeout: xTimeoutTicks,
     };
-    to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
+    to_code(agent.submit_from(xMQTTHandle, command, start, xTimeoutTicks))
 }
 
 /// Sends DISCONNECT and closes the connection. Operations still waiting fail.
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Disconnect(xMQTTHandle: MQTTAgentHandle_t, xTimeoutTicks: TickType_t) -> MQTTAgentReturnCode_t {
     match enter() {
-        Ok((agent, _)) => to_code(agent.submit(xMQTTHandle, Command::Disconnect, xTimeoutTicks)),
+        Ok((agent, start)) => to_code(agent.submit_from(xMQTTHandle, Command::Disconnect, start, xTimeoutTicks)),
         Err(code) => code,
     }
 }
@@ -206,7 +202,7 @@ pub extern "C" fn MQTT_AGENT_Subscribe(
     #[cfg(not(afr_subscription_management))]
     let callback = None;
     let command = Command::Subscribe { filter, qos, callback };
-    to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
+    to_code(agent.submit_from(xMQTTHandle, command, start, xTimeoutTicks))
 }
 
 /// Unsubscribes from one topic filter and waits for the UNSUBACK.
@@ -225,7 +221,7 @@ pub extern "C" fn MQTT_AGENT_Unsubscribe(
     // SAFETY: the filter is pucTopic/usTopicLength.
     let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return refused("MQTT_AGENT_Unsubscribe", "pucTopic is NULL with a non-zero usTopicLength") };
     let Ok(()) = topic::check_topic_filter_bytes(filter) else { return refused("MQTT_AGENT_Unsubscribe", "the topic filter is empty, not UTF-8 or misplaces a wildcard") };
-    to_code(agent.submit(xMQTTHandle, Command::Unsubscribe { filter }, remaining(start, xTimeoutTicks)))
+    to_code(agent.submit_from(xMQTTHandle, Command::Unsubscribe { filter }, start, xTimeoutTicks))
 }
 
 /// Publishes a message: QoS 0 returns once sent, QoS 1 at PUBACK, QoS 2 at
@@ -257,7 +253,7 @@ pub extern "C" fn MQTT_AGENT_Publish(
     };
     let Ok(()) = topic::check_topic_name_bytes(name) else { return refused("MQTT_AGENT_Publish", "the topic name is empty, not UTF-8 or has a wildcard") };
     let command = Command::Publish { topic: name, payload, qos, retain: false };
-    to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
+    to_code(agent.submit_from(xMQTTHandle, command, start, xTimeoutTicks))
 }
 
 /// Gives back a buffer whose ownership a callback took (by returning

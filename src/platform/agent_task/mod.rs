@@ -386,8 +386,14 @@ impl Agent {
     /// The command is handed to the core where it lies (no copy of it in this
     /// frame: it is the deepest part of a caller's stack), then the wait has a
     /// frame of its own.
-    pub fn submit(&self, handle: *mut c_void, mut command: Command<'_>, timeout: u32) -> Result<Done, SubmitError> {
-        let start = rtos::tick_count();
+    #[inline]
+    pub fn submit(&self, handle: *mut c_void, command: Command<'_>, timeout: u32) -> Result<Done, SubmitError> {
+        self.submit_from(handle, command, rtos::tick_count(), timeout)
+    }
+
+    /// [`submit`](Self::submit) for a caller whose time started at tick
+    /// `start` (the C API's calls: they take the tick once, on entry).
+    pub fn submit_from(&self, handle: *mut c_void, mut command: Command<'_>, start: u32, timeout: u32) -> Result<Done, SubmitError> {
         let (index, generation) = decode_handle(handle).ok_or(SubmitError::BadHandle)?;
         let slot = loop {
             let mut shared = self.lock();
