@@ -36,21 +36,9 @@ const PROTOCOL: &[u8] = b"\x00\x04MQTT\x04";
 const FLAG_USERNAME: u8 = 0x80;
 const FLAG_CLEAN_SESSION: u8 = 0x02;
 
-/// Every packet the agent sends, in one shape: `head` (CONNECT's protocol
-/// name, flags and keep-alive, or the packet id of a SUBSCRIBE or
-/// UNSUBSCRIBE), one or two length-prefixed strings, `mid` (a PUBLISH's
-/// packet id, a SUBSCRIBE's requested QoS), then the payload. One checking,
-/// counting and writing path for all four kinds.
-struct Shape<'a> {
-    first: u8,
-    head: [u8; 10],
-    head_len: usize,
-    strs: [&'a [u8]; 2],
-    n_strs: usize,
-    mid: [u8; 2],
-    mid_len: usize,
-    payload: &'a [u8],
-}
+/// Most pieces a request's body has (CONNECT: protocol, flags, keep-alive,
+/// client id, user name).
+const PIECES: usize = 5;
 
 /// Writes front to back into a slice sized for the frame first.
 struct Writer<'b> {
@@ -70,59 +58,7 @@ impl Writer<'_> {
     }
 }
 
-impl<'a> Request<'a> {
-    /// The request's shape with packet id `id`, after the checks that do not
-    /// scan the strings (non-zero id [MQTT-2.3.1-1], non-empty topic or
-    /// filter [MQTT-4.7.3-1]), in the full codec's order.
-    fn shape(&self, id: u16) -> Result<Shape<'a>, EncodeError> {
-        let id_bytes = id.to_be_bytes();
-        let mut sh = Shape { first: 0, head: [0; 10], head_len: 0, strs: [&[]; 2], n_strs: 1, mid: [0; 2], mid_len: 0, payload: &[] };
-        let (has_id, topic) = match *self {
-            Request::Connect { client_id, username, keep_alive } => {
-                sh.first = (PacketType::Connect as u8) << 4;
-                sh.head[..7].copy_from_slice(PROTOCOL);
-                sh.head[7] = FLAG_CLEAN_SESSION | if username.is_some() { FLAG_USERNAME } else { 0 };
-                sh.head[8..].copy_from_slice(&keep_alive.to_be_bytes());
-                sh.head_len = 10;
-                sh.strs = [client_id, username.unwrap_or(&[])];
-                sh.n_strs = 1 + usize::from(username.is_some());
-                return Ok(sh);
-            }
-            Request::Subscribe { filter, qos } => {
-                sh.first = ((PacketType::Subscribe as u8) << 4) | 0b0010;
-                sh.mid = [qos as u8, 0];
-                sh.mid_len = 1;
-                (true, filter)
-            }
-            Request::Unsubscribe { filter } => {
-                sh.first = ((PacketType::Unsubscribe as u8) << 4) | 0b0010;
-                (true, filter)
-            }
-            Request::Publish { topic, payload, qos, retain } => {
-                sh.first = ((PacketType::Publish as u8) << 4) | ((qos as u8) << 1) | u8::from(retain);
-                if qos != QoS::AtMostOnce {
-                    sh.mid = id_bytes;
-                    sh.mid_len = 2;
-                }
-                sh.payload = payload;
-                (qos != QoS::AtMostOnce, topic)
-            }
-        };
-        if has_id && id == 0 {
-            return Err(EncodeError::ZeroPacketId);
-        }
-        if topic.is_empty() {
-            return Err(EncodeError::EmptyTopic);
-        }
-        if sh.first >> 4 != PacketType::Publish as u8 {
-            // SUBSCRIBE and UNSUBSCRIBE: the id before the filter.
-            sh.head[..2].copy_from_slice(&id_bytes);
-            sh.head_len = 2;
-        }
-        sh.strs[0] = topic;
-        Ok(sh)
-    }
-
+impl Request<'_> {
     /// Length of the whole frame, or why it cannot be encoded (as
     /// [`encode`](Self::encode) with a non-zero packet id).
     pub fn encoded_len(&self) -> Result<usize, EncodeError> {
@@ -146,34 +82,86 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// Every packet the agent sends is a list of pieces, some of them
+    /// length-prefixed strings: one checking, counting and writing path for
+    /// all four kinds. `check`: scan the strings (UTF-8, U+0000, wildcards).
     #[inline(never)]
     fn frame(&self, id: u16, out: Option<&mut [u8]>, check: bool) -> Result<usize, EncodeError> {
-        let sh = self.shape(id)?;
-        if check && sh.first >> 4 == PacketType::Publish as u8 && sh.strs[0].iter().any(|&b| b == b'+' || b == b'#') {
+        let id_bytes = id.to_be_bytes();
+        let mut small = [0u8; 3]; // CONNECT's flags and keep-alive, or SUBSCRIBE's QoS.
+        let mut pieces: [&[u8]; PIECES] = [&[]; PIECES];
+        // Bit i: piece i is a string (a 2-byte length before it).
+        let strings: u8;
+        // The id (when the packet has one) and the topic or filter, checked
+        // before the strings, in the full codec's order.
+        let (has_id, topic, first) = match *self {
+            Request::Connect { client_id, username, keep_alive } => {
+                small[0] = FLAG_CLEAN_SESSION | if username.is_some() { FLAG_USERNAME } else { 0 };
+                small[1..].copy_from_slice(&keep_alive.to_be_bytes());
+                pieces[0] = PROTOCOL;
+                pieces[1] = &small;
+                pieces[2] = client_id;
+                strings = if let Some(user) = username {
+                    pieces[3] = user;
+                    0b1100
+                } else {
+                    0b0100
+                };
+                (false, None, (PacketType::Connect as u8) << 4)
+            }
+            Request::Subscribe { filter, qos } => {
+                small[0] = qos as u8;
+                pieces = [&id_bytes, filter, &small[..1], &[], &[]];
+                strings = 0b10;
+                (true, Some(filter), ((PacketType::Subscribe as u8) << 4) | 0b0010)
+            }
+            Request::Unsubscribe { filter } => {
+                pieces = [&id_bytes, filter, &[], &[], &[]];
+                strings = 0b10;
+                (true, Some(filter), ((PacketType::Unsubscribe as u8) << 4) | 0b0010)
+            }
+            Request::Publish { topic, payload, qos, retain } => {
+                let qos_id: &[u8] = if qos == QoS::AtMostOnce { &[] } else { &id_bytes };
+                pieces = [topic, qos_id, payload, &[], &[]];
+                strings = 0b1;
+                (qos != QoS::AtMostOnce, Some(topic), ((PacketType::Publish as u8) << 4) | ((qos as u8) << 1) | u8::from(retain))
+            }
+        };
+        if has_id && id == 0 {
+            return Err(EncodeError::ZeroPacketId);
+        }
+        if let Some(topic) = topic {
+            if topic.is_empty() {
+                return Err(EncodeError::EmptyTopic);
+            }
             // No wildcard in a topic name [MQTT-3.3.2-2].
-            return Err(EncodeError::WildcardInTopic);
+            if check && first >> 4 == PacketType::Publish as u8 && topic.iter().any(|&b| b == b'+' || b == b'#') {
+                return Err(EncodeError::WildcardInTopic);
+            }
         }
-        let mut remaining = sh.head_len + sh.mid_len;
-        for s in sh.strs.get(..sh.n_strs).unwrap_or(&[]) {
-            // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
-            if check {
-                match utf8_with_nul(s) {
-                    None => return Err(EncodeError::InvalidUtf8),
-                    Some(true) => return Err(EncodeError::NullCharacter),
-                    Some(false) => {}
+        let mut remaining: usize = 0;
+        for (i, p) in pieces.iter().enumerate() {
+            if strings & (1 << i) != 0 {
+                // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
+                if check {
+                    match utf8_with_nul(p) {
+                        None => return Err(EncodeError::InvalidUtf8),
+                        Some(true) => return Err(EncodeError::NullCharacter),
+                        Some(false) => {}
+                    }
                 }
+                if p.len() > u16::MAX as usize {
+                    return Err(EncodeError::StringTooLong);
+                }
+                remaining += 2;
             }
-            if s.len() > u16::MAX as usize {
-                return Err(EncodeError::StringTooLong);
-            }
-            remaining += 2 + s.len();
+            remaining = remaining.saturating_add(p.len());
         }
-        let remaining = remaining.saturating_add(sh.payload.len());
         if remaining > MAX_REMAINING_LEN as usize {
             return Err(EncodeError::PacketTooLarge);
         }
         // Fixed header: the first byte and a 1..=4-byte remaining length (§2.2.3).
-        let mut header = [sh.first, 0, 0, 0, 0];
+        let mut header = [first, 0, 0, 0, 0];
         let mut header_len = 1;
         let mut rest = remaining;
         while let Some(b) = header.get_mut(header_len) {
@@ -192,13 +180,12 @@ impl<'a> Request<'a> {
         };
         let mut w = Writer { out, at: 0 };
         w.put(header.get(..header_len).unwrap_or(&[]));
-        w.put(sh.head.get(..sh.head_len).unwrap_or(&[]));
-        for s in sh.strs.get(..sh.n_strs).unwrap_or(&[]) {
-            w.put(&(s.len() as u16).to_be_bytes());
-            w.put(s);
+        for (i, p) in pieces.iter().enumerate() {
+            if strings & (1 << i) != 0 {
+                w.put(&(p.len() as u16).to_be_bytes());
+            }
+            w.put(p);
         }
-        w.put(sh.mid.get(..sh.mid_len).unwrap_or(&[]));
-        w.put(sh.payload);
         Ok(needed)
     }
 }
