@@ -184,22 +184,21 @@ fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, 
     }
 }
 
+/// Sends one packet (one `send_all` call for both kinds); a pool buffer goes back after.
 #[inline(never)]
 fn send(conn: &mut Conn, out: Out<PoolBuf>) -> bool {
-    let Some(link) = conn.link.as_mut() else {
-        if let Out::Buf { buf, .. } = out {
-            crate::agent::core::Pool::give(&mut CPool, buf);
-        }
-        return false;
+    let bytes = match &out {
+        Out::Buf { buf, len } => buf.as_ref().get(..*len),
+        Out::Small { bytes, len } => bytes.get(..*len as usize),
     };
-    match out {
-        Out::Buf { buf, len } => {
-            let ok = link.send_all(&buf.as_ref()[..len]).is_ok();
-            crate::agent::core::Pool::give(&mut CPool, buf);
-            ok
-        }
-        Out::Small { bytes, len } => link.send_all(&bytes[..len as usize]).is_ok(),
+    let ok = match (conn.link.as_mut(), bytes) {
+        (Some(link), Some(bytes)) => link.send_all(bytes).is_ok(),
+        _ => false,
+    };
+    if let Out::Buf { buf, .. } = out {
+        crate::agent::core::Pool::give(&mut CPool, buf);
     }
+    ok
 }
 
 type TlsRequest = Option<Box<crate::platform::link::TlsRequest>>;
