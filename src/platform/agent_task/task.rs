@@ -51,6 +51,7 @@ const BATCH: usize = 4;
 
 /// What the task tells the core about actions it performed; applied at the
 /// next pass, under the same lock as everything else (one lock per pass).
+#[derive(Clone, Copy)]
 enum Report {
     Sent { client: usize, complete: Option<u16>, ok: bool, at: u32 },
     Opened { client: usize, at: u32 },
@@ -128,13 +129,14 @@ fn pass(
     if rested {
         core.rested();
     }
-    for report in core::mem::take(reports) {
+    for report in reports.iter().copied() {
         match report {
             Report::Sent { client, complete, ok, at } => core.sent(client, complete, ok, at, &mut CPool),
             Report::Opened { client, at } => core.opened(client, at),
             Report::OpenFailed { client } => core.open_failed(client, &mut CPool),
         }
     }
+    reports.clear();
     let now = rtos::tick_count();
     let (mut flooded, mut paused) = (false, false);
     for (client, conn) in conns.iter_mut().enumerate() {
