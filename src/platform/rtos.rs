@@ -46,8 +46,8 @@ pub fn spawn(
 
 /// Kernel functions every FreeRTOS since v9 exports under these names and
 /// signatures, called directly rather than through freertos-rust's one-line
-/// shim wrappers (the shim stays for what differs between kernel versions:
-/// the task notification calls, and configASSERT).
+/// shim wrappers; what differs between kernel versions (the task
+/// notification calls) and configASSERT go through src/platform/kernel.c.
 mod kernel {
     use core::ffi::c_void;
     extern "C" {
@@ -68,6 +68,10 @@ mod kernel {
         pub fn vTaskSuspendAll();
         pub fn xTaskResumeAll() -> i32;
         pub fn xTaskGetCurrentTaskHandle() -> *mut c_void;
+        // src/platform/kernel.c: through the project's macros.
+        pub fn afr_notify_give(task: *mut c_void);
+        pub fn afr_notify_take(ticks: u32) -> u32;
+        pub fn afr_assert_failed();
     }
 }
 
@@ -136,8 +140,8 @@ pub fn current_task() -> *mut c_void {
 /// # Safety
 /// `task` must be the handle of a task that exists (has not been deleted).
 pub unsafe fn notify(task: *mut c_void) {
-    // SAFETY: a live task's handle, per this function's contract; 2 is eIncrement in the shim.
-    unsafe { freertos_rust::freertos_rs_task_notify(task as freertos_rust::FreeRtosTaskHandle, 0, 2) };
+    // SAFETY: a live task's handle, per this function's contract (xTaskNotifyGive: eIncrement).
+    unsafe { kernel::afr_notify_give(task) };
 }
 
 /// A task waiting for something (null: none), and whether what it waits for
@@ -189,5 +193,11 @@ impl Waiter {
 /// taken, 0 when the time passed without one.
 pub fn notify_take(ticks: u32) -> u32 {
     // SAFETY: ulTaskNotifyTake acts on the calling task; any tick count is valid.
-    unsafe { freertos_rust::freertos_rs_task_notify_take(1, ticks) }
+    unsafe { kernel::afr_notify_take(ticks) }
+}
+
+/// Raises the project's `configASSERT` (the panic handler's report).
+pub fn assert_failed() {
+    // SAFETY: no preconditions; what configASSERT does is the project's choice.
+    unsafe { kernel::afr_assert_failed() }
 }
