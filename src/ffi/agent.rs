@@ -60,11 +60,11 @@ fn refused(call: &str, why: &str) -> MQTTAgentReturnCode_t {
 /// What every call checks first: not from an agent callback, agent initialised.
 /// Gives the agent and the call's start tick.
 fn enter() -> Result<(&'static agent_task::Agent, u32), MQTTAgentReturnCode_t> {
-    if agent_task::in_agent_task() {
-        return Err(eMQTTAgentAPICalledFromCallback);
+    match agent() {
+        Some(a) if a.is_current() => Err(eMQTTAgentAPICalledFromCallback),
+        Some(a) => Ok((a, rtos::tick_count())),
+        None => Err(eMQTTAgentFailure),
     }
-    let start = rtos::tick_count();
-    agent().map(|a| (a, start)).ok_or(eMQTTAgentFailure)
 }
 
 /// Initialises the agent and creates its task. Call once, after the scheduler's
@@ -81,13 +81,14 @@ pub extern "C" fn MQTT_AGENT_Init() -> BaseType_t {
 /// Creates a client; `eMQTTAgentFailure` when `mqttconfigMAX_BROKERS` exist.
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
-    if agent_task::in_agent_task() {
+    let agent = agent();
+    if agent.is_some_and(agent_task::Agent::is_current) {
         return eMQTTAgentAPICalledFromCallback;
     }
     if pxMQTTHandle.is_null() {
         return refused("MQTT_AGENT_Create", "pxMQTTHandle is NULL");
     }
-    let Some(handle) = agent().and_then(|a| a.create()) else { return refused("MQTT_AGENT_Create", "no free client (mqttconfigMAX_BROKERS) or the agent is not initialised") };
+    let Some(handle) = agent.and_then(|a| a.create()) else { return refused("MQTT_AGENT_Create", "no free client (mqttconfigMAX_BROKERS) or the agent is not initialised") };
     // SAFETY: non-NULL pointer to the caller's handle variable.
     unsafe { pxMQTTHandle.write_unaligned(handle) };
     eMQTTAgentSuccess

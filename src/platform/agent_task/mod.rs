@@ -227,9 +227,7 @@ fn create_agent() -> bool {
 
 /// True when called from the agent task, i.e. from inside an agent callback.
 pub fn in_agent_task() -> bool {
-    let Some(agent) = agent() else { return false };
-    let task = agent.task.load(Ordering::Acquire);
-    !task.is_null() && task == rtos::current_task()
+    agent().is_some_and(Agent::is_current)
 }
 
 fn handle_of(index: usize, generation: u32) -> *mut c_void {
@@ -460,6 +458,12 @@ impl Agent {
     /// `client` is below `mqttconfigMAX_BROKERS` (the core's client index).
     fn set_tls_failure(&self, client: usize, code: u8) {
         self.tls_failure[client].store(code, Ordering::Relaxed);
+    }
+
+    /// True when called from the agent task (see [`in_agent_task`]).
+    pub fn is_current(&self) -> bool {
+        let task = self.task.load(Ordering::Acquire);
+        !task.is_null() && task == rtos::current_task()
     }
 
     /// Wakes the agent task (an API call or data on a socket).
