@@ -294,7 +294,8 @@ fn qos_to_c(qos: QoS) -> MQTTQoS_t {
 /// back to the pool; one taken leaves Rust until `MQTT_AGENT_ReturnBuffer`.
 #[inline(never)]
 fn deliver(delivery: Delivery<PoolBuf, Callback, SUBS>) {
-    let Delivery { buf, qos, topic, payload, subscribers, fallback } = delivery;
+    // The callback lists are read where they lie (no copy of them).
+    let Delivery { buf, qos, topic, payload, ref subscribers, ref fallback } = delivery;
     let base = buf.as_ref().as_ptr();
     let data = MQTTPublishData_t {
         xQos: qos_to_c(qos),
