@@ -58,9 +58,9 @@ enum Report {
     OpenFailed { client: usize },
 }
 
-/// A queue, taken from one action at a time: a `Vec`'s iterator would move
-/// the whole (mostly empty) batch, deliveries' callback lists and all, each pass.
-type Batch = heapless::Deque<Action<PoolBuf, Callback, OpenRequest>, BATCH>;
+/// The pass's actions, performed in order, each taken out of its place
+/// (no copy of the whole batch).
+type Batch = heapless::Vec<Option<Action<PoolBuf, Callback, OpenRequest>>, BATCH>;
 
 /// The agent task's body.
 /// Never returns: the task is never deleted (so `vTaskDelete` is not linked
@@ -85,9 +85,10 @@ pub fn run() -> ! {
         let (flooded, paused, deadline) = pass(agent, &mut conns, &mut reports, &mut batch, &mut delivery, rested);
         rested = false;
         let more = batch.is_full() || delivery.is_some();
-        while let Some(action) = batch.pop_front() {
+        for action in batch.iter_mut().filter_map(Option::take) {
             perform(agent, &mut conns, action, &mut reports);
         }
+        batch.clear();
         if let Some(delivery) = delivery {
             deliver(delivery);
         }
@@ -156,7 +157,7 @@ fn pass(
                 break;
             }
             Some(action) => {
-                let _ = batch.push_back(action);
+                let _ = batch.push(Some(action));
             }
             None => break,
         }
