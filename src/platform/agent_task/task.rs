@@ -265,7 +265,6 @@ fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenR
     }
 }
 
-#[inline(never)]
 fn close(agent: &Agent, conn: &mut Conn, client: usize, reason: CloseReason, graceful: bool) {
     let Some(mut link) = conn.link.take() else { return };
     // Say why TLS ended it (e.g. the server refused our certificate).
@@ -335,7 +334,6 @@ fn deliver(delivery: Delivery<PoolBuf, Callback, SUBS>) {
 }
 
 /// `eMQTTAgentDisconnect` to the connect callback.
-#[inline(never)]
 fn disconnected(callback: Callback) {
     if let Callback::Connect(Some(f), ctx) = callback {
         // SAFETY: MQTTAgentCallbackParams_t is plain data; zeroed is a valid union.
