@@ -6,7 +6,6 @@
 //! once more before it sleeps, so that an answer already there is not left
 //! for the next wake-up.
 
-use alloc::boxed::Box;
 use core::ffi::c_void;
 
 use super::{agent, Agent, CPool, Callback, OpenRequest, PoolBuf, BROKERS, SUBS};
@@ -204,25 +203,25 @@ fn send(conn: &mut Conn, out: Out<PoolBuf>) -> bool {
     ok
 }
 
-type TlsRequest = Option<Box<crate::platform::link::TlsRequest>>;
+type TlsRequest<'a> = Option<&'a crate::platform::link::TlsRequest>;
 
 /// The connection over a connected socket: the library's TLS when asked for
 /// and the project chose it (its handshake runs here, bounded by the
 /// connect's timeout), else the socket itself (plain, or TLS by the port).
 /// `Err` carries the `MQTTAgentTLSError_t` code.
 #[cfg(feature = "tls")]
-fn open_link(socket: Socket, host: &[u8], is_ip: bool, tls: TlsRequest) -> Result<Link, u8> {
+fn open_link(socket: Socket, host: &[u8], is_ip: bool, tls: TlsRequest<'_>) -> Result<Link, u8> {
     use crate::platform::tls::{open, Failure};
     let Some(request) = tls.filter(|_| !TLS_BY_SOCKETS_PORT) else { return Ok(Link::Plain(socket)) };
     let name = host.strip_suffix(&[0]).and_then(|h| core::str::from_utf8(h).ok()).ok_or(Failure::BadServerName as u8)?;
-    let stream = open(socket, name, is_ip, &request).map_err(|f| f as u8)?;
+    let stream = open(socket, name, is_ip, request).map_err(|f| f as u8)?;
     // A full heap here is a refused connect (eMQTTAgentTLSOutOfMemory), not
     // an abort: `Box::new` would stop the device.
     crate::platform::heap::try_box(stream).map(Link::Tls).ok_or(Failure::OutOfMemory as u8)
 }
 
 #[cfg(not(feature = "tls"))]
-fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest) -> Result<Link, u8> {
+fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest<'_>) -> Result<Link, u8> {
     Ok(Link::Plain(socket))
 }
 
@@ -231,7 +230,8 @@ fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest) -> Re
 #[inline(never)] // Its frame only while it runs: the task's own frame stays small (TLS needs the room).
 fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenRequest) -> Report {
     agent.set_tls_failure(client, 0);
-    let super::Open { host, port, is_ip, tls } = *open;
+    // Read where it lies; the request is freed once, when `open` goes.
+    let super::Open { ref host, port, is_ip, ref tls } = *open;
     let send_timeout = (mqtt::TCP_SEND_TIMEOUT_MS as u64 * kernel::TICK_RATE_HZ as u64 / 1000) as u32;
     // TLS by the Secure Sockets port: AFR v1.4.7's options before SOCKETS_Connect.
     let port_tls = tls.as_deref().filter(|_| TLS_BY_SOCKETS_PORT).map(|r| PortTls {
@@ -239,8 +239,8 @@ fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenR
         sni: !is_ip,
         aws_alpn: r.aws_alpn,
     });
-    let opened = match Socket::connect(&host, is_ip, port, send_timeout.max(1), port_tls.as_ref()) {
-        Ok(socket) => open_link(socket, &host, is_ip, tls),
+    let opened = match Socket::connect(host, is_ip, port, send_timeout.max(1), port_tls.as_ref()) {
+        Ok(socket) => open_link(socket, host, is_ip, tls.as_deref()),
         Err(e) => Err(match (e, port_tls.is_some()) {
             (NetError::TlsOptionRefused(option), _) => {
                 crate::platform::log::debug(format_args!(
