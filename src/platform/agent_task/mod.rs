@@ -456,7 +456,9 @@ impl Agent {
 
     /// `client` is below `mqttconfigMAX_BROKERS` (the core's client index).
     fn set_tls_failure(&self, client: usize, code: u8) {
-        self.tls_failure[client].store(code, Ordering::Relaxed);
+        if let Some(f) = self.tls_failure.get(client) {
+            f.store(code, Ordering::Relaxed);
+        }
     }
 
     /// True when called from the agent task (see [`in_agent_task`]).
