@@ -46,6 +46,19 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]>
     }
 }
 
+/// A topic filter from C (pucTopic/usTopicLength): `None` when the pointer is
+/// NULL with a non-zero length, or the filter is empty, not UTF-8 or
+/// misplaces a wildcard. One copy for Subscribe and Unsubscribe.
+///
+/// # Safety
+/// As [`c_bytes`].
+#[inline(never)]
+unsafe fn filter_arg<'a>(ptr: *const u8, len: u16) -> Option<&'a [u8]> {
+    // SAFETY: per this function's contract.
+    let filter = unsafe { c_bytes(ptr, len as usize) }?;
+    topic::check_topic_filter_bytes(filter).ok().map(|()| filter)
+}
+
 fn qos_from_c(raw: u32) -> Option<QoS> {
     QoS::try_from(u8::try_from(raw).ok()?).ok()
 }
@@ -196,8 +209,9 @@ pub extern "C" fn MQTT_AGENT_Subscribe(
         return refused("MQTT_AGENT_Subscribe", "xQoS is not 0, 1 or 2");
     };
     // SAFETY: the filter is pucTopic/usTopicLength.
-    let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return refused("MQTT_AGENT_Subscribe", "pucTopic is NULL with a non-zero usTopicLength") };
-    let Ok(()) = topic::check_topic_filter_bytes(filter) else { return refused("MQTT_AGENT_Subscribe", "the topic filter is empty, not UTF-8 or misplaces a wildcard") };
+    let Some(filter) = (unsafe { filter_arg(p.pucTopic, p.usTopicLength) }) else {
+        return refused("MQTT_AGENT_Subscribe", "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
+    };
     #[cfg(afr_subscription_management)]
     let callback = p.pxPublishCallback.map(|f| Callback::Publish(Some(f), agent_task::CPtr(p.pvPublishCallbackContext)));
     #[cfg(not(afr_subscription_management))]
@@ -220,8 +234,9 @@ pub extern "C" fn MQTT_AGENT_Unsubscribe(
     // SAFETY: NULL is refused; otherwise a valid parameter block.
     let Some(p) = (unsafe { pxUnsubscribeParams.as_ref() }) else { return refused("MQTT_AGENT_Unsubscribe", "pxUnsubscribeParams is NULL") };
     // SAFETY: the filter is pucTopic/usTopicLength.
-    let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return refused("MQTT_AGENT_Unsubscribe", "pucTopic is NULL with a non-zero usTopicLength") };
-    let Ok(()) = topic::check_topic_filter_bytes(filter) else { return refused("MQTT_AGENT_Unsubscribe", "the topic filter is empty, not UTF-8 or misplaces a wildcard") };
+    let Some(filter) = (unsafe { filter_arg(p.pucTopic, p.usTopicLength) }) else {
+        return refused("MQTT_AGENT_Unsubscribe", "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
+    };
     to_code(agent.submit_from(xMQTTHandle, Command::Unsubscribe { filter }, start, xTimeoutTicks))
 }
 
