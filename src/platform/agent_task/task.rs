@@ -88,9 +88,7 @@ pub fn run() -> ! {
             perform(agent, &mut conns, action, &mut reports);
         }
         batch.clear();
-        if let Some(delivery) = delivery {
-            deliver(delivery);
-        }
+        deliver(&mut delivery);
         if (paused || more || !reports.is_empty()) && !flooded {
             // A delivery was made or more actions wait, or something was sent
             // or opened: an answer may be there already. Look before sleeping.
@@ -293,9 +291,11 @@ fn qos_to_c(qos: QoS) -> MQTTQoS_t {
 /// connect callback when no subscription matched. A buffer nobody takes goes
 /// back to the pool; one taken leaves Rust until `MQTT_AGENT_ReturnBuffer`.
 #[inline(never)]
-fn deliver(delivery: Delivery<PoolBuf, Callback, SUBS>) {
-    // The callback lists are read where they lie (no copy of them).
-    let Delivery { buf, qos, topic, payload, ref subscribers, ref fallback } = delivery;
+fn deliver(slot: &mut Option<Delivery<PoolBuf, Callback, SUBS>>) {
+    // Read where it lies (no copy of the callback lists); only the buffer
+    // is taken out, at the end.
+    let Some(Delivery { buf, qos, topic, payload, subscribers, fallback }) = slot.as_ref() else { return };
+    let (qos, topic, payload) = (*qos, *topic, *payload);
     let base = buf.as_ref().as_ptr();
     let data = MQTTPublishData_t {
         xQos: qos_to_c(qos),
@@ -326,6 +326,7 @@ fn deliver(delivery: Delivery<PoolBuf, Callback, SUBS>) {
             break;
         }
     }
+    let Some(Delivery { buf, .. }) = slot.take() else { return };
     if taken {
         let _ = buf.into_raw(); // C owns it now.
     } else {
