@@ -421,5 +421,16 @@ fn build_shim(dirs: &[PathBuf], defines: &[String]) -> Result<(), String> {
     let shim_dir = env::var("DEP_FREERTOS_SHIM").map_err(|_| "freertos-rust did not report its shim".to_string())?;
     let shim = Path::new(&shim_dir).join("shim.c");
     println!("cargo:rerun-if-changed={}", shim.display());
-    c_build(dirs, defines).file(&shim).try_compile("freertos_rs_shim").map_err(|e| e.to_string())
+    let mut b = c_build(dirs, defines);
+    // The project's configASSERT may record __FILE__: the shim's is then its
+    // name ("shim.c"), not a ~100-byte registry path in the image's flash.
+    b.flag_if_supported(&format!("-fmacro-prefix-map={}/=", shim_dir.trim_end_matches('/')));
+    b.file(&shim).try_compile("freertos_rs_shim").map_err(|e| e.to_string())?;
+    // Our own kernel calls (src/platform/kernel.c), likewise with a short __FILE__.
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
+    let ours = manifest.join("src/platform/kernel.c");
+    println!("cargo:rerun-if-changed={}", ours.display());
+    let mut b = c_build(dirs, defines);
+    b.flag_if_supported(&format!("-fmacro-prefix-map={}/=", manifest.join("src/platform").display()));
+    b.file(&ours).try_compile("afr_kernel").map_err(|e| e.to_string())
 }

@@ -24,6 +24,7 @@ use MQTTAgentReturnCode_t::*;
 /// `securesocketsMAX_DNS_NAME_LENGTH`.
 const MAX_HOST_LEN: usize = 253;
 
+#[inline(never)] // One copy for the six calls.
 fn to_code(r: Result<Done, SubmitError>) -> MQTTAgentReturnCode_t {
     match r {
         Ok(Done::Success) => eMQTTAgentSuccess,
@@ -45,6 +46,19 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]>
     }
 }
 
+/// A topic filter from C (pucTopic/usTopicLength): `None` when the pointer is
+/// NULL with a non-zero length, or the filter is empty, not UTF-8 or
+/// misplaces a wildcard. One copy for Subscribe and Unsubscribe.
+///
+/// # Safety
+/// As [`c_bytes`].
+#[inline(never)]
+unsafe fn filter_arg<'a>(ptr: *const u8, len: u16) -> Option<&'a [u8]> {
+    // SAFETY: per this function's contract.
+    let filter = unsafe { c_bytes(ptr, len as usize) }?;
+    topic::check_topic_filter_bytes(filter).ok().map(|()| filter)
+}
+
 fn qos_from_c(raw: u32) -> Option<QoS> {
     QoS::try_from(u8::try_from(raw).ok()?).ok()
 }
@@ -59,16 +73,11 @@ fn refused(call: &str, why: &str) -> MQTTAgentReturnCode_t {
 /// What every call checks first: not from an agent callback, agent initialised.
 /// Gives the agent and the call's start tick.
 fn enter() -> Result<(&'static agent_task::Agent, u32), MQTTAgentReturnCode_t> {
-    if agent_task::in_agent_task() {
-        return Err(eMQTTAgentAPICalledFromCallback);
+    match agent() {
+        Some(a) if a.is_current() => Err(eMQTTAgentAPICalledFromCallback),
+        Some(a) => Ok((a, rtos::tick_count())),
+        None => Err(eMQTTAgentFailure),
     }
-    let start = rtos::tick_count();
-    agent().map(|a| (a, start)).ok_or(eMQTTAgentFailure)
-}
-
-/// Time left of `timeout` since `start`.
-fn remaining(start: u32, timeout: TickType_t) -> TickType_t {
-    timeout.saturating_sub(rtos::tick_count().wrapping_sub(start))
 }
 
 /// Initialises the agent and creates its task. Call once, after the scheduler's
@@ -85,13 +94,14 @@ pub extern "C" fn MQTT_AGENT_Init() -> BaseType_t {
 /// Creates a client; `eMQTTAgentFailure` when `mqttconfigMAX_BROKERS` exist.
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
-    if agent_task::in_agent_task() {
+    let agent = agent();
+    if agent.is_some_and(agent_task::Agent::is_current) {
         return eMQTTAgentAPICalledFromCallback;
     }
     if pxMQTTHandle.is_null() {
         return refused("MQTT_AGENT_Create", "pxMQTTHandle is NULL");
     }
-    let Some(handle) = agent().and_then(|a| a.create()) else { return refused("MQTT_AGENT_Create", "no free client (mqttconfigMAX_BROKERS) or the agent is not initialised") };
+    let Some(handle) = agent.and_then(|a| a.create()) else { return refused("MQTT_AGENT_Create", "no free client (mqttconfigMAX_BROKERS) or the agent is not initialised") };
     // SAFETY: non-NULL pointer to the caller's handle variable.
     unsafe { pxMQTTHandle.write_unaligned(handle) };
     eMQTTAgentSuccess
@@ -101,7 +111,7 @@ pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQT
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
     match enter() {
-        Ok((agent, _)) => to_code(agent.submit(xMQTTHandle, Command::Delete, crate::config::kernel::MAX_DELAY)),
+        Ok((agent, start)) => to_code(agent.submit_from(xMQTTHandle, Command::Delete, start, crate::config::kernel::MAX_DELAY)),
         Err(code) => code,
     }
 }
@@ -166,14 +176,14 @@ pub extern "C" fn MQTT_AGENT_Connect(
         start,
         timeout: xTimeoutTicks,
     };
-    to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
+    to_code(agent.submit_from(xMQTTHandle, command, start, xTimeoutTicks))
 }
 
 /// Sends DISCONNECT and closes the connection. Operations still waiting fail.
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Disconnect(xMQTTHandle: MQTTAgentHandle_t, xTimeoutTicks: TickType_t) -> MQTTAgentReturnCode_t {
     match enter() {
-        Ok((agent, _)) => to_code(agent.submit(xMQTTHandle, Command::Disconnect, xTimeoutTicks)),
+        Ok((agent, start)) => to_code(agent.submit_from(xMQTTHandle, Command::Disconnect, start, xTimeoutTicks)),
         Err(code) => code,
     }
 }
@@ -199,14 +209,15 @@ pub extern "C" fn MQTT_AGENT_Subscribe(
         return refused("MQTT_AGENT_Subscribe", "xQoS is not 0, 1 or 2");
     };
     // SAFETY: the filter is pucTopic/usTopicLength.
-    let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return refused("MQTT_AGENT_Subscribe", "pucTopic is NULL with a non-zero usTopicLength") };
-    let Ok(()) = topic::check_topic_filter_bytes(filter) else { return refused("MQTT_AGENT_Subscribe", "the topic filter is empty, not UTF-8 or misplaces a wildcard") };
+    let Some(filter) = (unsafe { filter_arg(p.pucTopic, p.usTopicLength) }) else {
+        return refused("MQTT_AGENT_Subscribe", "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
+    };
     #[cfg(afr_subscription_management)]
     let callback = p.pxPublishCallback.map(|f| Callback::Publish(Some(f), agent_task::CPtr(p.pvPublishCallbackContext)));
     #[cfg(not(afr_subscription_management))]
     let callback = None;
     let command = Command::Subscribe { filter, qos, callback };
-    to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
+    to_code(agent.submit_from(xMQTTHandle, command, start, xTimeoutTicks))
 }
 
 /// Unsubscribes from one topic filter and waits for the UNSUBACK.
@@ -223,9 +234,10 @@ pub extern "C" fn MQTT_AGENT_Unsubscribe(
     // SAFETY: NULL is refused; otherwise a valid parameter block.
     let Some(p) = (unsafe { pxUnsubscribeParams.as_ref() }) else { return refused("MQTT_AGENT_Unsubscribe", "pxUnsubscribeParams is NULL") };
     // SAFETY: the filter is pucTopic/usTopicLength.
-    let Some(filter) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }) else { return refused("MQTT_AGENT_Unsubscribe", "pucTopic is NULL with a non-zero usTopicLength") };
-    let Ok(()) = topic::check_topic_filter_bytes(filter) else { return refused("MQTT_AGENT_Unsubscribe", "the topic filter is empty, not UTF-8 or misplaces a wildcard") };
-    to_code(agent.submit(xMQTTHandle, Command::Unsubscribe { filter }, remaining(start, xTimeoutTicks)))
+    let Some(filter) = (unsafe { filter_arg(p.pucTopic, p.usTopicLength) }) else {
+        return refused("MQTT_AGENT_Unsubscribe", "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
+    };
+    to_code(agent.submit_from(xMQTTHandle, Command::Unsubscribe { filter }, start, xTimeoutTicks))
 }
 
 /// Publishes a message: QoS 0 returns once sent, QoS 1 at PUBACK, QoS 2 at
@@ -257,7 +269,7 @@ pub extern "C" fn MQTT_AGENT_Publish(
     };
     let Ok(()) = topic::check_topic_name_bytes(name) else { return refused("MQTT_AGENT_Publish", "the topic name is empty, not UTF-8 or has a wildcard") };
     let command = Command::Publish { topic: name, payload, qos, retain: false };
-    to_code(agent.submit(xMQTTHandle, command, remaining(start, xTimeoutTicks)))
+    to_code(agent.submit_from(xMQTTHandle, command, start, xTimeoutTicks))
 }
 
 /// Gives back a buffer whose ownership a callback took (by returning

@@ -8,7 +8,11 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::mem::size_of;
 use core::ptr;
 
-use freertos_rust::{freertos_rs_pvPortMalloc, freertos_rs_vPortFree, FreeRtosVoidPtr};
+extern "C" {
+    // The kernel's heap, called directly (not through freertos-rust's wrappers).
+    fn pvPortMalloc(size: usize) -> *mut core::ffi::c_void;
+    fn vPortFree(block: *mut core::ffi::c_void);
+}
 
 use crate::config::kernel::BYTE_ALIGNMENT;
 
@@ -93,9 +97,9 @@ fn padded_size(layout: Layout) -> Option<usize> {
 }
 
 fn port_malloc(size: usize) -> *mut u8 {
-    let Ok(size) = u32::try_from(size) else { return ptr::null_mut() };
-    // SAFETY: pvPortMalloc may be called from any task; it returns null on failure.
-    unsafe { freertos_rs_pvPortMalloc(size) as *mut u8 }
+    // SAFETY: pvPortMalloc (size_t, i.e. usize) may be called from any task;
+    // it returns null on failure.
+    unsafe { pvPortMalloc(size) as *mut u8 }
 }
 
 unsafe impl GlobalAlloc for FreeRtosHeap {
@@ -129,6 +133,6 @@ unsafe impl GlobalAlloc for FreeRtosHeap {
             unsafe { (block as *const usize).sub(1).read_unaligned() as *mut u8 }
         };
         // SAFETY: `raw` came from pvPortMalloc and is freed once, as GlobalAlloc requires.
-        unsafe { freertos_rs_vPortFree(raw as FreeRtosVoidPtr) }
+        unsafe { vPortFree(raw as *mut core::ffi::c_void) }
     }
 }

@@ -44,51 +44,74 @@ pub fn spawn(
         })
 }
 
-/// Creates a FreeRTOS task running the plain function `body` (the agent
-/// task): straight through the shim's `xTaskCreate`, without freertos-rust's
-/// boxed closure, task builder and name copy. `body` never returns (so no
-/// task deletion code is linked for it). Gives the task's handle.
-pub fn spawn_fn(name: &'static str, stack_depth: u32, priority: u32, body: fn() -> !) -> Result<*mut c_void, SpawnError> {
-    let stack = u16::try_from(stack_depth).map_err(|_| SpawnError::StackTooDeep)?;
-    if u8::try_from(priority).is_err() || priority >= crate::config::kernel::MAX_PRIORITIES {
+/// Kernel functions every FreeRTOS since v9 exports under these names and
+/// signatures, called directly rather than through freertos-rust's one-line
+/// shim wrappers; what differs between kernel versions (the task
+/// notification calls) and configASSERT go through src/platform/kernel.c.
+mod kernel {
+    use core::ffi::c_void;
+    extern "C" {
+        // The stack depth is `configSTACK_DEPTH_TYPE` (uint16_t before v11,
+        // StackType_t since): passed as a u32, whose low half is the same
+        // value in a register or a stack slot on the supported ABIs (the
+        // callee reads only its type's width).
+        pub fn xTaskCreate(
+            code: extern "C" fn(*mut c_void),
+            name: *const u8,
+            stack_depth: u32,
+            param: *mut c_void,
+            priority: u32,
+            created: *mut *mut c_void,
+        ) -> i32;
+        pub fn xTaskGetTickCount() -> u32;
+        pub fn vTaskDelay(ticks: u32);
+        pub fn vTaskSuspendAll();
+        pub fn xTaskResumeAll() -> i32;
+        pub fn xTaskGetCurrentTaskHandle() -> *mut c_void;
+        // src/platform/kernel.c: through the project's macros.
+        pub fn afr_notify_give(task: *mut c_void);
+        pub fn afr_notify_take(ticks: u32) -> u32;
+        pub fn afr_assert_failed();
+    }
+}
+
+/// Creates a FreeRTOS task named `name` running the plain
+/// function `body` (the agent task): straight through `xTaskCreate`, without
+/// freertos-rust's boxed closure, task builder and name copy. `body` never
+/// returns (so no task deletion code is linked for it). Gives the task's handle.
+pub fn spawn_fn(name: &'static core::ffi::CStr, stack_depth: u32, priority: u32, body: fn() -> !) -> Result<*mut c_void, SpawnError> {
+    if stack_depth > u16::MAX as u32 {
+        return Err(SpawnError::StackTooDeep);
+    }
+    if priority >= crate::config::kernel::MAX_PRIORITIES {
         return Err(SpawnError::BadPriority);
     }
-    extern "C" fn entry(param: *mut c_void) -> *mut c_void {
+    extern "C" fn entry(param: *mut c_void) {
         // SAFETY: `param` is the `fn() -> !` that `spawn_fn` passed, cast to
         // a data pointer (same size and representation on FreeRTOS targets).
         let body = unsafe { core::mem::transmute::<*mut c_void, fn() -> !>(param) };
         body()
     }
-    let mut handle: freertos_rust::FreeRtosTaskHandle = core::ptr::null();
-    // SAFETY: `entry` has the C task signature; the name is copied by the shim
-    // (at most configMAX_TASK_NAME_LEN bytes); `handle` outlives the call.
-    let failed = unsafe {
-        freertos_rust::freertos_rs_spawn_task(
-            entry,
-            body as *mut c_void,
-            name.as_ptr(),
-            name.len().min(u8::MAX as usize) as u8,
-            stack,
-            priority,
-            &mut handle,
-        )
-    };
-    if failed != 0 || handle.is_null() {
+    let mut handle: *mut c_void = core::ptr::null_mut();
+    // SAFETY: `entry` has the C task signature; the name is NUL-terminated
+    // and copied by the kernel; `handle` outlives the call.
+    let created = unsafe { kernel::xTaskCreate(entry, name.as_ptr().cast(), stack_depth, body as *mut c_void, priority, &mut handle) };
+    if created != 1 || handle.is_null() {
         return Err(SpawnError::OutOfMemory);
     }
-    Ok(handle as *mut c_void)
+    Ok(handle)
 }
 
 /// The scheduler's tick count.
 pub fn tick_count() -> u32 {
     // SAFETY: xTaskGetTickCount has no preconditions in task context.
-    unsafe { freertos_rust::freertos_rs_xTaskGetTickCount() }
+    unsafe { kernel::xTaskGetTickCount() }
 }
 
 /// Blocks the calling task for `ticks`.
 pub fn delay(ticks: u32) {
     // SAFETY: vTaskDelay may be called from any task.
-    unsafe { freertos_rust::freertos_rs_vTaskDelay(ticks) }
+    unsafe { kernel::vTaskDelay(ticks) }
 }
 
 /// Suspends the scheduler (`vTaskSuspendAll`): no other task runs until
@@ -96,19 +119,19 @@ pub fn delay(ticks: u32) {
 pub fn suspend_all() {
     // SAFETY: vTaskSuspendAll has no preconditions (it nests, and is allowed
     // before the scheduler starts).
-    unsafe { freertos_rust::freertos_rs_vTaskSuspendAll() }
+    unsafe { kernel::vTaskSuspendAll() }
 }
 
 /// Ends one [`suspend_all`] (`xTaskResumeAll`).
 pub fn resume_all() {
     // SAFETY: every call pairs with an earlier `suspend_all` of the same task.
-    unsafe { freertos_rust::freertos_rs_xTaskResumeAll() };
+    unsafe { kernel::xTaskResumeAll() };
 }
 
 /// The running task's handle.
 pub fn current_task() -> *mut c_void {
     // SAFETY: xTaskGetCurrentTaskHandle has no preconditions in task context.
-    unsafe { freertos_rust::freertos_rs_get_current_task() as *mut c_void }
+    unsafe { kernel::xTaskGetCurrentTaskHandle() }
 }
 
 /// Increments the notification value (index 0, `xTaskNotify` with
@@ -117,8 +140,8 @@ pub fn current_task() -> *mut c_void {
 /// # Safety
 /// `task` must be the handle of a task that exists (has not been deleted).
 pub unsafe fn notify(task: *mut c_void) {
-    // SAFETY: a live task's handle, per this function's contract; 2 is eIncrement in the shim.
-    unsafe { freertos_rust::freertos_rs_task_notify(task as freertos_rust::FreeRtosTaskHandle, 0, 2) };
+    // SAFETY: a live task's handle, per this function's contract (xTaskNotifyGive: eIncrement).
+    unsafe { kernel::afr_notify_give(task) };
 }
 
 /// A task waiting for something (null: none), and whether what it waits for
@@ -170,5 +193,11 @@ impl Waiter {
 /// taken, 0 when the time passed without one.
 pub fn notify_take(ticks: u32) -> u32 {
     // SAFETY: ulTaskNotifyTake acts on the calling task; any tick count is valid.
-    unsafe { freertos_rust::freertos_rs_task_notify_take(1, ticks) }
+    unsafe { kernel::afr_notify_take(ticks) }
+}
+
+/// Raises the project's `configASSERT` (the panic handler's report).
+pub fn assert_failed() {
+    // SAFETY: no preconditions; what configASSERT does is the project's choice.
+    unsafe { kernel::afr_assert_failed() }
 }

@@ -16,8 +16,8 @@ fn on_panic(_info: &PanicInfo) -> ! {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        // SAFETY: raises the project's configASSERT, its chosen way to report a fault.
-        unsafe { freertos_rust::freertos_rs_invoke_configASSERT() };
+        // The project's configASSERT: its chosen way to report a fault.
+        crate::platform::rtos::assert_failed();
         loop {
             core::hint::spin_loop();
         }

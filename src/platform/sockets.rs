@@ -89,29 +89,30 @@ unsafe impl Send for Socket {}
 
 /// Parses a dotted IPv4 address into network byte order. Each part is what
 /// `u8::from_str` takes (decimal digits, an optional leading `+`, at most
-/// 255), read from the bytes: no `core::str` parsing code in the image.
+/// 255), read from the bytes in one pass: no `core::str` parsing code and no
+/// split iterator in the image.
 fn parse_ipv4(s: &[u8]) -> Option<u32> {
     let mut octets = [0u8; 4];
-    let mut parts = s.split(|&b| b == b'.');
-    for o in &mut octets {
-        let part = parts.next()?;
-        let digits = part.strip_prefix(b"+").unwrap_or(part);
-        if digits.is_empty() {
-            return None;
-        }
-        let mut value = 0u32;
-        for &d in digits {
-            if !d.is_ascii_digit() {
-                return None;
+    let (mut part, mut value, mut digits, mut signed) = (0usize, 0u32, false, false);
+    // A '.' after the last byte ends the last part as the others.
+    for &c in s.iter().chain(core::iter::once(&b'.')) {
+        match c {
+            b'0'..=b'9' => {
+                value = value * 10 + u32::from(c - b'0');
+                if value > 255 {
+                    return None;
+                }
+                digits = true;
             }
-            value = value * 10 + u32::from(d - b'0');
-            if value > 255 {
-                return None;
+            b'+' if !digits && !signed => signed = true,
+            b'.' if digits => {
+                *octets.get_mut(part)? = value as u8;
+                (part, value, digits, signed) = (part + 1, 0, false, false);
             }
+            _ => return None,
         }
-        *o = value as u8;
     }
-    parts.next().is_none().then(|| u32::from_ne_bytes(octets))
+    (part == 4).then(|| u32::from_ne_bytes(octets))
 }
 
 impl Socket {

@@ -36,181 +36,155 @@ const PROTOCOL: &[u8] = b"\x00\x04MQTT\x04";
 const FLAG_USERNAME: u8 = 0x80;
 const FLAG_CLEAN_SESSION: u8 = 0x02;
 
-/// Writes a packet body front to back, or (into an empty slice) only counts it.
-/// `check`: apply the string and topic rules (the counting pass does; the
-/// writing pass after it need not check the same strings again).
-struct Body<'b> {
+/// Most pieces a request's body has (CONNECT: protocol, flags, keep-alive,
+/// client id, user name).
+const PIECES: usize = 5;
+
+/// Writes front to back into a slice sized for the frame first.
+struct Writer<'b> {
     out: &'b mut [u8],
-    len: usize,
-    check: bool,
+    at: usize,
 }
 
-impl Body<'_> {
+impl Writer<'_> {
+    /// Copies `src` and moves on; out of room, it copies nothing (never the
+    /// case: `out` is the frame's size).
     #[inline(never)]
     fn put(&mut self, src: &[u8]) {
-        if let Some(dst) = self.out.get_mut(self.len..).and_then(|d| d.get_mut(..src.len())) {
+        if let Some(dst) = self.out.get_mut(self.at..).and_then(|d| d.get_mut(..src.len())) {
             dst.copy_from_slice(src);
         }
-        self.len = self.len.saturating_add(src.len());
+        self.at += src.len();
     }
-
-    /// A length-prefixed string: well-formed UTF-8 [MQTT-1.5.3-1], no U+0000
-    /// [MQTT-1.5.3-2], at most 65,535 bytes.
-    #[inline(never)]
-    fn str(&mut self, s: &[u8]) -> Result<(), EncodeError> {
-        if self.check {
-            match utf8_with_nul(s) {
-                None => return Err(EncodeError::InvalidUtf8),
-                Some(true) => return Err(EncodeError::NullCharacter),
-                Some(false) => {}
-            }
-        }
-        let Ok(len) = u16::try_from(s.len()) else { return Err(EncodeError::StringTooLong) };
-        self.put(&len.to_be_bytes());
-        self.put(s);
-        Ok(())
-    }
-}
-
-/// Bytes of a remaining length's encoding (§2.2.3); 5 for more than the largest.
-fn varint_len(r: usize) -> usize {
-    match r {
-        0..=127 => 1,
-        128..=16_383 => 2,
-        16_384..=2_097_151 => 3,
-        2_097_152..=268_435_455 => 4,
-        _ => 5,
-    }
-}
-
-/// A packet identifier is never 0 [MQTT-2.3.1-1].
-fn check_id(id: u16) -> Result<(), EncodeError> {
-    if id == 0 {
-        return Err(EncodeError::ZeroPacketId);
-    }
-    Ok(())
-}
-
-/// Topic names and filters are never empty [MQTT-4.7.3-1].
-fn check_not_empty(topic: &[u8]) -> Result<(), EncodeError> {
-    if topic.is_empty() {
-        return Err(EncodeError::EmptyTopic);
-    }
-    Ok(())
 }
 
 impl Request<'_> {
-    /// Writes (or counts) the variable header and payload; gives the first byte.
-    fn body(&self, id: u16, w: &mut Body<'_>) -> Result<u8, EncodeError> {
-        let id_bytes = id.to_be_bytes();
-        Ok(match *self {
-            Request::Connect { client_id, username, keep_alive } => {
-                w.put(PROTOCOL);
-                w.put(&[FLAG_CLEAN_SESSION | if username.is_some() { FLAG_USERNAME } else { 0 }]);
-                w.put(&keep_alive.to_be_bytes());
-                w.str(client_id)?;
-                if let Some(user) = username {
-                    w.str(user)?;
-                }
-                (PacketType::Connect as u8) << 4
-            }
-            Request::Subscribe { filter, qos } => {
-                check_id(id)?;
-                check_not_empty(filter)?;
-                w.put(&id_bytes);
-                w.str(filter)?;
-                w.put(&[qos as u8]);
-                ((PacketType::Subscribe as u8) << 4) | 0b0010
-            }
-            Request::Unsubscribe { filter } => {
-                check_id(id)?;
-                check_not_empty(filter)?;
-                w.put(&id_bytes);
-                w.str(filter)?;
-                ((PacketType::Unsubscribe as u8) << 4) | 0b0010
-            }
-            Request::Publish { topic, payload, qos, retain } => {
-                if qos != QoS::AtMostOnce {
-                    check_id(id)?;
-                }
-                check_not_empty(topic)?;
-                // No wildcard in a topic name [MQTT-3.3.2-2].
-                if w.check && topic.iter().any(|&b| b == b'+' || b == b'#') {
-                    return Err(EncodeError::WildcardInTopic);
-                }
-                w.str(topic)?;
-                if qos != QoS::AtMostOnce {
-                    w.put(&id_bytes);
-                }
-                w.put(payload);
-                ((PacketType::Publish as u8) << 4) | ((qos as u8) << 1) | u8::from(retain)
-            }
-        })
-    }
-
     /// Length of the whole frame, or why it cannot be encoded (as
     /// [`encode`](Self::encode) with a non-zero packet id).
     pub fn encoded_len(&self) -> Result<usize, EncodeError> {
-        self.frame(1, None, None)
+        self.frame(1, None, true)
     }
 
     /// Writes the frame with packet id `id` at the start of `out`; returns its
     /// length. Nothing is written when `out` is too small.
     pub fn encode(&self, id: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
-        self.frame(id, Some(out), None)
+        self.frame(id, Some(out), true)
     }
 
     /// As [`encode`](Self::encode) for a request whose
     /// [`encoded_len`](Self::encoded_len) was `Ok(len)`: the strings are not
-    /// checked nor the body counted again (one writing pass). A `len` other
-    /// than that gives an error or a frame that is not this request's.
+    /// scanned again (UTF-8, U+0000, wildcards). A `len` other than the
+    /// frame's gives an error.
     pub fn encode_checked(&self, id: u16, len: usize, out: &mut [u8]) -> Result<usize, EncodeError> {
-        // The remaining length whose frame is `len` bytes long: a header of 2 to 5 bytes.
-        let remaining = (2..=5usize).find_map(|h| len.checked_sub(h).filter(|&r| varint_len(r) + 1 == h));
-        self.frame(id, Some(out), remaining)
+        match self.frame(id, out.get_mut(..len), false) {
+            Ok(n) if n != len => Err(EncodeError::BufferTooSmall { needed: n }),
+            r => r,
+        }
     }
 
+    /// Every packet the agent sends is a list of pieces, some of them
+    /// length-prefixed strings: one checking, counting and writing path for
+    /// all four kinds. `check`: scan the strings (UTF-8, U+0000, wildcards).
     #[inline(never)]
-    fn frame(&self, id: u16, out: Option<&mut [u8]>, counted: Option<usize>) -> Result<usize, EncodeError> {
-        // First pass: check and count (unless counted already).
-        let remaining = match counted {
-            Some(r) => r,
-            None => {
-                let mut count = Body { out: &mut [], len: 0, check: true };
-                self.body(id, &mut count)?;
-                count.len
+    fn frame(&self, id: u16, out: Option<&mut [u8]>, check: bool) -> Result<usize, EncodeError> {
+        let id_bytes = id.to_be_bytes();
+        let mut small = [0u8; 3]; // CONNECT's flags and keep-alive, or SUBSCRIBE's QoS.
+        let mut pieces: [&[u8]; PIECES] = [&[]; PIECES];
+        // Bit i: piece i is a string (a 2-byte length before it).
+        let strings: u8;
+        // The id (when the packet has one) and the topic or filter, checked
+        // before the strings, in the full codec's order.
+        let (has_id, topic, first) = match *self {
+            Request::Connect { client_id, username, keep_alive } => {
+                small[0] = FLAG_CLEAN_SESSION | if username.is_some() { FLAG_USERNAME } else { 0 };
+                small[1..].copy_from_slice(&keep_alive.to_be_bytes());
+                pieces[0] = PROTOCOL;
+                pieces[1] = &small;
+                pieces[2] = client_id;
+                strings = if let Some(user) = username {
+                    pieces[3] = user;
+                    0b1100
+                } else {
+                    0b0100
+                };
+                (false, None, (PacketType::Connect as u8) << 4)
+            }
+            Request::Subscribe { filter, qos } => {
+                small[0] = qos as u8;
+                pieces = [&id_bytes, filter, &small[..1], &[], &[]];
+                strings = 0b10;
+                (true, Some(filter), ((PacketType::Subscribe as u8) << 4) | 0b0010)
+            }
+            Request::Unsubscribe { filter } => {
+                pieces = [&id_bytes, filter, &[], &[], &[]];
+                strings = 0b10;
+                (true, Some(filter), ((PacketType::Unsubscribe as u8) << 4) | 0b0010)
+            }
+            Request::Publish { topic, payload, qos, retain } => {
+                let qos_id: &[u8] = if qos == QoS::AtMostOnce { &[] } else { &id_bytes };
+                pieces = [topic, qos_id, payload, &[], &[]];
+                strings = 0b1;
+                (qos != QoS::AtMostOnce, Some(topic), ((PacketType::Publish as u8) << 4) | ((qos as u8) << 1) | u8::from(retain))
             }
         };
+        if has_id && id == 0 {
+            return Err(EncodeError::ZeroPacketId);
+        }
+        if let Some(topic) = topic {
+            if topic.is_empty() {
+                return Err(EncodeError::EmptyTopic);
+            }
+            // No wildcard in a topic name [MQTT-3.3.2-2].
+            if check && first >> 4 == PacketType::Publish as u8 && topic.iter().any(|&b| b == b'+' || b == b'#') {
+                return Err(EncodeError::WildcardInTopic);
+            }
+        }
+        let mut remaining: usize = 0;
+        for (i, p) in pieces.iter().enumerate() {
+            if strings & (1 << i) != 0 {
+                // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
+                if check {
+                    match utf8_with_nul(p) {
+                        None => return Err(EncodeError::InvalidUtf8),
+                        Some(true) => return Err(EncodeError::NullCharacter),
+                        Some(false) => {}
+                    }
+                }
+                if p.len() > u16::MAX as usize {
+                    return Err(EncodeError::StringTooLong);
+                }
+                remaining += 2;
+            }
+            remaining = remaining.saturating_add(p.len());
+        }
         if remaining > MAX_REMAINING_LEN as usize {
             return Err(EncodeError::PacketTooLarge);
         }
-        // Fixed header: the first byte (written by the second pass) and a
-        // 1..=4-byte remaining length (§2.2.3).
-        let mut header = [0u8; 5];
+        // Fixed header: the first byte and a 1..=4-byte remaining length (§2.2.3).
+        let mut header = [first, 0, 0, 0, 0];
         let mut header_len = 1;
         let mut rest = remaining;
-        for b in header.iter_mut().skip(1) {
-            *b = (rest & 0x7f) as u8 | if rest > 0x7f { 0x80 } else { 0 };
-            header_len += 1;
+        while let Some(b) = header.get_mut(header_len) {
+            *b = rest as u8 & 0x7f;
             rest >>= 7;
+            header_len += 1;
             if rest == 0 {
                 break;
             }
+            *b |= 0x80;
         }
         let needed = header_len + remaining;
         let Some(out) = out else { return Ok(needed) };
         let Some(out) = out.get_mut(..needed) else {
             return Err(EncodeError::BufferTooSmall { needed });
         };
-        // Second pass: write (the strings were checked by the first).
-        let mut w = Body { out, len: 0, check: false };
+        let mut w = Writer { out, at: 0 };
         w.put(header.get(..header_len).unwrap_or(&[]));
-        let first = self.body(id, &mut w)?;
-        if w.len != needed {
-            return Err(EncodeError::BufferTooSmall { needed: w.len });
-        }
-        if let Some(b) = w.out.first_mut() {
-            *b = first;
+        for (i, p) in pieces.iter().enumerate() {
+            if strings & (1 << i) != 0 {
+                w.put(&(p.len() as u16).to_be_bytes());
+            }
+            w.put(p);
         }
         Ok(needed)
     }
@@ -244,7 +218,6 @@ pub enum FromServer {
 }
 
 /// A packet identifier that ends the body.
-#[inline(never)]
 fn only_id(body: &[u8]) -> Result<u16, DecodeError> {
     let id = id_at(body, 0)?;
     if body.len() > 2 {
@@ -292,12 +265,19 @@ pub fn decode_from_server(header: &FixedHeader, body: &[u8]) -> Result<FromServe
             }
             FromServer::ConnAck(ConnAck { session_present, code })
         }
-        PacketType::Publish => FromServer::Publish(publish(header.flags, body)?),
-        PacketType::PubAck => FromServer::PubAck(only_id(body)?),
-        PacketType::PubRec => FromServer::PubRec(only_id(body)?),
-        PacketType::PubRel => FromServer::PubRel(only_id(body)?),
-        PacketType::PubComp => FromServer::PubComp(only_id(body)?),
-        PacketType::UnsubAck => FromServer::UnsubAck(only_id(body)?),
+        // Straight into the caller's result: no copy of the publish's fields.
+        PacketType::Publish => return publish(header.flags, body),
+        t @ (PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp | PacketType::UnsubAck) => {
+            // One call for the five packets that are only an id.
+            let id = only_id(body)?;
+            match t {
+                PacketType::PubAck => FromServer::PubAck(id),
+                PacketType::PubRec => FromServer::PubRec(id),
+                PacketType::PubRel => FromServer::PubRel(id),
+                PacketType::PubComp => FromServer::PubComp(id),
+                _ => FromServer::UnsubAck(id),
+            }
+        }
         PacketType::SubAck => {
             let id = id_at(body, 0)?;
             let codes = body.get(2..).unwrap_or(&[]);
@@ -317,13 +297,16 @@ pub fn decode_from_server(header: &FixedHeader, body: &[u8]) -> Result<FromServe
     })
 }
 
-/// A PUBLISH body given its (checked) fixed-header flags.
-fn publish(flags: u8, body: &[u8]) -> Result<InPublish, DecodeError> {
-    let qos = QoS::try_from((flags >> 1) & 0b11)?;
+/// A PUBLISH body given its fixed-header flags, which `check_flags` passed
+/// (QoS not 3, no DUP with QoS 0).
+#[inline(always)] // Its one caller's tail: no call, no second frame.
+fn publish(flags: u8, body: &[u8]) -> Result<FromServer, DecodeError> {
+    let qos = match (flags >> 1) & 0b11 {
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
+        _ => QoS::ExactlyOnce,
+    };
     let dup = flags & 0b1000 != 0;
-    if dup && qos == QoS::AtMostOnce {
-        return Err(DecodeError::DupWithQos0);
-    }
     let topic_len = match body.get(..2) {
         Some(b) => u16::from_be_bytes([b[0], b[1]]) as usize,
         None => return Err(DecodeError::Truncated),
@@ -348,14 +331,14 @@ fn publish(flags: u8, body: &[u8]) -> Result<InPublish, DecodeError> {
         at += 2;
         Some(id)
     };
-    Ok(InPublish {
+    Ok(FromServer::Publish(InPublish {
         qos,
         packet_id,
         dup,
         retain: flags & 1 != 0,
         topic: (2, topic_len),
         payload: (at, body.len() - at),
-    })
+    }))
 }
 
 #[cfg(test)]

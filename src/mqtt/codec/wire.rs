@@ -115,25 +115,27 @@ pub fn utf8_with_nul(bytes: &[u8]) -> Option<bool> {
             nul |= lead == 0;
             continue;
         }
-        // Continuation bytes after `lead`, and the range of the first one
-        // (the others are always 0x80..=0xBF).
-        let (more, lo, hi) = match lead {
-            0xC2..=0xDF => (1, 0x80, 0xBF),
-            0xE0 => (2, 0xA0, 0xBF),
-            0xE1..=0xEC | 0xEE..=0xEF => (2, 0x80, 0xBF),
-            0xED => (2, 0x80, 0x9F),
-            0xF0 => (3, 0x90, 0xBF),
-            0xF1..=0xF3 => (3, 0x80, 0xBF),
-            0xF4 => (3, 0x80, 0x8F),
+        // Decode the sequence's code point, then refuse what RFC 3629 does:
+        // overlong forms (below the smallest value of its length),
+        // surrogates, above U+10FFFF. Arithmetic rather than a table of
+        // lead-byte ranges: smaller, and the same answers.
+        let (more, min) = match lead {
+            0xC0..=0xDF => (1, 0x80),
+            0xE0..=0xEF => (2, 0x800),
+            0xF0..=0xF7 => (3, 0x1_0000),
             _ => return None,
         };
-        let (mut lo, mut hi) = (lo, hi);
+        let mut cp = u32::from(lead) & (0x3f >> more);
         for _ in 0..more {
-            match rest {
-                [b, tail @ ..] if (lo..=hi).contains(b) => rest = tail,
-                _ => return None,
+            let [b, tail @ ..] = rest else { return None };
+            if b & 0xc0 != 0x80 {
+                return None;
             }
-            (lo, hi) = (0x80, 0xBF);
+            cp = cp << 6 | u32::from(b & 0x3f);
+            rest = tail;
+        }
+        if cp < min || cp > 0x10_ffff || cp >> 11 == 0xd800 >> 11 {
+            return None;
         }
     }
 }

@@ -6,7 +6,6 @@
 //! once more before it sleeps, so that an answer already there is not left
 //! for the next wake-up.
 
-use alloc::boxed::Box;
 use core::ffi::c_void;
 
 use super::{agent, Agent, CPool, Callback, OpenRequest, PoolBuf, BROKERS, SUBS};
@@ -51,15 +50,16 @@ const BATCH: usize = 4;
 
 /// What the task tells the core about actions it performed; applied at the
 /// next pass, under the same lock as everything else (one lock per pass).
+#[derive(Clone, Copy)]
 enum Report {
     Sent { client: usize, complete: Option<u16>, ok: bool, at: u32 },
     Opened { client: usize, at: u32 },
     OpenFailed { client: usize },
 }
 
-/// A queue, taken from one action at a time: a `Vec`'s iterator would move
-/// the whole (mostly empty) batch, deliveries' callback lists and all, each pass.
-type Batch = heapless::Deque<Action<PoolBuf, Callback, OpenRequest>, BATCH>;
+/// The pass's actions, performed in order, each taken out of its place
+/// (no copy of the whole batch).
+type Batch = heapless::Vec<Option<Action<PoolBuf, Callback, OpenRequest>>, BATCH>;
 
 /// The agent task's body.
 /// Never returns: the task is never deleted (so `vTaskDelete` is not linked
@@ -84,12 +84,11 @@ pub fn run() -> ! {
         let (flooded, paused, deadline) = pass(agent, &mut conns, &mut reports, &mut batch, &mut delivery, rested);
         rested = false;
         let more = batch.is_full() || delivery.is_some();
-        while let Some(action) = batch.pop_front() {
+        for action in batch.iter_mut().filter_map(Option::take) {
             perform(agent, &mut conns, action, &mut reports);
         }
-        if let Some(delivery) = delivery {
-            deliver(delivery);
-        }
+        batch.clear();
+        deliver(&mut delivery);
         if (paused || more || !reports.is_empty()) && !flooded {
             // A delivery was made or more actions wait, or something was sent
             // or opened: an answer may be there already. Look before sleeping.
@@ -128,13 +127,14 @@ fn pass(
     if rested {
         core.rested();
     }
-    for report in core::mem::take(reports) {
+    for report in reports.iter().copied() {
         match report {
             Report::Sent { client, complete, ok, at } => core.sent(client, complete, ok, at, &mut CPool),
             Report::Opened { client, at } => core.opened(client, at),
             Report::OpenFailed { client } => core.open_failed(client, &mut CPool),
         }
     }
+    reports.clear();
     let now = rtos::tick_count();
     let (mut flooded, mut paused) = (false, false);
     for (client, conn) in conns.iter_mut().enumerate() {
@@ -154,7 +154,7 @@ fn pass(
                 break;
             }
             Some(action) => {
-                let _ = batch.push_back(action);
+                let _ = batch.push(Some(action));
             }
             None => break,
         }
@@ -184,43 +184,42 @@ fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, 
     }
 }
 
+/// Sends one packet (one `send_all` call for both kinds); a pool buffer goes back after.
 #[inline(never)]
 fn send(conn: &mut Conn, out: Out<PoolBuf>) -> bool {
-    let Some(link) = conn.link.as_mut() else {
-        if let Out::Buf { buf, .. } = out {
-            crate::agent::core::Pool::give(&mut CPool, buf);
-        }
-        return false;
+    let bytes = match &out {
+        Out::Buf { buf, len } => buf.as_ref().get(..*len),
+        Out::Small { bytes, len } => bytes.get(..*len as usize),
     };
-    match out {
-        Out::Buf { buf, len } => {
-            let ok = link.send_all(&buf.as_ref()[..len]).is_ok();
-            crate::agent::core::Pool::give(&mut CPool, buf);
-            ok
-        }
-        Out::Small { bytes, len } => link.send_all(&bytes[..len as usize]).is_ok(),
+    let ok = match (conn.link.as_mut(), bytes) {
+        (Some(link), Some(bytes)) => link.send_all(bytes).is_ok(),
+        _ => false,
+    };
+    if let Out::Buf { buf, .. } = out {
+        crate::agent::core::Pool::give(&mut CPool, buf);
     }
+    ok
 }
 
-type TlsRequest = Option<Box<crate::platform::link::TlsRequest>>;
+type TlsRequest<'a> = Option<&'a crate::platform::link::TlsRequest>;
 
 /// The connection over a connected socket: the library's TLS when asked for
 /// and the project chose it (its handshake runs here, bounded by the
 /// connect's timeout), else the socket itself (plain, or TLS by the port).
 /// `Err` carries the `MQTTAgentTLSError_t` code.
 #[cfg(feature = "tls")]
-fn open_link(socket: Socket, host: &[u8], is_ip: bool, tls: TlsRequest) -> Result<Link, u8> {
+fn open_link(socket: Socket, host: &[u8], is_ip: bool, tls: TlsRequest<'_>) -> Result<Link, u8> {
     use crate::platform::tls::{open, Failure};
     let Some(request) = tls.filter(|_| !TLS_BY_SOCKETS_PORT) else { return Ok(Link::Plain(socket)) };
     let name = host.strip_suffix(&[0]).and_then(|h| core::str::from_utf8(h).ok()).ok_or(Failure::BadServerName as u8)?;
-    let stream = open(socket, name, is_ip, &request).map_err(|f| f as u8)?;
+    let stream = open(socket, name, is_ip, request).map_err(|f| f as u8)?;
     // A full heap here is a refused connect (eMQTTAgentTLSOutOfMemory), not
     // an abort: `Box::new` would stop the device.
     crate::platform::heap::try_box(stream).map(Link::Tls).ok_or(Failure::OutOfMemory as u8)
 }
 
 #[cfg(not(feature = "tls"))]
-fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest) -> Result<Link, u8> {
+fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest<'_>) -> Result<Link, u8> {
     Ok(Link::Plain(socket))
 }
 
@@ -229,7 +228,8 @@ fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest) -> Re
 #[inline(never)] // Its frame only while it runs: the task's own frame stays small (TLS needs the room).
 fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenRequest) -> Report {
     agent.set_tls_failure(client, 0);
-    let super::Open { host, port, is_ip, tls } = *open;
+    // Read where it lies; the request is freed once, when `open` goes.
+    let super::Open { ref host, port, is_ip, ref tls } = *open;
     let send_timeout = (mqtt::TCP_SEND_TIMEOUT_MS as u64 * kernel::TICK_RATE_HZ as u64 / 1000) as u32;
     // TLS by the Secure Sockets port: AFR v1.4.7's options before SOCKETS_Connect.
     let port_tls = tls.as_deref().filter(|_| TLS_BY_SOCKETS_PORT).map(|r| PortTls {
@@ -237,8 +237,8 @@ fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenR
         sni: !is_ip,
         aws_alpn: r.aws_alpn,
     });
-    let opened = match Socket::connect(&host, is_ip, port, send_timeout.max(1), port_tls.as_ref()) {
-        Ok(socket) => open_link(socket, &host, is_ip, tls),
+    let opened = match Socket::connect(host, is_ip, port, send_timeout.max(1), port_tls.as_ref()) {
+        Ok(socket) => open_link(socket, host, is_ip, tls.as_deref()),
         Err(e) => Err(match (e, port_tls.is_some()) {
             (NetError::TlsOptionRefused(option), _) => {
                 crate::platform::log::debug(format_args!(
@@ -263,7 +263,6 @@ fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenR
     }
 }
 
-#[inline(never)]
 fn close(agent: &Agent, conn: &mut Conn, client: usize, reason: CloseReason, graceful: bool) {
     let Some(mut link) = conn.link.take() else { return };
     // Say why TLS ended it (e.g. the server refused our certificate).
@@ -292,8 +291,11 @@ fn qos_to_c(qos: QoS) -> MQTTQoS_t {
 /// connect callback when no subscription matched. A buffer nobody takes goes
 /// back to the pool; one taken leaves Rust until `MQTT_AGENT_ReturnBuffer`.
 #[inline(never)]
-fn deliver(delivery: Delivery<PoolBuf, Callback, SUBS>) {
-    let Delivery { buf, qos, topic, payload, subscribers, fallback } = delivery;
+fn deliver(slot: &mut Option<Delivery<PoolBuf, Callback, SUBS>>) {
+    // Read where it lies (no copy of the callback lists); only the buffer
+    // is taken out, at the end.
+    let Some(Delivery { buf, qos, topic, payload, subscribers, fallback }) = slot.as_ref() else { return };
+    let (qos, topic, payload) = (*qos, *topic, *payload);
     let base = buf.as_ref().as_ptr();
     let data = MQTTPublishData_t {
         xQos: qos_to_c(qos),
@@ -324,6 +326,7 @@ fn deliver(delivery: Delivery<PoolBuf, Callback, SUBS>) {
             break;
         }
     }
+    let Some(Delivery { buf, .. }) = slot.take() else { return };
     if taken {
         let _ = buf.into_raw(); // C owns it now.
     } else {
@@ -332,7 +335,6 @@ fn deliver(delivery: Delivery<PoolBuf, Callback, SUBS>) {
 }
 
 /// `eMQTTAgentDisconnect` to the connect callback.
-#[inline(never)]
 fn disconnected(callback: Callback) {
     if let Callback::Connect(Some(f), ctx) = callback {
         // SAFETY: MQTTAgentCallbackParams_t is plain data; zeroed is a valid union.
