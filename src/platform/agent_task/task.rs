@@ -209,8 +209,19 @@ type TlsRequest<'a> = Option<&'a crate::platform::link::TlsRequest>;
 /// `Err` carries the `MQTTAgentTLSError_t` code.
 #[cfg(feature = "tls")]
 fn open_link(socket: Socket, host: &[u8], is_ip: bool, tls: TlsRequest<'_>) -> Result<Link, u8> {
+    match tls.filter(|_| !TLS_BY_SOCKETS_PORT) {
+        Some(request) => open_tls(socket, host, is_ip, request),
+        None => Ok(Link::Plain(socket)),
+    }
+}
+
+/// The library's TLS over a connected socket. Apart and never inlined: the
+/// TLS stream passes through this frame (hundreds of bytes), which a plain
+/// connection's open would otherwise carry too (the agent task's peak stack).
+#[cfg(feature = "tls")]
+#[inline(never)]
+fn open_tls(socket: Socket, host: &[u8], is_ip: bool, request: &crate::platform::link::TlsRequest) -> Result<Link, u8> {
     use crate::platform::tls::{open, Failure};
-    let Some(request) = tls.filter(|_| !TLS_BY_SOCKETS_PORT) else { return Ok(Link::Plain(socket)) };
     let name = host.strip_suffix(&[0]).and_then(|h| core::str::from_utf8(h).ok()).ok_or(Failure::BadServerName as u8)?;
     let stream = open(socket, name, is_ip, request).map_err(|f| f as u8)?;
     // A full heap here is a refused connect (eMQTTAgentTLSOutOfMemory), not
