@@ -74,6 +74,19 @@ const VALUES: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// String values: (Rust module, Rust name, C string-literal expression).
+/// Kernel functions the library calls directly (src/platform/rtos.rs), each
+/// probed under the name the project's headers give it: an MPU port's
+/// `mpu_wrappers.h` maps them to their `MPU_` wrappers, which application
+/// code must call.
+const KERNEL_FNS: &[(&str, &str)] = &[
+    ("xTaskCreate", "code: extern \"C\" fn(*mut c_void), name: *const u8, stack_depth: u32, param: *mut c_void, priority: u32, created: *mut *mut c_void) -> i32"),
+    ("xTaskGetTickCount", ") -> u32"),
+    ("vTaskDelay", "ticks: u32)"),
+    ("vTaskSuspendAll", ")"),
+    ("xTaskResumeAll", ") -> i32"),
+    ("xTaskGetCurrentTaskHandle", ") -> *mut c_void"),
+];
+
 const STRINGS: &[(&str, &str, &str)] = &[
     // Function names: the agent calls whatever the project configured.
     ("mqtt", "GET_FREE_BUFFER_FXN", "AFR_STR( mqttconfigGET_FREE_BUFFER_FXN )"),
@@ -238,6 +251,9 @@ fn probe_source() -> String {
     for (module, name, expr) in STRINGS {
         let _ = writeln!(s, "    __asm__ volatile ( \"\\n@AFRSTR {module}::{name} \" {expr} \"\\n\" );");
     }
+    for (name, _) in KERNEL_FNS {
+        let _ = writeln!(s, "    __asm__ volatile ( \"\\n@AFRSTR kfn::{name} \" AFR_STR( {name} ) \"\\n\" );");
+    }
     s.push_str("}\n");
     s
 }
@@ -364,6 +380,16 @@ fn render(v: &Values) -> String {
         for (m, name, expr) in STRINGS.iter().filter(|(m, ..)| *m == module) {
             let text = v.strings.get(&format!("{m}::{name}")).map(|t| unquote(t)).unwrap_or_default();
             let _ = writeln!(s, "    /// `{}`\n    pub const {name}: &str = {:?};", expr.replace('`', "'"), text);
+        }
+        if module == "kernel" {
+            // The kernel functions, under the names the project's headers give them.
+            s.push_str("    pub mod fns {\n        use core::ffi::c_void;\n        extern \"C\" {\n");
+            for (name, sig) in KERNEL_FNS {
+                let link = v.strings.get(&format!("kfn::{name}")).map(|t| unquote(t)).unwrap_or_else(|| name.to_string());
+                // `sig` is the parameters and the closing parenthesis on.
+                let _ = writeln!(s, "            #[link_name = {link:?}]\n            pub fn {name}({sig};");
+            }
+            s.push_str("        }\n    }\n");
         }
         if module == "mqtt" {
             // "Now" for certificate dates when the device has no clock.

@@ -50,24 +50,10 @@ pub fn spawn(
 /// notification calls) and configASSERT go through src/platform/kernel.c.
 mod kernel {
     use core::ffi::c_void;
+    // Under the names the project's headers give them (an MPU port's
+    // wrappers), as build.rs probed them.
+    pub use crate::config::kernel::fns::*;
     extern "C" {
-        // The stack depth is `configSTACK_DEPTH_TYPE` (uint16_t before v11,
-        // StackType_t since): passed as a u32, whose low half is the same
-        // value in a register or a stack slot on the supported ABIs (the
-        // callee reads only its type's width).
-        pub fn xTaskCreate(
-            code: extern "C" fn(*mut c_void),
-            name: *const u8,
-            stack_depth: u32,
-            param: *mut c_void,
-            priority: u32,
-            created: *mut *mut c_void,
-        ) -> i32;
-        pub fn xTaskGetTickCount() -> u32;
-        pub fn vTaskDelay(ticks: u32);
-        pub fn vTaskSuspendAll();
-        pub fn xTaskResumeAll() -> i32;
-        pub fn xTaskGetCurrentTaskHandle() -> *mut c_void;
         // src/platform/kernel.c: through the project's macros.
         pub fn afr_notify_give(task: *mut c_void);
         pub fn afr_notify_take(ticks: u32) -> u32;
