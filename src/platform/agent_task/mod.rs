@@ -226,6 +226,8 @@ fn create_agent() -> bool {
 }
 
 /// True when called from the agent task, i.e. from inside an agent callback.
+/// (The shadow's; the C API looks the agent up once itself.)
+#[cfg_attr(not(afr_subscription_management), allow(dead_code))]
 pub fn in_agent_task() -> bool {
     agent().is_some_and(Agent::is_current)
 }
@@ -384,7 +386,9 @@ impl Agent {
     /// The command is handed to the core where it lies (no copy of it in this
     /// frame: it is the deepest part of a caller's stack); the wait, inlined
     /// here, needs no more frame than the submit does (76 bytes on Cortex-M4F).
+    /// (The shadow's; the C API passes its own entry tick to `submit_from`.)
     #[inline]
+    #[cfg_attr(not(afr_subscription_management), allow(dead_code))]
     pub fn submit(&self, handle: *mut c_void, command: Command<'_>, timeout: u32) -> Result<Done, SubmitError> {
         self.submit_from(handle, command, rtos::tick_count(), timeout)
     }
