@@ -224,34 +224,13 @@ impl<const N: usize> Text<N> {
 
 const _: () = assert!(MAX_THING_NAME < 256 && MAX_TOKEN < 256);
 
-/// The topics a client can hold per thing, as indices of [`NameEntry::uses`].
+/// The topics a client can hold per thing: [`NameEntry::uses`] and the
+/// core's kind numbers `k` are their [`Kind::index`].
+#[cfg(test)]
 const KINDS: [Kind; 8] = topic::SUBSCRIBED;
 
-fn op_index(op: Operation) -> usize {
-    match op {
-        Operation::Update => 0,
-        Operation::Get => 1,
-        Operation::Delete => 2,
-    }
-}
-
-fn kind_index(kind: Kind) -> Option<usize> {
-    Some(match kind {
-        Kind::Accepted(op) => 2 * op_index(op),
-        Kind::Rejected(op) => 2 * op_index(op) + 1,
-        Kind::Delta => 6,
-        Kind::Documents => 7,
-        Kind::Request(_) => return None,
-    })
-}
-
-/// [`KINDS`]`[k]`, `k` < 8 (masked: no panic site).
-fn kind(k: usize) -> Kind {
-    KINDS[k & 7]
-}
-
-/// The topic a step names: its thing (index in the client's names) and kind.
-type TopicOf = Option<(usize, Kind)>;
+/// The topic a step names: its thing (index in the client's names) and [`Kind::index`].
+type TopicOf = Option<(usize, usize)>;
 
 
 /// A thing name a client holds, and its topics.
@@ -531,7 +510,7 @@ impl<T: Copy> ShadowCore<T> {
 
     /// Uses of `thing`'s topic of `kind` by client `id` (tests, diagnostics).
     pub fn uses(&self, id: ClientId, thing: &str, kind: Kind) -> u8 {
-        let (Some(c), Some(k)) = (self.live(id), kind_index(kind)) else { return 0 };
+        let (Some(c), k @ 0..=7) = (self.live(id), kind.index()) else { return 0 };
         c.names.iter().find(|n| !n.unused() && n.name.is(thing.as_bytes())).map_or(0, |n| n.uses[k])
     }
 
@@ -621,7 +600,7 @@ impl<T: Copy> ShadowCore<T> {
         self.idle(id)?;
         let n = self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?;
         let c = &mut self.clients[id.slot];
-        let was_kept = c.names[n].kept & (1 << op_index(op)) != 0;
+        let was_kept = c.names[n].kept & (1 << op as usize) != 0;
         let next = c.next_token;
         // Filled in place: the token is written straight into the table.
         c.pending = Opt::Some(Pending { op, name: n as u8, keep, was_kept, open: false, token: Text::new(), result: None, document: None });
@@ -630,7 +609,7 @@ impl<T: Copy> ShadowCore<T> {
             Ok((len, generated)) => {
                 c.next_token = next.wrapping_add(generated as u32);
                 // A kept pair is held already: publish at once.
-                let pair = if was_kept { 0 } else { 3 << (2 * op_index(op)) };
+                let pair = if was_kept { 0 } else { 3 << (2 * op as usize) };
                 c.run = Run { flow: Flow::Operation, name: n as u8, qos, mask: pair, ..Run::IDLE };
                 Ok(len)
             }
@@ -741,7 +720,7 @@ impl<T: Copy> ShadowCore<T> {
                     drop_use(&mut c.names[n], k);
                     // The SUBSCRIBE that timed out may still go out: withdraw it.
                     if outcome == Outcome::Timeout && !self.held_elsewhere(slot, n, k, false) {
-                        *topic = Some((n, kind(k)));
+                        *topic = Some((n, k));
                         return Step::Unsubscribe { mqtt, budget: Budget::Tick };
                     }
                 }
@@ -761,7 +740,7 @@ impl<T: Copy> ShadowCore<T> {
                 Phase::Acquire | Phase::Release if r.mask != 0 => {
                     let k = r.mask.trailing_zeros() as usize;
                     r.mask &= r.mask - 1;
-                    *topic = Some((n, kind(k)));
+                    *topic = Some((n, k));
                     if r.phase == Phase::Acquire {
                         if self.acquire(slot, n, k) {
                             let r = &mut self.clients[slot].run;
@@ -803,7 +782,7 @@ impl<T: Copy> ShadowCore<T> {
                     };
                     r.at = i as u16 + 1;
                     let (n, k) = (i / 8, i % 8);
-                    *topic = Some((n, kind(k)));
+                    *topic = Some((n, k));
                     if !drop {
                         r.out = i as u16 + 1;
                         return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
@@ -820,7 +799,7 @@ impl<T: Copy> ShadowCore<T> {
                     r.phase = Phase::Publishing;
                     let Some(p) = c.pending.as_mut() else { return self.end(slot) };
                     p.open = true;
-                    *topic = Some((n, Kind::Request(p.op)));
+                    *topic = Some((n, Kind::Request(p.op).index()));
                     return Step::Publish { mqtt, qos: r.qos };
                 }
                 Phase::Publishing | Phase::Waiting => {
@@ -848,9 +827,9 @@ impl<T: Copy> ShadowCore<T> {
                         p.document = None;
                         return Step::ReturnBuffer { mqtt, buffer: d.buffer };
                     }
-                    let (keep, was_kept, bit) = (p.keep, p.was_kept, 1u8 << op_index(p.op));
+                    let (keep, was_kept, bit) = (p.keep, p.was_kept, 1u8 << p.op as usize);
                     r.phase = Phase::Release;
-                    r.mask = 3 << (2 * op_index(p.op));
+                    r.mask = 3 << (2 * p.op as usize);
                     if !keep {
                         c.names[n].kept &= !bit;
                     } else if was_kept || self.may_keep(slot, n) {
@@ -946,18 +925,18 @@ impl<T: Copy> ShadowCore<T> {
             }
             if d.stage == 1 {
                 d.stage = 2;
-                if let Kind::Accepted(op) | Kind::Rejected(op) = d.kind {
-                    if answer(c, d, op) {
-                        return Delivered::Wake { slot };
-                    }
+                // Accepted and rejected responses: kinds 0-5, 2 × operation (+ 1: rejected).
+                if d.kind < 6 && answer(c, d) {
+                    return Delivered::Wake { slot };
                 }
             }
             if d.stage == 2 {
                 d.stage = 3;
+                // update/documents, delete/accepted, update/delta ([`Kind::index`]).
                 let want = match d.kind {
-                    Kind::Documents => Some((0, Callback::Updated)),
-                    Kind::Accepted(Operation::Delete) => Some((1, Callback::Deleted)),
-                    Kind::Delta => Some((2, Callback::Delta)),
+                    7 => Some((0, Callback::Updated)),
+                    4 => Some((1, Callback::Deleted)),
+                    6 => Some((2, Callback::Delta)),
                     _ => None,
                 };
                 if let Some((bit, callback)) = want {
@@ -976,9 +955,9 @@ impl<T: Copy> ShadowCore<T> {
 
 /// Whether a response answers client `c`'s waiting operation (same thing,
 /// operation and clientToken); if so its result (and a Get's document) is kept.
-fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>, op: Operation) -> bool {
+fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
     let Some(p) = c.pending.as_mut() else { return false };
-    if !p.open || p.op != op || p.result.is_some() || !c.names[p.name as usize].name.is(d.thing) {
+    if !p.open || p.op as usize != d.kind / 2 || p.result.is_some() || !c.names[p.name as usize].name.is(d.thing) {
         return false;
     }
     let Ok(f) = json::fields(d.payload) else { return false };
@@ -987,11 +966,11 @@ fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>, op: Operation) -> bool {
     if !f.client_token.is_some_and(|t| json::same_string(t, p.token.as_bytes())) {
         return false;
     }
-    let result = match d.kind {
-        Kind::Rejected(_) => super::rejection_code(f.code).map_or(Code::Failure, Code::Rejected),
+    let result = match d.kind & 1 {
+        1 => super::rejection_code(f.code).map_or(Code::Failure, Code::Rejected),
         _ => Code::Success,
     };
-    if result == Code::Success && op == Operation::Get {
+    if result == Code::Success && p.op == Operation::Get {
         p.document = Some(d.document);
         d.kept = true;
     }
@@ -1075,7 +1054,8 @@ pub fn request_capacity(op: Operation, doc_len: usize) -> usize {
 pub struct Delivery<'a> {
     mqtt: MqttId,
     thing: &'a [u8],
-    kind: Kind,
+    /// [`Kind::index`] (of a subscribed kind).
+    kind: usize,
     payload: &'a [u8],
     document: Document,
     slot: u8,
