@@ -255,13 +255,13 @@ fn enter(function: &str, handle: ShadowClientHandle_t) -> Result<(&'static Shado
 }
 
 fn code(c: Code) -> ShadowReturnCode_t {
-    match c {
-        Code::Success => eShadowSuccess,
-        Code::Timeout => eShadowTimeout,
-        Code::Failure => eShadowFailure,
-        Code::Rejected(r) => r,
-    }
+    c.0
 }
+
+// The core's codes are AFR's values.
+const _: () = assert!(
+    Code::Success.0 == eShadowSuccess && Code::Timeout.0 == eShadowTimeout && Code::Failure.0 == eShadowFailure
+);
 
 fn outcome(code: MQTTAgentReturnCode_t) -> Outcome {
     match code {
@@ -649,7 +649,7 @@ pub extern "C" fn SHADOW_ClientDisconnect(xShadowClientHandle: ShadowClientHandl
 }
 
 fn from_agent(c: MQTTAgentReturnCode_t) -> Code {
-    outcome(c).code()
+    outcome(c)
 }
 
 /// Deletes the client: a dedicated MQTT client is deleted with it (after a

@@ -81,35 +81,26 @@ impl ClientId {
     }
 }
 
-/// What an operation comes to (AFR's `ShadowReturnCode_t` without C).
+/// What an operation comes to: the value of AFR's `ShadowReturnCode_t`
+/// (0 success, 1 timeout, 2 failure, or the service's rejection code), one
+/// number to store, compare and hand to C as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    Success,
-    Timeout,
-    Failure,
-    /// The service's rejection code (400–599 only).
-    Rejected(i16),
-}
+pub struct Code(pub i16);
 
-/// What a platform action ([`Step`]) came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Done; for [`Step::Wait`]: woken.
-    Success,
-    Timeout,
-    Failure,
-}
-
-impl Outcome {
-    /// The return code of an outcome.
-    pub fn code(self) -> Code {
-        match self {
-            Outcome::Success => Code::Success,
-            Outcome::Timeout => Code::Timeout,
-            Outcome::Failure => Code::Failure,
-        }
+#[allow(non_upper_case_globals, non_snake_case)] // Named as the variants they stand for.
+impl Code {
+    pub const Success: Code = Code(0);
+    pub const Timeout: Code = Code(1);
+    pub const Failure: Code = Code(2);
+    /// The service's rejection code (400–599 only: see `shadow::rejection_code`).
+    pub const fn Rejected(code: i16) -> Code {
+        Code(code)
     }
 }
+
+/// What a platform action ([`Step`]) came to: `Success` (for [`Step::Wait`]:
+/// woken), `Timeout` or `Failure`, as the [`Code`] it becomes.
+pub type Outcome = Code;
 
 /// How long a step may block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -711,7 +702,7 @@ impl<T: Copy> ShadowCore<T> {
                 r.got |= ((n == r.name as usize) as u8) << k;
                 c.names[n].live |= 1 << k;
             } else {
-                r.code = outcome.code();
+                r.code = outcome;
                 if r.flow == Flow::Connect {
                     r.phase = Phase::End;
                 } else {
@@ -768,7 +759,7 @@ impl<T: Copy> ShadowCore<T> {
                     let drop = r.phase == Phase::Drop;
                     if !drop && r.at == 0 && outcome != Outcome::Success {
                         // The CONNECT failed.
-                        r.code = outcome.code();
+                        r.code = outcome;
                         r.phase = Phase::End;
                         continue;
                     }
@@ -812,7 +803,7 @@ impl<T: Copy> ShadowCore<T> {
                             r.phase = Phase::Waiting;
                             return Step::Wait;
                         }
-                        (_, o) if r.phase == Phase::Publishing => r.code = o.code(),
+                        (_, o) if r.phase == Phase::Publishing => r.code = o,
                         (Some(result), _) => r.code = result,
                         (None, _) => r.code = Code::Timeout,
                     }
@@ -840,7 +831,7 @@ impl<T: Copy> ShadowCore<T> {
                 Phase::End => return self.end(slot),
                 Phase::AfterBarrier => {
                     // The barrier's outcome is the registration's.
-                    r.code = outcome.code();
+                    r.code = outcome;
                     return self.end(slot);
                 }
             }
