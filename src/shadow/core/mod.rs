@@ -437,11 +437,7 @@ impl<T: Copy> ShadowCore<T> {
         c.dedicated = dedicated;
         c.mqtt = mqtt;
         c.next_token = 0;
-        c.pending = Opt::None;
-        c.run = Run::IDLE;
-        for n in c.names.iter_mut() {
-            clear_name(n);
-        }
+        // Nothing else to reset: a free slot is as `retire` (or `new`) left it.
         Some(ClientId { slot, generation: c.generation + 1 })
     }
 
