@@ -368,11 +368,11 @@ pub fn with_client_token(doc: &[u8], token: &[u8], out: &mut [u8]) -> Result<usi
     let inner = doc.strip_prefix(b"{").and_then(|d| d.strip_suffix(b"}")).ok_or(JsonError::Invalid)?;
     let empty = trim(inner).is_empty();
     let mut w = Cursor { out, len: 0 };
-    w.put(b"{\"clientToken\":\"")?;
-    w.put(token)?;
-    w.put(if empty { b"\"" } else { b"\"," })?;
-    w.put(if empty { &[] } else { inner })?;
-    w.put(b"}")?;
+    // One copy site for the five parts.
+    let (sep, inner): (&[u8], &[u8]) = if empty { (b"\"", b"") } else { (b"\",", inner) };
+    for part in [&b"{\"clientToken\":\""[..], token, sep, inner, b"}"] {
+        w.put(part)?;
+    }
     Ok(w.len)
 }
 
