@@ -334,6 +334,8 @@ enum Ended {
 /// What a flow needs from its caller: the timeout's start, the request body,
 /// the connect parameters.
 struct Caller<'a> {
+    /// The client's MQTT client (the core's, fixed for the client's life).
+    mqtt: MqttId,
     start: u32,
     timeout: TickType_t,
     body: &'a [u8],
@@ -351,11 +353,12 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held, app: Ap
     // as `held` is borrowed here: no other reference to its topic exists.
     let topic = unsafe { &mut *cell.get() };
     let mut last = Outcome::Success;
+    let mqtt = caller.mqtt;
     loop {
         let step = s.lock().core.resume(id, last, topic);
         // The step's time budget, computed once.
         let ticks = match step {
-            Step::Subscribe { budget: Budget::Cleanup, .. } | Step::Unsubscribe { budget: Budget::Cleanup, .. } | Step::Barrier { .. } => {
+            Step::Subscribe { budget: Budget::Cleanup, .. } | Step::Unsubscribe { budget: Budget::Cleanup, .. } | Step::Barrier => {
                 cleanup_ticks()
             }
             Step::Subscribe { budget: Budget::Tick, .. } | Step::Unsubscribe { budget: Budget::Tick, .. } => 1,
@@ -365,34 +368,34 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held, app: Ap
         // as typed commands (the topics are the core's, valid by construction),
         // from one call site: one command on the stack.
         let (mqtt, command) = match step {
-            Step::Subscribe { mqtt, qos, .. } => {
+            Step::Subscribe { qos, .. } => {
                 // The callback's context is the MQTT client, shared by its shadow clients.
                 let callback = agent_task::Callback::Publish(Some(on_publish), agent_task::CPtr(mqtt.0 as *mut c_void));
                 (mqtt, Command::Subscribe { filter: topic.as_bytes(), qos: codec_qos(qos), callback: Some(callback) })
             }
-            Step::Unsubscribe { mqtt, .. } => (mqtt, Command::Unsubscribe { filter: topic.as_bytes() }),
-            Step::Publish { mqtt, qos } => {
+            Step::Unsubscribe { .. } => (mqtt, Command::Unsubscribe { filter: topic.as_bytes() }),
+            Step::Publish { qos } => {
                 (mqtt, Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos: codec_qos(qos), retain: false })
             }
-            Step::Barrier { mqtt } => (mqtt, Command::Barrier),
+            Step::Barrier => (mqtt, Command::Barrier),
             Step::Wait => {
                 last = s.response(id.slot, ticks);
                 continue;
             }
-            Step::Connect { mqtt } => {
+            Step::Connect => {
                 last = match caller.connect {
                     Some(p) => outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, p, ticks)),
                     None => Outcome::Failure,
                 };
                 continue;
             }
-            Step::ReturnBuffer { mqtt, buffer } => {
+            Step::ReturnBuffer { buffer } => {
                 let _ = MQTT_AGENT_ReturnBuffer(mqtt.0 as MQTTAgentHandle_t, buffer.0 as MQTTBufferHandle_t);
                 last = Outcome::Success;
                 continue;
             }
             Step::Finish { code: c, document } => return Ended::Finish(code(c), document),
-            Step::Detach { mqtt, dedicated } => return Ended::Detach(mqtt, dedicated, app),
+            Step::Detach { dedicated } => return Ended::Detach(mqtt, dedicated, app),
         };
         last = agent_outcome(mqtt.0 as MQTTAgentHandle_t, command, ticks);
     }
@@ -579,8 +582,11 @@ fn flow(function: &str, handle: ShadowClientHandle_t, timeout: TickType_t, begin
     let Some(mut body) = crate::platform::heap::try_boxed_bytes(&[], capacity) else { return Ended::Finish(eShadowFailure, None) };
     let mut len = 0;
     let mut app = NO_APP;
+    let mut mqtt = MqttId(0);
     let began = {
         let mut g = s.lock();
+        // Live here, or the `begin_*` below refuses.
+        mqtt = g.core.mqtt(id).unwrap_or(mqtt);
         match begin {
             Begin::Operation { op, thing, qos, keep, doc } => g.core.begin_operation(id, op, thing, qos, keep, doc, &mut body).map(|n| len = n),
             Begin::Register { thing, record } => {
@@ -609,7 +615,7 @@ fn flow(function: &str, handle: ShadowClientHandle_t, timeout: TickType_t, begin
         return Ended::Finish(code(c), None);
     }
     let body = body.get(..len).unwrap_or(&[]);
-    drive(s, id, &Caller { start, timeout, body, connect: params.as_ref() }, &mut held, app)
+    drive(s, id, &Caller { mqtt, start, timeout, body, connect: params.as_ref() }, &mut held, app)
 }
 
 /// A flow's return code (a delete's ends in [`SHADOW_ClientDelete`]).

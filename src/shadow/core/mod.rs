@@ -113,30 +113,32 @@ pub enum Budget {
     Tick,
 }
 
-/// What the platform must do next for a caller's flow. Steps that name a
-/// topic wrote it into the `topic` passed to [`ShadowCore::resume`].
+/// What the platform must do next for a caller's flow, on the client's MQTT
+/// client ([`ShadowCore::mqtt`], fixed for the client's life: the platform
+/// reads it once per flow). Steps that name a topic wrote it into the `topic`
+/// passed to [`ShadowCore::resume`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// Subscribe `topic` on `mqtt` with the shadow's publish callback.
-    Subscribe { mqtt: MqttId, qos: u8, budget: Budget },
-    /// Unsubscribe `topic` on `mqtt` (the outcome does not matter).
-    Unsubscribe { mqtt: MqttId, budget: Budget },
+    /// Subscribe `topic` with the shadow's publish callback.
+    Subscribe { qos: u8, budget: Budget },
+    /// Unsubscribe `topic` (the outcome does not matter).
+    Unsubscribe { budget: Budget },
     /// Publish the request body (from `begin_operation`) on `topic`.
-    Publish { mqtt: MqttId, qos: u8 },
+    Publish { qos: u8 },
     /// Wait on the client's semaphore (given by [`Delivered::Wake`]); report
     /// `Success` when woken, `Timeout` when the caller's time ran out.
     Wait,
-    /// Connect `mqtt` with the caller's parameters.
-    Connect { mqtt: MqttId },
-    /// Wait until no callback of `mqtt` that started before is still running.
-    Barrier { mqtt: MqttId },
+    /// Connect the MQTT client with the caller's parameters.
+    Connect,
+    /// Wait until no callback of the MQTT client that started before is still running.
+    Barrier,
     /// Give `buffer` back to the agent (no outcome needed): ownership leaves the core.
-    ReturnBuffer { mqtt: MqttId, buffer: BufferId },
+    ReturnBuffer { buffer: BufferId },
     /// The flow is over: answer the caller. A Get's `document` is the caller's now.
     Finish { code: Code, document: Option<Document> },
-    /// A delete is over and the client is gone: delete a dedicated `mqtt`, or
-    /// hand a shared one back to the application (its callback, a barrier).
-    Detach { mqtt: MqttId, dedicated: bool },
+    /// A delete is over and the client is gone: delete a dedicated MQTT
+    /// client, or hand a shared one back to the application (its callback, a barrier).
+    Detach { dedicated: bool },
 }
 
 /// A thing's callbacks, as [`Wants`] bits.
@@ -685,7 +687,6 @@ impl<T: Copy> ShadowCore<T> {
     /// Every flow, one step at a time (see [`Phase`]).
     fn next_step(&mut self, slot: usize, mut outcome: Outcome, topic: &mut TopicOf) -> Step {
         let c = &mut self.clients[slot];
-        let mqtt = c.mqtt;
         let r = &mut c.run;
         if r.flow == Flow::Idle {
             return finish(Code::Failure);
@@ -708,7 +709,7 @@ impl<T: Copy> ShadowCore<T> {
                     // The SUBSCRIBE that timed out may still go out: withdraw it.
                     if outcome == Outcome::Timeout && !self.held_elsewhere(slot, n, k, false) {
                         *topic = Some((n, k));
-                        return Step::Unsubscribe { mqtt, budget: Budget::Tick };
+                        return Step::Unsubscribe { budget: Budget::Tick };
                     }
                 }
             }
@@ -722,7 +723,7 @@ impl<T: Copy> ShadowCore<T> {
                 Phase::Start => r.phase = Phase::Acquire,
                 Phase::Connecting => {
                     r.phase = Phase::Resubscribe;
-                    return Step::Connect { mqtt };
+                    return Step::Connect;
                 }
                 Phase::Acquire | Phase::Release if r.mask != 0 => {
                     let k = r.mask.trailing_zeros() as usize;
@@ -732,14 +733,14 @@ impl<T: Copy> ShadowCore<T> {
                         if self.acquire(slot, n, k) {
                             let r = &mut self.clients[slot].run;
                             r.out = (n * 8 + k + 1) as u16;
-                            return Step::Subscribe { mqtt, qos: r.qos, budget: Budget::Caller };
+                            return Step::Subscribe { qos: r.qos, budget: Budget::Caller };
                         }
                         self.clients[slot].run.got |= 1 << k;
                     } else if self.release(slot, n, k) {
                         // A rollback of a registration, nobody waits for it.
                         let r = &self.clients[slot].run;
                         let budget = if r.flow == Flow::Register && r.code != Code::Success { Budget::Cleanup } else { Budget::Caller };
-                        return Step::Unsubscribe { mqtt, budget };
+                        return Step::Unsubscribe { budget };
                     }
                     *topic = None;
                 }
@@ -772,13 +773,13 @@ impl<T: Copy> ShadowCore<T> {
                     *topic = Some((n, k));
                     if !drop {
                         r.out = i as u16 + 1;
-                        return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
+                        return Step::Subscribe { qos: 1, budget: Budget::Caller };
                     }
                     let e = &mut c.names[n];
                     e.uses[k] = 0;
                     e.live &= !(1 << k);
                     if !self.held_elsewhere(slot, n, k, false) {
-                        return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
+                        return Step::Unsubscribe { budget: Budget::Cleanup };
                     }
                     *topic = None;
                 }
@@ -787,7 +788,7 @@ impl<T: Copy> ShadowCore<T> {
                     let Some(p) = c.pending.as_mut() else { return self.end(slot) };
                     p.open = true;
                     *topic = Some((n, Kind::Request(p.op).index()));
-                    return Step::Publish { mqtt, qos: r.qos };
+                    return Step::Publish { qos: r.qos };
                 }
                 Phase::Publishing | Phase::Waiting => {
                     let Some(p) = c.pending.as_mut() else { return self.end(slot) };
@@ -812,7 +813,7 @@ impl<T: Copy> ShadowCore<T> {
                     // A Get document that is not handed out goes back.
                     if let Some(d) = p.document.filter(|_| r.code != Code::Success) {
                         p.document = None;
-                        return Step::ReturnBuffer { mqtt, buffer: d.buffer };
+                        return Step::ReturnBuffer { buffer: d.buffer };
                     }
                     let (keep, was_kept, bit) = (p.keep, p.was_kept, 1u8 << p.op as usize);
                     r.phase = Phase::Release;
@@ -849,20 +850,19 @@ impl<T: Copy> ShadowCore<T> {
     /// A flow's last steps: the answer to its caller (a registration's after a barrier).
     fn end(&mut self, slot: usize) -> Step {
         let c = &mut self.clients[slot];
-        let mqtt = c.mqtt;
         let r = c.run;
         let n = r.name as usize;
         // Whatever the path, a document that is not handed out goes back first.
         if let Some(p) = c.pending.as_mut().filter(|_| r.code != Code::Success) {
             if let Some(d) = p.document.take() {
-                return Step::ReturnBuffer { mqtt, buffer: d.buffer };
+                return Step::ReturnBuffer { buffer: d.buffer };
             }
         }
         match (r.flow, r.phase) {
             (Flow::Delete, _) => {
                 let dedicated = c.dedicated;
                 self.retire(slot);
-                return Step::Detach { mqtt, dedicated };
+                return Step::Detach { dedicated };
             }
             (Flow::Register, Phase::End) if r.code == Code::Success => {
                 if let Some(e) = c.names.get_mut(n) {
@@ -871,7 +871,7 @@ impl<T: Copy> ShadowCore<T> {
                 }
                 // An old callback may be running: none runs once the call returned.
                 c.run.phase = Phase::AfterBarrier;
-                return Step::Barrier { mqtt };
+                return Step::Barrier;
             }
             _ => {}
         }
