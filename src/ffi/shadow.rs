@@ -358,17 +358,17 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held, app: Ap
         let step = s.lock().core.resume(id, last, topic);
         // The step's time budget, computed once.
         let ticks = match step {
-            Step::Subscribe { budget: Budget::Cleanup, .. } | Step::Unsubscribe { budget: Budget::Cleanup, .. } | Step::Barrier => {
+            Step::Unsubscribe { budget: Budget::Cleanup } | Step::Barrier => {
                 cleanup_ticks()
             }
-            Step::Subscribe { budget: Budget::Tick, .. } | Step::Unsubscribe { budget: Budget::Tick, .. } => 1,
+            Step::Unsubscribe { budget: Budget::Tick } => 1,
             _ => remaining(caller.start, caller.timeout),
         };
         // Subscribe, unsubscribe, publish and barrier go to the agent in Rust,
         // as typed commands (the topics are the core's, valid by construction),
         // from one call site: one command on the stack.
         let (mqtt, command) = match step {
-            Step::Subscribe { qos, .. } => {
+            Step::Subscribe { qos } => {
                 // The callback's context is the MQTT client, shared by its shadow clients.
                 let callback = agent_task::Callback::Publish(Some(on_publish), agent_task::CPtr(mqtt.0 as *mut c_void));
                 (mqtt, Command::Subscribe { filter: topic.as_bytes(), qos: codec_qos(qos), callback: Some(callback) })

@@ -119,8 +119,8 @@ pub enum Budget {
 /// passed to [`ShadowCore::resume`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// Subscribe `topic` with the shadow's publish callback.
-    Subscribe { qos: u8, budget: Budget },
+    /// Subscribe `topic` with the shadow's publish callback, within the caller's time.
+    Subscribe { qos: u8 },
     /// Unsubscribe `topic` (the outcome does not matter).
     Unsubscribe { budget: Budget },
     /// Publish the request body (from `begin_operation`) on `topic`.
@@ -733,7 +733,7 @@ impl<T: Copy> ShadowCore<T> {
                         if self.acquire(slot, n, k) {
                             let r = &mut self.clients[slot].run;
                             r.out = (n * 8 + k + 1) as u16;
-                            return Step::Subscribe { qos: r.qos, budget: Budget::Caller };
+                            return Step::Subscribe { qos: r.qos };
                         }
                         self.clients[slot].run.got |= 1 << k;
                     } else if self.release(slot, n, k) {
@@ -773,7 +773,7 @@ impl<T: Copy> ShadowCore<T> {
                     *topic = Some((n, k));
                     if !drop {
                         r.out = i as u16 + 1;
-                        return Step::Subscribe { qos: 1, budget: Budget::Caller };
+                        return Step::Subscribe { qos: 1 };
                     }
                     let e = &mut c.names[n];
                     e.uses[k] = 0;
