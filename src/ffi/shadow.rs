@@ -450,14 +450,15 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
         };
         match step {
             Delivered::Wake { .. } => {}
-            Delivered::Call { callback, record, thing, document, .. } => {
+            Delivered::Call { callback, record, .. } => {
                 // The callbacks get a NUL-terminated copy of the name, this task's own.
+                let thing = delivery.thing();
                 let mut name = [0u8; MAX_THING_NAME + 1];
                 if let Some(n) = name.get_mut(..thing.len()) {
                     n.copy_from_slice(thing); // Always: a parsed name is at most MAX_THING_NAME.
                 }
                 let name = name.as_ptr() as *const c_char;
-                let (at, len) = document.map_or((core::ptr::null(), 0), |d| (d.at as *const c_char, d.len));
+                let (at, len) = (doc.as_ptr() as *const c_char, doc.len() as u32);
                 // SAFETY: the application's callbacks, with a NUL-terminated thing
                 // name and the document inside the agent's buffer.
                 let kept = unsafe {

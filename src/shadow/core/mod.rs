@@ -168,12 +168,14 @@ pub enum Callback {
 
 /// A step of a publish's delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivered<'a, T> {
+pub enum Delivered<T> {
     /// Client `slot`'s waiting caller has its answer: give its semaphore.
     Wake { slot: usize },
-    /// Call `record`'s callback of kind `callback`; for `document: Some(_)`
-    /// report its answer with [`Delivery::kept`] before the next step.
-    Call { slot: usize, callback: Callback, record: T, thing: &'a [u8], document: Option<Document> },
+    /// Call `record`'s callback of kind `callback` with the publish's thing
+    /// ([`Delivery::thing`]) and, but for `Deleted`, its document; report the
+    /// answer with [`Delivery::kept`] before the next step (`Deleted`'s is
+    /// ignored: it never keeps the buffer).
+    Call { slot: usize, callback: Callback, record: T },
     /// Over: `kept == false` hands the buffer back to the agent.
     Done { kept: bool },
 }
@@ -886,7 +888,7 @@ impl<T: Copy> ShadowCore<T> {
     /// The next step of a publish's delivery to the clients on its MQTT client:
     /// for each, in slot order, the answer its waiting caller waits for, then
     /// the thing's callbacks; it stops at the first that keeps the buffer.
-    pub fn deliver<'a>(&mut self, d: &mut Delivery<'a>) -> Delivered<'a, T> {
+    pub fn deliver(&mut self, d: &mut Delivery<'_>) -> Delivered<T> {
         if d.calling {
             d.calling = false; // Not reported: the callback did not keep it.
         }
@@ -929,9 +931,8 @@ impl<T: Copy> ShadowCore<T> {
                 if let Some((bit, callback)) = want {
                     let found = c.names.iter().find(|n| n.callbacks & (1 << bit) != 0 && n.name.is(d.thing));
                     if let Some(e) = found {
-                        let document = (callback != Callback::Deleted).then_some(d.document);
-                        d.calling = document.is_some();
-                        return Delivered::Call { slot, callback, record: e.record, thing: d.thing, document };
+                        d.calling = callback != Callback::Deleted;
+                        return Delivered::Call { slot, callback, record: e.record };
                     }
                 }
             }
@@ -1068,6 +1069,11 @@ impl<'a> Delivery<'a> {
             self.calling = false;
             self.kept = kept;
         }
+    }
+
+    /// The thing the publish is about (a valid thing name).
+    pub fn thing(&self) -> &'a [u8] {
+        self.thing
     }
 
     /// The buffer this delivery carries.

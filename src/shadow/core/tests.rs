@@ -74,7 +74,7 @@ fn token_of(body: &str) -> String {
 }
 
 /// Delivers a publish; the callbacks answer `keep`. Returns the steps and `kept`.
-fn deliver(c: &mut Core, mqtt: MqttId, topic: &str, payload: &str, buffer: usize, keep: bool) -> (Vec<Delivered<'static, u32>>, bool) {
+fn deliver(c: &mut Core, mqtt: MqttId, topic: &str, payload: &str, buffer: usize, keep: bool) -> (Vec<Delivered<u32>>, bool) {
     let topic: &'static str = Box::leak(topic.to_string().into_boxed_str());
     let payload: &'static str = Box::leak(payload.to_string().into_boxed_str());
     let mut d = Delivery::new(mqtt, topic.as_bytes(), payload.as_bytes(), BufferId(buffer), 0).expect("a shadow topic");
@@ -83,7 +83,8 @@ fn deliver(c: &mut Core, mqtt: MqttId, topic: &str, payload: &str, buffer: usize
         match c.deliver(&mut d) {
             Delivered::Done { kept } => return (steps, kept),
             s => {
-                if let Delivered::Call { document: Some(_), .. } = s {
+                if let Delivered::Call { .. } = s {
+                    // Answered after every call: a Deleted callback's answer must not count.
                     d.kept(keep);
                 }
                 steps.push(s);
@@ -403,7 +404,7 @@ fn updated_callback_may_keep_the_buffer() {
     let id = c.create(M, false).unwrap();
     register(&mut c, id, "lamp", ALL, 42);
     let (steps, kept) = deliver(&mut c, M, &t("lamp", Kind::Documents), "{}", 3, true);
-    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Updated, record: 42, thing: b"lamp", document: Some(Document { buffer: BufferId(3), .. }), .. }]));
+    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Updated, record: 42, .. }]));
     assert!(kept);
     let (_, kept) = deliver(&mut c, M, &t("lamp", Kind::Documents), "{}", 4, false);
     assert!(!kept, "not kept: back to the agent");
@@ -415,9 +416,9 @@ fn delta_callback_and_deleted_callback() {
     let id = c.create(M, false).unwrap();
     register(&mut c, id, "lamp", ALL, 42);
     let (steps, _) = deliver(&mut c, M, &t("lamp", Kind::Delta), "{}", 3, false);
-    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Delta, document: Some(_), .. }]));
+    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Delta, .. }]));
     let (steps, kept) = deliver(&mut c, M, &t("lamp", Kind::Accepted(Operation::Delete)), "{}", 4, true);
-    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Deleted, document: None, .. }]));
+    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Deleted, .. }]));
     assert!(!kept, "the deleted callback never takes the buffer");
 }
 
@@ -428,6 +429,7 @@ fn an_unanswered_call_does_not_keep_the_buffer() {
     register(&mut c, id, "lamp", ALL, 42);
     let mut d = Delivery::new(M, b"$aws/things/lamp/shadow/update/delta", b"{}", BufferId(1), 0).unwrap();
     assert!(matches!(c.deliver(&mut d), Delivered::Call { .. }));
+    assert_eq!((d.thing(), d.buffer()), (&b"lamp"[..], BufferId(1)), "what the platform hands the callback");
     assert_eq!(c.deliver(&mut d), Delivered::Done { kept: false });
 }
 
@@ -769,12 +771,12 @@ mod props {
                                 f.wakes += 1;
                                 prop_assert!(f.wakes == 1, "an operation completed twice");
                             }
-                            Delivered::Call { slot, callback, record, thing, document } => {
+                            Delivered::Call { slot, callback, record } => {
                                 let generation = self.clients[..].iter().flatten().find(|c| c.slot == slot).map(|c| c.generation);
                                 let generation = generation.ok_or_else(|| TestCaseError::fail("callback of a deleted client"))?;
                                 let (bits, rec) = *self
                                     .callbacks
-                                    .get(&(slot, generation, String::from_utf8_lossy(thing).into_owned()))
+                                    .get(&(slot, generation, THINGS_[thing].to_string()))
                                     .ok_or_else(|| TestCaseError::fail("callback of an unregistered thing"))?;
                                 let bit = match callback {
                                     Callback::Updated => 1,
@@ -782,11 +784,10 @@ mod props {
                                     Callback::Delta => 4,
                                 };
                                 prop_assert!(bits & bit != 0 && rec == record, "wrong callback");
-                                if document.is_some() {
-                                    d.kept(keep);
-                                    if keep {
-                                        self.owners.insert(b, Owner::Callback);
-                                    }
+                                // Every call is answered; only those with a document may keep it.
+                                d.kept(keep);
+                                if keep && callback != Callback::Deleted {
+                                    self.owners.insert(b, Owner::Callback);
                                 }
                             }
                             Delivered::Done { kept } => {
