@@ -44,7 +44,7 @@ use crate::platform::agent_task::{self, Command};
 use crate::platform::log::debug;
 use crate::platform::rtos::{self, Waiter};
 use crate::shadow::core::{
-    request_capacity, BufferId, Budget, Callback, ClientId, Code, Delivered, Delivery, Document, MqttId, Outcome, ShadowCore, Step,
+    request_capacity, BufferId, Budget, Callback, ClientId, Code, Delivered, Delivery, Document, MqttId, Outcome, ShadowCore, Start, Step,
     Wants, CLIENTS,
 };
 use crate::shadow::topic::{self, Operation, Topic, MAX_THING_NAME};
@@ -549,74 +549,65 @@ pub extern "C" fn SHADOW_ClientCreate(
     eShadowSuccess
 }
 
-/// What a caller's flow begins with: its checked arguments.
-enum Begin<'a> {
-    Operation { op: Operation, thing: &'a str, qos: u8, keep: bool, doc: &'a [u8] },
-    Register { thing: &'a str, record: CCallbacks },
-    Connect(&'a MQTTAgentConnectParams_t),
-    Delete,
-}
-
 /// Every caller's flow, one copy: not from a callback, a live handle, the
-/// client's operation lock, the core's `begin_*`, then [`drive`].
+/// client's operation lock, the core's `begin`, then [`drive`]. `start`:
+/// the checked arguments; `connect`: a connect's parameters.
 #[inline(never)]
-fn flow(function: &str, handle: ShadowClientHandle_t, timeout: TickType_t, begin: Begin<'_>) -> Ended {
+fn flow(
+    function: &str,
+    handle: ShadowClientHandle_t,
+    timeout: TickType_t,
+    start: Start<'_, CCallbacks>,
+    connect: Option<&MQTTAgentConnectParams_t>,
+) -> Ended {
     let (s, id) = match enter(function, handle) {
         Ok(v) => v,
         Err(code) => return Ended::Finish(code, None),
     };
-    let start = rtos::tick_count();
+    let begun = rtos::tick_count();
     // Connect: the application's parameters, with our callback in its place.
-    let mut params = None;
-    if let Begin::Connect(app) = begin {
-        params = Some(MQTTAgentConnectParams_t { pxCallback: Some(on_agent_event), pvUserData: id.handle() as *mut c_void, ..*app });
-    }
+    let params = connect.map(|app| MQTTAgentConnectParams_t { pxCallback: Some(on_agent_event), pvUserData: id.handle() as *mut c_void, ..*app });
     // Its record also stands for the response wait (`Shadow::response`): a
     // response of an earlier operation that came too late is forgotten.
-    let Some(mut held) = s.operation(id.slot, start, timeout) else { return Ended::Finish(eShadowTimeout, None) };
+    let Some(mut held) = s.operation(id.slot, begun, timeout) else { return Ended::Finish(eShadowTimeout, None) };
     // An operation's request body, with our clientToken unless the document
     // has one: one exact heap block (the agent's helper), freed on return.
-    let capacity = match begin {
-        Begin::Operation { op, doc, .. } => request_capacity(op, doc.len()),
+    let capacity = match start {
+        Start::Operation { op, doc, .. } => request_capacity(op, doc.len()),
         _ => 0,
     };
     let Some(mut body) = crate::platform::heap::try_boxed_bytes(&[], capacity) else { return Ended::Finish(eShadowFailure, None) };
-    let mut len = 0;
     let mut app = NO_APP;
     let mut mqtt = MqttId(0);
     let began = {
         let mut g = s.lock();
-        // Live here, or the `begin_*` below refuses.
+        // Live here, or `begin` refuses.
         mqtt = g.core.mqtt(id).unwrap_or(mqtt);
-        match begin {
-            Begin::Operation { op, thing, qos, keep, doc } => g.core.begin_operation(id, op, thing, qos, keep, doc, &mut body).map(|n| len = n),
-            Begin::Register { thing, record } => {
-                let want = Wants { updated: record.updated.is_some(), deleted: record.deleted.is_some(), delta: record.delta.is_some() };
-                g.core.begin_register(id, thing, want, record)
+        // A delete hands the application's side back (`Ended::Detach`).
+        app = g.apps.get(id.slot).copied().unwrap_or(app);
+        let began = g.core.begin(id, start, &mut body);
+        if let (Ok(_), Some(a), Some(slot)) = (began, connect, g.apps.get_mut(id.slot)) {
+            *slot = App { callback: a.pxCallback, user_data: a.pvUserData as usize, intercepting: true };
+        }
+        began
+    };
+    let len = match began {
+        Ok(len) => len,
+        Err(c) => {
+            match start {
+                Start::Operation { op: Operation::Update, .. } => {
+                    debug(format_args!("{function}: refused pcData: not a JSON object (or its clientToken is too long)"))
+                }
+                Start::Register { .. } => {
+                    debug(format_args!("{function}: refused pcThingName: shadowconfigMAX_THINGS_WITH_CALLBACKS things have callbacks"))
+                }
+                _ => {}
             }
-            Begin::Connect(a) => g.core.begin_connect(id).map(|()| {
-                g.apps[id.slot] = App { callback: a.pxCallback, user_data: a.pvUserData as usize, intercepting: true };
-            }),
-            Begin::Delete => {
-                app = g.apps[id.slot];
-                g.core.begin_delete(id)
-            }
+            return Ended::Finish(code(c), None);
         }
     };
-    if let Err(c) = began {
-        match begin {
-            Begin::Operation { op: Operation::Update, .. } => {
-                debug(format_args!("{function}: refused pcData: not a JSON object (or its clientToken is too long)"))
-            }
-            Begin::Register { .. } => {
-                debug(format_args!("{function}: refused pcThingName: shadowconfigMAX_THINGS_WITH_CALLBACKS things have callbacks"))
-            }
-            _ => {}
-        }
-        return Ended::Finish(code(c), None);
-    }
     let body = body.get(..len).unwrap_or(&[]);
-    drive(s, id, &Caller { mqtt, start, timeout, body, connect: params.as_ref() }, &mut held, app)
+    drive(s, id, &Caller { mqtt, start: begun, timeout, body, connect: params.as_ref() }, &mut held, app)
 }
 
 /// A flow's return code (a delete's ends in [`SHADOW_ClientDelete`]).
@@ -640,7 +631,7 @@ pub extern "C" fn SHADOW_ClientConnect(
     const F: &str = "SHADOW_ClientConnect";
     // SAFETY: NULL is refused; otherwise a valid parameter block, only read.
     let Some(app) = (unsafe { pxConnectParams.as_ref() }) else { return refuse(F, "pxConnectParams", "NULL") };
-    result(flow(F, xShadowClientHandle, xTimeoutTicks, Begin::Connect(app)))
+    result(flow(F, xShadowClientHandle, xTimeoutTicks, Start::Connect, Some(app)))
 }
 
 /// Disconnects the client's MQTT client, waiting at most `shadowconfigCLEANUP_TIME_MS`.
@@ -664,7 +655,7 @@ fn from_agent(c: MQTTAgentReturnCode_t) -> Code {
 /// invalid afterwards.
 #[no_mangle]
 pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t) -> ShadowReturnCode_t {
-    let (mqtt, dedicated, app) = match flow("SHADOW_ClientDelete", xShadowClientHandle, cleanup_ticks(), Begin::Delete) {
+    let (mqtt, dedicated, app) = match flow("SHADOW_ClientDelete", xShadowClientHandle, cleanup_ticks(), Start::Delete, None) {
         Ended::Detach(mqtt, dedicated, app) => (mqtt.0 as MQTTAgentHandle_t, dedicated, app),
         Ended::Finish(c, _) => return c,
     };
@@ -775,7 +766,7 @@ fn run_operation(
         Operation::Update => unsafe { core::slice::from_raw_parts(p.pcData as *const u8, p.ulDataLength as usize) },
         _ => &[],
     };
-    flow(function, handle, timeout, Begin::Operation { op, thing, qos, keep: p.ucKeepSubscriptions != 0, doc })
+    flow(function, handle, timeout, Start::Operation { op, thing, qos, keep: p.ucKeepSubscriptions != 0, doc }, None)
 }
 
 /// Registers (or, with NULL, unregisters) a thing's callbacks for updated
@@ -796,7 +787,8 @@ pub extern "C" fn SHADOW_RegisterCallbacks(
         Err(c) => return c,
     };
     let record = CCallbacks { updated: p.xShadowUpdatedCallback, deleted: p.xShadowDeletedCallback, delta: p.xShadowDeltaCallback };
-    result(flow(F, xShadowClientHandle, xTimeoutTicks, Begin::Register { thing, record }))
+    let want = Wants { updated: record.updated.is_some(), deleted: record.deleted.is_some(), delta: record.delta.is_some() };
+    result(flow(F, xShadowClientHandle, xTimeoutTicks, Start::Register { thing, want, record }, None))
 }
 
 /// Gives back a buffer that a shadow callback kept or that `SHADOW_Get` returned.

@@ -180,7 +180,18 @@ pub enum Delivered<T> {
     Done { kept: bool },
 }
 
-/// Why `begin_*` or `create` refused.
+/// What a caller's flow starts with ([`ShadowCore::begin`]).
+#[derive(Clone, Copy)]
+pub enum Start<'a, T> {
+    /// Update, Get or Delete of `thing`'s shadow; `doc`: an update's document.
+    Operation { op: Operation, thing: &'a str, qos: u8, keep: bool, doc: &'a [u8] },
+    /// `thing`'s callbacks become `want` (all false: unregistered), with their `record`.
+    Register { thing: &'a str, want: Wants, record: T },
+    Connect,
+    Delete,
+}
+
+/// Why `begin` or `create` refused.
 pub type Refused = Code;
 
 // ------------------------------------------------------------------ tables
@@ -568,15 +579,25 @@ impl<T: Copy> ShadowCore<T> {
 
     // ------------------------------------------------------------ operations
 
-    /// The client `id` if it may begin a flow (none running).
-    fn idle(&mut self, id: ClientId) -> Result<&mut Client<T>, Refused> {
-        self.live_mut(id).filter(|c| c.run.flow == Flow::Idle && !c.pending.is_some()).ok_or(Code::Failure)
+    /// Starts `id`'s flow (one at a time per client: refused while one runs,
+    /// or for a handle that is not live), then [`resume`](Self::resume) it.
+    /// An operation's request body is written into `out` (at least
+    /// `request_capacity` bytes), with our `clientToken` when the document
+    /// (Update only) has none; returns its length (0 for other flows).
+    pub fn begin(&mut self, id: ClientId, start: Start<'_, T>, out: &mut [u8]) -> Result<usize, Refused> {
+        self.live(id).filter(|c| c.run.flow == Flow::Idle && !c.pending.is_some()).ok_or(Code::Failure)?;
+        match start {
+            Start::Operation { op, thing, qos, keep, doc } => self.start_operation(id, op, thing, qos, keep, doc, out),
+            Start::Register { thing, want, record } => self.start_register(id, thing, want, record).map(|()| 0),
+            Start::Connect => Ok(self.start_connect(id)),
+            Start::Delete => {
+                self.clients[id.slot].run = Run { flow: Flow::Delete, phase: Phase::Drop, name: NO_NAME, ..Run::IDLE };
+                Ok(0)
+            }
+        }
     }
 
-    /// Starts an operation of `id` on `thing` (a valid thing name): records it
-    /// and writes its request body into `out` (at least `request_capacity`
-    /// bytes), with our `clientToken` when `doc` (Update only) has none.
-    /// Returns the body's length. Then [`resume`](Self::resume) it.
+    /// [`begin`](Self::begin) an operation of `id` on `thing` (a valid thing name).
     #[allow(clippy::too_many_arguments)]
     pub fn begin_operation(
         &mut self,
@@ -588,7 +609,38 @@ impl<T: Copy> ShadowCore<T> {
         doc: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Refused> {
-        self.idle(id)?;
+        self.begin(id, Start::Operation { op, thing, qos, keep, doc }, out)
+    }
+
+    /// [`begin`](Self::begin) registering (`want` all false: unregistering) `thing`'s callbacks.
+    pub fn begin_register(&mut self, id: ClientId, thing: &str, want: Wants, record: T) -> Result<(), Refused> {
+        self.begin(id, Start::Register { thing, want, record }, &mut []).map(|_| ())
+    }
+
+    /// [`begin`](Self::begin) a connect.
+    pub fn begin_connect(&mut self, id: ClientId) -> Result<(), Refused> {
+        self.begin(id, Start::Connect, &mut []).map(|_| ())
+    }
+
+    /// [`begin`](Self::begin) deleting a client: its topics are released
+    /// (unsubscribed where no other client on its MQTT client holds them),
+    /// then it is gone.
+    pub fn begin_delete(&mut self, id: ClientId) -> Result<(), Refused> {
+        self.begin(id, Start::Delete, &mut []).map(|_| ())
+    }
+
+    /// An operation: records it and writes its request body.
+    #[allow(clippy::too_many_arguments)]
+    fn start_operation(
+        &mut self,
+        id: ClientId,
+        op: Operation,
+        thing: &str,
+        qos: u8,
+        keep: bool,
+        doc: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Refused> {
         let n = self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?;
         let c = &mut self.clients[id.slot];
         let was_kept = c.names[n].kept & (1 << op as usize) != 0;
@@ -612,9 +664,9 @@ impl<T: Copy> ShadowCore<T> {
         }
     }
 
-    /// Starts registering (`want` all false: unregistering) `thing`'s callbacks.
-    pub fn begin_register(&mut self, id: ClientId, thing: &str, want: Wants, record: T) -> Result<(), Refused> {
-        let c = self.idle(id)?;
+    /// A registration.
+    fn start_register(&mut self, id: ClientId, thing: &str, want: Wants, record: T) -> Result<(), Refused> {
+        let c = &mut self.clients[id.slot];
         let want = want.bits();
         let known = c.names.iter().position(|n| !n.unused() && n.name.is(thing.as_bytes()));
         let with_callbacks = c.names.iter().filter(|n| n.callbacks != 0).count();
@@ -640,10 +692,10 @@ impl<T: Copy> ShadowCore<T> {
         Ok(())
     }
 
-    /// Starts a connect: kept response subscriptions did not survive the old
+    /// A connect: kept response subscriptions did not survive the old
     /// session; the topics of callbacks are subscribed again once connected.
-    pub fn begin_connect(&mut self, id: ClientId) -> Result<(), Refused> {
-        let c = self.idle(id)?;
+    fn start_connect(&mut self, id: ClientId) -> usize {
+        let c = &mut self.clients[id.slot];
         for e in c.names.iter_mut() {
             for op in 0..3 {
                 if e.kept & (1 << op) != 0 {
@@ -658,15 +710,7 @@ impl<T: Copy> ShadowCore<T> {
             self.collect(id.slot, n);
         }
         self.clients[id.slot].run = Run { flow: Flow::Connect, phase: Phase::Connecting, qos: 1, name: NO_NAME, ..Run::IDLE };
-        Ok(())
-    }
-
-    /// Starts deleting a client: its topics are released (unsubscribed where
-    /// no other client on its MQTT client holds them), then it is gone.
-    pub fn begin_delete(&mut self, id: ClientId) -> Result<(), Refused> {
-        let c = self.idle(id)?;
-        c.run = Run { flow: Flow::Delete, phase: Phase::Drop, name: NO_NAME, ..Run::IDLE };
-        Ok(())
+        0
     }
 
     /// The next step of `id`'s flow, given what the previous step came to
