@@ -429,27 +429,25 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
     loop {
         let (step, user) = {
             let mut g = s.lock();
-            let step = g.core.deliver(&mut delivery);
-            let user = match step {
-                Delivered::Call { slot, .. } => g.apps[slot].user_data,
-                Delivered::Wake { slot } => {
-                    // The waiting caller is marked told and woken under the
-                    // lock: it is the holder now, so a caller that timed out
-                    // and left, or a later one, is not woken by it.
-                    if let Some(op) = g.ops.get_mut(slot).filter(|op| !op.holder.is_none()) {
-                        op.holder.mark_told();
-                        // SAFETY: a task recorded in `holder` exists while the
-                        // lock is held (see `Op::holder`); xTaskNotify does not block.
-                        unsafe { rtos::notify(op.holder.task()) };
-                    }
-                    0
+            let State { core, apps, ops } = &mut *g;
+            let step = core.deliver(&mut delivery, |slot| {
+                // The waiting caller is marked told and woken under the
+                // lock: it is the holder now, so a caller that timed out
+                // and left, or a later one, is not woken by it.
+                if let Some(op) = ops.get_mut(slot).filter(|op| !op.holder.is_none()) {
+                    op.holder.mark_told();
+                    // SAFETY: a task recorded in `holder` exists while the
+                    // lock is held (see `Op::holder`); xTaskNotify does not block.
+                    unsafe { rtos::notify(op.holder.task()) };
                 }
+            });
+            let user = match step {
+                Delivered::Call { slot, .. } => apps.get(slot).map_or(0, |a| a.user_data),
                 _ => 0,
             };
             (step, user as *mut c_void)
         };
         match step {
-            Delivered::Wake { .. } => {}
             Delivered::Call { callback, record, .. } => {
                 // The callbacks get a NUL-terminated copy of the name, this task's own.
                 let thing = delivery.thing();

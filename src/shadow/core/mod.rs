@@ -125,7 +125,7 @@ pub enum Step {
     Unsubscribe { budget: Budget },
     /// Publish the request body (from `begin_operation`) on `topic`.
     Publish { qos: u8 },
-    /// Wait on the client's semaphore (given by [`Delivered::Wake`]); report
+    /// Wait until woken (by [`ShadowCore::deliver`]'s `wake`); report
     /// `Success` when woken, `Timeout` when the caller's time ran out.
     Wait,
     /// Connect the MQTT client with the caller's parameters.
@@ -169,8 +169,6 @@ pub enum Callback {
 /// A step of a publish's delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivered<T> {
-    /// Client `slot`'s waiting caller has its answer: give its semaphore.
-    Wake { slot: usize },
     /// Call `record`'s callback of kind `callback` with the publish's thing
     /// ([`Delivery::thing`]) and, but for `Deleted`, its document; report the
     /// answer with [`Delivery::kept`] before the next step (`Deleted`'s is
@@ -932,7 +930,9 @@ impl<T: Copy> ShadowCore<T> {
     /// The next step of a publish's delivery to the clients on its MQTT client:
     /// for each, in slot order, the answer its waiting caller waits for, then
     /// the thing's callbacks; it stops at the first that keeps the buffer.
-    pub fn deliver(&mut self, d: &mut Delivery<'_>) -> Delivered<T> {
+    /// A waiting caller whose answer this is is woken at once, with `wake(slot)`
+    /// (under the platform's lock, as every core call).
+    pub fn deliver(&mut self, d: &mut Delivery<'_>, mut wake: impl FnMut(usize)) -> Delivered<T> {
         if d.calling {
             d.calling = false; // Not reported: the callback did not keep it.
         }
@@ -960,7 +960,7 @@ impl<T: Copy> ShadowCore<T> {
                 d.stage = 2;
                 // Accepted and rejected responses: kinds 0-5, 2 × operation (+ 1: rejected).
                 if d.kind < 6 && answer(c, d) {
-                    return Delivered::Wake { slot };
+                    wake(slot);
                 }
             }
             if d.stage == 2 {

@@ -73,21 +73,29 @@ fn token_of(body: &str) -> String {
     String::from_utf8(json::fields(body.as_bytes()).unwrap().client_token.unwrap().to_vec()).unwrap()
 }
 
-/// Delivers a publish; the callbacks answer `keep`. Returns the steps and `kept`.
-fn deliver(c: &mut Core, mqtt: MqttId, topic: &str, payload: &str, buffer: usize, keep: bool) -> (Vec<Delivered<u32>>, bool) {
+/// What a delivery did, in order: woke a waiting caller, or called a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Did {
+    Wake { slot: usize },
+    Call { slot: usize, callback: Callback, record: u32 },
+}
+
+/// Delivers a publish; the callbacks answer `keep`. Returns what it did and `kept`.
+fn deliver(c: &mut Core, mqtt: MqttId, topic: &str, payload: &str, buffer: usize, keep: bool) -> (Vec<Did>, bool) {
     let topic: &'static str = Box::leak(topic.to_string().into_boxed_str());
     let payload: &'static str = Box::leak(payload.to_string().into_boxed_str());
     let mut d = Delivery::new(mqtt, topic.as_bytes(), payload.as_bytes(), BufferId(buffer), 0).expect("a shadow topic");
     let mut steps = Vec::new();
     loop {
-        match c.deliver(&mut d) {
+        let mut woken = Vec::new();
+        let step = c.deliver(&mut d, |slot| woken.push(Did::Wake { slot }));
+        steps.extend(woken);
+        match step {
             Delivered::Done { kept } => return (steps, kept),
-            s => {
-                if let Delivered::Call { .. } = s {
-                    // Answered after every call: a Deleted callback's answer must not count.
-                    d.kept(keep);
-                }
-                steps.push(s);
+            Delivered::Call { slot, callback, record } => {
+                // Answered after every call: a Deleted callback's answer must not count.
+                d.kept(keep);
+                steps.push(Did::Call { slot, callback, record });
             }
         }
     }
@@ -128,7 +136,7 @@ fn update_subscribes_publishes_and_completes_on_its_token() {
     assert_eq!(subscribes(&done), [t("lamp", Kind::Accepted(Operation::Update)), t("lamp", Kind::Rejected(Operation::Update))]);
     assert!(done.iter().any(|(s, tp)| matches!(s, Step::Publish { .. }) && *tp == t("lamp", Kind::Request(Operation::Update))));
     let (steps, kept) = deliver(&mut c, M, &t("lamp", Kind::Accepted(Operation::Update)), &format!(r#"{{"clientToken":"{token}"}}"#), 1, false);
-    assert_eq!(steps, [Delivered::Wake { slot: id.slot }]);
+    assert_eq!(steps, [Did::Wake { slot: id.slot }]);
     assert!(!kept, "an update's answer goes back to the agent");
     let (done, end) = run(&mut c, id, ok);
     assert_eq!(finish_code(end), (Code::Success, None));
@@ -143,7 +151,7 @@ fn document_with_its_own_token_is_sent_as_is() {
     assert_eq!(begin(&mut c, id, Operation::Update, "lamp", false, doc), doc);
     until_wait(&mut c, id);
     let (steps, _) = deliver(&mut c, M, &t("lamp", Kind::Accepted(Operation::Update)), r#"{"clientToken":"mine"}"#, 1, false);
-    assert_eq!(steps, [Delivered::Wake { slot: id.slot }]);
+    assert_eq!(steps, [Did::Wake { slot: id.slot }]);
 }
 
 #[test]
@@ -230,7 +238,7 @@ fn get_document_is_the_callers_on_success() {
     until_wait(&mut c, id);
     let doc = format!(r#"{{"clientToken":"{token}","state":{{}}}}"#);
     let (steps, kept) = deliver(&mut c, M, &t("lamp", Kind::Accepted(Operation::Get)), &doc, 9, false);
-    assert_eq!(steps, [Delivered::Wake { slot: id.slot }]);
+    assert_eq!(steps, [Did::Wake { slot: id.slot }]);
     assert!(kept && c.holds(BufferId(9)), "held by the core for its caller");
     let (done, end) = run(&mut c, id, ok);
     assert!(!done.iter().any(|(s, _)| matches!(s, Step::ReturnBuffer { .. })));
@@ -404,7 +412,7 @@ fn updated_callback_may_keep_the_buffer() {
     let id = c.create(M, false).unwrap();
     register(&mut c, id, "lamp", ALL, 42);
     let (steps, kept) = deliver(&mut c, M, &t("lamp", Kind::Documents), "{}", 3, true);
-    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Updated, record: 42, .. }]));
+    assert!(matches!(steps[..], [Did::Call { callback: Callback::Updated, record: 42, .. }]));
     assert!(kept);
     let (_, kept) = deliver(&mut c, M, &t("lamp", Kind::Documents), "{}", 4, false);
     assert!(!kept, "not kept: back to the agent");
@@ -416,9 +424,9 @@ fn delta_callback_and_deleted_callback() {
     let id = c.create(M, false).unwrap();
     register(&mut c, id, "lamp", ALL, 42);
     let (steps, _) = deliver(&mut c, M, &t("lamp", Kind::Delta), "{}", 3, false);
-    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Delta, .. }]));
+    assert!(matches!(steps[..], [Did::Call { callback: Callback::Delta, .. }]));
     let (steps, kept) = deliver(&mut c, M, &t("lamp", Kind::Accepted(Operation::Delete)), "{}", 4, true);
-    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Deleted, .. }]));
+    assert!(matches!(steps[..], [Did::Call { callback: Callback::Deleted, .. }]));
     assert!(!kept, "the deleted callback never takes the buffer");
 }
 
@@ -428,9 +436,9 @@ fn an_unanswered_call_does_not_keep_the_buffer() {
     let id = c.create(M, false).unwrap();
     register(&mut c, id, "lamp", ALL, 42);
     let mut d = Delivery::new(M, b"$aws/things/lamp/shadow/update/delta", b"{}", BufferId(1), 0).unwrap();
-    assert!(matches!(c.deliver(&mut d), Delivered::Call { .. }));
+    assert!(matches!(c.deliver(&mut d, |_| panic!("no caller waits")), Delivered::Call { .. }));
     assert_eq!((d.thing(), d.buffer()), (&b"lamp"[..], BufferId(1)), "what the platform hands the callback");
-    assert_eq!(c.deliver(&mut d), Delivered::Done { kept: false });
+    assert_eq!(c.deliver(&mut d, |_| panic!("no caller waits")), Delivered::Done { kept: false });
 }
 
 #[test]
@@ -511,7 +519,7 @@ fn deleting_a_shared_client_releases_its_topics() {
     assert_eq!(end, Step::Detach { dedicated: false });
     assert!(c.client(a.handle()).is_none());
     let (steps, _) = deliver(&mut c, M, &t("lamp", Kind::Delta), "{}", 3, false);
-    assert!(matches!(steps[..], [Delivered::Call { record: 2, .. }]), "only b");
+    assert!(matches!(steps[..], [Did::Call { record: 2, .. }]), "only b");
 }
 
 #[test]
@@ -764,13 +772,15 @@ mod props {
                     let mqtt = if mqtt2 { MqttId(0x1000) } else { M };
                     let mut d = Delivery::new(mqtt, topic.as_bytes(), body.as_bytes(), BufferId(b), 0).unwrap();
                     loop {
-                        match self.core.deliver(&mut d) {
-                            Delivered::Wake { slot } => {
-                                let f = self.flows.values_mut().find(|f| f.id.slot == slot);
-                                let f = f.ok_or_else(|| TestCaseError::fail("wake without a flow"))?;
-                                f.wakes += 1;
-                                prop_assert!(f.wakes == 1, "an operation completed twice");
-                            }
+                        let mut woken = Vec::new();
+                        let step = self.core.deliver(&mut d, |slot| woken.push(slot));
+                        for slot in woken {
+                            let f = self.flows.values_mut().find(|f| f.id.slot == slot);
+                            let f = f.ok_or_else(|| TestCaseError::fail("wake without a flow"))?;
+                            f.wakes += 1;
+                            prop_assert!(f.wakes == 1, "an operation completed twice");
+                        }
+                        match step {
                             Delivered::Call { slot, callback, record } => {
                                 let generation = self.clients[..].iter().flatten().find(|c| c.slot == slot).map(|c| c.generation);
                                 let generation = generation.ok_or_else(|| TestCaseError::fail("callback of a deleted client"))?;
