@@ -382,9 +382,6 @@ impl<T> Opt<T> {
             Opt::None => None,
         }
     }
-    fn is_some(&self) -> bool {
-        matches!(self, Opt::Some(_))
-    }
     fn take(&mut self) -> Option<T> {
         match core::mem::replace(self, Opt::None) {
             Opt::Some(v) => Some(v),
@@ -583,7 +580,8 @@ impl<T: Copy> ShadowCore<T> {
     /// `request_capacity` bytes), with our `clientToken` when the document
     /// (Update only) has none; returns its length (0 for other flows).
     pub fn begin(&mut self, id: ClientId, start: Start<'_, T>, out: &mut [u8]) -> Result<usize, Refused> {
-        self.live(id).filter(|c| c.run.flow == Flow::Idle && !c.pending.is_some()).ok_or(Code::Failure)?;
+        // An idle client has no pending operation (`end` and `retire` clear both).
+        self.live(id).filter(|c| c.run.flow == Flow::Idle).ok_or(Code::Failure)?;
         match start {
             Start::Operation { op, thing, qos, keep, doc } => self.start_operation(id, op, thing, qos, keep, doc, out),
             Start::Register { thing, want, record } => self.start_register(id, thing, want, record).map(|()| 0),
