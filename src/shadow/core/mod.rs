@@ -894,12 +894,8 @@ impl<T: Copy> ShadowCore<T> {
         let c = &mut self.clients[slot];
         let r = c.run;
         let n = r.name as usize;
-        // Whatever the path, a document that is not handed out goes back first.
-        if let Some(p) = c.pending.as_mut().filter(|_| r.code != Code::Success) {
-            if let Some(d) = p.document.take() {
-                return Step::ReturnBuffer { buffer: d.buffer };
-            }
-        }
+        // No document to give back here: only a published request gets one,
+        // and `Settle` gives it back unless the operation succeeded.
         match (r.flow, r.phase) {
             (Flow::Delete, _) => {
                 let dedicated = c.dedicated;
