@@ -916,7 +916,8 @@ impl<T: Copy> ShadowCore<T> {
         c.run = Run::IDLE;
         let document = c.pending.take().and_then(|p| p.document);
         self.collect(slot, n);
-        Step::Finish { code: r.code, document: document.filter(|_| r.code == Code::Success) }
+        // A document is left only after a success (`Settle` gave back any other).
+        Step::Finish { code: r.code, document }
     }
 
     // ------------------------------------------------------------ deliveries

@@ -739,11 +739,13 @@ mod props {
                                 }
                             }
                         }
-                        Step::Finish { document, .. } => {
+                        Step::Finish { code, document } => {
                             self.finished += 1;
                             self.flows.remove(&client);
                             self.pending_register.remove(&client);
                             if let Some(d) = document {
+                                // Only a successful Get hands out a document (a failed one leaves pcData NULL).
+                                prop_assert_eq!(code, Code::Success);
                                 prop_assert_eq!(self.owners.get(&d.buffer.0), Some(&Owner::Core));
                                 self.owners.insert(d.buffer.0, Owner::Caller);
                             }
