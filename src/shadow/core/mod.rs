@@ -206,7 +206,8 @@ impl<const N: usize> Text<N> {
         Text { len: 0, bytes: [0; N] }
     }
     fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len as usize).unwrap_or(&[])
+        // `min`: no panic path (`len` never exceeds N).
+        &self.bytes[..(self.len as usize).min(N)]
     }
     fn is_empty(&self) -> bool {
         self.len == 0
