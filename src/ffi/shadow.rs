@@ -44,7 +44,7 @@ use crate::platform::agent_task::{self, Command};
 use crate::platform::log::debug;
 use crate::platform::rtos::{self, Waiter};
 use crate::shadow::core::{
-    request_capacity, BufferId, Budget, Callback, ClientId, Code, Delivered, Delivery, Document, MqttId, Outcome, ShadowCore, Step,
+    request_capacity, BufferId, Budget, Callback, ClientId, Code, Delivered, Delivery, Document, MqttId, Outcome, ShadowCore, Start, Step,
     Wants, CLIENTS,
 };
 use crate::shadow::topic::{self, Operation, Topic, MAX_THING_NAME};
@@ -255,13 +255,13 @@ fn enter(function: &str, handle: ShadowClientHandle_t) -> Result<(&'static Shado
 }
 
 fn code(c: Code) -> ShadowReturnCode_t {
-    match c {
-        Code::Success => eShadowSuccess,
-        Code::Timeout => eShadowTimeout,
-        Code::Failure => eShadowFailure,
-        Code::Rejected(r) => r,
-    }
+    c.0
 }
+
+// The core's codes are AFR's values.
+const _: () = assert!(
+    Code::Success.0 == eShadowSuccess && Code::Timeout.0 == eShadowTimeout && Code::Failure.0 == eShadowFailure
+);
 
 fn outcome(code: MQTTAgentReturnCode_t) -> Outcome {
     match code {
@@ -334,6 +334,8 @@ enum Ended {
 /// What a flow needs from its caller: the timeout's start, the request body,
 /// the connect parameters.
 struct Caller<'a> {
+    /// The client's MQTT client (the core's, fixed for the client's life).
+    mqtt: MqttId,
     start: u32,
     timeout: TickType_t,
     body: &'a [u8],
@@ -351,48 +353,49 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held, app: Ap
     // as `held` is borrowed here: no other reference to its topic exists.
     let topic = unsafe { &mut *cell.get() };
     let mut last = Outcome::Success;
+    let mqtt = caller.mqtt;
     loop {
         let step = s.lock().core.resume(id, last, topic);
         // The step's time budget, computed once.
         let ticks = match step {
-            Step::Subscribe { budget: Budget::Cleanup, .. } | Step::Unsubscribe { budget: Budget::Cleanup, .. } | Step::Barrier { .. } => {
+            Step::Unsubscribe { budget: Budget::Cleanup } | Step::Barrier => {
                 cleanup_ticks()
             }
-            Step::Subscribe { budget: Budget::Tick, .. } | Step::Unsubscribe { budget: Budget::Tick, .. } => 1,
+            Step::Unsubscribe { budget: Budget::Tick } => 1,
             _ => remaining(caller.start, caller.timeout),
         };
         // Subscribe, unsubscribe, publish and barrier go to the agent in Rust,
         // as typed commands (the topics are the core's, valid by construction),
         // from one call site: one command on the stack.
         let (mqtt, command) = match step {
-            Step::Subscribe { mqtt, qos, .. } => {
+            Step::Subscribe { qos } => {
                 // The callback's context is the MQTT client, shared by its shadow clients.
                 let callback = agent_task::Callback::Publish(Some(on_publish), agent_task::CPtr(mqtt.0 as *mut c_void));
                 (mqtt, Command::Subscribe { filter: topic.as_bytes(), qos: codec_qos(qos), callback: Some(callback) })
             }
-            Step::Unsubscribe { mqtt, .. } => (mqtt, Command::Unsubscribe { filter: topic.as_bytes() }),
-            Step::Publish { mqtt, qos } => {
+            Step::Unsubscribe { .. } => (mqtt, Command::Unsubscribe { filter: topic.as_bytes() }),
+            Step::Publish { qos } => {
                 (mqtt, Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos: codec_qos(qos), retain: false })
             }
-            Step::Barrier { mqtt } => (mqtt, Command::Barrier),
+            Step::Barrier => (mqtt, Command::Barrier),
             Step::Wait => {
                 last = s.response(id.slot, ticks);
                 continue;
             }
-            Step::Connect { mqtt } => {
+            Step::Connect => {
                 last = match caller.connect {
                     Some(p) => outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, p, ticks)),
                     None => Outcome::Failure,
                 };
                 continue;
             }
-            Step::ReturnBuffer { mqtt, buffer } => {
+            Step::ReturnBuffer { buffer } => {
                 let _ = MQTT_AGENT_ReturnBuffer(mqtt.0 as MQTTAgentHandle_t, buffer.0 as MQTTBufferHandle_t);
                 last = Outcome::Success;
                 continue;
             }
             Step::Finish { code: c, document } => return Ended::Finish(code(c), document),
-            Step::Detach { mqtt, dedicated } => return Ended::Detach(mqtt, dedicated, app),
+            Step::Detach { dedicated } => return Ended::Detach(mqtt, dedicated, app),
         };
         last = agent_outcome(mqtt.0 as MQTTAgentHandle_t, command, ticks);
     }
@@ -426,35 +429,34 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
     loop {
         let (step, user) = {
             let mut g = s.lock();
-            let step = g.core.deliver(&mut delivery);
-            let user = match step {
-                Delivered::Call { slot, .. } => g.apps[slot].user_data,
-                Delivered::Wake { slot } => {
-                    // The waiting caller is marked told and woken under the
-                    // lock: it is the holder now, so a caller that timed out
-                    // and left, or a later one, is not woken by it.
-                    if let Some(op) = g.ops.get_mut(slot).filter(|op| !op.holder.is_none()) {
-                        op.holder.mark_told();
-                        // SAFETY: a task recorded in `holder` exists while the
-                        // lock is held (see `Op::holder`); xTaskNotify does not block.
-                        unsafe { rtos::notify(op.holder.task()) };
-                    }
-                    0
+            let State { core, apps, ops } = &mut *g;
+            let step = core.deliver(&mut delivery, |slot| {
+                // The waiting caller is marked told and woken under the
+                // lock: it is the holder now, so a caller that timed out
+                // and left, or a later one, is not woken by it.
+                if let Some(op) = ops.get_mut(slot).filter(|op| !op.holder.is_none()) {
+                    op.holder.mark_told();
+                    // SAFETY: a task recorded in `holder` exists while the
+                    // lock is held (see `Op::holder`); xTaskNotify does not block.
+                    unsafe { rtos::notify(op.holder.task()) };
                 }
+            });
+            let user = match step {
+                Delivered::Call { slot, .. } => apps.get(slot).map_or(0, |a| a.user_data),
                 _ => 0,
             };
             (step, user as *mut c_void)
         };
         match step {
-            Delivered::Wake { .. } => {}
-            Delivered::Call { callback, record, thing, document, .. } => {
+            Delivered::Call { callback, record, .. } => {
                 // The callbacks get a NUL-terminated copy of the name, this task's own.
+                let thing = delivery.thing();
                 let mut name = [0u8; MAX_THING_NAME + 1];
                 if let Some(n) = name.get_mut(..thing.len()) {
                     n.copy_from_slice(thing); // Always: a parsed name is at most MAX_THING_NAME.
                 }
                 let name = name.as_ptr() as *const c_char;
-                let (at, len) = document.map_or((core::ptr::null(), 0), |d| (d.at as *const c_char, d.len));
+                let (at, len) = (doc.as_ptr() as *const c_char, doc.len() as u32);
                 // SAFETY: the application's callbacks, with a NUL-terminated thing
                 // name and the document inside the agent's buffer.
                 let kept = unsafe {
@@ -545,71 +547,65 @@ pub extern "C" fn SHADOW_ClientCreate(
     eShadowSuccess
 }
 
-/// What a caller's flow begins with: its checked arguments.
-enum Begin<'a> {
-    Operation { op: Operation, thing: &'a str, qos: u8, keep: bool, doc: &'a [u8] },
-    Register { thing: &'a str, record: CCallbacks },
-    Connect(&'a MQTTAgentConnectParams_t),
-    Delete,
-}
-
 /// Every caller's flow, one copy: not from a callback, a live handle, the
-/// client's operation lock, the core's `begin_*`, then [`drive`].
+/// client's operation lock, the core's `begin`, then [`drive`]. `start`:
+/// the checked arguments; `connect`: a connect's parameters.
 #[inline(never)]
-fn flow(function: &str, handle: ShadowClientHandle_t, timeout: TickType_t, begin: Begin<'_>) -> Ended {
+fn flow(
+    function: &str,
+    handle: ShadowClientHandle_t,
+    timeout: TickType_t,
+    start: Start<'_, CCallbacks>,
+    connect: Option<&MQTTAgentConnectParams_t>,
+) -> Ended {
     let (s, id) = match enter(function, handle) {
         Ok(v) => v,
         Err(code) => return Ended::Finish(code, None),
     };
-    let start = rtos::tick_count();
+    let begun = rtos::tick_count();
     // Connect: the application's parameters, with our callback in its place.
-    let mut params = None;
-    if let Begin::Connect(app) = begin {
-        params = Some(MQTTAgentConnectParams_t { pxCallback: Some(on_agent_event), pvUserData: id.handle() as *mut c_void, ..*app });
-    }
+    let params = connect.map(|app| MQTTAgentConnectParams_t { pxCallback: Some(on_agent_event), pvUserData: id.handle() as *mut c_void, ..*app });
     // Its record also stands for the response wait (`Shadow::response`): a
     // response of an earlier operation that came too late is forgotten.
-    let Some(mut held) = s.operation(id.slot, start, timeout) else { return Ended::Finish(eShadowTimeout, None) };
+    let Some(mut held) = s.operation(id.slot, begun, timeout) else { return Ended::Finish(eShadowTimeout, None) };
     // An operation's request body, with our clientToken unless the document
     // has one: one exact heap block (the agent's helper), freed on return.
-    let capacity = match begin {
-        Begin::Operation { op, doc, .. } => request_capacity(op, doc.len()),
+    let capacity = match start {
+        Start::Operation { op, doc, .. } => request_capacity(op, doc.len()),
         _ => 0,
     };
     let Some(mut body) = crate::platform::heap::try_boxed_bytes(&[], capacity) else { return Ended::Finish(eShadowFailure, None) };
-    let mut len = 0;
     let mut app = NO_APP;
+    let mut mqtt = MqttId(0);
     let began = {
         let mut g = s.lock();
-        match begin {
-            Begin::Operation { op, thing, qos, keep, doc } => g.core.begin_operation(id, op, thing, qos, keep, doc, &mut body).map(|n| len = n),
-            Begin::Register { thing, record } => {
-                let want = Wants { updated: record.updated.is_some(), deleted: record.deleted.is_some(), delta: record.delta.is_some() };
-                g.core.begin_register(id, thing, want, record)
+        // Live here, or `begin` refuses.
+        mqtt = g.core.mqtt(id).unwrap_or(mqtt);
+        // A delete hands the application's side back (`Ended::Detach`).
+        app = g.apps.get(id.slot).copied().unwrap_or(app);
+        let began = g.core.begin(id, start, &mut body);
+        if let (Ok(_), Some(a), Some(slot)) = (began, connect, g.apps.get_mut(id.slot)) {
+            *slot = App { callback: a.pxCallback, user_data: a.pvUserData as usize, intercepting: true };
+        }
+        began
+    };
+    let len = match began {
+        Ok(len) => len,
+        Err(c) => {
+            match start {
+                Start::Operation { op: Operation::Update, .. } => {
+                    debug(format_args!("{function}: refused pcData: not a JSON object (or its clientToken is too long)"))
+                }
+                Start::Register { .. } => {
+                    debug(format_args!("{function}: refused pcThingName: shadowconfigMAX_THINGS_WITH_CALLBACKS things have callbacks"))
+                }
+                _ => {}
             }
-            Begin::Connect(a) => g.core.begin_connect(id).map(|()| {
-                g.apps[id.slot] = App { callback: a.pxCallback, user_data: a.pvUserData as usize, intercepting: true };
-            }),
-            Begin::Delete => {
-                app = g.apps[id.slot];
-                g.core.begin_delete(id)
-            }
+            return Ended::Finish(code(c), None);
         }
     };
-    if let Err(c) = began {
-        match begin {
-            Begin::Operation { op: Operation::Update, .. } => {
-                debug(format_args!("{function}: refused pcData: not a JSON object (or its clientToken is too long)"))
-            }
-            Begin::Register { .. } => {
-                debug(format_args!("{function}: refused pcThingName: shadowconfigMAX_THINGS_WITH_CALLBACKS things have callbacks"))
-            }
-            _ => {}
-        }
-        return Ended::Finish(code(c), None);
-    }
     let body = body.get(..len).unwrap_or(&[]);
-    drive(s, id, &Caller { start, timeout, body, connect: params.as_ref() }, &mut held, app)
+    drive(s, id, &Caller { mqtt, start: begun, timeout, body, connect: params.as_ref() }, &mut held, app)
 }
 
 /// A flow's return code (a delete's ends in [`SHADOW_ClientDelete`]).
@@ -633,7 +629,7 @@ pub extern "C" fn SHADOW_ClientConnect(
     const F: &str = "SHADOW_ClientConnect";
     // SAFETY: NULL is refused; otherwise a valid parameter block, only read.
     let Some(app) = (unsafe { pxConnectParams.as_ref() }) else { return refuse(F, "pxConnectParams", "NULL") };
-    result(flow(F, xShadowClientHandle, xTimeoutTicks, Begin::Connect(app)))
+    result(flow(F, xShadowClientHandle, xTimeoutTicks, Start::Connect, Some(app)))
 }
 
 /// Disconnects the client's MQTT client, waiting at most `shadowconfigCLEANUP_TIME_MS`.
@@ -649,7 +645,7 @@ pub extern "C" fn SHADOW_ClientDisconnect(xShadowClientHandle: ShadowClientHandl
 }
 
 fn from_agent(c: MQTTAgentReturnCode_t) -> Code {
-    outcome(c).code()
+    outcome(c)
 }
 
 /// Deletes the client: a dedicated MQTT client is deleted with it (after a
@@ -657,7 +653,7 @@ fn from_agent(c: MQTTAgentReturnCode_t) -> Code {
 /// invalid afterwards.
 #[no_mangle]
 pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t) -> ShadowReturnCode_t {
-    let (mqtt, dedicated, app) = match flow("SHADOW_ClientDelete", xShadowClientHandle, cleanup_ticks(), Begin::Delete) {
+    let (mqtt, dedicated, app) = match flow("SHADOW_ClientDelete", xShadowClientHandle, cleanup_ticks(), Start::Delete, None) {
         Ended::Detach(mqtt, dedicated, app) => (mqtt.0 as MQTTAgentHandle_t, dedicated, app),
         Ended::Finish(c, _) => return c,
     };
@@ -768,7 +764,7 @@ fn run_operation(
         Operation::Update => unsafe { core::slice::from_raw_parts(p.pcData as *const u8, p.ulDataLength as usize) },
         _ => &[],
     };
-    flow(function, handle, timeout, Begin::Operation { op, thing, qos, keep: p.ucKeepSubscriptions != 0, doc })
+    flow(function, handle, timeout, Start::Operation { op, thing, qos, keep: p.ucKeepSubscriptions != 0, doc }, None)
 }
 
 /// Registers (or, with NULL, unregisters) a thing's callbacks for updated
@@ -789,7 +785,8 @@ pub extern "C" fn SHADOW_RegisterCallbacks(
         Err(c) => return c,
     };
     let record = CCallbacks { updated: p.xShadowUpdatedCallback, deleted: p.xShadowDeletedCallback, delta: p.xShadowDeltaCallback };
-    result(flow(F, xShadowClientHandle, xTimeoutTicks, Begin::Register { thing, record }))
+    let want = Wants { updated: record.updated.is_some(), deleted: record.deleted.is_some(), delta: record.delta.is_some() };
+    result(flow(F, xShadowClientHandle, xTimeoutTicks, Start::Register { thing, want, record }, None))
 }
 
 /// Gives back a buffer that a shadow callback kept or that `SHADOW_Get` returned.

@@ -110,8 +110,14 @@ impl<'a> Scan<'a> {
     fn key(&mut self, depth: usize, seen: &mut u8) -> Result<u8, JsonError> {
         let name = self.string()?;
         self.eat(b':')?;
-        const OURS: [(&[u8], u8); 3] = [(b"clientToken", TOKEN), (b"code", CODE), (b"version", VERSION)];
-        let member = OURS.iter().find(|(n, _)| *n == name).map_or(0, |m| m.1);
+        // Our names differ in length: the length picks the one to compare with.
+        let (ours, member): (&[u8], u8) = match name.len() {
+            11 => (b"clientToken", TOKEN),
+            4 => (b"code", CODE),
+            7 => (b"version", VERSION),
+            _ => (b"", 0),
+        };
+        let member = if name == ours { member } else { 0 };
         if depth != 1 {
             return Ok(0);
         }
@@ -368,11 +374,11 @@ pub fn with_client_token(doc: &[u8], token: &[u8], out: &mut [u8]) -> Result<usi
     let inner = doc.strip_prefix(b"{").and_then(|d| d.strip_suffix(b"}")).ok_or(JsonError::Invalid)?;
     let empty = trim(inner).is_empty();
     let mut w = Cursor { out, len: 0 };
-    w.put(b"{\"clientToken\":\"")?;
-    w.put(token)?;
-    w.put(if empty { b"\"" } else { b"\"," })?;
-    w.put(if empty { &[] } else { inner })?;
-    w.put(b"}")?;
+    // One copy site for the five parts.
+    let (sep, inner): (&[u8], &[u8]) = if empty { (b"\"", b"") } else { (b"\",", inner) };
+    for part in [&b"{\"clientToken\":\""[..], token, sep, inner, b"}"] {
+        w.put(part)?;
+    }
     Ok(w.len)
 }
 

@@ -42,22 +42,13 @@ impl Default for Topic {
     }
 }
 
-/// A shadow operation.
+/// A shadow operation (its discriminant indexes the operations' tables).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Operation {
     Update,
     Get,
     Delete,
-}
-
-impl Operation {
-    fn name(self) -> &'static [u8] {
-        match self {
-            Operation::Update => b"update",
-            Operation::Get => b"get",
-            Operation::Delete => b"delete",
-        }
-    }
 }
 
 /// The topics a shadow client publishes to or subscribes to.
@@ -73,6 +64,21 @@ pub enum Kind {
     Delta,
     /// `update/documents`: the previous and current documents after an update.
     Documents,
+}
+
+impl Kind {
+    /// Its index in [`TAILS`]: the subscribed kinds as in [`SUBSCRIBED`]
+    /// (`2 × operation`, + 1 when rejected; delta 6, documents 7), then the
+    /// requests (8 + operation). The core works with these numbers.
+    pub fn index(self) -> usize {
+        match self {
+            Kind::Request(op) => 8 + op as usize,
+            Kind::Accepted(op) => 2 * op as usize,
+            Kind::Rejected(op) => 2 * op as usize + 1,
+            Kind::Delta => 6,
+            Kind::Documents => 7,
+        }
+    }
 }
 
 /// Why a topic could not be built.
@@ -102,55 +108,53 @@ pub fn validate_thing_name(name: &[u8]) -> Result<(), ThingNameError> {
 pub fn topic(thing: &str, kind: Kind) -> Result<Topic, ThingNameError> {
     validate_thing_name(thing.as_bytes())?;
     let mut t = Topic::new();
-    write(thing.as_bytes(), kind, &mut t);
+    write(thing.as_bytes(), kind.index(), &mut t);
     Ok(t)
 }
 
-/// Writes the topic of `kind` for `thing` (a valid thing name) into `t`, in
-/// place: a topic is 165 bytes, built where it is used.
-pub fn write(thing: &[u8], kind: Kind, t: &mut Topic) {
+/// What follows `/shadow/` in each topic, by [`Kind::index`]: one table for
+/// building and parsing (a `match` on byte strings unrolls into byte compares).
+const TAILS: [&[u8]; 11] = [
+    b"update/accepted",
+    b"update/rejected",
+    b"get/accepted",
+    b"get/rejected",
+    b"delete/accepted",
+    b"delete/rejected",
+    b"update/delta",
+    b"update/documents",
+    b"update",
+    b"get",
+    b"delete",
+];
+
+/// Writes the topic of kind `index` ([`Kind::index`]) for `thing` (a valid
+/// thing name) into `t`, in place: a topic is 165 bytes, built where it is used.
+pub fn write(thing: &[u8], index: usize, t: &mut Topic) {
     t.len = 0;
-    let tail: (&[u8], &[u8]) = match kind {
-        Kind::Request(op) => (op.name(), b""),
-        Kind::Accepted(op) => (op.name(), b"/accepted"),
-        Kind::Rejected(op) => (op.name(), b"/rejected"),
-        Kind::Delta => (b"update", b"/delta"),
-        Kind::Documents => (b"update", b"/documents"),
-    };
     // Cannot overflow: MAX_TOPIC covers the longest name and suffix. (Plain
     // copies rather than `write!`: no formatting machinery in the firmware.)
-    for part in [&b"$aws/things/"[..], thing, b"/shadow/", tail.0, tail.1] {
+    for part in [&b"$aws/things/"[..], thing, b"/shadow/", TAILS.get(index).copied().unwrap_or(&[])] {
         t.push(part);
     }
 }
 
-/// The topics a client subscribes to, after `/shadow/`.
-const SUFFIXES: [(&[u8], Kind); 8] = [
-    (b"update/accepted", Kind::Accepted(Operation::Update)),
-    (b"update/rejected", Kind::Rejected(Operation::Update)),
-    (b"get/accepted", Kind::Accepted(Operation::Get)),
-    (b"get/rejected", Kind::Rejected(Operation::Get)),
-    (b"delete/accepted", Kind::Accepted(Operation::Delete)),
-    (b"delete/rejected", Kind::Rejected(Operation::Delete)),
-    (b"update/delta", Kind::Delta),
-    (b"update/documents", Kind::Documents),
-];
-
-/// Splits a shadow topic into its thing name and kind (not requests).
-/// The thing name is valid (so ASCII); the topic's bytes need not be UTF-8.
-pub fn parse(topic: &[u8]) -> Option<(&[u8], Kind)> {
+/// Splits a shadow topic into its thing name and kind index (one of
+/// [`SUBSCRIBED`]'s, not requests). The thing name is valid (so ASCII); the
+/// topic's bytes need not be UTF-8.
+pub fn parse(topic: &[u8]) -> Option<(&[u8], usize)> {
     let rest = topic.strip_prefix(b"$aws/things/")?;
     // The thing name ends at the first '/' (it cannot contain one).
     let slash = rest.iter().position(|&b| b == b'/')?;
     let (thing, rest) = rest.split_at(slash);
     let rest = rest.strip_prefix(b"/shadow/")?;
     validate_thing_name(thing).ok()?;
-    // A table, not a `match` on byte strings (which compiles to byte-by-byte compares).
-    let kind = SUFFIXES.iter().find(|(suffix, _)| *suffix == rest)?.1;
+    let kind = TAILS[..8].iter().position(|tail| *tail == rest)?;
     Some((thing, kind))
 }
 
-/// Every topic a client subscribes to (all but the requests it publishes to).
+/// Every topic a client subscribes to (all but the requests it publishes to),
+/// in [`Kind::index`] order.
 pub const SUBSCRIBED: [Kind; 8] = [
     Kind::Accepted(Operation::Update),
     Kind::Rejected(Operation::Update),
@@ -168,12 +172,15 @@ mod tests {
 
     #[test]
     fn builds_and_parses_every_kind() {
-        for k in SUBSCRIBED {
+        for (i, k) in SUBSCRIBED.into_iter().enumerate() {
+            assert_eq!(k.index(), i);
             let t = topic("lamp-1", k).unwrap();
-            assert_eq!(parse(t.as_bytes()), Some((&b"lamp-1"[..], k)), "{}", t.as_str());
+            assert_eq!(parse(t.as_bytes()), Some((&b"lamp-1"[..], i)), "{}", t.as_str());
         }
         assert_eq!(topic("lamp", Kind::Request(Operation::Get)).unwrap().as_str(), "$aws/things/lamp/shadow/get");
         assert_eq!(topic("lamp", Kind::Documents).unwrap().as_str(), "$aws/things/lamp/shadow/update/documents");
+        assert_eq!(topic("lamp", Kind::Request(Operation::Delete)).unwrap().as_str(), "$aws/things/lamp/shadow/delete");
+        assert_eq!(topic("lamp", Kind::Request(Operation::Update)).unwrap().as_str(), "$aws/things/lamp/shadow/update");
     }
 
     #[test]

@@ -81,35 +81,26 @@ impl ClientId {
     }
 }
 
-/// What an operation comes to (AFR's `ShadowReturnCode_t` without C).
+/// What an operation comes to: the value of AFR's `ShadowReturnCode_t`
+/// (0 success, 1 timeout, 2 failure, or the service's rejection code), one
+/// number to store, compare and hand to C as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    Success,
-    Timeout,
-    Failure,
-    /// The service's rejection code (400–599 only).
-    Rejected(i16),
-}
+pub struct Code(pub i16);
 
-/// What a platform action ([`Step`]) came to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// Done; for [`Step::Wait`]: woken.
-    Success,
-    Timeout,
-    Failure,
-}
-
-impl Outcome {
-    /// The return code of an outcome.
-    pub fn code(self) -> Code {
-        match self {
-            Outcome::Success => Code::Success,
-            Outcome::Timeout => Code::Timeout,
-            Outcome::Failure => Code::Failure,
-        }
+#[allow(non_upper_case_globals, non_snake_case)] // Named as the variants they stand for.
+impl Code {
+    pub const Success: Code = Code(0);
+    pub const Timeout: Code = Code(1);
+    pub const Failure: Code = Code(2);
+    /// The service's rejection code (400–599 only: see `shadow::rejection_code`).
+    pub const fn Rejected(code: i16) -> Code {
+        Code(code)
     }
 }
+
+/// What a platform action ([`Step`]) came to: `Success` (for [`Step::Wait`]:
+/// woken), `Timeout` or `Failure`, as the [`Code`] it becomes.
+pub type Outcome = Code;
 
 /// How long a step may block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,30 +113,32 @@ pub enum Budget {
     Tick,
 }
 
-/// What the platform must do next for a caller's flow. Steps that name a
-/// topic wrote it into the `topic` passed to [`ShadowCore::resume`].
+/// What the platform must do next for a caller's flow, on the client's MQTT
+/// client ([`ShadowCore::mqtt`], fixed for the client's life: the platform
+/// reads it once per flow). Steps that name a topic wrote it into the `topic`
+/// passed to [`ShadowCore::resume`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    /// Subscribe `topic` on `mqtt` with the shadow's publish callback.
-    Subscribe { mqtt: MqttId, qos: u8, budget: Budget },
-    /// Unsubscribe `topic` on `mqtt` (the outcome does not matter).
-    Unsubscribe { mqtt: MqttId, budget: Budget },
+    /// Subscribe `topic` with the shadow's publish callback, within the caller's time.
+    Subscribe { qos: u8 },
+    /// Unsubscribe `topic` (the outcome does not matter).
+    Unsubscribe { budget: Budget },
     /// Publish the request body (from `begin_operation`) on `topic`.
-    Publish { mqtt: MqttId, qos: u8 },
-    /// Wait on the client's semaphore (given by [`Delivered::Wake`]); report
+    Publish { qos: u8 },
+    /// Wait until woken (by [`ShadowCore::deliver`]'s `wake`); report
     /// `Success` when woken, `Timeout` when the caller's time ran out.
     Wait,
-    /// Connect `mqtt` with the caller's parameters.
-    Connect { mqtt: MqttId },
-    /// Wait until no callback of `mqtt` that started before is still running.
-    Barrier { mqtt: MqttId },
+    /// Connect the MQTT client with the caller's parameters.
+    Connect,
+    /// Wait until no callback of the MQTT client that started before is still running.
+    Barrier,
     /// Give `buffer` back to the agent (no outcome needed): ownership leaves the core.
-    ReturnBuffer { mqtt: MqttId, buffer: BufferId },
+    ReturnBuffer { buffer: BufferId },
     /// The flow is over: answer the caller. A Get's `document` is the caller's now.
     Finish { code: Code, document: Option<Document> },
-    /// A delete is over and the client is gone: delete a dedicated `mqtt`, or
-    /// hand a shared one back to the application (its callback, a barrier).
-    Detach { mqtt: MqttId, dedicated: bool },
+    /// A delete is over and the client is gone: delete a dedicated MQTT
+    /// client, or hand a shared one back to the application (its callback, a barrier).
+    Detach { dedicated: bool },
 }
 
 /// A thing's callbacks, as [`Wants`] bits.
@@ -175,17 +168,28 @@ pub enum Callback {
 
 /// A step of a publish's delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivered<'a, T> {
-    /// Client `slot`'s waiting caller has its answer: give its semaphore.
-    Wake { slot: usize },
-    /// Call `record`'s callback of kind `callback`; for `document: Some(_)`
-    /// report its answer with [`Delivery::kept`] before the next step.
-    Call { slot: usize, callback: Callback, record: T, thing: &'a [u8], document: Option<Document> },
+pub enum Delivered<T> {
+    /// Call `record`'s callback of kind `callback` with the publish's thing
+    /// ([`Delivery::thing`]) and, but for `Deleted`, its document; report the
+    /// answer with [`Delivery::kept`] before the next step (`Deleted`'s is
+    /// ignored: it never keeps the buffer).
+    Call { slot: usize, callback: Callback, record: T },
     /// Over: `kept == false` hands the buffer back to the agent.
     Done { kept: bool },
 }
 
-/// Why `begin_*` or `create` refused.
+/// What a caller's flow starts with ([`ShadowCore::begin`]).
+#[derive(Clone, Copy)]
+pub enum Start<'a, T> {
+    /// Update, Get or Delete of `thing`'s shadow; `doc`: an update's document.
+    Operation { op: Operation, thing: &'a str, qos: u8, keep: bool, doc: &'a [u8] },
+    /// `thing`'s callbacks become `want` (all false: unregistered), with their `record`.
+    Register { thing: &'a str, want: Wants, record: T },
+    Connect,
+    Delete,
+}
+
+/// Why `begin` or `create` refused.
 pub type Refused = Code;
 
 // ------------------------------------------------------------------ tables
@@ -202,7 +206,8 @@ impl<const N: usize> Text<N> {
         Text { len: 0, bytes: [0; N] }
     }
     fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len as usize).unwrap_or(&[])
+        // `min`: no panic path (`len` never exceeds N).
+        &self.bytes[..(self.len as usize).min(N)]
     }
     fn is_empty(&self) -> bool {
         self.len == 0
@@ -224,34 +229,13 @@ impl<const N: usize> Text<N> {
 
 const _: () = assert!(MAX_THING_NAME < 256 && MAX_TOKEN < 256);
 
-/// The topics a client can hold per thing, as indices of [`NameEntry::uses`].
+/// The topics a client can hold per thing: [`NameEntry::uses`] and the
+/// core's kind numbers `k` are their [`Kind::index`].
+#[cfg(test)]
 const KINDS: [Kind; 8] = topic::SUBSCRIBED;
 
-fn op_index(op: Operation) -> usize {
-    match op {
-        Operation::Update => 0,
-        Operation::Get => 1,
-        Operation::Delete => 2,
-    }
-}
-
-fn kind_index(kind: Kind) -> Option<usize> {
-    Some(match kind {
-        Kind::Accepted(op) => 2 * op_index(op),
-        Kind::Rejected(op) => 2 * op_index(op) + 1,
-        Kind::Delta => 6,
-        Kind::Documents => 7,
-        Kind::Request(_) => return None,
-    })
-}
-
-/// [`KINDS`]`[k]`, `k` < 8 (masked: no panic site).
-fn kind(k: usize) -> Kind {
-    KINDS[k & 7]
-}
-
-/// The topic a step names: its thing (index in the client's names) and kind.
-type TopicOf = Option<(usize, Kind)>;
+/// The topic a step names: its thing (index in the client's names) and [`Kind::index`].
+type TopicOf = Option<(usize, usize)>;
 
 
 /// A thing name a client holds, and its topics.
@@ -399,9 +383,6 @@ impl<T> Opt<T> {
             Opt::None => None,
         }
     }
-    fn is_some(&self) -> bool {
-        matches!(self, Opt::Some(_))
-    }
     fn take(&mut self) -> Option<T> {
         match core::mem::replace(self, Opt::None) {
             Opt::Some(v) => Some(v),
@@ -467,11 +448,7 @@ impl<T: Copy> ShadowCore<T> {
         c.dedicated = dedicated;
         c.mqtt = mqtt;
         c.next_token = 0;
-        c.pending = Opt::None;
-        c.run = Run::IDLE;
-        for n in c.names.iter_mut() {
-            clear_name(n);
-        }
+        // Nothing else to reset: a free slot is as `retire` (or `new`) left it.
         Some(ClientId { slot, generation: c.generation + 1 })
     }
 
@@ -531,7 +508,7 @@ impl<T: Copy> ShadowCore<T> {
 
     /// Uses of `thing`'s topic of `kind` by client `id` (tests, diagnostics).
     pub fn uses(&self, id: ClientId, thing: &str, kind: Kind) -> u8 {
-        let (Some(c), Some(k)) = (self.live(id), kind_index(kind)) else { return 0 };
+        let (Some(c), k @ 0..=7) = (self.live(id), kind.index()) else { return 0 };
         c.names.iter().find(|n| !n.unused() && n.name.is(thing.as_bytes())).map_or(0, |n| n.uses[k])
     }
 
@@ -598,15 +575,26 @@ impl<T: Copy> ShadowCore<T> {
 
     // ------------------------------------------------------------ operations
 
-    /// The client `id` if it may begin a flow (none running).
-    fn idle(&mut self, id: ClientId) -> Result<&mut Client<T>, Refused> {
-        self.live_mut(id).filter(|c| c.run.flow == Flow::Idle && !c.pending.is_some()).ok_or(Code::Failure)
+    /// Starts `id`'s flow (one at a time per client: refused while one runs,
+    /// or for a handle that is not live), then [`resume`](Self::resume) it.
+    /// An operation's request body is written into `out` (at least
+    /// `request_capacity` bytes), with our `clientToken` when the document
+    /// (Update only) has none; returns its length (0 for other flows).
+    pub fn begin(&mut self, id: ClientId, start: Start<'_, T>, out: &mut [u8]) -> Result<usize, Refused> {
+        // An idle client has no pending operation (`end` and `retire` clear both).
+        self.live(id).filter(|c| c.run.flow == Flow::Idle).ok_or(Code::Failure)?;
+        match start {
+            Start::Operation { op, thing, qos, keep, doc } => self.start_operation(id, op, thing, qos, keep, doc, out),
+            Start::Register { thing, want, record } => self.start_register(id, thing, want, record).map(|()| 0),
+            Start::Connect => Ok(self.start_connect(id)),
+            Start::Delete => {
+                self.clients[id.slot].run = Run { flow: Flow::Delete, phase: Phase::Drop, name: NO_NAME, ..Run::IDLE };
+                Ok(0)
+            }
+        }
     }
 
-    /// Starts an operation of `id` on `thing` (a valid thing name): records it
-    /// and writes its request body into `out` (at least `request_capacity`
-    /// bytes), with our `clientToken` when `doc` (Update only) has none.
-    /// Returns the body's length. Then [`resume`](Self::resume) it.
+    /// [`begin`](Self::begin) an operation of `id` on `thing` (a valid thing name).
     #[allow(clippy::too_many_arguments)]
     pub fn begin_operation(
         &mut self,
@@ -618,10 +606,41 @@ impl<T: Copy> ShadowCore<T> {
         doc: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Refused> {
-        self.idle(id)?;
+        self.begin(id, Start::Operation { op, thing, qos, keep, doc }, out)
+    }
+
+    /// [`begin`](Self::begin) registering (`want` all false: unregistering) `thing`'s callbacks.
+    pub fn begin_register(&mut self, id: ClientId, thing: &str, want: Wants, record: T) -> Result<(), Refused> {
+        self.begin(id, Start::Register { thing, want, record }, &mut []).map(|_| ())
+    }
+
+    /// [`begin`](Self::begin) a connect.
+    pub fn begin_connect(&mut self, id: ClientId) -> Result<(), Refused> {
+        self.begin(id, Start::Connect, &mut []).map(|_| ())
+    }
+
+    /// [`begin`](Self::begin) deleting a client: its topics are released
+    /// (unsubscribed where no other client on its MQTT client holds them),
+    /// then it is gone.
+    pub fn begin_delete(&mut self, id: ClientId) -> Result<(), Refused> {
+        self.begin(id, Start::Delete, &mut []).map(|_| ())
+    }
+
+    /// An operation: records it and writes its request body.
+    #[allow(clippy::too_many_arguments)]
+    fn start_operation(
+        &mut self,
+        id: ClientId,
+        op: Operation,
+        thing: &str,
+        qos: u8,
+        keep: bool,
+        doc: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Refused> {
         let n = self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?;
         let c = &mut self.clients[id.slot];
-        let was_kept = c.names[n].kept & (1 << op_index(op)) != 0;
+        let was_kept = c.names[n].kept & (1 << op as usize) != 0;
         let next = c.next_token;
         // Filled in place: the token is written straight into the table.
         c.pending = Opt::Some(Pending { op, name: n as u8, keep, was_kept, open: false, token: Text::new(), result: None, document: None });
@@ -630,7 +649,7 @@ impl<T: Copy> ShadowCore<T> {
             Ok((len, generated)) => {
                 c.next_token = next.wrapping_add(generated as u32);
                 // A kept pair is held already: publish at once.
-                let pair = if was_kept { 0 } else { 3 << (2 * op_index(op)) };
+                let pair = if was_kept { 0 } else { 3 << (2 * op as usize) };
                 c.run = Run { flow: Flow::Operation, name: n as u8, qos, mask: pair, ..Run::IDLE };
                 Ok(len)
             }
@@ -642,9 +661,9 @@ impl<T: Copy> ShadowCore<T> {
         }
     }
 
-    /// Starts registering (`want` all false: unregistering) `thing`'s callbacks.
-    pub fn begin_register(&mut self, id: ClientId, thing: &str, want: Wants, record: T) -> Result<(), Refused> {
-        let c = self.idle(id)?;
+    /// A registration.
+    fn start_register(&mut self, id: ClientId, thing: &str, want: Wants, record: T) -> Result<(), Refused> {
+        let c = &mut self.clients[id.slot];
         let want = want.bits();
         let known = c.names.iter().position(|n| !n.unused() && n.name.is(thing.as_bytes()));
         let with_callbacks = c.names.iter().filter(|n| n.callbacks != 0).count();
@@ -670,10 +689,10 @@ impl<T: Copy> ShadowCore<T> {
         Ok(())
     }
 
-    /// Starts a connect: kept response subscriptions did not survive the old
+    /// A connect: kept response subscriptions did not survive the old
     /// session; the topics of callbacks are subscribed again once connected.
-    pub fn begin_connect(&mut self, id: ClientId) -> Result<(), Refused> {
-        let c = self.idle(id)?;
+    fn start_connect(&mut self, id: ClientId) -> usize {
+        let c = &mut self.clients[id.slot];
         for e in c.names.iter_mut() {
             for op in 0..3 {
                 if e.kept & (1 << op) != 0 {
@@ -688,15 +707,7 @@ impl<T: Copy> ShadowCore<T> {
             self.collect(id.slot, n);
         }
         self.clients[id.slot].run = Run { flow: Flow::Connect, phase: Phase::Connecting, qos: 1, name: NO_NAME, ..Run::IDLE };
-        Ok(())
-    }
-
-    /// Starts deleting a client: its topics are released (unsubscribed where
-    /// no other client on its MQTT client holds them), then it is gone.
-    pub fn begin_delete(&mut self, id: ClientId) -> Result<(), Refused> {
-        let c = self.idle(id)?;
-        c.run = Run { flow: Flow::Delete, phase: Phase::Drop, name: NO_NAME, ..Run::IDLE };
-        Ok(())
+        0
     }
 
     /// The next step of `id`'s flow, given what the previous step came to
@@ -719,7 +730,6 @@ impl<T: Copy> ShadowCore<T> {
     /// Every flow, one step at a time (see [`Phase`]).
     fn next_step(&mut self, slot: usize, mut outcome: Outcome, topic: &mut TopicOf) -> Step {
         let c = &mut self.clients[slot];
-        let mqtt = c.mqtt;
         let r = &mut c.run;
         if r.flow == Flow::Idle {
             return finish(Code::Failure);
@@ -732,7 +742,7 @@ impl<T: Copy> ShadowCore<T> {
                 r.got |= ((n == r.name as usize) as u8) << k;
                 c.names[n].live |= 1 << k;
             } else {
-                r.code = outcome.code();
+                r.code = outcome;
                 if r.flow == Flow::Connect {
                     r.phase = Phase::End;
                 } else {
@@ -741,8 +751,8 @@ impl<T: Copy> ShadowCore<T> {
                     drop_use(&mut c.names[n], k);
                     // The SUBSCRIBE that timed out may still go out: withdraw it.
                     if outcome == Outcome::Timeout && !self.held_elsewhere(slot, n, k, false) {
-                        *topic = Some((n, kind(k)));
-                        return Step::Unsubscribe { mqtt, budget: Budget::Tick };
+                        *topic = Some((n, k));
+                        return Step::Unsubscribe { budget: Budget::Tick };
                     }
                 }
             }
@@ -756,24 +766,24 @@ impl<T: Copy> ShadowCore<T> {
                 Phase::Start => r.phase = Phase::Acquire,
                 Phase::Connecting => {
                     r.phase = Phase::Resubscribe;
-                    return Step::Connect { mqtt };
+                    return Step::Connect;
                 }
                 Phase::Acquire | Phase::Release if r.mask != 0 => {
                     let k = r.mask.trailing_zeros() as usize;
                     r.mask &= r.mask - 1;
-                    *topic = Some((n, kind(k)));
+                    *topic = Some((n, k));
                     if r.phase == Phase::Acquire {
                         if self.acquire(slot, n, k) {
                             let r = &mut self.clients[slot].run;
                             r.out = (n * 8 + k + 1) as u16;
-                            return Step::Subscribe { mqtt, qos: r.qos, budget: Budget::Caller };
+                            return Step::Subscribe { qos: r.qos };
                         }
                         self.clients[slot].run.got |= 1 << k;
                     } else if self.release(slot, n, k) {
                         // A rollback of a registration, nobody waits for it.
                         let r = &self.clients[slot].run;
                         let budget = if r.flow == Flow::Register && r.code != Code::Success { Budget::Cleanup } else { Budget::Caller };
-                        return Step::Unsubscribe { mqtt, budget };
+                        return Step::Unsubscribe { budget };
                     }
                     *topic = None;
                 }
@@ -789,7 +799,7 @@ impl<T: Copy> ShadowCore<T> {
                     let drop = r.phase == Phase::Drop;
                     if !drop && r.at == 0 && outcome != Outcome::Success {
                         // The CONNECT failed.
-                        r.code = outcome.code();
+                        r.code = outcome;
                         r.phase = Phase::End;
                         continue;
                     }
@@ -803,16 +813,16 @@ impl<T: Copy> ShadowCore<T> {
                     };
                     r.at = i as u16 + 1;
                     let (n, k) = (i / 8, i % 8);
-                    *topic = Some((n, kind(k)));
+                    *topic = Some((n, k));
                     if !drop {
                         r.out = i as u16 + 1;
-                        return Step::Subscribe { mqtt, qos: 1, budget: Budget::Caller };
+                        return Step::Subscribe { qos: 1 };
                     }
                     let e = &mut c.names[n];
                     e.uses[k] = 0;
                     e.live &= !(1 << k);
                     if !self.held_elsewhere(slot, n, k, false) {
-                        return Step::Unsubscribe { mqtt, budget: Budget::Cleanup };
+                        return Step::Unsubscribe { budget: Budget::Cleanup };
                     }
                     *topic = None;
                 }
@@ -820,8 +830,8 @@ impl<T: Copy> ShadowCore<T> {
                     r.phase = Phase::Publishing;
                     let Some(p) = c.pending.as_mut() else { return self.end(slot) };
                     p.open = true;
-                    *topic = Some((n, Kind::Request(p.op)));
-                    return Step::Publish { mqtt, qos: r.qos };
+                    *topic = Some((n, Kind::Request(p.op).index()));
+                    return Step::Publish { qos: r.qos };
                 }
                 Phase::Publishing | Phase::Waiting => {
                     let Some(p) = c.pending.as_mut() else { return self.end(slot) };
@@ -833,7 +843,7 @@ impl<T: Copy> ShadowCore<T> {
                             r.phase = Phase::Waiting;
                             return Step::Wait;
                         }
-                        (_, o) if r.phase == Phase::Publishing => r.code = o.code(),
+                        (_, o) if r.phase == Phase::Publishing => r.code = o,
                         (Some(result), _) => r.code = result,
                         (None, _) => r.code = Code::Timeout,
                     }
@@ -846,11 +856,11 @@ impl<T: Copy> ShadowCore<T> {
                     // A Get document that is not handed out goes back.
                     if let Some(d) = p.document.filter(|_| r.code != Code::Success) {
                         p.document = None;
-                        return Step::ReturnBuffer { mqtt, buffer: d.buffer };
+                        return Step::ReturnBuffer { buffer: d.buffer };
                     }
-                    let (keep, was_kept, bit) = (p.keep, p.was_kept, 1u8 << op_index(p.op));
+                    let (keep, was_kept, bit) = (p.keep, p.was_kept, 1u8 << p.op as usize);
                     r.phase = Phase::Release;
-                    r.mask = 3 << (2 * op_index(p.op));
+                    r.mask = 3 << (2 * p.op as usize);
                     if !keep {
                         c.names[n].kept &= !bit;
                     } else if was_kept || self.may_keep(slot, n) {
@@ -861,7 +871,7 @@ impl<T: Copy> ShadowCore<T> {
                 Phase::End => return self.end(slot),
                 Phase::AfterBarrier => {
                     // The barrier's outcome is the registration's.
-                    r.code = outcome.code();
+                    r.code = outcome;
                     return self.end(slot);
                 }
             }
@@ -883,20 +893,15 @@ impl<T: Copy> ShadowCore<T> {
     /// A flow's last steps: the answer to its caller (a registration's after a barrier).
     fn end(&mut self, slot: usize) -> Step {
         let c = &mut self.clients[slot];
-        let mqtt = c.mqtt;
         let r = c.run;
         let n = r.name as usize;
-        // Whatever the path, a document that is not handed out goes back first.
-        if let Some(p) = c.pending.as_mut().filter(|_| r.code != Code::Success) {
-            if let Some(d) = p.document.take() {
-                return Step::ReturnBuffer { mqtt, buffer: d.buffer };
-            }
-        }
+        // No document to give back here: only a published request gets one,
+        // and `Settle` gives it back unless the operation succeeded.
         match (r.flow, r.phase) {
             (Flow::Delete, _) => {
                 let dedicated = c.dedicated;
                 self.retire(slot);
-                return Step::Detach { mqtt, dedicated };
+                return Step::Detach { dedicated };
             }
             (Flow::Register, Phase::End) if r.code == Code::Success => {
                 if let Some(e) = c.names.get_mut(n) {
@@ -905,14 +910,15 @@ impl<T: Copy> ShadowCore<T> {
                 }
                 // An old callback may be running: none runs once the call returned.
                 c.run.phase = Phase::AfterBarrier;
-                return Step::Barrier { mqtt };
+                return Step::Barrier;
             }
             _ => {}
         }
         c.run = Run::IDLE;
         let document = c.pending.take().and_then(|p| p.document);
         self.collect(slot, n);
-        Step::Finish { code: r.code, document: document.filter(|_| r.code == Code::Success) }
+        // A document is left only after a success (`Settle` gave back any other).
+        Step::Finish { code: r.code, document }
     }
 
     // ------------------------------------------------------------ deliveries
@@ -920,7 +926,9 @@ impl<T: Copy> ShadowCore<T> {
     /// The next step of a publish's delivery to the clients on its MQTT client:
     /// for each, in slot order, the answer its waiting caller waits for, then
     /// the thing's callbacks; it stops at the first that keeps the buffer.
-    pub fn deliver<'a>(&mut self, d: &mut Delivery<'a>) -> Delivered<'a, T> {
+    /// A waiting caller whose answer this is is woken at once, with `wake(slot)`
+    /// (under the platform's lock, as every core call).
+    pub fn deliver(&mut self, d: &mut Delivery<'_>, mut wake: impl FnMut(usize)) -> Delivered<T> {
         if d.calling {
             d.calling = false; // Not reported: the callback did not keep it.
         }
@@ -946,26 +954,25 @@ impl<T: Copy> ShadowCore<T> {
             }
             if d.stage == 1 {
                 d.stage = 2;
-                if let Kind::Accepted(op) | Kind::Rejected(op) = d.kind {
-                    if answer(c, d, op) {
-                        return Delivered::Wake { slot };
-                    }
+                // Accepted and rejected responses: kinds 0-5, 2 × operation (+ 1: rejected).
+                if d.kind < 6 && answer(c, d) {
+                    wake(slot);
                 }
             }
             if d.stage == 2 {
                 d.stage = 3;
+                // update/documents, delete/accepted, update/delta ([`Kind::index`]).
                 let want = match d.kind {
-                    Kind::Documents => Some((0, Callback::Updated)),
-                    Kind::Accepted(Operation::Delete) => Some((1, Callback::Deleted)),
-                    Kind::Delta => Some((2, Callback::Delta)),
+                    7 => Some((0, Callback::Updated)),
+                    4 => Some((1, Callback::Deleted)),
+                    6 => Some((2, Callback::Delta)),
                     _ => None,
                 };
                 if let Some((bit, callback)) = want {
                     let found = c.names.iter().find(|n| n.callbacks & (1 << bit) != 0 && n.name.is(d.thing));
                     if let Some(e) = found {
-                        let document = (callback != Callback::Deleted).then_some(d.document);
-                        d.calling = document.is_some();
-                        return Delivered::Call { slot, callback, record: e.record, thing: d.thing, document };
+                        d.calling = callback != Callback::Deleted;
+                        return Delivered::Call { slot, callback, record: e.record };
                     }
                 }
             }
@@ -976,9 +983,9 @@ impl<T: Copy> ShadowCore<T> {
 
 /// Whether a response answers client `c`'s waiting operation (same thing,
 /// operation and clientToken); if so its result (and a Get's document) is kept.
-fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>, op: Operation) -> bool {
+fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
     let Some(p) = c.pending.as_mut() else { return false };
-    if !p.open || p.op != op || p.result.is_some() || !c.names[p.name as usize].name.is(d.thing) {
+    if !p.open || p.op as usize != d.kind / 2 || p.result.is_some() || !c.names[p.name as usize].name.is(d.thing) {
         return false;
     }
     let Ok(f) = json::fields(d.payload) else { return false };
@@ -987,11 +994,11 @@ fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>, op: Operation) -> bool {
     if !f.client_token.is_some_and(|t| json::same_string(t, p.token.as_bytes())) {
         return false;
     }
-    let result = match d.kind {
-        Kind::Rejected(_) => super::rejection_code(f.code).map_or(Code::Failure, Code::Rejected),
+    let result = match d.kind & 1 {
+        1 => super::rejection_code(f.code).map_or(Code::Failure, Code::Rejected),
         _ => Code::Success,
     };
-    if result == Code::Success && op == Operation::Get {
+    if result == Code::Success && p.op == Operation::Get {
         p.document = Some(d.document);
         d.kept = true;
     }
@@ -1075,7 +1082,8 @@ pub fn request_capacity(op: Operation, doc_len: usize) -> usize {
 pub struct Delivery<'a> {
     mqtt: MqttId,
     thing: &'a [u8],
-    kind: Kind,
+    /// [`Kind::index`] (of a subscribed kind).
+    kind: usize,
     payload: &'a [u8],
     document: Document,
     slot: u8,
@@ -1101,6 +1109,11 @@ impl<'a> Delivery<'a> {
             self.calling = false;
             self.kept = kept;
         }
+    }
+
+    /// The thing the publish is about (a valid thing name).
+    pub fn thing(&self) -> &'a [u8] {
+        self.thing
     }
 
     /// The buffer this delivery carries.

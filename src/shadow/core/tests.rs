@@ -73,20 +73,29 @@ fn token_of(body: &str) -> String {
     String::from_utf8(json::fields(body.as_bytes()).unwrap().client_token.unwrap().to_vec()).unwrap()
 }
 
-/// Delivers a publish; the callbacks answer `keep`. Returns the steps and `kept`.
-fn deliver(c: &mut Core, mqtt: MqttId, topic: &str, payload: &str, buffer: usize, keep: bool) -> (Vec<Delivered<'static, u32>>, bool) {
+/// What a delivery did, in order: woke a waiting caller, or called a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Did {
+    Wake { slot: usize },
+    Call { slot: usize, callback: Callback, record: u32 },
+}
+
+/// Delivers a publish; the callbacks answer `keep`. Returns what it did and `kept`.
+fn deliver(c: &mut Core, mqtt: MqttId, topic: &str, payload: &str, buffer: usize, keep: bool) -> (Vec<Did>, bool) {
     let topic: &'static str = Box::leak(topic.to_string().into_boxed_str());
     let payload: &'static str = Box::leak(payload.to_string().into_boxed_str());
     let mut d = Delivery::new(mqtt, topic.as_bytes(), payload.as_bytes(), BufferId(buffer), 0).expect("a shadow topic");
     let mut steps = Vec::new();
     loop {
-        match c.deliver(&mut d) {
+        let mut woken = Vec::new();
+        let step = c.deliver(&mut d, |slot| woken.push(Did::Wake { slot }));
+        steps.extend(woken);
+        match step {
             Delivered::Done { kept } => return (steps, kept),
-            s => {
-                if let Delivered::Call { document: Some(_), .. } = s {
-                    d.kept(keep);
-                }
-                steps.push(s);
+            Delivered::Call { slot, callback, record } => {
+                // Answered after every call: a Deleted callback's answer must not count.
+                d.kept(keep);
+                steps.push(Did::Call { slot, callback, record });
             }
         }
     }
@@ -127,7 +136,7 @@ fn update_subscribes_publishes_and_completes_on_its_token() {
     assert_eq!(subscribes(&done), [t("lamp", Kind::Accepted(Operation::Update)), t("lamp", Kind::Rejected(Operation::Update))]);
     assert!(done.iter().any(|(s, tp)| matches!(s, Step::Publish { .. }) && *tp == t("lamp", Kind::Request(Operation::Update))));
     let (steps, kept) = deliver(&mut c, M, &t("lamp", Kind::Accepted(Operation::Update)), &format!(r#"{{"clientToken":"{token}"}}"#), 1, false);
-    assert_eq!(steps, [Delivered::Wake { slot: id.slot }]);
+    assert_eq!(steps, [Did::Wake { slot: id.slot }]);
     assert!(!kept, "an update's answer goes back to the agent");
     let (done, end) = run(&mut c, id, ok);
     assert_eq!(finish_code(end), (Code::Success, None));
@@ -142,7 +151,7 @@ fn document_with_its_own_token_is_sent_as_is() {
     assert_eq!(begin(&mut c, id, Operation::Update, "lamp", false, doc), doc);
     until_wait(&mut c, id);
     let (steps, _) = deliver(&mut c, M, &t("lamp", Kind::Accepted(Operation::Update)), r#"{"clientToken":"mine"}"#, 1, false);
-    assert_eq!(steps, [Delivered::Wake { slot: id.slot }]);
+    assert_eq!(steps, [Did::Wake { slot: id.slot }]);
 }
 
 #[test]
@@ -229,7 +238,7 @@ fn get_document_is_the_callers_on_success() {
     until_wait(&mut c, id);
     let doc = format!(r#"{{"clientToken":"{token}","state":{{}}}}"#);
     let (steps, kept) = deliver(&mut c, M, &t("lamp", Kind::Accepted(Operation::Get)), &doc, 9, false);
-    assert_eq!(steps, [Delivered::Wake { slot: id.slot }]);
+    assert_eq!(steps, [Did::Wake { slot: id.slot }]);
     assert!(kept && c.holds(BufferId(9)), "held by the core for its caller");
     let (done, end) = run(&mut c, id, ok);
     assert!(!done.iter().any(|(s, _)| matches!(s, Step::ReturnBuffer { .. })));
@@ -262,7 +271,7 @@ fn get_document_goes_back_when_the_publish_failed() {
     c.resume(id, Outcome::Success, &mut topic);
     deliver(&mut c, M, &t("lamp", Kind::Accepted(Operation::Get)), &format!(r#"{{"clientToken":"{token}"}}"#), 5, false);
     let s = c.resume(id, Outcome::Timeout, &mut topic);
-    assert_eq!(s, Step::ReturnBuffer { mqtt: M, buffer: BufferId(5) });
+    assert_eq!(s, Step::ReturnBuffer { buffer: BufferId(5) });
     assert!(!c.holds(BufferId(5)));
     let (_, end) = run(&mut c, id, ok);
     assert_eq!(finish_code(end), (Code::Timeout, None));
@@ -286,7 +295,7 @@ fn subscribe_timeout_withdraws_and_fails() {
     begin(&mut c, id, Operation::Update, "lamp", false, "{}");
     let (done, end) = run(&mut c, id, |s, _| if matches!(s, Step::Subscribe { .. }) { Outcome::Timeout } else { Outcome::Success });
     assert_eq!(finish_code(end).0, Code::Timeout);
-    assert_eq!(done.last().map(|d| d.0), Some(Step::Unsubscribe { mqtt: M, budget: Budget::Tick }));
+    assert_eq!(done.last().map(|d| d.0), Some(Step::Unsubscribe { budget: Budget::Tick }));
     assert_eq!(c.uses(id, "lamp", Kind::Accepted(Operation::Update)), 0);
 }
 
@@ -380,7 +389,8 @@ fn connect_drops_kept_subscriptions_and_subscribes_callbacks_again() {
     assert_eq!(c.uses(id, "fan", Kind::Accepted(Operation::Get)), 1);
     c.begin_connect(id).unwrap();
     let (done, end) = run(&mut c, id, ok);
-    assert_eq!(done[0].0, Step::Connect { mqtt: M });
+    assert_eq!(done[0].0, Step::Connect);
+    assert_eq!(c.mqtt(id), Some(M), "the MQTT client the steps are on");
     assert_eq!(subscribes(&done), [t("lamp", Kind::Delta)]);
     assert_eq!(finish_code(end).0, Code::Success);
     assert_eq!(c.uses(id, "fan", Kind::Accepted(Operation::Get)), 0);
@@ -402,7 +412,7 @@ fn updated_callback_may_keep_the_buffer() {
     let id = c.create(M, false).unwrap();
     register(&mut c, id, "lamp", ALL, 42);
     let (steps, kept) = deliver(&mut c, M, &t("lamp", Kind::Documents), "{}", 3, true);
-    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Updated, record: 42, thing: b"lamp", document: Some(Document { buffer: BufferId(3), .. }), .. }]));
+    assert!(matches!(steps[..], [Did::Call { callback: Callback::Updated, record: 42, .. }]));
     assert!(kept);
     let (_, kept) = deliver(&mut c, M, &t("lamp", Kind::Documents), "{}", 4, false);
     assert!(!kept, "not kept: back to the agent");
@@ -414,9 +424,9 @@ fn delta_callback_and_deleted_callback() {
     let id = c.create(M, false).unwrap();
     register(&mut c, id, "lamp", ALL, 42);
     let (steps, _) = deliver(&mut c, M, &t("lamp", Kind::Delta), "{}", 3, false);
-    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Delta, document: Some(_), .. }]));
+    assert!(matches!(steps[..], [Did::Call { callback: Callback::Delta, .. }]));
     let (steps, kept) = deliver(&mut c, M, &t("lamp", Kind::Accepted(Operation::Delete)), "{}", 4, true);
-    assert!(matches!(steps[..], [Delivered::Call { callback: Callback::Deleted, document: None, .. }]));
+    assert!(matches!(steps[..], [Did::Call { callback: Callback::Deleted, .. }]));
     assert!(!kept, "the deleted callback never takes the buffer");
 }
 
@@ -426,8 +436,9 @@ fn an_unanswered_call_does_not_keep_the_buffer() {
     let id = c.create(M, false).unwrap();
     register(&mut c, id, "lamp", ALL, 42);
     let mut d = Delivery::new(M, b"$aws/things/lamp/shadow/update/delta", b"{}", BufferId(1), 0).unwrap();
-    assert!(matches!(c.deliver(&mut d), Delivered::Call { .. }));
-    assert_eq!(c.deliver(&mut d), Delivered::Done { kept: false });
+    assert!(matches!(c.deliver(&mut d, |_| panic!("no caller waits")), Delivered::Call { .. }));
+    assert_eq!((d.thing(), d.buffer()), (&b"lamp"[..], BufferId(1)), "what the platform hands the callback");
+    assert_eq!(c.deliver(&mut d, |_| panic!("no caller waits")), Delivered::Done { kept: false });
 }
 
 #[test]
@@ -449,7 +460,7 @@ fn no_callback_after_unregistering() {
     let id = c.create(M, false).unwrap();
     register(&mut c, id, "lamp", ALL, 42);
     let (done, end) = register(&mut c, id, "lamp", NONE, 0);
-    assert_eq!(done.last().map(|d| d.0), Some(Step::Barrier { mqtt: M }), "the barrier comes after the change");
+    assert_eq!(done.last().map(|d| d.0), Some(Step::Barrier), "the barrier comes after the change");
     assert_eq!(finish_code(end).0, Code::Success);
     for kind in [Kind::Documents, Kind::Delta, Kind::Accepted(Operation::Delete)] {
         assert!(deliver(&mut c, M, &t("lamp", kind), "{}", 3, true).0.is_empty());
@@ -505,21 +516,23 @@ fn deleting_a_shared_client_releases_its_topics() {
     let mut expected = vec![t("fan", Kind::Delta), t("lamp", Kind::Documents), t("lamp", Kind::Accepted(Operation::Delete))];
     expected.sort();
     assert_eq!(gone, expected, "lamp's delta stays b's");
-    assert_eq!(end, Step::Detach { mqtt: M, dedicated: false });
+    assert_eq!(end, Step::Detach { dedicated: false });
     assert!(c.client(a.handle()).is_none());
     let (steps, _) = deliver(&mut c, M, &t("lamp", Kind::Delta), "{}", 3, false);
-    assert!(matches!(steps[..], [Delivered::Call { record: 2, .. }]), "only b");
+    assert!(matches!(steps[..], [Did::Call { record: 2, .. }]), "only b");
 }
 
 #[test]
 fn deleting_a_dedicated_client_detaches_its_mqtt_client() {
     let mut c = new_core();
-    let a = c.create(M, true).unwrap();
+    let a = c.create(MqttId(0), true).unwrap();
+    c.set_mqtt(a, M);
     register(&mut c, a, "lamp", ALL, 1);
+    assert_eq!(c.mqtt(a), Some(M), "the dedicated MQTT client the platform detaches");
     c.begin_delete(a).unwrap();
     let (done, end) = run(&mut c, a, ok);
     assert!(done.is_empty());
-    assert_eq!(end, Step::Detach { mqtt: M, dedicated: true });
+    assert_eq!(end, Step::Detach { dedicated: true });
 }
 
 #[test]
@@ -715,7 +728,7 @@ mod props {
                             prop_assert_eq!(self.owners.get(&buffer.0), Some(&Owner::Core));
                             self.owners.insert(buffer.0, Owner::Pool);
                         }
-                        Step::Barrier { .. } => {
+                        Step::Barrier => {
                             // The core changed the thing's callbacks as the barrier went out.
                             if let Some((thing, want, record)) = self.pending_register.remove(&client) {
                                 let key = (id.slot, id.generation, thing);
@@ -726,11 +739,13 @@ mod props {
                                 }
                             }
                         }
-                        Step::Finish { document, .. } => {
+                        Step::Finish { code, document } => {
                             self.finished += 1;
                             self.flows.remove(&client);
                             self.pending_register.remove(&client);
                             if let Some(d) = document {
+                                // Only a successful Get hands out a document (a failed one leaves pcData NULL).
+                                prop_assert_eq!(code, Code::Success);
                                 prop_assert_eq!(self.owners.get(&d.buffer.0), Some(&Owner::Core));
                                 self.owners.insert(d.buffer.0, Owner::Caller);
                             }
@@ -759,19 +774,21 @@ mod props {
                     let mqtt = if mqtt2 { MqttId(0x1000) } else { M };
                     let mut d = Delivery::new(mqtt, topic.as_bytes(), body.as_bytes(), BufferId(b), 0).unwrap();
                     loop {
-                        match self.core.deliver(&mut d) {
-                            Delivered::Wake { slot } => {
-                                let f = self.flows.values_mut().find(|f| f.id.slot == slot);
-                                let f = f.ok_or_else(|| TestCaseError::fail("wake without a flow"))?;
-                                f.wakes += 1;
-                                prop_assert!(f.wakes == 1, "an operation completed twice");
-                            }
-                            Delivered::Call { slot, callback, record, thing, document } => {
+                        let mut woken = Vec::new();
+                        let step = self.core.deliver(&mut d, |slot| woken.push(slot));
+                        for slot in woken {
+                            let f = self.flows.values_mut().find(|f| f.id.slot == slot);
+                            let f = f.ok_or_else(|| TestCaseError::fail("wake without a flow"))?;
+                            f.wakes += 1;
+                            prop_assert!(f.wakes == 1, "an operation completed twice");
+                        }
+                        match step {
+                            Delivered::Call { slot, callback, record } => {
                                 let generation = self.clients[..].iter().flatten().find(|c| c.slot == slot).map(|c| c.generation);
                                 let generation = generation.ok_or_else(|| TestCaseError::fail("callback of a deleted client"))?;
                                 let (bits, rec) = *self
                                     .callbacks
-                                    .get(&(slot, generation, String::from_utf8_lossy(thing).into_owned()))
+                                    .get(&(slot, generation, THINGS_[thing].to_string()))
                                     .ok_or_else(|| TestCaseError::fail("callback of an unregistered thing"))?;
                                 let bit = match callback {
                                     Callback::Updated => 1,
@@ -779,11 +796,10 @@ mod props {
                                     Callback::Delta => 4,
                                 };
                                 prop_assert!(bits & bit != 0 && rec == record, "wrong callback");
-                                if document.is_some() {
-                                    d.kept(keep);
-                                    if keep {
-                                        self.owners.insert(b, Owner::Callback);
-                                    }
+                                // Every call is answered; only those with a document may keep it.
+                                d.kept(keep);
+                                if keep && callback != Callback::Deleted {
+                                    self.owners.insert(b, Owner::Callback);
                                 }
                             }
                             Delivered::Done { kept } => {
