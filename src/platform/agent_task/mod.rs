@@ -163,7 +163,8 @@ static READY: AtomicBool = AtomicBool::new(false);
 /// 0: not initialised, 1: a task initialises, 2: initialised (task running).
 static INIT: AtomicU8 = AtomicU8::new(0);
 
-/// The initialised agent, if any.
+/// The initialised agent, if any. (Out of line: every C entry point calls it.)
+#[inline(never)]
 pub fn agent() -> Option<&'static Agent> {
     if !READY.load(Ordering::Acquire) {
         return None;
