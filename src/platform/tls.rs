@@ -3,6 +3,7 @@
 //! and the device's credentials (the project's `aws_clientcredential_keys.h`,
 //! or what `MQTT_AGENT_SetClientCredentials` set at run time).
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::ffi::c_char;
 
@@ -202,7 +203,7 @@ fn project_default_roots() -> Option<&'static [u8]> {
 }
 
 /// Runs the TLS handshake on a connected socket.
-pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Result<TlsStream<Socket>, Failure> {
+pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Result<Box<TlsStream<Socket>>, Failure> {
     if !heap_can_hold_handshake() {
         return Err(Failure::OutOfMemory);
     }
@@ -242,8 +243,12 @@ pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Resul
         debug(format_args!("TLS: setup failed: {e:?}"));
         Failure::from(&e)
     })?;
-    let mut stream =
+    let stream =
         TlsStream::new(socket, conn, mqtt::TLS_RX_BUFFER_SIZE, mqtt::TLS_TX_BUFFER_SIZE).map_err(|e| Failure::from(&e))?;
+    // Into its box before the handshake: the agent task's stack then carries
+    // no copy of the stream under the handshake's deep frames. A full heap is
+    // a refused connect (eMQTTAgentTLSOutOfMemory), not an abort.
+    let mut stream = crate::platform::heap::try_box(stream).ok_or(Failure::OutOfMemory)?;
     // From the application's call, capped by mqttconfigTLS_HANDSHAKE_TIMEOUT_MS
     // (the agent task is busy meanwhile), and two ticks past the caller's own
     // wait: a handshake still running when the caller's time is up is the

@@ -223,10 +223,7 @@ fn open_link(socket: Socket, host: &[u8], is_ip: bool, tls: TlsRequest<'_>) -> R
 fn open_tls(socket: Socket, host: &[u8], is_ip: bool, request: &crate::platform::link::TlsRequest) -> Result<Link, u8> {
     use crate::platform::tls::{open, Failure};
     let name = host.strip_suffix(&[0]).and_then(|h| core::str::from_utf8(h).ok()).ok_or(Failure::BadServerName as u8)?;
-    let stream = open(socket, name, is_ip, request).map_err(|f| f as u8)?;
-    // A full heap here is a refused connect (eMQTTAgentTLSOutOfMemory), not
-    // an abort: `Box::new` would stop the device.
-    crate::platform::heap::try_box(stream).map(Link::Tls).ok_or(Failure::OutOfMemory as u8)
+    open(socket, name, is_ip, request).map(Link::Tls).map_err(|f| f as u8)
 }
 
 #[cfg(not(feature = "tls"))]
