@@ -293,15 +293,23 @@ fn read(doc: &[u8]) -> Option<Fields<'_>> {
 pub fn same_string(a: &[u8], b: &[u8]) -> bool {
     let (mut x, mut y) = (Unescape::new(a), Unescape::new(b));
     loop {
-        match (x.next(), y.next()) {
-            (None, None) => return true,
-            (Some(Some(c)), Some(Some(d))) if c == d => {}
-            _ => return false, // Different, or a malformed escape.
+        let c = x.next();
+        // Different, or a malformed escape (never equal to anything).
+        if c != y.next() || c == BAD {
+            return false;
+        }
+        if c == END {
+            return true;
         }
     }
 }
 
-/// Decodes JSON string escapes into UTF-8 bytes; yields `None` for a malformed one.
+/// What [`Unescape::next`] yields past the end and for a malformed escape:
+/// no byte's value.
+const END: u32 = 0x100;
+const BAD: u32 = 0x200;
+
+/// Decodes JSON string escapes into UTF-8 bytes.
 struct Unescape<'a> {
     s: Scan<'a>,
     /// An escaped character being yielded, and how many of its continuation bytes are left.
@@ -313,23 +321,20 @@ impl<'a> Unescape<'a> {
     fn new(doc: &'a [u8]) -> Self {
         Unescape { s: Scan { doc, at: 0 }, char: 0, left: 0 }
     }
-}
-
-impl Iterator for Unescape<'_> {
-    type Item = Option<u8>;
-    fn next(&mut self) -> Option<Option<u8>> {
+    /// The next byte, [`END`] or [`BAD`].
+    fn next(&mut self) -> u32 {
         if self.left > 0 {
             self.left -= 1;
-            return Some(Some(0x80 | (self.char >> (6 * self.left)) as u8 & 0x3f));
+            return 0x80 | (self.char >> (6 * self.left)) & 0x3f;
         }
         if self.s.at >= self.s.doc.len() {
-            return None;
+            return END;
         }
         let b = self.s.byte();
         if b != b'\\' {
-            return Some(Some(b));
+            return b as u32;
         }
-        let Some(c) = self.s.escape(true) else { return Some(None) };
+        let Some(c) = self.s.escape(true) else { return BAD };
         // UTF-8: the lead byte now, the continuation bytes next.
         let (left, lead) = match c {
             0..=0x7f => (0, 0),
@@ -339,7 +344,7 @@ impl Iterator for Unescape<'_> {
         };
         self.char = c;
         self.left = left;
-        Some(Some(lead | (c >> (6 * left)) as u8))
+        lead | (c >> (6 * left)) & 0xff
     }
 }
 
