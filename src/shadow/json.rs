@@ -6,7 +6,7 @@
 //! serde-json-core the reader cost about 5,900 bytes of Cortex-M4F flash
 //! (the derive's visitor, `deserialize_ignored_any` to skip the rest, string
 //! fragment iteration with UTF-8 validation and `str` slicing); AFR v1.4.7's
-//! whole shadow client was 6,680. This module is 2,284 bytes (the reader
+//! whole shadow client was 6,680. This module is about 1,980 bytes (the reader
 //! about 1,600; BENCHMARKS.md). The scanner checks the same grammar in one
 //! linear pass over bytes: no recursion (nesting is counted, at most
 //! [`MAX_NESTING`]), no allocation, no token budget, no panic site. Strings are
@@ -61,6 +61,40 @@ impl<'a> Scan<'a> {
     fn peek(&self) -> u8 {
         self.doc.get(self.at).copied().unwrap_or(0)
     }
+    fn byte(&mut self) -> u8 {
+        let b = self.peek();
+        self.at += 1;
+        b
+    }
+    /// After a backslash: the escaped character, `None` when malformed. The
+    /// one decoder of the scanner and of [`same_string`]: with `pair` (the
+    /// comparison) a surrogate pair is one character and a lone surrogate is
+    /// malformed; without (the scanner) each `\u` escape stands alone, so a
+    /// lone surrogate is text, as it is to the service.
+    fn escape(&mut self, pair: bool) -> Option<u32> {
+        let c = match self.byte() {
+            b'u' => {
+                let hi = self.hex4()?;
+                if !pair || !(0xD800..0xE000).contains(&hi) {
+                    return Some(hi);
+                }
+                if hi >= 0xDC00 || self.byte() != b'\\' || self.byte() != b'u' {
+                    return None;
+                }
+                let lo = self.hex4()?;
+                return (0xDC00..0xE000).contains(&lo).then(|| 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+            }
+            // The one-character escapes and what they stand for.
+            e => {
+                let i = b"\x22\\/bfnrt".iter().position(|&x| x == e)?;
+                *b"\x22\\/\x08\x0c\n\r\t".get(i)?
+            }
+        };
+        Some(c as u32)
+    }
+    fn hex4(&mut self) -> Option<u32> {
+        (0..4).try_fold(0u32, |acc, _| Some(acc * 16 + (self.byte() as char).to_digit(16)?))
+    }
     /// The next byte after whitespace (0 at the end), not consumed.
     #[inline(never)] // Called from many places: one copy.
     fn next_token(&mut self) -> u8 {
@@ -69,45 +103,32 @@ impl<'a> Scan<'a> {
         }
         self.peek()
     }
-    fn eat(&mut self, b: u8) -> Result<(), JsonError> {
+    fn eat(&mut self, b: u8) -> Option<()> {
         if self.next_token() != b {
-            return Err(JsonError::Invalid);
+            return None;
         }
         self.at += 1;
-        Ok(())
+        Some(())
     }
     /// A string, at its opening quote; its contents between the quotes.
-    fn string(&mut self) -> Result<&'a [u8], JsonError> {
+    fn string(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let start = self.at;
         loop {
-            let b = self.peek();
-            self.at += 1;
-            match b {
-                b'"' => return Ok(self.doc.get(start..self.at - 1).unwrap_or(&[])),
+            match self.byte() {
+                b'"' => return self.doc.get(start..self.at - 1),
                 b'\\' => {
-                    let e = self.peek();
-                    self.at += 1;
-                    if e == b'u' {
-                        for _ in 0..4 {
-                            if !self.peek().is_ascii_hexdigit() {
-                                return Err(JsonError::Invalid);
-                            }
-                            self.at += 1;
-                        }
-                    } else if !matches!(e, b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') {
-                        return Err(JsonError::Invalid);
-                    }
+                    self.escape(false)?;
                 }
                 // Control characters (and the end of input, read as 0).
-                0..=0x1f => return Err(JsonError::Invalid),
+                0..=0x1f => return None,
                 _ => {}
             }
         }
     }
     /// A member's name and its colon; which of ours it is at the top level
     /// (`depth` 1), 0 for any other. Ours may come once each.
-    fn key(&mut self, depth: usize, seen: &mut u8) -> Result<u8, JsonError> {
+    fn key(&mut self, depth: usize, seen: &mut u8) -> Option<u8> {
         let name = self.string()?;
         self.eat(b':')?;
         // Our names differ in length: the length picks the one to compare with.
@@ -119,64 +140,67 @@ impl<'a> Scan<'a> {
         };
         let member = if name == ours { member } else { 0 };
         if depth != 1 {
-            return Ok(0);
+            return Some(0);
         }
         if *seen & member != 0 {
-            return Err(JsonError::Invalid);
+            return None;
         }
         *seen |= member;
-        Ok(member)
+        Some(member)
     }
     #[inline(never)] // Called from many places: one copy.
-    fn digits(&mut self) -> Result<(), JsonError> {
+    fn digits(&mut self) -> Option<()> {
         if !self.peek().is_ascii_digit() {
-            return Err(JsonError::Invalid);
+            return None;
         }
         while self.peek().is_ascii_digit() {
             self.at += 1;
         }
-        Ok(())
+        Some(())
     }
     /// A number; its value when it is an integer that fits an `i64`.
-    fn number(&mut self) -> Result<Option<i64>, JsonError> {
+    fn number(&mut self) -> Option<Option<i64>> {
         let negative = self.peek() == b'-';
         self.at += negative as usize;
         let int = self.at;
         self.digits()?;
-        if self.doc.get(int) == Some(&b'0') && self.at - int > 1 {
-            return Err(JsonError::Invalid); // A leading zero.
+        let end = self.at;
+        if self.doc.get(int) == Some(&b'0') && end - int > 1 {
+            return None; // A leading zero.
         }
-        let mut integer = true;
         if self.peek() == b'.' {
             self.at += 1;
             self.digits()?;
-            integer = false;
         }
-        if matches!(self.peek(), b'e' | b'E') {
+        if self.peek() | 0x20 == b'e' {
             self.at += 1;
             if matches!(self.peek(), b'+' | b'-') {
                 self.at += 1;
             }
             self.digits()?;
-            integer = false;
         }
-        if !integer {
-            return Ok(None);
+        if self.at != end {
+            return Some(None); // A fraction or an exponent: not an integer.
         }
         let mut v: i64 = 0;
         for &d in self.doc.get(int..self.at).unwrap_or(&[]) {
             let d = d.wrapping_sub(b'0') as i64;
             let next = v.checked_mul(10).and_then(|v| if negative { v.checked_sub(d) } else { v.checked_add(d) });
-            let Some(next) = next else { return Ok(None) };
+            let Some(next) = next else { return Some(None) };
             v = next;
         }
-        Ok(Some(v))
+        Some(Some(v))
     }
 }
 
 /// Reads [`Fields`] from a JSON object nested at most [`MAX_NESTING`] deep:
 /// one pass, the whole document checked.
 pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
+    read(doc).ok_or(JsonError::Invalid)
+}
+
+/// [`fields`], `None` for any error (one error exit).
+fn read(doc: &[u8]) -> Option<Fields<'_>> {
     let mut s = Scan { doc: trim(doc), at: 0 };
     let mut f = Fields::default();
     let mut seen = 0u8;
@@ -185,14 +209,14 @@ pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
     // Which of ours the next value is (0: none).
     let mut member = 0u8;
     if s.next_token() != b'{' {
-        return Err(JsonError::Invalid);
+        return None;
     }
     loop {
         let b = s.next_token();
         match b {
             b'{' | b'[' => {
                 if member != 0 || depth == MAX_NESTING {
-                    return Err(JsonError::Invalid);
+                    return None;
                 }
                 s.at += 1;
                 let object = b == b'{';
@@ -205,25 +229,23 @@ pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
                     }
                     continue;
                 }
-                s.at += 1;
-                objects >>= 1;
-                depth -= 1;
+                // Empty: closed below, as after a last value.
             }
             b'"' => {
                 let text = s.string()?;
                 match member {
                     0 => {}
                     TOKEN => f.client_token = Some(text),
-                    _ => return Err(JsonError::Invalid),
+                    _ => return None,
                 }
             }
             b'-' | b'0'..=b'9' => {
                 let n = s.number()?;
                 match member {
                     0 => {}
-                    CODE => f.code = Some(n.ok_or(JsonError::Invalid)?),
-                    VERSION => f.version = Some(n.and_then(|n| u32::try_from(n).ok()).ok_or(JsonError::Invalid)?),
-                    _ => return Err(JsonError::Invalid),
+                    CODE => f.code = Some(n?),
+                    VERSION => f.version = Some(n.and_then(|n| u32::try_from(n).ok())?),
+                    _ => return None,
                 }
             }
             _ => {
@@ -231,11 +253,11 @@ pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
                     b't' => b"true",
                     b'f' => b"false",
                     b'n' => b"null",
-                    _ => return Err(JsonError::Invalid),
+                    _ => return None,
                 };
                 // `null` is an absent member of ours; `true`/`false` the wrong type.
                 if !s.doc.get(s.at..).is_some_and(|r| r.starts_with(word)) || (member != 0 && b != b'n') {
-                    return Err(JsonError::Invalid);
+                    return None;
                 }
                 s.at += word.len();
             }
@@ -245,7 +267,7 @@ pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
         loop {
             let b = s.next_token();
             if depth == 0 {
-                return if s.at == s.doc.len() { Ok(f) } else { Err(JsonError::Invalid) };
+                return if s.at == s.doc.len() { Some(f) } else { None };
             }
             let object = objects & 1 != 0;
             s.at += 1;
@@ -256,7 +278,7 @@ pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
                 break;
             }
             if b != if object { b'}' } else { b']' } {
-                return Err(JsonError::Invalid);
+                return None;
             }
             objects >>= 1;
             depth -= 1;
@@ -271,79 +293,58 @@ pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
 pub fn same_string(a: &[u8], b: &[u8]) -> bool {
     let (mut x, mut y) = (Unescape::new(a), Unescape::new(b));
     loop {
-        match (x.next(), y.next()) {
-            (None, None) => return true,
-            (Some(Some(c)), Some(Some(d))) if c == d => {}
-            _ => return false, // Different, or a malformed escape.
+        let c = x.next();
+        // Different, or a malformed escape (never equal to anything).
+        if c != y.next() || c == BAD {
+            return false;
+        }
+        if c == END {
+            return true;
         }
     }
 }
 
-/// Decodes JSON string escapes into UTF-8 bytes; yields `None` for a malformed one.
+/// What [`Unescape::next`] yields past the end and for a malformed escape:
+/// no byte's value.
+const END: u32 = 0x100;
+const BAD: u32 = 0x200;
+
+/// Decodes JSON string escapes into UTF-8 bytes.
 struct Unescape<'a> {
-    rest: core::slice::Iter<'a, u8>,
+    s: Scan<'a>,
     /// An escaped character being yielded, and how many of its continuation bytes are left.
     char: u32,
     left: u32,
 }
 
 impl<'a> Unescape<'a> {
-    fn new(s: &'a [u8]) -> Self {
-        Unescape { rest: s.iter(), char: 0, left: 0 }
+    fn new(doc: &'a [u8]) -> Self {
+        Unescape { s: Scan { doc, at: 0 }, char: 0, left: 0 }
     }
-    fn hex4(&mut self) -> Option<u32> {
-        (0..4).try_fold(0u32, |acc, _| Some(acc * 16 + (*self.rest.next()? as char).to_digit(16)?))
-    }
-    /// The character of a `\u` escape (a surrogate pair: `\uD83D\uDE00`).
-    fn unicode(&mut self) -> Option<u32> {
-        let hi = self.hex4()?;
-        if !(0xD800..0xE000).contains(&hi) {
-            return Some(hi);
-        }
-        if hi >= 0xDC00 || self.rest.next()? != &b'\\' || self.rest.next()? != &b'u' {
-            return None;
-        }
-        let lo = self.hex4()?;
-        (0xDC00..0xE000).contains(&lo).then(|| 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
-    }
-}
-
-impl Iterator for Unescape<'_> {
-    type Item = Option<u8>;
-    fn next(&mut self) -> Option<Option<u8>> {
+    /// The next byte, [`END`] or [`BAD`].
+    fn next(&mut self) -> u32 {
         if self.left > 0 {
             self.left -= 1;
-            return Some(Some(0x80 | (self.char >> (6 * self.left)) as u8 & 0x3f));
+            return 0x80 | (self.char >> (6 * self.left)) & 0x3f;
         }
-        let &b = self.rest.next()?;
+        if self.s.at >= self.s.doc.len() {
+            return END;
+        }
+        let b = self.s.byte();
         if b != b'\\' {
-            return Some(Some(b));
+            return b as u32;
         }
-        let c = match self.rest.next() {
-            Some(b'"') => b'"',
-            Some(b'\\') => b'\\',
-            Some(b'/') => b'/',
-            Some(b'b') => 8,
-            Some(b'f') => 12,
-            Some(b'n') => b'\n',
-            Some(b'r') => b'\r',
-            Some(b't') => b'\t',
-            Some(b'u') => {
-                let Some(c) = self.unicode() else { return Some(None) };
-                // UTF-8: the lead byte now, the continuation bytes next.
-                let (left, lead) = match c {
-                    0..=0x7f => (0, 0),
-                    0x80..=0x7ff => (1, 0xc0),
-                    0x800..=0xffff => (2, 0xe0),
-                    _ => (3, 0xf0),
-                };
-                self.char = c;
-                self.left = left;
-                lead | (c >> (6 * left)) as u8
-            }
-            _ => return Some(None),
+        let Some(c) = self.s.escape(true) else { return BAD };
+        // UTF-8: the lead byte now, the continuation bytes next.
+        let (left, lead) = match c {
+            0..=0x7f => (0, 0),
+            0x80..=0x7ff => (1, 0xc0),
+            0x800..=0xffff => (2, 0xe0),
+            _ => (3, 0xf0),
         };
-        Some(Some(c))
+        self.char = c;
+        self.left = left;
+        lead | (c >> (6 * left)) & 0xff
     }
 }
 
