@@ -277,17 +277,13 @@ __attribute__( ( weak ) ) void vBoardNetworkReport( void )
 
 uint64_t ullBoardTaskRunTime( const char * pcName )
 {
-    UBaseType_t uxCount = uxTaskGetSystemState( xTasks, 24, NULL );
+    /* By handle, not through uxTaskGetSystemState: that also scans every
+     * task's stack for its high-water mark, work that grows with the stack a
+     * task leaves free and that the instruction figures would count as the
+     * measuring task's. */
+    TaskHandle_t xTask = xTaskGetHandle( pcName );
 
-    for( UBaseType_t i = 0; i < uxCount; i++ )
-    {
-        if( strcmp( xTasks[ i ].pcTaskName, pcName ) == 0 )
-        {
-            return xTasks[ i ].ulRunTimeCounter;
-        }
-    }
-
-    return 0;
+    return ( xTask == NULL ) ? 0U : ( uint64_t ) ulTaskGetRunTimeCounter( xTask );
 }
 
 /* Per task: the stack it never touched (uxTaskGetStackHighWaterMark, exact on
