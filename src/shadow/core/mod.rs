@@ -123,7 +123,7 @@ pub enum Step {
     Subscribe { qos: u8 },
     /// Unsubscribe `topic` (the outcome does not matter).
     Unsubscribe { budget: Budget },
-    /// Publish the request body (from `begin_operation`) on `topic`.
+    /// Publish the request body (from `begin` with `Start::Operation`) on `topic`.
     Publish { qos: u8 },
     /// Wait until woken (by [`ShadowCore::deliver`]'s `wake`); report
     /// `Success` when woken, `Timeout` when the caller's time ran out.
@@ -594,21 +594,6 @@ impl<T: Copy> ShadowCore<T> {
         }
     }
 
-    /// [`begin`](Self::begin) an operation of `id` on `thing` (a valid thing name).
-    #[allow(clippy::too_many_arguments)]
-    pub fn begin_operation(
-        &mut self,
-        id: ClientId,
-        op: Operation,
-        thing: &str,
-        qos: u8,
-        keep: bool,
-        doc: &[u8],
-        out: &mut [u8],
-    ) -> Result<usize, Refused> {
-        self.begin(id, Start::Operation { op, thing, qos, keep, doc }, out)
-    }
-
     /// [`begin`](Self::begin) registering (`want` all false: unregistering) `thing`'s callbacks.
     pub fn begin_register(&mut self, id: ClientId, thing: &str, want: Wants, record: T) -> Result<(), Refused> {
         self.begin(id, Start::Register { thing, want, record }, &mut []).map(|_| ())
@@ -1068,7 +1053,7 @@ fn write_request(op: Operation, doc: &[u8], out: &mut [u8], token: &mut Text<MAX
     }
 }
 
-/// The size of the body buffer `begin_operation` needs for a document of `doc_len` bytes.
+/// The size of the body buffer an operation's `begin` needs for a document of `doc_len` bytes.
 pub fn request_capacity(op: Operation, doc_len: usize) -> usize {
     match op {
         Operation::Update => doc_len + REQUEST_EXTRA,
