@@ -203,6 +203,29 @@ fn qos1_publish_gets_a_packet_id_from_the_core_and_completes_on_puback() {
 }
 
 #[test]
+fn an_answer_before_its_packet_went_out_does_not_free_the_slot_over_the_packet() {
+    // A hostile broker acknowledges a publish that still waits to be sent: the
+    // operation completes, but its slot keeps the packet until it is handed
+    // out, so the next command takes another slot and no buffer is lost.
+    let mut r = Rig::new();
+    let c = r.create();
+    r.connect(c);
+    let first = r.submit(c, publish_cmd(QoS::AtLeastOnce)).unwrap();
+    // The first id of a connection is 1 (asserted below, from the wire).
+    r.wires[c].incoming.extend(puback(1));
+    assert_eq!(r.core.received(c, &mut r.wires[c], r.now, &mut r.pool), RxStatus::Idle);
+    assert_eq!(r.core.collect(c, first, &mut r.pool), Some(Ok(())));
+    let second = r.submit(c, publish_cmd(QoS::AtMostOnce)).unwrap();
+    assert_ne!(second, first, "the slot still holds its unsent packet");
+    r.run();
+    let sent = r.sent(c);
+    assert_eq!(sent.len(), 2);
+    assert_eq!(sent_id(&sent[0]), 1);
+    assert_eq!(r.core.collect(c, second, &mut r.pool), Some(Ok(())));
+    r.assert_buffers_home();
+}
+
+#[test]
 fn packet_ids_in_flight_are_distinct_and_never_zero() {
     let mut r = Rig::new();
     let c = r.create();
