@@ -9,6 +9,12 @@
 #
 #   scripts/afr-c-sizes.sh <amazon-freertos git directory or checkout> [tag, default v1.4.7]
 #
+# AFR_CC=clang compiles the same sources with clang (LLVM, the code generator
+# rustc uses) for thumbv7em-none-eabihf instead, and AFR_OPT (default -Os)
+# sets the optimisation level (e.g. -Oz): how much of the library's size is
+# LLVM's rather than the code's shape. clang is not installed by the scripts
+# (apt-get install clang); this comparison is documentation, not a test.
+#
 # AFR's sources are read from that repository into a temporary directory and
 # never copied into this one. Needs arm-none-eabi-gcc and binutils.
 set -euo pipefail
@@ -42,15 +48,20 @@ cat >"$work/cfg/aws_secure_sockets_config.h" <<'EOF'
 EOF
 echo '#define shadowconfigENABLE_DEBUG_LOGS 0' >"$work/cfg/aws_shadow_config.h"
 
-flags=(-w -Os -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -ffunction-sections -fdata-sections
+case ${AFR_CC:-gcc} in
+  gcc) cc=(arm-none-eabi-gcc) ;;
+  clang) cc=(clang --target=thumbv7em-none-eabihf -isystem "$(dirname "$(arm-none-eabi-gcc -print-file-name=libc.a)")/../include") ;;
+  *) echo "AFR_CC is gcc or clang" >&2; exit 2 ;;
+esac
+flags=(-w "${AFR_OPT:--Os}" -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -ffunction-sections -fdata-sections
        -I"$work/cfg" -I"$root/benches/footprint/config" -I"$work/lib/include" -I"$work/lib/include/private"
        -I"$work/lib/FreeRTOS/portable/GCC/ARM_CM4F" -I"$work/lib/third_party/jsmn")
 total=0
-printf '| AFR %s source | .text + .rodata |\n|---|---:|\n' "$tag"
+printf '%s %s\n\n| AFR %s source | .text + .rodata |\n|---|---:|\n' "${cc[0]}" "${AFR_OPT:--Os}" "$tag"
 for f in "${files[@]}"; do
   case $f in *.c) ;; *) continue ;; esac
   o="$work/$(basename "${f%.c}").o"
-  arm-none-eabi-gcc "${flags[@]}" -c "$work/$f" -o "$o"
+  "${cc[@]}" "${flags[@]}" -c "$work/$f" -o "$o"
   n=$(arm-none-eabi-size -A "$o" | awk '$1 ~ /^\.(text|rodata)/ {s += $2} END {print s + 0}')
   printf '| `%s` | %s |\n' "$f" "$n"
   total=$((total + n))
