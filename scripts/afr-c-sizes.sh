@@ -9,8 +9,9 @@
 #
 #   scripts/afr-c-sizes.sh <amazon-freertos git directory or checkout> [tag, default v1.4.7]
 #
-# AFR_CC=clang compiles the same sources with clang (LLVM, the code generator
-# rustc uses) for thumbv7em-none-eabihf instead, and AFR_OPT (default -Os)
+# AFR_CC=clang (or clang-22, a given version) compiles the same sources with
+# clang (LLVM, the code generator rustc uses: `rustc -vV` names its LLVM
+# version) for thumbv7em-none-eabihf instead, and AFR_OPT (default -Os)
 # sets the optimisation level (e.g. -Oz): how much of the library's size is
 # LLVM's rather than the code's shape. clang is not installed by the scripts
 # (apt-get install clang); this comparison is documentation, not a test.
@@ -50,8 +51,8 @@ echo '#define shadowconfigENABLE_DEBUG_LOGS 0' >"$work/cfg/aws_shadow_config.h"
 
 case ${AFR_CC:-gcc} in
   gcc) cc=(arm-none-eabi-gcc) ;;
-  clang) cc=(clang --target=thumbv7em-none-eabihf -isystem "$(dirname "$(arm-none-eabi-gcc -print-file-name=libc.a)")/../include") ;;
-  *) echo "AFR_CC is gcc or clang" >&2; exit 2 ;;
+  clang*) cc=("$AFR_CC" --target=thumbv7em-none-eabihf -Wno-error=implicit-function-declaration -Wno-error=int-conversion -isystem "$(dirname "$(arm-none-eabi-gcc -print-file-name=libc.a)")/../include") ;;
+  *) echo "AFR_CC is gcc or clang (clang-22: a given version)" >&2; exit 2 ;;
 esac
 flags=(-w "${AFR_OPT:--Os}" -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -ffunction-sections -fdata-sections
        -I"$work/cfg" -I"$root/benches/footprint/config" -I"$work/lib/include" -I"$work/lib/include/private"
