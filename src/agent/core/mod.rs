@@ -815,9 +815,12 @@ where
         }
         if ok {
             c.session.sent(now);
-        } else {
+        } else if c.link == Link::Open {
             Self::lose(c, CloseReason::SendFailed, pool);
         }
+        // Else the send was on a connection that ended since (the platform
+        // reports at its next pass): a failure of the old one must not end a
+        // connect submitted meanwhile.
     }
 
     /// Ends the connection: the queue is emptied, every waiting caller fails,

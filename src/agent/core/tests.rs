@@ -413,6 +413,37 @@ fn disconnect_sends_disconnect_then_closes_without_an_event() {
     assert!(!r.did.iter().any(|d| matches!(d, Did::Disconnected(..))));
 }
 
+/// The platform reports a send at its next pass, after the actions of the
+/// batch it was in: a failed DISCONNECT of the closed connection must not end
+/// the connect the application submitted meanwhile (it did: the connect failed
+/// with `SendFailed`, its CONNECT buffer went back and its open request was
+/// overwritten in its slot).
+#[test]
+fn a_send_failure_reported_after_the_close_does_not_touch_the_next_connect() {
+    let mut r = Rig::new();
+    let c = r.create();
+    r.connect(c);
+    r.submit(c, Command::Disconnect).unwrap();
+    // The task takes the batch: DISCONNECT, then the close; the report of the
+    // send waits for its next pass.
+    assert!(matches!(r.core.poll(&mut r.pool), Some(Action::Send { out: Out::Small { bytes: [0xE0, ..], .. }, complete: None, .. })));
+    assert!(matches!(r.core.poll(&mut r.pool), Some(Action::Close { reason: CloseReason::Requested, .. })));
+    while r.core.poll(&mut r.pool).is_some() {}
+    // The application connects again before that pass.
+    let slot = r.submit(c, connect_command(Some(1), 500)).unwrap();
+    // The next pass: the old connection's send had failed.
+    r.core.sent(c, None, false, r.now, &mut r.pool);
+    r.run();
+    assert_eq!(r.did, vec![Did::Open(c, "broker")], "the connect goes on: no completion, no close");
+    r.core.opened(c, r.now);
+    r.run();
+    assert_eq!(r.sent(c).last().map(|p| p[0]), Some(0x10), "its CONNECT goes out");
+    r.broker(c, &CONNACK_OK);
+    assert_eq!(r.core.collect(c, slot, &mut r.pool), Some(Ok(())));
+    assert!(!r.did.iter().any(|d| matches!(d, Did::Disconnected(..))));
+    r.assert_buffers_home();
+}
+
 #[test]
 fn disconnect_when_not_connected_fails() {
     let mut r = Rig::new();
