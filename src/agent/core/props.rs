@@ -5,6 +5,10 @@
 //! - no operation completes twice, and only operations that were submitted;
 //! - nothing is delivered to a subscription callback after its unsubscribe
 //!   (or the clean session that ended it) was submitted.
+//!
+//! Sends are reported as the agent task reports them: at its next pass
+//! (`run`), before it polls again, so that commands submitted in between meet
+//! reports of sends made before them (and a send may fail).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::vec::Vec;
@@ -42,6 +46,8 @@ enum Step {
     Advance(u32),
     /// The application returns a kept buffer.
     ReturnKept,
+    /// The next send of the client that the task reports failed.
+    SendFails(usize),
     KeepWith(u8),
     /// Connect, open, CONNACK, collect: a client that gets connected.
     Connected(usize),
@@ -76,6 +82,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => c.clone().prop_map(Step::ReadFails),
         1 => (1u32..60).prop_map(Step::Advance),
         1 => Just(Step::ReturnKept),
+        2 => c.clone().prop_map(Step::SendFails),
         1 => (1u8..5).prop_map(Step::KeepWith),
     ]
 }
@@ -92,6 +99,10 @@ struct Model {
     /// Per client: packet ids we sent, by kind (first byte).
     sent_ids: [Vec<(u8, u16)>; CLIENTS],
     pending_open: [bool; CLIENTS],
+    /// Sends performed, reported at the next pass: client, completed slot.
+    reports: Vec<(usize, Option<u16>)>,
+    /// The client's next reported send failed.
+    failing: [bool; CLIENTS],
 }
 
 impl Model {
@@ -107,6 +118,8 @@ impl Model {
             ended: Default::default(),
             sent_ids: Default::default(),
             pending_open: [false; CLIENTS],
+            reports: Vec::new(),
+            failing: [false; CLIENTS],
         }
     }
 
@@ -125,8 +138,14 @@ impl Model {
         }
     }
 
-    /// Performs the core's actions, checking each.
+    /// One pass of the task: the last pass's send reports, then the core's
+    /// actions, each checked and performed.
     fn run(&mut self) {
+        for (client, complete) in std::mem::take(&mut self.reports) {
+            let ok = !std::mem::take(&mut self.failing[client]);
+            self.r.core.sent(client, complete, ok, self.r.now, &mut self.r.pool);
+            self.check_owners();
+        }
         while let Some(action) = self.r.core.poll(&mut self.r.pool) {
             match action {
                 Action::Open { client, .. } => self.pending_open[client] = true,
@@ -148,9 +167,7 @@ impl Model {
                     {
                         self.sent_ids[client].push((bytes[0], sent_id(&bytes)));
                     }
-                    self.r
-                        .core
-                        .sent(client, complete, true, self.r.now, &mut self.r.pool);
+                    self.reports.push((client, complete));
                 }
                 Action::Complete { client, slot } => {
                     assert!(
@@ -349,6 +366,7 @@ impl Model {
                     self.r.pool.give(b);
                 }
             }
+            Step::SendFails(c) => self.failing[c] = true,
             Step::KeepWith(cb) => {
                 if !self.r.keepers.contains(&cb) {
                     self.r.keepers.push(cb);
@@ -381,7 +399,9 @@ impl Model {
         while let Some(b) = self.r.kept.pop() {
             self.r.pool.give(b);
         }
-        self.run();
+        while !self.reports.is_empty() {
+            self.run();
+        }
         assert!(
             self.r.pool.out.is_empty(),
             "buffers never came back: {:?}",
