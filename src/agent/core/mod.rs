@@ -591,14 +591,23 @@ where
                 }
             }
             (Command::Delete, _) => {
-                if c.link == Link::Open {
-                    Self::queue_disconnect(c, CloseReason::Requested);
-                }
                 c.deleting = true;
                 c.delete_slot = Some(slot);
                 c.callback = None;
                 c.subs.clear();
-                Some(Ok(()))
+                // Done once the client has no connection left (see
+                // `deleted`), so that a client created in its slot never
+                // meets its connection: an open one is closed after a
+                // DISCONNECT, one being opened as soon as it is open.
+                match c.link {
+                    Link::Open => {
+                        Self::queue_disconnect(c, CloseReason::Requested);
+                        None
+                    }
+                    Link::Opening => None,
+                    Link::Closed if c.close.is_some() => None,
+                    Link::Closed => Some(Ok(())),
+                }
             }
             (Command::SetCallback { callback }, _) => {
                 c.callback = callback;
@@ -745,14 +754,33 @@ where
             }
         };
         if c.deleting && delete_slot_matches(c.delete_slot, slot) {
-            if result == Some(Ok(())) {
-                c.allocated = false;
-                c.generation = crate::handle::next_generation(c.generation).unwrap_or(0);
+            match result {
+                Some(_) => Self::free_client(c),
+                // Its caller gave up: the delete goes on, `deleted` frees the client.
+                None => {}
             }
-            c.deleting = false;
-            c.delete_slot = None;
         }
         result
+    }
+
+    /// A deleted client's slot is free for `create` (a retired one, whose
+    /// generations ran out, never again).
+    fn free_client(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>) {
+        c.allocated = false;
+        c.generation = crate::handle::next_generation(c.generation).unwrap_or(0);
+        c.deleting = false;
+        c.delete_slot = None;
+    }
+
+    /// The client's connection is gone: a delete waiting for that is done
+    /// (and the client freed at once if its caller gave up waiting).
+    fn deleted(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>) {
+        let Some(slot) = c.delete_slot.filter(|_| c.deleting) else { return };
+        let abandoned = matches!(c.ops.get(slot as usize), Some(Op::Abandoned));
+        c.finish_op(slot, Ok(()));
+        if abandoned {
+            Self::free_client(c);
+        }
     }
 
     // ------------------------------------------------------ connection events
@@ -764,9 +792,15 @@ where
         };
         c.busy = true;
         let Some(slot) = c.connect_slot else { return };
-        c.to_send |= 1 << slot; // The CONNECT, waiting in its slot.
         c.link = Link::Open;
         c.rx = Rx::start();
+        if c.deleting {
+            // Deleted while it opened: closed at the next poll, no CONNECT
+            // (the connect fails, the delete is done).
+            c.close_after_queue = Some((CloseReason::Requested, true));
+            return;
+        }
+        c.to_send |= 1 << slot; // The CONNECT, waiting in its slot.
         // The CONNACK may take what is left of the caller's time (after the
         // connection and a TLS handshake), as in AFR; two ticks more, so that
         // a caller who waited it all gets a timeout, not a racing failure.
@@ -788,6 +822,7 @@ where
         if let Some(slot) = c.connect_slot.take() {
             c.finish_op(slot, Err(Failure::OpenFailed));
         }
+        Self::deleted(c);
     }
 
     /// `Send` went out (`ok`) or failed.
@@ -1310,6 +1345,7 @@ where
                 Self::end(c, reason, graceful, pool);
             }
             if let Some((reason, graceful)) = c.close.take() {
+                Self::deleted(c);
                 return Some(Action::Close {
                     client,
                     reason,

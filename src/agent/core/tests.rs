@@ -475,6 +475,38 @@ fn delete_frees_the_client_and_its_handle_goes_stale() {
     assert_ne!(g2, g, "with a new generation");
 }
 
+/// Another task deletes the client while its connect's connection is being
+/// opened by the platform (without the lock): the client must not come back
+/// to life when the open finishes, nor hand its connection to the next client
+/// created in its slot.
+#[test]
+fn a_client_deleted_while_its_connection_opens_is_not_revived_by_the_open() {
+    let mut r = Rig::new();
+    let c = r.create();
+    let connect = r.submit(c, connect_command(Some(1), 500)).unwrap();
+    r.run();
+    assert_eq!(r.did, vec![Did::Open(c, "broker")]);
+    let delete = r.submit(c, Command::Delete).unwrap();
+    r.run();
+    let deleted = r.core.collect(c, delete, &mut r.pool);
+    // The platform's open finishes after the delete.
+    r.core.opened(c, r.now);
+    r.run();
+    assert!(
+        !r.sent(c).iter().any(|p| p[0] == 0x10),
+        "no CONNECT for a deleted client (delete: {deleted:?})"
+    );
+    assert!(r.did.iter().any(|d| matches!(d, Did::Closed(cl, _, _) if *cl == c)), "its connection is closed");
+    let _ = r.core.collect(c, connect, &mut r.pool);
+    if deleted == Some(Ok(())) {
+        // The slot is free: a new client there starts closed and connects.
+        let (i, g) = r.core.create().unwrap();
+        r.handles.push((i, g));
+        assert!(r.core.is_closed(i), "the new client has no connection");
+    }
+    r.assert_buffers_home();
+}
+
 // ------------------------------------------------------------- keep-alive
 
 #[test]
