@@ -483,27 +483,53 @@ fn delete_frees_the_client_and_its_handle_goes_stale() {
 fn a_client_deleted_while_its_connection_opens_is_not_revived_by_the_open() {
     let mut r = Rig::new();
     let c = r.create();
+    let _other = r.create(); // Every client in use: `create` finds only a freed one.
     let connect = r.submit(c, connect_command(Some(1), 500)).unwrap();
     r.run();
     assert_eq!(r.did, vec![Did::Open(c, "broker")]);
     let delete = r.submit(c, Command::Delete).unwrap();
     r.run();
-    let deleted = r.core.collect(c, delete, &mut r.pool);
+    assert_eq!(r.core.peek(c, delete), None, "not done while its connection opens");
+    assert!(r.core.create().is_none());
     // The platform's open finishes after the delete.
     r.core.opened(c, r.now);
     r.run();
-    assert!(
-        !r.sent(c).iter().any(|p| p[0] == 0x10),
-        "no CONNECT for a deleted client (delete: {deleted:?})"
+    assert!(!r.sent(c).iter().any(|p| p[0] == 0x10), "no CONNECT for a deleted client");
+    assert!(r.did.contains(&Did::Closed(c, CloseReason::Requested, true)), "its connection is closed");
+    assert_eq!(
+        r.core.collect(c, connect, &mut r.pool),
+        Some(Err(Failure::Closed(CloseReason::Requested)))
     );
-    assert!(r.did.iter().any(|d| matches!(d, Did::Closed(cl, _, _) if *cl == c)), "its connection is closed");
-    let _ = r.core.collect(c, connect, &mut r.pool);
-    if deleted == Some(Ok(())) {
-        // The slot is free: a new client there starts closed and connects.
-        let (i, g) = r.core.create().unwrap();
-        r.handles.push((i, g));
-        assert!(r.core.is_closed(i), "the new client has no connection");
-    }
+    assert_eq!(r.core.collect(c, delete, &mut r.pool), Some(Ok(())));
+    // The slot is free: a new client there starts with no connection.
+    let (i, g) = r.core.create().expect("freed");
+    assert_eq!(i, c);
+    r.handles.push((i, g));
+    assert!(r.core.is_closed(i));
+    r.assert_buffers_home();
+}
+
+/// MQTT_AGENT_Delete waits without a limit, yet the core's rule holds for any
+/// caller: one who gives up waiting does not stop the delete, and the client
+/// is freed once its connection is closed.
+#[test]
+fn a_delete_whose_caller_gave_up_still_frees_the_client_after_the_close() {
+    let mut r = Rig::new();
+    let c = r.create();
+    r.connect(c);
+    let (i, g) = *r.handles.last().unwrap();
+    let _other = r.create(); // Every client in use: `create` finds only a freed one.
+    let slot = r.submit(c, Command::Delete).unwrap();
+    assert_eq!(r.core.collect(c, slot, &mut r.pool), None, "not done before the close");
+    assert!(r.core.create().is_none(), "not free before its connection is closed");
+    r.run();
+    assert_eq!(r.did[0], Did::Sent(c, vec![0xE0, 0x00]));
+    assert_eq!(r.did[1], Did::Closed(c, CloseReason::Requested, true));
+    assert!(!r.core.live(i, g));
+    let (i2, g2) = r.core.create().expect("freed after the close");
+    assert_eq!((i2, g2 != g), (i, true));
+    assert!(r.core.is_closed(i2));
+    assert_eq!(r.completed(c, slot), 0, "nobody waits: no completion");
     r.assert_buffers_home();
 }
 
