@@ -1288,6 +1288,12 @@ where
         }
     }
 
+    /// Whether `client`'s slot is free for `create` (tests).
+    #[cfg(test)]
+    pub fn is_free(&self, client: usize) -> bool {
+        !self.clients[client].allocated
+    }
+
     /// Whether `client` has no connection at all (a connect would proceed).
     #[cfg(test)]
     pub fn is_closed(&self, client: usize) -> bool {

@@ -4,7 +4,9 @@
 //!   application), and all are home once everything is closed;
 //! - no operation completes twice, and only operations that were submitted;
 //! - nothing is delivered to a subscription callback after its unsubscribe
-//!   (or the clean session that ended it) was submitted.
+//!   (or the clean session that ended it) was submitted;
+//! - a deleted client's slot is free only once its connection is gone: a
+//!   client created there starts with no connection.
 //!
 //! Sends are reported as the agent task reports them: at its next pass
 //! (`run`), before it polls again, so that commands submitted in between meet
@@ -48,6 +50,8 @@ enum Step {
     ReturnKept,
     /// The next send of the client that the task reports failed.
     SendFails(usize),
+    /// Delete the client (a new one is created in its slot once it is free).
+    Delete(usize),
     KeepWith(u8),
     /// Connect, open, CONNACK, collect: a client that gets connected.
     Connected(usize),
@@ -83,6 +87,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (1u32..60).prop_map(Step::Advance),
         1 => Just(Step::ReturnKept),
         2 => c.clone().prop_map(Step::SendFails),
+        1 => c.clone().prop_map(Step::Delete),
         1 => (1u8..5).prop_map(Step::KeepWith),
     ]
 }
@@ -103,6 +108,8 @@ struct Model {
     reports: Vec<(usize, Option<u16>)>,
     /// The client's next reported send failed.
     failing: [bool; CLIENTS],
+    /// The client is being deleted (its handle refused from the submit on).
+    deleting: [bool; CLIENTS],
 }
 
 impl Model {
@@ -120,6 +127,7 @@ impl Model {
             pending_open: [false; CLIENTS],
             reports: Vec::new(),
             failing: [false; CLIENTS],
+            deleting: [false; CLIENTS],
         }
     }
 
@@ -134,7 +142,7 @@ impl Model {
                 self.completed.remove(&(client, slot));
             }
             Err(Refused::Busy | Refused::NoBufferNow) => {}
-            Err(Refused::BadHandle) => panic!("live handle refused"),
+            Err(Refused::BadHandle) => assert!(self.deleting[client], "live handle refused"),
         }
     }
 
@@ -367,6 +375,17 @@ impl Model {
                 }
             }
             Step::SendFails(c) => self.failing[c] = true,
+            Step::Delete(c) => {
+                let before = self.outstanding[c].len();
+                if !self.deleting[c] {
+                    self.submit(c, Command::Delete);
+                }
+                if self.outstanding[c].len() > before {
+                    // Taken (not refused for want of a slot): its subscriptions end with it.
+                    self.deleting[c] = true;
+                    self.ended[c].extend(1..=FILTERS.len() as u8);
+                }
+            }
             Step::KeepWith(cb) => {
                 if !self.r.keepers.contains(&cb) {
                     self.r.keepers.push(cb);
@@ -374,6 +393,22 @@ impl Model {
             }
         }
         self.run();
+        self.recreate();
+    }
+
+    /// A deleted client whose slot is free again: the application creates a
+    /// new one there, which starts with no connection.
+    fn recreate(&mut self) {
+        for c in 0..CLIENTS {
+            if self.deleting[c] && self.r.core.is_free(c) {
+                assert_eq!(self.r.create(), c, "the freed slot is the one created");
+                assert!(self.r.core.is_closed(c), "a new client starts with no connection");
+                assert!(!self.pending_open[c], "freed while the platform opened its connection");
+                self.deleting[c] = false;
+                self.r.wires[c].incoming.clear();
+                self.r.wires[c].fail = false;
+            }
+        }
     }
 
     /// Everything ends: failed opens, lost connections, collected operations,
