@@ -733,6 +733,7 @@ where
         let c = self.clients.get_mut(index)?;
         c.busy = true;
         let op = c.ops.get_mut(slot as usize)?;
+        let mut withdrawn = false;
         let result = match core::mem::replace(op, Op::Free) {
             Op::Done { result, .. } => Some(result),
             Op::Opening(Some(open)) => {
@@ -743,6 +744,7 @@ where
                 }
                 c.connect_slot = None;
                 c.link = Link::Closed;
+                withdrawn = true;
                 None
             }
             Op::Free => None,
@@ -753,6 +755,9 @@ where
                 None
             }
         };
+        if withdrawn {
+            Self::deleted(c); // No connection left (a delete may wait for that).
+        }
         if c.deleting && delete_slot_matches(c.delete_slot, slot) {
             match result {
                 Some(_) => Self::free_client(c),

@@ -509,6 +509,23 @@ fn a_client_deleted_while_its_connection_opens_is_not_revived_by_the_open() {
     r.assert_buffers_home();
 }
 
+/// A connect withdrawn by its caller before the platform was asked to open it
+/// leaves no connection: a delete submitted meanwhile is done then (it waited
+/// for the open's end, which never comes).
+#[test]
+fn a_delete_waiting_for_an_open_is_done_when_the_connect_is_withdrawn() {
+    let mut r = Rig::new();
+    let c = r.create();
+    let connect = r.submit(c, connect_command(Some(1), 500)).unwrap();
+    let delete = r.submit(c, Command::Delete).unwrap();
+    assert_eq!(r.core.collect(c, connect, &mut r.pool), None, "withdrawn");
+    r.run();
+    assert!(!r.did.iter().any(|d| matches!(d, Did::Open(..))), "nothing to open");
+    assert_eq!(r.completed(c, delete), 1);
+    assert_eq!(r.core.collect(c, delete, &mut r.pool), Some(Ok(())));
+    r.assert_buffers_home();
+}
+
 /// MQTT_AGENT_Delete waits without a limit, yet the core's rule holds for any
 /// caller: one who gives up waiting does not stop the delete, and the client
 /// is freed once its connection is closed.
