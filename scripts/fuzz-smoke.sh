@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Fuzz smoke test: builds fuzz/ (a cargo-fuzz project) and runs each target for
 # a bounded time: `decode` (MQTT codec), `session` (the agent's per-connection
-# state), `shadow_json` (the shadow JSON reader), `tls_records` (the TLS record
-# stream). Exits non-zero if the build fails or the fuzzer finds a crash (the
+# state), `agent_core` (the agent core with its callers, the platform's reports
+# and a hostile broker), `shadow_json` (the shadow JSON reader), `tls_records`
+# (the TLS record stream). Exits non-zero if the build fails or the fuzzer finds a crash (the
 # input is left in fuzz/artifacts/<target>/); the other targets still run.
 #
 # Environment:
 #   FUZZ_SECONDS  seconds per target (default 15)
-#   FUZZ_TARGET   the targets to run, space-separated (default: all four)
+#   FUZZ_TARGET   the targets to run, space-separated (default: all five)
 #   FUZZ_RUNS     also stop a target after this many executions (default: no limit)
 #   FUZZ_ARGS     more libFuzzer options, for every target
 # A long run, as recorded in fuzz/README.md:
@@ -20,7 +21,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${FUZZ_SECONDS:-15}"
-read -r -a targets <<<"${FUZZ_TARGET:-decode session shadow_json tls_records}"
+all_targets="decode session agent_core shadow_json tls_records"
+read -r -a targets <<<"${FUZZ_TARGET:-$all_targets}"
 runs=()
 if [ -n "${FUZZ_RUNS:-}" ]; then
     runs=("-runs=$FUZZ_RUNS")
@@ -62,7 +64,7 @@ for s in "${decode_seeds[@]}"; do
 done
 
 # Build every selected target first, so that a build failure stops before any run.
-if [ "${#targets[@]}" -eq 4 ]; then
+if [ "${targets[*]}" = "$all_targets" ]; then
     "${fuzz[@]}" build --debug-assertions
 else
     for t in "${targets[@]}"; do
