@@ -1,7 +1,7 @@
 //! Drives the agent core (`agent::core::AgentCore`, two clients) the way the
 //! agent task and its callers do, from an arbitrary program: callers' commands
-//! and collects, the platform's opens, send reports (late, and failing) and
-//! passes, a hostile broker's bytes (raw, or packets built around the ids the
+//! and collects, the platform's opens, passes with send reports a pass late
+//! (and failing), a hostile broker's bytes (raw, or packets built around the ids the
 //! client sent), read failures and time.
 //!
 //! Checked at every step:
@@ -108,8 +108,10 @@ struct Rig {
     completed: BTreeSet<(usize, u16)>,
     /// Opens handed to the platform, not yet reported.
     opening: [bool; CLIENTS],
-    /// Sends performed, reported at a later pass: client, completed slot.
+    /// Sends performed, reported at the next pass: client, completed slot.
     reports: Vec<(usize, Option<u16>)>,
+    /// The client's next reported send failed.
+    failing: [bool; CLIENTS],
     /// Packet ids each client sent, most recent last.
     ids: [Vec<u16>; CLIENTS],
     kept: Vec<Buf>,
@@ -147,6 +149,7 @@ impl Rig {
             completed: BTreeSet::new(),
             opening: [false; CLIENTS],
             reports: Vec::new(),
+            failing: [false; CLIENTS],
             ids: Default::default(),
             kept: Vec::new(),
         }
@@ -175,12 +178,11 @@ impl Rig {
         assert!(got.is_none() || completed, "a result without a completion");
     }
 
-    /// A pass of the task: the last pass's send reports (the `fail` bits fail
-    /// them in order), then every action the core has, performed.
-    fn pass(&mut self, mut fail: u8) {
+    /// A pass of the task: the last pass's send reports, then every action
+    /// the core has, performed (their sends reported at the next pass).
+    fn pass(&mut self) {
         for (c, complete) in std::mem::take(&mut self.reports) {
-            let ok = fail & 1 == 0;
-            fail >>= 1;
+            let ok = !std::mem::take(&mut self.failing[c]);
             self.core.sent(c, complete, ok, self.now, &mut self.pool);
         }
         let mut guard = 0;
@@ -244,7 +246,7 @@ impl Rig {
     fn receive(&mut self, c: usize) {
         for _ in 0..64 {
             let status = self.core.received(c, &mut self.wires[c], self.now, &mut self.pool);
-            self.pass(0);
+            self.pass();
             match status {
                 RxStatus::Idle => return,
                 RxStatus::Budget => self.core.rested(),
@@ -352,7 +354,7 @@ fuzz_target!(|data: &[u8]| {
                 r.core.tick(r.now, &mut r.pool);
                 let _ = r.core.next_deadline(r.now);
             }
-            13 => r.pass(p.byte()),
+            13 => r.failing[c] = true,
             14 => {
                 if let Some(b) = r.kept.pop() {
                     r.pool.give(b);
@@ -360,7 +362,7 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => r.receive(c),
         }
-        r.pass(0);
+        r.pass();
     }
     // Everything ends: opens fail, connections drop, time runs out, every
     // operation is collected and every kept buffer returned.
@@ -374,7 +376,7 @@ fuzz_target!(|data: &[u8]| {
         }
         r.now = r.now.wrapping_add(1_000_000);
         r.core.tick(r.now, &mut r.pool);
-        r.pass(0);
+        r.pass();
         if round == 1 {
             for c in 0..CLIENTS {
                 while !r.outstanding[c].is_empty() {
