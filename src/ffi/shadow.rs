@@ -290,6 +290,7 @@ fn agent_outcome(mqtt: MQTTAgentHandle_t, command: Command<'_>, ticks: TickType_
     }
 }
 
+#[inline(never)] // Called from several places: one copy.
 fn remaining(start: u32, timeout: TickType_t) -> TickType_t {
     timeout.saturating_sub(rtos::tick_count().wrapping_sub(start))
 }
@@ -550,7 +551,7 @@ pub extern "C" fn SHADOW_ClientCreate(
 /// Every caller's flow, one copy: not from a callback, a live handle, the
 /// client's operation lock, the core's `begin`, then [`drive`]. `start`:
 /// the checked arguments; `connect`: a connect's parameters.
-#[inline(never)]
+#[inline(never)] // Called from several places: one copy.
 fn flow(
     function: &str,
     handle: ShadowClientHandle_t,

@@ -563,6 +563,7 @@ impl<T: Copy> ShadowCore<T> {
     }
 
     /// Frees name `n` when nothing refers to it any more.
+    #[inline(never)] // Called from several places: one copy.
     fn collect(&mut self, slot: usize, n: usize) {
         let c = &mut self.clients[slot];
         let pending = c.pending.as_ref().is_some_and(|p| p.name as usize == n);
