@@ -509,7 +509,7 @@ impl<T: Copy> ShadowCore<T> {
     /// Uses of `thing`'s topic of `kind` by client `id` (tests, diagnostics).
     pub fn uses(&self, id: ClientId, thing: &str, kind: Kind) -> u8 {
         let (Some(c), k @ 0..=7) = (self.live(id), kind.index()) else { return 0 };
-        c.names.iter().find(|n| !n.unused() && n.name.is(thing.as_bytes())).map_or(0, |n| n.uses[k])
+        self.find_name(id.slot, thing.as_bytes()).map_or(0, |n| c.names[n].uses[k])
     }
 
     // ---------------------------------------------------------- topic uses
@@ -551,12 +551,18 @@ impl<T: Copy> ShadowCore<T> {
         entry.uses[k] == 0 && !self.held_elsewhere(slot, n, k, false)
     }
 
+    /// The name slot of `thing`, if the client holds it.
+    #[inline(never)] // Called from several places: one copy.
+    fn find_name(&self, slot: usize, thing: &[u8]) -> Option<usize> {
+        self.clients[slot].names.iter().position(|n| !n.unused() && n.name.is(thing))
+    }
+
     /// The name slot of `thing`, made if absent.
     fn name_slot(&mut self, slot: usize, thing: &[u8]) -> Option<usize> {
-        let names = &mut self.clients[slot].names;
-        if let Some(i) = names.iter().position(|n| !n.unused() && n.name.is(thing)) {
+        if let Some(i) = self.find_name(slot, thing) {
             return Some(i);
         }
+        let names = &mut self.clients[slot].names;
         let i = names.iter().position(|n| n.unused())?;
         names[i].name.push(thing).ok()?;
         Some(i)
@@ -649,9 +655,9 @@ impl<T: Copy> ShadowCore<T> {
 
     /// A registration.
     fn start_register(&mut self, id: ClientId, thing: &str, want: Wants, record: T) -> Result<(), Refused> {
-        let c = &mut self.clients[id.slot];
         let want = want.bits();
-        let known = c.names.iter().position(|n| !n.unused() && n.name.is(thing.as_bytes()));
+        let known = self.find_name(id.slot, thing.as_bytes());
+        let c = &self.clients[id.slot];
         let with_callbacks = c.names.iter().filter(|n| n.callbacks != 0).count();
         let n = match known {
             Some(n) if c.names[n].callbacks != 0 || want == 0 => n,
