@@ -487,6 +487,7 @@ impl<T: Copy> ShadowCore<T> {
         self.clients.get_mut(id.slot).filter(|c| c.in_use && c.generation.wrapping_add(1) == id.generation)
     }
 
+    #[inline(never)] // Called from two places: one copy.
     fn retire(&mut self, slot: usize) {
         let c = &mut self.clients[slot];
         c.in_use = false;
