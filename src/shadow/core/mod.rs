@@ -259,6 +259,9 @@ impl<T: Copy> NameEntry<T> {
     }
 }
 
+/// A client's operation: only its `run.flow` says whether one is in progress.
+/// Between operations it is inert: closed, no document (`end`, `retire`).
+/// `NONE` is all zeros (every tag 0), so a `static` table of clients is .bss.
 #[derive(Clone, Copy)]
 struct Pending {
     op: Operation,
@@ -272,8 +275,13 @@ struct Pending {
     document: Option<Document>,
 }
 
+impl Pending {
+    const NONE: Pending =
+        Pending { op: Operation::Update, name: 0, keep: false, was_kept: false, open: false, token: Text::new(), result: None, document: None };
+}
+
 /// Which flow a client runs. `repr(u8)`: `Idle` is tag 0, so an idle client
-/// is all zeros (see [`Opt`]).
+/// is all zeros (with [`Pending::NONE`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 enum Flow {
@@ -360,37 +368,6 @@ fn callback_kinds(bits: u8) -> u8 {
     (bits & 1) << 7 | (bits & 2) << 3 | (bits & 4) << 4
 }
 
-/// An `Option` whose `None` is all zeros (tag 0). `Option<Pending>`'s `None`
-/// is a non-zero niche value, which put the platform's `static` table of
-/// clients into .data: 912 bytes of flash for an initial value.
-#[derive(Clone, Copy)]
-#[repr(u8)]
-enum Opt<T> {
-    None,
-    Some(T),
-}
-
-impl<T> Opt<T> {
-    fn as_ref(&self) -> Option<&T> {
-        match self {
-            Opt::Some(v) => Some(v),
-            Opt::None => None,
-        }
-    }
-    fn as_mut(&mut self) -> Option<&mut T> {
-        match self {
-            Opt::Some(v) => Some(v),
-            Opt::None => None,
-        }
-    }
-    fn take(&mut self) -> Option<T> {
-        match core::mem::replace(self, Opt::None) {
-            Opt::Some(v) => Some(v),
-            Opt::None => None,
-        }
-    }
-}
-
 #[derive(Clone, Copy)]
 struct Client<T> {
     in_use: bool,
@@ -401,7 +378,7 @@ struct Client<T> {
     mqtt: MqttId,
     next_token: u32,
     names: [NameEntry<T>; NAMES],
-    pending: Opt<Pending>,
+    pending: Pending,
     run: Run,
     /// The record a registration in progress sets once it succeeded.
     registering: T,
@@ -429,7 +406,7 @@ impl<T: Copy> ShadowCore<T> {
                 mqtt: MqttId(0),
                 next_token: 0,
                 names: [name(record); NAMES],
-                pending: Opt::None,
+                pending: Pending::NONE,
                 run: Run::IDLE,
                 registering: record,
             }
@@ -468,6 +445,7 @@ impl<T: Copy> ShadowCore<T> {
     }
 
     /// The client a C handle names, if it is live.
+    #[inline(never)] // Called from several places: one copy.
     pub fn client(&self, handle: usize) -> Option<ClientId> {
         let (slot, generation) = handle::decode(handle::Kind::Shadow, handle, CLIENTS)?;
         let id = ClientId { slot, generation };
@@ -491,7 +469,7 @@ impl<T: Copy> ShadowCore<T> {
     fn retire(&mut self, slot: usize) {
         let c = &mut self.clients[slot];
         c.in_use = false;
-        c.pending = Opt::None;
+        c.pending = Pending::NONE;
         c.run = Run::IDLE;
         for n in c.names.iter_mut() {
             clear_name(n);
@@ -504,7 +482,7 @@ impl<T: Copy> ShadowCore<T> {
 
     /// Buffers the core owns now (Get documents waiting for their caller).
     pub fn holds(&self, buffer: BufferId) -> bool {
-        self.clients.iter().any(|c| c.pending.as_ref().is_some_and(|p| p.document.is_some_and(|d| d.buffer == buffer)))
+        self.clients.iter().any(|c| c.pending.document.is_some_and(|d| d.buffer == buffer))
     }
 
     /// Uses of `thing`'s topic of `kind` by client `id` (tests, diagnostics).
@@ -572,10 +550,11 @@ impl<T: Copy> ShadowCore<T> {
     /// Frees name `n` when nothing refers to it any more.
     #[inline(never)] // Called from several places: one copy.
     fn collect(&mut self, slot: usize, n: usize) {
+        // No operation is in progress here (every caller ended it or never
+        // began it): only the uses, kept pairs and callbacks hold a name.
         let c = &mut self.clients[slot];
-        let pending = c.pending.as_ref().is_some_and(|p| p.name as usize == n);
         if let Some(e) = c.names.get_mut(n) {
-            if !pending && e.kept == 0 && e.callbacks == 0 && e.uses == [0; 8] {
+            if e.kept == 0 && e.callbacks == 0 && e.uses == [0; 8] {
                 clear_name(e);
             }
         }
@@ -636,8 +615,8 @@ impl<T: Copy> ShadowCore<T> {
         let was_kept = c.names[n].kept & (1 << op as usize) != 0;
         let next = c.next_token;
         // Filled in place: the token is written straight into the table.
-        c.pending = Opt::Some(Pending { op, name: n as u8, keep, was_kept, open: false, token: Text::new(), result: None, document: None });
-        let Opt::Some(p) = &mut c.pending else { return Err(Code::Failure) };
+        c.pending = Pending { op, name: n as u8, keep, was_kept, open: false, token: Text::new(), result: None, document: None };
+        let p = &mut c.pending;
         match write_request(op, doc, out, &mut p.token, id, next) {
             Ok((len, generated)) => {
                 c.next_token = next.wrapping_add(generated as u32);
@@ -647,7 +626,7 @@ impl<T: Copy> ShadowCore<T> {
                 Ok(len)
             }
             Err(()) => {
-                c.pending = Opt::None;
+                // Never opened: no response reaches it.
                 self.collect(id.slot, n);
                 Err(Code::Failure)
             }
@@ -821,13 +800,13 @@ impl<T: Copy> ShadowCore<T> {
                 }
                 Phase::Publish => {
                     r.phase = Phase::Publishing;
-                    let Some(p) = c.pending.as_mut() else { return self.end(slot) };
+                    let p = &mut c.pending;
                     p.open = true;
                     *topic = Some((n, Kind::Request(p.op).index()));
                     return Step::Publish { qos: r.qos };
                 }
                 Phase::Publishing | Phase::Waiting => {
-                    let Some(p) = c.pending.as_mut() else { return self.end(slot) };
+                    let p = &mut c.pending;
                     match (p.result, outcome) {
                         // A response that came before the publish failed does
                         // not count: the result stands only with a sent request.
@@ -845,7 +824,7 @@ impl<T: Copy> ShadowCore<T> {
                     r.phase = Phase::Settle;
                 }
                 Phase::Settle => {
-                    let Some(p) = c.pending.as_mut() else { return self.end(slot) };
+                    let p = &mut c.pending;
                     // A Get document that is not handed out goes back.
                     if let Some(d) = p.document.filter(|_| r.code != Code::Success) {
                         p.document = None;
@@ -908,7 +887,9 @@ impl<T: Copy> ShadowCore<T> {
             _ => {}
         }
         c.run = Run::IDLE;
-        let document = c.pending.take().and_then(|p| p.document);
+        // Closed since its wait ended (closed again: no answer reaches it now).
+        c.pending.open = false;
+        let document = c.pending.document.take();
         self.collect(slot, n);
         // A document is left only after a success (`Settle` gave back any other).
         Step::Finish { code: r.code, document }
@@ -977,7 +958,7 @@ impl<T: Copy> ShadowCore<T> {
 /// Whether a response answers client `c`'s waiting operation (same thing,
 /// operation and clientToken); if so its result (and a Get's document) is kept.
 fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
-    let Some(p) = c.pending.as_mut() else { return false };
+    let p = &mut c.pending;
     if !p.open || p.op as usize != d.kind / 2 || p.result.is_some() || !c.names[p.name as usize].name.is(d.thing) {
         return false;
     }
