@@ -638,7 +638,7 @@ impl<T: Copy> ShadowCore<T> {
         let want = want.bits();
         let known = self.find_name(id.slot, thing.as_bytes());
         let c = &self.clients[id.slot];
-        let with_callbacks = c.names.iter().filter(|n| n.callbacks != 0).count();
+        let (_, with_callbacks) = self.count_names(id.slot);
         let n = match known {
             Some(n) if c.names[n].callbacks != 0 || want == 0 => n,
             // Nothing registered, nothing wanted: only the barrier.
@@ -850,6 +850,16 @@ impl<T: Copy> ShadowCore<T> {
         }
     }
 
+    /// A client's free names and its names with callbacks.
+    fn count_names(&self, slot: usize) -> (usize, usize) {
+        let (mut free, mut with_callbacks) = (0, 0);
+        for e in self.clients[slot].names.iter() {
+            free += e.unused() as usize;
+            with_callbacks += (e.callbacks != 0) as usize;
+        }
+        (free, with_callbacks)
+    }
+
     /// Whether name `n` may stay only for kept subscriptions: the things with
     /// callbacks still to come and the next operation keep a free name.
     fn may_keep(&self, slot: usize, n: usize) -> bool {
@@ -857,8 +867,7 @@ impl<T: Copy> ShadowCore<T> {
         if c.names[n].kept != 0 || c.names[n].callbacks != 0 {
             return true;
         }
-        let free = c.names.iter().filter(|e| e.unused()).count();
-        let with_callbacks = c.names.iter().filter(|e| e.callbacks != 0).count();
+        let (free, with_callbacks) = self.count_names(slot);
         free > THINGS.saturating_sub(with_callbacks)
     }
 
@@ -1000,6 +1009,7 @@ fn clear_name<T: Copy>(e: &mut NameEntry<T>) {
 }
 
 /// "afr-<slot>-<generation>-<n>", built without formatting machinery.
+#[inline(never)]
 fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
     t.clear();
     let _ = t.push(b"afr");
