@@ -445,7 +445,6 @@ impl<T: Copy> ShadowCore<T> {
     }
 
     /// The client a C handle names, if it is live.
-    #[inline(never)] // Called from several places: one copy.
     pub fn client(&self, handle: usize) -> Option<ClientId> {
         let (slot, generation) = handle::decode(handle::Kind::Shadow, handle, CLIENTS)?;
         let id = ClientId { slot, generation };
