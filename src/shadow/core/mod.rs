@@ -919,46 +919,34 @@ impl<T: Copy> ShadowCore<T> {
                 d.slot = CLIENTS as u8;
                 return Delivered::Done { kept: d.kept };
             }
+            // Each client is visited once, in one call: the answer and at most
+            // one callback (a client's names are distinct). The cursor moves on
+            // first, so nothing more is done for a client once its callback
+            // was called (it may be deleted, and its slot reused, meanwhile).
             let slot = d.slot as usize;
+            d.slot += 1;
             let c = &mut self.clients[slot];
-            if d.stage == 0 {
-                if !(c.in_use && c.mqtt == d.mqtt) {
-                    d.slot += 1;
-                    continue;
-                }
-                d.generation = c.generation;
-                d.stage = 1;
-            }
-            // Deleted (and maybe reused) between steps: nothing more for it.
-            if !(c.in_use && c.generation == d.generation) {
-                d.next_client();
+            if !(c.in_use && c.mqtt == d.mqtt) {
                 continue;
             }
-            if d.stage == 1 {
-                d.stage = 2;
-                // Accepted and rejected responses: kinds 0-5, 2 × operation (+ 1: rejected).
-                if d.kind < 6 && answer(c, d) {
-                    wake(slot);
+            // Accepted and rejected responses: kinds 0-5, 2 × operation (+ 1: rejected).
+            if d.kind < 6 && answer(c, d) {
+                wake(slot);
+            }
+            // update/documents, delete/accepted, update/delta ([`Kind::index`]).
+            let want = match d.kind {
+                7 => Some((0, Callback::Updated)),
+                4 => Some((1, Callback::Deleted)),
+                6 => Some((2, Callback::Delta)),
+                _ => None,
+            };
+            if let Some((bit, callback)) = want {
+                let found = c.names.iter().find(|n| n.callbacks & (1 << bit) != 0 && n.name.is(d.thing));
+                if let Some(e) = found {
+                    d.calling = callback != Callback::Deleted;
+                    return Delivered::Call { slot, callback, record: e.record };
                 }
             }
-            if d.stage == 2 {
-                d.stage = 3;
-                // update/documents, delete/accepted, update/delta ([`Kind::index`]).
-                let want = match d.kind {
-                    7 => Some((0, Callback::Updated)),
-                    4 => Some((1, Callback::Deleted)),
-                    6 => Some((2, Callback::Delta)),
-                    _ => None,
-                };
-                if let Some((bit, callback)) = want {
-                    let found = c.names.iter().find(|n| n.callbacks & (1 << bit) != 0 && n.name.is(d.thing));
-                    if let Some(e) = found {
-                        d.calling = callback != Callback::Deleted;
-                        return Delivered::Call { slot, callback, record: e.record };
-                    }
-                }
-            }
-            d.next_client();
         }
     }
 }
@@ -1062,9 +1050,8 @@ pub struct Delivery<'a> {
     kind: usize,
     payload: &'a [u8],
     document: Document,
+    /// The next client to visit.
     slot: u8,
-    stage: u8,
-    generation: u32,
     kept: bool,
     calling: bool,
 }
@@ -1075,7 +1062,7 @@ impl<'a> Delivery<'a> {
     pub fn new(mqtt: MqttId, topic: &'a [u8], payload: &'a [u8], buffer: BufferId, at: usize) -> Option<Self> {
         let (thing, kind) = topic::parse(topic)?;
         let document = Document { buffer, at, len: payload.len() as u32 };
-        Some(Delivery { mqtt, thing, kind, payload, document, slot: 0, stage: 0, generation: 0, kept: false, calling: false })
+        Some(Delivery { mqtt, thing, kind, payload, document, slot: 0, kept: false, calling: false })
     }
 
     /// The answer of the callback of the last [`Delivered::Call`] with a
@@ -1095,11 +1082,6 @@ impl<'a> Delivery<'a> {
     /// The buffer this delivery carries.
     pub fn buffer(&self) -> BufferId {
         self.document.buffer
-    }
-
-    fn next_client(&mut self) {
-        self.slot += 1;
-        self.stage = 0;
     }
 }
 
