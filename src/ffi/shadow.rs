@@ -241,6 +241,7 @@ fn refuse(function: &str, argument: &str, why: &str) -> ShadowReturnCode_t {
 }
 
 /// Common entry: not from an agent callback (it would deadlock), a live handle.
+#[inline(always)] // Two callers; inlined in both the image is smaller (measured).
 fn enter(function: &str, handle: ShadowClientHandle_t) -> Result<(&'static Shadow, ClientId), ShadowReturnCode_t> {
     if agent_task::in_agent_task() {
         return Err(refuse(function, "call", "from the MQTT agent task (a callback)"));

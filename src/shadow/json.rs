@@ -61,6 +61,7 @@ impl<'a> Scan<'a> {
     fn peek(&self) -> u8 {
         self.doc.get(self.at).copied().unwrap_or(0)
     }
+    #[inline(never)] // Called from many places: one copy.
     fn byte(&mut self) -> u8 {
         let b = self.peek();
         self.at += 1;

@@ -222,6 +222,7 @@ impl<const N: usize> Text<N> {
         self.len += s.len() as u8;
         Ok(())
     }
+    #[inline(never)] // Called from many places: one copy.
     fn is(&self, s: &[u8]) -> bool {
         self.as_bytes() == s
     }
