@@ -984,6 +984,7 @@ fn drop_use<T>(e: &mut NameEntry<T>, k: usize) {
     }
 }
 
+#[inline(never)] // Called from several places: one copy.
 fn finish(code: Code) -> Step {
     Step::Finish { code, document: None }
 }
