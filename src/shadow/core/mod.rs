@@ -666,10 +666,9 @@ impl<T: Copy> ShadowCore<T> {
     fn start_connect(&mut self, id: ClientId) -> usize {
         let c = &mut self.clients[id.slot];
         for e in c.names.iter_mut() {
-            for op in 0..3 {
-                if e.kept & (1 << op) != 0 {
-                    e.uses[2 * op] = e.uses[2 * op].saturating_sub(1);
-                    e.uses[2 * op + 1] = e.uses[2 * op + 1].saturating_sub(1);
+            for k in 0..6 {
+                if e.kept & (1 << (k / 2)) != 0 {
+                    e.uses[k] = e.uses[k].saturating_sub(1);
                 }
             }
             e.kept = 0;
@@ -826,9 +825,10 @@ impl<T: Copy> ShadowCore<T> {
                 Phase::Settle => {
                     let p = &mut c.pending;
                     // A Get document that is not handed out goes back.
-                    if let Some(d) = p.document.filter(|_| r.code != Code::Success) {
-                        p.document = None;
-                        return Step::ReturnBuffer { buffer: d.buffer };
+                    if r.code != Code::Success {
+                        if let Some(d) = p.document.take() {
+                            return Step::ReturnBuffer { buffer: d.buffer };
+                        }
                     }
                     let (keep, was_kept, bit) = (p.keep, p.was_kept, 1u8 << p.op as usize);
                     r.phase = Phase::Release;
