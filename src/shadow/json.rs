@@ -134,17 +134,17 @@ impl<'a> Scan<'a> {
     fn key(&mut self, depth: usize, seen: &mut u8) -> Option<u8> {
         let name = self.string()?;
         self.eat(b':')?;
+        if depth != 1 {
+            return Some(0);
+        }
         // Our names differ in length: the length picks the one to compare with.
         let (ours, member): (&[u8], u8) = match name.len() {
             11 => (b"clientToken", TOKEN),
             4 => (b"code", CODE),
             7 => (b"version", VERSION),
-            _ => (b"", 0),
+            _ => return Some(0),
         };
         let member = if name == ours { member } else { 0 };
-        if depth != 1 {
-            return Some(0);
-        }
         if *seen & member != 0 {
             return None;
         }
