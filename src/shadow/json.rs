@@ -61,28 +61,31 @@ impl<'a> Scan<'a> {
     fn peek(&self) -> u8 {
         self.doc.get(self.at).copied().unwrap_or(0)
     }
+    #[inline(never)] // Called from many places: one copy.
     fn byte(&mut self) -> u8 {
         let b = self.peek();
         self.at += 1;
         b
     }
     /// After a backslash: the escaped character, `None` when malformed. The
-    /// one decoder of the scanner and of [`same_string`]: with `pair` (the
-    /// comparison) a surrogate pair is one character and a lone surrogate is
-    /// malformed; without (the scanner) each `\u` escape stands alone, so a
-    /// lone surrogate is text, as it is to the service.
-    fn escape(&mut self, pair: bool) -> Option<u32> {
+    /// one decoder of the scanner and of [`same_string`]: a `\u` escape of a
+    /// high surrogate followed by one of a low surrogate is one character;
+    /// any other surrogate stands alone (text to the scanner, as it is to the
+    /// service; malformed to the comparison).
+    fn escape(&mut self) -> Option<u32> {
         let c = match self.byte() {
             b'u' => {
                 let hi = self.hex4()?;
-                if !pair || !(0xD800..0xE000).contains(&hi) {
-                    return Some(hi);
+                if (0xD800..0xDC00).contains(&hi) {
+                    let at = self.at;
+                    if self.byte() == b'\\' && self.byte() == b'u' {
+                        if let Some(lo @ 0xDC00..=0xDFFF) = self.hex4() {
+                            return Some(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+                        }
+                    }
+                    self.at = at;
                 }
-                if hi >= 0xDC00 || self.byte() != b'\\' || self.byte() != b'u' {
-                    return None;
-                }
-                let lo = self.hex4()?;
-                return (0xDC00..0xE000).contains(&lo).then(|| 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+                return Some(hi);
             }
             // The one-character escapes and what they stand for.
             e => {
@@ -118,7 +121,7 @@ impl<'a> Scan<'a> {
             match self.byte() {
                 b'"' => return self.doc.get(start..self.at - 1),
                 b'\\' => {
-                    self.escape(false)?;
+                    self.escape()?;
                 }
                 // Control characters (and the end of input, read as 0).
                 0..=0x1f => return None,
@@ -131,17 +134,17 @@ impl<'a> Scan<'a> {
     fn key(&mut self, depth: usize, seen: &mut u8) -> Option<u8> {
         let name = self.string()?;
         self.eat(b':')?;
+        if depth != 1 {
+            return Some(0);
+        }
         // Our names differ in length: the length picks the one to compare with.
         let (ours, member): (&[u8], u8) = match name.len() {
             11 => (b"clientToken", TOKEN),
             4 => (b"code", CODE),
             7 => (b"version", VERSION),
-            _ => (b"", 0),
+            _ => return Some(0),
         };
         let member = if name == ours { member } else { 0 };
-        if depth != 1 {
-            return Some(0);
-        }
         if *seen & member != 0 {
             return None;
         }
@@ -334,7 +337,8 @@ impl<'a> Unescape<'a> {
         if b != b'\\' {
             return b as u32;
         }
-        let Some(c) = self.s.escape(true) else { return BAD };
+        // A surrogate left alone is no character.
+        let Some(c @ (0..=0xD7FF | 0xE000..)) = self.s.escape() else { return BAD };
         // UTF-8: the lead byte now, the continuation bytes next.
         let (left, lead) = match c {
             0..=0x7f => (0, 0),
@@ -535,6 +539,23 @@ mod tests {
         assert!(!same_string("abc", "ab"));
         assert!(!same_string(r"bad\x", r"bad\x"), "malformed escapes never match");
         assert!(!same_string(r"\u12", r"\u12"));
+    }
+
+    #[test]
+    fn surrogates_pair_or_stand_alone() {
+        let same_string = |a: &str, b: &str| same_string(a.as_bytes(), b.as_bytes());
+        // A pair is one character, whatever the case of its digits.
+        assert!(same_string(r"x\uD83D\uDE00y", "x😀y"));
+        // A lone surrogate (high without a low after it, a low first, a high
+        // before another escape) is text to the scanner, never equal to anything.
+        for lone in [r"\ud800", r"\ud800\u0041", r"\ude00\ud83d", r"\ud800\\", r"\ud800\ud800"] {
+            assert!(!same_string(lone, lone), "{lone}");
+            let doc = format!("{{\"clientToken\":\"{lone}\"}}");
+            assert!(fields(doc.as_bytes()).is_ok(), "{doc}");
+        }
+        assert!(!same_string(r"\ud800\u0041", r"\ud800A"));
+        assert_eq!(fields(br#"{"a":"\ud800\u12G4"}"#), Err(JsonError::Invalid));
+        assert_eq!(fields(br#"{"a":"\ud800\x"}"#), Err(JsonError::Invalid));
     }
 
     #[test]

@@ -113,20 +113,17 @@ pub fn topic(thing: &str, kind: Kind) -> Result<Topic, ThingNameError> {
 }
 
 /// What follows `/shadow/` in each topic, by [`Kind::index`]: one table for
-/// building and parsing (a `match` on byte strings unrolls into byte compares).
-const TAILS: [&[u8]; 11] = [
-    b"update/accepted",
-    b"update/rejected",
-    b"get/accepted",
-    b"get/rejected",
-    b"delete/accepted",
-    b"delete/rejected",
-    b"update/delta",
-    b"update/documents",
-    b"update",
-    b"get",
-    b"delete",
-];
+/// building and parsing, packed (one text, the request names being the
+/// prefixes of their responses', and a start and length per kind) rather
+/// than a table of slices.
+const TAIL_TEXT: &[u8] = b"update/acceptedupdate/rejectedget/acceptedget/rejecteddelete/accepteddelete/rejectedupdate/deltaupdate/documents";
+const TAILS: [(u8, u8); 11] = [(0, 15), (15, 15), (30, 12), (42, 12), (54, 15), (69, 15), (84, 12), (96, 16), (0, 6), (30, 3), (54, 6)];
+
+/// The tail of kind `index` (empty for no kind).
+fn tail(index: usize) -> &'static [u8] {
+    let (at, len) = TAILS.get(index).copied().unwrap_or((0, 0));
+    TAIL_TEXT.get(at as usize..(at + len) as usize).unwrap_or(&[])
+}
 
 /// Writes the topic of kind `index` ([`Kind::index`]) for `thing` (a valid
 /// thing name) into `t`, in place: a topic is 165 bytes, built where it is used.
@@ -134,7 +131,7 @@ pub fn write(thing: &[u8], index: usize, t: &mut Topic) {
     t.len = 0;
     // Cannot overflow: MAX_TOPIC covers the longest name and suffix. (Plain
     // copies rather than `write!`: no formatting machinery in the firmware.)
-    for part in [&b"$aws/things/"[..], thing, b"/shadow/", TAILS.get(index).copied().unwrap_or(&[])] {
+    for part in [&b"$aws/things/"[..], thing, b"/shadow/", tail(index)] {
         t.push(part);
     }
 }
@@ -149,7 +146,7 @@ pub fn parse(topic: &[u8]) -> Option<(&[u8], usize)> {
     let (thing, rest) = rest.split_at(slash);
     let rest = rest.strip_prefix(b"/shadow/")?;
     validate_thing_name(thing).ok()?;
-    let kind = TAILS[..8].iter().position(|tail| *tail == rest)?;
+    let kind = (0..8).find(|&i| tail(i) == rest)?;
     Some((thing, kind))
 }
 
@@ -181,6 +178,18 @@ mod tests {
         assert_eq!(topic("lamp", Kind::Documents).unwrap().as_str(), "$aws/things/lamp/shadow/update/documents");
         assert_eq!(topic("lamp", Kind::Request(Operation::Delete)).unwrap().as_str(), "$aws/things/lamp/shadow/delete");
         assert_eq!(topic("lamp", Kind::Request(Operation::Update)).unwrap().as_str(), "$aws/things/lamp/shadow/update");
+    }
+
+    #[test]
+    fn every_tail_is_its_kind_s() {
+        let tails = [
+            "update/accepted", "update/rejected", "get/accepted", "get/rejected", "delete/accepted", "delete/rejected",
+            "update/delta", "update/documents", "update", "get", "delete",
+        ];
+        for (i, want) in tails.into_iter().enumerate() {
+            assert_eq!(tail(i), want.as_bytes(), "{i}");
+        }
+        assert_eq!(tail(tails.len()), b"");
     }
 
     #[test]

@@ -222,6 +222,7 @@ impl<const N: usize> Text<N> {
         self.len += s.len() as u8;
         Ok(())
     }
+    #[inline(never)] // Called from many places: one copy.
     fn is(&self, s: &[u8]) -> bool {
         self.as_bytes() == s
     }
@@ -259,6 +260,9 @@ impl<T: Copy> NameEntry<T> {
     }
 }
 
+/// A client's operation: only its `run.flow` says whether one is in progress.
+/// Between operations it is inert: closed, no document (`end`, `retire`).
+/// `NONE` is all zeros (every tag 0), so a `static` table of clients is .bss.
 #[derive(Clone, Copy)]
 struct Pending {
     op: Operation,
@@ -272,8 +276,13 @@ struct Pending {
     document: Option<Document>,
 }
 
+impl Pending {
+    const NONE: Pending =
+        Pending { op: Operation::Update, name: 0, keep: false, was_kept: false, open: false, token: Text::new(), result: None, document: None };
+}
+
 /// Which flow a client runs. `repr(u8)`: `Idle` is tag 0, so an idle client
-/// is all zeros (see [`Opt`]).
+/// is all zeros (with [`Pending::NONE`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 enum Flow {
@@ -360,37 +369,6 @@ fn callback_kinds(bits: u8) -> u8 {
     (bits & 1) << 7 | (bits & 2) << 3 | (bits & 4) << 4
 }
 
-/// An `Option` whose `None` is all zeros (tag 0). `Option<Pending>`'s `None`
-/// is a non-zero niche value, which put the platform's `static` table of
-/// clients into .data: 912 bytes of flash for an initial value.
-#[derive(Clone, Copy)]
-#[repr(u8)]
-enum Opt<T> {
-    None,
-    Some(T),
-}
-
-impl<T> Opt<T> {
-    fn as_ref(&self) -> Option<&T> {
-        match self {
-            Opt::Some(v) => Some(v),
-            Opt::None => None,
-        }
-    }
-    fn as_mut(&mut self) -> Option<&mut T> {
-        match self {
-            Opt::Some(v) => Some(v),
-            Opt::None => None,
-        }
-    }
-    fn take(&mut self) -> Option<T> {
-        match core::mem::replace(self, Opt::None) {
-            Opt::Some(v) => Some(v),
-            Opt::None => None,
-        }
-    }
-}
-
 #[derive(Clone, Copy)]
 struct Client<T> {
     in_use: bool,
@@ -401,7 +379,7 @@ struct Client<T> {
     mqtt: MqttId,
     next_token: u32,
     names: [NameEntry<T>; NAMES],
-    pending: Opt<Pending>,
+    pending: Pending,
     run: Run,
     /// The record a registration in progress sets once it succeeded.
     registering: T,
@@ -429,7 +407,7 @@ impl<T: Copy> ShadowCore<T> {
                 mqtt: MqttId(0),
                 next_token: 0,
                 names: [name(record); NAMES],
-                pending: Opt::None,
+                pending: Pending::NONE,
                 run: Run::IDLE,
                 registering: record,
             }
@@ -487,10 +465,11 @@ impl<T: Copy> ShadowCore<T> {
         self.clients.get_mut(id.slot).filter(|c| c.in_use && c.generation.wrapping_add(1) == id.generation)
     }
 
+    #[inline(never)] // Called from two places: one copy.
     fn retire(&mut self, slot: usize) {
         let c = &mut self.clients[slot];
         c.in_use = false;
-        c.pending = Opt::None;
+        c.pending = Pending::NONE;
         c.run = Run::IDLE;
         for n in c.names.iter_mut() {
             clear_name(n);
@@ -503,13 +482,13 @@ impl<T: Copy> ShadowCore<T> {
 
     /// Buffers the core owns now (Get documents waiting for their caller).
     pub fn holds(&self, buffer: BufferId) -> bool {
-        self.clients.iter().any(|c| c.pending.as_ref().is_some_and(|p| p.document.is_some_and(|d| d.buffer == buffer)))
+        self.clients.iter().any(|c| c.pending.document.is_some_and(|d| d.buffer == buffer))
     }
 
     /// Uses of `thing`'s topic of `kind` by client `id` (tests, diagnostics).
     pub fn uses(&self, id: ClientId, thing: &str, kind: Kind) -> u8 {
         let (Some(c), k @ 0..=7) = (self.live(id), kind.index()) else { return 0 };
-        c.names.iter().find(|n| !n.unused() && n.name.is(thing.as_bytes())).map_or(0, |n| n.uses[k])
+        self.find_name(id.slot, thing.as_bytes()).map_or(0, |n| c.names[n].uses[k])
     }
 
     // ---------------------------------------------------------- topic uses
@@ -551,23 +530,31 @@ impl<T: Copy> ShadowCore<T> {
         entry.uses[k] == 0 && !self.held_elsewhere(slot, n, k, false)
     }
 
+    /// The name slot of `thing`, if the client holds it.
+    #[inline(never)] // Called from several places: one copy.
+    fn find_name(&self, slot: usize, thing: &[u8]) -> Option<usize> {
+        self.clients[slot].names.iter().position(|n| !n.unused() && n.name.is(thing))
+    }
+
     /// The name slot of `thing`, made if absent.
     fn name_slot(&mut self, slot: usize, thing: &[u8]) -> Option<usize> {
-        let names = &mut self.clients[slot].names;
-        if let Some(i) = names.iter().position(|n| !n.unused() && n.name.is(thing)) {
+        if let Some(i) = self.find_name(slot, thing) {
             return Some(i);
         }
+        let names = &mut self.clients[slot].names;
         let i = names.iter().position(|n| n.unused())?;
         names[i].name.push(thing).ok()?;
         Some(i)
     }
 
     /// Frees name `n` when nothing refers to it any more.
+    #[inline(never)] // Called from several places: one copy.
     fn collect(&mut self, slot: usize, n: usize) {
+        // No operation is in progress here (every caller ended it or never
+        // began it): only the uses, kept pairs and callbacks hold a name.
         let c = &mut self.clients[slot];
-        let pending = c.pending.as_ref().is_some_and(|p| p.name as usize == n);
         if let Some(e) = c.names.get_mut(n) {
-            if !pending && e.kept == 0 && e.callbacks == 0 && e.uses == [0; 8] {
+            if e.kept == 0 && e.callbacks == 0 && e.uses == [0; 8] {
                 clear_name(e);
             }
         }
@@ -628,8 +615,8 @@ impl<T: Copy> ShadowCore<T> {
         let was_kept = c.names[n].kept & (1 << op as usize) != 0;
         let next = c.next_token;
         // Filled in place: the token is written straight into the table.
-        c.pending = Opt::Some(Pending { op, name: n as u8, keep, was_kept, open: false, token: Text::new(), result: None, document: None });
-        let Opt::Some(p) = &mut c.pending else { return Err(Code::Failure) };
+        c.pending = Pending { op, name: n as u8, keep, was_kept, open: false, token: Text::new(), result: None, document: None };
+        let p = &mut c.pending;
         match write_request(op, doc, out, &mut p.token, id, next) {
             Ok((len, generated)) => {
                 c.next_token = next.wrapping_add(generated as u32);
@@ -639,7 +626,7 @@ impl<T: Copy> ShadowCore<T> {
                 Ok(len)
             }
             Err(()) => {
-                c.pending = Opt::None;
+                // Never opened: no response reaches it.
                 self.collect(id.slot, n);
                 Err(Code::Failure)
             }
@@ -648,10 +635,10 @@ impl<T: Copy> ShadowCore<T> {
 
     /// A registration.
     fn start_register(&mut self, id: ClientId, thing: &str, want: Wants, record: T) -> Result<(), Refused> {
-        let c = &mut self.clients[id.slot];
         let want = want.bits();
-        let known = c.names.iter().position(|n| !n.unused() && n.name.is(thing.as_bytes()));
-        let with_callbacks = c.names.iter().filter(|n| n.callbacks != 0).count();
+        let known = self.find_name(id.slot, thing.as_bytes());
+        let c = &self.clients[id.slot];
+        let (_, with_callbacks) = self.count_names(id.slot);
         let n = match known {
             Some(n) if c.names[n].callbacks != 0 || want == 0 => n,
             // Nothing registered, nothing wanted: only the barrier.
@@ -679,10 +666,9 @@ impl<T: Copy> ShadowCore<T> {
     fn start_connect(&mut self, id: ClientId) -> usize {
         let c = &mut self.clients[id.slot];
         for e in c.names.iter_mut() {
-            for op in 0..3 {
-                if e.kept & (1 << op) != 0 {
-                    e.uses[2 * op] = e.uses[2 * op].saturating_sub(1);
-                    e.uses[2 * op + 1] = e.uses[2 * op + 1].saturating_sub(1);
+            for k in 0..6 {
+                if e.kept & (1 << (k / 2)) != 0 {
+                    e.uses[k] = e.uses[k].saturating_sub(1);
                 }
             }
             e.kept = 0;
@@ -813,13 +799,13 @@ impl<T: Copy> ShadowCore<T> {
                 }
                 Phase::Publish => {
                     r.phase = Phase::Publishing;
-                    let Some(p) = c.pending.as_mut() else { return self.end(slot) };
+                    let p = &mut c.pending;
                     p.open = true;
                     *topic = Some((n, Kind::Request(p.op).index()));
                     return Step::Publish { qos: r.qos };
                 }
                 Phase::Publishing | Phase::Waiting => {
-                    let Some(p) = c.pending.as_mut() else { return self.end(slot) };
+                    let p = &mut c.pending;
                     match (p.result, outcome) {
                         // A response that came before the publish failed does
                         // not count: the result stands only with a sent request.
@@ -837,11 +823,12 @@ impl<T: Copy> ShadowCore<T> {
                     r.phase = Phase::Settle;
                 }
                 Phase::Settle => {
-                    let Some(p) = c.pending.as_mut() else { return self.end(slot) };
+                    let p = &mut c.pending;
                     // A Get document that is not handed out goes back.
-                    if let Some(d) = p.document.filter(|_| r.code != Code::Success) {
-                        p.document = None;
-                        return Step::ReturnBuffer { buffer: d.buffer };
+                    if r.code != Code::Success {
+                        if let Some(d) = p.document.take() {
+                            return Step::ReturnBuffer { buffer: d.buffer };
+                        }
                     }
                     let (keep, was_kept, bit) = (p.keep, p.was_kept, 1u8 << p.op as usize);
                     r.phase = Phase::Release;
@@ -863,6 +850,16 @@ impl<T: Copy> ShadowCore<T> {
         }
     }
 
+    /// A client's free names and its names with callbacks.
+    fn count_names(&self, slot: usize) -> (usize, usize) {
+        let (mut free, mut with_callbacks) = (0, 0);
+        for e in self.clients[slot].names.iter() {
+            free += e.unused() as usize;
+            with_callbacks += (e.callbacks != 0) as usize;
+        }
+        (free, with_callbacks)
+    }
+
     /// Whether name `n` may stay only for kept subscriptions: the things with
     /// callbacks still to come and the next operation keep a free name.
     fn may_keep(&self, slot: usize, n: usize) -> bool {
@@ -870,8 +867,7 @@ impl<T: Copy> ShadowCore<T> {
         if c.names[n].kept != 0 || c.names[n].callbacks != 0 {
             return true;
         }
-        let free = c.names.iter().filter(|e| e.unused()).count();
-        let with_callbacks = c.names.iter().filter(|e| e.callbacks != 0).count();
+        let (free, with_callbacks) = self.count_names(slot);
         free > THINGS.saturating_sub(with_callbacks)
     }
 
@@ -900,7 +896,9 @@ impl<T: Copy> ShadowCore<T> {
             _ => {}
         }
         c.run = Run::IDLE;
-        let document = c.pending.take().and_then(|p| p.document);
+        // Closed since its wait ended (closed again: no answer reaches it now).
+        c.pending.open = false;
+        let document = c.pending.document.take();
         self.collect(slot, n);
         // A document is left only after a success (`Settle` gave back any other).
         Step::Finish { code: r.code, document }
@@ -922,46 +920,34 @@ impl<T: Copy> ShadowCore<T> {
                 d.slot = CLIENTS as u8;
                 return Delivered::Done { kept: d.kept };
             }
+            // Each client is visited once, in one call: the answer and at most
+            // one callback (a client's names are distinct). The cursor moves on
+            // first, so nothing more is done for a client once its callback
+            // was called (it may be deleted, and its slot reused, meanwhile).
             let slot = d.slot as usize;
+            d.slot += 1;
             let c = &mut self.clients[slot];
-            if d.stage == 0 {
-                if !(c.in_use && c.mqtt == d.mqtt) {
-                    d.slot += 1;
-                    continue;
-                }
-                d.generation = c.generation;
-                d.stage = 1;
-            }
-            // Deleted (and maybe reused) between steps: nothing more for it.
-            if !(c.in_use && c.generation == d.generation) {
-                d.next_client();
+            if !(c.in_use && c.mqtt == d.mqtt) {
                 continue;
             }
-            if d.stage == 1 {
-                d.stage = 2;
-                // Accepted and rejected responses: kinds 0-5, 2 × operation (+ 1: rejected).
-                if d.kind < 6 && answer(c, d) {
-                    wake(slot);
+            // Accepted and rejected responses: kinds 0-5, 2 × operation (+ 1: rejected).
+            if d.kind < 6 && answer(c, d) {
+                wake(slot);
+            }
+            // update/documents, delete/accepted, update/delta ([`Kind::index`]).
+            let want = match d.kind {
+                7 => Some((0, Callback::Updated)),
+                4 => Some((1, Callback::Deleted)),
+                6 => Some((2, Callback::Delta)),
+                _ => None,
+            };
+            if let Some((bit, callback)) = want {
+                let found = c.names.iter().find(|n| n.callbacks & (1 << bit) != 0 && n.name.is(d.thing));
+                if let Some(e) = found {
+                    d.calling = callback != Callback::Deleted;
+                    return Delivered::Call { slot, callback, record: e.record };
                 }
             }
-            if d.stage == 2 {
-                d.stage = 3;
-                // update/documents, delete/accepted, update/delta ([`Kind::index`]).
-                let want = match d.kind {
-                    7 => Some((0, Callback::Updated)),
-                    4 => Some((1, Callback::Deleted)),
-                    6 => Some((2, Callback::Delta)),
-                    _ => None,
-                };
-                if let Some((bit, callback)) = want {
-                    let found = c.names.iter().find(|n| n.callbacks & (1 << bit) != 0 && n.name.is(d.thing));
-                    if let Some(e) = found {
-                        d.calling = callback != Callback::Deleted;
-                        return Delivered::Call { slot, callback, record: e.record };
-                    }
-                }
-            }
-            d.next_client();
         }
     }
 }
@@ -969,7 +955,7 @@ impl<T: Copy> ShadowCore<T> {
 /// Whether a response answers client `c`'s waiting operation (same thing,
 /// operation and clientToken); if so its result (and a Get's document) is kept.
 fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
-    let Some(p) = c.pending.as_mut() else { return false };
+    let p = &mut c.pending;
     if !p.open || p.op as usize != d.kind / 2 || p.result.is_some() || !c.names[p.name as usize].name.is(d.thing) {
         return false;
     }
@@ -998,6 +984,7 @@ fn drop_use<T>(e: &mut NameEntry<T>, k: usize) {
     }
 }
 
+#[inline(never)] // Called from several places: one copy.
 fn finish(code: Code) -> Step {
     Step::Finish { code, document: None }
 }
@@ -1011,6 +998,7 @@ fn clear_name<T: Copy>(e: &mut NameEntry<T>) {
 }
 
 /// "afr-<slot>-<generation>-<n>", built without formatting machinery.
+#[inline(never)]
 fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
     t.clear();
     let _ = t.push(b"afr");
@@ -1034,23 +1022,16 @@ fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
 /// Writes the request body of `op` into `out` and its clientToken into
 /// `token`: the document's own, or a new one (then `true`).
 fn write_request(op: Operation, doc: &[u8], out: &mut [u8], token: &mut Text<MAX_TOKEN>, id: ClientId, next: u32) -> Result<(usize, bool), ()> {
-    if op != Operation::Update {
-        new_token(token, id.slot, id.generation, next);
-        return json::token_only(token.as_bytes(), out).map(|n| (n, true)).map_err(|_| ());
+    // Get and Delete send only a token: the body of an empty document.
+    let doc: &[u8] = if op == Operation::Update { doc } else { b"{}" };
+    if let Some(t) = json::fields(doc).map_err(|_| ())?.client_token {
+        token.push(t)?;
+        let body = out.get_mut(..doc.len()).ok_or(())?;
+        body.copy_from_slice(doc);
+        return Ok((doc.len(), false));
     }
-    let fields = json::fields(doc).map_err(|_| ())?;
-    match fields.client_token {
-        Some(t) => {
-            token.push(t)?;
-            let body = out.get_mut(..doc.len()).ok_or(())?;
-            body.copy_from_slice(doc);
-            Ok((doc.len(), false))
-        }
-        None => {
-            new_token(token, id.slot, id.generation, next);
-            json::with_client_token(doc, token.as_bytes(), out).map(|n| (n, true)).map_err(|_| ())
-        }
-    }
+    new_token(token, id.slot, id.generation, next);
+    json::with_client_token(doc, token.as_bytes(), out).map(|n| (n, true)).map_err(|_| ())
 }
 
 /// The size of the body buffer an operation's `begin` needs for a document of `doc_len` bytes.
@@ -1071,9 +1052,8 @@ pub struct Delivery<'a> {
     kind: usize,
     payload: &'a [u8],
     document: Document,
+    /// The next client to visit.
     slot: u8,
-    stage: u8,
-    generation: u32,
     kept: bool,
     calling: bool,
 }
@@ -1084,7 +1064,7 @@ impl<'a> Delivery<'a> {
     pub fn new(mqtt: MqttId, topic: &'a [u8], payload: &'a [u8], buffer: BufferId, at: usize) -> Option<Self> {
         let (thing, kind) = topic::parse(topic)?;
         let document = Document { buffer, at, len: payload.len() as u32 };
-        Some(Delivery { mqtt, thing, kind, payload, document, slot: 0, stage: 0, generation: 0, kept: false, calling: false })
+        Some(Delivery { mqtt, thing, kind, payload, document, slot: 0, kept: false, calling: false })
     }
 
     /// The answer of the callback of the last [`Delivered::Call`] with a
@@ -1104,11 +1084,6 @@ impl<'a> Delivery<'a> {
     /// The buffer this delivery carries.
     pub fn buffer(&self) -> BufferId {
         self.document.buffer
-    }
-
-    fn next_client(&mut self) {
-        self.slot += 1;
-        self.stage = 0;
     }
 }
 
