@@ -142,13 +142,6 @@ pub extern "C" fn MQTT_AGENT_Connect(
         // No TLS in this build: refuse rather than fall back to plain TCP.
         return refused("MQTT_AGENT_Connect", "TLS asked for, and this build has no TLS");
     }
-    let tls = match wants_tls {
-        false => None,
-        true => match super::agent_tls::request(p, flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, start, xTimeoutTicks) {
-            Some(r) => Some(r),
-            None => return refused("MQTT_AGENT_Connect", "the TLS parameters could not be taken (certificate too large or no memory)"),
-        },
-    };
     // SAFETY: pcURL is a NUL-terminated string; reading stops at its NUL or the length limit.
     let host_len = (0..=MAX_HOST_LEN).find(|i| unsafe { *p.pcURL.add(*i) } == 0 as c_char);
     let Some(host_len) = host_len.filter(|n| *n > 0) else { return refused("MQTT_AGENT_Connect", "pcURL is empty or longer than 253 bytes") };
@@ -161,10 +154,11 @@ pub extern "C" fn MQTT_AGENT_Connect(
     if !is_utf8(client_id) {
         return refused("MQTT_AGENT_Connect", "the client id is not UTF-8");
     }
-    let Some(host_z) = crate::platform::heap::try_boxed_bytes(host, 1) else {
-        return refused("MQTT_AGENT_Connect", "no memory for the host name");
-    };
-    let Some(open) = crate::platform::heap::try_box(Open { host: host_z, port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls }) else {
+    if wants_tls && !p.pcCertificate.is_null() && p.ulCertificateSize > super::agent_tls::MAX_PEM {
+        return refused("MQTT_AGENT_Connect", "ulCertificateSize is above 64 KiB");
+    }
+    // Every argument checked: the copies last, so no refusal frees one.
+    let Some(open) = open_request(p, host, port, flags, start, xTimeoutTicks) else {
         return refused("MQTT_AGENT_Connect", "no memory for the connect request");
     };
     let command = Command::Connect {
@@ -177,6 +171,16 @@ pub extern "C" fn MQTT_AGENT_Connect(
         timeout: xTimeoutTicks,
     };
     to_code(agent.submit_from(xMQTTHandle, command, start, xTimeoutTicks))
+}
+
+/// What the agent task needs to open the connection: copies of the host name
+/// (NUL-terminated) and of the TLS parameters, in one request; `None` when
+/// the heap cannot hold them (the arguments were checked).
+fn open_request(p: &MQTTAgentConnectParams_t, host: &[u8], port: u16, flags: u32, start: u32, timeout: u32) -> Option<agent_task::OpenRequest> {
+    let tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
+    let request = super::agent_tls::request(p, tls, flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, start, timeout)?;
+    let host = crate::platform::heap::try_boxed_bytes(host, 1)?;
+    crate::platform::heap::try_box(Open { host, port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls, request })
 }
 
 /// Sends DISCONNECT and closes the connection. Operations still waiting fail.

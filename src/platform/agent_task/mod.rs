@@ -91,7 +91,10 @@ pub struct Open {
     pub host: Box<[u8]>,
     pub port: u16,
     pub is_ip: bool,
-    pub tls: Option<Box<crate::platform::link::TlsRequest>>,
+    /// TLS asked for, with `request` (in place: one allocation for the whole
+    /// open request; unused without TLS).
+    pub tls: bool,
+    pub request: crate::platform::link::TlsRequest,
 }
 
 /// Boxed: a [`Command`] (which callers build and the agent moves through
