@@ -163,10 +163,13 @@ impl<const N: usize, const SIZE: usize> BufferPool<N, SIZE> {
     /// Frees buffer `index`; `NotInUse` if it was already free.
     fn release(&self, index: usize) -> Result<(), PoolError> {
         let flag = self.in_use.get(index).ok_or(PoolError::Foreign)?;
-        // Release on success: the holder's accesses happen-before the next take.
-        flag.compare_exchange(true, false, Ordering::Release, Ordering::Relaxed)
-            .map(|_| ())
-            .map_err(|_| PoolError::NotInUse)
+        // Release: the holder's accesses happen-before the next take. A swap
+        // rather than a compare-exchange (no compare-and-retry loop): on a
+        // free buffer it writes the `false` that is there already.
+        match flag.swap(false, Ordering::Release) {
+            true => Ok(()),
+            false => Err(PoolError::NotInUse),
+        }
     }
 
     /// Takes a free buffer able to hold `wanted_len` bytes, for a caller that
