@@ -24,9 +24,12 @@ use MQTTAgentReturnCode_t::*;
 /// `securesocketsMAX_DNS_NAME_LENGTH`.
 const MAX_HOST_LEN: usize = 253;
 
-#[inline(never)] // One copy for the six calls.
-fn to_code(r: Result<Done, SubmitError>) -> MQTTAgentReturnCode_t {
-    match r {
+/// Hands `command` to the agent for the client `handle` and waits at most
+/// `timeout` ticks from `start`: the result as the C API gives it. One copy
+/// for the six calls.
+#[inline(never)]
+fn run(agent: &agent_task::Agent, handle: MQTTAgentHandle_t, command: Command<'_>, start: u32, timeout: TickType_t) -> MQTTAgentReturnCode_t {
+    match agent.submit_from(handle, command, start, timeout) {
         Ok(Done::Success) => eMQTTAgentSuccess,
         Ok(Done::Failure) | Err(SubmitError::BadHandle) | Err(SubmitError::NotReady) => eMQTTAgentFailure,
         Err(SubmitError::Timeout) => eMQTTAgentTimeout,
@@ -111,7 +114,7 @@ pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQT
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
     match enter() {
-        Ok((agent, start)) => to_code(agent.submit_from(xMQTTHandle, Command::Delete, start, crate::config::kernel::MAX_DELAY)),
+        Ok((agent, start)) => run(agent, xMQTTHandle, Command::Delete, start, crate::config::kernel::MAX_DELAY),
         Err(code) => code,
     }
 }
@@ -170,7 +173,7 @@ pub extern "C" fn MQTT_AGENT_Connect(
         start,
         timeout: xTimeoutTicks,
     };
-    to_code(agent.submit_from(xMQTTHandle, command, start, xTimeoutTicks))
+    run(agent, xMQTTHandle, command, start, xTimeoutTicks)
 }
 
 /// What the agent task needs to open the connection: copies of the host name
@@ -187,7 +190,7 @@ fn open_request(p: &MQTTAgentConnectParams_t, host: &[u8], port: u16, flags: u32
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Disconnect(xMQTTHandle: MQTTAgentHandle_t, xTimeoutTicks: TickType_t) -> MQTTAgentReturnCode_t {
     match enter() {
-        Ok((agent, start)) => to_code(agent.submit_from(xMQTTHandle, Command::Disconnect, start, xTimeoutTicks)),
+        Ok((agent, start)) => run(agent, xMQTTHandle, Command::Disconnect, start, xTimeoutTicks),
         Err(code) => code,
     }
 }
@@ -221,7 +224,7 @@ pub extern "C" fn MQTT_AGENT_Subscribe(
     #[cfg(not(afr_subscription_management))]
     let callback = None;
     let command = Command::Subscribe { filter, qos, callback };
-    to_code(agent.submit_from(xMQTTHandle, command, start, xTimeoutTicks))
+    run(agent, xMQTTHandle, command, start, xTimeoutTicks)
 }
 
 /// Unsubscribes from one topic filter and waits for the UNSUBACK.
@@ -241,7 +244,7 @@ pub extern "C" fn MQTT_AGENT_Unsubscribe(
     let Some(filter) = (unsafe { filter_arg(p.pucTopic, p.usTopicLength) }) else {
         return refused("MQTT_AGENT_Unsubscribe", "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
     };
-    to_code(agent.submit_from(xMQTTHandle, Command::Unsubscribe { filter }, start, xTimeoutTicks))
+    run(agent, xMQTTHandle, Command::Unsubscribe { filter }, start, xTimeoutTicks)
 }
 
 /// Publishes a message: QoS 0 returns once sent, QoS 1 at PUBACK, QoS 2 at
@@ -273,7 +276,7 @@ pub extern "C" fn MQTT_AGENT_Publish(
     };
     let Ok(()) = topic::check_topic_name_bytes(name) else { return refused("MQTT_AGENT_Publish", "the topic name is empty, not UTF-8 or has a wildcard") };
     let command = Command::Publish { topic: name, payload, qos, retain: false };
-    to_code(agent.submit_from(xMQTTHandle, command, start, xTimeoutTicks))
+    run(agent, xMQTTHandle, command, start, xTimeoutTicks)
 }
 
 /// Gives back a buffer whose ownership a callback took (by returning
