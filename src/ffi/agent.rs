@@ -146,8 +146,13 @@ pub extern "C" fn MQTT_AGENT_Connect(
         return refused("MQTT_AGENT_Connect", "TLS asked for, and this build has no TLS");
     }
     // SAFETY: pcURL is a NUL-terminated string; reading stops at its NUL or the length limit.
-    let host_len = (0..=MAX_HOST_LEN).find(|i| unsafe { *p.pcURL.add(*i) } == 0 as c_char);
-    let Some(host_len) = host_len.filter(|n| *n > 0) else { return refused("MQTT_AGENT_Connect", "pcURL is empty or longer than 253 bytes") };
+    let mut host_len = 0;
+    while host_len <= MAX_HOST_LEN && unsafe { *p.pcURL.add(host_len) } != 0 as c_char {
+        host_len += 1;
+    }
+    if host_len == 0 || host_len > MAX_HOST_LEN {
+        return refused("MQTT_AGENT_Connect", "pcURL is empty or longer than 253 bytes");
+    }
     // SAFETY: host_len bytes before the NUL were just read.
     let host = unsafe { core::slice::from_raw_parts(p.pcURL as *const u8, host_len) };
     // SAFETY: the client id is pucClientId/usClientIdLength, as AFR documents.
