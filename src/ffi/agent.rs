@@ -188,7 +188,7 @@ fn open_request(p: &MQTTAgentConnectParams_t, host: &[u8], port: u16, flags: u32
     let tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
     let request = super::agent_tls::request(p, tls, flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, start, timeout)?;
     let host = crate::platform::heap::try_boxed_bytes(host, 1)?;
-    crate::platform::heap::try_box(Open { host, port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls, request })
+    crate::platform::heap::try_box(Open { host, port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls, request }).map(agent_task::OpenRequest::new)
 }
 
 /// Sends DISCONNECT and closes the connection. Operations still waiting fail.

@@ -99,7 +99,30 @@ pub struct Open {
 
 /// Boxed: a [`Command`] (which callers build and the agent moves through
 /// their stack frames) carries one pointer for it rather than its fields.
-pub type OpenRequest = Box<Open>;
+/// Its drop is one out-of-line call (the copies and the box freed there),
+/// not the box's drop glue and free at each place the core may drop one.
+pub struct OpenRequest(core::mem::ManuallyDrop<Box<Open>>);
+
+impl OpenRequest {
+    pub fn new(open: Box<Open>) -> Self {
+        OpenRequest(core::mem::ManuallyDrop::new(open))
+    }
+}
+
+impl Deref for OpenRequest {
+    type Target = Open;
+    fn deref(&self) -> &Open {
+        &self.0
+    }
+}
+
+impl Drop for OpenRequest {
+    #[inline(never)]
+    fn drop(&mut self) {
+        // SAFETY: dropped once, here; the field is not used afterwards.
+        unsafe { core::mem::ManuallyDrop::drop(&mut self.0) }
+    }
+}
 
 pub type Command<'a> = agent_core::Command<'a, OpenRequest, Callback>;
 type Core = AgentCore<PoolBuf, Callback, OpenRequest, BROKERS, OPS, SUBS, FILTER>;
