@@ -152,11 +152,10 @@ impl<const N: usize, const SIZE: usize> BufferPool<N, SIZE> {
         }
         self.in_use.iter().position(|flag| {
             // The Relaxed pre-check skips busy buffers without an exclusive
-            // cache-line access. Acquire on success: see the module docs.
-            !flag.load(Ordering::Relaxed)
-                && flag
-                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
+            // cache-line access. Acquire: see the module docs. A swap rather
+            // than a compare-exchange (no compare-and-retry loop): on a buffer
+            // taken meanwhile it writes the `true` that is there already.
+            !flag.load(Ordering::Relaxed) && !flag.swap(true, Ordering::Acquire)
         })
     }
 
