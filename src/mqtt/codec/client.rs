@@ -142,7 +142,17 @@ impl Request<'_> {
         let mut remaining: usize = 0;
         for (i, p) in pieces.iter().enumerate() {
             if strings & (1 << i) != 0 {
-                string(p, check)?;
+                // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
+                if check {
+                    match utf8_with_nul(p) {
+                        None => return Err(EncodeError::InvalidUtf8),
+                        Some(true) => return Err(EncodeError::NullCharacter),
+                        Some(false) => {}
+                    }
+                }
+                if p.len() > u16::MAX as usize {
+                    return Err(EncodeError::StringTooLong);
+                }
                 remaining += 2;
             }
             remaining = remaining.saturating_add(p.len());
@@ -178,23 +188,6 @@ impl Request<'_> {
         }
         Ok(needed)
     }
-}
-
-/// A string's checks: well-formed UTF-8 [MQTT-1.5.3-1] and no U+0000
-/// [MQTT-1.5.3-2] (with `check`), at most 65,535 bytes.
-#[inline(never)]
-fn string(s: &[u8], check: bool) -> Result<(), EncodeError> {
-    if check {
-        match utf8_with_nul(s) {
-            None => return Err(EncodeError::InvalidUtf8),
-            Some(true) => return Err(EncodeError::NullCharacter),
-            Some(false) => {}
-        }
-    }
-    if s.len() > u16::MAX as usize {
-        return Err(EncodeError::StringTooLong);
-    }
-    Ok(())
 }
 
 /// A PUBLISH from the server: where its parts are in the body it was decoded from.
