@@ -24,9 +24,12 @@ use MQTTAgentReturnCode_t::*;
 /// `securesocketsMAX_DNS_NAME_LENGTH`.
 const MAX_HOST_LEN: usize = 253;
 
-#[inline(never)] // One copy for the six calls.
-fn to_code(r: Result<Done, SubmitError>) -> MQTTAgentReturnCode_t {
-    match r {
+/// Hands `command` to the agent for the client `handle` and waits at most
+/// `timeout` ticks from `start`: the result as the C API gives it. One copy
+/// for the six calls.
+#[inline(never)]
+fn run(agent: &agent_task::Agent, handle: MQTTAgentHandle_t, command: Command<'_>, start: u32, timeout: TickType_t) -> MQTTAgentReturnCode_t {
+    match agent.submit_from(handle, command, start, timeout) {
         Ok(Done::Success) => eMQTTAgentSuccess,
         Ok(Done::Failure) | Err(SubmitError::BadHandle) | Err(SubmitError::NotReady) => eMQTTAgentFailure,
         Err(SubmitError::Timeout) => eMQTTAgentTimeout,
@@ -111,7 +114,7 @@ pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQT
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
     match enter() {
-        Ok((agent, start)) => to_code(agent.submit_from(xMQTTHandle, Command::Delete, start, crate::config::kernel::MAX_DELAY)),
+        Ok((agent, start)) => run(agent, xMQTTHandle, Command::Delete, start, crate::config::kernel::MAX_DELAY),
         Err(code) => code,
     }
 }
@@ -142,16 +145,14 @@ pub extern "C" fn MQTT_AGENT_Connect(
         // No TLS in this build: refuse rather than fall back to plain TCP.
         return refused("MQTT_AGENT_Connect", "TLS asked for, and this build has no TLS");
     }
-    let tls = match wants_tls {
-        false => None,
-        true => match super::agent_tls::request(p, flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, start, xTimeoutTicks) {
-            Some(r) => Some(r),
-            None => return refused("MQTT_AGENT_Connect", "the TLS parameters could not be taken (certificate too large or no memory)"),
-        },
-    };
     // SAFETY: pcURL is a NUL-terminated string; reading stops at its NUL or the length limit.
-    let host_len = (0..=MAX_HOST_LEN).find(|i| unsafe { *p.pcURL.add(*i) } == 0 as c_char);
-    let Some(host_len) = host_len.filter(|n| *n > 0) else { return refused("MQTT_AGENT_Connect", "pcURL is empty or longer than 253 bytes") };
+    let mut host_len = 0;
+    while host_len <= MAX_HOST_LEN && unsafe { *p.pcURL.add(host_len) } != 0 as c_char {
+        host_len += 1;
+    }
+    if host_len == 0 || host_len > MAX_HOST_LEN {
+        return refused("MQTT_AGENT_Connect", "pcURL is empty or longer than 253 bytes");
+    }
     // SAFETY: host_len bytes before the NUL were just read.
     let host = unsafe { core::slice::from_raw_parts(p.pcURL as *const u8, host_len) };
     // SAFETY: the client id is pucClientId/usClientIdLength, as AFR documents.
@@ -161,10 +162,11 @@ pub extern "C" fn MQTT_AGENT_Connect(
     if !is_utf8(client_id) {
         return refused("MQTT_AGENT_Connect", "the client id is not UTF-8");
     }
-    let Some(host_z) = crate::platform::heap::try_boxed_bytes(host, 1) else {
-        return refused("MQTT_AGENT_Connect", "no memory for the host name");
-    };
-    let Some(open) = crate::platform::heap::try_box(Open { host: host_z, port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls }) else {
+    if wants_tls && !p.pcCertificate.is_null() && p.ulCertificateSize > super::agent_tls::MAX_PEM {
+        return refused("MQTT_AGENT_Connect", "ulCertificateSize is above 64 KiB");
+    }
+    // Every argument checked: the copies last, so no refusal frees one.
+    let Some(open) = open_request(p, host, port, flags, start, xTimeoutTicks) else {
         return refused("MQTT_AGENT_Connect", "no memory for the connect request");
     };
     let command = Command::Connect {
@@ -176,14 +178,24 @@ pub extern "C" fn MQTT_AGENT_Connect(
         start,
         timeout: xTimeoutTicks,
     };
-    to_code(agent.submit_from(xMQTTHandle, command, start, xTimeoutTicks))
+    run(agent, xMQTTHandle, command, start, xTimeoutTicks)
+}
+
+/// What the agent task needs to open the connection: copies of the host name
+/// (NUL-terminated) and of the TLS parameters, in one request; `None` when
+/// the heap cannot hold them (the arguments were checked).
+fn open_request(p: &MQTTAgentConnectParams_t, host: &[u8], port: u16, flags: u32, start: u32, timeout: u32) -> Option<agent_task::OpenRequest> {
+    let tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
+    let request = super::agent_tls::request(p, tls, flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, start, timeout)?;
+    let host = crate::platform::heap::try_boxed_bytes(host, 1)?;
+    crate::platform::heap::try_box(Open { host, port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls, request }).map(agent_task::OpenRequest::new)
 }
 
 /// Sends DISCONNECT and closes the connection. Operations still waiting fail.
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Disconnect(xMQTTHandle: MQTTAgentHandle_t, xTimeoutTicks: TickType_t) -> MQTTAgentReturnCode_t {
     match enter() {
-        Ok((agent, start)) => to_code(agent.submit_from(xMQTTHandle, Command::Disconnect, start, xTimeoutTicks)),
+        Ok((agent, start)) => run(agent, xMQTTHandle, Command::Disconnect, start, xTimeoutTicks),
         Err(code) => code,
     }
 }
@@ -217,7 +229,7 @@ pub extern "C" fn MQTT_AGENT_Subscribe(
     #[cfg(not(afr_subscription_management))]
     let callback = None;
     let command = Command::Subscribe { filter, qos, callback };
-    to_code(agent.submit_from(xMQTTHandle, command, start, xTimeoutTicks))
+    run(agent, xMQTTHandle, command, start, xTimeoutTicks)
 }
 
 /// Unsubscribes from one topic filter and waits for the UNSUBACK.
@@ -237,7 +249,7 @@ pub extern "C" fn MQTT_AGENT_Unsubscribe(
     let Some(filter) = (unsafe { filter_arg(p.pucTopic, p.usTopicLength) }) else {
         return refused("MQTT_AGENT_Unsubscribe", "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
     };
-    to_code(agent.submit_from(xMQTTHandle, Command::Unsubscribe { filter }, start, xTimeoutTicks))
+    run(agent, xMQTTHandle, Command::Unsubscribe { filter }, start, xTimeoutTicks)
 }
 
 /// Publishes a message: QoS 0 returns once sent, QoS 1 at PUBACK, QoS 2 at
@@ -269,7 +281,7 @@ pub extern "C" fn MQTT_AGENT_Publish(
     };
     let Ok(()) = topic::check_topic_name_bytes(name) else { return refused("MQTT_AGENT_Publish", "the topic name is empty, not UTF-8 or has a wildcard") };
     let command = Command::Publish { topic: name, payload, qos, retain: false };
-    to_code(agent.submit_from(xMQTTHandle, command, start, xTimeoutTicks))
+    run(agent, xMQTTHandle, command, start, xTimeoutTicks)
 }
 
 /// Gives back a buffer whose ownership a callback took (by returning

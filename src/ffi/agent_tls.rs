@@ -65,7 +65,7 @@ pub enum MQTTAgentTLSError_t {
 
 /// Largest PEM text accepted from C (certificates, keys): a bound on what a
 /// size argument may make the library read.
-const MAX_PEM: u32 = 64 * 1024;
+pub(crate) const MAX_PEM: u32 = 64 * 1024;
 
 /// Sets the device's TLS client certificate (PEM, the chain may follow it) and
 /// private key (PEM: PKCS#1 or PKCS#8 RSA, SEC1 or PKCS#8 ECDSA P-256) for
@@ -167,18 +167,20 @@ pub extern "C" fn MQTT_AGENT_GetTLSError(
 
 /// The TLS part of a connect: a copy of `pcCertificate` (the caller's memory is
 /// only valid during the call), ALPN, and the time the handshake may take.
-/// `None` when memory for the copy is short or the size is beyond `MAX_PEM`.
+/// `None` when memory for the copy is short or the size is beyond `MAX_PEM`
+/// (which the connect checked before, as an argument).
 /// A non-NULL `pcCertificate` of size 0 is kept as an empty trust list, which
 /// fails the connect: it never silently widens trust to the built-in roots.
 pub(crate) fn request(
     p: &MQTTAgentConnectParams_t,
+    tls: bool,
     aws_alpn: bool,
     start: u32,
     timeout: u32,
-) -> Option<alloc::boxed::Box<crate::platform::link::TlsRequest>> {
+) -> Option<crate::platform::link::TlsRequest> {
     // SAFETY (below): pcCertificate/ulCertificateSize describe the caller's certificate, as AFR documents.
-    // NULL means "the built-in roots", whatever the size says.
-    let trusted_pem = match p.pcCertificate.is_null() {
+    // NULL means "the built-in roots", whatever the size says; without TLS it is not used.
+    let trusted_pem = match !tls || p.pcCertificate.is_null() {
         true => None,
         false => {
             if p.ulCertificateSize > MAX_PEM {
@@ -188,5 +190,5 @@ pub(crate) fn request(
             Some(crate::platform::heap::try_boxed_bytes(pem, 0)?)
         }
     };
-    crate::platform::heap::try_box(crate::platform::link::TlsRequest { aws_alpn, trusted_pem, start, timeout })
+    Some(crate::platform::link::TlsRequest { aws_alpn, trusted_pem, start, timeout })
 }

@@ -29,6 +29,7 @@ pub extern "C" fn BUFFERPOOL_Init() -> BaseType_t {
 /// `*pulBufferLength` unchanged, when the request exceeds the buffer size, when
 /// no buffer is free, or when `pulBufferLength` is NULL.
 #[no_mangle]
+#[inline(never)] // One copy: the agent takes its buffers through this function too.
 pub extern "C" fn BUFFERPOOL_GetFreeBuffer(pulBufferLength: *mut u32) -> *mut u8 {
     if pulBufferLength.is_null() {
         return ptr::null_mut();

@@ -64,15 +64,11 @@ pub enum NetError {
 }
 
 /// TLS done by the Secure Sockets port: what AFR v1.4.7's agent set before
-/// `SOCKETS_Connect`, in its order.
-pub struct PortTls<'a> {
-    /// `SOCKETS_SO_TRUSTED_SERVER_CERTIFICATE`: `pcCertificate` with its size, when given.
-    pub trusted_pem: Option<&'a [u8]>,
-    /// `SOCKETS_SO_SERVER_NAME_INDICATION` with the host name (not for an IP address).
-    pub sni: bool,
-    /// `SOCKETS_SO_ALPN_PROTOCOLS` with `x-amzn-mqtt-ca`.
-    pub aws_alpn: bool,
-}
+/// `SOCKETS_Connect`, in its order: `SOCKETS_SO_REQUIRE_TLS`;
+/// `SOCKETS_SO_TRUSTED_SERVER_CERTIFICATE` with `pcCertificate` and its size,
+/// when given; `SOCKETS_SO_SERVER_NAME_INDICATION` with the host name (not for
+/// an IP address); `SOCKETS_SO_ALPN_PROTOCOLS` with `x-amzn-mqtt-ca` when asked.
+pub type PortTls = crate::platform::link::TlsRequest;
 
 /// The wake-up callback's C signature (`void f( Socket_t )`).
 pub type WakeupCallback = extern "C" fn(Socket_t);
@@ -119,7 +115,7 @@ impl Socket {
     /// Connects to `host:port`. `host` is a NUL-terminated name resolved with
     /// `SOCKETS_GetHostByName`, or with `is_ip` a dotted IPv4 address.
     /// With `tls`, the port is told to do TLS before it connects.
-    pub fn connect(host: &[u8], is_ip: bool, port: u16, send_timeout_ticks: u32, tls: Option<&PortTls<'_>>) -> Result<Self, NetError> {
+    pub fn connect(host: &[u8], is_ip: bool, port: u16, send_timeout_ticks: u32, tls: Option<&PortTls>) -> Result<Self, NetError> {
         let name = host.strip_suffix(&[0]).ok_or(NetError::Resolve)?;
         let address = if is_ip {
             parse_ipv4(name).ok_or(NetError::Resolve)?
@@ -138,7 +134,7 @@ impl Socket {
         let socket = Socket { raw, send_timeout: send_timeout_ticks };
         socket.set_ticks(SOCKETS_SO_SNDTIMEO, send_timeout_ticks);
         if let Some(tls) = tls {
-            socket.set_tls_options(tls, host)?;
+            socket.set_tls_options(tls, host, !is_ip)?;
         }
         let mut addr = SocketsSockaddr_t {
             ucLength: core::mem::size_of::<SocketsSockaddr_t>() as u8,
@@ -158,12 +154,12 @@ impl Socket {
         Ok(socket)
     }
 
-    fn set_tls_options(&self, tls: &PortTls<'_>, host: &[u8]) -> Result<(), NetError> {
+    fn set_tls_options(&self, tls: &PortTls, host: &[u8], sni: bool) -> Result<(), NetError> {
         self.option(SOCKETS_SO_REQUIRE_TLS, ptr::null(), 0)?;
-        if let Some(pem) = tls.trusted_pem {
+        if let Some(pem) = tls.trusted_pem.as_deref() {
             self.option(SOCKETS_SO_TRUSTED_SERVER_CERTIFICATE, pem.as_ptr() as *const c_void, pem.len())?;
         }
-        if tls.sni {
+        if sni {
             // The NUL-terminated name and its length with the NUL, as AFR passed them.
             self.option(SOCKETS_SO_SERVER_NAME_INDICATION, host.as_ptr() as *const c_void, host.len())?;
         }

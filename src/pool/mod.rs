@@ -152,21 +152,23 @@ impl<const N: usize, const SIZE: usize> BufferPool<N, SIZE> {
         }
         self.in_use.iter().position(|flag| {
             // The Relaxed pre-check skips busy buffers without an exclusive
-            // cache-line access. Acquire on success: see the module docs.
-            !flag.load(Ordering::Relaxed)
-                && flag
-                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
+            // cache-line access. Acquire: see the module docs. A swap rather
+            // than a compare-exchange (no compare-and-retry loop): on a buffer
+            // taken meanwhile it writes the `true` that is there already.
+            !flag.load(Ordering::Relaxed) && !flag.swap(true, Ordering::Acquire)
         })
     }
 
     /// Frees buffer `index`; `NotInUse` if it was already free.
     fn release(&self, index: usize) -> Result<(), PoolError> {
         let flag = self.in_use.get(index).ok_or(PoolError::Foreign)?;
-        // Release on success: the holder's accesses happen-before the next take.
-        flag.compare_exchange(true, false, Ordering::Release, Ordering::Relaxed)
-            .map(|_| ())
-            .map_err(|_| PoolError::NotInUse)
+        // Release: the holder's accesses happen-before the next take. A swap
+        // rather than a compare-exchange (no compare-and-retry loop): on a
+        // free buffer it writes the `false` that is there already.
+        match flag.swap(false, Ordering::Release) {
+            true => Ok(()),
+            false => Err(PoolError::NotInUse),
+        }
     }
 
     /// Takes a free buffer able to hold `wanted_len` bytes, for a caller that

@@ -98,16 +98,6 @@ pub fn utf8_with_nul(bytes: &[u8]) -> Option<bool> {
     let mut nul = false;
     let mut rest = bytes;
     loop {
-        // ASCII four bytes at a time (topics and ids mostly are): no byte has
-        // its top bit set; a zero byte makes `x - 0x01010101` borrow into it.
-        while let [a, b, c, d, tail @ ..] = rest {
-            let x = u32::from_le_bytes([*a, *b, *c, *d]);
-            if x & 0x8080_8080 != 0 {
-                break;
-            }
-            nul |= x.wrapping_sub(0x0101_0101) & !x & 0x8080_8080 != 0;
-            rest = tail;
-        }
         let [lead, tail @ ..] = rest else { return Some(nul) };
         rest = tail;
         let lead = *lead;

@@ -91,12 +91,38 @@ pub struct Open {
     pub host: Box<[u8]>,
     pub port: u16,
     pub is_ip: bool,
-    pub tls: Option<Box<crate::platform::link::TlsRequest>>,
+    /// TLS asked for, with `request` (in place: one allocation for the whole
+    /// open request; unused without TLS).
+    pub tls: bool,
+    pub request: crate::platform::link::TlsRequest,
 }
 
 /// Boxed: a [`Command`] (which callers build and the agent moves through
 /// their stack frames) carries one pointer for it rather than its fields.
-pub type OpenRequest = Box<Open>;
+/// Its drop is one out-of-line call (the copies and the box freed there),
+/// not the box's drop glue and free at each place the core may drop one.
+pub struct OpenRequest(core::mem::ManuallyDrop<Box<Open>>);
+
+impl OpenRequest {
+    pub fn new(open: Box<Open>) -> Self {
+        OpenRequest(core::mem::ManuallyDrop::new(open))
+    }
+}
+
+impl Deref for OpenRequest {
+    type Target = Open;
+    fn deref(&self) -> &Open {
+        &self.0
+    }
+}
+
+impl Drop for OpenRequest {
+    #[inline(never)]
+    fn drop(&mut self) {
+        // SAFETY: dropped once, here; the field is not used afterwards.
+        unsafe { core::mem::ManuallyDrop::drop(&mut self.0) }
+    }
+}
 
 pub type Command<'a> = agent_core::Command<'a, OpenRequest, Callback>;
 type Core = AgentCore<PoolBuf, Callback, OpenRequest, BROKERS, OPS, SUBS, FILTER>;
@@ -123,7 +149,9 @@ pub enum SubmitError {
 
 /// What the lock guards.
 struct Shared {
-    core: Core,
+    /// Written once by `create_agent`, before READY: initialised wherever
+    /// the agent is reached (through `agent()`).
+    core: MaybeUninit<Core>,
     /// Per (client, slot): its caller (told: the agent task found the
     /// operation finished and wakes it), set and cleared by the caller under
     /// the lock. A task recorded here is inside `submit` (it clears its entry
@@ -151,14 +179,24 @@ pub struct Agent {
 // handed to the kernel while their tasks exist (see `Shared::waiters`).
 unsafe impl Sync for Agent {}
 
-/// The agent, written once by `init` (never freed, never moved).
-struct AgentCell(UnsafeCell<MaybeUninit<Agent>>);
-// SAFETY: written only by the one initialising task before READY is set, and
-// only read (as `&Agent`, itself `Sync`) after.
-unsafe impl Sync for AgentCell {}
+impl Shared {
+    fn core(&mut self) -> &mut Core {
+        // SAFETY: `Shared` is only reached through `agent()`, which gives the
+        // agent only once READY says its core was written.
+        unsafe { self.core.assume_init_mut() }
+    }
+}
 
-static AGENT: AgentCell = AgentCell(UnsafeCell::new(MaybeUninit::uninit()));
-/// AGENT holds an agent.
+/// The agent: everything but the core is ready in static memory (all zero:
+/// `.bss`); `init` writes the core once (never freed, never moved).
+static AGENT: Agent = Agent {
+    shared: UnsafeCell::new(Shared { core: MaybeUninit::uninit(), waiters: [Waiter::NONE; BROKERS * OPS] }),
+    held: AtomicBool::new(false),
+    contended: AtomicPtr::new(core::ptr::null_mut()),
+    task: AtomicPtr::new(core::ptr::null_mut()),
+    tls_failure: [const { AtomicU8::new(0) }; BROKERS],
+};
+/// AGENT's core is written.
 static READY: AtomicBool = AtomicBool::new(false);
 /// 0: not initialised, 1: a task initialises, 2: initialised (task running).
 static INIT: AtomicU8 = AtomicU8::new(0);
@@ -169,9 +207,9 @@ pub fn agent() -> Option<&'static Agent> {
     if !READY.load(Ordering::Acquire) {
         return None;
     }
-    // SAFETY: READY is set (Release) only after AGENT was written, and AGENT
-    // is never written again.
-    Some(unsafe { (*AGENT.0.get()).assume_init_ref() })
+    // READY is set (Release) only after AGENT's core was written, and it is
+    // never written again.
+    Some(&AGENT)
 }
 
 /// Creates the agent and its task. Idempotent; false when resources are missing.
@@ -202,16 +240,9 @@ fn create_agent() -> bool {
         let keep_alive = KeepAlive { interval: mqtt::KEEP_ALIVE_ACTUAL_INTERVAL_TICKS, timeout: mqtt::KEEP_ALIVE_TIMEOUT_TICKS };
         let clients = crate::platform::heap::try_boxed_slice_with(BROKERS, || agent_core::Client::new(keep_alive));
         let Some(core) = clients.and_then(|clients| Core::new(clients, RX_BUDGET)) else { return false };
-        let agent = Agent {
-            shared: UnsafeCell::new(Shared { core, waiters: [Waiter::NONE; BROKERS * OPS] }),
-            held: AtomicBool::new(false),
-            contended: AtomicPtr::new(core::ptr::null_mut()),
-            task: AtomicPtr::new(core::ptr::null_mut()),
-            tls_failure: [const { AtomicU8::new(0) }; BROKERS],
-        };
         // SAFETY: INIT is 1, so this task alone initialises, and READY is
-        // false, so nobody reads AGENT yet.
-        unsafe { (*AGENT.0.get()).write(agent) };
+        // false, so nobody reaches AGENT's shared part yet.
+        unsafe { (*AGENT.shared.get()).core.write(core) };
         READY.store(true, Ordering::Release);
     }
     // Published before the task starts: the task finds it at once. (When the
@@ -280,7 +311,7 @@ impl Held<'_> {
     /// that slot: a caller that collected meanwhile, or a later caller of
     /// the same slot, is not woken by it.
     pub(super) fn next_action(&mut self) -> Option<Action<PoolBuf, Callback, OpenRequest>> {
-        let action = self.shared.core.poll(&mut CPool)?;
+        let action = self.shared.core().poll(&mut CPool)?;
         if let Action::Complete { client, slot } = action {
             if let Some(w) = self.shared.waiters.get_mut(client * OPS + slot as usize) {
                 w.mark_told();
@@ -293,13 +324,14 @@ impl Held<'_> {
 impl Deref for Held<'_> {
     type Target = Core;
     fn deref(&self) -> &Core {
-        &self.shared.core
+        // SAFETY: as `Shared::core`.
+        unsafe { self.shared.core.assume_init_ref() }
     }
 }
 
 impl DerefMut for Held<'_> {
     fn deref_mut(&mut self) -> &mut Core {
-        &mut self.shared.core
+        self.shared.core()
     }
 }
 
@@ -375,7 +407,7 @@ impl Agent {
 
     /// Allocates a client; `None` when `mqttconfigMAX_BROKERS` exist already.
     pub fn create(&self) -> Option<*mut c_void> {
-        let (index, generation) = self.lock().core.create()?;
+        let (index, generation) = self.lock().core().create()?;
         self.set_tls_failure(index, 0);
         Some(handle_of(index, generation))
     }
@@ -400,7 +432,7 @@ impl Agent {
         let (index, generation) = decode_handle(handle).ok_or(SubmitError::BadHandle)?;
         let slot = loop {
             let mut shared = self.lock();
-            let submitted = shared.core.submit(index, generation, command, &mut CPool);
+            let submitted = shared.core().submit(index, generation, command, &mut CPool);
             if let Ok(slot) = submitted {
                 // The caller waits on this slot from now on.
                 if let Some(w) = shared.waiters.get_mut(index * OPS + slot as usize) {
@@ -443,7 +475,7 @@ impl Agent {
                     if let Some(w) = shared.waiters.get_mut(at) {
                         *w = Waiter::NONE;
                     }
-                    return shared.core.collect(index, slot, &mut CPool);
+                    return shared.core().collect(index, slot, &mut CPool);
                 }
             }
             // Woken by the agent task (or by a stale or foreign notification:
@@ -455,7 +487,7 @@ impl Agent {
     /// Why the last TLS connect of `handle` failed (0: it did not), `None` for a bad handle.
     pub fn tls_failure(&self, handle: *mut c_void) -> Option<u8> {
         let (index, generation) = decode_handle(handle)?;
-        let live = self.lock().core.live(index, generation);
+        let live = self.lock().core().live(index, generation);
         live.then(|| self.tls_failure[index].load(Ordering::Relaxed))
     }
 

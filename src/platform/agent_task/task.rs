@@ -237,16 +237,13 @@ fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest<'_>) -
 fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenRequest) -> Report {
     agent.set_tls_failure(client, 0);
     // Read where it lies; the request is freed once, when `open` goes.
-    let super::Open { ref host, port, is_ip, ref tls } = *open;
+    let super::Open { ref host, port, is_ip, tls, ref request } = *open;
+    let tls = tls.then_some(request);
     let send_timeout = (mqtt::TCP_SEND_TIMEOUT_MS as u64 * kernel::TICK_RATE_HZ as u64 / 1000) as u32;
     // TLS by the Secure Sockets port: AFR v1.4.7's options before SOCKETS_Connect.
-    let port_tls = tls.as_deref().filter(|_| TLS_BY_SOCKETS_PORT).map(|r| PortTls {
-        trusted_pem: r.trusted_pem.as_deref(),
-        sni: !is_ip,
-        aws_alpn: r.aws_alpn,
-    });
-    let opened = match Socket::connect(host, is_ip, port, send_timeout.max(1), port_tls.as_ref()) {
-        Ok(socket) => open_link(socket, host, is_ip, tls.as_deref()),
+    let port_tls: Option<&PortTls> = tls.filter(|_| TLS_BY_SOCKETS_PORT);
+    let opened = match Socket::connect(host, is_ip, port, send_timeout.max(1), port_tls) {
+        Ok(socket) => open_link(socket, host, is_ip, tls),
         Err(e) => Err(match (e, port_tls.is_some()) {
             (NetError::TlsOptionRefused(option), _) => {
                 crate::platform::log::debug(format_args!(
