@@ -25,7 +25,8 @@ pub enum JsonError {
 
 /// The fields of a shadow service response (or request) that matter to the
 /// client: top-level members only; every other member, at any depth, is
-/// skipped. `null` reads as absent; a member given twice is invalid.
+/// skipped. A `null` code or version reads as absent, a `null` clientToken
+/// is invalid; a member given twice (its name compared by value) is invalid.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Fields<'a> {
     /// The `clientToken` as it appears between its quotes (escapes not
@@ -137,14 +138,12 @@ impl<'a> Scan<'a> {
         if depth != 1 {
             return Some(0);
         }
-        // Our names differ in length: the length picks the one to compare with.
-        let (ours, member): (&[u8], u8) = match name.len() {
-            11 => (b"clientToken", TOKEN),
-            4 => (b"code", CODE),
-            7 => (b"version", VERSION),
-            _ => return Some(0),
-        };
-        let member = if name == ours { member } else { 0 };
+        // Compared by value: `"client\u0054oken"` is our member too (else a
+        // request could carry it next to the token we add, twice for the service).
+        let member = [(&b"clientToken"[..], TOKEN), (b"code", CODE), (b"version", VERSION)]
+            .into_iter()
+            .find(|(ours, _)| same_string(name, ours))
+            .map_or(0, |(_, member)| member);
         if *seen & member != 0 {
             return None;
         }
@@ -258,8 +257,11 @@ fn read(doc: &[u8]) -> Option<Fields<'_>> {
                     b'n' => b"null",
                     _ => return None,
                 };
-                // `null` is an absent member of ours; `true`/`false` the wrong type.
-                if !s.doc.get(s.at..).is_some_and(|r| r.starts_with(word)) || (member != 0 && b != b'n') {
+                // A `null` code or version is absent; `true`/`false` the wrong
+                // type, and so is a `null` clientToken: a request that has one
+                // must not get ours too (two members), an answer with one
+                // answers nobody either way.
+                if !s.doc.get(s.at..).is_some_and(|r| r.starts_with(word)) || member == TOKEN || (member != 0 && b != b'n') {
                     return None;
                 }
                 s.at += word.len();
@@ -491,7 +493,7 @@ mod tests {
     fn the_scanner_checks_the_grammar() {
         let ok: &[&[u8]] = &[
             br#"{"a":[],"b":{},"c":[{}],"d":-0.5e+3,"e":"\u00E9\n","f":[true,false,null]}"#,
-            br#" { "clientToken" : null , "code" : null , "version" : 0 } "#,
+            br#" { "code" : null , "version" : 0 } "#,
             br#"{"x":{"clientToken":5,"code":"nested members are not ours"}}"#,
         ];
         for doc in ok {
@@ -504,11 +506,16 @@ mod tests {
             br#"{"a":1}}"#, br#"{"a":1]"#, b"{}{}", b"{\"a\":1}\0x",
             br#"{"clientToken":"a","clientToken":"b"}"#, br#"{"code":1.5}"#, br#"{"code":true}"#,
             br#"{"version":-1}"#, br#"{"version":4294967296}"#, br#"{"clientToken":{}}"#,
+            br#"{"clientToken":null}"#, br#"{"clientToken":"a","client\u0054oken":"b"}"#,
+            br#"{"\u0063ode":1,"code":2}"#,
         ];
         for doc in bad {
             assert_eq!(fields(doc), Err(JsonError::Invalid), "{:?}", String::from_utf8_lossy(doc));
         }
         let f = fields(br#"{"code":-404,"version":4294967295,"clientToken":"a\"b"}"#).unwrap();
+        assert_eq!(f, Fields { client_token: Some(br#"a\"b"#), code: Some(-404), version: Some(u32::MAX) });
+        // Member names compared by value, not by their encoding.
+        let f = fields(br#"{"\u0063ode":-404,"versio\u006e":4294967295,"client\u0054oken":"a\"b"}"#).unwrap();
         assert_eq!(f, Fields { client_token: Some(br#"a\"b"#), code: Some(-404), version: Some(u32::MAX) });
         assert_eq!(fields(format!("{{\"code\":{}}}", i64::MAX).as_bytes()).unwrap().code, Some(i64::MAX));
         assert_eq!(fields(format!("{{\"code\":{}}}", i64::MIN).as_bytes()).unwrap().code, Some(i64::MIN));

@@ -666,7 +666,6 @@ static void prvRejections( void )
     {
         { "number out of range (400 Invalid JSON)", "{\"state\":{\"reported\":{\"a\":1e999}}}" },
         { "invalid UTF-8 (415)",                    "{\"state\":{\"reported\":{\"a\":\"\xff\xfe\"}}}" },
-        { "clientToken null (400 Invalid clientToken)", "{\"clientToken\":null,\"state\":{\"reported\":{\"a\":1}}}" },
     };
 
     for( size_t i = 0; i < sizeof( xUnreadable ) / sizeof( xUnreadable[ 0 ] ); i++ )
@@ -689,6 +688,9 @@ static void prvRejections( void )
     TEST_CHECK( prvUpdate( xDevA, pcThing, "[1,2]", 0, eMQTTQoS1, T_TIMEOUT ) == eShadowFailure );
     TEST_CHECK( prvUpdate( xDevA, pcThing, "{\"state\":{}", 0, eMQTTQoS1, T_TIMEOUT ) == eShadowFailure );
     TEST_CHECK( prvUpdate( xDevA, pcThing, "{\"clientToken\":5,\"state\":{\"reported\":{}}}", 0, eMQTTQoS1, T_TIMEOUT ) == eShadowFailure );
+    /* A null clientToken too: the library would add its own beside it (two
+     * members; the service would answer 400 without a token, a timeout). */
+    TEST_CHECK( prvUpdate( xDevA, pcThing, "{\"clientToken\":null,\"state\":{\"reported\":{\"a\":1}}}", 0, eMQTTQoS1, T_TIMEOUT ) == eShadowFailure );
 
     /* 409: an update naming a version that is no longer current. */
     TEST_CHECK( prvUpdate( xDevA, pcThing, "{\"state\":{\"reported\":{\"v\":1}}}", 0, eMQTTQoS1, T_TIMEOUT ) == eShadowSuccess );

@@ -155,6 +155,30 @@ fn document_with_its_own_token_is_sent_as_is() {
 }
 
 #[test]
+fn a_token_member_written_with_escapes_is_the_documents_own() {
+    // "client\u0054oken" is "clientToken": the body gets no second one.
+    let mut c = new_core();
+    let id = c.create(M, false).unwrap();
+    let doc = r#"{"client\u0054oken":"mine","state":{}}"#;
+    assert_eq!(begin(&mut c, id, Operation::Update, "lamp", false, doc), doc);
+    until_wait(&mut c, id);
+    let (steps, _) = deliver(&mut c, M, &t("lamp", Kind::Accepted(Operation::Update)), r#"{"clientToken":"mine"}"#, 1, false);
+    assert_eq!(steps, [Did::Wake { slot: id.slot }]);
+}
+
+#[test]
+fn an_update_document_with_a_null_token_is_refused() {
+    // Found by the shadow_core fuzz target: the core added its own token
+    // beside the null one, a body with two clientTokens.
+    let mut c = new_core();
+    let id = c.create(M, false).unwrap();
+    let mut out = [0u8; 128];
+    let doc = br#"{"clientToken":null,"state":{}}"#;
+    assert_eq!(c.begin(id, Start::Operation { op: Operation::Update, thing: "lamp", qos: 1, keep: false, doc }, &mut out), Err(Code::Failure));
+    begin(&mut c, id, Operation::Get, "lamp", false, "");
+}
+
+#[test]
 fn invalid_update_document_is_refused() {
     let mut c = new_core();
     let id = c.create(M, false).unwrap();
