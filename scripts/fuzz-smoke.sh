@@ -2,13 +2,14 @@
 # Fuzz smoke test: builds fuzz/ (a cargo-fuzz project) and runs each target for
 # a bounded time: `decode` (MQTT codec), `session` (the agent's per-connection
 # state), `agent_core` (the agent core with its callers, the platform's reports
-# and a hostile broker), `shadow_json` (the shadow JSON reader), `tls_records`
-# (the TLS record stream). Exits non-zero if the build fails or the fuzzer finds a crash (the
+# and a hostile broker), `shadow_json` (the shadow JSON reader), `shadow_core`
+# (the shadow core with its callers and a hostile broker), `tls_records` (the
+# TLS record stream). Exits non-zero if the build fails or the fuzzer finds a crash (the
 # input is left in fuzz/artifacts/<target>/); the other targets still run.
 #
 # Environment:
 #   FUZZ_SECONDS  seconds per target (default 15)
-#   FUZZ_TARGET   the targets to run, space-separated (default: all five)
+#   FUZZ_TARGET   the targets to run, space-separated (default: all six)
 #   FUZZ_RUNS     also stop a target after this many executions (default: no limit)
 #   FUZZ_ARGS     more libFuzzer options, for every target
 # A long run, as recorded in fuzz/README.md:
@@ -21,7 +22,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${FUZZ_SECONDS:-15}"
-all_targets="decode session agent_core shadow_json tls_records"
+all_targets="decode session agent_core shadow_json shadow_core tls_records"
 read -r -a targets <<<"${FUZZ_TARGET:-$all_targets}"
 runs=()
 if [ -n "${FUZZ_RUNS:-}" ]; then
