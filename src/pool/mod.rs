@@ -12,8 +12,9 @@
 //! - `BUFFERPOOL_Init()` → [`BufferPool::reset`].
 //!
 //! Concurrency: each buffer has an `AtomicBool` "in use" flag; ownership of a
-//! buffer is exactly "I flipped its flag from false to true". Taking uses a
-//! compare-exchange with `Acquire` ordering, giving back one with `Release`, so
+//! buffer is exactly "I flipped its flag from false to true". Taking swaps
+//! `true` in with `Acquire` ordering (the buffer is ours when the swap gives
+//! back `false`), giving back swaps `false` in with `Release`, so
 //! every write a previous holder made to the buffer happens-before anything the
 //! next holder does with it, and the previous holder's accesses cannot be
 //! reordered after the hand-over. No RTOS primitive is needed, which makes the
@@ -87,8 +88,8 @@ pub struct BufferPool<const N: usize, const SIZE: usize> {
 
 // SAFETY: the buffers' bytes (the only non-`Sync` part, behind `UnsafeCell`) are
 // accessed only by the party that set the buffer's `in_use` flag from false to
-// true with an Acquire compare-exchange, until it clears the flag again with a
-// Release compare-exchange. That makes access to each buffer exclusive and
+// true with an Acquire swap (the swap returned false), until it clears the flag
+// again with a Release swap. That makes access to each buffer exclusive and
 // properly ordered across threads; everything else in the pool is atomic.
 // `unsafe fn reset` states the one way to break this, as its caller's duty.
 unsafe impl<const N: usize, const SIZE: usize> Sync for BufferPool<N, SIZE> {}
