@@ -11,5 +11,8 @@ bash scripts/footprint.sh
 bash scripts/bench-agent.sh
 bash scripts/bench-micro.sh
 bash scripts/qemu-figures.sh
-python3 scripts/benchmarks_md.py > BENCHMARKS.md
+# Through a temporary file: the generator reads the current BENCHMARKS.md for
+# its hand-written sections, which a redirection would have emptied first.
+python3 scripts/benchmarks_md.py > BENCHMARKS.md.new
+mv BENCHMARKS.md.new BENCHMARKS.md
 echo "BENCHMARKS.md written"
