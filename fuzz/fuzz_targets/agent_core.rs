@@ -26,6 +26,10 @@ use afrcloud::agent::session::KeepAlive;
 use afrcloud::mqtt::codec::QoS;
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../common/program.rs"]
+mod program;
+use program::Program;
+
 const CLIENTS: usize = 2;
 const OPS: usize = 3;
 const SUBS: usize = 3;
@@ -115,22 +119,6 @@ struct Rig {
     /// Packet ids each client sent, most recent last.
     ids: [Vec<u16>; CLIENTS],
     kept: Vec<Buf>,
-}
-
-/// A little-endian reader of the fuzzer's program; zeros once it runs out.
-struct Program<'a>(&'a [u8]);
-
-impl Program<'_> {
-    fn byte(&mut self) -> u8 {
-        let (&b, rest) = self.0.split_first().unwrap_or((&0, &[]));
-        self.0 = rest;
-        b
-    }
-    fn bytes(&mut self, n: usize) -> &[u8] {
-        let (a, b) = self.0.split_at(n.min(self.0.len()));
-        self.0 = b;
-        a
-    }
 }
 
 impl Rig {

@@ -56,6 +56,10 @@ use afrcloud::shadow::rejection_code;
 use afrcloud::shadow::topic::{self, Kind, Operation, Topic};
 use libfuzzer_sys::fuzz_target;
 
+#[path = "../common/program.rs"]
+mod program;
+use program::Program;
+
 /// The longest thing name AWS allows: the longest topics.
 const LONG: &str = concat!(
     "0123456789abcdef",
@@ -80,22 +84,6 @@ const CODES: [Option<i64>; 8] = [None, Some(404), Some(400), Some(599), Some(600
 const APP_HELD: usize = 6;
 /// Program steps (nested ones included) per input.
 const MAX_OPS: u32 = 600;
-
-/// A little-endian reader of the fuzzer's program; zeros once it runs out.
-struct Program<'a>(&'a [u8]);
-
-impl Program<'_> {
-    fn byte(&mut self) -> u8 {
-        let (&b, rest) = self.0.split_first().unwrap_or((&0, &[]));
-        self.0 = rest;
-        b
-    }
-    fn bytes(&mut self, n: usize) -> &[u8] {
-        let (a, b) = self.0.split_at(n.min(self.0.len()));
-        self.0 = b;
-        a
-    }
-}
 
 /// Who owns a buffer handed to a delivery (given back: no entry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
