@@ -31,7 +31,7 @@ cmake --build build/tests -j 2
 step "FreeRTOS POSIX simulator: C tests under ASan (leaks included) and UBSan"
 bash scripts/sanitize.sh
 
-step "fuzzing: decoder, session, shadow JSON, TLS records (bounded smoke runs)"
+step "fuzzing: decoder, session, agent core, shadow JSON, shadow core, TLS records (bounded smoke runs)"
 bash scripts/fuzz-smoke.sh
 
 # Benchmarks are built and run briefly; they print figures and assert nothing about speed.
