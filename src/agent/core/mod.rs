@@ -758,12 +758,9 @@ where
         if withdrawn {
             Self::deleted(c); // No connection left (a delete may wait for that).
         }
-        if c.deleting && delete_slot_matches(c.delete_slot, slot) {
-            match result {
-                Some(_) => Self::free_client(c),
-                // Its caller gave up: the delete goes on, `deleted` frees the client.
-                None => {}
-            }
+        // A delete not done yet goes on without its caller: `deleted` frees the client.
+        if c.deleting && delete_slot_matches(c.delete_slot, slot) && result.is_some() {
+            Self::free_client(c);
         }
         result
     }
