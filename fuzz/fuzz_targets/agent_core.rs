@@ -143,16 +143,16 @@ impl Rig {
         }
     }
 
-    fn submit(&mut self, c: usize, command: Command<'_, u8, u8>) {
+    fn submit(&mut self, c: usize, mut command: Command<'_, u8, u8>) {
         let Some((i, g)) = self.handles[c] else { return };
-        match self.core.submit(i, g, command, &mut self.pool) {
+        match self.core.submit(i, g, &mut command, &mut self.pool) {
             Ok(slot) => {
                 assert!(!self.outstanding[c].contains(&slot), "a slot handed out twice");
                 self.completed.remove(&(c, slot));
                 self.outstanding[c].push(slot);
             }
-            Err((Refused::Busy | Refused::NoBufferNow, _)) => {}
-            Err((Refused::BadHandle, _)) => assert!(!self.core.live(i, g), "a live handle refused"),
+            Err(Refused::Busy | Refused::NoBufferNow) => {}
+            Err(Refused::BadHandle) => assert!(!self.core.live(i, g), "a live handle refused"),
         }
     }
 
@@ -262,7 +262,7 @@ fuzz_target!(|data: &[u8]| {
                 client_id: b"fuzz",
                 username: None,
                 keep_alive: 60,
-                open: 0,
+                open: Some(0),
                 callback: Some(p.byte()),
                 start: r.now,
                 timeout: u32::from(p.byte()),

@@ -173,7 +173,7 @@ pub extern "C" fn MQTT_AGENT_Connect(
         client_id,
         username: mqtt::ENABLE_METRICS.then_some(mqtt::METRICS_USER_NAME.as_bytes()),
         keep_alive: mqtt::KEEP_ALIVE_INTERVAL_SECONDS,
-        open,
+        open: Some(open),
         callback: Some(Callback::Connect(p.pxCallback, agent_task::CPtr(p.pvUserData))),
         start,
         timeout: xTimeoutTicks,

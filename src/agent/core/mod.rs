@@ -134,7 +134,9 @@ pub enum Command<'a, O, CB> {
         client_id: &'a [u8],
         username: Option<&'a [u8]>,
         keep_alive: u16,
-        open: O,
+        /// `Some` until [`AgentCore::submit`] takes it (the command is
+        /// lent to `submit`, which takes only this part out).
+        open: Option<O>,
         callback: Option<CB>,
         start: u32,
         timeout: u32,
@@ -519,39 +521,40 @@ where
 
     /// Takes a caller's command for client `(index, generation)`; the slot the
     /// caller then waits on. Packet ids are assigned and packets encoded here
-    /// (the payload is copied once, into the packet's buffer). A refused
-    /// command comes back, for the caller to retry within its time.
+    /// (the payload is copied once, into the packet's buffer). The command
+    /// is lent, not moved: a refused one stays with the caller, to retry
+    /// within its time; an accepted connect's open request is taken out.
     #[inline(never)] // A caller's stack: its own frame, not merged into the caller's.
     pub fn submit<'a, P: Pool<Buf = B>>(
         &mut self,
         index: usize,
         generation: u32,
-        command: Command<'a, O, CB>,
+        command: &mut Command<'a, O, CB>,
         pool: &mut P,
-    ) -> Result<u16, (Refused, Command<'a, O, CB>)> {
+    ) -> Result<u16, Refused> {
         if !self.live(index, generation) {
-            return Err((Refused::BadHandle, command));
+            return Err(Refused::BadHandle);
         }
         let c = &mut self.clients[index];
         c.busy = true;
-        let Some(slot) = c.free_slot() else { return Err((Refused::Busy, command)) };
+        let Some(slot) = c.free_slot() else { return Err(Refused::Busy) };
         let slot = slot as u16;
         // The packet's buffer first (its length does not depend on the packet
         // id): without one now, nothing has changed and the caller retries.
-        let request = request(&command);
+        let request = request(command);
         let mut packet = match request.map(|r| r.encoded_len()) {
             None => None,
             Some(Err(_)) => return Ok(Self::done(c, slot, Err(Failure::Invalid))),
             Some(Ok(len)) => match pool.take(len) {
                 Some(buf) => Some((buf, len)),
                 None if len > pool.largest() => return Ok(Self::done(c, slot, Err(Failure::NoBuffer))),
-                None => return Err((Refused::NoBufferNow, command)),
+                None => return Err(Refused::NoBufferNow),
             },
         };
         // The packet id (and the checks that need no packet), then the packet
         // encoded here, at the top of the call: the encoder's frames are not
         // stacked on a helper's (a caller's stack).
-        let id = match Self::packet_id(c, slot, &command) {
+        let id = match Self::packet_id(c, slot, command) {
             Ok(id) => id,
             Err(f) => {
                 if let Some((buf, _)) = packet.take() {
@@ -573,15 +576,15 @@ where
             (Command::Connect { open, callback, start, timeout, .. }, Some(packet)) => {
                 c.packets[slot as usize] = Some(packet);
                 c.connect_slot = Some(slot);
-                c.connect_deadline = (start, timeout);
-                c.callback = callback;
+                c.connect_deadline = (*start, *timeout);
+                c.callback = *callback;
                 c.subs.clear(); // Clean session: the broker forgot them too.
                 c.link = Link::Opening;
-                c.ops[slot as usize] = Op::Opening(Some(ManuallyDrop::new(open)));
+                c.ops[slot as usize] = Op::Opening(open.take().map(ManuallyDrop::new));
                 c.ready |= 1 << slot;
                 return Ok(slot);
             }
-            (command, Some(packet)) => Self::queue_packet(c, slot, &command, id, packet, pool),
+            (command, Some(packet)) => Self::queue_packet(c, slot, command, id, packet, pool),
             (Command::Disconnect, _) => {
                 if c.link == Link::Open {
                     Self::queue_disconnect(c, CloseReason::Requested);
@@ -610,7 +613,7 @@ where
                 }
             }
             (Command::SetCallback { callback }, _) => {
-                c.callback = callback;
+                c.callback = *callback;
                 Some(Ok(()))
             }
             (Command::Barrier, _) => Some(Ok(())),

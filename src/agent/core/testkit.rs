@@ -178,10 +178,10 @@ impl Rig {
     pub fn submit(
         &mut self,
         client: usize,
-        command: Command<'_, Open, Cb>,
+        mut command: Command<'_, Open, Cb>,
     ) -> Result<u16, Refused> {
         let (i, g) = self.handle(client);
-        self.core.submit(i, g, command, &mut self.pool).map_err(|(r, _)| r)
+        self.core.submit(i, g, &mut command, &mut self.pool)
     }
 
     /// Performs every action the core has; the platform's side of each.
@@ -322,7 +322,7 @@ pub fn connect_command(callback: Option<Cb>, timeout: u32) -> Command<'static, O
         client_id: b"core",
         username: None,
         keep_alive: 1200,
-        open: "broker",
+        open: Some("broker"),
         callback,
         start: 1000,
         timeout,

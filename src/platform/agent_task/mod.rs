@@ -432,7 +432,7 @@ impl Agent {
         let (index, generation) = decode_handle(handle).ok_or(SubmitError::BadHandle)?;
         let slot = loop {
             let mut shared = self.lock();
-            let submitted = shared.core().submit(index, generation, command, &mut CPool);
+            let submitted = shared.core().submit(index, generation, &mut command, &mut CPool);
             if let Ok(slot) = submitted {
                 // The caller waits on this slot from now on.
                 if let Some(w) = shared.waiters.get_mut(index * OPS + slot as usize) {
@@ -442,9 +442,8 @@ impl Agent {
             drop(shared);
             match submitted {
                 Ok(slot) => break slot,
-                Err((Refused::BadHandle, _)) => return Err(SubmitError::BadHandle),
-                Err((Refused::Busy | Refused::NoBufferNow, back)) => {
-                    command = back; // Straight back where it was: no copy in this frame.
+                Err(Refused::BadHandle) => return Err(SubmitError::BadHandle),
+                Err(Refused::Busy | Refused::NoBufferNow) => {
                     if rtos::tick_count().wrapping_sub(start) >= timeout {
                         return Err(SubmitError::Timeout);
                     }
