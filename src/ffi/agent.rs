@@ -14,7 +14,7 @@ use crate::ffi::agent_types::*;
 use crate::ffi::mqtt_lib::MQTTBufferHandle_t;
 use crate::ffi::read_c_enum;
 use crate::ffi::types::{pdFAIL, pdPASS, BaseType_t, TickType_t};
-use crate::mqtt::codec::{is_utf8, QoS};
+use crate::mqtt::codec::{utf8_with_nul, QoS};
 use crate::mqtt::topic;
 use crate::platform::agent_task::{self, agent, Callback, Command, Done, Open, SubmitError};
 use crate::platform::rtos;
@@ -159,8 +159,9 @@ pub extern "C" fn MQTT_AGENT_Connect(
     let Some(client_id) = (unsafe { c_bytes(p.pucClientId, p.usClientIdLength as usize) }) else {
         return refused("MQTT_AGENT_Connect", "pucClientId is NULL with a non-zero usClientIdLength");
     };
-    if !is_utf8(client_id) {
-        return refused("MQTT_AGENT_Connect", "the client id is not UTF-8");
+    // The agent does not scan it again (see `Command`): U+0000 is refused here too.
+    if utf8_with_nul(client_id) != Some(false) {
+        return refused("MQTT_AGENT_Connect", "the client id is not UTF-8 or holds U+0000");
     }
     if wants_tls && !p.pcCertificate.is_null() && p.ulCertificateSize > super::agent_tls::MAX_PEM {
         return refused("MQTT_AGENT_Connect", "ulCertificateSize is above 64 KiB");
@@ -179,6 +180,20 @@ pub extern "C" fn MQTT_AGENT_Connect(
         timeout: xTimeoutTicks,
     };
     run(agent, xMQTTHandle, command, start, xTimeoutTicks)
+}
+
+// The user name goes to the agent unscanned, as the checked client id does.
+const _: () = assert!(no_nul(mqtt::METRICS_USER_NAME.as_bytes()), "the metrics user name holds U+0000");
+
+const fn no_nul(s: &[u8]) -> bool {
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == 0 {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// What the agent task needs to open the connection: copies of the host name

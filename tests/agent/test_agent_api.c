@@ -595,6 +595,14 @@ static void prvBadInput( void )
     xConn.usPort = usTestBrokerPort();
     xConn.xSecuredConnection = pdTRUE;
     TEST_CHECK( MQTT_AGENT_Connect( xFresh, &xConn, 100 ) == eMQTTAgentFailure );
+    /* Client ids: U+0000 and invalid UTF-8 are refused (the broker listens: nothing is sent). */
+    xConn.xSecuredConnection = pdFALSE;
+    xConn.pucClientId = ( const uint8_t * ) "a\0b";
+    xConn.usClientIdLength = 3;
+    TEST_CHECK( MQTT_AGENT_Connect( xFresh, &xConn, T_TIMEOUT ) == eMQTTAgentFailure );
+    xConn.pucClientId = ucBadUtf8;
+    xConn.usClientIdLength = sizeof( ucBadUtf8 );
+    TEST_CHECK( MQTT_AGENT_Connect( xFresh, &xConn, T_TIMEOUT ) == eMQTTAgentFailure );
     /* Nothing listens on port 1: connection refused, promptly. */
     TEST_CHECK( xUtilConnect( xFresh, 1, "nobody", NULL, NULL, T_TIMEOUT ) == eMQTTAgentFailure );
     /* Operations on a client that is not connected fail. */

@@ -123,8 +123,12 @@ pub enum Refused {
 }
 
 /// An operation of a caller, as the C API asks for it. Strings and payloads
-/// are copied into the packet during [`AgentCore::submit`]; strings are bytes,
-/// checked there (UTF-8, no U+0000, topic rules) as the client codec does.
+/// are copied into the packet during [`AgentCore::submit`]. Strings are
+/// bytes that the caller checked (well-formed UTF-8, no U+0000, a topic name
+/// without wildcards, a filter's levels): the C API refuses any other with its
+/// cause, and the shadow's topics are valid by construction. The core checks
+/// only what the packet's form needs (lengths, a non-empty topic, the packet
+/// id): it scans no string a second time.
 pub enum Command<'a, O, CB> {
     /// CONNECT with a clean session (AFR's agent never keeps a session).
     /// `open` is what the platform needs to open the connection (host, port,
@@ -542,7 +546,7 @@ where
         // The packet's buffer first (its length does not depend on the packet
         // id): without one now, nothing has changed and the caller retries.
         let request = request(command);
-        let mut packet = match request.map(|r| r.encoded_len()) {
+        let mut packet = match request.map(|r| r.encoded_len_prechecked()) {
             None => None,
             Some(Err(_)) => return Ok(Self::done(c, slot, Err(Failure::Invalid))),
             Some(Ok(len)) => match pool.take(len) {

@@ -65,6 +65,15 @@ impl Request<'_> {
         self.frame(1, None, true)
     }
 
+    /// As [`encoded_len`](Self::encoded_len) for a request whose strings
+    /// its maker checked already (well-formed UTF-8, no U+0000, no wildcard
+    /// in a topic name): they are not scanned (the agent's callers check
+    /// every string they hand it); lengths, an empty topic and the
+    /// packet's size still are.
+    pub fn encoded_len_prechecked(&self) -> Result<usize, EncodeError> {
+        self.frame(1, None, false)
+    }
+
     /// Writes the frame with packet id `id` at the start of `out`; returns its
     /// length. Nothing is written when `out` is too small.
     pub fn encode(&self, id: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
