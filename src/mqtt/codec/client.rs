@@ -207,13 +207,11 @@ pub struct InPublish {
 pub enum FromServer {
     ConnAck(ConnAck),
     Publish(InPublish),
-    PubAck(u16),
-    PubRec(u16),
-    PubRel(u16),
-    PubComp(u16),
-    /// The packet id and the first return code (all were checked).
-    SubAck(u16, SubAckCode),
-    UnsubAck(u16),
+    /// PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK or SUBACK: its type and
+    /// packet id, and for a SUBACK its first return code (all were checked).
+    /// One shape for the six: the session finds the id's packet and checks
+    /// that it waits for this type, whatever the type.
+    Ack { kind: PacketType, id: u16, code: Option<SubAckCode> },
     PingResp,
 }
 
@@ -267,16 +265,8 @@ pub fn decode_from_server(header: &FixedHeader, body: &[u8]) -> Result<FromServe
         }
         // Straight into the caller's result: no copy of the publish's fields.
         PacketType::Publish => return publish(header.flags, body),
-        t @ (PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp | PacketType::UnsubAck) => {
-            // One call for the five packets that are only an id.
-            let id = only_id(body)?;
-            match t {
-                PacketType::PubAck => FromServer::PubAck(id),
-                PacketType::PubRec => FromServer::PubRec(id),
-                PacketType::PubRel => FromServer::PubRel(id),
-                PacketType::PubComp => FromServer::PubComp(id),
-                _ => FromServer::UnsubAck(id),
-            }
+        kind @ (PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp | PacketType::UnsubAck) => {
+            FromServer::Ack { kind, id: only_id(body)?, code: None }
         }
         PacketType::SubAck => {
             let id = id_at(body, 0)?;
@@ -285,7 +275,7 @@ pub fn decode_from_server(header: &FixedHeader, body: &[u8]) -> Result<FromServe
             for &b in codes {
                 SubAckCode::try_from(b)?;
             }
-            FromServer::SubAck(id, SubAckCode::try_from(first)?)
+            FromServer::Ack { kind: PacketType::SubAck, id, code: Some(SubAckCode::try_from(first)?) }
         }
         _ => {
             // PINGRESP: server_may_send left nothing else.
