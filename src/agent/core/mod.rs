@@ -257,36 +257,38 @@ enum Link {
     Open,
 }
 
-enum Rx<B> {
-    Header {
-        bytes: [u8; 5],
-        have: u8,
-    },
-    Small {
-        header: FixedHeader,
-        body: [u8; SMALL],
-        have: u8,
-    },
-    Pooled {
-        header: FixedHeader,
-        buf: B,
-        have: usize,
-    },
-    /// A publish with no buffer: read and thrown away, keeping what its acknowledgement needs.
-    Dropped {
-        header: FixedHeader,
-        have: usize,
-        topic_len: [u8; 2],
-        id: [u8; 2],
-    },
+/// The receive state: the fixed header's bytes, then the body, read by one
+/// path into one target: `small` (a packet other than PUBLISH), a pool buffer
+/// (a publish) or a chunk thrown away (a publish without a buffer, of which
+/// `small` keeps what its acknowledgement needs: the topic length at 0..2,
+/// the packet id at 2..4).
+struct Rx<B> {
+    head: [u8; 5],
+    /// Header bytes read.
+    head_n: u8,
+    /// The whole fixed header, once read.
+    header: Option<FixedHeader>,
+    /// Body bytes read.
+    have: usize,
+    small: [u8; SMALL],
+    buf: Option<B>,
 }
 
 impl<B> Rx<B> {
     const fn start() -> Self {
-        Rx::Header {
-            bytes: [0; 5],
-            have: 0,
-        }
+        Rx { head: [0; 5], head_n: 0, header: None, have: 0, small: [0; SMALL], buf: None }
+    }
+
+    /// A publish without a buffer is being thrown away.
+    fn discarding(&self) -> bool {
+        matches!(self.header, Some(h) if h.packet_type == PacketType::Publish) && self.buf.is_none()
+    }
+
+    /// Ready for the next packet (any buffer was taken out).
+    fn restart(&mut self) {
+        self.head_n = 0;
+        self.header = None;
+        self.have = 0;
     }
 }
 
@@ -795,7 +797,7 @@ where
         c.busy = true;
         let Some(slot) = c.connect_slot else { return };
         c.link = Link::Open;
-        c.rx = Rx::start();
+        c.rx.restart();
         if c.deleting {
             // Deleted while it opened: closed at the next poll, no CONNECT
             // (the connect fails, the delete is done).
@@ -876,10 +878,10 @@ where
         c.small_n = 0;
         c.send_disconnect = false;
         Self::drop_packets(c, Failure::Closed(reason), pool);
-        match core::mem::replace(&mut c.rx, Rx::start()) {
-            Rx::Pooled { buf, .. } => pool.give(buf),
-            _ => {}
+        if let Some(buf) = c.rx.buf.take() {
+            pool.give(buf);
         }
+        c.rx.restart();
         let connect_slot = c.connect_slot.take();
         let failure = match reason {
             CloseReason::Refused(code) => Failure::Refused(code),
@@ -953,7 +955,7 @@ where
             if c.delivery.is_some() || c.small_n as usize >= SMALL_QUEUE {
                 return RxStatus::Paused;
             }
-            let between = matches!(c.rx, Rx::Header { have: 0, .. } | Rx::Dropped { .. });
+            let between = (c.rx.header.is_none() && c.rx.head_n == 0) || c.rx.discarding();
             if c.rx_used >= budget && between {
                 return RxStatus::Budget;
             }
@@ -976,65 +978,48 @@ where
         now: u32,
         pool: &mut P,
     ) -> Result<usize, CloseReason> {
-        let n = match &mut c.rx {
-            Rx::Header { bytes, have } => {
+        let rx = &mut c.rx;
+        let mut chunk = [0u8; DISCARD];
+        let discarding = rx.discarding();
+        let into: &mut [u8] = match rx.header {
+            None => {
                 // Two bytes first (type and the usual one-byte length), then one
                 // more per continued length byte: never past the header.
-                let h = *have as usize;
+                let h = rx.head_n as usize;
                 let want = if h < 2 { 2 - h } else { 1 };
-                let n = reader
-                    .read(&mut bytes[h..h + want])
-                    .map_err(|_| CloseReason::ReadFailed)?;
-                *have += n as u8;
-                n
+                rx.head.get_mut(h..h + want).unwrap_or_default()
             }
-            Rx::Small { header, body, have } => {
+            Some(header) => {
                 let total = header.remaining_len as usize;
-                let h = *have as usize;
-                let n = reader
-                    .read(&mut body[h..total])
-                    .map_err(|_| CloseReason::ReadFailed)?;
-                *have += n as u8;
-                n
-            }
-            Rx::Pooled { header, buf, have } => {
-                let total = header.remaining_len as usize;
-                let n = reader
-                    .read(&mut buf.as_mut()[*have..total])
-                    .map_err(|_| CloseReason::ReadFailed)?;
-                *have += n;
-                n
-            }
-            Rx::Dropped {
-                header,
-                have,
-                topic_len,
-                id,
-            } => {
-                let mut chunk = [0u8; DISCARD];
-                let take = (header.remaining_len as usize - *have).min(DISCARD);
-                let n = reader
-                    .read(&mut chunk[..take])
-                    .map_err(|_| CloseReason::ReadFailed)?;
-                // Keep the topic length (offset 0..2) and the packet id after the topic.
-                for (k, b) in chunk[..n].iter().enumerate() {
-                    let at = *have + k;
-                    if at < 2 {
-                        topic_len[at] = *b;
-                    } else {
-                        let id_at = 2 + u16::from_be_bytes(*topic_len) as usize;
-                        if (id_at..id_at + 2).contains(&at) {
-                            id[at - id_at] = *b;
-                        }
-                    }
+                match rx.buf.as_mut() {
+                    Some(buf) => buf.as_mut().get_mut(rx.have..total).unwrap_or_default(),
+                    None if discarding => &mut chunk[..(total - rx.have).min(DISCARD)],
+                    None => rx.small.get_mut(rx.have..total).unwrap_or_default(),
                 }
-                *have += n;
-                n
             }
         };
-        if n > 0 {
-            Self::advance(c, now, pool)?;
+        let n = reader.read(into).map_err(|_| CloseReason::ReadFailed)?;
+        if n == 0 {
+            return Ok(0);
         }
+        if rx.header.is_none() {
+            rx.head_n += n as u8;
+        } else {
+            if discarding {
+                // Keep the topic length (offset 0..2) and the packet id after the topic.
+                for (k, b) in chunk.iter().take(n).enumerate() {
+                    let at = rx.have + k;
+                    let id_at = 2 + u16::from_be_bytes([rx.small[0], rx.small[1]]) as usize;
+                    if at < 2 {
+                        rx.small[at] = *b;
+                    } else if (id_at..id_at + 2).contains(&at) {
+                        rx.small[2 + at - id_at] = *b;
+                    }
+                }
+            }
+            rx.have += n;
+        }
+        Self::advance(c, now, pool)?;
         Ok(n)
     }
 
@@ -1045,54 +1030,40 @@ where
         now: u32,
         pool: &mut P,
     ) -> Result<(), CloseReason> {
-        if let Rx::Header { bytes, have } = &c.rx {
-            let Some((header, _)) =
-                FixedHeader::parse(&bytes[..*have as usize]).map_err(CloseReason::Malformed)?
-            else {
-                return Ok(());
-            };
-            let len = header.remaining_len as usize;
-            c.rx = if header.packet_type != PacketType::Publish {
-                if len > SMALL {
-                    return Err(CloseReason::Oversized);
-                }
-                Rx::Small {
-                    header,
-                    body: [0; SMALL],
-                    have: 0,
-                }
-            } else {
-                match pool.take_rx(len) {
-                    Some(buf) if buf.as_ref().len() >= len => Rx::Pooled {
-                        header,
-                        buf,
-                        have: 0,
-                    },
-                    other => {
-                        if let Some(buf) = other {
-                            pool.give(buf);
-                        }
-                        c.dropped = Some(len);
-                        Rx::Dropped {
-                            header,
-                            have: 0,
-                            topic_len: [0; 2],
-                            id: [0; 2],
+        let rx = &mut c.rx;
+        let header = match rx.header {
+            Some(header) => header,
+            None => {
+                let Some((header, _)) =
+                    FixedHeader::parse(rx.head.get(..rx.head_n as usize).unwrap_or_default()).map_err(CloseReason::Malformed)?
+                else {
+                    return Ok(());
+                };
+                let len = header.remaining_len as usize;
+                if header.packet_type != PacketType::Publish {
+                    if len > SMALL {
+                        return Err(CloseReason::Oversized);
+                    }
+                } else {
+                    match pool.take_rx(len) {
+                        Some(buf) if buf.as_ref().len() >= len => rx.buf = Some(buf),
+                        other => {
+                            if let Some(buf) = other {
+                                pool.give(buf);
+                            }
+                            c.dropped = Some(len);
+                            rx.small = [0; SMALL];
                         }
                     }
                 }
-            };
-        }
-        let complete = match &c.rx {
-            Rx::Header { .. } => false,
-            Rx::Small { header, have, .. } => *have as usize >= header.remaining_len as usize,
-            Rx::Pooled { header, have, .. } | Rx::Dropped { header, have, .. } => {
-                *have >= header.remaining_len as usize
+                rx.header = Some(header);
+                header
             }
         };
-        if complete {
-            let rx = core::mem::replace(&mut c.rx, Rx::start());
-            Self::handle(c, rx, now, pool)?;
+        if rx.have >= header.remaining_len as usize {
+            let buf = rx.buf.take();
+            rx.restart();
+            Self::handle(c, header, buf, now, pool)?;
         }
         Ok(())
     }
@@ -1100,41 +1071,35 @@ where
     #[inline(never)] // Measured: smaller out of line (the task's pass inlines the rest).
     fn handle<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
-        rx: Rx<B>,
+        header: FixedHeader,
+        mut buf: Option<B>,
         now: u32,
         pool: &mut P,
     ) -> Result<(), CloseReason> {
         // One decode and one session call for every packet; a publish read
         // into a buffer keeps its buffer in `buf` until it is delivered or given back.
-        let (header, small, mut buf, dropped_id) = match rx {
-            Rx::Header { .. } => return Ok(()),
-            Rx::Small { header, body, .. } => (header, body, None, None),
-            Rx::Pooled { header, buf, .. } => (header, [0; SMALL], Some(buf), None),
-            Rx::Dropped { header, id, .. } => (header, [0; SMALL], None, Some(id)),
-        };
         let len = header.remaining_len as usize;
         let mut parts = None;
-        let reaction = match dropped_id {
+        let reaction = if header.packet_type == PacketType::Publish && buf.is_none() {
             // A publish thrown away: acknowledged from its header and id, never delivered.
-            Some(id) => match QoS::try_from((header.flags >> 1) & 0x03) {
-                Ok(qos) => {
-                    let packet_id = (qos != QoS::AtMostOnce).then(|| u16::from_be_bytes(id));
-                    c.session.received_publish(qos, packet_id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol)
+            let qos = match (header.flags >> 1) & 0x03 {
+                0 => QoS::AtMostOnce,
+                1 => QoS::AtLeastOnce,
+                _ => QoS::ExactlyOnce, // Not 3: the header was checked.
+            };
+            let packet_id = (qos != QoS::AtMostOnce).then(|| u16::from_be_bytes([c.rx.small[2], c.rx.small[3]]));
+            c.session.received_publish(qos, packet_id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol)
+        } else {
+            let body = buf.as_ref().map_or(&c.rx.small[..], |b| b.as_ref());
+            match wire::decode_from_server(&header, body.get(..len).unwrap_or(&[])) {
+                Ok(FromServer::Publish(p)) => {
+                    parts = Some((p.qos, p.topic, p.payload));
+                    c.session.received_publish(p.qos, p.packet_id, p.dup)
                 }
-                Err(_) => Err(CloseReason::Malformed(DecodeError::InvalidQos)),
-            },
-            None => {
-                let body = buf.as_ref().map_or(&small[..], |b| b.as_ref());
-                match wire::decode_from_server(&header, body.get(..len).unwrap_or(&[])) {
-                    Ok(FromServer::Publish(p)) => {
-                        parts = Some((p.qos, p.topic, p.payload));
-                        c.session.received_publish(p.qos, p.packet_id, p.dup)
-                    }
-                    Ok(packet) => c.session.received_from_server(&packet, now),
-                    Err(e) => return Self::give_then(pool, buf, CloseReason::Malformed(e)),
-                }
-                .map_err(CloseReason::Protocol)
+                Ok(packet) => c.session.received_from_server(&packet, now),
+                Err(e) => return Self::give_then(pool, buf, CloseReason::Malformed(e)),
             }
+            .map_err(CloseReason::Protocol)
         };
         let reaction = match reaction {
             Ok(r) => r,
@@ -1309,7 +1274,7 @@ where
             .iter()
             .map(|c| {
                 c.packets.iter().filter(|p| p.is_some()).count()
-                    + usize::from(matches!(c.rx, Rx::Pooled { .. }))
+                    + usize::from(c.rx.buf.is_some())
                     + usize::from(c.delivery.is_some())
             })
             .sum()
