@@ -314,12 +314,52 @@ struct Sub<CB, const FILTER: usize> {
 
 /// One client's state, opaque: the platform allocates the table of them
 /// (see [`AgentCore::new`]).
+///
+/// Laid out in declaration order (`repr(C)`), the fields `poll`, the receive
+/// path and the timers test on every pass first: Thumb-2's 16-bit loads and
+/// stores reach byte fields in the first 32 bytes and words in the first 128
+/// (rustc's own order put them after the tables, at offsets past 1,600).
+#[repr(C)]
 pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize> {
+    /// Something may be due for `poll`: set by every call that changes the
+    /// client, cleared by `poll` when it found nothing (idle clients cost
+    /// `poll` one test).
+    busy: bool,
+    /// Entries in `small` (the length of each is 2 + its second byte).
+    small_n: u8,
+    link: Link,
+    /// Report eMQTTAgentDisconnect at the next poll.
+    lost: bool,
+    /// Its Deliver action was handed out.
+    delivery_told: bool,
+    /// A DISCONNECT goes out before that close.
+    send_disconnect: bool,
     allocated: bool,
     deleting: bool,
+    /// Close the link (and why) at the next poll.
+    close: Option<(CloseReason, bool)>,
+    /// Close it once the queues went out (and then a DISCONNECT, when `true`).
+    close_after_queue: Option<(CloseReason, bool)>,
+    connect_slot: Option<u16>,
     delete_slot: Option<u16>,
+    /// Slots whose Complete or Open action is due (bit per slot): `poll`
+    /// looks at these, not at every slot of every client on every call.
+    ready: u32,
+    /// Slots whose packet is due to be sent (the CONNECT's once its connection is open).
+    to_send: u32,
+    /// Slots that complete once their packet is sent (QoS 0 publishes).
+    on_sent: u32,
+    /// Bytes received since the task last rested ([`AgentCore::rested`]):
+    /// the receive budget spans the pauses for deliveries.
+    rx_used: usize,
+    /// The length of a publish dropped for want of a buffer, for the log.
+    dropped: Option<usize>,
     generation: u32,
-    link: Link,
+    connect_deadline: (u32, u32),
+    /// Acknowledgements and PINGREQ, sent before queued packets. Receiving
+    /// pauses while it is full, so that an acknowledgement always has room.
+    small: [[u8; 4]; SMALL_QUEUE],
+    rx: Rx<B>,
     session: Session<OPS, QOS2_IN>,
     ops: [Op<O>; OPS],
     /// Each slot's packet until it is handed out to be sent (a CONNECT
@@ -327,43 +367,9 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     /// operation, so one task's packets go out in its order; slots go out in
     /// slot order.
     packets: [Option<(B, usize)>; OPS],
-    /// Slots whose packet is due to be sent (the CONNECT's once its connection is open).
-    to_send: u32,
-    /// Slots that complete once their packet is sent (QoS 0 publishes).
-    on_sent: u32,
-    connect_slot: Option<u16>,
-    connect_deadline: (u32, u32),
-    rx: Rx<B>,
-    delivery: Option<Delivery<B, CB, SUBS>>,
-    /// Its Deliver action was handed out.
-    delivery_told: bool,
-    subs: Vec<Sub<CB, FILTER>, SUBS>,
     callback: Option<CB>,
-    /// Close the link (and why) at the next poll.
-    close: Option<(CloseReason, bool)>,
-    /// Close it once the queues went out (and then a DISCONNECT, when `true`).
-    close_after_queue: Option<(CloseReason, bool)>,
-    /// A DISCONNECT goes out before that close.
-    send_disconnect: bool,
-    /// Acknowledgements and PINGREQ, sent before queued packets. Receiving
-    /// pauses while it is full, so that an acknowledgement always has room.
-    small: [[u8; 4]; SMALL_QUEUE],
-    /// Entries in `small` (the length of each is 2 + its second byte).
-    small_n: u8,
-    /// The length of a publish dropped for want of a buffer, for the log.
-    dropped: Option<usize>,
-    /// Bytes received since the task last rested ([`AgentCore::rested`]):
-    /// the receive budget spans the pauses for deliveries.
-    rx_used: usize,
-    /// Report eMQTTAgentDisconnect at the next poll.
-    lost: bool,
-    /// Slots whose Complete or Open action is due (bit per slot): `poll`
-    /// looks at these, not at every slot of every client on every call.
-    ready: u32,
-    /// Something may be due for `poll`: set by every call that changes the
-    /// client, cleared by `poll` when it found nothing (idle clients cost
-    /// `poll` one test).
-    busy: bool,
+    delivery: Option<Delivery<B, CB, SUBS>>,
+    subs: Vec<Sub<CB, FILTER>, SUBS>,
 }
 
 /// The agent core. `CLIENTS` is `mqttconfigMAX_BROKERS`, `OPS`
