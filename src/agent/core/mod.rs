@@ -190,7 +190,10 @@ pub struct Delivery<B, CB, const SUBS: usize> {
 pub enum Action<B, CB, O> {
     /// Open the connection of `client`, then call [`AgentCore::opened`] or
     /// [`AgentCore::open_failed`].
-    Open { client: usize, open: O },
+    /// The request is `ManuallyDrop`, as in `Op::Opening`: no other action
+    /// needs drop code, so neither does a batch of them; the platform takes
+    /// it out (`ManuallyDrop::into_inner`) and frees it.
+    Open { client: usize, open: ManuallyDrop<O> },
     /// Send, then call [`AgentCore::sent`]; the buffer (if any) is the
     /// platform's: back to the pool after sending.
     Send {
@@ -1347,7 +1350,7 @@ where
                     }
                     Some(Op::Opening(open)) => {
                         if let Some(open) = open.take() {
-                            return Some(Action::Open { client, open: ManuallyDrop::into_inner(open) });
+                            return Some(Action::Open { client, open });
                         }
                     }
                     _ => {}

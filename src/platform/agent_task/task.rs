@@ -167,7 +167,7 @@ fn pass(
 fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, OpenRequest>, reports: &mut heapless::Vec<Report, BATCH>) {
     match action {
         Action::Open { client, open } => {
-            let report = open_connection(agent, conns, client, open);
+            let report = open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open));
             let _ = reports.push(report);
         }
         Action::Send { client, out, complete } => {
