@@ -85,7 +85,9 @@ pub fn run() -> ! {
         rested = false;
         let more = batch.is_full() || delivery.is_some();
         for action in batch.iter_mut().filter_map(Option::take) {
-            perform(agent, &mut conns, action, &mut reports);
+            if let Some(report) = perform(agent, &mut conns, action) {
+                let _ = reports.push(report);
+            }
         }
         batch.clear();
         deliver(&mut delivery);
@@ -162,17 +164,17 @@ fn pass(
     (flooded, paused, core.next_deadline(now))
 }
 
-/// Performs one of the core's actions, without the lock.
+/// Performs one of the core's actions, without the lock; gives what the
+/// core must be told at the next pass, if anything (one push, in the loop).
 #[inline(never)]
-fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, OpenRequest>, reports: &mut heapless::Vec<Report, BATCH>) {
+fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, OpenRequest>) -> Option<Report> {
     match action {
         Action::Open { client, open } => {
-            let report = open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open));
-            let _ = reports.push(report);
+            return Some(open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open)));
         }
         Action::Send { client, out, complete } => {
             let ok = send(&mut conns[client], out);
-            let _ = reports.push(Report::Sent { client, complete, ok, at: rtos::tick_count() });
+            return Some(Report::Sent { client, complete, ok, at: rtos::tick_count() });
         }
         Action::Close { client, reason, graceful } => close(agent, &mut conns[client], client, reason, graceful),
         Action::Complete { client, slot } => agent.complete(client, slot),
@@ -182,6 +184,7 @@ fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, 
             "MQTT: dropped an incoming publish of {len} bytes: no buffer large enough is free"
         )),
     }
+    None
 }
 
 /// Sends one packet (one `send_all` call for both kinds); a pool buffer goes back after.
