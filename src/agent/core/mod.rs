@@ -430,6 +430,13 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
         }
     }
 
+    /// The connection is open and not being closed: it is read and timed
+    /// (one copy of the test for the task's pass, `received` and `tick`).
+    #[inline(never)]
+    fn reading(&self) -> bool {
+        self.link == Link::Open && self.close.is_none() && self.close_after_queue.is_none()
+    }
+
     /// Queues an acknowledgement or PINGREQ; `false` when the queue is full.
     #[inline(never)]
     fn push_small(&mut self, bytes: [u8; 4]) -> bool {
@@ -955,7 +962,7 @@ where
             return RxStatus::Idle;
         };
         c.busy = true;
-        while c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none() {
+        while c.reading() {
             // The budget ends a pass between packets (or while a publish
             // without a buffer is thrown away): a packet being read into its
             // buffer is bounded by that buffer and finishes now, not a tick
@@ -1208,7 +1215,7 @@ where
         for c in self
             .clients
             .iter_mut()
-            .filter(|c| c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none())
+            .filter(|c| c.reading())
         {
             match c.session.poll(now) {
                 Timer::Idle => {}
@@ -1248,11 +1255,8 @@ where
     }
 
     /// Whether `client` has a connection (opening or open) that the platform reads.
-    #[inline(never)]
     pub fn is_open(&self, client: usize) -> bool {
-        self.clients.get(client).is_some_and(|c| {
-            c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none()
-        })
+        self.clients.get(client).is_some_and(Client::reading)
     }
 
     /// The result of `slot` if it has finished (tests).
