@@ -1107,7 +1107,7 @@ where
             c.session.received_publish(qos, packet_id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol)
         } else {
             let body = buf.as_ref().map_or(&c.rx.small[..], |b| b.as_ref());
-            match wire::decode_from_server(&header, body.get(..len).unwrap_or(&[])) {
+            match wire::decode_body(&header, body.get(..len).unwrap_or(&[])) {
                 Ok(FromServer::Publish(p)) => {
                     parts = Some((p.qos, p.topic, p.payload));
                     c.session.received_publish(p.qos, p.packet_id, p.dup)

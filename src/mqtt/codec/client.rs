@@ -226,10 +226,11 @@ fn only_id(body: &[u8]) -> Result<u16, DecodeError> {
 
 /// The non-zero packet identifier at `at`.
 fn id_at(body: &[u8], at: usize) -> Result<u16, DecodeError> {
-    match body.get(at..).and_then(|b| b.get(..2)) {
+    // `at` is at most 2 + 65,535 (after a topic): no overflow.
+    match body.get(at..at + 2) {
+        Some(&[a, b]) if a | b != 0 => Ok(u16::from_be_bytes([a, b])),
+        Some(_) => Err(DecodeError::ZeroPacketId),
         None => Err(DecodeError::Truncated),
-        Some([0, 0]) => Err(DecodeError::ZeroPacketId),
-        Some(b) => Ok(u16::from_be_bytes([b[0], b[1]])),
     }
 }
 
@@ -248,6 +249,13 @@ pub fn decode_from_server(header: &FixedHeader, body: &[u8]) -> Result<FromServe
     if body.len() > expected {
         return Err(DecodeError::LengthMismatch);
     }
+    decode_body(header, body)
+}
+
+/// [`decode_from_server`] for a header that [`FixedHeader::parse`] read
+/// (so its flags and length were checked) and the body of exactly its
+/// length, as the agent has them: the same result, without checking again.
+pub fn decode_body(header: &FixedHeader, body: &[u8]) -> Result<FromServer, DecodeError> {
     Ok(match header.packet_type {
         PacketType::ConnAck => {
             let [flags, code] = *body else {
@@ -277,13 +285,14 @@ pub fn decode_from_server(header: &FixedHeader, body: &[u8]) -> Result<FromServe
             }
             FromServer::Ack { kind: PacketType::SubAck, id, code: Some(SubAckCode::try_from(first)?) }
         }
-        _ => {
-            // PINGRESP: server_may_send left nothing else.
+        PacketType::PingResp => {
             if !body.is_empty() {
                 return Err(DecodeError::LengthMismatch);
             }
             FromServer::PingResp
         }
+        // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT: never from a server.
+        _ => return Err(DecodeError::UnexpectedPacket),
     })
 }
 

@@ -134,6 +134,10 @@ proptest! {
 
 fn check_decode(header: &FixedHeader, body: &[u8]) {
     let ours = decode_from_server(header, body);
+    // The agent's path: a parsed (valid) header and a body of its length.
+    if header.validate().is_ok() && body.len() == header.remaining_len as usize {
+        assert_eq!(decode_body(header, body), ours);
+    }
     let theirs = Packet::decode_from_server(header, body);
     match (ours, theirs) {
         (Err(a), Err(b)) => assert_eq!(a, b),
