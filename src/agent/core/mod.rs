@@ -450,6 +450,14 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
         self.ready |= finish(&mut self.ops, slot, result);
     }
 
+    /// Every operation in `slots` (bit per slot) fails with `failure`.
+    #[inline(never)]
+    fn fail_all(&mut self, slots: u32, failure: Failure) {
+        for slot in crate::agent::session::Tokens(slots) {
+            self.finish_op(slot, Err(failure));
+        }
+    }
+
     /// A free slot (whose packet, if a hostile broker answered it before it
     /// was sent, has gone out too).
     #[inline(never)]
@@ -904,9 +912,7 @@ where
             other => Failure::Closed(other),
         };
         let waiting = c.session.drop_connection().0 | connect_slot.map_or(0, |s| 1u32 << (s & 31));
-        for slot in crate::agent::session::Tokens(waiting) {
-            c.ready |= finish(&mut c.ops, slot, Err(failure));
-        }
+        c.fail_all(waiting, failure);
         c.drop_subs(Unsub::AnyPending); // Their SUBACK never comes.
         c.link = Link::Closed;
         c.close = Some((reason, graceful));
@@ -924,9 +930,7 @@ where
                 pool.give(buf);
             }
         }
-        for slot in crate::agent::session::Tokens(c.on_sent) {
-            c.finish_op(slot, Err(failure));
-        }
+        c.fail_all(c.on_sent, failure);
         c.to_send = 0;
         c.on_sent = 0;
     }
