@@ -23,7 +23,7 @@ use core::mem::ManuallyDrop;
 use heapless::Vec;
 
 use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer};
-use crate::mqtt::codec::client::{self as wire, FromServer, Request};
+use crate::mqtt::codec::client::{self as wire, Request};
 use crate::mqtt::codec::{ConnectReturnCode, DecodeError, EncodeError, FixedHeader, PacketType, QoS};
 use crate::mqtt::topic;
 
@@ -1092,15 +1092,36 @@ where
     fn handle<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         header: FixedHeader,
-        mut buf: Option<B>,
+        buf: Option<B>,
         now: u32,
         pool: &mut P,
     ) -> Result<(), CloseReason> {
-        // One decode and one session call for every packet; a publish read
-        // into a buffer keeps its buffer in `buf` until it is delivered or given back.
+        // One session call for every packet and one reaction; a publish read
+        // into a buffer keeps its buffer until it is delivered or given back.
         let len = header.remaining_len as usize;
-        let mut parts = None;
-        let reaction = if header.packet_type == PacketType::Publish && buf.is_none() {
+        let reaction = if header.packet_type != PacketType::Publish {
+            let packet = wire::decode_body(&header, c.rx.small.get(..len).unwrap_or(&[])).map_err(CloseReason::Malformed)?;
+            c.session.received_from_server(&packet, now).map_err(CloseReason::Protocol)?
+        } else if let Some(buf) = buf {
+            let p = match wire::decode_publish(header.flags, buf.as_ref().get(..len).unwrap_or(&[])) {
+                Ok(p) => p,
+                Err(e) => return Self::give_then(pool, buf, CloseReason::Malformed(e)),
+            };
+            let reaction = match c.session.received_publish(p.qos, p.packet_id, p.dup) {
+                Ok(r) => r,
+                Err(v) => return Self::give_then(pool, buf, CloseReason::Protocol(v)),
+            };
+            if reaction.deliver {
+                let name = buf.as_ref().get(p.topic.0..p.topic.0 + p.topic.1).unwrap_or(&[]);
+                let subscribers = Self::matching(c, name);
+                let fallback = if subscribers.is_empty() { c.callback } else { None };
+                c.delivery_told = false;
+                c.delivery = Some(Delivery { buf, qos: p.qos, topic: p.topic, payload: p.payload, subscribers, fallback });
+            } else {
+                pool.give(buf); // Not delivered (a QoS 2 re-delivery): acknowledged only.
+            }
+            reaction
+        } else {
             // A publish thrown away: acknowledged from its header and id, never delivered.
             let qos = match (header.flags >> 1) & 0x03 {
                 0 => QoS::AtMostOnce,
@@ -1108,44 +1129,14 @@ where
                 _ => QoS::ExactlyOnce, // Not 3: the header was checked.
             };
             let packet_id = (qos != QoS::AtMostOnce).then(|| u16::from_be_bytes([c.rx.small[2], c.rx.small[3]]));
-            c.session.received_publish(qos, packet_id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol)
-        } else {
-            let body = buf.as_ref().map_or(&c.rx.small[..], |b| b.as_ref());
-            match wire::decode_body(&header, body.get(..len).unwrap_or(&[])) {
-                Ok(FromServer::Publish(p)) => {
-                    parts = Some((p.qos, p.topic, p.payload));
-                    c.session.received_publish(p.qos, p.packet_id, p.dup)
-                }
-                Ok(packet) => c.session.received_from_server(&packet, now),
-                Err(e) => return Self::give_then(pool, buf, CloseReason::Malformed(e)),
-            }
-            .map_err(CloseReason::Protocol)
+            c.session.received_publish(qos, packet_id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol)?
         };
-        let reaction = match reaction {
-            Ok(r) => r,
-            Err(reason) => return Self::give_then(pool, buf, reason),
-        };
-        if let (Some(b), Some((qos, topic, payload)), true) = (buf.as_ref(), parts, reaction.deliver) {
-            let name = b.as_ref().get(topic.0..topic.0 + topic.1).unwrap_or(&[]);
-            let subscribers = Self::matching(c, name);
-            let fallback = if subscribers.is_empty() { c.callback } else { None };
-            if let Some(buf) = buf.take() {
-                c.delivery_told = false;
-                c.delivery = Some(Delivery { buf, qos, topic, payload, subscribers, fallback });
-            }
-        }
-        // Not delivered (a QoS 2 re-delivery): acknowledged only.
-        if let Some(b) = buf {
-            pool.give(b);
-        }
         Self::react(c, crate::agent::session::Reaction { deliver: false, ..reaction }, pool)
     }
 
-    /// Gives `buf` (if any) back and fails with `reason`.
-    fn give_then<P: Pool<Buf = B>>(pool: &mut P, buf: Option<B>, reason: CloseReason) -> Result<(), CloseReason> {
-        if let Some(b) = buf {
-            pool.give(b);
-        }
+    /// Gives `buf` back and fails with `reason`.
+    fn give_then<P: Pool<Buf = B>>(pool: &mut P, buf: B, reason: CloseReason) -> Result<(), CloseReason> {
+        pool.give(buf);
         Err(reason)
     }
 

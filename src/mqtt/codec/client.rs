@@ -249,12 +249,16 @@ pub fn decode_from_server(header: &FixedHeader, body: &[u8]) -> Result<FromServe
     if body.len() > expected {
         return Err(DecodeError::LengthMismatch);
     }
+    if header.packet_type == PacketType::Publish {
+        return decode_publish(header.flags, body).map(FromServer::Publish);
+    }
     decode_body(header, body)
 }
 
-/// [`decode_from_server`] for a header that [`FixedHeader::parse`] read
-/// (so its flags and length were checked) and the body of exactly its
-/// length, as the agent has them: the same result, without checking again.
+/// [`decode_from_server`] for a packet other than PUBLISH (that is
+/// [`decode_publish`]) whose header [`FixedHeader::parse`] read (so its flags
+/// and length were checked), with the body of exactly its length, as the
+/// agent has them: the same result, without checking again.
 pub fn decode_body(header: &FixedHeader, body: &[u8]) -> Result<FromServer, DecodeError> {
     Ok(match header.packet_type {
         PacketType::ConnAck => {
@@ -271,8 +275,6 @@ pub fn decode_body(header: &FixedHeader, body: &[u8]) -> Result<FromServer, Deco
             }
             FromServer::ConnAck(ConnAck { session_present, code })
         }
-        // Straight into the caller's result: no copy of the publish's fields.
-        PacketType::Publish => return publish(header.flags, body),
         kind @ (PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp | PacketType::UnsubAck) => {
             FromServer::Ack { kind, id: only_id(body)?, code: None }
         }
@@ -291,15 +293,16 @@ pub fn decode_body(header: &FixedHeader, body: &[u8]) -> Result<FromServer, Deco
             }
             FromServer::PingResp
         }
-        // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT: never from a server.
+        // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT: never from a
+        // server (and PUBLISH: not here).
         _ => return Err(DecodeError::UnexpectedPacket),
     })
 }
 
 /// A PUBLISH body given its fixed-header flags, which `check_flags` passed
-/// (QoS not 3, no DUP with QoS 0).
-#[inline(always)] // Its one caller's tail: no call, no second frame.
-fn publish(flags: u8, body: &[u8]) -> Result<FromServer, DecodeError> {
+/// (QoS not 3, no DUP with QoS 0): [`decode_from_server`]'s result for it.
+#[inline(always)] // Its one caller's (the agent's) tail: no call, no second frame.
+pub fn decode_publish(flags: u8, body: &[u8]) -> Result<InPublish, DecodeError> {
     let qos = match (flags >> 1) & 0b11 {
         0 => QoS::AtMostOnce,
         1 => QoS::AtLeastOnce,
@@ -330,14 +333,14 @@ fn publish(flags: u8, body: &[u8]) -> Result<FromServer, DecodeError> {
         at += 2;
         Some(id)
     };
-    Ok(FromServer::Publish(InPublish {
+    Ok(InPublish {
         qos,
         packet_id,
         dup,
         retain: flags & 1 != 0,
         topic: (2, topic_len),
         payload: (at, body.len() - at),
-    }))
+    })
 }
 
 #[cfg(test)]
