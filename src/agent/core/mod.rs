@@ -1249,6 +1249,14 @@ where
         self.clients.get_mut(client)?.delivery.take()
     }
 
+    /// [`take_delivery`](Self::take_delivery) into `into`, which holds none
+    /// (the delivery is moved once, not through a temporary).
+    pub fn move_delivery(&mut self, client: usize, into: &mut Option<Delivery<B, CB, SUBS>>) {
+        if let Some(c) = self.clients.get_mut(client) {
+            core::mem::swap(&mut c.delivery, into);
+        }
+    }
+
     /// Whether `client` has a connection (opening or open) that the platform reads.
     pub fn is_open(&self, client: usize) -> bool {
         self.clients.get(client).is_some_and(Client::reading)

@@ -152,7 +152,7 @@ fn pass(
     while !batch.is_full() {
         match core.next_action() {
             Some(Action::Deliver { client }) => {
-                *delivery = core.take_delivery(client);
+                core.move_delivery(client, delivery);
                 break;
             }
             Some(action) => {
