@@ -999,7 +999,8 @@ where
         pool: &mut P,
     ) -> Result<usize, CloseReason> {
         let rx = &mut c.rx;
-        let mut chunk = [0u8; DISCARD];
+        // Made (zeroed) only for a publish thrown away.
+        let mut chunk = None;
         let discarding = rx.discarding();
         let into: &mut [u8] = match rx.header {
             None => {
@@ -1013,7 +1014,7 @@ where
                 let total = header.remaining_len as usize;
                 match rx.buf.as_mut() {
                     Some(buf) => buf.as_mut().get_mut(rx.have..total).unwrap_or_default(),
-                    None if discarding => &mut chunk[..(total - rx.have).min(DISCARD)],
+                    None if discarding => &mut chunk.insert([0u8; DISCARD])[..(total - rx.have).min(DISCARD)],
                     None => rx.small.get_mut(rx.have..total).unwrap_or_default(),
                 }
             }
@@ -1025,7 +1026,7 @@ where
         if rx.header.is_none() {
             rx.head_n += n as u8;
         } else {
-            if discarding {
+            if let Some(chunk) = &chunk {
                 // Keep the topic length (offset 0..2) and the packet id after the topic.
                 for (k, b) in chunk.iter().take(n).enumerate() {
                     let at = rx.have + k;
