@@ -85,9 +85,7 @@ pub fn run() -> ! {
         rested = false;
         let more = batch.is_full() || delivery.is_some();
         for action in batch.iter_mut().filter_map(Option::take) {
-            if let Some(report) = perform(agent, &mut conns, action) {
-                let _ = reports.push(report);
-            }
+            perform(agent, &mut conns, action, &mut reports);
         }
         batch.clear();
         deliver(&mut delivery);
@@ -164,27 +162,27 @@ fn pass(
     (flooded, paused, core.next_deadline(now))
 }
 
-/// Performs one of the core's actions, without the lock; gives what the
-/// core must be told at the next pass, if anything (one push, in the loop).
+/// Performs one of the core's actions, without the lock; what the core must
+/// be told at the next pass goes to `reports` (one push, at the end).
 #[inline(never)]
-fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, OpenRequest>) -> Option<Report> {
-    match action {
-        Action::Open { client, open } => {
-            return Some(open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open)));
-        }
+fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, OpenRequest>, reports: &mut heapless::Vec<Report, BATCH>) {
+    let report = match action {
+        Action::Open { client, open } => open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open)),
         Action::Send { client, out, complete } => {
             let ok = send(&mut conns[client], out);
-            return Some(Report::Sent { client, complete, ok, at: rtos::tick_count() });
+            Report::Sent { client, complete, ok, at: rtos::tick_count() }
         }
-        Action::Close { client, reason, graceful } => close(agent, &mut conns[client], client, reason, graceful),
-        Action::Complete { client, slot } => agent.complete(client, slot),
-        Action::Deliver { .. } => {} // Taken in `pass`.
-        Action::Disconnected { callback, .. } => disconnected(callback),
-        Action::Dropped { len, .. } => crate::platform::log::debug(format_args!(
-            "MQTT: dropped an incoming publish of {len} bytes: no buffer large enough is free"
-        )),
-    }
-    None
+        Action::Close { client, reason, graceful } => return close(agent, &mut conns[client], client, reason, graceful),
+        Action::Complete { client, slot } => return agent.complete(client, slot),
+        Action::Deliver { .. } => return, // Taken in `pass`.
+        Action::Disconnected { callback, .. } => return disconnected(callback),
+        Action::Dropped { len, .. } => {
+            return crate::platform::log::debug(format_args!(
+                "MQTT: dropped an incoming publish of {len} bytes: no buffer large enough is free"
+            ))
+        }
+    };
+    let _ = reports.push(report);
 }
 
 /// Sends one packet (one `send_all` call for both kinds); a pool buffer goes back after.
