@@ -23,7 +23,7 @@ use core::mem::ManuallyDrop;
 use heapless::Vec;
 
 use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer};
-use crate::mqtt::codec::client::{self as wire, FromServer, Request};
+use crate::mqtt::codec::client::{self as wire, Request};
 use crate::mqtt::codec::{ConnectReturnCode, DecodeError, EncodeError, FixedHeader, PacketType, QoS};
 use crate::mqtt::topic;
 
@@ -196,7 +196,10 @@ pub struct Delivery<B, CB, const SUBS: usize> {
 pub enum Action<B, CB, O> {
     /// Open the connection of `client`, then call [`AgentCore::opened`] or
     /// [`AgentCore::open_failed`].
-    Open { client: usize, open: O },
+    /// The request is `ManuallyDrop`, as in `Op::Opening`: no other action
+    /// needs drop code, so neither does a batch of them; the platform takes
+    /// it out (`ManuallyDrop::into_inner`) and frees it.
+    Open { client: usize, open: ManuallyDrop<O> },
     /// Send, then call [`AgentCore::sent`]; the buffer (if any) is the
     /// platform's: back to the pool after sending.
     Send {
@@ -263,36 +266,38 @@ enum Link {
     Open,
 }
 
-enum Rx<B> {
-    Header {
-        bytes: [u8; 5],
-        have: u8,
-    },
-    Small {
-        header: FixedHeader,
-        body: [u8; SMALL],
-        have: u8,
-    },
-    Pooled {
-        header: FixedHeader,
-        buf: B,
-        have: usize,
-    },
-    /// A publish with no buffer: read and thrown away, keeping what its acknowledgement needs.
-    Dropped {
-        header: FixedHeader,
-        have: usize,
-        topic_len: [u8; 2],
-        id: [u8; 2],
-    },
+/// The receive state: the fixed header's bytes, then the body, read by one
+/// path into one target: `small` (a packet other than PUBLISH), a pool buffer
+/// (a publish) or a chunk thrown away (a publish without a buffer, of which
+/// `small` keeps what its acknowledgement needs: the topic length at 0..2,
+/// the packet id at 2..4).
+struct Rx<B> {
+    head: [u8; 5],
+    /// Header bytes read.
+    head_n: u8,
+    /// The whole fixed header, once read.
+    header: Option<FixedHeader>,
+    /// Body bytes read.
+    have: usize,
+    small: [u8; SMALL],
+    buf: Option<B>,
 }
 
 impl<B> Rx<B> {
     const fn start() -> Self {
-        Rx::Header {
-            bytes: [0; 5],
-            have: 0,
-        }
+        Rx { head: [0; 5], head_n: 0, header: None, have: 0, small: [0; SMALL], buf: None }
+    }
+
+    /// A publish without a buffer is being thrown away.
+    fn discarding(&self) -> bool {
+        matches!(self.header, Some(h) if h.packet_type == PacketType::Publish) && self.buf.is_none()
+    }
+
+    /// Ready for the next packet (any buffer was taken out).
+    fn restart(&mut self) {
+        self.head_n = 0;
+        self.header = None;
+        self.have = 0;
     }
 }
 
@@ -318,12 +323,52 @@ struct Sub<CB, const FILTER: usize> {
 
 /// One client's state, opaque: the platform allocates the table of them
 /// (see [`AgentCore::new`]).
+///
+/// Laid out in declaration order (`repr(C)`), the fields `poll`, the receive
+/// path and the timers test on every pass first: Thumb-2's 16-bit loads and
+/// stores reach byte fields in the first 32 bytes and words in the first 128
+/// (rustc's own order put them after the tables, at offsets past 1,600).
+#[repr(C)]
 pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize> {
+    /// Something may be due for `poll`: set by every call that changes the
+    /// client, cleared by `poll` when it found nothing (idle clients cost
+    /// `poll` one test).
+    busy: bool,
+    /// Entries in `small` (the length of each is 2 + its second byte).
+    small_n: u8,
+    link: Link,
+    /// Report eMQTTAgentDisconnect at the next poll.
+    lost: bool,
+    /// Its Deliver action was handed out.
+    delivery_told: bool,
+    /// A DISCONNECT goes out before that close.
+    send_disconnect: bool,
     allocated: bool,
     deleting: bool,
+    /// Close the link (and why) at the next poll.
+    close: Option<(CloseReason, bool)>,
+    /// Close it once the queues went out (and then a DISCONNECT, when `true`).
+    close_after_queue: Option<(CloseReason, bool)>,
+    connect_slot: Option<u16>,
     delete_slot: Option<u16>,
+    /// Slots whose Complete or Open action is due (bit per slot): `poll`
+    /// looks at these, not at every slot of every client on every call.
+    ready: u32,
+    /// Slots whose packet is due to be sent (the CONNECT's once its connection is open).
+    to_send: u32,
+    /// Slots that complete once their packet is sent (QoS 0 publishes).
+    on_sent: u32,
+    /// Bytes received since the task last rested ([`AgentCore::rested`]):
+    /// the receive budget spans the pauses for deliveries.
+    rx_used: usize,
+    /// The length of a publish dropped for want of a buffer, for the log.
+    dropped: Option<usize>,
     generation: u32,
-    link: Link,
+    connect_deadline: (u32, u32),
+    /// Acknowledgements and PINGREQ, sent before queued packets. Receiving
+    /// pauses while it is full, so that an acknowledgement always has room.
+    small: [[u8; 4]; SMALL_QUEUE],
+    rx: Rx<B>,
     session: Session<OPS, QOS2_IN>,
     ops: [Op<O>; OPS],
     /// Each slot's packet until it is handed out to be sent (a CONNECT
@@ -331,43 +376,9 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     /// operation, so one task's packets go out in its order; slots go out in
     /// slot order.
     packets: [Option<(B, usize)>; OPS],
-    /// Slots whose packet is due to be sent (the CONNECT's once its connection is open).
-    to_send: u32,
-    /// Slots that complete once their packet is sent (QoS 0 publishes).
-    on_sent: u32,
-    connect_slot: Option<u16>,
-    connect_deadline: (u32, u32),
-    rx: Rx<B>,
-    delivery: Option<Delivery<B, CB, SUBS>>,
-    /// Its Deliver action was handed out.
-    delivery_told: bool,
-    subs: Vec<Sub<CB, FILTER>, SUBS>,
     callback: Option<CB>,
-    /// Close the link (and why) at the next poll.
-    close: Option<(CloseReason, bool)>,
-    /// Close it once the queues went out (and then a DISCONNECT, when `true`).
-    close_after_queue: Option<(CloseReason, bool)>,
-    /// A DISCONNECT goes out before that close.
-    send_disconnect: bool,
-    /// Acknowledgements and PINGREQ, sent before queued packets. Receiving
-    /// pauses while it is full, so that an acknowledgement always has room.
-    small: [[u8; 4]; SMALL_QUEUE],
-    /// Entries in `small` (the length of each is 2 + its second byte).
-    small_n: u8,
-    /// The length of a publish dropped for want of a buffer, for the log.
-    dropped: Option<usize>,
-    /// Bytes received since the task last rested ([`AgentCore::rested`]):
-    /// the receive budget spans the pauses for deliveries.
-    rx_used: usize,
-    /// Report eMQTTAgentDisconnect at the next poll.
-    lost: bool,
-    /// Slots whose Complete or Open action is due (bit per slot): `poll`
-    /// looks at these, not at every slot of every client on every call.
-    ready: u32,
-    /// Something may be due for `poll`: set by every call that changes the
-    /// client, cleared by `poll` when it found nothing (idle clients cost
-    /// `poll` one test).
-    busy: bool,
+    delivery: Option<Delivery<B, CB, SUBS>>,
+    subs: Vec<Sub<CB, FILTER>, SUBS>,
 }
 
 /// The agent core. `CLIENTS` is `mqttconfigMAX_BROKERS`, `OPS`
@@ -425,6 +436,13 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
         }
     }
 
+    /// The connection is open and not being closed: it is read and timed
+    /// (one copy of the test for the task's pass, `received` and `tick`).
+    #[inline(never)]
+    fn reading(&self) -> bool {
+        self.link == Link::Open && self.close.is_none() && self.close_after_queue.is_none()
+    }
+
     /// Queues an acknowledgement or PINGREQ; `false` when the queue is full.
     #[inline(never)]
     fn push_small(&mut self, bytes: [u8; 4]) -> bool {
@@ -436,6 +454,14 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
 
     fn finish_op(&mut self, slot: u16, result: Result<(), Failure>) {
         self.ready |= finish(&mut self.ops, slot, result);
+    }
+
+    /// Every operation in `slots` (bit per slot) fails with `failure`.
+    #[inline(never)]
+    fn fail_all(&mut self, slots: u32, failure: Failure) {
+        for slot in crate::agent::session::Tokens(slots) {
+            self.finish_op(slot, Err(failure));
+        }
     }
 
     /// A free slot (whose packet, if a hostile broker answered it before it
@@ -802,7 +828,7 @@ where
         c.busy = true;
         let Some(slot) = c.connect_slot else { return };
         c.link = Link::Open;
-        c.rx = Rx::start();
+        c.rx.restart();
         if c.deleting {
             // Deleted while it opened: closed at the next poll, no CONNECT
             // (the connect fails, the delete is done).
@@ -883,19 +909,17 @@ where
         c.small_n = 0;
         c.send_disconnect = false;
         Self::drop_packets(c, Failure::Closed(reason), pool);
-        match core::mem::replace(&mut c.rx, Rx::start()) {
-            Rx::Pooled { buf, .. } => pool.give(buf),
-            _ => {}
+        if let Some(buf) = c.rx.buf.take() {
+            pool.give(buf);
         }
+        c.rx.restart();
         let connect_slot = c.connect_slot.take();
         let failure = match reason {
             CloseReason::Refused(code) => Failure::Refused(code),
             other => Failure::Closed(other),
         };
         let waiting = c.session.drop_connection().0 | connect_slot.map_or(0, |s| 1u32 << (s & 31));
-        for slot in crate::agent::session::Tokens(waiting) {
-            c.ready |= finish(&mut c.ops, slot, Err(failure));
-        }
+        c.fail_all(waiting, failure);
         c.drop_subs(Unsub::AnyPending); // Their SUBACK never comes.
         c.link = Link::Closed;
         c.close = Some((reason, graceful));
@@ -913,9 +937,7 @@ where
                 pool.give(buf);
             }
         }
-        for slot in crate::agent::session::Tokens(c.on_sent) {
-            c.finish_op(slot, Err(failure));
-        }
+        c.fail_all(c.on_sent, failure);
         c.to_send = 0;
         c.on_sent = 0;
     }
@@ -951,7 +973,7 @@ where
             return RxStatus::Idle;
         };
         c.busy = true;
-        while c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none() {
+        while c.reading() {
             // The budget ends a pass between packets (or while a publish
             // without a buffer is thrown away): a packet being read into its
             // buffer is bounded by that buffer and finishes now, not a tick
@@ -960,7 +982,7 @@ where
             if c.delivery.is_some() || c.small_n as usize >= SMALL_QUEUE {
                 return RxStatus::Paused;
             }
-            let between = matches!(c.rx, Rx::Header { have: 0, .. } | Rx::Dropped { .. });
+            let between = (c.rx.header.is_none() && c.rx.head_n == 0) || c.rx.discarding();
             if c.rx_used >= budget && between {
                 return RxStatus::Budget;
             }
@@ -983,65 +1005,49 @@ where
         now: u32,
         pool: &mut P,
     ) -> Result<usize, CloseReason> {
-        let n = match &mut c.rx {
-            Rx::Header { bytes, have } => {
+        let rx = &mut c.rx;
+        // Made (zeroed) only for a publish thrown away.
+        let mut chunk = None;
+        let discarding = rx.discarding();
+        let into: &mut [u8] = match rx.header {
+            None => {
                 // Two bytes first (type and the usual one-byte length), then one
                 // more per continued length byte: never past the header.
-                let h = *have as usize;
+                let h = rx.head_n as usize;
                 let want = if h < 2 { 2 - h } else { 1 };
-                let n = reader
-                    .read(&mut bytes[h..h + want])
-                    .map_err(|_| CloseReason::ReadFailed)?;
-                *have += n as u8;
-                n
+                rx.head.get_mut(h..h + want).unwrap_or_default()
             }
-            Rx::Small { header, body, have } => {
+            Some(header) => {
                 let total = header.remaining_len as usize;
-                let h = *have as usize;
-                let n = reader
-                    .read(&mut body[h..total])
-                    .map_err(|_| CloseReason::ReadFailed)?;
-                *have += n as u8;
-                n
-            }
-            Rx::Pooled { header, buf, have } => {
-                let total = header.remaining_len as usize;
-                let n = reader
-                    .read(&mut buf.as_mut()[*have..total])
-                    .map_err(|_| CloseReason::ReadFailed)?;
-                *have += n;
-                n
-            }
-            Rx::Dropped {
-                header,
-                have,
-                topic_len,
-                id,
-            } => {
-                let mut chunk = [0u8; DISCARD];
-                let take = (header.remaining_len as usize - *have).min(DISCARD);
-                let n = reader
-                    .read(&mut chunk[..take])
-                    .map_err(|_| CloseReason::ReadFailed)?;
-                // Keep the topic length (offset 0..2) and the packet id after the topic.
-                for (k, b) in chunk[..n].iter().enumerate() {
-                    let at = *have + k;
-                    if at < 2 {
-                        topic_len[at] = *b;
-                    } else {
-                        let id_at = 2 + u16::from_be_bytes(*topic_len) as usize;
-                        if (id_at..id_at + 2).contains(&at) {
-                            id[at - id_at] = *b;
-                        }
-                    }
+                match rx.buf.as_mut() {
+                    Some(buf) => buf.as_mut().get_mut(rx.have..total).unwrap_or_default(),
+                    None if discarding => &mut chunk.insert([0u8; DISCARD])[..(total - rx.have).min(DISCARD)],
+                    None => rx.small.get_mut(rx.have..total).unwrap_or_default(),
                 }
-                *have += n;
-                n
             }
         };
-        if n > 0 {
-            Self::advance(c, now, pool)?;
+        let n = reader.read(into).map_err(|_| CloseReason::ReadFailed)?;
+        if n == 0 {
+            return Ok(0);
         }
+        if rx.header.is_none() {
+            rx.head_n += n as u8;
+        } else {
+            if let Some(chunk) = &chunk {
+                // Keep the topic length (offset 0..2) and the packet id after the topic.
+                for (k, b) in chunk.iter().take(n).enumerate() {
+                    let at = rx.have + k;
+                    let id_at = 2 + u16::from_be_bytes([rx.small[0], rx.small[1]]) as usize;
+                    if at < 2 {
+                        rx.small[at] = *b;
+                    } else if (id_at..id_at + 2).contains(&at) {
+                        rx.small[2 + at - id_at] = *b;
+                    }
+                }
+            }
+            rx.have += n;
+        }
+        Self::advance(c, now, pool)?;
         Ok(n)
     }
 
@@ -1052,54 +1058,40 @@ where
         now: u32,
         pool: &mut P,
     ) -> Result<(), CloseReason> {
-        if let Rx::Header { bytes, have } = &c.rx {
-            let Some((header, _)) =
-                FixedHeader::parse(&bytes[..*have as usize]).map_err(CloseReason::Malformed)?
-            else {
-                return Ok(());
-            };
-            let len = header.remaining_len as usize;
-            c.rx = if header.packet_type != PacketType::Publish {
-                if len > SMALL {
-                    return Err(CloseReason::Oversized);
-                }
-                Rx::Small {
-                    header,
-                    body: [0; SMALL],
-                    have: 0,
-                }
-            } else {
-                match pool.take_rx(len) {
-                    Some(buf) if buf.as_ref().len() >= len => Rx::Pooled {
-                        header,
-                        buf,
-                        have: 0,
-                    },
-                    other => {
-                        if let Some(buf) = other {
-                            pool.give(buf);
-                        }
-                        c.dropped = Some(len);
-                        Rx::Dropped {
-                            header,
-                            have: 0,
-                            topic_len: [0; 2],
-                            id: [0; 2],
+        let rx = &mut c.rx;
+        let header = match rx.header {
+            Some(header) => header,
+            None => {
+                let Some((header, _)) =
+                    FixedHeader::parse(rx.head.get(..rx.head_n as usize).unwrap_or_default()).map_err(CloseReason::Malformed)?
+                else {
+                    return Ok(());
+                };
+                let len = header.remaining_len as usize;
+                if header.packet_type != PacketType::Publish {
+                    if len > SMALL {
+                        return Err(CloseReason::Oversized);
+                    }
+                } else {
+                    match pool.take_rx(len) {
+                        Some(buf) if buf.as_ref().len() >= len => rx.buf = Some(buf),
+                        other => {
+                            if let Some(buf) = other {
+                                pool.give(buf);
+                            }
+                            c.dropped = Some(len);
+                            rx.small = [0; SMALL];
                         }
                     }
                 }
-            };
-        }
-        let complete = match &c.rx {
-            Rx::Header { .. } => false,
-            Rx::Small { header, have, .. } => *have as usize >= header.remaining_len as usize,
-            Rx::Pooled { header, have, .. } | Rx::Dropped { header, have, .. } => {
-                *have >= header.remaining_len as usize
+                rx.header = Some(header);
+                header
             }
         };
-        if complete {
-            let rx = core::mem::replace(&mut c.rx, Rx::start());
-            Self::handle(c, rx, now, pool)?;
+        if rx.have >= header.remaining_len as usize {
+            let buf = rx.buf.take();
+            rx.restart();
+            Self::handle(c, header, buf, now, pool)?;
         }
         Ok(())
     }
@@ -1107,67 +1099,52 @@ where
     #[inline(never)] // Measured: smaller out of line (the task's pass inlines the rest).
     fn handle<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
-        rx: Rx<B>,
+        header: FixedHeader,
+        buf: Option<B>,
         now: u32,
         pool: &mut P,
     ) -> Result<(), CloseReason> {
-        // One decode and one session call for every packet; a publish read
-        // into a buffer keeps its buffer in `buf` until it is delivered or given back.
-        let (header, small, mut buf, dropped_id) = match rx {
-            Rx::Header { .. } => return Ok(()),
-            Rx::Small { header, body, .. } => (header, body, None, None),
-            Rx::Pooled { header, buf, .. } => (header, [0; SMALL], Some(buf), None),
-            Rx::Dropped { header, id, .. } => (header, [0; SMALL], None, Some(id)),
-        };
+        // One session call for every packet and one reaction; a publish read
+        // into a buffer keeps its buffer until it is delivered or given back.
         let len = header.remaining_len as usize;
-        let mut parts = None;
-        let reaction = match dropped_id {
-            // A publish thrown away: acknowledged from its header and id, never delivered.
-            Some(id) => match QoS::try_from((header.flags >> 1) & 0x03) {
-                Ok(qos) => {
-                    let packet_id = (qos != QoS::AtMostOnce).then(|| u16::from_be_bytes(id));
-                    c.session.received_publish(qos, packet_id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol)
-                }
-                Err(_) => Err(CloseReason::Malformed(DecodeError::InvalidQos)),
-            },
-            None => {
-                let body = buf.as_ref().map_or(&small[..], |b| b.as_ref());
-                match wire::decode_from_server(&header, body.get(..len).unwrap_or(&[])) {
-                    Ok(FromServer::Publish(p)) => {
-                        parts = Some((p.qos, p.topic, p.payload));
-                        c.session.received_publish(p.qos, p.packet_id, p.dup)
-                    }
-                    Ok(packet) => c.session.received_from_server(&packet, now),
-                    Err(e) => return Self::give_then(pool, buf, CloseReason::Malformed(e)),
-                }
-                .map_err(CloseReason::Protocol)
-            }
-        };
-        let reaction = match reaction {
-            Ok(r) => r,
-            Err(reason) => return Self::give_then(pool, buf, reason),
-        };
-        if let (Some(b), Some((qos, topic, payload)), true) = (buf.as_ref(), parts, reaction.deliver) {
-            let name = b.as_ref().get(topic.0..topic.0 + topic.1).unwrap_or(&[]);
-            let subscribers = Self::matching(c, name);
-            let fallback = if subscribers.is_empty() { c.callback } else { None };
-            if let Some(buf) = buf.take() {
+        let reaction = if header.packet_type != PacketType::Publish {
+            let packet = wire::decode_body(&header, c.rx.small.get(..len).unwrap_or(&[])).map_err(CloseReason::Malformed)?;
+            c.session.received_from_server(&packet, now).map_err(CloseReason::Protocol)?
+        } else if let Some(buf) = buf {
+            let p = match wire::decode_publish(header.flags, buf.as_ref().get(..len).unwrap_or(&[])) {
+                Ok(p) => p,
+                Err(e) => return Self::give_then(pool, buf, CloseReason::Malformed(e)),
+            };
+            let reaction = match c.session.received_publish(p.qos, p.packet_id, p.dup) {
+                Ok(r) => r,
+                Err(v) => return Self::give_then(pool, buf, CloseReason::Protocol(v)),
+            };
+            if reaction.deliver {
+                let name = buf.as_ref().get(p.topic.0..p.topic.0 + p.topic.1).unwrap_or(&[]);
+                let subscribers = Self::matching(c, name);
+                let fallback = if subscribers.is_empty() { c.callback } else { None };
                 c.delivery_told = false;
-                c.delivery = Some(Delivery { buf, qos, topic, payload, subscribers, fallback });
+                c.delivery = Some(Delivery { buf, qos: p.qos, topic: p.topic, payload: p.payload, subscribers, fallback });
+            } else {
+                pool.give(buf); // Not delivered (a QoS 2 re-delivery): acknowledged only.
             }
-        }
-        // Not delivered (a QoS 2 re-delivery): acknowledged only.
-        if let Some(b) = buf {
-            pool.give(b);
-        }
+            reaction
+        } else {
+            // A publish thrown away: acknowledged from its header and id, never delivered.
+            let qos = match (header.flags >> 1) & 0x03 {
+                0 => QoS::AtMostOnce,
+                1 => QoS::AtLeastOnce,
+                _ => QoS::ExactlyOnce, // Not 3: the header was checked.
+            };
+            let packet_id = (qos != QoS::AtMostOnce).then(|| u16::from_be_bytes([c.rx.small[2], c.rx.small[3]]));
+            c.session.received_publish(qos, packet_id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol)?
+        };
         Self::react(c, crate::agent::session::Reaction { deliver: false, ..reaction }, pool)
     }
 
-    /// Gives `buf` (if any) back and fails with `reason`.
-    fn give_then<P: Pool<Buf = B>>(pool: &mut P, buf: Option<B>, reason: CloseReason) -> Result<(), CloseReason> {
-        if let Some(b) = buf {
-            pool.give(b);
-        }
+    /// Gives `buf` back and fails with `reason`.
+    fn give_then<P: Pool<Buf = B>>(pool: &mut P, buf: B, reason: CloseReason) -> Result<(), CloseReason> {
+        pool.give(buf);
         Err(reason)
     }
 
@@ -1241,7 +1218,7 @@ where
         for c in self
             .clients
             .iter_mut()
-            .filter(|c| c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none())
+            .filter(|c| c.reading())
         {
             match c.session.poll(now) {
                 Timer::Idle => {}
@@ -1280,12 +1257,17 @@ where
         self.clients.get_mut(client)?.delivery.take()
     }
 
+    /// [`take_delivery`](Self::take_delivery) into `into`, which holds none
+    /// (the delivery is moved once, not through a temporary).
+    pub fn move_delivery(&mut self, client: usize, into: &mut Option<Delivery<B, CB, SUBS>>) {
+        if let Some(c) = self.clients.get_mut(client) {
+            core::mem::swap(&mut c.delivery, into);
+        }
+    }
+
     /// Whether `client` has a connection (opening or open) that the platform reads.
-    #[inline(never)]
     pub fn is_open(&self, client: usize) -> bool {
-        self.clients.get(client).is_some_and(|c| {
-            c.link == Link::Open && c.close.is_none() && c.close_after_queue.is_none()
-        })
+        self.clients.get(client).is_some_and(Client::reading)
     }
 
     /// The result of `slot` if it has finished (tests).
@@ -1316,7 +1298,7 @@ where
             .iter()
             .map(|c| {
                 c.packets.iter().filter(|p| p.is_some()).count()
-                    + usize::from(matches!(c.rx, Rx::Pooled { .. }))
+                    + usize::from(c.rx.buf.is_some())
                     + usize::from(c.delivery.is_some())
             })
             .sum()
@@ -1383,7 +1365,7 @@ where
                     }
                     Some(Op::Opening(open)) => {
                         if let Some(open) = open.take() {
-                            return Some(Action::Open { client, open: ManuallyDrop::into_inner(open) });
+                            return Some(Action::Open { client, open });
                         }
                     }
                     _ => {}

@@ -188,7 +188,7 @@ impl Rig {
     pub fn run(&mut self) {
         while let Some(action) = self.core.poll(&mut self.pool) {
             match action {
-                Action::Open { client, open } => self.did.push(Did::Open(client, open)),
+                Action::Open { client, open } => self.did.push(Did::Open(client, core::mem::ManuallyDrop::into_inner(open))),
                 Action::Send {
                     client,
                     out,

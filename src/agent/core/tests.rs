@@ -636,6 +636,27 @@ fn a_publish_without_a_free_buffer_is_dropped_and_still_acknowledged() {
 }
 
 #[test]
+fn a_dropped_publish_keeps_its_packet_id_across_discarded_chunks() {
+    // The topic is long enough that the id straddles the first two discarded
+    // chunks (offsets 31 and 32 of the body): the acknowledgement still carries it.
+    let mut r = Rig::with_pool(1);
+    let c = r.create();
+    r.connect(c);
+    let held = r.pool.take(1).unwrap();
+    let topic = format!("a/{}", "x".repeat(27));
+    let packet = publish(&topic, &[7; 40], 2, 0x1234, false);
+    r.broker(c, &packet);
+    assert_eq!(r.sent(c), vec![vec![0x50, 0x02, 0x12, 0x34]]);
+    assert!(!r.did.iter().any(|d| matches!(d, Did::Delivered(..))));
+    assert!(r.did.contains(&Did::Dropped(c, 2 + 29 + 2 + 40)));
+    // The next packet is read from its header on.
+    r.broker(c, &PINGRESP);
+    assert!(r.core.is_open(c));
+    r.pool.give(held);
+    r.assert_buffers_home();
+}
+
+#[test]
 fn exact_filters_before_wildcards_in_subscription_order_until_one_keeps_the_buffer() {
     let mut r = Rig::new();
     let c = r.create();

@@ -8,24 +8,26 @@
 use heapless::Vec;
 
 use crate::mqtt::codec::client::FromServer;
-use crate::mqtt::codec::{ConnectReturnCode, Packet, QoS, SubAckCode};
+use crate::mqtt::codec::{ConnectReturnCode, Packet, PacketType, QoS, SubAckCode};
 
 /// Identifies the caller's operation that a packet completes (the agent's op slot).
 pub type Token = u16;
 
-/// Which acknowledgement an in-flight packet waits for.
+/// Which acknowledgement an in-flight packet waits for: its value is that
+/// packet's type (so an acknowledgement is checked by comparing its type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Expect {
     /// QoS 1 PUBLISH → PUBACK.
-    PubAck,
+    PubAck = PacketType::PubAck as u8,
     /// QoS 2 PUBLISH → PUBREC (then we send PUBREL).
-    PubRec,
+    PubRec = PacketType::PubRec as u8,
     /// QoS 2 PUBREL → PUBCOMP.
-    PubComp,
+    PubComp = PacketType::PubComp as u8,
     /// SUBSCRIBE → SUBACK.
-    SubAck,
+    SubAck = PacketType::SubAck as u8,
     /// UNSUBSCRIBE → UNSUBACK.
-    UnsubAck,
+    UnsubAck = PacketType::UnsubAck as u8,
 }
 
 /// How a caller's operation ended.
@@ -284,13 +286,17 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         let p = match packet {
             Packet::ConnAck(a) => FromServer::ConnAck(*a),
             Packet::PingResp(_) => FromServer::PingResp,
-            Packet::PubAck(a) => FromServer::PubAck(a.0),
-            Packet::PubRec(a) => FromServer::PubRec(a.0),
-            Packet::PubRel(a) => FromServer::PubRel(a.0),
-            Packet::PubComp(a) => FromServer::PubComp(a.0),
-            Packet::UnsubAck(a) => FromServer::UnsubAck(a.0),
+            Packet::PubAck(a) => FromServer::Ack { kind: PacketType::PubAck, id: a.0, code: None },
+            Packet::PubRec(a) => FromServer::Ack { kind: PacketType::PubRec, id: a.0, code: None },
+            Packet::PubRel(a) => FromServer::Ack { kind: PacketType::PubRel, id: a.0, code: None },
+            Packet::PubComp(a) => FromServer::Ack { kind: PacketType::PubComp, id: a.0, code: None },
+            Packet::UnsubAck(a) => FromServer::Ack { kind: PacketType::UnsubAck, id: a.0, code: None },
             // We send one filter per SUBSCRIBE, so the first code is the answer.
-            Packet::SubAck(a) => FromServer::SubAck(a.packet_id, a.codes().next().unwrap_or(SubAckCode::Failure)),
+            Packet::SubAck(a) => FromServer::Ack {
+                kind: PacketType::SubAck,
+                id: a.packet_id,
+                code: Some(a.codes().next().unwrap_or(SubAckCode::Failure)),
+            },
             Packet::Publish(p) => return self.received_publish(p.qos, p.packet_id, p.dup),
             _ => return Err(ProtocolViolation::UnexpectedPacket),
         };
@@ -329,34 +335,39 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         let mut r = Reaction::default();
         match *packet {
             FromServer::PingResp => self.ping_sent = None,
-            FromServer::PubAck(id) => r.complete = self.finish(id, Expect::PubAck, Outcome::Done)?,
-            FromServer::PubComp(id) => r.complete = self.finish(id, Expect::PubComp, Outcome::Done)?,
-            FromServer::UnsubAck(id) => r.complete = self.finish(id, Expect::UnsubAck, Outcome::Done)?,
-            FromServer::SubAck(id, code) => {
-                let outcome = match code {
-                    SubAckCode::Granted(q) => Outcome::Granted(q),
-                    SubAckCode::Failure => Outcome::SubscriptionRefused,
-                };
-                r.complete = self.finish(id, Expect::SubAck, outcome)?;
-            }
-            FromServer::PubRec(id) => {
-                // Outgoing QoS 2, step 2 [MQTT-4.3.3]: answer PUBREL and wait for PUBCOMP.
-                match self.in_flight.iter_mut().find(|f| f.packet_id == id) {
-                    Some(f) if f.expect == Expect::PubRec || f.expect == Expect::PubComp => {
-                        f.expect = Expect::PubComp;
-                        r.send = Some(Ack::PubRel(id));
-                    }
-                    Some(_) => return Err(ProtocolViolation::MismatchedAck),
-                    // Unknown id: still release it so that the broker can finish.
-                    None => r.send = Some(Ack::PubRel(id)),
-                }
-            }
-            FromServer::PubRel(id) => {
+            FromServer::Ack { kind: PacketType::PubRel, id, .. } => {
                 // Incoming QoS 2, step 3: the id may be reused by the broker from now on.
                 if let Some(i) = self.inbound_qos2.iter_mut().find(|i| **i == id) {
                     *i = 0; // Ids are unique in the table.
                 }
                 r.send = Some(Ack::PubComp(id));
+            }
+            FromServer::Ack { kind, id, code } => {
+                // PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK: the in-flight packet
+                // of `id` must wait for this type. An unknown id is ignored (a
+                // duplicate or an answer to a dropped connection's packet).
+                let rec = kind == PacketType::PubRec;
+                if rec {
+                    // Outgoing QoS 2, step 2 [MQTT-4.3.3]: answer PUBREL (an unknown
+                    // id too, so that the broker can finish) and wait for PUBCOMP.
+                    r.send = Some(Ack::PubRel(id));
+                }
+                let Some(i) = self.in_flight.iter().position(|f| f.packet_id == id) else { return Ok(r) };
+                let Some(f) = self.in_flight.get_mut(i) else { return Ok(r) };
+                // A PUBREC again while PUBCOMP is awaited is answered again.
+                if f.expect as u8 != kind as u8 && !(rec && f.expect == Expect::PubComp) {
+                    return Err(ProtocolViolation::MismatchedAck);
+                }
+                if rec {
+                    f.expect = Expect::PubComp;
+                } else {
+                    let outcome = match code {
+                        None => Outcome::Done,
+                        Some(SubAckCode::Granted(q)) => Outcome::Granted(q),
+                        Some(SubAckCode::Failure) => Outcome::SubscriptionRefused,
+                    };
+                    r.complete = self.in_flight.swap_remove(i).token.map(|t| (t, outcome));
+                }
             }
             FromServer::Publish(p) => return self.received_publish(p.qos, p.packet_id, p.dup),
             FromServer::ConnAck(_) => return Err(ProtocolViolation::UnexpectedPacket),
@@ -409,24 +420,6 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
             _ => return Err(ProtocolViolation::UnexpectedPacket),
         }
         Ok(r)
-    }
-
-    /// Ends the in-flight packet `id`, which must wait for `expect`. An unknown
-    /// id is ignored (a duplicate or an answer to a dropped connection's packet).
-    fn finish(
-        &mut self,
-        id: u16,
-        expect: Expect,
-        outcome: Outcome,
-    ) -> Result<Option<(Token, Outcome)>, ProtocolViolation> {
-        let Some(i) = self.in_flight.iter().position(|f| f.packet_id == id) else {
-            return Ok(None);
-        };
-        if self.in_flight[i].expect != expect {
-            return Err(ProtocolViolation::MismatchedAck);
-        }
-        let f = self.in_flight.swap_remove(i);
-        Ok(f.token.map(|t| (t, outcome)))
     }
 
     /// Keep-alive and CONNACK timing.

@@ -216,13 +216,11 @@ pub struct InPublish {
 pub enum FromServer {
     ConnAck(ConnAck),
     Publish(InPublish),
-    PubAck(u16),
-    PubRec(u16),
-    PubRel(u16),
-    PubComp(u16),
-    /// The packet id and the first return code (all were checked).
-    SubAck(u16, SubAckCode),
-    UnsubAck(u16),
+    /// PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK or SUBACK: its type and
+    /// packet id, and for a SUBACK its first return code (all were checked).
+    /// One shape for the six: the session finds the id's packet and checks
+    /// that it waits for this type, whatever the type.
+    Ack { kind: PacketType, id: u16, code: Option<SubAckCode> },
     PingResp,
 }
 
@@ -237,10 +235,11 @@ fn only_id(body: &[u8]) -> Result<u16, DecodeError> {
 
 /// The non-zero packet identifier at `at`.
 fn id_at(body: &[u8], at: usize) -> Result<u16, DecodeError> {
-    match body.get(at..).and_then(|b| b.get(..2)) {
+    // `at` is at most 2 + 65,535 (after a topic): no overflow.
+    match body.get(at..at + 2) {
+        Some(&[a, b]) if a | b != 0 => Ok(u16::from_be_bytes([a, b])),
+        Some(_) => Err(DecodeError::ZeroPacketId),
         None => Err(DecodeError::Truncated),
-        Some([0, 0]) => Err(DecodeError::ZeroPacketId),
-        Some(b) => Ok(u16::from_be_bytes([b[0], b[1]])),
     }
 }
 
@@ -259,6 +258,17 @@ pub fn decode_from_server(header: &FixedHeader, body: &[u8]) -> Result<FromServe
     if body.len() > expected {
         return Err(DecodeError::LengthMismatch);
     }
+    if header.packet_type == PacketType::Publish {
+        return decode_publish(header.flags, body).map(FromServer::Publish);
+    }
+    decode_body(header, body)
+}
+
+/// [`decode_from_server`] for a packet other than PUBLISH (that is
+/// [`decode_publish`]) whose header [`FixedHeader::parse`] read (so its flags
+/// and length were checked), with the body of exactly its length, as the
+/// agent has them: the same result, without checking again.
+pub fn decode_body(header: &FixedHeader, body: &[u8]) -> Result<FromServer, DecodeError> {
     Ok(match header.packet_type {
         PacketType::ConnAck => {
             let [flags, code] = *body else {
@@ -274,18 +284,8 @@ pub fn decode_from_server(header: &FixedHeader, body: &[u8]) -> Result<FromServe
             }
             FromServer::ConnAck(ConnAck { session_present, code })
         }
-        // Straight into the caller's result: no copy of the publish's fields.
-        PacketType::Publish => return publish(header.flags, body),
-        t @ (PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp | PacketType::UnsubAck) => {
-            // One call for the five packets that are only an id.
-            let id = only_id(body)?;
-            match t {
-                PacketType::PubAck => FromServer::PubAck(id),
-                PacketType::PubRec => FromServer::PubRec(id),
-                PacketType::PubRel => FromServer::PubRel(id),
-                PacketType::PubComp => FromServer::PubComp(id),
-                _ => FromServer::UnsubAck(id),
-            }
+        kind @ (PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp | PacketType::UnsubAck) => {
+            FromServer::Ack { kind, id: only_id(body)?, code: None }
         }
         PacketType::SubAck => {
             let id = id_at(body, 0)?;
@@ -294,22 +294,24 @@ pub fn decode_from_server(header: &FixedHeader, body: &[u8]) -> Result<FromServe
             for &b in codes {
                 SubAckCode::try_from(b)?;
             }
-            FromServer::SubAck(id, SubAckCode::try_from(first)?)
+            FromServer::Ack { kind: PacketType::SubAck, id, code: Some(SubAckCode::try_from(first)?) }
         }
-        _ => {
-            // PINGRESP: server_may_send left nothing else.
+        PacketType::PingResp => {
             if !body.is_empty() {
                 return Err(DecodeError::LengthMismatch);
             }
             FromServer::PingResp
         }
+        // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT: never from a
+        // server (and PUBLISH: not here).
+        _ => return Err(DecodeError::UnexpectedPacket),
     })
 }
 
 /// A PUBLISH body given its fixed-header flags, which `check_flags` passed
-/// (QoS not 3, no DUP with QoS 0).
-#[inline(always)] // Its one caller's tail: no call, no second frame.
-fn publish(flags: u8, body: &[u8]) -> Result<FromServer, DecodeError> {
+/// (QoS not 3, no DUP with QoS 0): [`decode_from_server`]'s result for it.
+#[inline(always)] // Its one caller's (the agent's) tail: no call, no second frame.
+pub fn decode_publish(flags: u8, body: &[u8]) -> Result<InPublish, DecodeError> {
     let qos = match (flags >> 1) & 0b11 {
         0 => QoS::AtMostOnce,
         1 => QoS::AtLeastOnce,
@@ -340,14 +342,14 @@ fn publish(flags: u8, body: &[u8]) -> Result<FromServer, DecodeError> {
         at += 2;
         Some(id)
     };
-    Ok(FromServer::Publish(InPublish {
+    Ok(InPublish {
         qos,
         packet_id,
         dup,
         retain: flags & 1 != 0,
         topic: (2, topic_len),
         payload: (at, body.len() - at),
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -150,7 +150,7 @@ fn pass(
     while !batch.is_full() {
         match core.next_action() {
             Some(Action::Deliver { client }) => {
-                *delivery = core.take_delivery(client);
+                core.move_delivery(client, delivery);
                 break;
             }
             Some(action) => {
@@ -162,26 +162,27 @@ fn pass(
     (flooded, paused, core.next_deadline(now))
 }
 
-/// Performs one of the core's actions, without the lock.
+/// Performs one of the core's actions, without the lock; what the core must
+/// be told at the next pass goes to `reports` (one push, at the end).
 #[inline(never)]
 fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, OpenRequest>, reports: &mut heapless::Vec<Report, BATCH>) {
-    match action {
-        Action::Open { client, open } => {
-            let report = open_connection(agent, conns, client, open);
-            let _ = reports.push(report);
-        }
+    let report = match action {
+        Action::Open { client, open } => open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open)),
         Action::Send { client, out, complete } => {
             let ok = send(&mut conns[client], out);
-            let _ = reports.push(Report::Sent { client, complete, ok, at: rtos::tick_count() });
+            Report::Sent { client, complete, ok, at: rtos::tick_count() }
         }
-        Action::Close { client, reason, graceful } => close(agent, &mut conns[client], client, reason, graceful),
-        Action::Complete { client, slot } => agent.complete(client, slot),
-        Action::Deliver { .. } => {} // Taken in `pass`.
-        Action::Disconnected { callback, .. } => disconnected(callback),
-        Action::Dropped { len, .. } => crate::platform::log::debug(format_args!(
-            "MQTT: dropped an incoming publish of {len} bytes: no buffer large enough is free"
-        )),
-    }
+        Action::Close { client, reason, graceful } => return close(agent, &mut conns[client], client, reason, graceful),
+        Action::Complete { client, slot } => return agent.complete(client, slot),
+        Action::Deliver { .. } => return, // Taken in `pass`.
+        Action::Disconnected { callback, .. } => return disconnected(callback),
+        Action::Dropped { len, .. } => {
+            return crate::platform::log::debug(format_args!(
+                "MQTT: dropped an incoming publish of {len} bytes: no buffer large enough is free"
+            ))
+        }
+    };
+    let _ = reports.push(report);
 }
 
 /// Sends one packet (one `send_all` call for both kinds); a pool buffer goes back after.

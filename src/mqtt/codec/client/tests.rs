@@ -134,19 +134,29 @@ proptest! {
 
 fn check_decode(header: &FixedHeader, body: &[u8]) {
     let ours = decode_from_server(header, body);
+    // The agent's path: a parsed (valid) header and a body of its length.
+    if header.validate().is_ok() && body.len() == header.remaining_len as usize {
+        if header.packet_type == PacketType::Publish {
+            assert_eq!(decode_publish(header.flags, body).map(FromServer::Publish), ours);
+        } else if header.packet_type.server_may_send() {
+            assert_eq!(decode_body(header, body), ours);
+        }
+    }
     let theirs = Packet::decode_from_server(header, body);
     match (ours, theirs) {
         (Err(a), Err(b)) => assert_eq!(a, b),
         (Ok(a), Ok(b)) => {
             let expected = match b {
                 Packet::ConnAck(c) => FromServer::ConnAck(c),
-                Packet::PubAck(p) => FromServer::PubAck(p.0),
-                Packet::PubRec(p) => FromServer::PubRec(p.0),
-                Packet::PubRel(p) => FromServer::PubRel(p.0),
-                Packet::PubComp(p) => FromServer::PubComp(p.0),
-                Packet::UnsubAck(p) => FromServer::UnsubAck(p.0),
+                Packet::PubAck(p) => FromServer::Ack { kind: PacketType::PubAck, id: p.0, code: None },
+                Packet::PubRec(p) => FromServer::Ack { kind: PacketType::PubRec, id: p.0, code: None },
+                Packet::PubRel(p) => FromServer::Ack { kind: PacketType::PubRel, id: p.0, code: None },
+                Packet::PubComp(p) => FromServer::Ack { kind: PacketType::PubComp, id: p.0, code: None },
+                Packet::UnsubAck(p) => FromServer::Ack { kind: PacketType::UnsubAck, id: p.0, code: None },
                 Packet::PingResp(_) => FromServer::PingResp,
-                Packet::SubAck(s) => FromServer::SubAck(s.packet_id, s.codes().next().unwrap()),
+                Packet::SubAck(s) => {
+                    FromServer::Ack { kind: PacketType::SubAck, id: s.packet_id, code: Some(s.codes().next().unwrap()) }
+                }
                 Packet::Publish(p) => {
                     let base = body.as_ptr() as usize;
                     FromServer::Publish(InPublish {
