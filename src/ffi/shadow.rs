@@ -345,6 +345,8 @@ struct Caller<'a> {
     start: u32,
     timeout: TickType_t,
     body: &'a [u8],
+    /// A connect's parameters, the application's (the Connect step puts our
+    /// callback in a copy).
     connect: Option<&'a MQTTAgentConnectParams_t>,
 }
 
@@ -390,7 +392,12 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held, app: Ap
             }
             Step::Connect => {
                 last = match caller.connect {
-                    Some(p) => outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, p, ticks)),
+                    Some(app) => {
+                        // The application's parameters, with our callback in its place
+                        // (built here: its stack slot is only live for this call).
+                        let ours = MQTTAgentConnectParams_t { pxCallback: Some(on_agent_event), pvUserData: id.handle() as *mut c_void, ..*app };
+                        outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, &ours, ticks))
+                    }
                     None => Outcome::Failure,
                 };
                 continue;
@@ -569,8 +576,6 @@ fn flow(
         Err(code) => return Ended::Finish(code, None),
     };
     let begun = rtos::tick_count();
-    // Connect: the application's parameters, with our callback in its place.
-    let params = connect.map(|app| MQTTAgentConnectParams_t { pxCallback: Some(on_agent_event), pvUserData: id.handle() as *mut c_void, ..*app });
     // Its record also stands for the response wait (`Shadow::response`): a
     // response of an earlier operation that came too late is forgotten.
     let Some(mut held) = s.operation(id.slot, begun, timeout) else { return Ended::Finish(eShadowTimeout, None) };
@@ -608,7 +613,7 @@ fn flow(
         }
     };
     let body = body.get(..len).unwrap_or(&[]);
-    drive(s, id, &Caller { mqtt, start: begun, timeout, body, connect: params.as_ref() }, &mut held, app)
+    drive(s, id, &Caller { mqtt, start: begun, timeout, body, connect }, &mut held, app)
 }
 
 /// A flow's return code (a delete's ends in [`SHADOW_ClientDelete`]).
