@@ -241,7 +241,7 @@ fn refuse(function: &str, argument: &str, why: &str) -> ShadowReturnCode_t {
 }
 
 /// Common entry: not from an agent callback (it would deadlock), a live handle.
-#[inline(always)] // Two callers; inlined in both the image is smaller (measured).
+#[inline(always)] // Inlined into its caller, the image is smaller (measured).
 /// Also the client's MQTT client (fixed for the client's life).
 fn enter(function: &str, handle: ShadowClientHandle_t) -> Result<(&'static Shadow, ClientId, MqttId), ShadowReturnCode_t> {
     if agent_task::in_agent_task() {
@@ -345,6 +345,8 @@ struct Caller<'a> {
     start: u32,
     timeout: TickType_t,
     body: &'a [u8],
+    /// A connect's parameters, the application's (the Connect step puts our
+    /// callback in a copy).
     connect: Option<&'a MQTTAgentConnectParams_t>,
 }
 
@@ -390,7 +392,12 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held, app: Ap
             }
             Step::Connect => {
                 last = match caller.connect {
-                    Some(p) => outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, p, ticks)),
+                    Some(app) => {
+                        // The application's parameters, with our callback in its place
+                        // (built here: its stack slot is only live for this call).
+                        let ours = MQTTAgentConnectParams_t { pxCallback: Some(on_agent_event), pvUserData: id.handle() as *mut c_void, ..*app };
+                        outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, &ours, ticks))
+                    }
                     None => Outcome::Failure,
                 };
                 continue;
@@ -569,8 +576,6 @@ fn flow(
         Err(code) => return Ended::Finish(code, None),
     };
     let begun = rtos::tick_count();
-    // Connect: the application's parameters, with our callback in its place.
-    let params = connect.map(|app| MQTTAgentConnectParams_t { pxCallback: Some(on_agent_event), pvUserData: id.handle() as *mut c_void, ..*app });
     // Its record also stands for the response wait (`Shadow::response`): a
     // response of an earlier operation that came too late is forgotten.
     let Some(mut held) = s.operation(id.slot, begun, timeout) else { return Ended::Finish(eShadowTimeout, None) };
@@ -608,7 +613,7 @@ fn flow(
         }
     };
     let body = body.get(..len).unwrap_or(&[]);
-    drive(s, id, &Caller { mqtt, start: begun, timeout, body, connect: params.as_ref() }, &mut held, app)
+    drive(s, id, &Caller { mqtt, start: begun, timeout, body, connect }, &mut held, app)
 }
 
 /// A flow's return code (a delete's ends in [`SHADOW_ClientDelete`]).
@@ -638,12 +643,19 @@ pub extern "C" fn SHADOW_ClientConnect(
 /// Disconnects the client's MQTT client, waiting at most `shadowconfigCLEANUP_TIME_MS`.
 #[no_mangle]
 pub extern "C" fn SHADOW_ClientDisconnect(xShadowClientHandle: ShadowClientHandle_t) -> ShadowReturnCode_t {
-    match enter("SHADOW_ClientDisconnect", xShadowClientHandle) {
-        Ok((_, _, mqtt)) => {
-            code(from_agent(MQTT_AGENT_Disconnect(mqtt.0 as MQTTAgentHandle_t, cleanup_ticks())))
-        }
-        Err(code) => code,
+    const F: &str = "SHADOW_ClientDisconnect";
+    if agent_task::in_agent_task() {
+        return refuse(F, "call", "from the MQTT agent task (a callback)");
     }
+    let Some(mqtt) = mqtt_of(xShadowClientHandle) else { return refuse(F, "xShadowClientHandle", "no live shadow client") };
+    code(from_agent(MQTT_AGENT_Disconnect(mqtt.0 as MQTTAgentHandle_t, cleanup_ticks())))
+}
+
+/// The MQTT client of the live client `handle` names (fixed for the client's life).
+#[inline(never)] // Two callers: one copy.
+fn mqtt_of(handle: ShadowClientHandle_t) -> Option<MqttId> {
+    let g = SHADOW.lock();
+    g.core.client(handle as usize).and_then(|id| g.core.mqtt(id))
 }
 
 fn from_agent(c: MQTTAgentReturnCode_t) -> Code {
@@ -797,11 +809,7 @@ pub extern "C" fn SHADOW_ReturnMQTTBuffer(
     xShadowClientHandle: ShadowClientHandle_t,
     xBufferHandle: MQTTBufferHandle_t,
 ) -> ShadowReturnCode_t {
-    let s = &SHADOW;
-    let Some(mqtt) = ({
-        let g = s.lock();
-        g.core.client(xShadowClientHandle as usize).and_then(|id| g.core.mqtt(id))
-    }) else {
+    let Some(mqtt) = mqtt_of(xShadowClientHandle) else {
         return refuse("SHADOW_ReturnMQTTBuffer", "xShadowClientHandle", "no live shadow client");
     };
     code(from_agent(MQTT_AGENT_ReturnBuffer(mqtt.0 as MQTTAgentHandle_t, xBufferHandle)))

@@ -48,7 +48,8 @@ pub struct Fields<'a> {
 pub const MAX_NESTING: usize = 16;
 const _: () = assert!(MAX_NESTING < 32);
 
-/// The member being read at the top level (bit in `Scan::seen`).
+/// The member being read at the top level (bit in `Scan::seen`; `Scan::key`
+/// lists ours in this order).
 const TOKEN: u8 = 1;
 const CODE: u8 = 2;
 const VERSION: u8 = 4;
@@ -140,10 +141,19 @@ impl<'a> Scan<'a> {
         }
         // Compared by value: `"client\u0054oken"` is our member too (else a
         // request could carry it next to the token we add, twice for the service).
-        let member = [(&b"clientToken"[..], TOKEN), (b"code", CODE), (b"version", VERSION)]
-            .into_iter()
-            .find(|(ours, _)| same_string(name, ours))
-            .map_or(0, |(_, member)| member);
+        // Ours, packed (no table of slices, no table built on the stack): each
+        // name after its length, in the order of their bits; none leaves 8.
+        const OURS: &[u8] = b"\x0bclientToken\x04code\x07version";
+        let (mut at, mut member) = (0, 1u8);
+        while let Some(&len) = OURS.get(at) {
+            let end = at + 1 + len as usize;
+            if same_string(name, OURS.get(at + 1..end).unwrap_or(&[])) {
+                break;
+            }
+            at = end;
+            member <<= 1;
+        }
+        let member = member & 7;
         if *seen & member != 0 {
             return None;
         }

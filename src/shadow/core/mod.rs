@@ -328,7 +328,8 @@ enum Phase {
 struct Run {
     flow: Flow,
     phase: Phase,
-    /// The thing (index in the client's names); `NO_NAME`: none.
+    /// The thing (index in the client's names); `NO_NAME`: none. A
+    /// connect's and a delete's topic phase: the name it visits.
     name: u8,
     qos: u8,
     /// Kinds of `name` the topic phase still visits, and those for the release phase.
@@ -338,9 +339,9 @@ struct Run {
     got: u8,
     /// Register: the new callbacks ([`Wants`] bits).
     want: u8,
-    /// Connect and delete: the next topic, name × 8 + kind.
+    /// Connect and delete: the next name (`name` is the one being visited).
     at: u16,
-    /// The topic whose SUBSCRIBE is out, name × 8 + kind + 1 (0: none).
+    /// The kind of `name` whose SUBSCRIBE is out, + 1 (0: none).
     out: u16,
     /// The flow's result so far (`Success` until something failed).
     code: Code,
@@ -707,10 +708,9 @@ impl<T: Copy> ShadowCore<T> {
         }
         // The answer to a SUBSCRIBE that was out.
         if r.out != 0 {
-            let (n, k) = ((r.out - 1) as usize / 8, (r.out - 1) as usize % 8);
+            let (n, k) = (r.name as usize, (r.out - 1) as usize);
             r.out = 0;
             if outcome == Outcome::Success {
-                r.got |= ((n == r.name as usize) as u8) << k;
                 c.names[n].live |= 1 << k;
             } else {
                 r.code = outcome;
@@ -739,61 +739,74 @@ impl<T: Copy> ShadowCore<T> {
                     r.phase = Phase::Resubscribe;
                     return Step::Connect;
                 }
-                Phase::Acquire | Phase::Release if r.mask != 0 => {
+                // The topic phases: the kinds of `mask` of `name`, lowest first;
+                // a connect's and a delete's visit every name in turn (cursor
+                // `at`), each with the kinds it uses.
+                Phase::Acquire | Phase::Release | Phase::Resubscribe | Phase::Drop => {
+                    let all = matches!(r.phase, Phase::Resubscribe | Phase::Drop);
+                    if r.mask == 0 {
+                        if r.phase == Phase::Resubscribe && r.at == 0 && outcome != Outcome::Success {
+                            // The CONNECT failed.
+                            r.code = outcome;
+                            r.phase = Phase::End;
+                            continue;
+                        }
+                        // A dedicated MQTT client goes with its subscriptions.
+                        let dropped = r.phase == Phase::Drop && c.dedicated;
+                        if all && (r.at as usize) < NAMES && !dropped {
+                            // The next name: the kinds it uses.
+                            let e = &c.names[r.at as usize];
+                            r.name = r.at as u8;
+                            r.at += 1;
+                            r.mask = (0..8).fold(0, |m, k| m | ((e.uses[k] > 0) as u8) << k);
+                            continue;
+                        }
+                        r.phase = match r.phase {
+                            Phase::Acquire if r.flow == Flow::Operation => Phase::Publish,
+                            Phase::Acquire => Phase::Release,
+                            _ => Phase::End,
+                        };
+                        if all {
+                            r.name = NO_NAME;
+                        }
+                        // The release phase's kinds (the phases after the others ignore `mask`).
+                        r.mask = r.release;
+                        continue;
+                    }
                     let k = r.mask.trailing_zeros() as usize;
                     r.mask &= r.mask - 1;
+                    let phase = r.phase;
                     *topic = Some((n, k));
-                    if r.phase == Phase::Acquire {
-                        if self.acquire(slot, n, k) {
-                            let r = &mut self.clients[slot].run;
-                            r.out = (n * 8 + k + 1) as u16;
-                            return Step::Subscribe { qos: r.qos };
+                    let subscribe = match phase {
+                        Phase::Acquire => {
+                            // Counted here, before its SUBSCRIBE: a rollback
+                            // finds the failed one's use dropped already.
+                            r.got |= 1 << k;
+                            self.acquire(slot, n, k)
                         }
-                        self.clients[slot].run.got |= 1 << k;
-                    } else if self.release(slot, n, k) {
-                        // A rollback of a registration, nobody waits for it.
-                        let r = &self.clients[slot].run;
-                        let budget = if r.flow == Flow::Register && r.code != Code::Success { Budget::Cleanup } else { Budget::Caller };
+                        Phase::Resubscribe => true,
+                        _ => false,
+                    };
+                    let r = &mut self.clients[slot].run;
+                    if subscribe {
+                        r.out = k as u16 + 1;
+                        return Step::Subscribe { qos: r.qos };
+                    }
+                    // Released: a rollback of a registration, nobody waits for it.
+                    let mut budget = if r.flow == Flow::Register && r.code != Code::Success { Budget::Cleanup } else { Budget::Caller };
+                    let unsubscribe = match phase {
+                        Phase::Release => self.release(slot, n, k),
+                        Phase::Drop => {
+                            let e = &mut self.clients[slot].names[n];
+                            e.uses[k] = 0;
+                            e.live &= !(1 << k);
+                            budget = Budget::Cleanup;
+                            !self.held_elsewhere(slot, n, k, false)
+                        }
+                        _ => false,
+                    };
+                    if unsubscribe {
                         return Step::Unsubscribe { budget };
-                    }
-                    *topic = None;
-                }
-                Phase::Acquire => {
-                    r.phase = match r.flow {
-                        Flow::Operation => Phase::Publish,
-                        _ => Phase::Release,
-                    };
-                    r.mask = r.release;
-                }
-                Phase::Release => r.phase = Phase::End,
-                Phase::Resubscribe | Phase::Drop => {
-                    let drop = r.phase == Phase::Drop;
-                    if !drop && r.at == 0 && outcome != Outcome::Success {
-                        // The CONNECT failed.
-                        r.code = outcome;
-                        r.phase = Phase::End;
-                        continue;
-                    }
-                    // A dedicated MQTT client goes with its subscriptions.
-                    if drop && c.dedicated {
-                        r.at = (NAMES * 8) as u16;
-                    }
-                    let Some(i) = (r.at as usize..NAMES * 8).find(|&i| c.names[i / 8].uses[i % 8] > 0) else {
-                        r.phase = Phase::End;
-                        continue;
-                    };
-                    r.at = i as u16 + 1;
-                    let (n, k) = (i / 8, i % 8);
-                    *topic = Some((n, k));
-                    if !drop {
-                        r.out = i as u16 + 1;
-                        return Step::Subscribe { qos: 1 };
-                    }
-                    let e = &mut c.names[n];
-                    e.uses[k] = 0;
-                    e.live &= !(1 << k);
-                    if !self.held_elsewhere(slot, n, k, false) {
-                        return Step::Unsubscribe { budget: Budget::Cleanup };
                     }
                     *topic = None;
                 }
