@@ -436,9 +436,11 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
         }
     }
 
-    /// The connection is open and not being closed: it is read and timed
-    /// (one copy of the test for the task's pass, `received` and `tick`).
-    #[inline(never)]
+    /// The connection is open and not being closed: it is read and timed.
+    /// Inlined at its call sites in the task's every pass (each client) and
+    /// receive loop: out of line it saved 20 bytes of flash and cost 144
+    /// instructions per QoS 1 round trip in the agent task (QEMU mps2-an386).
+    #[inline(always)]
     fn reading(&self) -> bool {
         self.link == Link::Open && self.close.is_none() && self.close_after_queue.is_none()
     }
