@@ -330,25 +330,20 @@ struct Sub<CB, const FILTER: usize> {
 /// (rustc's own order put them after the tables, at offsets past 1,600).
 #[repr(C)]
 pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize> {
-    /// Something may be due for `poll`: set by every call that changes the
-    /// client, cleared by `poll` when it found nothing (idle clients cost
-    /// `poll` one test).
-    busy: bool,
-    /// Entries in `small` (the length of each is 2 + its second byte).
-    small_n: u8,
+    /// The work due for `poll` but the completions and opens of `ready`: a
+    /// byte per kind (`DUE_*`), in the order `poll` hands it out; `poll`
+    /// takes the first byte not 0 and counts it down. A flag is 0 or 1;
+    /// `due[DUE_SMALL]` is the number of entries in `small`. The payloads
+    /// stay in their fields. One loop in `poll` reads them all, instead of
+    /// a test of each optional field in turn.
+    due: [u8; 8],
     link: Link,
-    /// Report eMQTTAgentDisconnect at the next poll.
-    lost: bool,
-    /// Its Deliver action was handed out.
-    delivery_told: bool,
-    /// A DISCONNECT goes out before that close.
-    send_disconnect: bool,
     allocated: bool,
     deleting: bool,
-    /// Close the link (and why) at the next poll.
-    close: Option<(CloseReason, bool)>,
-    /// Close it once the queues went out (and then a DISCONNECT, when `true`).
-    close_after_queue: Option<(CloseReason, bool)>,
+    /// Why `DUE_CLOSE` closes the link (and whether gracefully).
+    close: (CloseReason, bool),
+    /// Why `DUE_CLOSE_AFTER_QUEUE` closes it once the queues went out.
+    close_after_queue: (CloseReason, bool),
     connect_slot: Option<u16>,
     delete_slot: Option<u16>,
     /// Slots whose Complete or Open action is due (bit per slot): `poll`
@@ -361,8 +356,8 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     /// Bytes received since the task last rested ([`AgentCore::rested`]):
     /// the receive budget spans the pauses for deliveries.
     rx_used: usize,
-    /// The length of a publish dropped for want of a buffer, for the log.
-    dropped: Option<usize>,
+    /// The length of a publish dropped for want of a buffer (`DUE_DROPPED`), for the log.
+    dropped: usize,
     generation: u32,
     connect_deadline: (u32, u32),
     /// Acknowledgements and PINGREQ, sent before queued packets. Receiving
@@ -420,19 +415,15 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             connect_deadline: (0, 0),
             rx: Rx::start(),
             delivery: None,
-            delivery_told: false,
             subs: Vec::new(),
             callback: None,
-            close: None,
-            close_after_queue: None,
-            send_disconnect: false,
+            close: (CloseReason::Requested, false),
+            close_after_queue: (CloseReason::Requested, false),
             small: [[0; 4]; SMALL_QUEUE],
-            small_n: 0,
-            dropped: None,
+            dropped: 0,
             rx_used: 0,
-            lost: false,
             ready: 0,
-            busy: false,
+            due: [0; 8],
         }
     }
 
@@ -442,15 +433,16 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
     /// instructions per QoS 1 round trip in the agent task (QEMU mps2-an386).
     #[inline(always)]
     fn reading(&self) -> bool {
-        self.link == Link::Open && self.close.is_none() && self.close_after_queue.is_none()
+        self.link == Link::Open && self.due[DUE_CLOSE_AFTER_QUEUE] | self.due[DUE_CLOSE] == 0
     }
 
     /// Queues an acknowledgement or PINGREQ; `false` when the queue is full.
     #[inline(never)]
     fn push_small(&mut self, bytes: [u8; 4]) -> bool {
-        let Some(e) = self.small.get_mut(self.small_n as usize) else { return false };
+        let n = &mut self.due[DUE_SMALL];
+        let Some(e) = self.small.get_mut(*n as usize) else { return false };
         *e = bytes;
-        self.small_n += 1;
+        *n += 1;
         true
     }
 
@@ -508,6 +500,25 @@ fn ack_bytes(ack: Ack) -> [u8; 4] {
     let id = id.to_be_bytes();
     [kind, 0x02, id[0], id[1]]
 }
+
+// The bytes of `Client::due`, in `poll`'s order.
+/// A received publish waits to be delivered (`Action::Deliver` not handed out yet).
+const DUE_DELIVER: usize = 0;
+/// A publish was dropped (`Client::dropped`).
+const DUE_DROPPED: usize = 1;
+/// Acknowledgements or PINGREQ wait in `Client::small`: their number (the
+/// length of each is 2 + its second byte).
+const DUE_SMALL: usize = 2;
+/// Packets wait in `Client::packets` (`Client::to_send`).
+const DUE_SEND: usize = 3;
+/// A DISCONNECT goes out after the queued packets, before the close.
+const DUE_DISCONNECT: usize = 4;
+/// Close once the queues went out (`Client::close_after_queue`).
+const DUE_CLOSE_AFTER_QUEUE: usize = 5;
+/// Close the link (`Client::close`).
+const DUE_CLOSE: usize = 6;
+/// Tell the application its connection was lost (eMQTTAgentDisconnect).
+const DUE_LOST: usize = 7;
 
 const PINGREQ: [u8; 4] = [0xC0, 0x00, 0, 0];
 const DISCONNECT: [u8; 4] = [0xE0, 0x00, 0, 0];
@@ -568,7 +579,6 @@ where
             return Err(Refused::BadHandle);
         }
         let c = &mut self.clients[index];
-        c.busy = true;
         let Some(slot) = c.free_slot() else { return Err(Refused::Busy) };
         let slot = slot as u16;
         // The packet's buffer first (its length does not depend on the packet
@@ -640,7 +650,7 @@ where
                         None
                     }
                     Link::Opening => None,
-                    Link::Closed if c.close.is_some() => None,
+                    Link::Closed if c.due[DUE_CLOSE] != 0 => None,
                     Link::Closed => Some(Ok(())),
                 }
             }
@@ -724,6 +734,7 @@ where
             c.on_sent |= bit;
         }
         c.to_send |= bit;
+        c.due[DUE_SEND] = 1;
         c.packets[slot as usize] = Some((buf, len));
         None
     }
@@ -751,8 +762,11 @@ where
 
     #[inline(never)]
     fn queue_disconnect(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, reason: CloseReason) {
-        c.send_disconnect = c.session.is_connected();
-        c.close_after_queue = Some((reason, true));
+        if c.session.is_connected() {
+            c.due[DUE_DISCONNECT] = 1;
+        }
+        c.close_after_queue = (reason, true);
+        c.due[DUE_CLOSE_AFTER_QUEUE] = 1;
     }
 
     /// The caller of `slot` stopped waiting (`signalled`: it was woken). Its
@@ -766,7 +780,6 @@ where
         pool: &mut P,
     ) -> Option<Result<(), Failure>> {
         let c = self.clients.get_mut(index)?;
-        c.busy = true;
         let op = c.ops.get_mut(slot as usize)?;
         let mut withdrawn = false;
         let result = match core::mem::replace(op, Op::Free) {
@@ -827,17 +840,18 @@ where
         let Some(c) = self.clients.get_mut(client) else {
             return;
         };
-        c.busy = true;
         let Some(slot) = c.connect_slot else { return };
         c.link = Link::Open;
         c.rx.restart();
         if c.deleting {
             // Deleted while it opened: closed at the next poll, no CONNECT
             // (the connect fails, the delete is done).
-            c.close_after_queue = Some((CloseReason::Requested, true));
+            c.close_after_queue = (CloseReason::Requested, true);
+            c.due[DUE_CLOSE_AFTER_QUEUE] = 1;
             return;
         }
         c.to_send |= 1 << slot; // The CONNECT, waiting in its slot.
+        c.due[DUE_SEND] = 1;
         // The CONNACK may take what is left of the caller's time (after the
         // connection and a TLS handshake), as in AFR; two ticks more, so that
         // a caller who waited it all gets a timeout, not a racing failure.
@@ -853,7 +867,6 @@ where
         let Some(c) = self.clients.get_mut(client) else {
             return;
         };
-        c.busy = true;
         Self::drop_packets(c, Failure::OpenFailed, pool);
         c.link = Link::Closed;
         if let Some(slot) = c.connect_slot.take() {
@@ -874,7 +887,6 @@ where
         let Some(c) = self.clients.get_mut(client) else {
             return;
         };
-        c.busy = true;
         if let Some(slot) = complete {
             c.finish_op(
                 slot,
@@ -908,8 +920,6 @@ where
         if c.link == Link::Closed && c.session.is_disconnected() {
             return;
         }
-        c.small_n = 0;
-        c.send_disconnect = false;
         Self::drop_packets(c, Failure::Closed(reason), pool);
         if let Some(buf) = c.rx.buf.take() {
             pool.give(buf);
@@ -924,10 +934,14 @@ where
         c.fail_all(waiting, failure);
         c.drop_subs(Unsub::AnyPending); // Their SUBACK never comes.
         c.link = Link::Closed;
-        c.close = Some((reason, graceful));
-        c.close_after_queue = None;
+        c.close = (reason, graceful);
+        // The queues and a DISCONNECT are gone; the close replaces a close after them.
+        c.due[DUE_SMALL] = 0;
+        c.due[DUE_DISCONNECT] = 0;
+        c.due[DUE_CLOSE_AFTER_QUEUE] = 0;
+        c.due[DUE_CLOSE] = 1;
         if !graceful && was_connected {
-            c.lost = true;
+            c.due[DUE_LOST] = 1;
         }
     }
 
@@ -942,6 +956,7 @@ where
         c.fail_all(c.on_sent, failure);
         c.to_send = 0;
         c.on_sent = 0;
+        c.due[DUE_SEND] = 0;
     }
 
     fn lose<P: Pool<Buf = B>>(
@@ -974,14 +989,13 @@ where
         let Some(c) = self.clients.get_mut(client) else {
             return RxStatus::Idle;
         };
-        c.busy = true;
         while c.reading() {
             // The budget ends a pass between packets (or while a publish
             // without a buffer is thrown away): a packet being read into its
             // buffer is bounded by that buffer and finishes now, not a tick
             // later (a 4 KB publish with a 4 KB budget waited a tick for its tail).
             // A publish waiting for its delivery is handed over first (Paused).
-            if c.delivery.is_some() || c.small_n as usize >= SMALL_QUEUE {
+            if c.delivery.is_some() || c.due[DUE_SMALL] as usize >= SMALL_QUEUE {
                 return RxStatus::Paused;
             }
             let between = (c.rx.header.is_none() && c.rx.head_n == 0) || c.rx.discarding();
@@ -1081,7 +1095,8 @@ where
                             if let Some(buf) = other {
                                 pool.give(buf);
                             }
-                            c.dropped = Some(len);
+                            c.dropped = len;
+                            c.due[DUE_DROPPED] = 1;
                             rx.small = [0; SMALL];
                         }
                     }
@@ -1125,7 +1140,7 @@ where
                 let name = buf.as_ref().get(p.topic.0..p.topic.0 + p.topic.1).unwrap_or(&[]);
                 let subscribers = Self::matching(c, name);
                 let fallback = if subscribers.is_empty() { c.callback } else { None };
-                c.delivery_told = false;
+                c.due[DUE_DELIVER] = 1;
                 c.delivery = Some(Delivery { buf, qos: p.qos, topic: p.topic, payload: p.payload, subscribers, fallback });
             } else {
                 pool.give(buf); // Not delivered (a QoS 2 re-delivery): acknowledged only.
@@ -1202,7 +1217,7 @@ where
                 // The broker closes after a refusal [MQTT-3.2.2-5].
                 c.finish_op(slot, Err(Failure::Refused(code)));
                 Self::end(c, CloseReason::Refused(code), false, pool);
-                c.lost = false;
+                c.due[DUE_LOST] = 0;
             }
         }
         if is_connack && abandoned && c.session.is_connected() {
@@ -1225,13 +1240,11 @@ where
             match c.session.poll(now) {
                 Timer::Idle => {}
                 Timer::SendPing => {
-                    c.busy = true;
                     if c.push_small(PINGREQ) {
                         c.session.ping_sent(now);
                     }
                 }
                 Timer::Dead => {
-                    c.busy = true;
                     let reason = if c.session.is_connected() {
                         CloseReason::KeepAliveTimeout
                     } else {
@@ -1311,50 +1324,51 @@ where
     /// The next thing the platform must do, if any.
     pub fn poll<P: Pool<Buf = B>>(&mut self, pool: &mut P) -> Option<Action<B, CB, O>> {
         for (client, c) in self.clients.iter_mut().enumerate() {
-            if !c.busy {
-                continue;
-            }
-            if c.delivery.is_some() && !core::mem::replace(&mut c.delivery_told, true) {
-                return Some(Action::Deliver { client });
-            }
-            if let Some(len) = c.dropped.take() {
-                return Some(Action::Dropped { client, len });
-            }
-            if c.small_n > 0 {
-                let bytes = c.small[0];
-                c.small.copy_within(1.., 0);
-                c.small_n -= 1;
-                return Some(Action::Send { client, out: Out::Small { bytes, len: 2 + bytes[1] }, complete: None });
-            }
-            if c.to_send != 0 {
-                let slot = c.to_send.trailing_zeros() as u16;
-                let bit = 1 << slot;
-                c.to_send &= !bit;
-                let complete = (c.on_sent & bit != 0).then_some(slot);
-                c.on_sent &= !bit;
-                if let Some((buf, len)) = c.packets.get_mut(slot as usize).and_then(Option::take) {
-                    return Some(Action::Send { client, out: Out::Buf { buf, len }, complete });
-                }
-            }
-            if core::mem::take(&mut c.send_disconnect) {
-                // Asked for (or a late CONNACK): after everything queued, DISCONNECT, then the close.
-                return Some(Action::Send { client, out: Out::Small { bytes: DISCONNECT, len: 2 }, complete: None });
-            }
-            if let Some((reason, graceful)) = c.close_after_queue.take() {
-                Self::end(c, reason, graceful, pool);
-            }
-            if let Some((reason, graceful)) = c.close.take() {
-                Self::deleted(c);
-                return Some(Action::Close {
-                    client,
-                    reason,
-                    graceful,
-                });
-            }
-            if c.lost {
-                c.lost = false;
-                if let Some(callback) = c.callback {
-                    return Some(Action::Disconnected { client, callback });
+            // One loop over the due work, in the order of `DUE_*`: the first
+            // byte not 0, counted down as it is taken (a flag is 1; the send
+            // flag is set again while packets remain).
+            while let Some(kind) = c.due.iter().position(|&d| d != 0) {
+                c.due[kind] -= 1;
+                match kind {
+                    DUE_DELIVER => return Some(Action::Deliver { client }),
+                    DUE_DROPPED => return Some(Action::Dropped { client, len: c.dropped }),
+                    DUE_SMALL => {
+                        let bytes = c.small[0];
+                        c.small.copy_within(1.., 0);
+                        return Some(Action::Send { client, out: Out::Small { bytes, len: 2 + bytes[1] }, complete: None });
+                    }
+                    DUE_SEND => {
+                        let slot = c.to_send.trailing_zeros() as u16;
+                        let bit = 1 << slot;
+                        c.to_send &= !bit;
+                        if c.to_send != 0 {
+                            c.due[DUE_SEND] = 1;
+                        }
+                        let complete = (c.on_sent & bit != 0).then_some(slot);
+                        c.on_sent &= !bit;
+                        if let Some(Some((buf, len))) = c.packets.get_mut(slot as usize).map(Option::take) {
+                            return Some(Action::Send { client, out: Out::Buf { buf, len }, complete });
+                        }
+                    }
+                    // Asked for (or a late CONNACK): after everything queued, DISCONNECT, then the close.
+                    DUE_DISCONNECT => {
+                        return Some(Action::Send { client, out: Out::Small { bytes: DISCONNECT, len: 2 }, complete: None })
+                    }
+                    DUE_CLOSE_AFTER_QUEUE => {
+                        let (reason, graceful) = c.close_after_queue;
+                        Self::end(c, reason, graceful, pool);
+                    }
+                    DUE_CLOSE => {
+                        let (reason, graceful) = c.close;
+                        Self::deleted(c);
+                        return Some(Action::Close { client, reason, graceful });
+                    }
+                    _ => {
+                        // DUE_LOST
+                        if let Some(callback) = c.callback {
+                            return Some(Action::Disconnected { client, callback });
+                        }
+                    }
                 }
             }
             while c.ready != 0 {
@@ -1373,7 +1387,6 @@ where
                     _ => {}
                 }
             }
-            c.busy = false;
         }
         None
     }

@@ -84,8 +84,8 @@ pub fn run() -> ! {
         let (flooded, paused, deadline) = pass(agent, &mut conns, &mut reports, &mut batch, &mut delivery, rested);
         rested = false;
         let more = batch.is_full() || delivery.is_some();
-        for action in batch.iter_mut().filter_map(Option::take) {
-            perform(agent, &mut conns, action, &mut reports);
+        for slot in batch.iter_mut() {
+            perform(agent, &mut conns, slot, &mut reports);
         }
         batch.clear();
         deliver(&mut delivery);
@@ -162,10 +162,17 @@ fn pass(
     (flooded, paused, core.next_deadline(now))
 }
 
-/// Performs one of the core's actions, without the lock; what the core must
-/// be told at the next pass goes to `reports` (one push, at the end).
+/// Performs one of the core's actions, taken out of its slot of the batch
+/// here (not copied through the task's loop), without the lock; what the
+/// core must be told at the next pass goes to `reports` (one push, at the end).
 #[inline(never)]
-fn perform(agent: &Agent, conns: &mut [Conn], action: Action<PoolBuf, Callback, OpenRequest>, reports: &mut heapless::Vec<Report, BATCH>) {
+fn perform(
+    agent: &Agent,
+    conns: &mut [Conn],
+    slot: &mut Option<Action<PoolBuf, Callback, OpenRequest>>,
+    reports: &mut heapless::Vec<Report, BATCH>,
+) {
+    let Some(action) = slot.take() else { return };
     let report = match action {
         Action::Open { client, open } => open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open)),
         Action::Send { client, out, complete } => {
