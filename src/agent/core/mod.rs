@@ -424,7 +424,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             link: Link::Closed,
             session: Session::new(keep_alive),
             ops: core::array::from_fn(|_| Op::Free),
-            packets: core::array::from_fn(|_| None),
+            packets: [const { None }; OPS],
             to_send: 0,
             on_sent: 0,
             connect_slot: None,
