@@ -5,7 +5,7 @@
 //! over-allocating and keeping the original pointer just below the aligned block.
 
 use core::alloc::{GlobalAlloc, Layout};
-use core::mem::size_of;
+use core::mem::{size_of, MaybeUninit};
 use core::ptr;
 
 extern "C" {
@@ -42,11 +42,12 @@ pub fn try_boxed_bytes(src: &[u8], zeros: usize) -> Option<alloc::boxed::Box<[u8
     }
 }
 
-/// `n` values made by `make`, one at a time, in one heap block of the exact
-/// size (no `Vec` growth code, no abort on a full heap: `None`). Each value
-/// is written into place as it is made, so a caller's frame never holds the
-/// whole table.
-pub fn try_boxed_slice_with<T>(n: usize, mut make: impl FnMut() -> T) -> Option<alloc::boxed::Box<[T]>> {
+/// `n` values, each written into its place in one heap block of the exact
+/// size by `init` (which writes the place it is given, `MaybeUninit::write`,
+/// and returns it written); `None` when the heap cannot hold them (no `Vec`
+/// growth code, no abort on a full heap). No value passes through a stack
+/// frame: `init` builds it where it stays.
+pub fn try_boxed_slice_init<T>(n: usize, mut init: impl FnMut(&mut MaybeUninit<T>) -> &mut T) -> Option<alloc::boxed::Box<[T]>> {
     let layout = Layout::array::<T>(n).ok()?;
     let block = if layout.size() == 0 {
         ptr::NonNull::<T>::dangling().as_ptr()
@@ -58,12 +59,13 @@ pub fn try_boxed_slice_with<T>(n: usize, mut make: impl FnMut() -> T) -> Option<
         return None;
     }
     for i in 0..n {
-        // SAFETY: `block` has room for `n` values of T (or T has no size);
-        // slot `i` is written once, before the box owns the slice.
-        unsafe { block.add(i).write(make()) };
+        // SAFETY: `block` has room for `n` values of T (or T has no size), so
+        // slot `i` is valid, aligned and not reached through anything else
+        // while `init` holds it; `MaybeUninit<T>` has T's layout.
+        init(unsafe { &mut *block.add(i).cast::<MaybeUninit<T>>() });
     }
-    // SAFETY: all `n` values are initialised; the box frees the block with
-    // the layout it was allocated with (`[T]` of `n`).
+    // SAFETY: `init` wrote all `n` values (each returned its place written);
+    // the box frees the block with the layout it was allocated with (`[T]` of `n`).
     Some(unsafe { alloc::boxed::Box::from_raw(ptr::slice_from_raw_parts_mut(block, n)) })
 }
 

@@ -398,7 +398,18 @@ pub struct AgentCore<
 impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
     Client<B, CB, O, OPS, SUBS, FILTER>
 {
+    /// Writes a client never created yet into `slot` (a place in the
+    /// platform's table block) and returns it. Out of line, with the place as
+    /// its argument: the client is built there, not on the caller's stack
+    /// and then copied (a stack copy of its templates and a memcpy per part
+    /// when inlined into the platform's allocation loop).
+    #[inline(never)]
+    pub fn init(slot: &mut core::mem::MaybeUninit<Self>, keep_alive: KeepAlive) -> &mut Self {
+        slot.write(Self::new(keep_alive))
+    }
+
     /// A client never created yet.
+    #[inline]
     pub fn new(keep_alive: KeepAlive) -> Self {
         Client {
             allocated: false,
@@ -408,7 +419,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             link: Link::Closed,
             session: Session::new(keep_alive),
             ops: core::array::from_fn(|_| Op::Free),
-            packets: core::array::from_fn(|_| None),
+            packets: [const { None }; OPS],
             to_send: 0,
             on_sent: 0,
             connect_slot: None,

@@ -16,30 +16,35 @@ use crate::config::mqtt::buffer_fxn;
 /// keeps implicit frees out of the core's code at every move and overwrite of
 /// a value that may hold a buffer (about 500 bytes of flash); the core's
 /// property tests check that every buffer is given back.
-pub enum PoolBuf {
-    Pool { ptr: NonNull<u8>, cap: usize },
-    /// A heap block of `cap` bytes (from `heap::try_boxed_bytes`).
-    Heap { ptr: NonNull<u8>, cap: usize },
+///
+/// Two words: where the buffer came from is the top bit of `cap` (set: a
+/// heap block of `cap & !HEAP` bytes from `heap::try_boxed_bytes`; clear: a
+/// buffer of the project's buffer functions), not a tag word of its own, so
+/// the core's actions that carry one (`Out::Buf`) are a word smaller.
+pub struct PoolBuf {
+    ptr: NonNull<u8>,
+    cap: usize,
 }
+
+/// The top bit of [`PoolBuf::cap`]: a heap block. (No buffer holds
+/// `isize::MAX` bytes: a heap block's `Layout` is below it, a pool buffer's
+/// capacity is capped below it.)
+const HEAP: usize = 1 << (usize::BITS - 1);
 
 // SAFETY: the buffer is exclusively owned by this value, whichever task holds it.
 unsafe impl Send for PoolBuf {}
 
 impl AsRef<[u8]> for PoolBuf {
     fn as_ref(&self) -> &[u8] {
-        match self {
-            // SAFETY: the buffer (pool or heap) of `cap` bytes is owned by this value.
-            PoolBuf::Pool { ptr, cap } | PoolBuf::Heap { ptr, cap } => unsafe { core::slice::from_raw_parts(ptr.as_ptr(), *cap) },
-        }
+        // SAFETY: the buffer (pool or heap) of `cap & !HEAP` bytes is owned by this value.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.cap & !HEAP) }
     }
 }
 
 impl AsMut<[u8]> for PoolBuf {
     fn as_mut(&mut self) -> &mut [u8] {
-        match self {
-            // SAFETY: as above, and `&mut self` makes the access exclusive.
-            PoolBuf::Pool { ptr, cap } | PoolBuf::Heap { ptr, cap } => unsafe { core::slice::from_raw_parts_mut(ptr.as_ptr(), *cap) },
-        }
+        // SAFETY: as above, and `&mut self` makes the access exclusive.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.cap & !HEAP) }
     }
 }
 
@@ -48,9 +53,7 @@ impl PoolBuf {
     /// it back with `MQTT_AGENT_ReturnBuffer`. Only pool buffers are handed to C.
     pub fn into_raw(self) -> *mut u8 {
         // (Never a heap block: received publishes are pool buffers.)
-        match self {
-            PoolBuf::Pool { ptr, .. } | PoolBuf::Heap { ptr, .. } => ptr.as_ptr(),
-        }
+        self.ptr.as_ptr()
     }
 }
 
@@ -63,7 +66,9 @@ fn pool_buffer(len: usize) -> Option<PoolBuf> {
     let raw = unsafe { buffer_fxn::get_free_buffer(&mut want) };
     let ptr = NonNull::new(raw)?;
     if want as usize >= len {
-        return Some(PoolBuf::Pool { ptr, cap: want as usize });
+        // (At most `HEAP - 1`: the top bit says heap; still at least `len`,
+        // which is below it, being a slice's length.)
+        return Some(PoolBuf { ptr, cap: (want as usize).min(HEAP - 1) });
     }
     // SAFETY: the buffer came from the configured functions and is unused.
     unsafe { buffer_fxn::return_buffer(raw) };
@@ -83,7 +88,7 @@ impl Pool for CPool {
         let block = crate::platform::heap::try_boxed_bytes(&[], len)?;
         let cap = block.len();
         // The block leaves its Box here and goes back to one in `give`.
-        NonNull::new(Box::into_raw(block).cast::<u8>()).map(|ptr| PoolBuf::Heap { ptr, cap })
+        NonNull::new(Box::into_raw(block).cast::<u8>()).map(|ptr| PoolBuf { ptr, cap: cap | HEAP })
     }
 
     fn take_rx(&mut self, len: usize) -> Option<PoolBuf> {
@@ -91,12 +96,13 @@ impl Pool for CPool {
     }
 
     fn give(&mut self, buf: PoolBuf) {
-        match buf {
+        if buf.cap & HEAP == 0 {
             // SAFETY: the buffer came from the configured functions and is given back once (it is moved in).
-            PoolBuf::Pool { ptr, .. } => unsafe { buffer_fxn::return_buffer(ptr.as_ptr()) },
-            // SAFETY: `ptr` and `cap` are the block `take` took out of its Box
-            // (`[u8]` of `cap` bytes), given back once (it is moved in).
-            PoolBuf::Heap { ptr, cap } => drop(unsafe { Box::from_raw(core::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), cap)) }),
+            unsafe { buffer_fxn::return_buffer(buf.ptr.as_ptr()) }
+        } else {
+            // SAFETY: `ptr` and `cap & !HEAP` are the block `take` took out of
+            // its Box (`[u8]` of that many bytes), given back once (it is moved in).
+            drop(unsafe { Box::from_raw(core::ptr::slice_from_raw_parts_mut(buf.ptr.as_ptr(), buf.cap & !HEAP)) })
         }
     }
 
@@ -104,3 +110,12 @@ impl Pool for CPool {
         usize::MAX // The heap takes what the pool cannot.
     }
 }
+
+// The point of the folded kind: a buffer is two words, so is the core's
+// `Out::Buf` with its length in three, and an action carrying one in five
+// (six with a tag word).
+const _: () = assert!(core::mem::size_of::<PoolBuf>() == 2 * core::mem::size_of::<usize>());
+const _: () = assert!(
+    core::mem::size_of::<Option<crate::agent::core::Action<PoolBuf, super::Callback, super::OpenRequest>>>()
+        <= 5 * core::mem::size_of::<usize>()
+);
