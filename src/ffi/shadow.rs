@@ -33,8 +33,8 @@ use core::ffi::{c_char, c_void};
 
 use crate::config::{kernel, shadow as cfg};
 // Lifecycle calls take the application's C parameters: they go through the
-// C API's conversions. Operations use the agent's Rust API (`agent_outcome`).
-use crate::ffi::agent::{MQTT_AGENT_Connect, MQTT_AGENT_Create, MQTT_AGENT_Delete, MQTT_AGENT_Disconnect, MQTT_AGENT_ReturnBuffer};
+// C API's conversions. Operations use the agent's Rust API (in `drive`).
+use crate::ffi::agent::{MQTT_AGENT_Connect, MQTT_AGENT_Create, MQTT_AGENT_Disconnect, MQTT_AGENT_ReturnBuffer};
 use crate::ffi::agent_types::*;
 use crate::ffi::mqtt_lib::{MQTTBool_t, MQTTBufferHandle_t, MQTTPublishData_t};
 use crate::ffi::read_c_enum;
@@ -117,10 +117,13 @@ struct Held {
     slot: usize,
 }
 
-impl Drop for Held {
-    fn drop(&mut self) {
+impl Held {
+    /// Lets the lock go now (a delete's, before its MQTT client's last
+    /// command); the drop then does nothing.
+    fn release(&mut self) {
+        let slot = core::mem::replace(&mut self.slot, usize::MAX);
         let mut g = SHADOW.lock();
-        if let Some(op) = g.ops.get_mut(self.slot) {
+        if let Some(op) = g.ops.get_mut(slot) {
             op.holder = Waiter::NONE;
             let queued = core::mem::replace(&mut op.queued, core::ptr::null_mut());
             if !queued.is_null() {
@@ -129,6 +132,12 @@ impl Drop for Held {
                 unsafe { rtos::notify(queued) };
             }
         }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -285,16 +294,6 @@ fn codec_qos(qos: u8) -> crate::mqtt::codec::QoS {
     }
 }
 
-/// Runs `command` on the MQTT client `mqtt` through the agent's Rust API,
-/// waiting at most `ticks`.
-fn agent_outcome(mqtt: MQTTAgentHandle_t, command: Command<'_>, ticks: TickType_t) -> Outcome {
-    match agent_task::agent().map(|a| a.submit(mqtt, command, ticks)) {
-        Some(Ok(agent_task::Done::Success)) => Outcome::Success,
-        Some(Err(agent_task::SubmitError::Timeout)) => Outcome::Timeout,
-        _ => Outcome::Failure,
-    }
-}
-
 #[inline(never)] // Called from several places: one copy.
 fn remaining(start: u32, timeout: TickType_t) -> TickType_t {
     timeout.saturating_sub(rtos::tick_count().wrapping_sub(start))
@@ -330,11 +329,9 @@ unsafe fn thing_name<'a>(function: &str, name: *const c_char) -> Result<&'a str,
 
 // ------------------------------------------------------------ performing steps
 
-/// How a caller's flow ended.
+/// How a caller's flow ended: its code, and a Get's document.
 enum Ended {
     Finish(ShadowReturnCode_t, Option<Document>),
-    /// A delete: the MQTT client, whether dedicated, the application's side.
-    Detach(MqttId, bool, App),
 }
 
 /// What a flow needs from its caller: the timeout's start, the request body,
@@ -358,7 +355,8 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held, app: Ap
         return Ended::Finish(eShadowFailure, None);
     };
     // SAFETY: the caller holds client `id.slot`'s operation lock for as long
-    // as `held` is borrowed here: no other reference to its topic exists.
+    // as `held` is borrowed here, until a Detach step lets it go, after which
+    // `topic` is not used: no other reference to its topic exists meanwhile.
     let topic = unsafe { &mut *cell.get() };
     let mut last = Outcome::Success;
     let mqtt = caller.mqtt;
@@ -366,15 +364,18 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held, app: Ap
         let step = s.lock().core.resume(id, last, topic);
         // The step's time budget, computed once.
         let ticks = match step {
-            Step::Unsubscribe { budget: Budget::Cleanup } | Step::Barrier => {
+            Step::Unsubscribe { budget: Budget::Cleanup } | Step::Barrier | Step::Detach { dedicated: false } => {
                 cleanup_ticks()
             }
             Step::Unsubscribe { budget: Budget::Tick } => 1,
+            // A shared MQTT client's hand-back within the cleanup time; a
+            // dedicated one's delete waits as MQTT_AGENT_Delete does.
+            Step::Detach { dedicated: true } => kernel::MAX_DELAY,
             _ => remaining(caller.start, caller.timeout),
         };
-        // Subscribe, unsubscribe, publish and barrier go to the agent in Rust,
-        // as typed commands (the topics are the core's, valid by construction),
-        // from one call site: one command on the stack.
+        // Subscribe, unsubscribe, publish, barrier and a delete's last command go
+        // to the agent in Rust, as typed commands (the topics are the core's,
+        // valid by construction), from one call site: one command on the stack.
         let (mqtt, command) = match step {
             Step::Subscribe { qos } => {
                 // The callback's context is the MQTT client, shared by its shadow clients.
@@ -408,16 +409,40 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held, app: Ap
                 continue;
             }
             Step::Finish { code: c, document } => return Ended::Finish(code(c), document),
-            Step::Detach { dedicated } => return Ended::Detach(mqtt, dedicated, app),
+            // The client is gone. A dedicated MQTT client goes too; the agent
+            // ends it in its own task, so no callback of it runs after this
+            // returns. A shared one stays the application's: its own connect
+            // callback comes back. Either command runs in the agent task after
+            // any callback in progress, so no shadow callback of this client
+            // runs once this returns.
+            Step::Detach { dedicated } => {
+                // The client is gone from the core: its operation lock goes
+                // now, not held across the command (the topic is not used
+                // after this).
+                held.release();
+                let command = match (dedicated, app.intercepting) {
+                    (true, _) => Command::Delete,
+                    (false, true) => Command::SetCallback {
+                        callback: Some(agent_task::Callback::Connect(app.callback, agent_task::CPtr(app.user_data as *mut c_void))),
+                    },
+                    (false, false) => Command::Barrier,
+                };
+                (mqtt, command)
+            }
         };
-        last = agent_outcome(mqtt.0 as MQTTAgentHandle_t, command, ticks);
+        let agent = agent_task::agent().ok_or(agent_task::SubmitError::NotReady);
+        last = match agent.and_then(|a| a.submit(mqtt.0 as MQTTAgentHandle_t, command, ticks)) {
+            Ok(agent_task::Done::Success) => Outcome::Success,
+            Err(agent_task::SubmitError::Timeout) => Outcome::Timeout,
+            // A shared MQTT client that the application deleted first: nothing
+            // runs for it any more.
+            Err(agent_task::SubmitError::BadHandle) if step == (Step::Detach { dedicated: false }) => Outcome::Success,
+            _ => Outcome::Failure,
+        };
+        if let Step::Detach { .. } = step {
+            return Ended::Finish(code(last), None);
+        }
     }
-}
-
-/// Runs `command` on the agent client `mqtt`, waiting at most `shadowconfigCLEANUP_TIME_MS`.
-fn agent_submit(mqtt: MQTTAgentHandle_t, command: Command) -> Result<agent_task::Done, agent_task::SubmitError> {
-    let agent = agent_task::agent().ok_or(agent_task::SubmitError::NotReady)?;
-    agent.submit(mqtt, command, cleanup_ticks())
 }
 
 // ------------------------------------------------------------ agent callbacks
@@ -589,7 +614,7 @@ fn flow(
     let mut app = NO_APP;
     let began = {
         let mut g = s.lock();
-        // A delete hands the application's side back (`Ended::Detach`).
+        // A delete hands the application's side back (`drive`'s Detach step).
         app = g.apps.get(id.slot).copied().unwrap_or(app);
         let began = g.core.begin(id, start, &mut body);
         if let (Ok(_), Some(a), Some(slot)) = (began, connect, g.apps.get_mut(id.slot)) {
@@ -616,12 +641,10 @@ fn flow(
     drive(s, id, &Caller { mqtt, start: begun, timeout, body, connect }, &mut held, app)
 }
 
-/// A flow's return code (a delete's ends in [`SHADOW_ClientDelete`]).
+/// A flow's return code.
 fn result(ended: Ended) -> ShadowReturnCode_t {
-    match ended {
-        Ended::Finish(c, _) => c,
-        Ended::Detach(..) => eShadowFailure,
-    }
+    let Ended::Finish(c, _) = ended;
+    c
 }
 
 /// Connects the client's MQTT client (dedicated or shared) with
@@ -667,31 +690,8 @@ fn from_agent(c: MQTTAgentReturnCode_t) -> Code {
 /// invalid afterwards.
 #[no_mangle]
 pub extern "C" fn SHADOW_ClientDelete(xShadowClientHandle: ShadowClientHandle_t) -> ShadowReturnCode_t {
-    let (mqtt, dedicated, app) = match flow("SHADOW_ClientDelete", xShadowClientHandle, cleanup_ticks(), Start::Delete, None) {
-        Ended::Detach(mqtt, dedicated, app) => (mqtt.0 as MQTTAgentHandle_t, dedicated, app),
-        Ended::Finish(c, _) => return c,
-    };
-    if dedicated {
-        // Its MQTT client goes too; the agent ends it in its own task, so no
-        // callback of it runs after this returns.
-        return code(from_agent(MQTT_AGENT_Delete(mqtt)));
-    }
-    // The shared MQTT client stays the application's: its own connect callback
-    // comes back. Either command runs in the agent task after any callback in
-    // progress, so no shadow callback of this client runs once this returns.
-    let command = match app.intercepting {
-        true => Command::SetCallback {
-            callback: Some(agent_task::Callback::Connect(app.callback, agent_task::CPtr(app.user_data as *mut c_void))),
-        },
-        false => Command::Barrier,
-    };
-    match agent_submit(mqtt, command) {
-        Ok(agent_task::Done::Success) => eShadowSuccess,
-        // The application deleted its MQTT client first: nothing runs for it any more.
-        Err(agent_task::SubmitError::BadHandle) => eShadowSuccess,
-        Err(agent_task::SubmitError::Timeout) => eShadowTimeout,
-        _ => eShadowFailure,
-    }
+    // The flow ends with the MQTT client's delete or hand-back (see `drive`).
+    result(flow("SHADOW_ClientDelete", xShadowClientHandle, cleanup_ticks(), Start::Delete, None))
 }
 
 /// Publishes an update and waits for `update/accepted` (`eShadowSuccess`) or
@@ -734,10 +734,7 @@ fn operation(
     timeout: TickType_t,
     op: Operation,
 ) -> ShadowReturnCode_t {
-    let (result, document) = match run_operation(function, handle, params, timeout, op) {
-        Ended::Finish(c, document) => (c, document),
-        Ended::Detach(..) => (eShadowFailure, None),
-    };
+    let Ended::Finish(result, document) = run_operation(function, handle, params, timeout, op);
     // SAFETY: NULL is skipped; otherwise the caller's parameter block.
     if let (Operation::Get, Some(p)) = (op, unsafe { params.as_mut() }) {
         // On success the document is the caller's; as AFR, a failed Get leaves
