@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use afrcloud::agent::core::{Action, AgentCore, Client, Command, Out, Pool, Reader, Refused, RxStatus};
+use afrcloud::agent::core::{Action, AgentCore, Client, Command, Next, Out, Pool, Reader, Refused, RxStatus};
 use afrcloud::agent::session::KeepAlive;
 use afrcloud::mqtt::codec::QoS;
 use libfuzzer_sys::fuzz_target;
@@ -174,15 +174,15 @@ impl Rig {
             self.core.sent(c, complete, ok, self.now, &mut self.pool);
         }
         let mut guard = 0;
-        while let Some(action) = self.core.poll(&mut self.pool) {
+        while let Some(Next { client, action }) = self.core.poll(&mut self.pool) {
             guard += 1;
             assert!(guard < 10_000, "poll never runs dry");
             match action {
-                Action::Open { client, .. } => {
+                Action::Open { .. } => {
                     assert!(!self.opening[client], "a second open before the first was reported");
                     self.opening[client] = true;
                 }
-                Action::Send { client, out, complete } => {
+                Action::Send { out, complete } => {
                     let first = match out {
                         Out::Buf { buf, len } => {
                             assert!(len <= buf.as_ref().len());
@@ -195,11 +195,11 @@ impl Rig {
                     self.record_id(client, &first);
                     self.reports.push((client, complete));
                 }
-                Action::Complete { client, slot } => {
+                Action::Complete { slot } => {
                     assert!(self.outstanding[client].contains(&slot), "completed an operation nobody waits for");
                     assert!(self.completed.insert((client, slot)), "an operation completed twice");
                 }
-                Action::Deliver { client } => {
+                Action::Deliver => {
                     let d = self.core.take_delivery(client).expect("a Deliver action has its delivery");
                     let len = d.buf.as_ref().len();
                     assert!(d.topic.0 + d.topic.1 <= len && d.payload.0 + d.payload.1 <= len, "ranges out of the buffer");

@@ -192,39 +192,46 @@ pub struct Delivery<B, CB, const SUBS: usize> {
     pub fallback: Option<CB>,
 }
 
-/// What the platform must do next.
+/// What the platform must do next, for the client [`AgentCore::poll`] gives
+/// with it (in one place for every kind, not a field of each variant: the
+/// poll's branches and the task's store of an action then move the client
+/// once, not split into each variant's layout).
 pub enum Action<B, CB, O> {
     /// Open the connection of `client`, then call [`AgentCore::opened`] or
     /// [`AgentCore::open_failed`].
     /// The request is `ManuallyDrop`, as in `Op::Opening`: no other action
     /// needs drop code, so neither does a batch of them; the platform takes
     /// it out (`ManuallyDrop::into_inner`) and frees it.
-    Open { client: usize, open: ManuallyDrop<O> },
+    Open { open: ManuallyDrop<O> },
     /// Send, then call [`AgentCore::sent`]; the buffer (if any) is the
     /// platform's: back to the pool after sending.
     Send {
-        client: usize,
         out: Out<B>,
         complete: Option<u16>,
     },
     /// Close the connection (`graceful`: asked for, e.g. end TLS with close_notify).
     Close {
-        client: usize,
         reason: CloseReason,
         graceful: bool,
     },
     /// The operation in `slot` finished: wake its caller.
-    Complete { client: usize, slot: u16 },
+    Complete { slot: u16 },
     /// A publish waits for the application: take it with
     /// [`AgentCore::take_delivery`] (before the next poll) and hand it over
     /// without the lock; buffers not kept go back to the pool. (Apart from the
     /// action, so that every action stays a few words: the delivery's
     /// callback list is not copied with each of them.)
-    Deliver { client: usize },
+    Deliver,
     /// Tell the application its connection was lost (`eMQTTAgentDisconnect`), once.
-    Disconnected { client: usize, callback: CB },
+    Disconnected { callback: CB },
     /// A publish of `len` bytes was dropped (and acknowledged): no buffer was free. For the log.
-    Dropped { client: usize, len: usize },
+    Dropped { len: usize },
+}
+
+/// An action and its client, as [`AgentCore::poll`] gives them.
+pub struct Next<B, CB, O> {
+    pub client: usize,
+    pub action: Action<B, CB, O>,
 }
 
 /// How the receive pass of a client ended.
@@ -1332,8 +1339,8 @@ where
 
     // ---------------------------------------------------------------- actions
 
-    /// The next thing the platform must do, if any.
-    pub fn poll<P: Pool<Buf = B>>(&mut self, pool: &mut P) -> Option<Action<B, CB, O>> {
+    /// The next thing the platform must do, if any, and for which client.
+    pub fn poll<P: Pool<Buf = B>>(&mut self, pool: &mut P) -> Option<Next<B, CB, O>> {
         for (client, c) in self.clients.iter_mut().enumerate() {
             if u64::from_ne_bytes(c.due) == 0 && c.ready == 0 {
                 continue; // Idle: one test, not a scan of every byte (speed).
@@ -1344,12 +1351,12 @@ where
             while let Some(kind) = c.due.iter().position(|&d| d != 0) {
                 c.due[kind] -= 1;
                 match kind {
-                    DUE_DELIVER => return Some(Action::Deliver { client }),
-                    DUE_DROPPED => return Some(Action::Dropped { client, len: c.dropped }),
+                    DUE_DELIVER => return Some(Next { client, action: Action::Deliver }),
+                    DUE_DROPPED => return Some(Next { client, action: Action::Dropped { len: c.dropped } }),
                     DUE_SMALL => {
                         let bytes = c.small[0];
                         c.small.copy_within(1.., 0);
-                        return Some(Action::Send { client, out: Out::Small { bytes, len: 2 + bytes[1] }, complete: None });
+                        return Some(Next { client, action: Action::Send { out: Out::Small { bytes, len: 2 + bytes[1] }, complete: None } });
                     }
                     DUE_SEND => {
                         let slot = c.to_send.trailing_zeros() as u16;
@@ -1361,12 +1368,12 @@ where
                         let complete = (c.on_sent & bit != 0).then_some(slot);
                         c.on_sent &= !bit;
                         if let Some(Some((buf, len))) = c.packets.get_mut(slot as usize).map(Option::take) {
-                            return Some(Action::Send { client, out: Out::Buf { buf, len }, complete });
+                            return Some(Next { client, action: Action::Send { out: Out::Buf { buf, len }, complete } });
                         }
                     }
                     // Asked for (or a late CONNACK): after everything queued, DISCONNECT, then the close.
                     DUE_DISCONNECT => {
-                        return Some(Action::Send { client, out: Out::Small { bytes: DISCONNECT, len: 2 }, complete: None })
+                        return Some(Next { client, action: Action::Send { out: Out::Small { bytes: DISCONNECT, len: 2 }, complete: None } })
                     }
                     DUE_CLOSE_AFTER_QUEUE => {
                         let (reason, graceful) = c.close_after_queue;
@@ -1375,12 +1382,12 @@ where
                     DUE_CLOSE => {
                         let (reason, graceful) = c.close;
                         Self::deleted(c);
-                        return Some(Action::Close { client, reason, graceful });
+                        return Some(Next { client, action: Action::Close { reason, graceful } });
                     }
                     _ => {
                         // DUE_LOST
                         if let Some(callback) = c.callback {
-                            return Some(Action::Disconnected { client, callback });
+                            return Some(Next { client, action: Action::Disconnected { callback } });
                         }
                     }
                 }
@@ -1391,11 +1398,11 @@ where
                 match c.ops.get_mut(slot as usize) {
                     Some(Op::Done { told, .. }) if !*told => {
                         *told = true;
-                        return Some(Action::Complete { client, slot });
+                        return Some(Next { client, action: Action::Complete { slot } });
                     }
                     Some(Op::Opening(open)) => {
                         if let Some(open) = open.take() {
-                            return Some(Action::Open { client, open });
+                            return Some(Next { client, action: Action::Open { open } });
                         }
                     }
                     _ => {}

@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 
 use super::testkit::*;
-use super::{Action, Command, Out, Pool, Refused, RxStatus};
+use super::{Action, Command, Next, Out, Pool, Refused, RxStatus};
 use crate::mqtt::codec::QoS;
 
 static DELIVERED: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
@@ -154,14 +154,10 @@ impl Model {
             self.r.core.sent(client, complete, ok, self.r.now, &mut self.r.pool);
             self.check_owners();
         }
-        while let Some(action) = self.r.core.poll(&mut self.r.pool) {
+        while let Some(Next { client, action }) = self.r.core.poll(&mut self.r.pool) {
             match action {
-                Action::Open { client, .. } => self.pending_open[client] = true,
-                Action::Send {
-                    client,
-                    out,
-                    complete,
-                } => {
+                Action::Open { .. } => self.pending_open[client] = true,
+                Action::Send { out, complete } => {
                     let bytes: Vec<u8> = match out {
                         Out::Buf { buf, len } => {
                             let b = buf.as_ref()[..len].to_vec();
@@ -177,7 +173,7 @@ impl Model {
                     }
                     self.reports.push((client, complete));
                 }
-                Action::Complete { client, slot } => {
+                Action::Complete { slot } => {
                     assert!(
                         self.outstanding[client].contains(&slot),
                         "completed an operation nobody submitted"
@@ -187,7 +183,7 @@ impl Model {
                         "an operation completed twice"
                     );
                 }
-                Action::Deliver { client } => {
+                Action::Deliver => {
                     let delivery = self.r.core.take_delivery(client).expect("a Deliver action has its delivery");
                     DELIVERED.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
                     for cb in delivery.subscribers.iter() {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::vec::Vec;
 
 use super::{Client, 
-    Action, AgentCore, CloseReason, Command, KeepAlive, Out, Pool, Reader, Refused, RxStatus,
+    Action, AgentCore, CloseReason, Command, KeepAlive, Next, Out, Pool, Reader, Refused, RxStatus,
 };
 
 pub const CLIENTS: usize = 2;
@@ -186,14 +186,10 @@ impl Rig {
 
     /// Performs every action the core has; the platform's side of each.
     pub fn run(&mut self) {
-        while let Some(action) = self.core.poll(&mut self.pool) {
+        while let Some(Next { client, action }) = self.core.poll(&mut self.pool) {
             match action {
-                Action::Open { client, open } => self.did.push(Did::Open(client, core::mem::ManuallyDrop::into_inner(open))),
-                Action::Send {
-                    client,
-                    out,
-                    complete,
-                } => {
+                Action::Open { open } => self.did.push(Did::Open(client, core::mem::ManuallyDrop::into_inner(open))),
+                Action::Send { out, complete } => {
                     let bytes = match out {
                         Out::Buf { buf, len } => {
                             let b = buf.as_ref()[..len].to_vec();
@@ -206,13 +202,9 @@ impl Rig {
                     self.core
                         .sent(client, complete, true, self.now, &mut self.pool);
                 }
-                Action::Close {
-                    client,
-                    reason,
-                    graceful,
-                } => self.did.push(Did::Closed(client, reason, graceful)),
-                Action::Complete { client, slot } => self.did.push(Did::Completed(client, slot)),
-                Action::Deliver { client } => {
+                Action::Close { reason, graceful } => self.did.push(Did::Closed(client, reason, graceful)),
+                Action::Complete { slot } => self.did.push(Did::Completed(client, slot)),
+                Action::Deliver => {
                     let d = self.core.take_delivery(client).expect("a Deliver action has its delivery");
                     let topic = String::from_utf8(
                         d.buf.as_ref()[d.topic.0..d.topic.0 + d.topic.1].to_vec(),
@@ -236,10 +228,10 @@ impl Rig {
                     self.did
                         .push(Did::Delivered(client, topic, payload, called, d.fallback));
                 }
-                Action::Disconnected { client, callback } => {
+                Action::Disconnected { callback } => {
                     self.did.push(Did::Disconnected(client, callback))
                 }
-                Action::Dropped { client, len } => self.did.push(Did::Dropped(client, len)),
+                Action::Dropped { len } => self.did.push(Did::Dropped(client, len)),
             }
         }
     }

@@ -112,10 +112,10 @@ impl Pool for CPool {
 }
 
 // The point of the folded kind: a buffer is two words, so is the core's
-// `Out::Buf` with its length in three, and an action carrying one in five
-// (six with a tag word).
+// `Out::Buf` with its length in three, and an action carrying one, with its
+// client, in five (six with a tag word).
 const _: () = assert!(core::mem::size_of::<PoolBuf>() == 2 * core::mem::size_of::<usize>());
 const _: () = assert!(
-    core::mem::size_of::<Option<crate::agent::core::Action<PoolBuf, super::Callback, super::OpenRequest>>>()
+    core::mem::size_of::<Option<crate::agent::core::Next<PoolBuf, super::Callback, super::OpenRequest>>>()
         <= 5 * core::mem::size_of::<usize>()
 );

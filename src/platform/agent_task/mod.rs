@@ -35,7 +35,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 
 use alloc::boxed::Box;
 
-use crate::agent::core::{self as agent_core, Action, AgentCore, Failure, Refused};
+use crate::agent::core::{self as agent_core, Action, AgentCore, Failure, Next, Refused};
 use crate::agent::session::KeepAlive;
 use crate::config::mqtt;
 use crate::c_types::agent_types::MQTTAgentCallback_t;
@@ -310,14 +310,14 @@ impl Held<'_> {
     /// hold, see [`Agent::complete`]) reaches it only if it still waits on
     /// that slot: a caller that collected meanwhile, or a later caller of
     /// the same slot, is not woken by it.
-    pub(super) fn next_action(&mut self) -> Option<Action<PoolBuf, Callback, OpenRequest>> {
-        let action = self.shared.core().poll(&mut CPool)?;
-        if let Action::Complete { client, slot } = action {
+    pub(super) fn next_action(&mut self) -> Option<Next<PoolBuf, Callback, OpenRequest>> {
+        let next = self.shared.core().poll(&mut CPool)?;
+        if let Next { client, action: Action::Complete { slot } } = next {
             if let Some(w) = self.shared.waiters.get_mut(client * OPS + slot as usize) {
                 w.mark_told();
             }
         }
-        Some(action)
+        Some(next)
     }
 }
 

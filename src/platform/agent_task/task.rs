@@ -9,7 +9,7 @@
 use core::ffi::c_void;
 
 use super::{agent, Agent, CPool, Callback, OpenRequest, PoolBuf, BROKERS, SUBS};
-use crate::agent::core::{Action, CloseReason, Delivery, Out, Reader, RxStatus};
+use crate::agent::core::{Action, CloseReason, Delivery, Next, Out, Reader, RxStatus};
 use crate::config::{kernel, mqtt};
 use crate::c_types::agent_types::{MQTTAgentCallbackParams_t, MQTTAgentCallbackParams_u, MQTTAgentEvent_t};
 use crate::c_types::mqtt_lib::{MQTTPublishData_t, MQTTQoS_t};
@@ -35,8 +35,21 @@ struct LinkReader<'a>(&'a mut Link);
 
 impl Reader for LinkReader<'_> {
     fn read(&mut self, into: &mut [u8]) -> Result<usize, ()> {
-        self.0.recv(into)
+        match self.0 {
+            Link::Plain(socket) => socket.recv(into).map_err(|_| ()),
+            #[cfg(feature = "tls")]
+            Link::Tls(_) => read_tls(self.0, into),
+        }
     }
+}
+
+/// A TLS connection's read, apart: its temporaries (records, alerts) would
+/// otherwise widen the frame of the task's pass, which every pass carries
+/// under the receive path, TLS or not.
+#[cfg(feature = "tls")]
+#[inline(never)]
+fn read_tls(link: &mut Link, into: &mut [u8]) -> Result<usize, ()> {
+    link.recv(into)
 }
 
 extern "C" fn socket_wakeup(_socket: Socket_t) {
@@ -59,7 +72,7 @@ enum Report {
 
 /// The pass's actions, performed in order, each taken out of its place
 /// (no copy of the whole batch).
-type Batch = heapless::Vec<Option<Action<PoolBuf, Callback, OpenRequest>>, BATCH>;
+type Batch = heapless::Vec<Option<Next<PoolBuf, Callback, OpenRequest>>, BATCH>;
 
 /// The agent task's body.
 /// Never returns: the task is never deleted (so `vTaskDelete` is not linked
@@ -149,7 +162,7 @@ fn pass(
     core.tick(now, &mut CPool);
     while !batch.is_full() {
         match core.next_action() {
-            Some(Action::Deliver { client }) => {
+            Some(Next { client, action: Action::Deliver }) => {
                 core.move_delivery(client, delivery);
                 break;
             }
@@ -169,21 +182,21 @@ fn pass(
 fn perform(
     agent: &Agent,
     conns: &mut [Conn],
-    slot: &mut Option<Action<PoolBuf, Callback, OpenRequest>>,
+    slot: &mut Option<Next<PoolBuf, Callback, OpenRequest>>,
     reports: &mut heapless::Vec<Report, BATCH>,
 ) {
-    let Some(action) = slot.take() else { return };
+    let Some(Next { client, action }) = slot.take() else { return };
     let report = match action {
-        Action::Open { client, open } => open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open)),
-        Action::Send { client, out, complete } => {
+        Action::Open { open } => open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open)),
+        Action::Send { out, complete } => {
             let ok = send(&mut conns[client], out);
             Report::Sent { client, complete, ok, at: rtos::tick_count() }
         }
-        Action::Close { client, reason, graceful } => return close(agent, &mut conns[client], client, reason, graceful),
-        Action::Complete { client, slot } => return agent.complete(client, slot),
-        Action::Deliver { .. } => return, // Taken in `pass`.
-        Action::Disconnected { callback, .. } => return disconnected(callback),
-        Action::Dropped { len, .. } => {
+        Action::Close { reason, graceful } => return close(agent, &mut conns[client], client, reason, graceful),
+        Action::Complete { slot } => return agent.complete(client, slot),
+        Action::Deliver => return, // Taken in `pass`.
+        Action::Disconnected { callback } => return disconnected(callback),
+        Action::Dropped { len } => {
             return crate::platform::log::debug(format_args!(
                 "MQTT: dropped an incoming publish of {len} bytes: no buffer large enough is free"
             ))
