@@ -47,7 +47,13 @@ pub fn try_boxed_bytes(src: &[u8], zeros: usize) -> Option<alloc::boxed::Box<[u8
 /// and returns it written); `None` when the heap cannot hold them (no `Vec`
 /// growth code, no abort on a full heap). No value passes through a stack
 /// frame: `init` builds it where it stays.
-pub fn try_boxed_slice_init<T>(n: usize, mut init: impl FnMut(&mut MaybeUninit<T>) -> &mut T) -> Option<alloc::boxed::Box<[T]>> {
+///
+/// # Safety
+/// `init` must initialise the place it is given (`MaybeUninit::write`) and
+/// return that place: the block is taken as `n` initialised values. (A safe
+/// closure could return some other `&mut T`, e.g. a leaked box, and leave
+/// its place uninitialised, so the function cannot be safe.)
+pub unsafe fn try_boxed_slice_init<T>(n: usize, mut init: impl FnMut(&mut MaybeUninit<T>) -> &mut T) -> Option<alloc::boxed::Box<[T]>> {
     let layout = Layout::array::<T>(n).ok()?;
     let block = if layout.size() == 0 {
         ptr::NonNull::<T>::dangling().as_ptr()
@@ -64,7 +70,7 @@ pub fn try_boxed_slice_init<T>(n: usize, mut init: impl FnMut(&mut MaybeUninit<T
         // while `init` holds it; `MaybeUninit<T>` has T's layout.
         init(unsafe { &mut *block.add(i).cast::<MaybeUninit<T>>() });
     }
-    // SAFETY: `init` wrote all `n` values (each returned its place written);
+    // SAFETY: `init` wrote all `n` values (the caller's guarantee);
     // the box frees the block with the layout it was allocated with (`[T]` of `n`).
     Some(unsafe { alloc::boxed::Box::from_raw(ptr::slice_from_raw_parts_mut(block, n)) })
 }

@@ -238,7 +238,8 @@ pub fn init() -> bool {
 fn create_agent() -> bool {
     if !READY.load(Ordering::Acquire) {
         let keep_alive = KeepAlive { interval: mqtt::KEEP_ALIVE_ACTUAL_INTERVAL_TICKS, timeout: mqtt::KEEP_ALIVE_TIMEOUT_TICKS };
-        let clients = crate::platform::heap::try_boxed_slice_init(BROKERS, |slot| agent_core::Client::init(slot, keep_alive));
+        // SAFETY: `Client::init` writes the place it is given (`MaybeUninit::write`) and returns it.
+        let clients = unsafe { crate::platform::heap::try_boxed_slice_init(BROKERS, |slot| agent_core::Client::init(slot, keep_alive)) };
         let Some(core) = clients.and_then(|clients| Core::new(clients, RX_BUDGET)) else { return false };
         // SAFETY: INIT is 1, so this task alone initialises, and READY is
         // false, so nobody reaches AGENT's shared part yet.
