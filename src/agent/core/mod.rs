@@ -1155,11 +1155,15 @@ where
                 Err(v) => return Self::give_then(pool, buf, CloseReason::Protocol(v)),
             };
             if reaction.deliver {
-                let name = buf.as_ref().get(p.topic.0..p.topic.0 + p.topic.1).unwrap_or(&[]);
-                let subscribers = Self::matching(c, name);
-                let fallback = if subscribers.is_empty() { c.callback } else { None };
+                // Built where it stays; the subscribers are found into it (no
+                // list returned and copied with the delivery).
                 c.due[DUE_DELIVER] = 1;
-                c.delivery = Some(Delivery { buf, qos: p.qos, topic: p.topic, payload: p.payload, subscribers, fallback });
+                let d = c.delivery.insert(Delivery { buf, qos: p.qos, topic: p.topic, payload: p.payload, subscribers: Vec::new(), fallback: None });
+                let name = d.buf.as_ref().get(p.topic.0..p.topic.0 + p.topic.1).unwrap_or(&[]);
+                Self::matching(&c.subs, name, &mut d.subscribers);
+                if d.subscribers.is_empty() {
+                    d.fallback = c.callback;
+                }
             } else {
                 pool.give(buf); // Not delivered (a QoS 2 re-delivery): acknowledged only.
             }
@@ -1183,12 +1187,12 @@ where
         Err(reason)
     }
 
-    /// Subscription callbacks for `topic`: exact filters first, then wildcards.
+    /// The subscription callbacks for `topic`, into `found`: exact filters
+    /// first, then wildcards.
     #[inline(never)] // Measured: smaller out of line.
-    fn matching(c: &Client<B, CB, O, OPS, SUBS, FILTER>, topic: &[u8]) -> Vec<CB, SUBS> {
-        let mut found = Vec::new();
+    fn matching(subs: &[Sub<CB, FILTER>], topic: &[u8], found: &mut Vec<CB, SUBS>) {
         for wildcard in [false, true] {
-            for s in c.subs.iter().filter(|s| s.wildcard == wildcard) {
+            for s in subs.iter().filter(|s| s.wildcard == wildcard) {
                 let hit = if wildcard {
                     topic::matches_bytes(&s.filter, topic)
                 } else {
@@ -1199,7 +1203,6 @@ where
                 }
             }
         }
-        found
     }
 
     fn react<P: Pool<Buf = B>>(
