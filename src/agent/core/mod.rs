@@ -1145,45 +1145,49 @@ where
         let reaction = if header.packet_type != PacketType::Publish {
             let packet = wire::decode_body(&header, c.rx.small.get(..len).unwrap_or(&[])).map_err(CloseReason::Malformed)?;
             c.session.received_from_server(&packet, now).map_err(CloseReason::Protocol)?
-        } else if let Some(buf) = buf {
-            let p = match wire::decode_publish(header.flags, buf.as_ref().get(..len).unwrap_or(&[])) {
-                Ok(p) => p,
-                Err(e) => return Self::give_then(pool, buf, CloseReason::Malformed(e)),
-            };
-            let reaction = match c.session.received_publish(p.qos, p.packet_id, p.dup) {
-                Ok(r) => r,
-                Err(v) => return Self::give_then(pool, buf, CloseReason::Protocol(v)),
-            };
-            if reaction.deliver {
-                // Built where it stays; the subscribers are found into it (no
-                // list returned and copied with the delivery).
-                c.due[DUE_DELIVER] = 1;
-                let d = c.delivery.insert(Delivery { buf, qos: p.qos, topic: p.topic, payload: p.payload, subscribers: Vec::new(), fallback: None });
-                let name = d.buf.as_ref().get(p.topic.0..p.topic.0 + p.topic.1).unwrap_or(&[]);
-                Self::matching(&c.subs, name, &mut d.subscribers);
-                if d.subscribers.is_empty() {
-                    d.fallback = c.callback;
-                }
-            } else {
-                pool.give(buf); // Not delivered (a QoS 2 re-delivery): acknowledged only.
-            }
-            reaction
         } else {
-            // A publish thrown away: acknowledged from its header and id, never delivered.
+            // A publish: decoded in its buffer, or thrown away (acknowledged
+            // from its header and id, never delivered); one session call.
             let qos = match (header.flags >> 1) & 0x03 {
                 0 => QoS::AtMostOnce,
                 1 => QoS::AtLeastOnce,
                 _ => QoS::ExactlyOnce, // Not 3: the header was checked.
             };
-            let packet_id = (qos != QoS::AtMostOnce).then(|| u16::from_be_bytes([c.rx.small[2], c.rx.small[3]]));
-            c.session.received_publish(qos, packet_id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol)?
+            let decoded = buf.as_ref().map(|b| wire::decode_publish(header.flags, b.as_ref().get(..len).unwrap_or(&[])));
+            let packet_id = match decoded {
+                Some(Ok(p)) => p.packet_id,
+                Some(Err(e)) => return Self::give_then(pool, buf, CloseReason::Malformed(e)),
+                None => (qos != QoS::AtMostOnce).then(|| u16::from_be_bytes([c.rx.small[2], c.rx.small[3]])),
+            };
+            let reaction = match c.session.received_publish(qos, packet_id, header.flags & 0x08 != 0) {
+                Ok(r) => r,
+                Err(v) => return Self::give_then(pool, buf, CloseReason::Protocol(v)),
+            };
+            if let (Some(buf), Some(Ok(p))) = (buf, decoded) {
+                if reaction.deliver {
+                    // Built where it stays; the subscribers are found into it (no
+                    // list returned and copied with the delivery).
+                    c.due[DUE_DELIVER] = 1;
+                    let d = c.delivery.insert(Delivery { buf, qos, topic: p.topic, payload: p.payload, subscribers: Vec::new(), fallback: None });
+                    let name = d.buf.as_ref().get(p.topic.0..p.topic.0 + p.topic.1).unwrap_or(&[]);
+                    Self::matching(&c.subs, name, &mut d.subscribers);
+                    if d.subscribers.is_empty() {
+                        d.fallback = c.callback;
+                    }
+                } else {
+                    pool.give(buf); // Not delivered (a QoS 2 re-delivery): acknowledged only.
+                }
+            }
+            reaction
         };
         Self::react(c, crate::agent::session::Reaction { deliver: false, ..reaction }, pool)
     }
 
-    /// Gives `buf` back and fails with `reason`.
-    fn give_then<P: Pool<Buf = B>>(pool: &mut P, buf: B, reason: CloseReason) -> Result<(), CloseReason> {
-        pool.give(buf);
+    /// Gives `buf` (if any) back and fails with `reason`.
+    fn give_then<P: Pool<Buf = B>>(pool: &mut P, buf: Option<B>, reason: CloseReason) -> Result<(), CloseReason> {
+        if let Some(buf) = buf {
+            pool.give(buf);
+        }
         Err(reason)
     }
 
