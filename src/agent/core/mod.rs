@@ -1209,6 +1209,9 @@ where
         }
     }
 
+    /// What the session answered, applied: part of `handle`, its one caller
+    /// (measured: inlined, 124 bytes less flash and no second frame).
+    #[inline(always)]
     fn react<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         reaction: crate::agent::session::Reaction,
