@@ -805,11 +805,6 @@ where
             Op::Opening(Some(open)) => {
                 // Never handed to the platform: the connect is withdrawn.
                 drop(ManuallyDrop::into_inner(open));
-                if let Some((buf, _)) = c.packets[slot as usize].take() {
-                    pool.give(buf);
-                }
-                c.connect_slot = None;
-                c.link = Link::Closed;
                 withdrawn = true;
                 None
             }
@@ -822,7 +817,10 @@ where
             }
         };
         if withdrawn {
-            Self::deleted(c); // No connection left (a delete may wait for that).
+            // As if opening failed: its CONNECT goes back (the slot is free
+            // already, so nothing fails), no connection is left (a delete
+            // may wait for that).
+            Self::end_link(c, None, pool);
         }
         // A delete not done yet goes on without its caller: `deleted` frees the client.
         if c.deleting && delete_slot_matches(c.delete_slot, slot) && result.is_some() {
@@ -882,15 +880,9 @@ where
 
     /// Opening the connection failed: the connect fails.
     pub fn open_failed<P: Pool<Buf = B>>(&mut self, client: usize, pool: &mut P) {
-        let Some(c) = self.clients.get_mut(client) else {
-            return;
-        };
-        Self::drop_packets(c, Failure::OpenFailed, pool);
-        c.link = Link::Closed;
-        if let Some(slot) = c.connect_slot.take() {
-            c.finish_op(slot, Err(Failure::OpenFailed));
+        if let Some(c) = self.clients.get_mut(client) {
+            Self::end_link(c, None, pool);
         }
-        Self::deleted(c);
     }
 
     /// `Send` went out (`ok`) or failed.
@@ -928,30 +920,57 @@ where
     /// Ends the connection: the queue is emptied, every waiting caller fails,
     /// the platform is told to close it, and (`lost`, not asked for) the
     /// application is told, once.
+    #[inline(always)]
     fn end<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         reason: CloseReason,
         graceful: bool,
         pool: &mut P,
     ) {
+        Self::end_link(c, Some((reason, graceful)), pool);
+    }
+
+    /// [`end`](Self::end) with a close (`Some`), or for a connection that
+    /// will not be opened (`None`: opening failed, or the connect was
+    /// withdrawn before the platform had it): the packets go back (one
+    /// being opened has only its CONNECT), the connect fails
+    /// (`Failure::OpenFailed`), and a delete waiting for no connection is
+    /// done; the session and the receive state are at rest already. One
+    /// routine for every end of a connection.
+    #[inline(never)]
+    fn end_link<P: Pool<Buf = B>>(
+        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
+        close: Option<(CloseReason, bool)>,
+        pool: &mut P,
+    ) {
+        // A connection not opened is being opened (`Link::Opening`: the
+        // platform reports on each Open once, and only a CONNACK, a read, a
+        // send or a close after the queue, all on an open link, end one), so
+        // the test of a link ended already never stops it.
+        debug_assert!(close.is_some() || c.link == Link::Opening, "a connection not opened is being opened");
         let was_connected = c.session.is_connected();
         if c.link == Link::Closed && c.session.is_disconnected() {
-            return;
+            return; // Ended already.
         }
-        Self::drop_packets(c, Failure::Closed(reason), pool);
+        let (sent_failure, failure) = match close {
+            None => (Failure::OpenFailed, Failure::OpenFailed),
+            Some((CloseReason::Refused(code), _)) => (Failure::Closed(CloseReason::Refused(code)), Failure::Refused(code)),
+            Some((other, _)) => (Failure::Closed(other), Failure::Closed(other)),
+        };
+        Self::drop_packets(c, sent_failure, pool);
         if let Some(buf) = c.rx.buf.take() {
             pool.give(buf);
         }
         c.rx.restart();
         let connect_slot = c.connect_slot.take();
-        let failure = match reason {
-            CloseReason::Refused(code) => Failure::Refused(code),
-            other => Failure::Closed(other),
-        };
         let waiting = c.session.drop_connection().0 | connect_slot.map_or(0, |s| 1u32 << (s & 31));
         c.fail_all(waiting, failure);
         c.drop_subs(Unsub::AnyPending); // Their SUBACK never comes.
         c.link = Link::Closed;
+        let Some((reason, graceful)) = close else {
+            Self::deleted(c);
+            return;
+        };
         c.close = (reason, graceful);
         // The queues and a DISCONNECT are gone; the close replaces a close after them.
         c.due[DUE_SMALL] = 0;
