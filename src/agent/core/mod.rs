@@ -468,14 +468,6 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
         self.ready |= finish(&mut self.ops, slot, result);
     }
 
-    /// Every operation in `slots` (bit per slot) fails with `failure`.
-    #[inline(never)]
-    fn fail_all(&mut self, slots: u32, failure: Failure) {
-        for slot in crate::agent::session::Tokens(slots) {
-            self.finish_op(slot, Err(failure));
-        }
-    }
-
     /// A free slot (whose packet, if a hostile broker answered it before it
     /// was sent, has gone out too).
     #[inline(never)]
@@ -952,19 +944,35 @@ where
         if c.link == Link::Closed && c.session.is_disconnected() {
             return; // Ended already.
         }
-        let (sent_failure, failure) = match close {
-            None => (Failure::OpenFailed, Failure::OpenFailed),
-            Some((CloseReason::Refused(code), _)) => (Failure::Closed(CloseReason::Refused(code)), Failure::Refused(code)),
-            Some((other, _)) => (Failure::Closed(other), Failure::Closed(other)),
-        };
-        Self::drop_packets(c, sent_failure, pool);
         if let Some(buf) = c.rx.buf.take() {
             pool.give(buf);
         }
         c.rx.restart();
+        // Every waiting caller fails, with one failure: those of the
+        // session's packets and of the connect, and those that complete
+        // when sent (QoS 0 publishes, never queued before a CONNACK: none
+        // when it refuses).
+        let failure = match close {
+            None => Failure::OpenFailed,
+            Some((CloseReason::Refused(code), _)) => Failure::Refused(code),
+            Some((other, _)) => Failure::Closed(other),
+        };
+        debug_assert!(!matches!(failure, Failure::Refused(_)) || c.on_sent == 0, "a QoS 0 publish queued before CONNACK");
         let connect_slot = c.connect_slot.take();
-        let waiting = c.session.drop_connection().0 | connect_slot.map_or(0, |s| 1u32 << (s & 31));
-        c.fail_all(waiting, failure);
+        let waiting = c.on_sent | c.session.drop_connection().0 | connect_slot.map_or(0, |s| 1u32 << (s & 31));
+        c.to_send = 0;
+        c.on_sent = 0;
+        c.due[DUE_SEND] = 0;
+        // One walk of the slots: each packet not sent yet back to the pool,
+        // each waiting caller failed.
+        for slot in 0..OPS {
+            if let Some((buf, _)) = c.packets[slot].take() {
+                pool.give(buf);
+            }
+            if waiting & (1 << slot) != 0 {
+                c.finish_op(slot as u16, Err(failure));
+            }
+        }
         c.drop_subs(Unsub::AnyPending); // Their SUBACK never comes.
         c.link = Link::Closed;
         let Some((reason, graceful)) = close else {
@@ -980,20 +988,6 @@ where
         if !graceful && was_connected {
             c.due[DUE_LOST] = 1;
         }
-    }
-
-    /// Every packet not sent yet back to the pool; the operations that
-    /// complete when sent fail with `failure` (the others are the session's).
-    fn drop_packets<P: Pool<Buf = B>>(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, failure: Failure, pool: &mut P) {
-        for slot in 0..OPS {
-            if let Some((buf, _)) = c.packets[slot].take() {
-                pool.give(buf);
-            }
-        }
-        c.fail_all(c.on_sent, failure);
-        c.to_send = 0;
-        c.on_sent = 0;
-        c.due[DUE_SEND] = 0;
     }
 
     fn lose<P: Pool<Buf = B>>(
