@@ -1210,12 +1210,8 @@ where
     fn matching(subs: &[Sub<CB, FILTER>], topic: &[u8], found: &mut Vec<CB, SUBS>) {
         for wildcard in [false, true] {
             for s in subs.iter().filter(|s| s.wildcard == wildcard) {
-                let hit = if wildcard {
-                    topic::matches_bytes(&s.filter, topic)
-                } else {
-                    s.filter[..] == *topic
-                };
-                if hit {
+                // Without wildcards, a filter matches the topic equal to it.
+                if topic::matches_valid(&s.filter, topic) {
                     let _ = found.push(s.callback);
                 }
             }
