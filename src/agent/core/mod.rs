@@ -1167,14 +1167,16 @@ where
                 _ => QoS::ExactlyOnce, // Not 3: the header was checked.
             };
             let decoded = buf.as_ref().map(|b| wire::decode_publish(header.flags, b.as_ref().get(..len).unwrap_or(&[])));
-            let packet_id = match decoded {
-                Some(Ok(p)) => p.packet_id,
-                Some(Err(e)) => return Self::give_then(pool, buf, CloseReason::Malformed(e)),
-                None => (qos != QoS::AtMostOnce).then(|| u16::from_be_bytes([c.rx.small[2], c.rx.small[3]])),
-            };
-            let reaction = match c.session.received_publish(qos, packet_id, header.flags & 0x08 != 0) {
+            let result = match decoded {
+                Some(Ok(p)) => Ok(p.packet_id),
+                Some(Err(e)) => Err(CloseReason::Malformed(e)),
+                None => Ok((qos != QoS::AtMostOnce).then(|| u16::from_be_bytes([c.rx.small[2], c.rx.small[3]]))),
+            }
+            .and_then(|id| c.session.received_publish(qos, id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol));
+            // A buffer goes back when the publish ends the connection.
+            let reaction = match result {
                 Ok(r) => r,
-                Err(v) => return Self::give_then(pool, buf, CloseReason::Protocol(v)),
+                Err(reason) => return Self::give_then(pool, buf, reason),
             };
             if let (Some(buf), Some(Ok(p))) = (buf, decoded) {
                 if reaction.deliver {
@@ -1233,6 +1235,15 @@ where
         let Some((slot, outcome)) = reaction.complete else {
             return Ok(());
         };
+        if let Outcome::Refused(code) = outcome {
+            // The broker closes after a refusal [MQTT-3.2.2-5]. The connect
+            // (`slot`, still the connect slot) fails with the refusal as the
+            // connection ends, as any caller waiting then would.
+            debug_assert!(c.connect_slot == Some(slot), "a CONNACK answers the connect");
+            Self::end(c, CloseReason::Refused(code), false, pool);
+            c.due[DUE_LOST] = 0;
+            return Ok(());
+        }
         let is_connack = c.connect_slot == Some(slot);
         if is_connack {
             c.connect_slot = None;
@@ -1246,15 +1257,10 @@ where
                     .for_each(|s| s.pending = None);
                 c.finish_op(slot, Ok(()));
             }
-            Outcome::SubscriptionRefused => {
+            // SubscriptionRefused (a refused CONNACK returned above).
+            _ => {
                 c.drop_subs(Unsub::Pending(slot));
                 c.finish_op(slot, Err(Failure::SubscriptionRefused));
-            }
-            Outcome::Refused(code) => {
-                // The broker closes after a refusal [MQTT-3.2.2-5].
-                c.finish_op(slot, Err(Failure::Refused(code)));
-                Self::end(c, CloseReason::Refused(code), false, pool);
-                c.due[DUE_LOST] = 0;
             }
         }
         if is_connack && abandoned && c.session.is_connected() {
