@@ -216,6 +216,39 @@ pub fn matches_bytes(f: &[u8], t: &[u8]) -> bool {
     }
 }
 
+/// [`matches_bytes`] for a valid filter and a valid topic name (the
+/// agent's subscriptions and received topics are checked before), in one
+/// walk of both, byte by byte, not split into levels: in a valid filter a
+/// wildcard is a whole level, so a `+` starts where a topic level starts
+/// (the bytes before it matched) and takes that level's bytes, up to its
+/// `/` or the end; a `#` takes the rest. Every other byte must be the
+/// topic's next one, so a filter without wildcards matches exactly the
+/// topic equal to it. (Other input: an answer, unspecified, and no panic.)
+#[must_use]
+pub fn matches_valid(f: &[u8], t: &[u8]) -> bool {
+    if t.first() == Some(&b'$') && matches!(f.first(), Some(b'+' | b'#')) {
+        return false;
+    }
+    // The topic's bytes matched so far.
+    let mut j = 0;
+    for (i, &c) in f.iter().enumerate() {
+        match c {
+            // It swallows the rest, including no further topic level.
+            b'#' => return true,
+            b'+' => {
+                while t.get(j).is_some_and(|&b| b != b'/') {
+                    j += 1;
+                }
+            }
+            _ if t.get(j) == Some(&c) => j += 1,
+            // The topic ended where the filter goes on with "/#": "#"
+            // matches the parent level too [MQTT-4.7.1-2].
+            _ => return j == t.len() && f.get(i..) == Some(b"/#"),
+        }
+    }
+    j == t.len()
+}
+
 /// The first level of `s` and what follows its `/` (`None`: it was the last
 /// level). `a/` is `a` then an empty last level; the empty string is one empty level.
 #[inline(never)]
@@ -935,6 +968,38 @@ mod tests {
             prop_assert_eq!(validate_topic_filter(&f), Ok(()));
             let wildcard_first = f.starts_with('+') || f.starts_with('#');
             prop_assert_eq!(matches(&f, &t), !(t.starts_with('$') && wildcard_first), "{} {}", f, t);
+        }
+
+        /// The agent's byte walk answers as the level walk on a valid
+        /// filter and topic name (random pairs, and a topic with a filter
+        /// made from it).
+        #[test]
+        fn prop_matches_valid_as_matches_bytes(
+            f in topic_filter(),
+            t in topic_name(),
+            plus in proptest::collection::vec(any::<bool>(), 6),
+            cut in proptest::option::of(0usize..7),
+        ) {
+            prop_assert_eq!(matches_valid(f.as_bytes(), t.as_bytes()), matches_bytes(f.as_bytes(), t.as_bytes()), "{} {}", f, t);
+            prop_assert!(matches_valid(t.as_bytes(), t.as_bytes()));
+            let levels: Vec<&str> = t.split('/').collect();
+            let mut g: Vec<&str> = levels
+                .iter()
+                .zip(plus.iter().chain(core::iter::repeat(&false)))
+                .map(|(l, &p)| if p { "+" } else { *l })
+                .collect();
+            if let Some(k) = cut {
+                g.truncate(k.min(levels.len()));
+                g.push("#");
+            }
+            let g = g.join("/");
+            prop_assert_eq!(matches_valid(g.as_bytes(), t.as_bytes()), matches_bytes(g.as_bytes(), t.as_bytes()), "{} {}", g, t);
+            // A topic one level longer or shorter.
+            let longer = format!("{t}/a");
+            prop_assert_eq!(matches_valid(g.as_bytes(), longer.as_bytes()), matches_bytes(g.as_bytes(), longer.as_bytes()), "{} {}", g, longer);
+            if let Some((shorter, _)) = t.rsplit_once('/') {
+                prop_assert_eq!(matches_valid(g.as_bytes(), shorter.as_bytes()), matches_bytes(g.as_bytes(), shorter.as_bytes()), "{} {}", g, shorter);
+            }
         }
 
         #[test]

@@ -255,8 +255,12 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     }
 
     /// Cancels a packet that was reserved with [`begin`](Self::begin) but could not be sent.
+    /// Ids are unique in flight and their order means nothing: the one entry
+    /// goes by a swap with the last (no order-keeping `retain`).
     pub fn cancel(&mut self, packet_id: u16) {
-        self.in_flight.retain(|f| f.packet_id != packet_id);
+        if let Some(i) = self.in_flight.iter().position(|f| f.packet_id == packet_id) {
+            self.in_flight.swap_remove(i);
+        }
     }
 
     /// The connection is gone: every caller still waiting gets its token back,

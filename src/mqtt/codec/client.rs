@@ -224,15 +224,6 @@ pub enum FromServer {
     PingResp,
 }
 
-/// A packet identifier that ends the body.
-fn only_id(body: &[u8]) -> Result<u16, DecodeError> {
-    let id = id_at(body, 0)?;
-    if body.len() > 2 {
-        return Err(DecodeError::LengthMismatch);
-    }
-    Ok(id)
-}
-
 /// The non-zero packet identifier at `at`.
 fn id_at(body: &[u8], at: usize) -> Result<u16, DecodeError> {
     // `at` is at most 2 + 65,535 (after a topic): no overflow.
@@ -284,17 +275,28 @@ pub fn decode_body(header: &FixedHeader, body: &[u8]) -> Result<FromServer, Deco
             }
             FromServer::ConnAck(ConnAck { session_present, code })
         }
-        kind @ (PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp | PacketType::UnsubAck) => {
-            FromServer::Ack { kind, id: only_id(body)?, code: None }
-        }
-        PacketType::SubAck => {
+        // The six acknowledgements: one id, then a SUBACK's return codes
+        // (the others end after their id).
+        kind @ (PacketType::PubAck
+        | PacketType::PubRec
+        | PacketType::PubRel
+        | PacketType::PubComp
+        | PacketType::UnsubAck
+        | PacketType::SubAck) => {
             let id = id_at(body, 0)?;
             let codes = body.get(2..).unwrap_or(&[]);
-            let Some(&first) = codes.first() else { return Err(DecodeError::EmptySuback) };
-            for &b in codes {
-                SubAckCode::try_from(b)?;
-            }
-            FromServer::Ack { kind: PacketType::SubAck, id, code: Some(SubAckCode::try_from(first)?) }
+            let code = if kind == PacketType::SubAck {
+                let Some(&first) = codes.first() else { return Err(DecodeError::EmptySuback) };
+                for &b in codes {
+                    SubAckCode::try_from(b)?;
+                }
+                Some(SubAckCode::try_from(first)?)
+            } else if !codes.is_empty() {
+                return Err(DecodeError::LengthMismatch);
+            } else {
+                None
+            };
+            FromServer::Ack { kind, id, code }
         }
         PacketType::PingResp => {
             if !body.is_empty() {
