@@ -407,7 +407,9 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
                     Some(app) => {
                         // The application's parameters, with our callback in its place
                         // (built here: its stack slot is only live for this call).
-                        let ours = MQTTAgentConnectParams_t { pxCallback: Some(on_agent_event), pvUserData: id.handle() as *mut c_void, ..*app };
+                        let mut ours = *app;
+                        ours.pxCallback = Some(on_agent_event);
+                        ours.pvUserData = id.handle() as *mut c_void;
                         outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, &ours, ticks))
                     }
                     None => Outcome::Failure,
