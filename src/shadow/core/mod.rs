@@ -370,13 +370,18 @@ fn callback_kinds(bits: u8) -> u8 {
     (bits & 1) << 7 | (bits & 2) << 3 | (bits & 4) << 4
 }
 
+/// `repr(C)`, in this order: what a handle's lookup reads (`in_use`,
+/// `generation`, `mqtt`) first, the names, then the operation and the run
+/// (Rust's own order put the pending operation first and the run after the
+/// names, and cost 64 bytes more code).
 #[derive(Clone, Copy)]
+#[repr(C)]
 struct Client<T> {
     in_use: bool,
-    /// The slot's generation minus one (zero-initialised tables); `retired`: used up.
-    generation: u32,
     retired: bool,
     dedicated: bool,
+    /// The slot's generation minus one (zero-initialised tables); `retired`: used up.
+    generation: u32,
     mqtt: MqttId,
     next_token: u32,
     names: [NameEntry<T>; NAMES],
