@@ -350,7 +350,7 @@ struct Caller<'a> {
 /// Performs `id`'s flow, step by step, until it ends. The topic is built here,
 /// once, for every step that names one.
 /// `held`: `id`'s operation lock.
-fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held, app: App) -> Ended {
+fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ended {
     let Some(cell) = TOPICS.0.get(held.slot).filter(|_| held.slot == id.slot) else {
         return Ended::Finish(eShadowFailure, None);
     };
@@ -361,7 +361,18 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held, app: Ap
     let mut last = Outcome::Success;
     let mqtt = caller.mqtt;
     loop {
-        let step = s.lock().core.resume(id, last, topic);
+        let (step, app) = {
+            let mut g = s.lock();
+            let step = g.core.resume(id, last, topic);
+            // A delete hands the application's side back (the Detach step):
+            // read under the lock that retired the client, so before any
+            // create can take its slot.
+            let app = match step {
+                Step::Detach { .. } => g.apps.get(id.slot).copied(),
+                _ => None,
+            };
+            (step, app.unwrap_or(NO_APP))
+        };
         // The step's time budget, computed once.
         let ticks = match step {
             Step::Unsubscribe { budget: Budget::Cleanup } | Step::Barrier | Step::Detach { dedicated: false } => {
@@ -396,7 +407,9 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held, app: Ap
                     Some(app) => {
                         // The application's parameters, with our callback in its place
                         // (built here: its stack slot is only live for this call).
-                        let ours = MQTTAgentConnectParams_t { pxCallback: Some(on_agent_event), pvUserData: id.handle() as *mut c_void, ..*app };
+                        let mut ours = *app;
+                        ours.pxCallback = Some(on_agent_event);
+                        ours.pvUserData = id.handle() as *mut c_void;
                         outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, &ours, ticks))
                     }
                     None => Outcome::Failure,
@@ -611,11 +624,8 @@ fn flow(
         _ => 0,
     };
     let Some(mut body) = crate::platform::heap::try_boxed_bytes(&[], capacity) else { return Ended::Finish(eShadowFailure, None) };
-    let mut app = NO_APP;
     let began = {
         let mut g = s.lock();
-        // A delete hands the application's side back (`drive`'s Detach step).
-        app = g.apps.get(id.slot).copied().unwrap_or(app);
         let began = g.core.begin(id, start, &mut body);
         if let (Ok(_), Some(a), Some(slot)) = (began, connect, g.apps.get_mut(id.slot)) {
             *slot = App { callback: a.pxCallback, user_data: a.pvUserData as usize, intercepting: true };
@@ -638,7 +648,7 @@ fn flow(
         }
     };
     let body = body.get(..len).unwrap_or(&[]);
-    drive(s, id, &Caller { mqtt, start: begun, timeout, body, connect }, &mut held, app)
+    drive(s, id, &Caller { mqtt, start: begun, timeout, body, connect }, &mut held)
 }
 
 /// A flow's return code.

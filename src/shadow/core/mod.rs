@@ -370,13 +370,18 @@ fn callback_kinds(bits: u8) -> u8 {
     (bits & 1) << 7 | (bits & 2) << 3 | (bits & 4) << 4
 }
 
+/// `repr(C)`, in this order: what a handle's lookup reads (`in_use`,
+/// `generation`, `mqtt`) first, the names, then the operation and the run
+/// (Rust's own order put the pending operation first and the run after the
+/// names, and cost 64 bytes more code).
 #[derive(Clone, Copy)]
+#[repr(C)]
 struct Client<T> {
     in_use: bool,
-    /// The slot's generation minus one (zero-initialised tables); `retired`: used up.
-    generation: u32,
     retired: bool,
     dedicated: bool,
+    /// The slot's generation minus one (zero-initialised tables); `retired`: used up.
+    generation: u32,
     mqtt: MqttId,
     next_token: u32,
     names: [NameEntry<T>; NAMES],
@@ -570,13 +575,16 @@ impl<T: Copy> ShadowCore<T> {
     /// (Update only) has none; returns its length (0 for other flows).
     pub fn begin(&mut self, id: ClientId, start: Start<'_, T>, out: &mut [u8]) -> Result<usize, Refused> {
         // An idle client has no pending operation (`end` and `retire` clear both).
+        // Its run is `Run::IDLE` (`end`, `retire`, `new`): a flow sets only
+        // the fields it starts with.
         self.live(id).filter(|c| c.run.flow == Flow::Idle).ok_or(Code::Failure)?;
         match start {
             Start::Operation { op, thing, qos, keep, doc } => self.start_operation(id, op, thing, qos, keep, doc, out),
             Start::Register { thing, want, record } => self.start_register(id, thing, want, record).map(|()| 0),
             Start::Connect => Ok(self.start_connect(id)),
             Start::Delete => {
-                self.clients[id.slot].run = Run { flow: Flow::Delete, phase: Phase::Drop, name: NO_NAME, ..Run::IDLE };
+                let r = &mut self.clients[id.slot].run;
+                (r.flow, r.phase, r.name) = (Flow::Delete, Phase::Drop, NO_NAME);
                 Ok(0)
             }
         }
@@ -616,14 +624,18 @@ impl<T: Copy> ShadowCore<T> {
         let was_kept = c.names[n].kept & (1 << op as usize) != 0;
         let next = c.next_token;
         // Filled in place: the token is written straight into the table.
-        c.pending = Pending { op, name: n as u8, keep, was_kept, open: false, token: Text::new(), result: None, document: None };
+        // Between operations it is closed (`open` false) and holds no
+        // document (`end`, `retire`, `new`): only the rest is set.
         let p = &mut c.pending;
+        (p.op, p.name, p.keep, p.was_kept, p.result) = (op, n as u8, keep, was_kept, None);
+        p.token.clear();
         match write_request(op, doc, out, &mut p.token, id, next) {
             Ok((len, generated)) => {
                 c.next_token = next.wrapping_add(generated as u32);
                 // A kept pair is held already: publish at once.
                 let pair = if was_kept { 0 } else { 3 << (2 * op as usize) };
-                c.run = Run { flow: Flow::Operation, name: n as u8, qos, mask: pair, ..Run::IDLE };
+                let r = &mut c.run;
+                (r.flow, r.name, r.qos, r.mask) = (Flow::Operation, n as u8, qos, pair);
                 Ok(len)
             }
             Err(()) => {
@@ -650,15 +662,9 @@ impl<T: Copy> ShadowCore<T> {
         let c = &mut self.clients[id.slot];
         let had = c.names.get(n).map_or(0, |e| e.callbacks);
         c.registering = record;
-        c.run = Run {
-            flow: Flow::Register,
-            name: n as u8,
-            qos: 1,
-            want,
-            mask: callback_kinds(want & !had),
-            release: callback_kinds(had & !want),
-            ..Run::IDLE
-        };
+        let r = &mut c.run;
+        (r.flow, r.name, r.qos, r.want) = (Flow::Register, n as u8, 1, want);
+        (r.mask, r.release) = (callback_kinds(want & !had), callback_kinds(had & !want));
         Ok(())
     }
 
@@ -678,7 +684,8 @@ impl<T: Copy> ShadowCore<T> {
         for n in 0..NAMES {
             self.collect(id.slot, n);
         }
-        self.clients[id.slot].run = Run { flow: Flow::Connect, phase: Phase::Connecting, qos: 1, name: NO_NAME, ..Run::IDLE };
+        let r = &mut self.clients[id.slot].run;
+        (r.flow, r.phase, r.qos, r.name) = (Flow::Connect, Phase::Connecting, 1, NO_NAME);
         0
     }
 
