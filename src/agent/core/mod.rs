@@ -1248,30 +1248,38 @@ where
 
     // ----------------------------------------------------------------- time
 
-    /// Keep-alive and CONNACK timing of every connection.
-    pub fn tick<P: Pool<Buf = B>>(&mut self, now: u32, pool: &mut P) {
+    /// Keep-alive and CONNACK timing of every connection, and the ticks
+    /// until it has something to do again (`None`: nothing scheduled), in
+    /// one walk of the clients: the deadline of each connection it timed,
+    /// after its PINGREQ or close. That is [`next_deadline`](Self::next_deadline)
+    /// once the due work is out (the task sleeps only then): the connections
+    /// not timed here are those closing, which that work closes.
+    pub fn tick<P: Pool<Buf = B>>(&mut self, now: u32, pool: &mut P) -> Option<u32> {
+        let mut next = None;
         for c in self
             .clients
             .iter_mut()
             .filter(|c| c.reading())
         {
-            match c.session.poll(now) {
-                Timer::Idle => {}
-                Timer::SendPing => {
-                    if c.push_small(PINGREQ) {
-                        c.session.ping_sent(now);
-                    }
-                }
-                Timer::Dead => {
+            let Some((mut left, at_end)) = c.session.timer(now) else { continue };
+            if left == 0 {
+                if at_end == Timer::Dead {
                     let reason = if c.session.is_connected() {
                         CloseReason::KeepAliveTimeout
                     } else {
                         CloseReason::ConnAckTimeout
                     };
                     Self::lose(c, reason, pool);
+                    continue;
+                }
+                if c.push_small(PINGREQ) {
+                    c.session.ping_sent(now);
+                    left = c.session.ping_timeout();
                 }
             }
+            next = Some(next.map_or(left, |n: u32| n.min(left)));
         }
+        next
     }
 
     /// Ticks until [`tick`](Self::tick) has something to do; `None`: nothing scheduled.

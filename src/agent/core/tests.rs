@@ -585,6 +585,27 @@ fn next_deadline_is_the_earliest_of_the_connections() {
     r.advance(30);
     r.connect(b);
     assert_eq!(r.core.next_deadline(r.now), Some(KEEP_ALIVE.interval - 30));
+    assert_eq!(r.tick(r.now), Some(KEEP_ALIVE.interval - 30), "tick gives the same");
+}
+
+#[test]
+fn the_deadline_from_tick_is_that_after_the_due_work() {
+    // A connection being closed is not timed: the work due closes it before
+    // the task sleeps, and the deadline is then the others'.
+    let mut r = Rig::new();
+    let a = r.create();
+    let b = r.create();
+    r.connect(b);
+    r.advance(30);
+    r.connect(a);
+    r.submit(b, Command::Disconnect).unwrap();
+    assert_eq!(r.core.next_deadline(r.now), Some(KEEP_ALIVE.interval - 30));
+    assert_eq!(r.tick(r.now), Some(KEEP_ALIVE.interval));
+    r.run();
+    assert_eq!(r.core.next_deadline(r.now), Some(KEEP_ALIVE.interval));
+    // A PINGREQ sent by tick: the deadline is its PINGRESP's.
+    r.now = r.now.wrapping_add(KEEP_ALIVE.interval);
+    assert_eq!(r.tick(r.now), Some(KEEP_ALIVE.timeout));
 }
 
 // ----------------------------------------------------------------- receive

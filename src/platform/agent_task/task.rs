@@ -159,7 +159,7 @@ fn pass(
             }
         }
     }
-    core.tick(now, &mut CPool);
+    let deadline = core.tick(now, &mut CPool);
     while !batch.is_full() {
         match core.next_action() {
             Some(Next { client, action: Action::Deliver }) => {
@@ -172,7 +172,7 @@ fn pass(
             None => break,
         }
     }
-    (flooded, paused, core.next_deadline(now))
+    (flooded, paused, deadline)
 }
 
 /// Performs one of the core's actions, taken out of its slot of the batch
