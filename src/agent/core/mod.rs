@@ -274,25 +274,24 @@ enum Link {
 }
 
 /// The receive state: the fixed header's bytes, then the body, read by one
-/// path into one target: `small` (a packet other than PUBLISH), a pool buffer
-/// (a publish) or a chunk thrown away (a publish without a buffer, of which
-/// `small` keeps what its acknowledgement needs: the topic length at 0..2,
-/// the packet id at 2..4).
+/// path into one target, counted by one count: `small` (the header, then the
+/// body of a packet other than PUBLISH), a pool buffer (a publish) or a chunk
+/// thrown away (a publish without a buffer, of which `small` keeps what its
+/// acknowledgement needs: the topic length at 0..2, the packet id at 2..4).
 struct Rx<B> {
-    head: [u8; 5],
-    /// Header bytes read.
-    head_n: u8,
     /// The whole fixed header, once read.
     header: Option<FixedHeader>,
-    /// Body bytes read.
+    /// Bytes read of the header (while `header` is `None`), then of the body.
     have: usize,
     small: [u8; SMALL],
     buf: Option<B>,
 }
 
+const _: () = assert!(SMALL >= 5, "a fixed header is read into `small`");
+
 impl<B> Rx<B> {
     const fn start() -> Self {
-        Rx { head: [0; 5], head_n: 0, header: None, have: 0, small: [0; SMALL], buf: None }
+        Rx { header: None, have: 0, small: [0; SMALL], buf: None }
     }
 
     /// A publish without a buffer is being thrown away.
@@ -302,7 +301,6 @@ impl<B> Rx<B> {
 
     /// Ready for the next packet (any buffer was taken out).
     fn restart(&mut self) {
-        self.head_n = 0;
         self.header = None;
         self.have = 0;
     }
@@ -1016,7 +1014,7 @@ where
             if c.delivery.is_some() || c.due[DUE_SMALL] as usize >= SMALL_QUEUE {
                 return RxStatus::Paused;
             }
-            let between = (c.rx.header.is_none() && c.rx.head_n == 0) || c.rx.discarding();
+            let between = (c.rx.header.is_none() && c.rx.have == 0) || c.rx.discarding();
             if c.rx_used >= budget && between {
                 return RxStatus::Budget;
             }
@@ -1043,44 +1041,34 @@ where
         // Made (zeroed) only for a publish thrown away.
         let mut chunk = None;
         let discarding = rx.discarding();
-        let into: &mut [u8] = match rx.header {
-            None => {
-                // Two bytes first (type and the usual one-byte length), then one
-                // more per continued length byte: never past the header.
-                let h = rx.head_n as usize;
-                let want = if h < 2 { 2 - h } else { 1 };
-                rx.head.get_mut(h..h + want).unwrap_or_default()
-            }
-            Some(header) => {
-                let total = header.remaining_len as usize;
-                match rx.buf.as_mut() {
-                    Some(buf) => buf.as_mut().get_mut(rx.have..total).unwrap_or_default(),
-                    None if discarding => &mut chunk.insert([0u8; DISCARD])[..(total - rx.have).min(DISCARD)],
-                    None => rx.small.get_mut(rx.have..total).unwrap_or_default(),
-                }
-            }
+        let end = match rx.header {
+            // Two bytes first (type and the usual one-byte length), then one
+            // more per continued length byte: never past the header.
+            None => rx.have.max(1) + 1,
+            Some(header) => header.remaining_len as usize,
+        };
+        let into: &mut [u8] = match rx.buf.as_mut() {
+            Some(buf) => buf.as_mut().get_mut(rx.have..end).unwrap_or_default(),
+            None if discarding => &mut chunk.insert([0u8; DISCARD])[..(end - rx.have).min(DISCARD)],
+            None => rx.small.get_mut(rx.have..end).unwrap_or_default(),
         };
         let n = reader.read(into).map_err(|_| CloseReason::ReadFailed)?;
         if n == 0 {
             return Ok(0);
         }
-        if rx.header.is_none() {
-            rx.head_n += n as u8;
-        } else {
-            if let Some(chunk) = &chunk {
-                // Keep the topic length (offset 0..2) and the packet id after the topic.
-                for (k, b) in chunk.iter().take(n).enumerate() {
-                    let at = rx.have + k;
-                    let id_at = 2 + u16::from_be_bytes([rx.small[0], rx.small[1]]) as usize;
-                    if at < 2 {
-                        rx.small[at] = *b;
-                    } else if (id_at..id_at + 2).contains(&at) {
-                        rx.small[2 + at - id_at] = *b;
-                    }
+        if let Some(chunk) = &chunk {
+            // Keep the topic length (offset 0..2) and the packet id after the topic.
+            for (k, b) in chunk.iter().take(n).enumerate() {
+                let at = rx.have + k;
+                let id_at = 2 + u16::from_be_bytes([rx.small[0], rx.small[1]]) as usize;
+                if at < 2 {
+                    rx.small[at] = *b;
+                } else if (id_at..id_at + 2).contains(&at) {
+                    rx.small[2 + at - id_at] = *b;
                 }
             }
-            rx.have += n;
         }
+        rx.have += n;
         Self::advance(c, now, pool)?;
         Ok(n)
     }
@@ -1097,7 +1085,7 @@ where
             Some(header) => header,
             None => {
                 let Some((header, _)) =
-                    FixedHeader::parse(rx.head.get(..rx.head_n as usize).unwrap_or_default()).map_err(CloseReason::Malformed)?
+                    FixedHeader::parse(rx.small.get(..rx.have).unwrap_or_default()).map_err(CloseReason::Malformed)?
                 else {
                     return Ok(());
                 };
@@ -1120,6 +1108,7 @@ where
                     }
                 }
                 rx.header = Some(header);
+                rx.have = 0; // The body's bytes from now on.
                 header
             }
         };
