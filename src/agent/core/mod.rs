@@ -234,6 +234,18 @@ pub struct Next<B, CB, O> {
     pub action: Action<B, CB, O>,
 }
 
+/// What the platform did with an action of a client, told to the core by
+/// [`AgentCore::reported`] (at its next pass, under the lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// `Send` went out (`ok`) or failed; `complete`: the action's.
+    Sent { complete: Option<u16>, ok: bool },
+    /// `Open` opened the connection.
+    Opened,
+    /// `Open` failed.
+    OpenFailed,
+}
+
 /// How the receive pass of a client ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RxStatus {
@@ -851,11 +863,44 @@ where
 
     // ------------------------------------------------------ connection events
 
-    /// The platform opened the connection of `client`: the CONNECT goes out.
-    pub fn opened(&mut self, client: usize, now: u32) {
+    /// What the platform did with an action of `client` (at tick `now`):
+    /// one entry for every report, which finds the client once.
+    pub fn reported<P: Pool<Buf = B>>(&mut self, client: usize, report: Report, now: u32, pool: &mut P) {
         let Some(c) = self.clients.get_mut(client) else {
             return;
         };
+        match report {
+            Report::Sent { complete, ok } => Self::sent_on(c, complete, ok, now, pool),
+            Report::Opened => Self::opened_on(c, now),
+            Report::OpenFailed => Self::open_failed_on(c, pool),
+        }
+    }
+
+    /// The platform opened the connection of `client`: the CONNECT goes out.
+    pub fn opened(&mut self, client: usize, now: u32) {
+        if let Some(c) = self.clients.get_mut(client) {
+            Self::opened_on(c, now);
+        }
+    }
+
+    /// Opening the connection failed: the connect fails.
+    pub fn open_failed<P: Pool<Buf = B>>(&mut self, client: usize, pool: &mut P) {
+        self.reported(client, Report::OpenFailed, 0, pool);
+    }
+
+    /// `Send` went out (`ok`) or failed.
+    pub fn sent<P: Pool<Buf = B>>(
+        &mut self,
+        client: usize,
+        complete: Option<u16>,
+        ok: bool,
+        now: u32,
+        pool: &mut P,
+    ) {
+        self.reported(client, Report::Sent { complete, ok }, now, pool);
+    }
+
+    fn opened_on(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, now: u32) {
         let Some(slot) = c.connect_slot else { return };
         c.link = Link::Open;
         c.rx.restart();
@@ -878,11 +923,7 @@ where
         c.session.connect_sent(slot, now, allowed);
     }
 
-    /// Opening the connection failed: the connect fails.
-    pub fn open_failed<P: Pool<Buf = B>>(&mut self, client: usize, pool: &mut P) {
-        let Some(c) = self.clients.get_mut(client) else {
-            return;
-        };
+    fn open_failed_on<P: Pool<Buf = B>>(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, pool: &mut P) {
         Self::drop_packets(c, Failure::OpenFailed, pool);
         c.link = Link::Closed;
         if let Some(slot) = c.connect_slot.take() {
@@ -891,18 +932,13 @@ where
         Self::deleted(c);
     }
 
-    /// `Send` went out (`ok`) or failed.
-    pub fn sent<P: Pool<Buf = B>>(
-        &mut self,
-        client: usize,
+    fn sent_on<P: Pool<Buf = B>>(
+        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         complete: Option<u16>,
         ok: bool,
         now: u32,
         pool: &mut P,
     ) {
-        let Some(c) = self.clients.get_mut(client) else {
-            return;
-        };
         if let Some(slot) = complete {
             c.finish_op(
                 slot,
