@@ -678,6 +678,28 @@ fn a_dropped_publish_keeps_its_packet_id_across_discarded_chunks() {
 }
 
 #[test]
+fn a_dropped_publish_keeps_its_topic_length_and_id_however_its_bytes_arrive() {
+    // The bytes arrive in pieces of every size from 1 to more than a chunk:
+    // reads end anywhere, also inside the topic length and the id.
+    for topic_len in [1usize, 2, 29, 30, 31, 60] {
+        for piece in 1..=(DISCARD + 2) {
+            let mut r = Rig::with_pool(1);
+            let c = r.create();
+            r.connect(c);
+            let held = r.pool.take(1).unwrap();
+            let topic = "t".repeat(topic_len);
+            let packet = publish(&topic, &[7; 40], 1, 0x1234, false);
+            for bytes in packet.chunks(piece) {
+                r.broker(c, bytes);
+            }
+            assert_eq!(r.sent(c), vec![puback(0x1234).to_vec()], "topic {topic_len}, pieces of {piece}");
+            r.pool.give(held);
+            r.assert_buffers_home();
+        }
+    }
+}
+
+#[test]
 fn exact_filters_before_wildcards_in_subscription_order_until_one_keeps_the_buffer() {
     let mut r = Rig::new();
     let c = r.create();
