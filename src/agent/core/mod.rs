@@ -234,6 +234,18 @@ pub struct Next<B, CB, O> {
     pub action: Action<B, CB, O>,
 }
 
+/// What the platform did with an action of a client, told to the core by
+/// [`AgentCore::reported`] (at its next pass, under the lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Report {
+    /// `Send` went out (`ok`) or failed; `complete`: the action's.
+    Sent { complete: Option<u16>, ok: bool },
+    /// `Open` opened the connection.
+    Opened,
+    /// `Open` failed.
+    OpenFailed,
+}
+
 /// How the receive pass of a client ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RxStatus {
@@ -274,25 +286,24 @@ enum Link {
 }
 
 /// The receive state: the fixed header's bytes, then the body, read by one
-/// path into one target: `small` (a packet other than PUBLISH), a pool buffer
-/// (a publish) or a chunk thrown away (a publish without a buffer, of which
-/// `small` keeps what its acknowledgement needs: the topic length at 0..2,
-/// the packet id at 2..4).
+/// path into one target, counted by one count: `small` (the header, then the
+/// body of a packet other than PUBLISH), a pool buffer (a publish) or a chunk
+/// thrown away (a publish without a buffer, of which `small` keeps what its
+/// acknowledgement needs: the topic length at 0..2, the packet id at 2..4).
 struct Rx<B> {
-    head: [u8; 5],
-    /// Header bytes read.
-    head_n: u8,
     /// The whole fixed header, once read.
     header: Option<FixedHeader>,
-    /// Body bytes read.
+    /// Bytes read of the header (while `header` is `None`), then of the body.
     have: usize,
     small: [u8; SMALL],
     buf: Option<B>,
 }
 
+const _: () = assert!(SMALL >= 5, "a fixed header is read into `small`");
+
 impl<B> Rx<B> {
     const fn start() -> Self {
-        Rx { head: [0; 5], head_n: 0, header: None, have: 0, small: [0; SMALL], buf: None }
+        Rx { header: None, have: 0, small: [0; SMALL], buf: None }
     }
 
     /// A publish without a buffer is being thrown away.
@@ -302,7 +313,6 @@ impl<B> Rx<B> {
 
     /// Ready for the next packet (any buffer was taken out).
     fn restart(&mut self) {
-        self.head_n = 0;
         self.header = None;
         self.have = 0;
     }
@@ -843,11 +853,44 @@ where
 
     // ------------------------------------------------------ connection events
 
-    /// The platform opened the connection of `client`: the CONNECT goes out.
-    pub fn opened(&mut self, client: usize, now: u32) {
+    /// What the platform did with an action of `client` (at tick `now`):
+    /// one entry for every report, which finds the client once.
+    pub fn reported<P: Pool<Buf = B>>(&mut self, client: usize, report: Report, now: u32, pool: &mut P) {
         let Some(c) = self.clients.get_mut(client) else {
             return;
         };
+        match report {
+            Report::Sent { complete, ok } => Self::sent_on(c, complete, ok, now, pool),
+            Report::Opened => Self::opened_on(c, now),
+            Report::OpenFailed => Self::open_failed_on(c, pool),
+        }
+    }
+
+    /// The platform opened the connection of `client`: the CONNECT goes out.
+    pub fn opened(&mut self, client: usize, now: u32) {
+        if let Some(c) = self.clients.get_mut(client) {
+            Self::opened_on(c, now);
+        }
+    }
+
+    /// Opening the connection failed: the connect fails.
+    pub fn open_failed<P: Pool<Buf = B>>(&mut self, client: usize, pool: &mut P) {
+        self.reported(client, Report::OpenFailed, 0, pool);
+    }
+
+    /// `Send` went out (`ok`) or failed.
+    pub fn sent<P: Pool<Buf = B>>(
+        &mut self,
+        client: usize,
+        complete: Option<u16>,
+        ok: bool,
+        now: u32,
+        pool: &mut P,
+    ) {
+        self.reported(client, Report::Sent { complete, ok }, now, pool);
+    }
+
+    fn opened_on(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, now: u32) {
         let Some(slot) = c.connect_slot else { return };
         c.link = Link::Open;
         c.rx.restart();
@@ -870,25 +913,17 @@ where
         c.session.connect_sent(slot, now, allowed);
     }
 
-    /// Opening the connection failed: the connect fails.
-    pub fn open_failed<P: Pool<Buf = B>>(&mut self, client: usize, pool: &mut P) {
-        if let Some(c) = self.clients.get_mut(client) {
-            Self::end_link(c, None, pool);
-        }
+    fn open_failed_on<P: Pool<Buf = B>>(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, pool: &mut P) {
+        Self::end_link(c, None, pool);
     }
 
-    /// `Send` went out (`ok`) or failed.
-    pub fn sent<P: Pool<Buf = B>>(
-        &mut self,
-        client: usize,
+    fn sent_on<P: Pool<Buf = B>>(
+        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         complete: Option<u16>,
         ok: bool,
         now: u32,
         pool: &mut P,
     ) {
-        let Some(c) = self.clients.get_mut(client) else {
-            return;
-        };
         if let Some(slot) = complete {
             c.finish_op(
                 slot,
@@ -1029,7 +1064,7 @@ where
             if c.delivery.is_some() || c.due[DUE_SMALL] as usize >= SMALL_QUEUE {
                 return RxStatus::Paused;
             }
-            let between = (c.rx.header.is_none() && c.rx.head_n == 0) || c.rx.discarding();
+            let between = (c.rx.header.is_none() && c.rx.have == 0) || c.rx.discarding();
             if c.rx_used >= budget && between {
                 return RxStatus::Budget;
             }
@@ -1056,44 +1091,34 @@ where
         // Made (zeroed) only for a publish thrown away.
         let mut chunk = None;
         let discarding = rx.discarding();
-        let into: &mut [u8] = match rx.header {
-            None => {
-                // Two bytes first (type and the usual one-byte length), then one
-                // more per continued length byte: never past the header.
-                let h = rx.head_n as usize;
-                let want = if h < 2 { 2 - h } else { 1 };
-                rx.head.get_mut(h..h + want).unwrap_or_default()
-            }
-            Some(header) => {
-                let total = header.remaining_len as usize;
-                match rx.buf.as_mut() {
-                    Some(buf) => buf.as_mut().get_mut(rx.have..total).unwrap_or_default(),
-                    None if discarding => &mut chunk.insert([0u8; DISCARD])[..(total - rx.have).min(DISCARD)],
-                    None => rx.small.get_mut(rx.have..total).unwrap_or_default(),
-                }
-            }
+        let end = match rx.header {
+            // Two bytes first (type and the usual one-byte length), then one
+            // more per continued length byte: never past the header.
+            None => rx.have.max(1) + 1,
+            Some(header) => header.remaining_len as usize,
+        };
+        let into: &mut [u8] = match rx.buf.as_mut() {
+            Some(buf) => buf.as_mut().get_mut(rx.have..end).unwrap_or_default(),
+            None if discarding => &mut chunk.insert([0u8; DISCARD])[..(end - rx.have).min(DISCARD)],
+            None => rx.small.get_mut(rx.have..end).unwrap_or_default(),
         };
         let n = reader.read(into).map_err(|_| CloseReason::ReadFailed)?;
         if n == 0 {
             return Ok(0);
         }
-        if rx.header.is_none() {
-            rx.head_n += n as u8;
-        } else {
-            if let Some(chunk) = &chunk {
-                // Keep the topic length (offset 0..2) and the packet id after the topic.
-                for (k, b) in chunk.iter().take(n).enumerate() {
-                    let at = rx.have + k;
-                    let id_at = 2 + u16::from_be_bytes([rx.small[0], rx.small[1]]) as usize;
-                    if at < 2 {
-                        rx.small[at] = *b;
-                    } else if (id_at..id_at + 2).contains(&at) {
-                        rx.small[2 + at - id_at] = *b;
-                    }
+        if let Some(chunk) = &chunk {
+            // Keep the topic length (offset 0..2) and the packet id after the topic.
+            for (k, b) in chunk.iter().take(n).enumerate() {
+                let at = rx.have + k;
+                let id_at = 2 + u16::from_be_bytes([rx.small[0], rx.small[1]]) as usize;
+                if at < 2 {
+                    rx.small[at] = *b;
+                } else if (id_at..id_at + 2).contains(&at) {
+                    rx.small[2 + at - id_at] = *b;
                 }
             }
-            rx.have += n;
         }
+        rx.have += n;
         Self::advance(c, now, pool)?;
         Ok(n)
     }
@@ -1110,7 +1135,7 @@ where
             Some(header) => header,
             None => {
                 let Some((header, _)) =
-                    FixedHeader::parse(rx.head.get(..rx.head_n as usize).unwrap_or_default()).map_err(CloseReason::Malformed)?
+                    FixedHeader::parse(rx.small.get(..rx.have).unwrap_or_default()).map_err(CloseReason::Malformed)?
                 else {
                     return Ok(());
                 };
@@ -1133,6 +1158,7 @@ where
                     }
                 }
                 rx.header = Some(header);
+                rx.have = 0; // The body's bytes from now on.
                 header
             }
         };
@@ -1273,30 +1299,38 @@ where
 
     // ----------------------------------------------------------------- time
 
-    /// Keep-alive and CONNACK timing of every connection.
-    pub fn tick<P: Pool<Buf = B>>(&mut self, now: u32, pool: &mut P) {
+    /// Keep-alive and CONNACK timing of every connection, and the ticks
+    /// until it has something to do again (`None`: nothing scheduled), in
+    /// one walk of the clients: the deadline of each connection it timed,
+    /// after its PINGREQ or close. That is [`next_deadline`](Self::next_deadline)
+    /// once the due work is out (the task sleeps only then): the connections
+    /// not timed here are those closing, which that work closes.
+    pub fn tick<P: Pool<Buf = B>>(&mut self, now: u32, pool: &mut P) -> Option<u32> {
+        let mut next = None;
         for c in self
             .clients
             .iter_mut()
             .filter(|c| c.reading())
         {
-            match c.session.poll(now) {
-                Timer::Idle => {}
-                Timer::SendPing => {
-                    if c.push_small(PINGREQ) {
-                        c.session.ping_sent(now);
-                    }
-                }
-                Timer::Dead => {
+            let Some((mut left, at_end)) = c.session.timer(now) else { continue };
+            if left == 0 {
+                if at_end == Timer::Dead {
                     let reason = if c.session.is_connected() {
                         CloseReason::KeepAliveTimeout
                     } else {
                         CloseReason::ConnAckTimeout
                     };
                     Self::lose(c, reason, pool);
+                    continue;
+                }
+                if c.push_small(PINGREQ) {
+                    c.session.ping_sent(now);
+                    left = c.session.ping_timeout();
                 }
             }
+            next = Some(next.map_or(left, |n: u32| n.min(left)));
         }
+        next
     }
 
     /// Ticks until [`tick`](Self::tick) has something to do; `None`: nothing scheduled.

@@ -362,7 +362,7 @@ impl Model {
             }
             Step::Advance(t) => {
                 self.r.now = self.r.now.wrapping_add(t);
-                self.r.core.tick(self.r.now, &mut self.r.pool);
+                self.r.tick(self.r.now);
                 self.run();
             }
             Step::ReturnKept => {
@@ -417,9 +417,7 @@ impl Model {
             self.r.wires[c].fail = true;
             self.r.wires[c].incoming.clear();
             self.pump(c);
-            self.r
-                .core
-                .tick(self.r.now.wrapping_add(100_000), &mut self.r.pool);
+            self.r.tick(self.r.now.wrapping_add(100_000));
             self.run();
         }
         for c in 0..CLIENTS {

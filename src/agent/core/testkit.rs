@@ -255,14 +255,23 @@ impl Rig {
                 RxStatus::Paused => {}
             }
         }
-        self.core.tick(self.now, &mut self.pool);
+        self.tick(self.now);
         self.run();
+    }
+
+    /// `tick`, checked: the deadline it gives is the earliest of the
+    /// connections it times (open, not closing), after its PINGREQs and closes.
+    pub fn tick(&mut self, now: u32) -> Option<u32> {
+        let next = self.core.tick(now, &mut self.pool);
+        let timed = self.core.clients.iter().filter(|c| c.reading());
+        assert_eq!(next, timed.filter_map(|c| c.session.next_deadline(now)).min());
+        next
     }
 
     pub fn advance(&mut self, ticks: u32) {
         self.now = self.now.wrapping_add(ticks);
         for c in 0..CLIENTS {
-            self.core.tick(self.now, &mut self.pool);
+            self.tick(self.now);
             self.run();
             let _ = c;
         }

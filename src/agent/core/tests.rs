@@ -585,6 +585,27 @@ fn next_deadline_is_the_earliest_of_the_connections() {
     r.advance(30);
     r.connect(b);
     assert_eq!(r.core.next_deadline(r.now), Some(KEEP_ALIVE.interval - 30));
+    assert_eq!(r.tick(r.now), Some(KEEP_ALIVE.interval - 30), "tick gives the same");
+}
+
+#[test]
+fn the_deadline_from_tick_is_that_after_the_due_work() {
+    // A connection being closed is not timed: the work due closes it before
+    // the task sleeps, and the deadline is then the others'.
+    let mut r = Rig::new();
+    let a = r.create();
+    let b = r.create();
+    r.connect(b);
+    r.advance(30);
+    r.connect(a);
+    r.submit(b, Command::Disconnect).unwrap();
+    assert_eq!(r.core.next_deadline(r.now), Some(KEEP_ALIVE.interval - 30));
+    assert_eq!(r.tick(r.now), Some(KEEP_ALIVE.interval));
+    r.run();
+    assert_eq!(r.core.next_deadline(r.now), Some(KEEP_ALIVE.interval));
+    // A PINGREQ sent by tick: the deadline is its PINGRESP's.
+    r.now = r.now.wrapping_add(KEEP_ALIVE.interval);
+    assert_eq!(r.tick(r.now), Some(KEEP_ALIVE.timeout));
 }
 
 // ----------------------------------------------------------------- receive
@@ -654,6 +675,28 @@ fn a_dropped_publish_keeps_its_packet_id_across_discarded_chunks() {
     assert!(r.core.is_open(c));
     r.pool.give(held);
     r.assert_buffers_home();
+}
+
+#[test]
+fn a_dropped_publish_keeps_its_topic_length_and_id_however_its_bytes_arrive() {
+    // The bytes arrive in pieces of every size from 1 to more than a chunk:
+    // reads end anywhere, also inside the topic length and the id.
+    for topic_len in [1usize, 2, 29, 30, 31, 60] {
+        for piece in 1..=(DISCARD + 2) {
+            let mut r = Rig::with_pool(1);
+            let c = r.create();
+            r.connect(c);
+            let held = r.pool.take(1).unwrap();
+            let topic = "t".repeat(topic_len);
+            let packet = publish(&topic, &[7; 40], 1, 0x1234, false);
+            for bytes in packet.chunks(piece) {
+                r.broker(c, bytes);
+            }
+            assert_eq!(r.sent(c), vec![puback(0x1234).to_vec()], "topic {topic_len}, pieces of {piece}");
+            r.pool.give(held);
+            r.assert_buffers_home();
+        }
+    }
 }
 
 #[test]

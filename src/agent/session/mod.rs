@@ -428,36 +428,36 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
 
     /// Keep-alive and CONNACK timing.
     pub fn poll(&self, now: u32) -> Timer {
-        match self.state {
-            State::Disconnected => Timer::Idle,
-            State::AwaitingConnAck { since, allowed, .. } => {
-                if elapsed(now, since) >= allowed {
-                    Timer::Dead
-                } else {
-                    Timer::Idle
-                }
-            }
-            State::Connected => match self.ping_sent {
-                Some(at) if elapsed(now, at) >= self.keep_alive.timeout => Timer::Dead,
-                Some(_) => Timer::Idle,
-                None if elapsed(now, self.last_sent) >= self.keep_alive.interval => Timer::SendPing,
-                None => Timer::Idle,
-            },
+        match self.timer(now) {
+            Some((0, at_end)) => at_end,
+            _ => Timer::Idle,
         }
     }
 
     /// Ticks until [`poll`](Self::poll) may answer something other than `Idle`;
     /// `None` when nothing is scheduled.
     pub fn next_deadline(&self, now: u32) -> Option<u32> {
-        let (since, span) = match self.state {
+        self.timer(now).map(|(left, _)| left)
+    }
+
+    /// The running timer: the ticks left until it ends (0: ended) and what
+    /// [`poll`](Self::poll) answers then; `None` when nothing is scheduled.
+    /// One reading of the state for both (the agent's tick wants both).
+    pub fn timer(&self, now: u32) -> Option<(u32, Timer)> {
+        let (since, span, at_end) = match self.state {
             State::Disconnected => return None,
-            State::AwaitingConnAck { since, allowed, .. } => (since, allowed),
+            State::AwaitingConnAck { since, allowed, .. } => (since, allowed, Timer::Dead),
             State::Connected => match self.ping_sent {
-                Some(at) => (at, self.keep_alive.timeout),
-                None => (self.last_sent, self.keep_alive.interval),
+                Some(at) => (at, self.keep_alive.timeout, Timer::Dead),
+                None => (self.last_sent, self.keep_alive.interval, Timer::SendPing),
             },
         };
-        Some(span.saturating_sub(elapsed(now, since)))
+        Some((span.saturating_sub(elapsed(now, since)), at_end))
+    }
+
+    /// Ticks allowed for a PINGRESP: the timer's span once a PINGREQ went out.
+    pub fn ping_timeout(&self) -> u32 {
+        self.keep_alive.timeout
     }
 }
 

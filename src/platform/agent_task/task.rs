@@ -9,7 +9,7 @@
 use core::ffi::c_void;
 
 use super::{agent, Agent, CPool, Callback, OpenRequest, PoolBuf, BROKERS, SUBS};
-use crate::agent::core::{Action, CloseReason, Delivery, Next, Out, Reader, RxStatus};
+use crate::agent::core::{Action, CloseReason, Delivery, Next, Out, Reader, Report as Did, RxStatus};
 use crate::config::{kernel, mqtt};
 use crate::c_types::agent_types::{MQTTAgentCallbackParams_t, MQTTAgentCallbackParams_u, MQTTAgentEvent_t};
 use crate::c_types::mqtt_lib::{MQTTPublishData_t, MQTTQoS_t};
@@ -61,13 +61,14 @@ extern "C" fn socket_wakeup(_socket: Socket_t) {
 /// Actions taken from the core per pass, performed without the lock.
 const BATCH: usize = 4;
 
-/// What the task tells the core about actions it performed; applied at the
-/// next pass, under the same lock as everything else (one lock per pass).
+/// What the task tells the core about an action it performed (and when);
+/// applied at the next pass, under the same lock as everything else (one
+/// lock per pass), through the core's one entry for all.
 #[derive(Clone, Copy)]
-enum Report {
-    Sent { client: usize, complete: Option<u16>, ok: bool, at: u32 },
-    Opened { client: usize, at: u32 },
-    OpenFailed { client: usize },
+struct Report {
+    client: usize,
+    did: Did,
+    at: u32,
 }
 
 /// The pass's actions, performed in order, each taken out of its place
@@ -140,12 +141,8 @@ fn pass(
     if rested {
         core.rested();
     }
-    for report in reports.iter().copied() {
-        match report {
-            Report::Sent { client, complete, ok, at } => core.sent(client, complete, ok, at, &mut CPool),
-            Report::Opened { client, at } => core.opened(client, at),
-            Report::OpenFailed { client } => core.open_failed(client, &mut CPool),
-        }
+    for Report { client, did, at } in reports.iter().copied() {
+        core.reported(client, did, at, &mut CPool);
     }
     reports.clear();
     let now = rtos::tick_count();
@@ -159,7 +156,7 @@ fn pass(
             }
         }
     }
-    core.tick(now, &mut CPool);
+    let deadline = core.tick(now, &mut CPool);
     while !batch.is_full() {
         match core.next_action() {
             Some(Next { client, action: Action::Deliver }) => {
@@ -172,7 +169,7 @@ fn pass(
             None => break,
         }
     }
-    (flooded, paused, core.next_deadline(now))
+    (flooded, paused, deadline)
 }
 
 /// Performs one of the core's actions, taken out of its slot of the batch
@@ -186,12 +183,9 @@ fn perform(
     reports: &mut heapless::Vec<Report, BATCH>,
 ) {
     let Some(Next { client, action }) = slot.take() else { return };
-    let report = match action {
+    let did = match action {
         Action::Open { open } => open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open)),
-        Action::Send { out, complete } => {
-            let ok = send(&mut conns[client], out);
-            Report::Sent { client, complete, ok, at: rtos::tick_count() }
-        }
+        Action::Send { out, complete } => Did::Sent { complete, ok: send(&mut conns[client], out) },
         Action::Close { reason, graceful } => return close(agent, &mut conns[client], client, reason, graceful),
         Action::Complete { slot } => return agent.complete(client, slot),
         Action::Deliver => return, // Taken in `pass`.
@@ -202,7 +196,7 @@ fn perform(
             ))
         }
     };
-    let _ = reports.push(report);
+    let _ = reports.push(Report { client, did, at: rtos::tick_count() });
 }
 
 /// Sends one packet (one `send_all` call for both kinds); a pool buffer goes back after.
@@ -255,7 +249,7 @@ fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest<'_>) -
 /// Opens a client's connection (TCP, then TLS), without the lock: other
 /// callers keep submitting meanwhile.
 #[inline(never)] // Its frame only while it runs: the task's own frame stays small (TLS needs the room).
-fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenRequest) -> Report {
+fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenRequest) -> Did {
     agent.set_tls_failure(client, 0);
     // Read where it lies; the request is freed once, when `open` goes.
     let super::Open { ref host, port, is_ip, tls, ref request } = *open;
@@ -280,11 +274,11 @@ fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenR
         Ok(link) => {
             conns[client].wakeup = link.set_wakeup(socket_wakeup);
             conns[client].link = Some(link);
-            Report::Opened { client, at: rtos::tick_count() }
+            Did::Opened
         }
         Err(code) => {
             agent.set_tls_failure(client, code);
-            Report::OpenFailed { client }
+            Did::OpenFailed
         }
     }
 }
