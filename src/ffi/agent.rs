@@ -193,13 +193,14 @@ const fn no_nul(s: &[u8]) -> bool {
 }
 
 /// What the agent task needs to open the connection: copies of the host name
-/// (NUL-terminated) and of the TLS parameters, in one request; `None` when
-/// the heap cannot hold them (the arguments were checked).
+/// (NUL-terminated) and of the trusted certificate, and the TLS parameters,
+/// in one heap block; `None` when the heap cannot hold them (the arguments
+/// were checked).
 fn open_request(p: &MQTTAgentConnectParams_t, host: &[u8], port: u16, flags: u32, start: u32, timeout: u32) -> Option<agent_task::OpenRequest> {
     let tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
-    let request = super::agent_tls::request(p, tls, flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, start, timeout)?;
-    let host = crate::platform::heap::try_boxed_bytes(host, 1)?;
-    crate::platform::heap::try_box(Open { host, port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls, request }).map(agent_task::OpenRequest::new)
+    let pem = super::agent_tls::trusted_pem(p, tls).ok()?;
+    let open = Open { port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls, aws_alpn: flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, start, timeout };
+    agent_task::OpenRequest::new(open, host, pem)
 }
 
 /// Sends DISCONNECT and closes the connection. Operations still waiting fail.
