@@ -42,11 +42,11 @@ const QOS_BYTES: [u8; 3] = [0, 1, 2];
 const PIECES: usize = 3;
 
 /// A packet the agent sends, as its parts: the fixed header's first byte and
-/// up to [`PIECES`] pieces, each raw bytes or a string (a 2-byte length
+/// up to `PIECES` pieces, each raw bytes or a string (a 2-byte length
 /// before it), and one 2-byte word (the packet id, given when writing, or
 /// CONNECT's keep-alive) before one of them. Every packet the agent sends is
 /// such a list: one checking, counting and writing path for all four kinds
-/// ([`Frame::frame`]), and the agent builds the parts from its command at
+/// (`Frame::frame`), and the agent builds the parts from its command at
 /// once (no [`Request`] in between).
 ///
 /// For every packet but CONNECT, piece 0 is the topic name or filter.
