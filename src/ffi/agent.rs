@@ -6,7 +6,7 @@
 //! the agent. Calls from inside an agent callback return
 //! `eMQTTAgentAPICalledFromCallback`. Every call waits at most `xTimeoutTicks`.
 
-use core::ffi::c_char;
+use core::ffi::{c_char, c_void};
 use core::ptr::addr_of;
 
 use crate::config::mqtt;
@@ -49,17 +49,13 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]>
     }
 }
 
-/// A topic filter from C (pucTopic/usTopicLength): `None` when the pointer is
-/// NULL with a non-zero length, or the filter is empty, not UTF-8 or
-/// misplaces a wildcard. One copy for Subscribe and Unsubscribe.
-///
-/// # Safety
-/// As [`c_bytes`].
+/// A topic filter (`None` from a NULL pointer with a non-zero length) that is
+/// not empty, is UTF-8 and places its wildcards right. Out of line: its
+/// temporaries stay out of the frame that holds a publish's command (a
+/// caller's stack).
 #[inline(never)]
-unsafe fn filter_arg<'a>(ptr: *const u8, len: u16) -> Option<&'a [u8]> {
-    // SAFETY: per this function's contract.
-    let filter = unsafe { c_bytes(ptr, len as usize) }?;
-    topic::check_topic_filter_bytes(filter).ok().map(|()| filter)
+fn filter_arg(filter: Option<&[u8]>) -> Option<&[u8]> {
+    filter.filter(|f| topic::check_topic_filter_bytes(f).is_ok())
 }
 
 fn qos_from_c(raw: u32) -> Option<QoS> {
@@ -197,13 +193,14 @@ const fn no_nul(s: &[u8]) -> bool {
 }
 
 /// What the agent task needs to open the connection: copies of the host name
-/// (NUL-terminated) and of the TLS parameters, in one request; `None` when
-/// the heap cannot hold them (the arguments were checked).
+/// (NUL-terminated) and of the trusted certificate, and the TLS parameters,
+/// in one heap block; `None` when the heap cannot hold them (the arguments
+/// were checked).
 fn open_request(p: &MQTTAgentConnectParams_t, host: &[u8], port: u16, flags: u32, start: u32, timeout: u32) -> Option<agent_task::OpenRequest> {
     let tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
-    let request = super::agent_tls::request(p, tls, flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, start, timeout)?;
-    let host = crate::platform::heap::try_boxed_bytes(host, 1)?;
-    crate::platform::heap::try_box(Open { host, port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls, request }).map(agent_task::OpenRequest::new)
+    let pem = super::agent_tls::trusted_pem(p, tls).ok()?;
+    let open = Open { port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls, aws_alpn: flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, start, timeout };
+    agent_task::OpenRequest::new(open, host, pem)
 }
 
 /// Sends DISCONNECT and closes the connection. Operations still waiting fail.
@@ -223,28 +220,8 @@ pub extern "C" fn MQTT_AGENT_Subscribe(
     pxSubscribeParams: *const MQTTAgentSubscribeParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    let (agent, start) = match enter() {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    if pxSubscribeParams.is_null() {
-        return refused("MQTT_AGENT_Subscribe", "pxSubscribeParams is NULL");
-    }
-    // SAFETY: non-NULL; the enum field is read as an integer (any value from C is defined).
-    let p = unsafe { &*pxSubscribeParams };
-    let Some(qos) = qos_from_c(unsafe { read_c_enum(addr_of!((*pxSubscribeParams).xQoS)) }) else {
-        return refused("MQTT_AGENT_Subscribe", "xQoS is not 0, 1 or 2");
-    };
-    // SAFETY: the filter is pucTopic/usTopicLength.
-    let Some(filter) = (unsafe { filter_arg(p.pucTopic, p.usTopicLength) }) else {
-        return refused("MQTT_AGENT_Subscribe", "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
-    };
-    #[cfg(afr_subscription_management)]
-    let callback = p.pxPublishCallback.map(|f| Callback::Publish(Some(f), agent_task::CPtr(p.pvPublishCallbackContext)));
-    #[cfg(not(afr_subscription_management))]
-    let callback = None;
-    let command = Command::Subscribe { filter, qos, callback };
-    run(agent, xMQTTHandle, command, start, xTimeoutTicks)
+    // SAFETY: NULL or the caller's subscribe parameter block.
+    unsafe { topic_call(xMQTTHandle, pxSubscribeParams.cast(), xTimeoutTicks, TopicCall::Subscribe) }
 }
 
 /// Unsubscribes from one topic filter and waits for the UNSUBACK.
@@ -254,17 +231,8 @@ pub extern "C" fn MQTT_AGENT_Unsubscribe(
     pxUnsubscribeParams: *const MQTTAgentUnsubscribeParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    let (agent, start) = match enter() {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    // SAFETY: NULL is refused; otherwise a valid parameter block.
-    let Some(p) = (unsafe { pxUnsubscribeParams.as_ref() }) else { return refused("MQTT_AGENT_Unsubscribe", "pxUnsubscribeParams is NULL") };
-    // SAFETY: the filter is pucTopic/usTopicLength.
-    let Some(filter) = (unsafe { filter_arg(p.pucTopic, p.usTopicLength) }) else {
-        return refused("MQTT_AGENT_Unsubscribe", "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
-    };
-    run(agent, xMQTTHandle, Command::Unsubscribe { filter }, start, xTimeoutTicks)
+    // SAFETY: NULL or the caller's unsubscribe parameter block.
+    unsafe { topic_call(xMQTTHandle, pxUnsubscribeParams.cast(), xTimeoutTicks, TopicCall::Unsubscribe) }
 }
 
 /// Publishes a message: QoS 0 returns once sent, QoS 1 at PUBACK, QoS 2 at
@@ -276,27 +244,99 @@ pub extern "C" fn MQTT_AGENT_Publish(
     pxPublishParams: *const MQTTAgentPublishParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
+    // SAFETY: NULL or the caller's publish parameter block.
+    unsafe { topic_call(xMQTTHandle, pxPublishParams.cast(), xTimeoutTicks, TopicCall::Publish) }
+}
+
+/// The three calls about one topic. Their parameter blocks start alike
+/// (`pucTopic`, `usTopicLength`, then `xQoS` for Subscribe and Publish), so
+/// one routine checks them and submits, with the call's own parts chosen by
+/// this value (each refusal keeps its call's log line).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum TopicCall {
+    Subscribe,
+    Unsubscribe,
+    Publish,
+}
+
+// The common start of the three parameter blocks, read through the unsubscribe
+// block's type (pucTopic, usTopicLength) and the publish block's (xQoS).
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(MQTTAgentSubscribeParams_t, pucTopic) == offset_of!(MQTTAgentUnsubscribeParams_t, pucTopic));
+    assert!(offset_of!(MQTTAgentPublishParams_t, pucTopic) == offset_of!(MQTTAgentUnsubscribeParams_t, pucTopic));
+    assert!(offset_of!(MQTTAgentSubscribeParams_t, usTopicLength) == offset_of!(MQTTAgentUnsubscribeParams_t, usTopicLength));
+    assert!(offset_of!(MQTTAgentPublishParams_t, usTopicLength) == offset_of!(MQTTAgentUnsubscribeParams_t, usTopicLength));
+    assert!(offset_of!(MQTTAgentSubscribeParams_t, xQoS) == offset_of!(MQTTAgentPublishParams_t, xQoS));
+};
+
+/// `MQTT_AGENT_Subscribe`, `_Unsubscribe` and `_Publish`: one argument check
+/// and submit for the three (their entry points tail-call it, so it adds no
+/// stack to theirs).
+///
+/// # Safety
+/// `params` is NULL or points to a valid parameter block of `call`'s type.
+#[inline(never)]
+unsafe extern "C" fn topic_call(handle: MQTTAgentHandle_t, params: *const c_void, timeout: TickType_t, call: TopicCall) -> MQTTAgentReturnCode_t {
+    use TopicCall::*;
     let (agent, start) = match enter() {
         Ok(v) => v,
         Err(code) => return code,
     };
-    if pxPublishParams.is_null() {
-        return refused("MQTT_AGENT_Publish", "pxPublishParams is NULL");
+    let name = match call {
+        Subscribe => "MQTT_AGENT_Subscribe",
+        Unsubscribe => "MQTT_AGENT_Unsubscribe",
+        Publish => "MQTT_AGENT_Publish",
+    };
+    if params.is_null() {
+        let why = match call {
+            Subscribe => "pxSubscribeParams is NULL",
+            Unsubscribe => "pxUnsubscribeParams is NULL",
+            Publish => "pxPublishParams is NULL",
+        };
+        return refused(name, why);
     }
-    // SAFETY: non-NULL; the enum field is read as an integer (any value from C is defined).
-    let p = unsafe { &*pxPublishParams };
-    let Some(qos) = qos_from_c(unsafe { read_c_enum(addr_of!((*pxPublishParams).xQoS)) }) else {
-        return refused("MQTT_AGENT_Publish", "xQoS is not 0, 1 or 2");
+    // SAFETY: non-NULL; the common start of the three blocks (see the assertions above).
+    let p = unsafe { &*(params as *const MQTTAgentUnsubscribeParams_t) };
+    let publish = params as *const MQTTAgentPublishParams_t;
+    let mut qos = QoS::AtMostOnce;
+    if call != Unsubscribe {
+        // SAFETY: a subscribe or publish block, whose xQoS is at the same
+        // place; the enum field is read as an integer (any value from C is defined).
+        let Some(q) = qos_from_c(unsafe { read_c_enum(addr_of!((*publish).xQoS)) }) else {
+            return refused(name, "xQoS is not 0, 1 or 2");
+        };
+        qos = q;
+    }
+    // SAFETY: the topic is pucTopic/usTopicLength.
+    let topic = unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) };
+    let command = if call == Publish {
+        // SAFETY: a publish block; the payload is pvData/ulDataLength.
+        let (Some(name_bytes), Some(payload)) = (topic, unsafe { c_bytes((*publish).pvData as *const u8, (*publish).ulDataLength as usize) }) else {
+            return refused(name, "pucTopic or pvData is NULL with a non-zero length");
+        };
+        let Ok(()) = topic::check_topic_name_bytes(name_bytes) else { return refused(name, "the topic name is empty, not UTF-8 or has a wildcard") };
+        Command::Publish { topic: name_bytes, payload, qos, retain: false }
+    } else {
+        let Some(filter) = filter_arg(topic) else {
+            return refused(name, "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
+        };
+        if call == Unsubscribe {
+            Command::Unsubscribe { filter }
+        } else {
+            // SAFETY: a subscribe block.
+            #[cfg(afr_subscription_management)]
+            let callback = unsafe {
+                let s = &*(params as *const MQTTAgentSubscribeParams_t);
+                s.pxPublishCallback.map(|f| Callback::Publish(Some(f), agent_task::CPtr(s.pvPublishCallbackContext)))
+            };
+            #[cfg(not(afr_subscription_management))]
+            let callback = None;
+            Command::Subscribe { filter, qos, callback }
+        }
     };
-    // SAFETY: topic and payload are pointer/length pairs from the caller.
-    let (Some(name), Some(payload)) = (unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) }, unsafe {
-        c_bytes(p.pvData as *const u8, p.ulDataLength as usize)
-    }) else {
-        return refused("MQTT_AGENT_Publish", "pucTopic or pvData is NULL with a non-zero length");
-    };
-    let Ok(()) = topic::check_topic_name_bytes(name) else { return refused("MQTT_AGENT_Publish", "the topic name is empty, not UTF-8 or has a wildcard") };
-    let command = Command::Publish { topic: name, payload, qos, retain: false };
-    run(agent, xMQTTHandle, command, start, xTimeoutTicks)
+    run(agent, handle, command, start, timeout)
 }
 
 /// Gives back a buffer whose ownership a callback took (by returning

@@ -165,30 +165,20 @@ pub extern "C" fn MQTT_AGENT_GetTLSError(
     eMQTTAgentSuccess
 }
 
-/// The TLS part of a connect: a copy of `pcCertificate` (the caller's memory is
-/// only valid during the call), ALPN, and the time the handshake may take.
-/// `None` when memory for the copy is short or the size is beyond `MAX_PEM`
-/// (which the connect checked before, as an argument).
+/// The trusted certificate of a TLS connect (`pcCertificate`, which the open
+/// request copies: the caller's memory is only valid during the call):
+/// `Ok(None)` without TLS or without one, `Err` when its size is beyond
+/// `MAX_PEM` (which the connect checked before, as an argument).
 /// A non-NULL `pcCertificate` of size 0 is kept as an empty trust list, which
 /// fails the connect: it never silently widens trust to the built-in roots.
-pub(crate) fn request(
-    p: &MQTTAgentConnectParams_t,
-    tls: bool,
-    aws_alpn: bool,
-    start: u32,
-    timeout: u32,
-) -> Option<crate::platform::link::TlsRequest> {
-    // SAFETY (below): pcCertificate/ulCertificateSize describe the caller's certificate, as AFR documents.
+pub(crate) fn trusted_pem(p: &MQTTAgentConnectParams_t, tls: bool) -> Result<Option<&[u8]>, ()> {
     // NULL means "the built-in roots", whatever the size says; without TLS it is not used.
-    let trusted_pem = match !tls || p.pcCertificate.is_null() {
-        true => None,
-        false => {
-            if p.ulCertificateSize > MAX_PEM {
-                return None;
-            }
-            let pem = unsafe { super::agent::c_bytes(p.pcCertificate as *const u8, p.ulCertificateSize as usize) }?;
-            Some(crate::platform::heap::try_boxed_bytes(pem, 0)?)
-        }
-    };
-    Some(crate::platform::link::TlsRequest { aws_alpn, trusted_pem, start, timeout })
+    if !tls || p.pcCertificate.is_null() {
+        return Ok(None);
+    }
+    if p.ulCertificateSize > MAX_PEM {
+        return Err(());
+    }
+    // SAFETY: pcCertificate/ulCertificateSize describe the caller's certificate, as AFR documents.
+    unsafe { super::agent::c_bytes(p.pcCertificate as *const u8, p.ulCertificateSize as usize) }.map(Some).ok_or(())
 }

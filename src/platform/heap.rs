@@ -78,6 +78,7 @@ pub unsafe fn try_boxed_slice_init<T>(n: usize, mut init: impl FnMut(&mut MaybeU
 /// `value` in a heap block of its own; `None` (and `value` dropped) when the
 /// heap cannot hold it. Unlike `Box::new`, a full heap is no abort (no
 /// `handle_alloc_error`, whose panic must never reach C).
+#[cfg_attr(not(feature = "tls"), allow(dead_code))] // The library's TLS stream.
 pub fn try_box<T>(value: T) -> Option<alloc::boxed::Box<T>> {
     let layout = Layout::new::<T>();
     if layout.size() == 0 {

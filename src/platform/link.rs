@@ -10,16 +10,24 @@
 //! does the rest. `mqttagentTLS_BACKEND_LIBRARY`: rustls in the library (cargo
 //! feature `tls`), over a plain socket.
 
-use alloc::boxed::Box;
+use core::ops::Deref;
 
 use crate::platform::sockets::{Socket, WakeupCallback};
 
-/// What a TLS connect asks for besides the socket (either back-end).
-pub struct TlsRequest {
+/// What a TLS connect asks for besides the socket (either back-end): the
+/// connect's open request (`aws_alpn`, `start`, `timeout`, [`OpenRequest::trusted_pem`]).
+pub type TlsRequest = OpenRequest;
+
+/// What opening a connection needs: where, and TLS. Made by `ffi::agent`;
+/// the host name and the trusted PEM follow it in its [`OpenRequest`]'s block.
+#[derive(Clone, Copy)]
+pub struct Open {
+    pub port: u16,
+    pub is_ip: bool,
+    /// TLS asked for, with the fields below (unused without TLS).
+    pub tls: bool,
     /// Offer ALPN `x-amzn-mqtt-ca` (`mqttagentUSE_AWS_IOT_ALPN_443`).
     pub aws_alpn: bool,
-    /// A copy of `pcCertificate`, when given.
-    pub trusted_pem: Option<Box<[u8]>>,
     /// The tick the application's connect call started, and its `xTimeoutTicks`
     /// (they bound the library's handshake; the port bounds its own).
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
@@ -28,13 +36,109 @@ pub struct TlsRequest {
     pub timeout: u32,
 }
 
+/// The head of an open request's heap block: then `host_len` bytes of the
+/// host name with its NUL, then `pem_len` bytes of the trusted PEM copy.
+#[repr(C)]
+struct Head {
+    open: Open,
+    host_len: usize,
+    pem_len: usize,
+    /// A trusted PEM was given (`pcCertificate`), possibly empty.
+    has_pem: bool,
+}
+
+/// An open request in one heap block (its [`Open`], then the copies of the
+/// host name and the trusted PEM): one allocation and one free for a
+/// connect. A `Command` (which callers build and the agent moves through
+/// their stack frames) carries one pointer for it. Its drop is one
+/// out-of-line call, not drop glue at each place the core may drop one.
+pub struct OpenRequest(core::ptr::NonNull<Head>);
+
+// SAFETY: it owns its block alone (as a `Box` would) and holds only plain
+// bytes; the agent hands it from the caller's task to its own.
+unsafe impl Send for OpenRequest {}
+
+impl OpenRequest {
+    /// `open`, a copy of `host` with a NUL after it and a copy of `pem`, in
+    /// one heap block; `None` when the heap cannot hold it.
+    pub fn new(open: Open, host: &[u8], pem: Option<&[u8]>) -> Option<Self> {
+        let pem_bytes = pem.unwrap_or(&[]);
+        let head = core::mem::size_of::<Head>();
+        let host_len = host.len().checked_add(1)?;
+        let size = head.checked_add(host_len)?.checked_add(pem_bytes.len())?;
+        let layout = core::alloc::Layout::from_size_align(size, core::mem::align_of::<Head>()).ok()?;
+        // SAFETY: the layout's size is not zero (it holds a Head).
+        let block = core::ptr::NonNull::new(unsafe { alloc::alloc::alloc(layout) }.cast::<Head>())?;
+        // SAFETY: a fresh block of `size` bytes aligned for Head: the head,
+        // then `host_len + pem.len()` bytes, which the sources do not overlap.
+        unsafe {
+            block.as_ptr().write(Head { open, host_len, pem_len: pem_bytes.len(), has_pem: pem.is_some() });
+            let bytes = block.as_ptr().cast::<u8>().add(head);
+            core::ptr::copy_nonoverlapping(host.as_ptr(), bytes, host.len());
+            bytes.add(host.len()).write(0);
+            core::ptr::copy_nonoverlapping(pem_bytes.as_ptr(), bytes.add(host_len), pem_bytes.len());
+        }
+        Some(OpenRequest(block))
+    }
+
+    fn head(&self) -> &Head {
+        // SAFETY: `new` wrote the head; the block lives as long as `self`.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// `len` bytes from `at` in the bytes after the head, which are the
+    /// host name with its NUL (`host_len`), then the PEM (`pem_len`).
+    ///
+    /// # Safety
+    /// `at + len` is at most `host_len + pem_len`.
+    unsafe fn bytes(&self, at: usize, len: usize) -> &[u8] {
+        // SAFETY: `new` wrote `host_len + pem_len` bytes after the head; the
+        // range is inside them per this function's contract.
+        unsafe { core::slice::from_raw_parts(self.0.as_ptr().cast::<u8>().add(core::mem::size_of::<Head>() + at), len) }
+    }
+
+    /// The host name, NUL-terminated.
+    pub fn host(&self) -> &[u8] {
+        // SAFETY: the first `host_len` bytes.
+        unsafe { self.bytes(0, self.head().host_len) }
+    }
+
+    /// The copy of `pcCertificate`, when given.
+    pub fn trusted_pem(&self) -> Option<&[u8]> {
+        let head = self.head();
+        // SAFETY: the `pem_len` bytes after the host name.
+        head.has_pem.then(|| unsafe { self.bytes(head.host_len, head.pem_len) })
+    }
+}
+
+impl Deref for OpenRequest {
+    type Target = Open;
+    fn deref(&self) -> &Open {
+        &self.head().open
+    }
+}
+
+impl Drop for OpenRequest {
+    #[inline(never)]
+    fn drop(&mut self) {
+        let head = self.head();
+        let size = core::mem::size_of::<Head>() + head.host_len + head.pem_len;
+        // SAFETY: the block was allocated by `new` with this size (the same
+        // sum, which did not overflow there) and Head's alignment; freed once, here.
+        unsafe {
+            let layout = core::alloc::Layout::from_size_align_unchecked(size, core::mem::align_of::<Head>());
+            alloc::alloc::dealloc(self.0.as_ptr().cast::<u8>(), layout);
+        }
+    }
+}
+
 /// The project chose the Secure Sockets port's TLS (`mqttconfigTLS_BACKEND`).
 pub const TLS_BY_SOCKETS_PORT: bool = crate::config::mqtt::TLS_BACKEND == 0;
 
 pub enum Link {
     Plain(Socket),
     #[cfg(feature = "tls")]
-    Tls(Box<crate::tls::stream::TlsStream<Socket>>),
+    Tls(alloc::boxed::Box<crate::tls::stream::TlsStream<Socket>>),
 }
 
 impl Link {

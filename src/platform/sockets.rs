@@ -156,7 +156,7 @@ impl Socket {
 
     fn set_tls_options(&self, tls: &PortTls, host: &[u8], sni: bool) -> Result<(), NetError> {
         self.option(SOCKETS_SO_REQUIRE_TLS, ptr::null(), 0)?;
-        if let Some(pem) = tls.trusted_pem.as_deref() {
+        if let Some(pem) = tls.trusted_pem() {
             self.option(SOCKETS_SO_TRUSTED_SERVER_CERTIFICATE, pem.as_ptr() as *const c_void, pem.len())?;
         }
         if sni {

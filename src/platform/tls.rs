@@ -204,6 +204,8 @@ fn project_default_roots() -> Option<&'static [u8]> {
 
 /// Runs the TLS handshake on a connected socket.
 pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Result<Box<TlsStream<Socket>>, Failure> {
+    // The request's parts, read once (the open request's block holds the PEM).
+    let (aws_alpn, trusted_pem) = (request.aws_alpn, request.trusted_pem());
     if !heap_can_hold_handshake() {
         return Err(Failure::OutOfMemory);
     }
@@ -232,8 +234,8 @@ pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Resul
     let params = Params {
         host,
         is_ip,
-        aws_alpn: request.aws_alpn,
-        trusted_pem: request.trusted_pem.as_deref(),
+        aws_alpn,
+        trusted_pem,
         default_roots_pem: project_default_roots(),
         identity,
         tx_buffer: mqtt::TLS_TX_BUFFER_SIZE,

@@ -23,7 +23,7 @@ use core::mem::ManuallyDrop;
 use heapless::Vec;
 
 use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer};
-use crate::mqtt::codec::client::{self as wire, Request};
+use crate::mqtt::codec::client::{self as wire, Frame};
 use crate::mqtt::codec::{ConnectReturnCode, DecodeError, EncodeError, FixedHeader, PacketType, QoS};
 use crate::mqtt::topic;
 
@@ -603,8 +603,8 @@ where
         let slot = slot as u16;
         // The packet's buffer first (its length does not depend on the packet
         // id): without one now, nothing has changed and the caller retries.
-        let request = request(command);
-        let mut packet = match request.map(|r| r.encoded_len_prechecked()) {
+        let frame = frame(command);
+        let mut packet = match frame.as_ref().map(Frame::encoded_len_prechecked) {
             None => None,
             Some(Err(_)) => return Ok(Self::done(c, slot, Err(Failure::Invalid))),
             Some(Ok(len)) => match pool.take(len) {
@@ -626,7 +626,7 @@ where
             }
         };
         if let Some((buf, len)) = packet.as_mut() {
-            if encode(request, id, *len, buf.as_mut()) != Ok(*len) {
+            if encode(frame.as_ref(), id, *len, buf.as_mut()) != Ok(*len) {
                 c.session.cancel(id);
                 if let Some((buf, _)) = packet.take() {
                     pool.give(buf);
@@ -634,9 +634,14 @@ where
                 return Ok(Self::done(c, slot, Err(Failure::Invalid)));
             }
         }
-        let result = match (command, packet) {
-            (Command::Connect { open, callback, start, timeout, .. }, Some(packet)) => {
-                c.packets[slot as usize] = Some(packet);
+        // The packet waits in its slot (a CONNECT's while its connection
+        // opens); one that is not sent after all is taken back out.
+        let queued = packet.is_some();
+        if packet.is_some() {
+            c.packets[slot as usize] = packet;
+        }
+        let result = match command {
+            Command::Connect { open, callback, start, timeout, .. } if queued => {
                 c.connect_slot = Some(slot);
                 c.connect_deadline = (*start, *timeout);
                 c.callback = *callback;
@@ -646,8 +651,8 @@ where
                 c.ready |= 1 << slot;
                 return Ok(slot);
             }
-            (command, Some(packet)) => Self::queue_packet(c, slot, command, id, packet, pool),
-            (Command::Disconnect, _) => {
+            command if queued => Self::queue_packet(c, slot, command, id, pool),
+            Command::Disconnect => {
                 if c.link == Link::Open {
                     Self::queue_disconnect(c, CloseReason::Requested);
                     Some(Ok(()))
@@ -655,7 +660,7 @@ where
                     Some(Err(Failure::NotConnected))
                 }
             }
-            (Command::Delete, _) => {
+            Command::Delete => {
                 c.deleting = true;
                 c.delete_slot = Some(slot);
                 c.callback = None;
@@ -674,12 +679,12 @@ where
                     Link::Closed => Some(Ok(())),
                 }
             }
-            (Command::SetCallback { callback }, _) => {
+            Command::SetCallback { callback } => {
                 c.callback = *callback;
                 Some(Ok(()))
             }
-            (Command::Barrier, _) => Some(Ok(())),
-            (_, None) => Some(Err(Failure::Invalid)),
+            Command::Barrier => Some(Ok(())),
+            _ => Some(Err(Failure::Invalid)),
         };
         match result {
             Some(result) => Ok(Self::done(c, slot, result)),
@@ -723,8 +728,9 @@ where
         }
     }
 
-    /// SUBSCRIBE, UNSUBSCRIBE or PUBLISH (encoded, packet id `id`): the
-    /// subscription table updated, the packet queued. `None` while it waits
+    /// SUBSCRIBE, UNSUBSCRIBE or PUBLISH (encoded, packet id `id`, in its
+    /// slot's place in `packets`): the subscription table updated, the
+    /// packet queued (or taken back out and freed). `None` while it waits
     /// for its acknowledgement or its sending; else its result.
     #[inline(never)] // Not on the stack while the packet is encoded (see `submit`).
     fn queue_packet<P: Pool<Buf = B>>(
@@ -732,14 +738,15 @@ where
         slot: u16,
         command: &Command<'_, O, CB>,
         id: u16,
-        (buf, len): (B, usize),
         pool: &mut P,
     ) -> Option<Result<(), Failure>> {
         match *command {
             Command::Subscribe { filter, callback: Some(cb), .. } => {
                 if let Err(f) = Self::add_sub(c, filter, cb, slot) {
                     c.session.cancel(id);
-                    pool.give(buf);
+                    if let Some((buf, _)) = c.packets[slot as usize].take() {
+                        pool.give(buf);
+                    }
                     return Some(Err(f));
                 }
             }
@@ -755,7 +762,6 @@ where
         }
         c.to_send |= bit;
         c.due[DUE_SEND] = 1;
-        c.packets[slot as usize] = Some((buf, len));
         None
     }
 
@@ -1491,20 +1497,20 @@ fn finish<O>(ops: &mut [Op<O>], slot: u16, result: Result<(), Failure>) -> u32 {
 }
 
 /// The packet a command sends, if it sends one.
-fn request<'a, O, CB>(command: &Command<'a, O, CB>) -> Option<Request<'a>> {
+fn frame<'a, O, CB>(command: &Command<'a, O, CB>) -> Option<Frame<'a>> {
     Some(match *command {
-        Command::Connect { client_id, username, keep_alive, .. } => Request::Connect { client_id, username, keep_alive },
-        Command::Subscribe { filter, qos, .. } => Request::Subscribe { filter, qos },
-        Command::Unsubscribe { filter } => Request::Unsubscribe { filter },
-        Command::Publish { topic, payload, qos, retain } => Request::Publish { topic, payload, qos, retain },
+        Command::Connect { client_id, username, keep_alive, .. } => Frame::connect(client_id, username, keep_alive),
+        Command::Subscribe { filter, qos, .. } => Frame::subscribe(filter, qos),
+        Command::Unsubscribe { filter } => Frame::unsubscribe(filter),
+        Command::Publish { topic, payload, qos, retain } => Frame::publish(topic, payload, qos, retain),
         _ => return None,
     })
 }
 
-/// Encodes `request` (packet id `id`), whose `encoded_len` was `len`, into `out`.
-fn encode(request: Option<Request<'_>>, id: u16, len: usize, out: &mut [u8]) -> Result<usize, EncodeError> {
-    match request {
-        Some(r) => r.encode_checked(id, len, out),
+/// Encodes `frame` (packet id `id`), whose `encoded_len` was `len`, into `out`.
+fn encode(frame: Option<&Frame<'_>>, id: u16, len: usize, out: &mut [u8]) -> Result<usize, EncodeError> {
+    match frame {
+        Some(f) => f.encode_checked(id, len, out),
         None => Err(EncodeError::NoFilters),
     }
 }

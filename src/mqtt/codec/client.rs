@@ -30,60 +30,80 @@ pub enum Request<'a> {
     Publish { topic: &'a [u8], payload: &'a [u8], qos: QoS, retain: bool },
 }
 
-/// The protocol name "MQTT" as a length-prefixed string, then level 4 (§3.1.2.1-2).
-const PROTOCOL: &[u8] = b"\x00\x04MQTT\x04";
-/// CONNECT flags: user name, clean session (§3.1.2.3).
-const FLAG_USERNAME: u8 = 0x80;
-const FLAG_CLEAN_SESSION: u8 = 0x02;
+/// The start of a CONNECT's variable header: the protocol name "MQTT" as a
+/// length-prefixed string, level 4 (§3.1.2.1-2), then the flags (§3.1.2.3):
+/// clean session, with or without a user name.
+const CONNECT_START: &[u8; 8] = b"\x00\x04MQTT\x04\x02";
+const CONNECT_START_USER: &[u8; 8] = b"\x00\x04MQTT\x04\x82";
+/// A SUBSCRIBE's requested QoS byte, by QoS.
+const QOS_BYTES: [u8; 3] = [0, 1, 2];
 
-/// Most pieces a request's body has (CONNECT: protocol, flags, keep-alive,
-/// client id, user name).
-const PIECES: usize = 5;
+/// Most pieces a packet's parts have (CONNECT: its start, client id, user name).
+const PIECES: usize = 3;
 
-/// Writes front to back into a slice sized for the frame first.
-struct Writer<'b> {
-    out: &'b mut [u8],
-    at: usize,
+/// A packet the agent sends, as its parts: the fixed header's first byte and
+/// up to `PIECES` pieces, each raw bytes or a string (a 2-byte length
+/// before it), and one 2-byte word (the packet id, given when writing, or
+/// CONNECT's keep-alive) before one of them. Every packet the agent sends is
+/// such a list: one checking, counting and writing path for all four kinds
+/// (`Frame::frame`), and the agent builds the parts from its command at
+/// once (no [`Request`] in between).
+///
+/// For every packet but CONNECT, piece 0 is the topic name or filter.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    pieces: [&'a [u8]; PIECES],
+    first: u8,
+    /// Bit i: piece i is a string (its 2-byte length before it).
+    strings: u8,
+    /// Bit i: the word goes before piece i (at most one bit).
+    word_at: u8,
+    /// The word of a packet without an id (CONNECT's keep-alive).
+    keep_alive: u16,
 }
 
-impl Writer<'_> {
-    /// Copies `src` and moves on; out of room, it copies nothing (never the
-    /// case: `out` is the frame's size).
-    #[inline(never)]
-    fn put(&mut self, src: &[u8]) {
-        if let Some(dst) = self.out.get_mut(self.at..).and_then(|d| d.get_mut(..src.len())) {
-            dst.copy_from_slice(src);
+impl<'a> Frame<'a> {
+    /// CONNECT with a clean session (no will, no password).
+    #[inline]
+    pub fn connect(client_id: &'a [u8], username: Option<&'a [u8]>, keep_alive: u16) -> Self {
+        let (start, user, strings): (&[u8], &[u8], u8) = match username {
+            Some(user) => (CONNECT_START_USER, user, 0b110),
+            None => (CONNECT_START, &[], 0b010),
+        };
+        Frame { pieces: [start, client_id, user], first: (PacketType::Connect as u8) << 4, strings, word_at: 0b010, keep_alive }
+    }
+
+    /// SUBSCRIBE of one filter.
+    #[inline]
+    pub fn subscribe(filter: &'a [u8], qos: QoS) -> Self {
+        let qos: &'static [u8] = core::slice::from_ref(&QOS_BYTES[qos as usize]);
+        Frame { pieces: [filter, qos, &[]], first: ((PacketType::Subscribe as u8) << 4) | 0b0010, strings: 0b001, word_at: 0b001, keep_alive: 0 }
+    }
+
+    /// UNSUBSCRIBE of one filter.
+    #[inline]
+    pub fn unsubscribe(filter: &'a [u8]) -> Self {
+        Frame { pieces: [filter, &[], &[]], first: ((PacketType::Unsubscribe as u8) << 4) | 0b0010, strings: 0b001, word_at: 0b001, keep_alive: 0 }
+    }
+
+    /// PUBLISH (first attempt, DUP 0); the packet id only with QoS 1 and 2.
+    #[inline]
+    pub fn publish(topic: &'a [u8], payload: &'a [u8], qos: QoS, retain: bool) -> Self {
+        Frame {
+            pieces: [topic, payload, &[]],
+            first: ((PacketType::Publish as u8) << 4) | ((qos as u8) << 1) | u8::from(retain),
+            strings: 0b001,
+            word_at: if qos == QoS::AtMostOnce { 0 } else { 0b010 },
+            keep_alive: 0,
         }
-        self.at += src.len();
-    }
-}
-
-impl Request<'_> {
-    /// Length of the whole frame, or why it cannot be encoded (as
-    /// [`encode`](Self::encode) with a non-zero packet id).
-    pub fn encoded_len(&self) -> Result<usize, EncodeError> {
-        self.frame(1, None, true)
     }
 
-    /// As [`encoded_len`](Self::encoded_len) for a request whose strings
-    /// its maker checked already (well-formed UTF-8, no U+0000, no wildcard
-    /// in a topic name): they are not scanned (the agent's callers check
-    /// every string they hand it); lengths, an empty topic and the
-    /// packet's size still are.
+    /// As [`Request::encoded_len_prechecked`].
     pub fn encoded_len_prechecked(&self) -> Result<usize, EncodeError> {
         self.frame(1, None, false)
     }
 
-    /// Writes the frame with packet id `id` at the start of `out`; returns its
-    /// length. Nothing is written when `out` is too small.
-    pub fn encode(&self, id: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
-        self.frame(id, Some(out), true)
-    }
-
-    /// As [`encode`](Self::encode) for a request whose
-    /// [`encoded_len`](Self::encoded_len) was `Ok(len)`: the strings are not
-    /// scanned again (UTF-8, U+0000, wildcards). A `len` other than the
-    /// frame's gives an error.
+    /// As [`Request::encode_checked`].
     pub fn encode_checked(&self, id: u16, len: usize, out: &mut [u8]) -> Result<usize, EncodeError> {
         match self.frame(id, out.get_mut(..len), false) {
             Ok(n) if n != len => Err(EncodeError::BufferTooSmall { needed: n }),
@@ -91,66 +111,34 @@ impl Request<'_> {
         }
     }
 
-    /// Every packet the agent sends is a list of pieces, some of them
-    /// length-prefixed strings: one checking, counting and writing path for
-    /// all four kinds. `check`: scan the strings (UTF-8, U+0000, wildcards).
+    /// Checks, counts and (with `out`) writes the frame with packet id `id`.
+    /// `check`: scan the strings (UTF-8, U+0000, wildcards in a topic name).
     #[inline(never)]
     fn frame(&self, id: u16, out: Option<&mut [u8]>, check: bool) -> Result<usize, EncodeError> {
-        let id_bytes = id.to_be_bytes();
-        let mut small = [0u8; 3]; // CONNECT's flags and keep-alive, or SUBSCRIBE's QoS.
-        let mut pieces: [&[u8]; PIECES] = [&[]; PIECES];
-        // Bit i: piece i is a string (a 2-byte length before it).
-        let strings: u8;
+        let first = self.first;
+        let kind = first >> 4;
+        let connect = kind == PacketType::Connect as u8;
         // The id (when the packet has one) and the topic or filter, checked
         // before the strings, in the full codec's order.
-        let (has_id, topic, first) = match *self {
-            Request::Connect { client_id, username, keep_alive } => {
-                small[0] = FLAG_CLEAN_SESSION | if username.is_some() { FLAG_USERNAME } else { 0 };
-                small[1..].copy_from_slice(&keep_alive.to_be_bytes());
-                pieces[0] = PROTOCOL;
-                pieces[1] = &small;
-                pieces[2] = client_id;
-                strings = if let Some(user) = username {
-                    pieces[3] = user;
-                    0b1100
-                } else {
-                    0b0100
-                };
-                (false, None, (PacketType::Connect as u8) << 4)
+        if !connect {
+            if self.word_at != 0 && id == 0 {
+                return Err(EncodeError::ZeroPacketId);
             }
-            Request::Subscribe { filter, qos } => {
-                small[0] = qos as u8;
-                pieces = [&id_bytes, filter, &small[..1], &[], &[]];
-                strings = 0b10;
-                (true, Some(filter), ((PacketType::Subscribe as u8) << 4) | 0b0010)
-            }
-            Request::Unsubscribe { filter } => {
-                pieces = [&id_bytes, filter, &[], &[], &[]];
-                strings = 0b10;
-                (true, Some(filter), ((PacketType::Unsubscribe as u8) << 4) | 0b0010)
-            }
-            Request::Publish { topic, payload, qos, retain } => {
-                let qos_id: &[u8] = if qos == QoS::AtMostOnce { &[] } else { &id_bytes };
-                pieces = [topic, qos_id, payload, &[], &[]];
-                strings = 0b1;
-                (qos != QoS::AtMostOnce, Some(topic), ((PacketType::Publish as u8) << 4) | ((qos as u8) << 1) | u8::from(retain))
-            }
-        };
-        if has_id && id == 0 {
-            return Err(EncodeError::ZeroPacketId);
-        }
-        if let Some(topic) = topic {
+            let topic = self.pieces[0];
             if topic.is_empty() {
                 return Err(EncodeError::EmptyTopic);
             }
             // No wildcard in a topic name [MQTT-3.3.2-2].
-            if check && first >> 4 == PacketType::Publish as u8 && topic.iter().any(|&b| b == b'+' || b == b'#') {
+            if check && kind == PacketType::Publish as u8 && topic.iter().any(|&b| b == b'+' || b == b'#') {
                 return Err(EncodeError::WildcardInTopic);
             }
         }
         let mut remaining: usize = 0;
-        for (i, p) in pieces.iter().enumerate() {
-            if strings & (1 << i) != 0 {
+        for (i, p) in self.pieces.iter().enumerate() {
+            if self.word_at & (1 << i) != 0 {
+                remaining += 2;
+            }
+            if self.strings & (1 << i) != 0 {
                 // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
                 if check {
                     match utf8_with_nul(p) {
@@ -187,15 +175,78 @@ impl Request<'_> {
         let Some(out) = out.get_mut(..needed) else {
             return Err(EncodeError::BufferTooSmall { needed });
         };
+        let word = if connect { self.keep_alive } else { id };
         let mut w = Writer { out, at: 0 };
         w.put(header.get(..header_len).unwrap_or(&[]));
-        for (i, p) in pieces.iter().enumerate() {
-            if strings & (1 << i) != 0 {
+        for (i, p) in self.pieces.iter().enumerate() {
+            if self.word_at & (1 << i) != 0 {
+                w.put(&word.to_be_bytes());
+            }
+            if self.strings & (1 << i) != 0 {
                 w.put(&(p.len() as u16).to_be_bytes());
             }
             w.put(p);
         }
         Ok(needed)
+    }
+}
+
+/// Writes front to back into a slice sized for the frame first.
+struct Writer<'b> {
+    out: &'b mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    /// Copies `src` and moves on; out of room, it copies nothing (never the
+    /// case: `out` is the frame's size).
+    #[inline(never)]
+    fn put(&mut self, src: &[u8]) {
+        if let Some(dst) = self.out.get_mut(self.at..).and_then(|d| d.get_mut(..src.len())) {
+            dst.copy_from_slice(src);
+        }
+        self.at += src.len();
+    }
+}
+
+impl<'a> Request<'a> {
+    /// Its parts (see [`Frame`]).
+    pub fn frame_parts(&self) -> Frame<'a> {
+        match *self {
+            Request::Connect { client_id, username, keep_alive } => Frame::connect(client_id, username, keep_alive),
+            Request::Subscribe { filter, qos } => Frame::subscribe(filter, qos),
+            Request::Unsubscribe { filter } => Frame::unsubscribe(filter),
+            Request::Publish { topic, payload, qos, retain } => Frame::publish(topic, payload, qos, retain),
+        }
+    }
+
+    /// Length of the whole frame, or why it cannot be encoded (as
+    /// [`encode`](Self::encode) with a non-zero packet id).
+    pub fn encoded_len(&self) -> Result<usize, EncodeError> {
+        self.frame_parts().frame(1, None, true)
+    }
+
+    /// As [`encoded_len`](Self::encoded_len) for a request whose strings
+    /// its maker checked already (well-formed UTF-8, no U+0000, no wildcard
+    /// in a topic name): they are not scanned (the agent's callers check
+    /// every string they hand it); lengths, an empty topic and the
+    /// packet's size still are.
+    pub fn encoded_len_prechecked(&self) -> Result<usize, EncodeError> {
+        self.frame_parts().encoded_len_prechecked()
+    }
+
+    /// Writes the frame with packet id `id` at the start of `out`; returns its
+    /// length. Nothing is written when `out` is too small.
+    pub fn encode(&self, id: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
+        self.frame_parts().frame(id, Some(out), true)
+    }
+
+    /// As [`encode`](Self::encode) for a request whose
+    /// [`encoded_len`](Self::encoded_len) was `Ok(len)`: the strings are not
+    /// scanned again (UTF-8, U+0000, wildcards). A `len` other than the
+    /// frame's gives an error.
+    pub fn encode_checked(&self, id: u16, len: usize, out: &mut [u8]) -> Result<usize, EncodeError> {
+        self.frame_parts().encode_checked(id, len, out)
     }
 }
 

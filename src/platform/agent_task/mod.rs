@@ -33,8 +33,6 @@ use core::mem::MaybeUninit;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 
-use alloc::boxed::Box;
-
 use crate::agent::core::{self as agent_core, Action, AgentCore, Failure, Next, Refused};
 use crate::agent::session::KeepAlive;
 use crate::config::mqtt;
@@ -85,44 +83,7 @@ pub enum Callback {
     Connect(MQTTAgentCallback_t, CPtr),
 }
 
-/// What opening a connection needs: where, and TLS. Made by `ffi::agent`.
-pub struct Open {
-    /// The host name, NUL-terminated.
-    pub host: Box<[u8]>,
-    pub port: u16,
-    pub is_ip: bool,
-    /// TLS asked for, with `request` (in place: one allocation for the whole
-    /// open request; unused without TLS).
-    pub tls: bool,
-    pub request: crate::platform::link::TlsRequest,
-}
-
-/// Boxed: a [`Command`] (which callers build and the agent moves through
-/// their stack frames) carries one pointer for it rather than its fields.
-/// Its drop is one out-of-line call (the copies and the box freed there),
-/// not the box's drop glue and free at each place the core may drop one.
-pub struct OpenRequest(core::mem::ManuallyDrop<Box<Open>>);
-
-impl OpenRequest {
-    pub fn new(open: Box<Open>) -> Self {
-        OpenRequest(core::mem::ManuallyDrop::new(open))
-    }
-}
-
-impl Deref for OpenRequest {
-    type Target = Open;
-    fn deref(&self) -> &Open {
-        &self.0
-    }
-}
-
-impl Drop for OpenRequest {
-    #[inline(never)]
-    fn drop(&mut self) {
-        // SAFETY: dropped once, here; the field is not used afterwards.
-        unsafe { core::mem::ManuallyDrop::drop(&mut self.0) }
-    }
-}
+pub use crate::platform::link::{Open, OpenRequest};
 
 pub type Command<'a> = agent_core::Command<'a, OpenRequest, Callback>;
 type Core = AgentCore<PoolBuf, Callback, OpenRequest, BROKERS, OPS, SUBS, FILTER>;

@@ -252,8 +252,9 @@ fn open_link(socket: Socket, _host: &[u8], _is_ip: bool, _tls: TlsRequest<'_>) -
 fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenRequest) -> Did {
     agent.set_tls_failure(client, 0);
     // Read where it lies; the request is freed once, when `open` goes.
-    let super::Open { ref host, port, is_ip, tls, ref request } = *open;
-    let tls = tls.then_some(request);
+    let super::Open { port, is_ip, tls, .. } = *open;
+    let host = open.host();
+    let tls = tls.then_some(&open);
     let send_timeout = (mqtt::TCP_SEND_TIMEOUT_MS as u64 * kernel::TICK_RATE_HZ as u64 / 1000) as u32;
     // TLS by the Secure Sockets port: AFR v1.4.7's options before SOCKETS_Connect.
     let port_tls: Option<&PortTls> = tls.filter(|_| TLS_BY_SOCKETS_PORT);
