@@ -99,13 +99,6 @@ enum State {
     Connected,
 }
 
-/// A slot's packet in flight: its id (0: none in flight) and what it waits for.
-#[derive(Debug, Clone, Copy)]
-struct InFlight {
-    packet_id: u16,
-    expect: Expect,
-}
-
 /// Timing of the keep-alive mechanism, in ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeepAlive {
@@ -126,9 +119,13 @@ pub struct Session<const OPS: usize, const QOS2_IN: usize> {
     last_sent: u32,
     ping_sent: Option<u32>,
     next_packet_id: u16,
-    /// Each slot's packet in flight (the caller of a slot that gave up
-    /// still has it here: its late answer is recognised and the id not reused).
-    in_flight: [InFlight; OPS],
+    /// Each slot's packet in flight: its id, 0 for none (the caller of a
+    /// slot that gave up still has it here: its late answer is recognised and
+    /// the id not reused).
+    in_flight: [u16; OPS],
+    /// What each slot's packet in flight waits for (apart from the ids: the
+    /// ids' searches read only them, and no padding).
+    expect: [Expect; OPS],
     /// Received QoS 2 ids awaiting PUBREL; 0 marks a free entry (no packet id is 0).
     inbound_qos2: [u16; QOS2_IN],
 }
@@ -146,7 +143,8 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
             last_sent: 0,
             ping_sent: None,
             next_packet_id: 1,
-            in_flight: [InFlight { packet_id: 0, expect: Expect::PubAck }; OPS],
+            in_flight: [0; OPS],
+            expect: [Expect::PubAck; OPS],
             inbound_qos2: [0; QOS2_IN],
         }
     }
@@ -184,16 +182,16 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
 
     /// Packets in flight (waiting for an acknowledgement).
     pub fn in_flight(&self) -> usize {
-        self.in_flight.iter().filter(|f| f.packet_id != 0).count()
+        self.in_flight.iter().filter(|f| **f != 0).count()
     }
 
     /// Whether slot `token` has a packet in flight.
     pub fn waits(&self, token: usize) -> bool {
-        self.in_flight.get(token).is_some_and(|f| f.packet_id != 0)
+        self.in_flight.get(token).is_some_and(|f| *f != 0)
     }
 
     fn clear_in_flight(&mut self) {
-        self.in_flight.iter_mut().for_each(|f| f.packet_id = 0);
+        self.in_flight = [0; OPS];
     }
 
     /// Reserves a packet identifier for the packet of slot `token` (which
@@ -204,12 +202,13 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     pub fn begin(&mut self, expect: Expect, token: Token) -> Option<u16> {
         // [MQTT-2.3.1-2]: a new packet needs an identifier not in use; ids run 1..=65535.
         let mut id = self.next_packet_id;
-        while id == 0 || self.in_flight.iter().any(|f| f.packet_id == id) {
+        while id == 0 || self.in_flight.contains(&id) {
             id = id.wrapping_add(1);
         }
-        let f = self.in_flight.get_mut(token as usize)?;
-        debug_assert!(f.packet_id == 0, "a slot with a packet in flight");
-        *f = InFlight { packet_id: id, expect };
+        let (f, e) = self.in_flight.get_mut(token as usize).zip(self.expect.get_mut(token as usize))?;
+        debug_assert!(*f == 0, "a slot with a packet in flight");
+        *f = id;
+        *e = expect;
         self.next_packet_id = id.wrapping_add(1);
         Some(id)
     }
@@ -218,7 +217,7 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     /// [`begin`](Self::begin) but could not be sent.
     pub fn cancel(&mut self, token: Token) {
         if let Some(f) = self.in_flight.get_mut(token as usize) {
-            f.packet_id = 0;
+            *f = 0;
         }
     }
 
@@ -308,21 +307,21 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                     r.send = Some(Ack::PubRel(id));
                 }
                 // (Id 0 is no packet's: a free slot's.)
-                let Some(i) = self.in_flight.iter().position(|f| f.packet_id == id && id != 0) else { return Ok(r) };
-                let Some(f) = self.in_flight.get_mut(i) else { return Ok(r) };
+                let Some(i) = self.in_flight.iter().position(|f| *f == id && id != 0) else { return Ok(r) };
+                let (Some(f), Some(e)) = (self.in_flight.get_mut(i), self.expect.get_mut(i)) else { return Ok(r) };
                 // A PUBREC again while PUBCOMP is awaited is answered again.
-                if f.expect as u8 != kind as u8 && !(rec && f.expect == Expect::PubComp) {
+                if *e as u8 != kind as u8 && !(rec && *e == Expect::PubComp) {
                     return Err(ProtocolViolation::MismatchedAck);
                 }
                 if rec {
-                    f.expect = Expect::PubComp;
+                    *e = Expect::PubComp;
                 } else {
                     let outcome = match code {
                         None => Outcome::Done,
                         Some(SubAckCode::Granted(q)) => Outcome::Granted(q),
                         Some(SubAckCode::Failure) => Outcome::SubscriptionRefused,
                     };
-                    f.packet_id = 0;
+                    *f = 0;
                     r.complete = Some((i as Token, outcome));
                 }
             }
