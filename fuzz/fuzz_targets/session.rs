@@ -13,17 +13,19 @@
 //! only on a disconnected session, new packets only on a connected one, a
 //! PINGREQ only while connected, an operation's token (its slot) never reused
 //! while the operation waits, and the connection dropped after any protocol
-//! violation or undecodable packet.
+//! violation or undecodable packet. A caller that gives up is the agent's
+//! affair (the session is not told): its packet waits as any other.
 //!
 //! Checked after each step:
-//! - every answer (`begin`, `received`, `received_publish`, `drop_connection`,
+//! - every answer (`begin`, `received`, `received_publish`, `waits`,
 //!   `in_flight`, the state, `poll`, `next_deadline`) equals the model's;
-//! - a completion names a token that is waiting, and that token then no longer
-//!   waits (no operation ends twice);
+//! - a completion names a token that is waiting (the connect's, `CONNECT`,
+//!   while a CONNACK is awaited), and that token then no longer waits (no
+//!   operation ends twice);
 //! - `in_flight()` never exceeds `OPS`; `begin` never hands out 0 or an id still
-//!   in flight, and refuses only when `OPS` packets are in flight;
-//! - `drop_connection` returns each waiting token exactly once; afterwards
-//!   nothing completes until the next CONNECT;
+//!   in flight, and refuses only a token that is no slot (`OPS` or more);
+//! - before `drop_connection`, `waits` names each waiting slot (the agent
+//!   fails those); afterwards none, and nothing completes until the next CONNECT;
 //! - `next_deadline(now) == Some(d)`: `poll` is `Idle` before `now + d` and not
 //!   at `now + d` (while the tick clock has not wrapped past the reference time).
 //!
@@ -32,7 +34,7 @@
 #![no_main]
 
 use afrcloud::agent::session::{
-    Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Reaction, Session, Timer, Token,
+    Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Reaction, Session, Timer, Token, CONNECT,
 };
 use afrcloud::mqtt::codec::{
     ConnAck, ConnectReturnCode, HeaderDecoder, Packet, PingResp, PubAck, PubComp, PubRec, PubRel,
@@ -40,11 +42,13 @@ use afrcloud::mqtt::codec::{
 };
 use libfuzzer_sys::fuzz_target;
 
-/// Packets in flight (small, so the limit is reached often).
+/// The agent's op slots, each with a packet in flight at most (small, so
+/// that all are busy often).
 const OPS: usize = 4;
 /// Received QoS 2 publishes awaiting PUBREL.
 const QOS2_IN: usize = 2;
-/// Tokens (the agent's op slots) are drawn from 0..TOKENS.
+/// Tokens (the agent's op slots) are drawn from 0..TOKENS: past `OPS` too,
+/// which `begin` refuses.
 const TOKENS: Token = 8;
 
 type S = Session<OPS, QOS2_IN>;
@@ -53,9 +57,9 @@ type S = Session<OPS, QOS2_IN>;
 
 /// CONNECT was sent, its caller allowing the CONNACK `connack_timeout` ticks.
 /// Returns that allowance, for the model.
-fn connect_sent(s: &mut S, token: Token, now: u32, connack_timeout: u32, ka: KeepAlive) -> u32 {
+fn connect_sent(s: &mut S, now: u32, connack_timeout: u32, ka: KeepAlive) -> u32 {
     let _ = ka;
-    s.connect_sent(token, now, connack_timeout);
+    s.connect_sent(now, connack_timeout);
     connack_timeout
 }
 
@@ -108,8 +112,8 @@ impl<'a> Input<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Disconnected,
-    /// `waiter`: the CONNECT's token, `None` once abandoned.
-    AwaitingConnAck { waiter: Option<Token>, since: u64, timeout: u32 },
+    /// The CONNECT's caller (`CONNECT`) waits.
+    AwaitingConnAck { since: u64, timeout: u32 },
     Connected,
 }
 
@@ -117,7 +121,14 @@ enum State {
 struct Flight {
     id: u16,
     expect: Expect,
-    token: Option<Token>,
+    token: Token,
+}
+
+/// The connect's bit in [`Model::waiting_set`] (slots are below 8).
+const CONNECT_BIT: u16 = 1 << 15;
+
+fn bit(t: Token) -> u16 {
+    if t == CONNECT { CONNECT_BIT } else { 1 << t }
 }
 
 /// Times are kept unwrapped (u64) here; the session sees them as wrapping u32.
@@ -140,26 +151,24 @@ impl Model {
         self.now as u32
     }
 
-    /// Tokens of the operations still waiting for the broker, sorted.
+    /// Slots with a packet still waiting for the broker, sorted (each once:
+    /// the harness never lets two waiting operations share a slot).
     fn waiting(&self) -> Vec<Token> {
-        let mut w: Vec<Token> = self.flights.iter().filter_map(|f| f.token).collect();
-        if let State::AwaitingConnAck { waiter: Some(t), .. } = self.state {
-            w.push(t);
-        }
+        let mut w: Vec<Token> = self.flights.iter().map(|f| f.token).collect();
         w.sort_unstable();
-        w.dedup(); // A token given twice is one waiting caller: returned once.
         w
     }
 
-    /// The same as a set (bit `t` for token `t`): the harness never lets two
-    /// waiting operations share a token. Cheaper than [`waiting`](Self::waiting).
+    /// The operations waiting as a set: bit `t` for slot `t`, bit 15 for the
+    /// connect (`CONNECT`) while its CONNACK is awaited. Cheaper than
+    /// [`waiting`](Self::waiting).
     fn waiting_set(&self) -> u16 {
         let mut set = 0u16;
-        for t in self.flights.iter().filter_map(|f| f.token) {
-            set |= 1 << t;
+        for f in &self.flights {
+            set |= 1 << f.token;
         }
-        if let State::AwaitingConnAck { waiter: Some(t), .. } = self.state {
-            set |= 1 << t;
+        if let State::AwaitingConnAck { .. } = self.state {
+            set |= CONNECT_BIT;
         }
         set
     }
@@ -179,7 +188,7 @@ impl Model {
     fn received(&mut self, p: &Packet<'_>) -> Result<Reaction, ProtocolViolation> {
         let mut r = Reaction::default();
         match (self.state, p) {
-            (State::AwaitingConnAck { waiter, .. }, Packet::ConnAck(ack)) => {
+            (State::AwaitingConnAck { .. }, Packet::ConnAck(ack)) => {
                 let outcome = if ack.code == ConnectReturnCode::Accepted {
                     self.state = State::Connected;
                     Outcome::Done
@@ -187,7 +196,7 @@ impl Model {
                     self.state = State::Disconnected;
                     Outcome::Refused(ack.code)
                 };
-                r.complete = waiter.map(|t| (t, outcome));
+                r.complete = Some((CONNECT, outcome));
             }
             (State::Connected, Packet::PingResp(_)) => self.ping_sent = None,
             (State::Connected, Packet::PubAck(a)) => r.complete = self.finish(a.0, Expect::PubAck, Outcome::Done)?,
@@ -238,7 +247,7 @@ impl Model {
         if self.flights[i].expect != expect {
             return Err(ProtocolViolation::MismatchedAck);
         }
-        Ok(self.flights.remove(i).token.map(|t| (t, outcome)))
+        Ok(Some((self.flights.remove(i).token, outcome)))
     }
 }
 
@@ -257,8 +266,8 @@ impl Harness {
         match got {
             Ok(r) => {
                 if let Some((t, _)) = r.complete {
-                    assert!(waiting_before & 1 << t != 0, "token {t} completed while not waiting");
-                    assert!(self.m.waiting_set() & 1 << t == 0, "token {t} still waits after completing");
+                    assert!(waiting_before & bit(t) != 0, "token {t} completed while not waiting");
+                    assert!(self.m.waiting_set() & bit(t) == 0, "token {t} still waits after completing");
                 }
             }
             Err(_) => self.drop_connection(),
@@ -351,9 +360,10 @@ impl Harness {
     }
 
     fn drop_connection(&mut self) {
-        let mut got: Vec<Token> = self.s.drop_connection().collect();
-        got.sort_unstable();
-        assert_eq!(got, self.m.waiting(), "drop_connection returns each waiting token once");
+        let got: Vec<Token> = (0..TOKENS).filter(|&t| self.s.waits(t as usize)).collect();
+        assert_eq!(got, self.m.waiting(), "each waiting slot waits before drop_connection");
+        self.s.drop_connection();
+        assert!((0..TOKENS).all(|t| !self.s.waits(t as usize)), "nothing waits after drop_connection");
         self.m.state = State::Disconnected;
         self.m.flights.clear();
         self.m.inbound_qos2.clear();
@@ -378,6 +388,9 @@ impl Harness {
         let (s, m) = (&self.s, &self.m);
         assert!(s.in_flight() <= OPS);
         assert_eq!(s.in_flight(), m.flights.len(), "in_flight");
+        for t in 0..TOKENS {
+            assert_eq!(s.waits(t as usize), m.flights.iter().any(|f| f.token == t), "waits({t})");
+        }
         assert_eq!(s.is_connected(), m.state == State::Connected, "connected");
         assert_eq!(s.is_disconnected(), m.state == State::Disconnected, "disconnected");
         let now = m.now32();
@@ -428,12 +441,12 @@ fn run(data: &[u8]) -> Option<()> {
         // The top bit is an operand of some operations (which receive path).
         match (op & 0x7f) % 12 {
             0 => {
-                let token = Token::from(input.u8()?) % TOKENS;
+                let _token = input.u8()?; // The connect's slot: the agent's to keep.
                 let connack_timeout = u32::from(input.u16()?);
                 if h.m.state == State::Disconnected {
                     let now = h.m.now32();
-                    let timeout = connect_sent(&mut h.s, token, now, connack_timeout, ka);
-                    h.m.state = State::AwaitingConnAck { waiter: Some(token), since: h.m.now, timeout };
+                    let timeout = connect_sent(&mut h.s, now, connack_timeout, ka);
+                    h.m.state = State::AwaitingConnAck { since: h.m.now, timeout };
                     h.m.flights.clear();
                     h.m.inbound_qos2.clear();
                     h.m.ping_sent = None;
@@ -446,34 +459,30 @@ fn run(data: &[u8]) -> Option<()> {
                 let token = Token::from(b >> 4) % TOKENS;
                 if h.m.state == State::Connected && h.m.waiting_set() & 1 << token == 0 {
                     let got = h.s.begin(expect, token);
-                    if h.m.flights.len() == OPS {
-                        assert_eq!(got, None, "begin with {OPS} packets in flight");
+                    if usize::from(token) >= OPS {
+                        assert_eq!(got, None, "begin for token {token}, no slot");
                     } else {
-                        let id = got.expect("begin refused with room in flight");
+                        let id = got.expect("begin refused a free slot");
                         assert_ne!(id, 0, "packet id 0");
                         assert!(h.m.flights.iter().all(|f| f.id != id), "packet id {id} is still in flight");
-                        h.m.flights.push(Flight { id, expect, token: Some(token) });
+                        h.m.flights.push(Flight { id, expect, token });
                     }
                 }
             }
             2 => {
+                // A slot's packet cancelled (any slot: one with none is left as it is).
                 let token = Token::from(input.u8()?) % TOKENS;
-                h.s.abandon(token);
-                for f in h.m.flights.iter_mut().filter(|f| f.token == Some(token)) {
-                    f.token = None;
-                }
-                if let State::AwaitingConnAck { waiter: ref mut w @ Some(t), .. } = h.m.state {
-                    if t == token {
-                        *w = None;
-                    }
-                }
+                h.s.cancel(token);
+                h.m.flights.retain(|f| f.token != token);
             }
             3 => {
+                // The slot of a packet in flight (or of none) cancelled.
                 let sel = input.u8()?;
                 let raw = input.u16()?;
                 let id = h.pick_id(sel, raw);
-                h.s.cancel(id);
-                h.m.flights.retain(|f| f.id != id);
+                let token = h.m.flights.iter().find(|f| f.id == id).map_or(Token::from(sel) % TOKENS, |f| f.token);
+                h.s.cancel(token);
+                h.m.flights.retain(|f| f.token != token);
             }
             4 => {
                 h.s.sent(h.m.now32());

@@ -22,7 +22,7 @@ use core::mem::ManuallyDrop;
 
 use heapless::Vec;
 
-use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer};
+use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer, CONNECT};
 use crate::mqtt::codec::client::{self as wire, Frame};
 use crate::mqtt::codec::{ConnectReturnCode, DecodeError, EncodeError, FixedHeader, PacketType, QoS};
 use crate::mqtt::topic;
@@ -627,7 +627,7 @@ where
         };
         if let Some((buf, len)) = packet.as_mut() {
             if encode(frame.as_ref(), id, *len, buf.as_mut()) != Ok(*len) {
-                c.session.cancel(id);
+                c.session.cancel(slot);
                 if let Some((buf, _)) = packet.take() {
                     pool.give(buf);
                 }
@@ -743,7 +743,7 @@ where
         match *command {
             Command::Subscribe { filter, callback: Some(cb), .. } => {
                 if let Err(f) = Self::add_sub(c, filter, cb, slot) {
-                    c.session.cancel(id);
+                    c.session.cancel(slot);
                     if let Some((buf, _)) = c.packets[slot as usize].take() {
                         pool.give(buf);
                     }
@@ -916,7 +916,7 @@ where
         let allowed = timeout
             .saturating_sub(now.wrapping_sub(start))
             .saturating_add(2);
-        c.session.connect_sent(slot, now, allowed);
+        c.session.connect_sent(now, allowed);
     }
 
     fn open_failed_on<P: Pool<Buf = B>>(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, pool: &mut P) {
@@ -1000,20 +1000,21 @@ where
         };
         debug_assert!(!matches!(failure, Failure::Refused(_)) || c.on_sent == 0, "a QoS 0 publish queued before CONNACK");
         let connect_slot = c.connect_slot.take();
-        let waiting = c.on_sent | c.session.drop_connection().0 | connect_slot.map_or(0, |s| 1u32 << (s & 31));
+        let waiting = c.on_sent | connect_slot.map_or(0, |s| 1u32 << (s & 31));
         c.to_send = 0;
         c.on_sent = 0;
         c.due[DUE_SEND] = 0;
         // One walk of the slots: each packet not sent yet back to the pool,
-        // each waiting caller failed.
+        // each waiting caller failed (with a packet in flight, or in `waiting`).
         for slot in 0..OPS {
             if let Some((buf, _)) = c.packets[slot].take() {
                 pool.give(buf);
             }
-            if waiting & (1 << slot) != 0 {
+            if waiting & (1 << slot) != 0 || c.session.waits(slot) {
                 c.finish_op(slot as u16, Err(failure));
             }
         }
+        c.session.drop_connection();
         c.drop_subs(Unsub::AnyPending); // Their SUBACK never comes.
         c.link = Link::Closed;
         let Some((reason, graceful)) = close else {
@@ -1264,22 +1265,23 @@ where
             // Room is certain: receiving pauses while the queue is full.
             c.push_small(ack_bytes(ack));
         }
-        let Some((slot, outcome)) = reaction.complete else {
+        let Some((token, outcome)) = reaction.complete else {
             return Ok(());
         };
         if let Outcome::Refused(code) = outcome {
             // The broker closes after a refusal [MQTT-3.2.2-5]. The connect
-            // (`slot`, still the connect slot) fails with the refusal as the
+            // (still in the connect slot) fails with the refusal as the
             // connection ends, as any caller waiting then would.
-            debug_assert!(c.connect_slot == Some(slot), "a CONNACK answers the connect");
+            debug_assert!(token == CONNECT, "a CONNACK answers the connect");
             Self::end(c, CloseReason::Refused(code), false, pool);
             c.due[DUE_LOST] = 0;
             return Ok(());
         }
-        let is_connack = c.connect_slot == Some(slot);
-        if is_connack {
-            c.connect_slot = None;
-        }
+        // A CONNACK completes the connect slot (the session does not know it;
+        // it is set while the session awaits a CONNACK), any other answer the
+        // slot of its packet.
+        let is_connack = token == CONNECT;
+        let slot = if is_connack { c.connect_slot.take().unwrap_or(CONNECT) } else { token };
         let abandoned = matches!(c.ops.get(slot as usize), Some(Op::Abandoned));
         match outcome {
             Outcome::Done | Outcome::Granted(_) => {

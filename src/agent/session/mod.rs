@@ -5,13 +5,16 @@
 //! caller's operation, acknowledge, deliver a publish, send a PINGREQ, or drop
 //! the connection. Time is a wrapping `u32` tick count, as FreeRTOS keeps it.
 
-use heapless::Vec;
-
 use crate::mqtt::codec::client::FromServer;
 use crate::mqtt::codec::{ConnectReturnCode, Packet, PacketType, QoS, SubAckCode};
 
-/// Identifies the caller's operation that a packet completes (the agent's op slot).
+/// Identifies the caller's operation that a packet completes: the agent's
+/// op slot, below `OPS` (each slot has at most one packet in flight).
 pub type Token = u16;
+
+/// The token a CONNACK completes: the session does not keep the connect's
+/// slot (the agent does, from the connect's submission on).
+pub const CONNECT: Token = Token::MAX;
 
 /// Which acknowledgement an in-flight packet waits for: its value is that
 /// packet's type (so an acknowledgement is checked by comparing its type).
@@ -90,19 +93,10 @@ enum State {
     Disconnected,
     /// `allowed`: ticks from `since` the CONNACK may take (the connect call's own time).
     AwaitingConnAck {
-        token: Token,
         since: u32,
         allowed: u32,
     },
     Connected,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct InFlight {
-    packet_id: u16,
-    expect: Expect,
-    /// `None` once the caller stopped waiting: the answer is then consumed silently.
-    token: Option<Token>,
 }
 
 /// Timing of the keep-alive mechanism, in ticks.
@@ -114,38 +108,24 @@ pub struct KeepAlive {
     pub timeout: u32,
 }
 
-/// The protocol state of one connection. `OPS` bounds the packets in flight
-/// (`mqttconfigMAX_PARALLEL_OPS`), `QOS2_IN` the received QoS 2 publishes
-/// whose PUBREL is tracked (more may be in flight: see [`Session::received_publish`]).
-/// Tokens as bits (token `t` is bit `t`); iterates from the lowest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tokens(pub u32);
-
-impl Iterator for Tokens {
-    type Item = Token;
-    fn next(&mut self) -> Option<Token> {
-        if self.0 == 0 {
-            return None;
-        }
-        let t = self.0.trailing_zeros() as Token;
-        self.0 &= self.0 - 1;
-        Some(t)
-    }
-}
-
-/// Token `t`'s bit; none for `Token::MAX` (a caller who gave up) or another
-/// token past 31 (the agent's slots are fewer: its `OPS` is at most 32).
-fn bit(t: Token) -> u32 {
-    1u32.checked_shl(u32::from(t)).unwrap_or(0)
-}
-
+/// The protocol state of one connection. `OPS` is the number of the
+/// agent's op slots (`mqttconfigMAX_PARALLEL_OPS`, at most 32), each with at
+/// most one packet in flight (its token is the slot); `QOS2_IN` bounds the
+/// received QoS 2 publishes whose PUBREL is tracked (more may be in flight:
+/// see [`Session::received_publish`]).
 pub struct Session<const OPS: usize, const QOS2_IN: usize> {
     state: State,
     keep_alive: KeepAlive,
     last_sent: u32,
     ping_sent: Option<u32>,
     next_packet_id: u16,
-    in_flight: Vec<InFlight, OPS>,
+    /// Each slot's packet in flight: its id, 0 for none (the caller of a
+    /// slot that gave up still has it here: its late answer is recognised and
+    /// the id not reused).
+    in_flight: [u16; OPS],
+    /// What each slot's packet in flight waits for (apart from the ids: the
+    /// ids' searches read only them, and no padding).
+    expect: [Expect; OPS],
     /// Received QoS 2 ids awaiting PUBREL; 0 marks a free entry (no packet id is 0).
     inbound_qos2: [u16; QOS2_IN],
 }
@@ -163,7 +143,8 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
             last_sent: 0,
             ping_sent: None,
             next_packet_id: 1,
-            in_flight: Vec::new(),
+            in_flight: [0; OPS],
+            expect: [Expect::PubAck; OPS],
             inbound_qos2: [0; QOS2_IN],
         }
     }
@@ -176,20 +157,16 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         self.state == State::Disconnected
     }
 
-    /// CONNECT was sent on a fresh connection for operation `token`, whose
-    /// caller allows the CONNACK `allowed` more ticks (as AFR, the connect
+    /// CONNECT was sent on a fresh connection (its operation is [`CONNECT`]),
+    /// whose caller allows the CONNACK `allowed` more ticks (as AFR, the connect
     /// call's own timeout bounds it, not the keep-alive timeout: a slow TLS
     /// handshake or a cellular round trip must not fail a connect the broker accepted).
-    pub fn connect_sent(&mut self, token: Token, now: u32, allowed: u32) {
-        self.in_flight.clear();
+    pub fn connect_sent(&mut self, now: u32, allowed: u32) {
+        self.clear_in_flight();
         self.inbound_qos2 = [0; QOS2_IN];
         self.ping_sent = None;
         self.last_sent = now;
-        self.state = State::AwaitingConnAck {
-            token,
-            since: now,
-            allowed,
-        };
+        self.state = State::AwaitingConnAck { since: now, allowed };
     }
 
     /// Bytes went out: the keep-alive silence restarts.
@@ -205,79 +182,53 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
 
     /// Packets in flight (waiting for an acknowledgement).
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.in_flight.iter().filter(|f| **f != 0).count()
     }
 
-    /// Reserves a packet identifier for a packet that will wait for `expect`;
-    /// `None` when `OPS` packets are already in flight.
+    /// Whether slot `token` has a packet in flight.
+    pub fn waits(&self, token: usize) -> bool {
+        self.in_flight.get(token).is_some_and(|f| *f != 0)
+    }
+
+    fn clear_in_flight(&mut self) {
+        self.in_flight = [0; OPS];
+    }
+
+    /// Reserves a packet identifier for the packet of slot `token` (which
+    /// has none in flight), that will wait for `expect`; `None` for a token
+    /// that is no slot (`OPS` or more). A caller that stops waiting changes
+    /// nothing here: its packet stays tracked so that the late answer is
+    /// recognised (and completes its slot), and its id is not reused until then.
     pub fn begin(&mut self, expect: Expect, token: Token) -> Option<u16> {
-        if self.in_flight.is_full() {
-            return None;
-        }
         // [MQTT-2.3.1-2]: a new packet needs an identifier not in use; ids run 1..=65535.
         let mut id = self.next_packet_id;
-        while id == 0 || self.in_flight.iter().any(|f| f.packet_id == id) {
+        while id == 0 || self.in_flight.contains(&id) {
             id = id.wrapping_add(1);
         }
+        let (f, e) = self.in_flight.get_mut(token as usize).zip(self.expect.get_mut(token as usize))?;
+        debug_assert!(*f == 0, "a slot with a packet in flight");
+        *f = id;
+        *e = expect;
         self.next_packet_id = id.wrapping_add(1);
-        self.in_flight
-            .push(InFlight {
-                packet_id: id,
-                expect,
-                token: Some(token),
-            })
-            .ok()?;
         Some(id)
     }
 
-    /// The caller of `token` stopped waiting (timeout). Its packet, if any, stays
-    /// tracked so that the late answer is recognised and consumed, and its
-    /// packet id is not reused until then.
-    pub fn abandon(&mut self, token: Token) {
-        for f in self.in_flight.iter_mut().filter(|f| f.token == Some(token)) {
-            f.token = None;
-        }
-        if let State::AwaitingConnAck {
-            token: t,
-            since,
-            allowed,
-        } = self.state
-        {
-            if t == token {
-                // The CONNACK, if it comes, still opens the session; nobody waits for it.
-                self.state = State::AwaitingConnAck {
-                    token: Token::MAX,
-                    since,
-                    allowed,
-                };
-            }
+    /// Cancels the packet of slot `token` that was reserved with
+    /// [`begin`](Self::begin) but could not be sent.
+    pub fn cancel(&mut self, token: Token) {
+        if let Some(f) = self.in_flight.get_mut(token as usize) {
+            *f = 0;
         }
     }
 
-    /// Cancels a packet that was reserved with [`begin`](Self::begin) but could not be sent.
-    /// Ids are unique in flight and their order means nothing: the one entry
-    /// goes by a swap with the last (no order-keeping `retain`).
-    pub fn cancel(&mut self, packet_id: u16) {
-        if let Some(i) = self.in_flight.iter().position(|f| f.packet_id == packet_id) {
-            self.in_flight.swap_remove(i);
-        }
-    }
-
-    /// The connection is gone: every caller still waiting gets its token back,
-    /// to be failed (tokens are below 32: the agent's slots).
-    pub fn drop_connection(&mut self) -> Tokens {
-        let mut waiting = 0u32;
-        if let State::AwaitingConnAck { token, .. } = self.state {
-            waiting |= bit(token);
-        }
+    /// The connection is gone: nothing is in flight any more. The agent
+    /// fails the operations first: each slot that [`waits`](Self::waits)
+    /// now, and the connect's ([`CONNECT`], whose slot it keeps).
+    pub fn drop_connection(&mut self) {
         self.state = State::Disconnected;
         self.ping_sent = None;
         self.inbound_qos2 = [0; QOS2_IN];
-        for f in self.in_flight.iter() {
-            waiting |= f.token.map_or(0, bit);
-        }
-        self.in_flight.clear();
-        Tokens(waiting)
+        self.clear_in_flight();
     }
 
     /// A packet arrived from the broker (the full codec's [`Packet`]; the
@@ -316,7 +267,7 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     ) -> Result<Reaction, ProtocolViolation> {
         let _ = now;
         match (self.state, packet) {
-            (State::AwaitingConnAck { token, .. }, FromServer::ConnAck(ack)) => {
+            (State::AwaitingConnAck { .. }, FromServer::ConnAck(ack)) => {
                 let outcome = if ack.code == ConnectReturnCode::Accepted {
                     self.state = State::Connected;
                     Outcome::Done
@@ -324,9 +275,8 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                     self.state = State::Disconnected;
                     Outcome::Refused(ack.code)
                 };
-                let complete = (token != Token::MAX).then_some((token, outcome));
                 Ok(Reaction {
-                    complete,
+                    complete: Some((CONNECT, outcome)),
                     ..Reaction::default()
                 })
             }
@@ -356,21 +306,23 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                     // id too, so that the broker can finish) and wait for PUBCOMP.
                     r.send = Some(Ack::PubRel(id));
                 }
-                let Some(i) = self.in_flight.iter().position(|f| f.packet_id == id) else { return Ok(r) };
-                let Some(f) = self.in_flight.get_mut(i) else { return Ok(r) };
+                // (Id 0 is no packet's: a free slot's.)
+                let Some(i) = self.in_flight.iter().position(|f| *f == id && id != 0) else { return Ok(r) };
+                let (Some(f), Some(e)) = (self.in_flight.get_mut(i), self.expect.get_mut(i)) else { return Ok(r) };
                 // A PUBREC again while PUBCOMP is awaited is answered again.
-                if f.expect as u8 != kind as u8 && !(rec && f.expect == Expect::PubComp) {
+                if *e as u8 != kind as u8 && !(rec && *e == Expect::PubComp) {
                     return Err(ProtocolViolation::MismatchedAck);
                 }
                 if rec {
-                    f.expect = Expect::PubComp;
+                    *e = Expect::PubComp;
                 } else {
                     let outcome = match code {
                         None => Outcome::Done,
                         Some(SubAckCode::Granted(q)) => Outcome::Granted(q),
                         Some(SubAckCode::Failure) => Outcome::SubscriptionRefused,
                     };
-                    r.complete = self.in_flight.swap_remove(i).token.map(|t| (t, outcome));
+                    *f = 0;
+                    r.complete = Some((i as Token, outcome));
                 }
             }
             FromServer::Publish(p) => return self.received_publish(p.qos, p.packet_id, p.dup),

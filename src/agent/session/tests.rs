@@ -12,7 +12,7 @@ type S = Session<3, 2>;
 
 fn connected(now: u32) -> S {
     let mut s = S::new(KA);
-    s.connect_sent(9, now, 20);
+    s.connect_sent(now, 20);
     let r = s
         .received(
             &Packet::ConnAck(ConnAck {
@@ -22,7 +22,7 @@ fn connected(now: u32) -> S {
             now,
         )
         .unwrap();
-    assert_eq!(r.complete, Some((9, Outcome::Done)));
+    assert_eq!(r.complete, Some((CONNECT, Outcome::Done)));
     assert!(s.is_connected());
     s
 }
@@ -41,7 +41,7 @@ fn publish(qos: QoS, id: Option<u16>) -> Packet<'static> {
 #[test]
 fn connack_refusal_completes_with_code_and_disconnects() {
     let mut s = S::new(KA);
-    s.connect_sent(1, 0, 20);
+    s.connect_sent(0, 20);
     let r = s
         .received(
             &Packet::ConnAck(ConnAck {
@@ -53,7 +53,7 @@ fn connack_refusal_completes_with_code_and_disconnects() {
         .unwrap();
     assert_eq!(
         r.complete,
-        Some((1, Outcome::Refused(ConnectReturnCode::NotAuthorized)))
+        Some((CONNECT, Outcome::Refused(ConnectReturnCode::NotAuthorized)))
     );
     assert!(s.is_disconnected());
 }
@@ -61,7 +61,7 @@ fn connack_refusal_completes_with_code_and_disconnects() {
 #[test]
 fn packets_before_connack_and_second_connack_are_violations() {
     let mut s = S::new(KA);
-    s.connect_sent(1, 0, 20);
+    s.connect_sent(0, 20);
     assert_eq!(
         s.received(&Packet::PingResp(PingResp), 0),
         Err(ProtocolViolation::UnexpectedPacket)
@@ -80,17 +80,19 @@ fn packets_before_connack_and_second_connack_are_violations() {
 #[test]
 fn qos1_publish_completes_on_puback() {
     let mut s = connected(0);
-    let id = s.begin(Expect::PubAck, 4).unwrap();
+    let id = s.begin(Expect::PubAck, 2).unwrap();
     assert_eq!(s.in_flight(), 1);
+    assert!(s.waits(2) && !s.waits(0));
     let r = s.received(&Packet::PubAck(PubAck(id)), 1).unwrap();
-    assert_eq!(r.complete, Some((4, Outcome::Done)));
+    assert_eq!(r.complete, Some((2, Outcome::Done)));
     assert_eq!(s.in_flight(), 0);
+    assert!(!s.waits(2));
 }
 
 #[test]
 fn qos2_publish_sends_pubrel_then_completes_on_pubcomp() {
     let mut s = connected(0);
-    let id = s.begin(Expect::PubRec, 5).unwrap();
+    let id = s.begin(Expect::PubRec, 1).unwrap();
     let r = s.received(&Packet::PubRec(PubRec(id)), 1).unwrap();
     assert_eq!(
         r,
@@ -106,7 +108,7 @@ fn qos2_publish_sends_pubrel_then_completes_on_pubcomp() {
         Some(Ack::PubRel(id))
     );
     let r = s.received(&Packet::PubComp(PubComp(id)), 2).unwrap();
-    assert_eq!(r.complete, Some((5, Outcome::Done)));
+    assert_eq!(r.complete, Some((1, Outcome::Done)));
 }
 
 #[test]
@@ -148,6 +150,12 @@ fn mismatched_ack_type_is_a_violation_and_unknown_ids_are_ignored() {
         .received(&Packet::UnsubAck(UnsubAck(id.wrapping_add(7))), 1)
         .unwrap();
     assert_eq!(r, Reaction::default());
+    // No packet has id 0 (a free slot's): an acknowledgement of 0 is unknown too.
+    for kind in [PacketType::PubAck, PacketType::UnsubAck] {
+        let ack = FromServer::Ack { kind, id: 0, code: None };
+        assert_eq!(s.received_from_server(&ack, 1), Ok(Reaction::default()));
+    }
+    assert!(s.waits(1) && !s.waits(0));
 }
 
 #[test]
@@ -156,12 +164,20 @@ fn in_flight_is_bounded_and_ids_are_unique_and_nonzero() {
     let ids: Vec<u16> = (0..3)
         .map(|t| s.begin(Expect::PubAck, t).unwrap())
         .collect();
-    assert!(s.begin(Expect::PubAck, 9).is_none());
+    // One packet per slot: a token that is no slot (OPS is 3) gets none.
+    assert!(s.begin(Expect::PubAck, 3).is_none());
+    assert!(s.begin(Expect::PubAck, Token::MAX).is_none());
+    assert_eq!(s.in_flight(), 3);
     assert!(ids.iter().all(|i| *i != 0));
     assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2]);
-    s.cancel(ids[1]);
-    let again = s.begin(Expect::PubAck, 9).unwrap();
+    s.cancel(1);
+    assert!(!s.waits(1) && s.waits(0) && s.waits(2));
+    assert_eq!(s.in_flight(), 2);
+    let again = s.begin(Expect::PubAck, 1).unwrap();
     assert!(!ids.contains(&again) || again == ids[1]);
+    // A cancelled id is unknown: its acknowledgement completes nothing.
+    s.cancel(1);
+    assert_eq!(s.received(&Packet::PubAck(PubAck(again)), 1).unwrap(), Reaction::default());
 }
 
 #[test]
@@ -171,26 +187,36 @@ fn packet_ids_wrap_without_zero_or_reuse() {
     for _ in 0..70_000u32 {
         let id = s.begin(Expect::PubAck, 1).unwrap();
         assert!(id != 0 && id != held);
-        s.cancel(id);
+        s.cancel(1);
     }
 }
 
 #[test]
 fn abandoned_operation_consumes_its_late_answer() {
+    // The caller of slot 2 gave up (the agent marks its slot, the session is
+    // not told): the id stays reserved until its answer, which frees the slot
+    // (the agent's tests check that it then reaches nobody).
     let mut s = connected(0);
-    let id = s.begin(Expect::PubAck, 7).unwrap();
-    s.abandon(7);
-    assert_eq!(s.in_flight(), 1, "the id stays reserved until its answer");
+    let id = s.begin(Expect::PubAck, 2).unwrap();
+    for _ in 0..70_000u32 {
+        let other = s.begin(Expect::PubAck, 0).unwrap();
+        assert_ne!(other, id, "the id stays reserved until its answer");
+        s.cancel(0);
+    }
+    assert_eq!(s.in_flight(), 1);
     let r = s.received(&Packet::PubAck(PubAck(id)), 1).unwrap();
-    assert_eq!(r.complete, None);
+    assert_eq!(r.complete, Some((2, Outcome::Done)));
     assert_eq!(s.in_flight(), 0);
+    // Consumed: a second answer is unknown.
+    assert_eq!(s.received(&Packet::PubAck(PubAck(id)), 1).unwrap(), Reaction::default());
 }
 
 #[test]
 fn abandoned_connect_still_opens_the_session() {
+    // The connect's caller gave up (the agent keeps that, and closes the
+    // connection again): its CONNACK still opens the session.
     let mut s = S::new(KA);
-    s.connect_sent(3, 0, 20);
-    s.abandon(3);
+    s.connect_sent(0, 20);
     let r = s
         .received(
             &Packet::ConnAck(ConnAck {
@@ -200,7 +226,7 @@ fn abandoned_connect_still_opens_the_session() {
             1,
         )
         .unwrap();
-    assert_eq!(r.complete, None);
+    assert_eq!(r.complete, Some((CONNECT, Outcome::Done)));
     assert!(s.is_connected());
 }
 
@@ -368,12 +394,12 @@ fn keep_alive_survives_tick_wraparound() {
 #[test]
 fn missing_connack_is_dead_after_the_callers_time_not_the_keep_alive_timeout() {
     let mut s = S::new(KA);
-    s.connect_sent(1, 50, 20);
+    s.connect_sent(50, 20);
     assert_eq!(s.poll(69), Timer::Idle);
     assert_eq!(s.poll(70), Timer::Dead);
     // A caller allowing 500 ticks gets a CONNACK that takes 300 (KA.timeout is 20).
     let mut s = S::new(KA);
-    s.connect_sent(2, 1000, 500);
+    s.connect_sent(1000, 500);
     assert_eq!(s.next_deadline(1000), Some(500));
     assert_eq!(s.poll(1300), Timer::Idle);
     let r = s
@@ -385,7 +411,7 @@ fn missing_connack_is_dead_after_the_callers_time_not_the_keep_alive_timeout() {
             1300,
         )
         .unwrap();
-    assert_eq!(r.complete, Some((2, Outcome::Done)));
+    assert_eq!(r.complete, Some((CONNECT, Outcome::Done)));
     assert_ne!(
         s.poll(1501),
         Timer::Dead,
@@ -395,22 +421,30 @@ fn missing_connack_is_dead_after_the_callers_time_not_the_keep_alive_timeout() {
 
 #[test]
 fn dropping_the_connection_returns_every_waiter_once() {
+    // Before the drop, `waits` names each slot with a packet in flight (the
+    // agent fails those, and the connect, whose slot it keeps); after it, none.
+    let waiting = |s: &S| -> Vec<usize> { (0..4).filter(|&t| s.waits(t)).collect() };
     let mut s = S::new(KA);
-    s.connect_sent(8, 0, 20);
-    let mut w: Vec<Token> = s.drop_connection().collect();
-    assert_eq!(w, vec![8]);
+    s.connect_sent(0, 20);
+    assert_eq!(waiting(&s), Vec::<usize>::new());
+    s.drop_connection();
+    assert!(s.is_disconnected());
     let mut s = connected(0);
-    s.begin(Expect::PubAck, 1).unwrap();
+    let a = s.begin(Expect::PubAck, 0).unwrap();
     s.begin(Expect::SubAck, 2).unwrap();
-    let abandoned = s.begin(Expect::UnsubAck, 3).unwrap();
-    let _ = abandoned;
-    s.abandon(3);
-    w = s.drop_connection().collect();
-    w.sort();
-    assert_eq!(w, vec![1, 2]);
+    assert_eq!(waiting(&s), vec![0, 2]);
+    s.drop_connection();
     assert!(s.is_disconnected());
     assert_eq!(s.in_flight(), 0);
-    assert_eq!(s.drop_connection().count(), 0);
+    assert_eq!(waiting(&s), Vec::<usize>::new());
+    s.drop_connection();
+    assert_eq!(waiting(&s), Vec::<usize>::new());
+    // Nothing completes afterwards: not before a CONNACK, nor after it.
+    assert_eq!(s.received(&Packet::PubAck(PubAck(a)), 1), Err(ProtocolViolation::UnexpectedPacket));
+    s.connect_sent(1, 20);
+    let accepted = Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted });
+    assert_eq!(s.received(&accepted, 1).unwrap().complete, Some((CONNECT, Outcome::Done)));
+    assert_eq!(s.received(&Packet::PubAck(PubAck(a)), 1).unwrap(), Reaction::default());
 }
 
 #[test]
