@@ -318,35 +318,24 @@ fn deliver(slot: &mut Option<Delivery<PoolBuf, Callback, SUBS>>) {
     let Some(Delivery { buf, qos, topic, payload, subscribers, fallback }) = slot.as_ref() else { return };
     let (qos, topic, payload) = (*qos, *topic, *payload);
     let base = buf.as_ref().as_ptr();
-    let data = MQTTPublishData_t {
-        xQos: qos_to_c(qos),
-        // SAFETY: the ranges are inside the buffer (the core decoded them from it).
-        pucTopic: unsafe { base.add(topic.0) },
-        usTopicLength: topic.1 as u16,
-        // SAFETY: as above.
-        pvData: unsafe { base.add(payload.0) } as *const c_void,
-        ulDataLength: payload.1 as u32,
-        xBuffer: base as *mut c_void,
+    // Made once, as the connect callback takes it; a subscription callback
+    // gets its publish part.
+    let params = MQTTAgentCallbackParams_t {
+        xMQTTEvent: MQTTAgentEvent_t::eMQTTAgentPublish,
+        u: MQTTAgentCallbackParams_u {
+            xPublishData: MQTTPublishData_t {
+                xQos: qos_to_c(qos),
+                // SAFETY: the ranges are inside the buffer (the core decoded them from it).
+                pucTopic: unsafe { base.add(topic.0) },
+                usTopicLength: topic.1 as u16,
+                // SAFETY: as above.
+                pvData: unsafe { base.add(payload.0) } as *const c_void,
+                ulDataLength: payload.1 as u32,
+                xBuffer: base as *mut c_void,
+            },
+        },
     };
-    let mut taken = false;
-    for cb in subscribers.iter().chain(fallback.iter()) {
-        taken = match *cb {
-            #[cfg(afr_subscription_management)]
-            Callback::Publish(f, ctx) => call_publish_callback(f, ctx, &data),
-            Callback::Connect(Some(f), ctx) => {
-                let params = MQTTAgentCallbackParams_t {
-                    xMQTTEvent: MQTTAgentEvent_t::eMQTTAgentPublish,
-                    u: MQTTAgentCallbackParams_u { xPublishData: data },
-                };
-                // SAFETY: the application's connect callback, with valid parameters.
-                unsafe { f(ctx.0, &params) == crate::c_types::types::pdTRUE }
-            }
-            Callback::Connect(None, _) => false,
-        };
-        if taken {
-            break;
-        }
-    }
+    let taken = subscribers.iter().chain(fallback.iter()).any(|cb| call_back(cb, &params));
     let Some(Delivery { buf, .. }) = slot.take() else { return };
     if taken {
         let _ = buf.into_raw(); // C owns it now.
@@ -357,12 +346,27 @@ fn deliver(slot: &mut Option<Delivery<PoolBuf, Callback, SUBS>>) {
 
 /// `eMQTTAgentDisconnect` to the connect callback.
 fn disconnected(callback: Callback) {
-    if let Callback::Connect(Some(f), ctx) = callback {
-        // SAFETY: MQTTAgentCallbackParams_t is plain data; zeroed is a valid union.
-        let mut params: MQTTAgentCallbackParams_t = unsafe { core::mem::zeroed() };
-        params.xMQTTEvent = MQTTAgentEvent_t::eMQTTAgentDisconnect;
-        // SAFETY: the application's callback, called from the agent task as AFR did.
-        unsafe { f(ctx.0, &params) };
+    // SAFETY: MQTTAgentCallbackParams_t is plain data; zeroed is a valid union.
+    let mut params: MQTTAgentCallbackParams_t = unsafe { core::mem::zeroed() };
+    params.xMQTTEvent = MQTTAgentEvent_t::eMQTTAgentDisconnect;
+    if let Callback::Connect(..) = callback {
+        call_back(&callback, &params);
+    }
+}
+
+/// Calls an application callback from the agent task, as AFR did: a
+/// subscription callback with the publish part of `params`, the connect
+/// callback with `params`. True when it returned `eMQTTTrue`/`pdTRUE` (it
+/// took the buffer of a publish).
+#[inline(never)]
+fn call_back(callback: &Callback, params: &MQTTAgentCallbackParams_t) -> bool {
+    match *callback {
+        #[cfg(afr_subscription_management)]
+        // SAFETY: a publish's parameters hold its publish data.
+        Callback::Publish(f, ctx) => call_publish_callback(f, ctx, unsafe { &params.u.xPublishData }),
+        // SAFETY: the application's connect callback, with valid parameters.
+        Callback::Connect(Some(f), ctx) => unsafe { f(ctx.0, params) == crate::c_types::types::pdTRUE },
+        Callback::Connect(None, _) => false,
     }
 }
 
