@@ -16,7 +16,7 @@ use crate::ffi::read_c_enum;
 use crate::ffi::types::{pdFAIL, pdPASS, BaseType_t, TickType_t};
 use crate::mqtt::codec::{utf8_with_nul, QoS};
 use crate::mqtt::topic;
-use crate::platform::agent_task::{self, agent, Callback, Command, Done, Open, SubmitError};
+use crate::platform::agent_task::{self, agent, Callback, Command, Ended, Open};
 use crate::platform::rtos;
 
 use MQTTAgentReturnCode_t::*;
@@ -30,9 +30,9 @@ const MAX_HOST_LEN: usize = 253;
 #[inline(never)]
 fn run(agent: &agent_task::Agent, handle: MQTTAgentHandle_t, command: Command<'_>, start: u32, timeout: TickType_t) -> MQTTAgentReturnCode_t {
     match agent.submit_from(handle, command, start, timeout) {
-        Ok(Done::Success) => eMQTTAgentSuccess,
-        Ok(Done::Failure) | Err(SubmitError::BadHandle) | Err(SubmitError::NotReady) => eMQTTAgentFailure,
-        Err(SubmitError::Timeout) => eMQTTAgentTimeout,
+        Ended::Success => eMQTTAgentSuccess,
+        Ended::Failure | Ended::BadHandle => eMQTTAgentFailure,
+        Ended::Timeout => eMQTTAgentTimeout,
     }
 }
 

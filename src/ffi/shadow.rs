@@ -443,13 +443,14 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
                 (mqtt, command)
             }
         };
-        let agent = agent_task::agent().ok_or(agent_task::SubmitError::NotReady);
-        last = match agent.and_then(|a| a.submit(mqtt.0 as MQTTAgentHandle_t, command, ticks)) {
-            Ok(agent_task::Done::Success) => Outcome::Success,
-            Err(agent_task::SubmitError::Timeout) => Outcome::Timeout,
+        // (No agent: a failure.)
+        let ended = agent_task::agent().map_or(agent_task::Ended::Failure, |a| a.submit(mqtt.0 as MQTTAgentHandle_t, command, ticks));
+        last = match ended {
+            agent_task::Ended::Success => Outcome::Success,
+            agent_task::Ended::Timeout => Outcome::Timeout,
             // A shared MQTT client that the application deleted first: nothing
             // runs for it any more.
-            Err(agent_task::SubmitError::BadHandle) if step == (Step::Detach { dedicated: false }) => Outcome::Success,
+            agent_task::Ended::BadHandle if step == (Step::Detach { dedicated: false }) => Outcome::Success,
             _ => Outcome::Failure,
         };
         if let Step::Detach { .. } = step {

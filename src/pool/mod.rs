@@ -219,14 +219,16 @@ impl<const N: usize, const SIZE: usize> BufferPool<N, SIZE> {
     pub fn index_of(&self, ptr: *const u8) -> Option<usize> {
         // Integer arithmetic on addresses: no pointer offsetting, so no UB for
         // pointers from other allocations.
+        // A pointer below the pool wraps to an offset of at least the
+        // pool's size (the pool lies below the top of the address space):
+        // one unsigned comparison refuses both sides.
         let base = self.buffers.as_ptr() as usize;
-        let offset = (ptr as usize).checked_sub(base)?;
+        let offset = (ptr as usize).wrapping_sub(base);
         // STRIDE > 0 because SIZE > 0 (checked at compile time).
-        if Self::STRIDE == 0 || offset % Self::STRIDE != 0 {
+        if Self::STRIDE == 0 || offset % Self::STRIDE != 0 || offset >= N * Self::STRIDE {
             return None;
         }
-        let index = offset / Self::STRIDE;
-        (index < N).then_some(index)
+        Some(offset / Self::STRIDE)
     }
 
     /// Number of free buffers: a snapshot that other tasks may change at once.

@@ -88,24 +88,20 @@ pub use crate::platform::link::{Open, OpenRequest};
 pub type Command<'a> = agent_core::Command<'a, OpenRequest, Callback>;
 type Core = AgentCore<PoolBuf, Callback, OpenRequest, BROKERS, OPS, SUBS, FILTER>;
 
-/// How an operation ended, for the C API.
+/// How a caller's command ended: one byte (the first three are the C API's
+/// `MQTTAgentReturnCode_t` values), not a `Result` of two enums, so that the
+/// wait and the callers pass one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Done {
-    Success,
-    Failure,
-}
-
-/// Why a caller got no `Done`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SubmitError {
-    /// The handle names no live client (never created, deleted, or not a handle).
-    BadHandle,
-    /// The agent is not initialised (the shadow's calls, absent without
-    /// subscription management, say so; `submit` needs no such case).
-    #[cfg_attr(not(afr_subscription_management), allow(dead_code))]
-    NotReady,
+#[repr(u8)]
+pub enum Ended {
+    /// The operation succeeded.
+    Success = 0,
+    /// The operation failed (the broker refused it, the connection was lost…).
+    Failure = 1,
     /// The caller's timeout passed.
-    Timeout,
+    Timeout = 2,
+    /// The handle names no live client (never created, deleted, or not a handle).
+    BadHandle = 3,
 }
 
 /// What the lock guards.
@@ -384,14 +380,14 @@ impl Agent {
     /// (The shadow's; the C API passes its own entry tick to `submit_from`.)
     #[inline]
     #[cfg_attr(not(afr_subscription_management), allow(dead_code))]
-    pub fn submit(&self, handle: *mut c_void, command: Command<'_>, timeout: u32) -> Result<Done, SubmitError> {
+    pub fn submit(&self, handle: *mut c_void, command: Command<'_>, timeout: u32) -> Ended {
         self.submit_from(handle, command, rtos::tick_count(), timeout)
     }
 
     /// [`submit`](Self::submit) for a caller whose time started at tick
     /// `start` (the C API's calls: they take the tick once, on entry).
-    pub fn submit_from(&self, handle: *mut c_void, mut command: Command<'_>, start: u32, timeout: u32) -> Result<Done, SubmitError> {
-        let (index, generation) = decode_handle(handle).ok_or(SubmitError::BadHandle)?;
+    pub fn submit_from(&self, handle: *mut c_void, mut command: Command<'_>, start: u32, timeout: u32) -> Ended {
+        let Some((index, generation)) = decode_handle(handle) else { return Ended::BadHandle };
         let slot = loop {
             let mut shared = self.lock();
             let submitted = shared.core().submit(index, generation, &mut command, &mut CPool);
@@ -404,10 +400,10 @@ impl Agent {
             drop(shared);
             match submitted {
                 Ok(slot) => break slot,
-                Err(Refused::BadHandle) => return Err(SubmitError::BadHandle),
+                Err(Refused::BadHandle) => return Ended::BadHandle,
                 Err(Refused::Busy | Refused::NoBufferNow) => {
                     if rtos::tick_count().wrapping_sub(start) >= timeout {
-                        return Err(SubmitError::Timeout);
+                        return Ended::Timeout;
                     }
                     rtos::delay(1);
                 }
@@ -415,12 +411,12 @@ impl Agent {
         };
         self.wake();
         match self.wait(index, slot, start, timeout) {
-            Some(Ok(())) => Ok(Done::Success),
+            Some(Ok(())) => Ended::Success,
             Some(Err(failure)) => {
                 log_failure(index, failure);
-                Ok(Done::Failure)
+                Ended::Failure
             }
-            None => Err(SubmitError::Timeout),
+            None => Ended::Timeout,
         }
     }
 

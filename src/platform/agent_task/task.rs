@@ -71,9 +71,17 @@ struct Report {
     at: u32,
 }
 
-/// The pass's actions, performed in order, each taken out of its place
-/// (no copy of the whole batch).
-type Batch = heapless::Vec<Option<Next<PoolBuf, Callback, OpenRequest>>, BATCH>;
+/// A place of the pass's batch: an action of the core, performed without
+/// the lock and taken out of its place (no copy of the whole batch); then
+/// what the core must be told of it, left in the same place until the next
+/// pass applies it (no list of reports beside the batch).
+enum Slot {
+    Act(Next<PoolBuf, Callback, OpenRequest>),
+    Did(Report),
+    Done,
+}
+
+type Batch = heapless::Vec<Slot, BATCH>;
 
 /// The agent task's body.
 /// Never returns: the task is never deleted (so `vTaskDelete` is not linked
@@ -88,22 +96,20 @@ pub fn run() -> ! {
         }
     };
     let mut conns: [Conn; BROKERS] = core::array::from_fn(|_| Conn { link: None, wakeup: false });
-    let mut reports: heapless::Vec<Report, BATCH> = heapless::Vec::new();
     let mut rested = true;
-    // Made once (the loop never ends): no drop code for it each pass; it is
-    // empty again after each pass's actions.
+    // Made once (the loop never ends): no drop code for it each pass; after
+    // each pass's actions it holds only their reports.
     let mut batch = Batch::new();
     loop {
         let mut delivery = None;
-        let (flooded, paused, deadline) = pass(agent, &mut conns, &mut reports, &mut batch, &mut delivery, rested);
+        let (flooded, paused, deadline) = pass(agent, &mut conns, &mut batch, &mut delivery, rested);
         rested = false;
         let more = batch.is_full() || delivery.is_some();
         for slot in batch.iter_mut() {
-            perform(agent, &mut conns, slot, &mut reports);
+            perform(agent, &mut conns, slot);
         }
-        batch.clear();
         deliver(&mut delivery);
-        if (paused || more || !reports.is_empty()) && !flooded {
+        if (paused || more || batch.iter().any(|s| matches!(s, Slot::Did(_)))) && !flooded {
             // A delivery was made or more actions wait, or something was sent
             // or opened: an answer may be there already. Look before sleeping.
             continue;
@@ -132,7 +138,6 @@ pub fn run() -> ! {
 fn pass(
     agent: &Agent,
     conns: &mut [Conn],
-    reports: &mut heapless::Vec<Report, BATCH>,
     batch: &mut Batch,
     delivery: &mut Option<Delivery<PoolBuf, Callback, SUBS>>,
     rested: bool,
@@ -141,10 +146,12 @@ fn pass(
     if rested {
         core.rested();
     }
-    for Report { client, did, at } in reports.iter().copied() {
-        core.reported(client, did, at, &mut CPool);
+    for slot in batch.iter() {
+        if let Slot::Did(Report { client, did, at }) = *slot {
+            core.reported(client, did, at, &mut CPool);
+        }
     }
-    reports.clear();
+    batch.clear();
     let now = rtos::tick_count();
     let (mut flooded, mut paused) = (false, false);
     for (client, conn) in conns.iter_mut().enumerate() {
@@ -164,7 +171,7 @@ fn pass(
                 break;
             }
             Some(action) => {
-                let _ = batch.push(Some(action));
+                let _ = batch.push(Slot::Act(action));
             }
             None => break,
         }
@@ -174,15 +181,14 @@ fn pass(
 
 /// Performs one of the core's actions, taken out of its slot of the batch
 /// here (not copied through the task's loop), without the lock; what the
-/// core must be told at the next pass goes to `reports` (one push, at the end).
+/// core must be told at the next pass takes its place (one write, at the end).
 #[inline(never)]
 fn perform(
     agent: &Agent,
     conns: &mut [Conn],
-    slot: &mut Option<Next<PoolBuf, Callback, OpenRequest>>,
-    reports: &mut heapless::Vec<Report, BATCH>,
+    slot: &mut Slot,
 ) {
-    let Some(Next { client, action }) = slot.take() else { return };
+    let Slot::Act(Next { client, action }) = core::mem::replace(slot, Slot::Done) else { return };
     let did = match action {
         Action::Open { open } => open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open)),
         Action::Send { out, complete } => Did::Sent { complete, ok: send(&mut conns[client], out) },
@@ -196,7 +202,7 @@ fn perform(
             ))
         }
     };
-    let _ = reports.push(Report { client, did, at: rtos::tick_count() });
+    *slot = Slot::Did(Report { client, did, at: rtos::tick_count() });
 }
 
 /// Sends one packet (one `send_all` call for both kinds); a pool buffer goes back after.
@@ -318,35 +324,24 @@ fn deliver(slot: &mut Option<Delivery<PoolBuf, Callback, SUBS>>) {
     let Some(Delivery { buf, qos, topic, payload, subscribers, fallback }) = slot.as_ref() else { return };
     let (qos, topic, payload) = (*qos, *topic, *payload);
     let base = buf.as_ref().as_ptr();
-    let data = MQTTPublishData_t {
-        xQos: qos_to_c(qos),
-        // SAFETY: the ranges are inside the buffer (the core decoded them from it).
-        pucTopic: unsafe { base.add(topic.0) },
-        usTopicLength: topic.1 as u16,
-        // SAFETY: as above.
-        pvData: unsafe { base.add(payload.0) } as *const c_void,
-        ulDataLength: payload.1 as u32,
-        xBuffer: base as *mut c_void,
+    // Made once, as the connect callback takes it; a subscription callback
+    // gets its publish part.
+    let params = MQTTAgentCallbackParams_t {
+        xMQTTEvent: MQTTAgentEvent_t::eMQTTAgentPublish,
+        u: MQTTAgentCallbackParams_u {
+            xPublishData: MQTTPublishData_t {
+                xQos: qos_to_c(qos),
+                // SAFETY: the ranges are inside the buffer (the core decoded them from it).
+                pucTopic: unsafe { base.add(topic.0) },
+                usTopicLength: topic.1 as u16,
+                // SAFETY: as above.
+                pvData: unsafe { base.add(payload.0) } as *const c_void,
+                ulDataLength: payload.1 as u32,
+                xBuffer: base as *mut c_void,
+            },
+        },
     };
-    let mut taken = false;
-    for cb in subscribers.iter().chain(fallback.iter()) {
-        taken = match *cb {
-            #[cfg(afr_subscription_management)]
-            Callback::Publish(f, ctx) => call_publish_callback(f, ctx, &data),
-            Callback::Connect(Some(f), ctx) => {
-                let params = MQTTAgentCallbackParams_t {
-                    xMQTTEvent: MQTTAgentEvent_t::eMQTTAgentPublish,
-                    u: MQTTAgentCallbackParams_u { xPublishData: data },
-                };
-                // SAFETY: the application's connect callback, with valid parameters.
-                unsafe { f(ctx.0, &params) == crate::c_types::types::pdTRUE }
-            }
-            Callback::Connect(None, _) => false,
-        };
-        if taken {
-            break;
-        }
-    }
+    let taken = subscribers.iter().chain(fallback.iter()).any(|cb| call_back(cb, &params));
     let Some(Delivery { buf, .. }) = slot.take() else { return };
     if taken {
         let _ = buf.into_raw(); // C owns it now.
@@ -357,12 +352,27 @@ fn deliver(slot: &mut Option<Delivery<PoolBuf, Callback, SUBS>>) {
 
 /// `eMQTTAgentDisconnect` to the connect callback.
 fn disconnected(callback: Callback) {
-    if let Callback::Connect(Some(f), ctx) = callback {
-        // SAFETY: MQTTAgentCallbackParams_t is plain data; zeroed is a valid union.
-        let mut params: MQTTAgentCallbackParams_t = unsafe { core::mem::zeroed() };
-        params.xMQTTEvent = MQTTAgentEvent_t::eMQTTAgentDisconnect;
-        // SAFETY: the application's callback, called from the agent task as AFR did.
-        unsafe { f(ctx.0, &params) };
+    // SAFETY: MQTTAgentCallbackParams_t is plain data; zeroed is a valid union.
+    let mut params: MQTTAgentCallbackParams_t = unsafe { core::mem::zeroed() };
+    params.xMQTTEvent = MQTTAgentEvent_t::eMQTTAgentDisconnect;
+    if let Callback::Connect(..) = callback {
+        call_back(&callback, &params);
+    }
+}
+
+/// Calls an application callback from the agent task, as AFR did: a
+/// subscription callback with the publish part of `params`, the connect
+/// callback with `params`. True when it returned `eMQTTTrue`/`pdTRUE` (it
+/// took the buffer of a publish).
+#[inline(never)]
+fn call_back(callback: &Callback, params: &MQTTAgentCallbackParams_t) -> bool {
+    match *callback {
+        #[cfg(afr_subscription_management)]
+        // SAFETY: a publish's parameters hold its publish data.
+        Callback::Publish(f, ctx) => call_publish_callback(f, ctx, unsafe { &params.u.xPublishData }),
+        // SAFETY: the application's connect callback, with valid parameters.
+        Callback::Connect(Some(f), ctx) => unsafe { f(ctx.0, params) == crate::c_types::types::pdTRUE },
+        Callback::Connect(None, _) => false,
     }
 }
 
