@@ -6,7 +6,7 @@
 //! the agent. Calls from inside an agent callback return
 //! `eMQTTAgentAPICalledFromCallback`. Every call waits at most `xTimeoutTicks`.
 
-use core::ffi::{c_char, c_void};
+use core::ffi::{c_char, c_void, CStr};
 use core::ptr::addr_of;
 
 use crate::config::mqtt;
@@ -149,8 +149,8 @@ pub extern "C" fn MQTT_AGENT_Connect(
     if host_len == 0 || host_len > MAX_HOST_LEN {
         return refused("MQTT_AGENT_Connect", "pcURL is empty or longer than 253 bytes");
     }
-    // SAFETY: host_len bytes before the NUL were just read.
-    let host = unsafe { core::slice::from_raw_parts(p.pcURL as *const u8, host_len) };
+    // SAFETY: host_len bytes other than NUL, then the NUL, were just read.
+    let host = unsafe { CStr::from_bytes_with_nul_unchecked(core::slice::from_raw_parts(p.pcURL as *const u8, host_len + 1)) };
     // SAFETY: the client id is pucClientId/usClientIdLength, as AFR documents.
     let Some(client_id) = (unsafe { c_bytes(p.pucClientId, p.usClientIdLength as usize) }) else {
         return refused("MQTT_AGENT_Connect", "pucClientId is NULL with a non-zero usClientIdLength");
@@ -196,10 +196,10 @@ const fn no_nul(s: &[u8]) -> bool {
 /// (NUL-terminated) and of the trusted certificate, and the TLS parameters,
 /// in one heap block; `None` when the heap cannot hold them (the arguments
 /// were checked).
-fn open_request(p: &MQTTAgentConnectParams_t, host: &[u8], port: u16, flags: u32, start: u32, timeout: u32) -> Option<agent_task::OpenRequest> {
+fn open_request(p: &MQTTAgentConnectParams_t, host: &CStr, port: u16, flags: u32, start: u32, timeout: u32) -> Option<agent_task::OpenRequest> {
     let tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
     let pem = super::agent_tls::trusted_pem(p, tls).ok()?;
-    let open = Open { port, is_ip: flags & mqttagentURL_IS_IP_ADDRESS != 0, tls, aws_alpn: flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0, start, timeout };
+    let open = Open { port, flags: flags as u8, start, timeout };
     agent_task::OpenRequest::new(open, host, pem)
 }
 

@@ -10,8 +10,10 @@
 //! does the rest. `mqttagentTLS_BACKEND_LIBRARY`: rustls in the library (cargo
 //! feature `tls`), over a plain socket.
 
+use core::ffi::CStr;
 use core::ops::Deref;
 
+use crate::c_types::agent_types::{mqttagentREQUIRE_TLS, mqttagentURL_IS_IP_ADDRESS, mqttagentUSE_AWS_IOT_ALPN_443};
 use crate::platform::sockets::{Socket, WakeupCallback};
 
 /// What a TLS connect asks for besides the socket (either back-end): the
@@ -23,11 +25,10 @@ pub type TlsRequest = OpenRequest;
 #[derive(Clone, Copy)]
 pub struct Open {
     pub port: u16,
-    pub is_ip: bool,
-    /// TLS asked for, with the fields below (unused without TLS).
-    pub tls: bool,
-    /// Offer ALPN `x-amzn-mqtt-ca` (`mqttagentUSE_AWS_IOT_ALPN_443`).
-    pub aws_alpn: bool,
+    /// The connect's `mqttagent*` flags (the low byte of `xFlags`, with the
+    /// deprecated booleans folded in), kept as given (one conversion, in
+    /// `MQTT_AGENT_Connect`): read through the methods below.
+    pub flags: u8,
     /// The tick the application's connect call started, and its `xTimeoutTicks`
     /// (they bound the library's handshake; the port bounds its own).
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
@@ -37,7 +38,7 @@ pub struct Open {
 }
 
 /// The head of an open request's heap block: then `host_len` bytes of the
-/// host name with its NUL, then `pem_len` bytes of the trusted PEM copy.
+/// host name with its NUL (the only one), then `pem_len` bytes of the trusted PEM copy.
 #[repr(C)]
 struct Head {
     open: Open,
@@ -58,13 +59,32 @@ pub struct OpenRequest(core::ptr::NonNull<Head>);
 // bytes; the agent hands it from the caller's task to its own.
 unsafe impl Send for OpenRequest {}
 
+impl Open {
+    /// `mqttagentURL_IS_IP_ADDRESS`.
+    pub fn is_ip(&self) -> bool {
+        self.flags & mqttagentURL_IS_IP_ADDRESS as u8 != 0
+    }
+
+    /// TLS asked for (`mqttagentREQUIRE_TLS`, or ALPN on 443, which implies
+    /// it), with the fields below (unused without TLS).
+    pub fn tls(&self) -> bool {
+        self.flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) as u8 != 0
+    }
+
+    /// Offer ALPN `x-amzn-mqtt-ca` (`mqttagentUSE_AWS_IOT_ALPN_443`).
+    pub fn aws_alpn(&self) -> bool {
+        self.flags & mqttagentUSE_AWS_IOT_ALPN_443 as u8 != 0
+    }
+}
+
 impl OpenRequest {
-    /// `open`, a copy of `host` with a NUL after it and a copy of `pem`, in
-    /// one heap block; `None` when the heap cannot hold it.
-    pub fn new(open: Open, host: &[u8], pem: Option<&[u8]>) -> Option<Self> {
+    /// `open`, a copy of `host` with its NUL and a copy of `pem`, in one
+    /// heap block; `None` when the heap cannot hold it.
+    pub fn new(open: Open, host: &CStr, pem: Option<&[u8]>) -> Option<Self> {
         let pem_bytes = pem.unwrap_or(&[]);
         let head = core::mem::size_of::<Head>();
-        let host_len = host.len().checked_add(1)?;
+        let host = host.to_bytes_with_nul();
+        let host_len = host.len();
         let size = head.checked_add(host_len)?.checked_add(pem_bytes.len())?;
         let layout = core::alloc::Layout::from_size_align(size, core::mem::align_of::<Head>()).ok()?;
         // SAFETY: the layout's size is not zero (it holds a Head).
@@ -74,8 +94,7 @@ impl OpenRequest {
         unsafe {
             block.as_ptr().write(Head { open, host_len, pem_len: pem_bytes.len(), has_pem: pem.is_some() });
             let bytes = block.as_ptr().cast::<u8>().add(head);
-            core::ptr::copy_nonoverlapping(host.as_ptr(), bytes, host.len());
-            bytes.add(host.len()).write(0);
+            core::ptr::copy_nonoverlapping(host.as_ptr(), bytes, host_len);
             core::ptr::copy_nonoverlapping(pem_bytes.as_ptr(), bytes.add(host_len), pem_bytes.len());
         }
         Some(OpenRequest(block))
@@ -97,10 +116,11 @@ impl OpenRequest {
         unsafe { core::slice::from_raw_parts(self.0.as_ptr().cast::<u8>().add(core::mem::size_of::<Head>() + at), len) }
     }
 
-    /// The host name, NUL-terminated.
-    pub fn host(&self) -> &[u8] {
-        // SAFETY: the first `host_len` bytes.
-        unsafe { self.bytes(0, self.head().host_len) }
+    /// The host name.
+    pub fn host(&self) -> &CStr {
+        // SAFETY: the first `host_len` bytes, which `new` copied from a `CStr`
+        // with its NUL (so one NUL, at the end).
+        unsafe { CStr::from_bytes_with_nul_unchecked(self.bytes(0, self.head().host_len)) }
     }
 
     /// The copy of `pcCertificate`, when given.

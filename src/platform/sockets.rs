@@ -5,7 +5,7 @@
 
 #![allow(non_snake_case, non_camel_case_types)]
 
-use core::ffi::{c_char, c_void};
+use core::ffi::{c_char, c_void, CStr};
 use core::ptr;
 
 pub type Socket_t = *mut c_void;
@@ -85,43 +85,44 @@ unsafe impl Send for Socket {}
 
 /// Parses a dotted IPv4 address into network byte order. Each part is what
 /// `u8::from_str` takes (decimal digits, an optional leading `+`, at most
-/// 255), read from the bytes in one pass: no `core::str` parsing code and no
-/// split iterator in the image.
+/// 255), read from the bytes in one pass that shifts each part into the
+/// address: no `core::str` parsing code, no split iterator and no array of
+/// octets in the image.
 fn parse_ipv4(s: &[u8]) -> Option<u32> {
-    let mut octets = [0u8; 4];
-    let (mut part, mut value, mut digits, mut signed) = (0usize, 0u32, false, false);
-    // A '.' after the last byte ends the last part as the others.
-    for &c in s.iter().chain(core::iter::once(&b'.')) {
-        match c {
-            b'0'..=b'9' => {
-                value = value * 10 + u32::from(c - b'0');
-                if value > 255 {
-                    return None;
-                }
-                digits = true;
+    // state: 0 a part starts, 1 after its '+', 2 after a digit.
+    let (mut address, mut parts, mut value, mut state) = (0u32, 0u32, 0u32, 0u8);
+    for i in 0..=s.len() {
+        // A '.' after the last byte ends the last part as the others.
+        let c = s.get(i).copied().unwrap_or(b'.');
+        let digit = c.wrapping_sub(b'0');
+        if digit < 10 {
+            value = value * 10 + u32::from(digit);
+            if value > 255 {
+                return None;
             }
-            b'+' if !digits && !signed => signed = true,
-            b'.' if digits => {
-                *octets.get_mut(part)? = value as u8;
-                (part, value, digits, signed) = (part + 1, 0, false, false);
-            }
-            _ => return None,
+            state = 2;
+        } else if c == b'+' && state == 0 {
+            state = 1;
+        } else if c == b'.' && state == 2 && parts < 4 {
+            (address, parts, value, state) = (address << 8 | value, parts + 1, 0, 0);
+        } else {
+            return None;
         }
     }
-    (part == 4).then(|| u32::from_ne_bytes(octets))
+    // The first part is the address's first byte in memory (network order).
+    (parts == 4).then(|| address.to_be())
 }
 
 impl Socket {
-    /// Connects to `host:port`. `host` is a NUL-terminated name resolved with
+    /// Connects to `host:port`. `host` is a name resolved with
     /// `SOCKETS_GetHostByName`, or with `is_ip` a dotted IPv4 address.
     /// With `tls`, the port is told to do TLS before it connects.
-    pub fn connect(host: &[u8], is_ip: bool, port: u16, send_timeout_ticks: u32, tls: Option<&PortTls>) -> Result<Self, NetError> {
-        let name = host.strip_suffix(&[0]).ok_or(NetError::Resolve)?;
+    pub fn connect(host: &CStr, is_ip: bool, port: u16, send_timeout_ticks: u32, tls: Option<&PortTls>) -> Result<Self, NetError> {
         let address = if is_ip {
-            parse_ipv4(name).ok_or(NetError::Resolve)?
+            parse_ipv4(host.to_bytes()).ok_or(NetError::Resolve)?
         } else {
-            // SAFETY: `host` is NUL-terminated (checked above) and outlives the call.
-            unsafe { SOCKETS_GetHostByName(host.as_ptr() as *const c_char) }
+            // SAFETY: a C string that outlives the call.
+            unsafe { SOCKETS_GetHostByName(host.as_ptr()) }
         };
         if address == 0 {
             return Err(NetError::Resolve);
@@ -154,16 +155,17 @@ impl Socket {
         Ok(socket)
     }
 
-    fn set_tls_options(&self, tls: &PortTls, host: &[u8], sni: bool) -> Result<(), NetError> {
+    fn set_tls_options(&self, tls: &PortTls, host: &CStr, sni: bool) -> Result<(), NetError> {
         self.option(SOCKETS_SO_REQUIRE_TLS, ptr::null(), 0)?;
         if let Some(pem) = tls.trusted_pem() {
             self.option(SOCKETS_SO_TRUSTED_SERVER_CERTIFICATE, pem.as_ptr() as *const c_void, pem.len())?;
         }
         if sni {
             // The NUL-terminated name and its length with the NUL, as AFR passed them.
+            let host = host.to_bytes_with_nul();
             self.option(SOCKETS_SO_SERVER_NAME_INDICATION, host.as_ptr() as *const c_void, host.len())?;
         }
-        if tls.aws_alpn {
+        if tls.aws_alpn() {
             let protocols: [*const c_char; 1] = [AWS_IOT_ALPN.as_ptr() as *const c_char];
             // The value is the array of names; the length is their count.
             self.option(SOCKETS_SO_ALPN_PROTOCOLS, protocols.as_ptr() as *const c_void, protocols.len())?;

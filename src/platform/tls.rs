@@ -205,7 +205,7 @@ fn project_default_roots() -> Option<&'static [u8]> {
 /// Runs the TLS handshake on a connected socket.
 pub fn open(socket: Socket, host: &str, is_ip: bool, request: &Request) -> Result<Box<TlsStream<Socket>>, Failure> {
     // The request's parts, read once (the open request's block holds the PEM).
-    let (aws_alpn, trusted_pem) = (request.aws_alpn, request.trusted_pem());
+    let (aws_alpn, trusted_pem) = (request.aws_alpn(), request.trusted_pem());
     if !heap_can_hold_handshake() {
         return Err(Failure::OutOfMemory);
     }
