@@ -276,15 +276,6 @@ enum Op<O> {
     Abandoned,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Link {
-    Closed,
-    /// Connect submitted; the platform opens the connection.
-    Opening,
-    /// Open: CONNECT sent or connected (the session tells).
-    Open,
-}
-
 /// The receive state: the fixed header's bytes, then the body, read by one
 /// path into one target, counted by one count: `small` (the header, then the
 /// body of a packet other than PUBLISH), a pool buffer (a publish) or a chunk
@@ -354,7 +345,6 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     /// stay in their fields. One loop in `poll` reads them all, instead of
     /// a test of each optional field in turn.
     due: [u8; 8],
-    link: Link,
     allocated: bool,
     deleting: bool,
     /// Why `DUE_CLOSE` closes the link (and whether gracefully).
@@ -376,7 +366,6 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     /// The length of a publish dropped for want of a buffer (`DUE_DROPPED`), for the log.
     dropped: usize,
     generation: u32,
-    connect_deadline: (u32, u32),
     /// Acknowledgements and PINGREQ, sent before queued packets. Receiving
     /// pauses while it is full, so that an acknowledgement always has room.
     small: [[u8; 4]; SMALL_QUEUE],
@@ -433,14 +422,12 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             deleting: false,
             delete_slot: None,
             generation: crate::handle::FIRST_GENERATION,
-            link: Link::Closed,
             session: Session::new(keep_alive),
             ops: core::array::from_fn(|_| Op::Free),
             packets: [const { None }; OPS],
             to_send: 0,
             on_sent: 0,
             connect_slot: None,
-            connect_deadline: (0, 0),
             rx: Rx::start(),
             delivery: None,
             subs: Vec::new(),
@@ -461,7 +448,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
     /// instructions per QoS 1 round trip in the agent task (QEMU mps2-an386).
     #[inline(always)]
     fn reading(&self) -> bool {
-        self.link == Link::Open && self.due[DUE_CLOSE_AFTER_QUEUE] | self.due[DUE_CLOSE] == 0
+        self.due[DUE_CLOSE_AFTER_QUEUE] | self.due[DUE_CLOSE] == 0 && self.session.is_open()
     }
 
     /// Queues an acknowledgement or PINGREQ; `false` when the queue is full.
@@ -643,17 +630,16 @@ where
         let result = match command {
             Command::Connect { open, callback, start, timeout, .. } if queued => {
                 c.connect_slot = Some(slot);
-                c.connect_deadline = (*start, *timeout);
+                c.session.opening(*start, *timeout);
                 c.callback = *callback;
                 c.subs.clear(); // Clean session: the broker forgot them too.
-                c.link = Link::Opening;
                 c.ops[slot as usize] = Op::Opening(open.take().map(ManuallyDrop::new));
                 c.ready |= 1 << slot;
                 return Ok(slot);
             }
             command if queued => Self::queue_packet(c, slot, command, id, pool),
             Command::Disconnect => {
-                if c.link == Link::Open {
+                if c.session.is_open() {
                     Self::queue_disconnect(c, CloseReason::Requested);
                     Some(Ok(()))
                 } else {
@@ -669,14 +655,13 @@ where
                 // `deleted`), so that a client created in its slot never
                 // meets its connection: an open one is closed after a
                 // DISCONNECT, one being opened as soon as it is open.
-                match c.link {
-                    Link::Open => {
-                        Self::queue_disconnect(c, CloseReason::Requested);
-                        None
-                    }
-                    Link::Opening => None,
-                    Link::Closed if c.due[DUE_CLOSE] != 0 => None,
-                    Link::Closed => Some(Ok(())),
+                if c.session.is_open() {
+                    Self::queue_disconnect(c, CloseReason::Requested);
+                    None
+                } else if c.session.is_closed() && c.due[DUE_CLOSE] == 0 {
+                    Some(Ok(()))
+                } else {
+                    None // Being opened, or being closed.
                 }
             }
             Command::SetCallback { callback } => {
@@ -710,7 +695,7 @@ where
     /// or why the command cannot send it now.
     fn packet_id(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, slot: u16, command: &Command<'_, O, CB>) -> Result<u16, Failure> {
         let expect = match command {
-            Command::Connect { .. } if c.link != Link::Closed => return Err(Failure::NotConnected),
+            Command::Connect { .. } if !c.session.is_closed() => return Err(Failure::NotConnected),
             Command::Connect { .. } => return Ok(0),
             Command::Subscribe { .. } => Some(Expect::SubAck),
             Command::Unsubscribe { .. } => Some(Expect::UnsubAck),
@@ -719,7 +704,7 @@ where
             Command::Publish { .. } => None, // QoS 0: no id, but it needs the connection too.
             _ => return Ok(0),
         };
-        if c.link != Link::Open || !c.session.is_connected() {
+        if !c.session.is_connected() {
             return Err(Failure::NotConnected);
         }
         match expect {
@@ -898,25 +883,18 @@ where
 
     fn opened_on(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, now: u32) {
         let Some(slot) = c.connect_slot else { return };
-        c.link = Link::Open;
         c.rx.restart();
         if c.deleting {
             // Deleted while it opened: closed at the next poll, no CONNECT
             // (the connect fails, the delete is done).
+            c.session.opened_closing();
             c.close_after_queue = (CloseReason::Requested, true);
             c.due[DUE_CLOSE_AFTER_QUEUE] = 1;
             return;
         }
         c.to_send |= 1 << slot; // The CONNECT, waiting in its slot.
         c.due[DUE_SEND] = 1;
-        // The CONNACK may take what is left of the caller's time (after the
-        // connection and a TLS handshake), as in AFR; two ticks more, so that
-        // a caller who waited it all gets a timeout, not a racing failure.
-        let (start, timeout) = c.connect_deadline;
-        let allowed = timeout
-            .saturating_sub(now.wrapping_sub(start))
-            .saturating_add(2);
-        c.session.connect_sent(now, allowed);
+        c.session.opened(now);
     }
 
     fn open_failed_on<P: Pool<Buf = B>>(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, pool: &mut P) {
@@ -942,7 +920,7 @@ where
         }
         if ok {
             c.session.sent(now);
-        } else if c.link == Link::Open {
+        } else if c.session.is_open() {
             Self::lose(c, CloseReason::SendFailed, pool);
         }
         // Else the send was on a connection that ended since (the platform
@@ -976,13 +954,13 @@ where
         close: Option<(CloseReason, bool)>,
         pool: &mut P,
     ) {
-        // A connection not opened is being opened (`Link::Opening`: the
+        // A connection not opened is being opened (`is_opening`: the
         // platform reports on each Open once, and only a CONNACK, a read, a
         // send or a close after the queue, all on an open link, end one), so
         // the test of a link ended already never stops it.
-        debug_assert!(close.is_some() || c.link == Link::Opening, "a connection not opened is being opened");
+        debug_assert!(close.is_some() || c.session.is_opening(), "a connection not opened is being opened");
         let was_connected = c.session.is_connected();
-        if c.link == Link::Closed && c.session.is_disconnected() {
+        if c.session.is_closed() {
             return; // Ended already.
         }
         if let Some(buf) = c.rx.buf.take() {
@@ -1014,9 +992,8 @@ where
                 c.finish_op(slot as u16, Err(failure));
             }
         }
-        c.session.drop_connection();
+        c.session.drop_connection(); // Closed.
         c.drop_subs(Unsub::AnyPending); // Their SUBACK never comes.
-        c.link = Link::Closed;
         let Some((reason, graceful)) = close else {
             Self::deleted(c);
             return;
@@ -1344,7 +1321,8 @@ where
     /// Ticks until [`tick`](Self::tick) has something to do; `None`: nothing scheduled.
     pub fn next_deadline(&self, now: u32) -> Option<u32> {
         let mut next = None;
-        for c in self.clients.iter().filter(|c| c.link == Link::Open) {
+        // (Only an open connection's session has a deadline.)
+        for c in self.clients.iter() {
             if let Some(d) = c.session.next_deadline(now) {
                 next = Some(next.map_or(d, |n: u32| n.min(d)));
             }
@@ -1388,7 +1366,7 @@ where
     /// Whether `client` has no connection at all (a connect would proceed).
     #[cfg(test)]
     pub fn is_closed(&self, client: usize) -> bool {
-        self.clients[client].link == Link::Closed
+        self.clients[client].session.is_closed()
     }
 
     /// Buffers the core holds now (tests count every buffer's owner).

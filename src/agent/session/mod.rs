@@ -88,9 +88,21 @@ pub enum Timer {
     Dead,
 }
 
+/// The connection's state, the agent's link and the protocol's in one: in
+/// this order (a connection is read in the last three).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    Disconnected,
+    /// No connection.
+    Closed,
+    /// A connect was submitted at tick `start`, allowed `timeout` ticks; the
+    /// platform opens its connection.
+    Opening {
+        start: u32,
+        timeout: u32,
+    },
+    /// Open without a session: no CONNECT went out (the client is being
+    /// deleted), or the CONNACK refused it (the agent closes the connection).
+    Open,
     /// `allowed`: ticks from `since` the CONNACK may take (the connect call's own time).
     AwaitingConnAck {
         since: u32,
@@ -138,7 +150,7 @@ fn elapsed(now: u32, since: u32) -> u32 {
 impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     pub const fn new(keep_alive: KeepAlive) -> Self {
         Self {
-            state: State::Disconnected,
+            state: State::Closed,
             keep_alive,
             last_sent: 0,
             ping_sent: None,
@@ -153,8 +165,51 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         self.state == State::Connected
     }
 
+    /// No MQTT session: not awaiting a CONNACK nor connected.
     pub fn is_disconnected(&self) -> bool {
-        self.state == State::Disconnected
+        matches!(self.state, State::Closed | State::Opening { .. } | State::Open)
+    }
+
+    /// No connection at all, not even one being opened.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// A connection is being opened.
+    pub fn is_opening(&self) -> bool {
+        matches!(self.state, State::Opening { .. })
+    }
+
+    /// The connection is open (with or without a session).
+    pub fn is_open(&self) -> bool {
+        matches!(self.state, State::Open | State::AwaitingConnAck { .. } | State::Connected)
+    }
+
+    /// A connect was submitted at tick `start` with `timeout` ticks: its
+    /// connection is being opened.
+    pub fn opening(&mut self, start: u32, timeout: u32) {
+        self.state = State::Opening { start, timeout };
+    }
+
+    /// The connection being opened is open, and no CONNECT goes out on it
+    /// (the agent closes it).
+    pub fn opened_closing(&mut self) {
+        self.state = State::Open;
+    }
+
+    /// The connection being opened is open (at tick `now`) and its CONNECT
+    /// went out: as [`connect_sent`](Self::connect_sent), the CONNACK
+    /// allowed what is left of the connect's time.
+    pub fn opened(&mut self, now: u32) {
+        let (start, timeout) = match self.state {
+            State::Opening { start, timeout } => (start, timeout),
+            _ => (now, 0), // (Not opening: the CONNACK gets two ticks.)
+        };
+        // The CONNACK may take what is left of the caller's time (after the
+        // connection and a TLS handshake), as in AFR; two ticks more, so that
+        // a caller who waited it all gets a timeout, not a racing failure.
+        let allowed = timeout.saturating_sub(now.wrapping_sub(start)).saturating_add(2);
+        self.connect_sent(now, allowed);
     }
 
     /// CONNECT was sent on a fresh connection (its operation is [`CONNECT`]),
@@ -225,7 +280,7 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     /// fails the operations first: each slot that [`waits`](Self::waits)
     /// now, and the connect's ([`CONNECT`], whose slot it keeps).
     pub fn drop_connection(&mut self) {
-        self.state = State::Disconnected;
+        self.state = State::Closed;
         self.ping_sent = None;
         self.inbound_qos2 = [0; QOS2_IN];
         self.clear_in_flight();
@@ -272,7 +327,8 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                     self.state = State::Connected;
                     Outcome::Done
                 } else {
-                    self.state = State::Disconnected;
+                    // The connection stays until the agent closes it.
+                    self.state = State::Open;
                     Outcome::Refused(ack.code)
                 };
                 Ok(Reaction {
@@ -397,7 +453,7 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     /// One reading of the state for both (the agent's tick wants both).
     pub fn timer(&self, now: u32) -> Option<(u32, Timer)> {
         let (since, span, at_end) = match self.state {
-            State::Disconnected => return None,
+            State::Closed | State::Opening { .. } | State::Open => return None,
             State::AwaitingConnAck { since, allowed, .. } => (since, allowed, Timer::Dead),
             State::Connected => match self.ping_sent {
                 Some(at) => (at, self.keep_alive.timeout, Timer::Dead),

@@ -464,3 +464,50 @@ fn packet_id_zero_is_a_violation() {
             .deliver
     );
 }
+
+#[test]
+fn the_connection_states_from_opening_to_closed() {
+    let accepted = Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted });
+    let refused = Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::NotAuthorized });
+    let mut s = S::new(KA);
+    assert!(s.is_closed() && s.is_disconnected() && !s.is_open() && !s.is_opening());
+    // A connect submitted at 100 allowing 50 ticks: opening, not timed, nothing received.
+    s.opening(100, 50);
+    assert!(s.is_opening() && s.is_disconnected() && !s.is_closed() && !s.is_open());
+    assert_eq!(s.next_deadline(120), None);
+    assert_eq!(s.poll(500), Timer::Idle);
+    assert_eq!(s.received(&accepted, 120), Err(ProtocolViolation::UnexpectedPacket));
+    // Opened at 130: the CONNACK may take the 20 ticks left, and 2 more.
+    s.opened(130);
+    assert!(s.is_open() && !s.is_opening() && !s.is_disconnected() && !s.is_connected());
+    assert_eq!(s.next_deadline(130), Some(22));
+    assert_eq!(s.poll(151), Timer::Idle);
+    assert_eq!(s.poll(152), Timer::Dead);
+    // Opened after the caller's time: two ticks.
+    let mut s = S::new(KA);
+    s.opening(100, 50);
+    s.opened(400);
+    assert_eq!(s.next_deadline(400), Some(2));
+    // A refusal leaves the connection open without a session, until dropped.
+    let mut s = S::new(KA);
+    s.opening(0, 10);
+    s.opened(1);
+    assert_eq!(s.received(&refused, 2).unwrap().complete, Some((CONNECT, Outcome::Refused(ConnectReturnCode::NotAuthorized))));
+    assert!(s.is_open() && s.is_disconnected() && !s.is_closed());
+    assert_eq!(s.next_deadline(2), None);
+    assert_eq!(s.received(&accepted, 2), Err(ProtocolViolation::UnexpectedPacket));
+    s.drop_connection();
+    assert!(s.is_closed() && !s.is_open());
+    // Opened for no CONNECT (its client is being deleted): open, untimed.
+    s.opening(0, 10);
+    s.opened_closing();
+    assert!(s.is_open() && s.is_disconnected() && !s.is_opening());
+    assert_eq!(s.next_deadline(5), None);
+    s.drop_connection();
+    assert!(s.is_closed());
+    // Accepted: connected, timed by the keep-alive.
+    s.opening(0, 10);
+    s.opened(0);
+    assert_eq!(s.received(&accepted, 1).unwrap().complete, Some((CONNECT, Outcome::Done)));
+    assert!(s.is_open() && s.is_connected());
+}
