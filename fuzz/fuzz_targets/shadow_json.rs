@@ -21,7 +21,7 @@
 //!   overflow the stack.
 #![no_main]
 
-use afrcloud::shadow::json::{fields, same_string, token_only, with_client_token, Fields, JsonError};
+use afrcloud::shadow::json::{fields, same_string, token_only, with_client_token, with_token, Fields, JsonError};
 use libfuzzer_sys::fuzz_target;
 
 /// Nesting depth of `[` and `{` (brackets inside strings count too: an upper bound).
@@ -136,6 +136,10 @@ fuzz_target!(|data: &[u8]| {
             }
             let written = &ample[..n];
             if let Some(Ok(before)) = doc_fields {
+                // The request path writes from the fields read: the same bytes.
+                let mut from_fields = vec![0u8; n];
+                assert_eq!(with_token(before.members, token, &mut from_fields), Ok(n));
+                assert_eq!(from_fields[..], ample[..n]);
                 // Any document `fields` reads without a token (none at the top
                 // level, whatever its spelling; not null) reads back with ours.
                 if before.client_token.is_none() && plain_token(x) {
@@ -143,7 +147,7 @@ fuzz_target!(|data: &[u8]| {
                     let after = after.unwrap_or_else(|e| {
                         panic!("{e:?} reading back {:?}", String::from_utf8_lossy(written))
                     });
-                    assert_eq!(after, Fields { client_token: Some(token), ..before });
+                    assert_eq!(after, Fields { client_token: Some(token), members: after.members, ..before });
                 }
             }
         }

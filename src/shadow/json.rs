@@ -37,6 +37,10 @@ pub struct Fields<'a> {
     pub code: Option<i64>,
     /// The shadow's version after the operation.
     pub version: Option<u32>,
+    /// The top-level object after its `{`: its members as written and its
+    /// closing `}`, empty for an empty object (what [`with_token`] puts
+    /// after the token).
+    pub members: &'a [u8],
 }
 
 /// Deepest nesting of objects and arrays a document may have; a deeper one
@@ -53,6 +57,8 @@ const _: () = assert!(MAX_NESTING < 32);
 const TOKEN: u8 = 1;
 const CODE: u8 = 2;
 const VERSION: u8 = 4;
+/// In `Scan::seen`: the top-level object has a member.
+const MEMBERS: u8 = 8;
 
 struct Scan<'a> {
     doc: &'a [u8],
@@ -157,7 +163,8 @@ impl<'a> Scan<'a> {
         if *seen & member != 0 {
             return None;
         }
-        *seen |= member;
+        // A top-level member: the object is not empty.
+        *seen |= member | MEMBERS;
         Some(member)
     }
     #[inline(never)] // Called from many places: one copy.
@@ -282,7 +289,14 @@ fn read(doc: &[u8]) -> Option<Fields<'_>> {
         loop {
             let b = s.next_token();
             if depth == 0 {
-                return if s.at == s.doc.len() { Some(f) } else { None };
+                if s.at != s.doc.len() {
+                    return None;
+                }
+                // Its members and `}` end the (trimmed) document.
+                if seen & MEMBERS != 0 {
+                    f.members = s.doc.get(1..).unwrap_or(&[]);
+                }
+                return Some(f);
             }
             let object = objects & 1 != 0;
             s.at += 1;
@@ -389,11 +403,20 @@ fn trim(mut doc: &[u8]) -> &[u8] {
 pub fn with_client_token(doc: &[u8], token: &[u8], out: &mut [u8]) -> Result<usize, JsonError> {
     let doc = trim(doc);
     let inner = doc.strip_prefix(b"{").and_then(|d| d.strip_suffix(b"}")).ok_or(JsonError::Invalid)?;
-    let empty = trim(inner).is_empty();
+    // The members and the closing brace, as `fields` gives them.
+    let members = if trim(inner).is_empty() { b"" } else { doc.get(1..).unwrap_or(&[]) };
+    with_token(members, token, out)
+}
+
+/// Writes `{"clientToken":"<token>",` and `members` (the members of an
+/// object and its closing `}`: [`Fields::members`]) into `out`, or
+/// `{"clientToken":"<token>"}` when `members` is empty: [`with_client_token`]
+/// of the document `fields` read. Returns the length.
+pub fn with_token(members: &[u8], token: &[u8], out: &mut [u8]) -> Result<usize, JsonError> {
     let mut w = Cursor { out, len: 0 };
-    // One copy site for the five parts.
-    let (sep, inner): (&[u8], &[u8]) = if empty { (b"\"", b"") } else { (b"\",", inner) };
-    for part in [&b"{\"clientToken\":\""[..], token, sep, inner, b"}"] {
+    // One copy site for the four parts.
+    let sep: &[u8] = if members.is_empty() { b"\"}" } else { b"\"," };
+    for part in [&b"{\"clientToken\":\""[..], token, sep, members] {
         w.put(part)?;
     }
     Ok(w.len)
@@ -401,7 +424,7 @@ pub fn with_client_token(doc: &[u8], token: &[u8], out: &mut [u8]) -> Result<usi
 
 /// The body of a get or delete request: `{"clientToken":"<token>"}`.
 pub fn token_only(token: &[u8], out: &mut [u8]) -> Result<usize, JsonError> {
-    with_client_token(b"{}", token, out)
+    with_token(b"", token, out)
 }
 
 struct Cursor<'a> {
@@ -427,7 +450,7 @@ mod tests {
     fn reads_the_fields_anywhere_among_others() {
         let doc = br#"{"state":{"desired":{"color":"red","list":[1,{"a":null}]}},"metadata":{},"version":7,"timestamp":1,"clientToken":"tok-1"}"#;
         let f = fields(doc).unwrap();
-        assert_eq!(f, Fields { client_token: Some(b"tok-1"), code: None, version: Some(7) });
+        assert_eq!(f, Fields { client_token: Some(b"tok-1"), code: None, version: Some(7), members: &doc[1..] });
         let rej = br#" {"code":409,"message":"Version conflict","clientToken":"x"} "#;
         assert_eq!(fields(rej).unwrap().code, Some(409));
         assert_eq!(fields(b"{}\0").unwrap(), Fields::default());
@@ -522,11 +545,13 @@ mod tests {
         for doc in bad {
             assert_eq!(fields(doc), Err(JsonError::Invalid), "{:?}", String::from_utf8_lossy(doc));
         }
-        let f = fields(br#"{"code":-404,"version":4294967295,"clientToken":"a\"b"}"#).unwrap();
-        assert_eq!(f, Fields { client_token: Some(br#"a\"b"#), code: Some(-404), version: Some(u32::MAX) });
+        let doc = br#"{"code":-404,"version":4294967295,"clientToken":"a\"b"}"#;
+        let f = fields(doc).unwrap();
+        assert_eq!(f, Fields { client_token: Some(br#"a\"b"#), code: Some(-404), version: Some(u32::MAX), members: &doc[1..] });
         // Member names compared by value, not by their encoding.
-        let f = fields(br#"{"\u0063ode":-404,"versio\u006e":4294967295,"client\u0054oken":"a\"b"}"#).unwrap();
-        assert_eq!(f, Fields { client_token: Some(br#"a\"b"#), code: Some(-404), version: Some(u32::MAX) });
+        let doc = br#"{"\u0063ode":-404,"versio\u006e":4294967295,"client\u0054oken":"a\"b"}"#;
+        let f = fields(doc).unwrap();
+        assert_eq!(f, Fields { client_token: Some(br#"a\"b"#), code: Some(-404), version: Some(u32::MAX), members: &doc[1..] });
         assert_eq!(fields(format!("{{\"code\":{}}}", i64::MAX).as_bytes()).unwrap().code, Some(i64::MAX));
         assert_eq!(fields(format!("{{\"code\":{}}}", i64::MIN).as_bytes()).unwrap().code, Some(i64::MIN));
     }
@@ -542,6 +567,17 @@ mod tests {
         assert_eq!(&out[..n], br#"{"clientToken":"abc"}"#);
         let n = with_client_token(b" { } \0", b"e", &mut out).unwrap();
         assert_eq!(&out[..n], br#"{"clientToken":"e"}"#);
+        // From the fields read (the request path): the members as written,
+        // whitespace and all; an empty object's whitespace goes.
+        let f = fields(b" {\t\"a\" : [ ] } \0").unwrap();
+        assert_eq!(f.members, b"\t\"a\" : [ ] }");
+        let n = with_token(f.members, b"t", &mut out).unwrap();
+        assert_eq!(&out[..n], b"{\"clientToken\":\"t\",\t\"a\" : [ ] }");
+        for empty in [&b"{}"[..], b" { \r\n } ", b"{ }\0"] {
+            assert_eq!(fields(empty).unwrap().members, b"");
+            let n = with_token(fields(empty).unwrap().members, b"e", &mut out).unwrap();
+            assert_eq!(&out[..n], br#"{"clientToken":"e"}"#);
+        }
     }
 
     #[test]

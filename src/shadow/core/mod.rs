@@ -1044,14 +1044,15 @@ fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
 fn write_request(op: Operation, doc: &[u8], out: &mut [u8], token: &mut Text<MAX_TOKEN>, id: ClientId, next: u32) -> Result<(usize, bool), ()> {
     // Get and Delete send only a token: the body of an empty document.
     let doc: &[u8] = if op == Operation::Update { doc } else { b"{}" };
-    if let Some(t) = json::fields(doc).map_err(|_| ())?.client_token {
+    let f = json::fields(doc).map_err(|_| ())?;
+    if let Some(t) = f.client_token {
         token.push(t)?;
         let body = out.get_mut(..doc.len()).ok_or(())?;
         body.copy_from_slice(doc);
         return Ok((doc.len(), false));
     }
     new_token(token, id.slot, id.generation, next);
-    json::with_client_token(doc, token.as_bytes(), out).map(|n| (n, true)).map_err(|_| ())
+    json::with_token(f.members, token.as_bytes(), out).map(|n| (n, true)).map_err(|_| ())
 }
 
 /// The size of the body buffer an operation's `begin` needs for a document of `doc_len` bytes.
