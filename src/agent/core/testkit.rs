@@ -202,7 +202,7 @@ impl Rig {
                     self.core
                         .sent(client, complete, true, self.now, &mut self.pool);
                 }
-                Action::Close { reason, graceful } => self.did.push(Did::Closed(client, reason, graceful)),
+                Action::Close { close: (reason, graceful) } => self.did.push(Did::Closed(client, reason, graceful)),
                 Action::Complete { slot } => self.did.push(Did::Completed(client, slot)),
                 Action::Deliver => {
                     let d = self.core.take_delivery(client).expect("a Deliver action has its delivery");

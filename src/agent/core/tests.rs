@@ -427,7 +427,7 @@ fn a_send_failure_reported_after_the_close_does_not_touch_the_next_connect() {
     // The task takes the batch: DISCONNECT, then the close; the report of the
     // send waits for its next pass.
     assert!(matches!(r.core.poll(&mut r.pool), Some(Next { action: Action::Send { out: Out::Small { bytes: [0xE0, ..], .. }, complete: None }, .. })));
-    assert!(matches!(r.core.poll(&mut r.pool), Some(Next { action: Action::Close { reason: CloseReason::Requested, .. }, .. })));
+    assert!(matches!(r.core.poll(&mut r.pool), Some(Next { action: Action::Close { close: (CloseReason::Requested, _) }, .. })));
     while r.core.poll(&mut r.pool).is_some() {}
     // The application connects again before that pass.
     let slot = r.submit(c, connect_command(Some(1), 500)).unwrap();

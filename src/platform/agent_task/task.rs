@@ -192,7 +192,7 @@ fn perform(
     let did = match action {
         Action::Open { open } => open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open)),
         Action::Send { out, complete } => Did::Sent { complete, ok: send(&mut conns[client], out) },
-        Action::Close { reason, graceful } => return close(agent, &mut conns[client], client, reason, graceful),
+        Action::Close { close: (reason, graceful) } => return close(agent, &mut conns[client], client, reason, graceful),
         Action::Complete { slot } => return agent.complete(client, slot),
         Action::Deliver => return, // Taken in `pass`.
         Action::Disconnected { callback } => return disconnected(callback),
