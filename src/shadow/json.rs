@@ -177,8 +177,9 @@ impl<'a> Scan<'a> {
         }
         Some(())
     }
-    /// A number; its value when it is an integer that fits an `i64`.
-    fn number(&mut self) -> Option<Option<i64>> {
+    /// A number, its grammar checked. For one of ours (`ours`), its value:
+    /// `None` unless it is an integer that fits an `i64`; any other's reads as 0.
+    fn number(&mut self, ours: bool) -> Option<i64> {
         let negative = self.peek() == b'-';
         self.at += negative as usize;
         let int = self.at;
@@ -198,17 +199,24 @@ impl<'a> Scan<'a> {
             }
             self.digits()?;
         }
-        if self.at != end {
-            return Some(None); // A fraction or an exponent: not an integer.
+        if !ours {
+            return Some(0);
         }
-        let mut v: i64 = 0;
-        for &d in self.doc.get(int..self.at).unwrap_or(&[]) {
-            let d = d.wrapping_sub(b'0') as i64;
-            let next = v.checked_mul(10).and_then(|v| if negative { v.checked_sub(d) } else { v.checked_add(d) });
-            let Some(next) = next else { return Some(None) };
-            v = next;
+        // A fraction or an exponent is no integer; more than 19 digits (no
+        // leading zero) overflow an `i64`, 19 fit a `u64`: the magnitude is
+        // read without overflow checks, then compared with the `i64` range
+        // (one more for a negative).
+        if self.at != end || end - int > 19 {
+            return None;
         }
-        Some(Some(v))
+        let mut v: u64 = 0;
+        for &d in self.doc.get(int..end).unwrap_or(&[]) {
+            v = v.wrapping_mul(10).wrapping_add(d.wrapping_sub(b'0') as u64);
+        }
+        if v > i64::MAX as u64 + negative as u64 {
+            return None;
+        }
+        Some(if negative { v.wrapping_neg() } else { v } as i64)
     }
 }
 
@@ -259,11 +267,11 @@ fn read(doc: &[u8]) -> Option<Fields<'_>> {
                 }
             }
             b'-' | b'0'..=b'9' => {
-                let n = s.number()?;
+                let n = s.number(member != 0)?;
                 match member {
                     0 => {}
-                    CODE => f.code = Some(n?),
-                    VERSION => f.version = Some(n.and_then(|n| u32::try_from(n).ok())?),
+                    CODE => f.code = Some(n),
+                    VERSION => f.version = Some(u32::try_from(n).ok()?),
                     _ => return None,
                 }
             }
@@ -278,10 +286,15 @@ fn read(doc: &[u8]) -> Option<Fields<'_>> {
                 // type, and so is a `null` clientToken: a request that has one
                 // must not get ours too (two members), an answer with one
                 // answers nobody either way.
-                if !s.doc.get(s.at..).is_some_and(|r| r.starts_with(word)) || member == TOKEN || (member != 0 && b != b'n') {
+                if member == TOKEN || (member != 0 && b != b'n') {
                     return None;
                 }
-                s.at += word.len();
+                // Byte by byte (the end reads as 0, in no word).
+                for &c in word {
+                    if s.byte() != c {
+                        return None;
+                    }
+                }
             }
         }
         member = 0;
@@ -554,6 +567,35 @@ mod tests {
         assert_eq!(f, Fields { client_token: Some(br#"a\"b"#), code: Some(-404), version: Some(u32::MAX), members: &doc[1..] });
         assert_eq!(fields(format!("{{\"code\":{}}}", i64::MAX).as_bytes()).unwrap().code, Some(i64::MAX));
         assert_eq!(fields(format!("{{\"code\":{}}}", i64::MIN).as_bytes()).unwrap().code, Some(i64::MIN));
+    }
+
+    #[test]
+    fn integers_of_ours_are_read_to_their_limits() {
+        let code = |n: &str| fields(format!("{{\"code\":{n}}}").as_bytes()).map(|f| f.code);
+        let version = |n: &str| fields(format!("{{\"version\":{n}}}").as_bytes()).map(|f| f.version);
+        for (n, want) in [
+            ("0", 0), ("-0", 0), ("9", 9), ("-1", -1), ("1000000000000000000", 1_000_000_000_000_000_000),
+            ("999999999999999999", 999_999_999_999_999_999), ("-999999999999999999", -999_999_999_999_999_999),
+            ("9223372036854775806", i64::MAX - 1), ("-9223372036854775807", i64::MIN + 1),
+        ] {
+            assert_eq!(code(n), Ok(Some(want)), "{n}");
+        }
+        for n in [
+            "9223372036854775808", "-9223372036854775809", "9999999999999999999", "-9999999999999999999",
+            "10000000000000000000", "18446744073709551615", "18446744073709551616", "99999999999999999999",
+            "-18446744073709551616", "0.0", "1e2", "-1E0", "00", "-01",
+        ] {
+            assert_eq!(code(n), Err(JsonError::Invalid), "{n}");
+        }
+        assert_eq!(version("-0"), Ok(Some(0)));
+        assert_eq!(version("4294967295"), Ok(Some(u32::MAX)));
+        for n in ["4294967296", "-1", "9223372036854775807", "18446744073709551616", "1.0", "-9223372036854775808"] {
+            assert_eq!(version(n), Err(JsonError::Invalid), "{n}");
+        }
+        // Not ours: any number that follows the grammar, whatever its size.
+        for n in ["18446744073709551616", "-99999999999999999999999", "1.5e-3", "0"] {
+            assert!(fields(format!("{{\"n\":{n},\"o\":{{\"code\":{n}}}}}").as_bytes()).is_ok(), "{n}");
+        }
     }
 
     #[test]

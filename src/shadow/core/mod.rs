@@ -976,7 +976,7 @@ impl<T: Copy> ShadowCore<T> {
 /// operation and clientToken); if so its result (and a Get's document) is kept.
 fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
     let p = &mut c.pending;
-    if !p.open || p.op as usize != d.kind / 2 || p.result.is_some() || !c.names[p.name as usize].name.is(d.thing) {
+    if !p.open || p.op as usize != d.kind / 2 || p.result.is_some() || !c.names.get(p.name as usize).is_some_and(|e| e.name.is(d.thing)) {
         return false;
     }
     let Ok(f) = json::fields(d.payload) else { return false };
