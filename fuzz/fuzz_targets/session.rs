@@ -19,7 +19,9 @@
 //! Checked after each step:
 //! - every answer (`begin`, `received`, `received_publish`, `waits`,
 //!   `in_flight`, the state, `poll`, `next_deadline`) equals the model's;
-//! - a completion names a token that is waiting (the connect's, `CONNECT`,
+//! - a completion (an acknowledgement's, which the session ends itself
+//!   through the `complete` of `received_from_server`, under `received`: at
+//!   most one per packet; a CONNACK's, the reply's `connack`) names a token that is waiting (the connect's, `CONNECT`,
 //!   while a CONNACK is awaited), and that token then no longer waits (no
 //!   operation ends twice);
 //! - `in_flight()` never exceeds `OPS`; `begin` never hands out 0 or an id still
@@ -65,7 +67,7 @@ fn connect_sent(s: &mut S, now: u32, connack_timeout: u32, ka: KeepAlive) -> u32
 
 /// The agent's path for a PUBLISH whose body went to a pool buffer or was dropped.
 fn received_publish(s: &mut S, qos: QoS, packet_id: Option<u16>, dup: bool) -> Result<Reaction, ProtocolViolation> {
-    s.received_publish(qos, packet_id, dup)
+    s.received_publish(qos, packet_id, dup).map(Reaction::from)
 }
 
 /// The model's rule for a received QoS 2 PUBLISH with packet id `id`, given the

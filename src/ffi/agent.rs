@@ -55,7 +55,7 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]>
 /// caller's stack).
 #[inline(never)]
 fn filter_arg(filter: Option<&[u8]>) -> Option<&[u8]> {
-    filter.filter(|f| topic::check_topic_filter_bytes(f).is_ok())
+    filter.filter(|f| topic::is_valid_bytes(f, true))
 }
 
 fn qos_from_c(raw: u32) -> Option<QoS> {
@@ -316,7 +316,7 @@ unsafe extern "C" fn topic_call(handle: MQTTAgentHandle_t, params: *const c_void
         let (Some(name_bytes), Some(payload)) = (topic, unsafe { c_bytes((*publish).pvData as *const u8, (*publish).ulDataLength as usize) }) else {
             return refused(name, "pucTopic or pvData is NULL with a non-zero length");
         };
-        let Ok(()) = topic::check_topic_name_bytes(name_bytes) else { return refused(name, "the topic name is empty, not UTF-8 or has a wildcard") };
+        let true = topic::is_valid_bytes(name_bytes, false) else { return refused(name, "the topic name is empty, not UTF-8 or has a wildcard") };
         Command::Publish { topic: name_bytes, payload, qos, retain: false }
     } else {
         let Some(filter) = filter_arg(topic) else {

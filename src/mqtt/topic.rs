@@ -134,6 +134,29 @@ pub fn check_topic_filter_bytes(bytes: &[u8]) -> Result<(), TopicError> {
     check_levels(bytes)
 }
 
+/// Whether `bytes` is a valid topic filter (`filter`) or topic name: the
+/// answer of [`check_topic_filter_bytes`] or [`check_topic_name_bytes`] being
+/// `Ok`, without the cause. One routine and one scan for both (the C API's
+/// argument checks): each `+` or `#` must be a whole level (a `/` or either
+/// end on both sides), `#` the last byte, and a name has neither.
+#[inline(never)]
+pub fn is_valid_bytes(bytes: &[u8], filter: bool) -> bool {
+    if check_bytes(bytes).is_err() {
+        return false;
+    }
+    let mut prev = b'/';
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'+' || b == b'#' {
+            let next = bytes.get(i + 1);
+            if !filter || prev != b'/' || next.is_some_and(|&n| n != b'/' || b == b'#') {
+                return false;
+            }
+        }
+        prev = b;
+    }
+    true
+}
+
 /// Empty, too long, UTF-8 and U+0000, in [`TopicError`]'s order.
 fn check_bytes(bytes: &[u8]) -> Result<(), TopicError> {
     if bytes.is_empty() {
@@ -1049,6 +1072,21 @@ mod tests {
             // The only valid filter containing "#" ends with it.
             if validate_topic_filter(&f).is_ok() && f.contains('#') {
                 prop_assert!(f == "#" || f.ends_with("/#"));
+            }
+        }
+
+        /// `is_valid_bytes` answers as the checks with a cause, on any
+        /// bytes (mostly wildcards, slashes and a few others, where the
+        /// level rules bite) and on valid filters and names.
+        #[test]
+        fn prop_is_valid_bytes_as_checks(
+            b in proptest::collection::vec(proptest::sample::select(vec![b'+', b'#', b'/', b'a', 0, 0xC3, 0xA9, 0xFF]), 0..10),
+            f in topic_filter(),
+            t in topic_name(),
+        ) {
+            for bytes in [&b[..], f.as_bytes(), t.as_bytes()] {
+                prop_assert_eq!(is_valid_bytes(bytes, true), check_topic_filter_bytes(bytes).is_ok(), "{:?}", bytes);
+                prop_assert_eq!(is_valid_bytes(bytes, false), check_topic_name_bytes(bytes).is_ok(), "{:?}", bytes);
             }
         }
 

@@ -46,16 +46,35 @@ pub enum Outcome {
     Refused(ConnectReturnCode),
 }
 
-/// An acknowledgement to send back to the broker.
+/// An acknowledgement to send back to the broker. Each variant's tag is its
+/// packet's first byte (type and flags): the agent's encoding reads the tag
+/// (the compiler folds the match on the variant into it), no table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Ack {
-    PubAck(u16),
-    PubRec(u16),
-    PubRel(u16),
-    PubComp(u16),
+    PubAck(u16) = 0x40,
+    PubRec(u16) = 0x50,
+    PubRel(u16) = 0x62,
+    PubComp(u16) = 0x70,
 }
 
-/// What to do about a received packet.
+/// What to do about a received packet, besides ending the operation that
+/// it answers (which [`Session::received_from_server`] ends itself, through
+/// its `complete`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Reply {
+    /// An acknowledgement to send.
+    pub send: Option<Ack>,
+    /// A received PUBLISH to hand to the application (false for a QoS 2
+    /// duplicate already delivered).
+    pub deliver: bool,
+    /// A CONNACK's return code: the connect ([`CONNECT`]) ends, accepted or
+    /// refused (the agent keeps its slot, and a refusal ends the connection).
+    pub connack: Option<ConnectReturnCode>,
+}
+
+/// Everything a received packet asks for, the operation it ends included:
+/// what [`Session::received`] answers (tests and the fuzz model compare it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Reaction {
     /// A caller's operation that ends now.
@@ -65,6 +84,17 @@ pub struct Reaction {
     /// A received PUBLISH to hand to the application (false for a QoS 2
     /// duplicate already delivered).
     pub deliver: bool,
+}
+
+impl From<Reply> for Reaction {
+    /// A reply as a reaction: the operation it ends is the connect's, for a
+    /// CONNACK's reply (an acknowledgement's goes to `complete` instead).
+    fn from(reply: Reply) -> Self {
+        let connect = reply.connack.map(|code| {
+            (CONNECT, if code == ConnectReturnCode::Accepted { Outcome::Done } else { Outcome::Refused(code) })
+        });
+        Reaction { complete: connect, send: reply.send, deliver: reply.deliver }
+    }
 }
 
 /// The broker broke the protocol; the connection must be dropped.
@@ -287,7 +317,9 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     }
 
     /// A packet arrived from the broker (the full codec's [`Packet`]; the
-    /// agent decodes with the client codec and calls [`received_from_server`](Self::received_from_server)).
+    /// agent decodes with the client codec and calls
+    /// [`received_from_server`](Self::received_from_server)): its reply,
+    /// with the operation it ended (a packet ends one at most).
     pub fn received(
         &mut self,
         packet: &Packet<'_>,
@@ -307,42 +339,48 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                 id: a.packet_id,
                 code: Some(a.codes().next().unwrap_or(SubAckCode::Failure)),
             },
-            Packet::Publish(p) => return self.received_publish(p.qos, p.packet_id, p.dup),
+            Packet::Publish(p) => return self.received_publish(p.qos, p.packet_id, p.dup).map(Reaction::from),
             _ => return Err(ProtocolViolation::UnexpectedPacket),
         };
-        self.received_from_server(&p, now)
+        let mut ended = None;
+        let reply = self.received_from_server(&p, now, |token, outcome| {
+            assert!(ended.replace((token, outcome)).is_none(), "complete is called once at most");
+        })?;
+        let mut r = Reaction::from(reply);
+        assert!(r.complete.is_none() || ended.is_none(), "a packet ends one operation at most");
+        r.complete = r.complete.or(ended);
+        Ok(r)
     }
 
     /// A packet other than PUBLISH arrived from the broker (a PUBLISH goes to
-    /// [`received_publish`](Self::received_publish)).
+    /// [`received_publish`](Self::received_publish)). The operation that an
+    /// acknowledgement answers ends here: `complete` is called with its token
+    /// and how it ended, once, and its packet no longer [`waits`](Self::waits)
+    /// then (a CONNACK's, the connect's, is the reply's `connack`). (Called where each answer is known, its
+    /// outcome a constant there: the agent's completion needs no dispatch
+    /// on a returned value.)
+    #[inline(always)]
     pub fn received_from_server(
         &mut self,
         packet: &FromServer,
         now: u32,
-    ) -> Result<Reaction, ProtocolViolation> {
+        complete: impl FnOnce(Token, Outcome),
+    ) -> Result<Reply, ProtocolViolation> {
         let _ = now;
         match (self.state, packet) {
             (State::AwaitingConnAck { .. }, FromServer::ConnAck(ack)) => {
-                let outcome = if ack.code == ConnectReturnCode::Accepted {
-                    self.state = State::Connected;
-                    Outcome::Done
-                } else {
-                    // The connection stays until the agent closes it.
-                    self.state = State::Open;
-                    Outcome::Refused(ack.code)
-                };
-                Ok(Reaction {
-                    complete: Some((CONNECT, outcome)),
-                    ..Reaction::default()
-                })
+                // Refused, the connection stays until the agent closes it.
+                self.state = if ack.code == ConnectReturnCode::Accepted { State::Connected } else { State::Open };
+                Ok(Reply { connack: Some(ack.code), ..Reply::default() })
             }
-            (State::Connected, p) => self.received_connected(p),
+            (State::Connected, p) => self.received_connected(p, complete),
             _ => Err(ProtocolViolation::UnexpectedPacket),
         }
     }
 
-    fn received_connected(&mut self, packet: &FromServer) -> Result<Reaction, ProtocolViolation> {
-        let mut r = Reaction::default();
+    #[inline(always)]
+    fn received_connected(&mut self, packet: &FromServer, complete: impl FnOnce(Token, Outcome)) -> Result<Reply, ProtocolViolation> {
+        let mut r = Reply::default();
         match *packet {
             FromServer::PingResp => self.ping_sent = None,
             FromServer::Ack { kind: PacketType::PubRel, id, .. } => {
@@ -372,13 +410,15 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                 if rec {
                     *e = Expect::PubComp;
                 } else {
-                    let outcome = match code {
-                        None => Outcome::Done,
-                        Some(SubAckCode::Granted(q)) => Outcome::Granted(q),
-                        Some(SubAckCode::Failure) => Outcome::SubscriptionRefused,
-                    };
                     *f = 0;
-                    r.complete = Some((i as Token, outcome));
+                    complete(
+                        i as Token,
+                        match code {
+                            None => Outcome::Done,
+                            Some(SubAckCode::Granted(q)) => Outcome::Granted(q),
+                            Some(SubAckCode::Failure) => Outcome::SubscriptionRefused,
+                        },
+                    );
                 }
             }
             FromServer::Publish(p) => return self.received_publish(p.qos, p.packet_id, p.dup),
@@ -405,11 +445,11 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         qos: QoS,
         packet_id: Option<u16>,
         dup: bool,
-    ) -> Result<Reaction, ProtocolViolation> {
+    ) -> Result<Reply, ProtocolViolation> {
         if !self.is_connected() {
             return Err(ProtocolViolation::UnexpectedPacket);
         }
-        let mut r = Reaction::default();
+        let mut r = Reply::default();
         match (qos, packet_id) {
             (QoS::AtMostOnce, _) => r.deliver = true,
             // [MQTT-2.3.1-1]: a packet identifier is never 0 (the agent reads a

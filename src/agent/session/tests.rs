@@ -153,7 +153,9 @@ fn mismatched_ack_type_is_a_violation_and_unknown_ids_are_ignored() {
     // No packet has id 0 (a free slot's): an acknowledgement of 0 is unknown too.
     for kind in [PacketType::PubAck, PacketType::UnsubAck] {
         let ack = FromServer::Ack { kind, id: 0, code: None };
-        assert_eq!(s.received_from_server(&ack, 1), Ok(Reaction::default()));
+        let mut ended = false;
+        assert_eq!(s.received_from_server(&ack, 1, |_, _| ended = true), Ok(Reply::default()));
+        assert!(!ended, "an unknown id ends nothing");
     }
     assert!(s.waits(1) && !s.waits(0));
 }
@@ -510,4 +512,41 @@ fn the_connection_states_from_opening_to_closed() {
     s.opened(0);
     assert_eq!(s.received(&accepted, 1).unwrap().complete, Some((CONNECT, Outcome::Done)));
     assert!(s.is_open() && s.is_connected());
+}
+
+#[test]
+fn acknowledgements_end_their_operation_through_complete_once() {
+    // The agent's path: the session ends an acknowledged operation itself,
+    // through `complete`, and replies only with what else to do.
+    let mut s = connected(0);
+    let pub1 = s.begin(Expect::PubAck, 0).unwrap();
+    let pub2 = s.begin(Expect::PubRec, 1).unwrap();
+    let sub = s.begin(Expect::SubAck, 2).unwrap();
+    let mut ended = Vec::new();
+    let mut rx = |s: &mut S, kind, id, code| {
+        let mut got = Vec::new();
+        let r = s.received_from_server(&FromServer::Ack { kind, id, code }, 1, |t, o| got.push((t, o)));
+        ended.extend_from_slice(&got);
+        (r, got.len())
+    };
+    assert_eq!(rx(&mut s, PacketType::PubAck, pub1, None), (Ok(Reply::default()), 1));
+    assert!(!s.waits(0) && s.waits(1) && s.waits(2));
+    // PUBREC: PUBREL goes out, nothing ends; PUBCOMP ends it.
+    let rel = Reply { send: Some(Ack::PubRel(pub2)), ..Reply::default() };
+    assert_eq!(rx(&mut s, PacketType::PubRec, pub2, None), (Ok(rel), 0));
+    assert_eq!(rx(&mut s, PacketType::PubRec, pub2, None), (Ok(rel), 0));
+    assert!(s.waits(1));
+    assert_eq!(rx(&mut s, PacketType::PubComp, pub2, None), (Ok(Reply::default()), 1));
+    assert_eq!(rx(&mut s, PacketType::SubAck, sub, Some(SubAckCode::Failure)), (Ok(Reply::default()), 1));
+    // Late duplicates end nothing again.
+    assert_eq!(rx(&mut s, PacketType::PubAck, pub1, None), (Ok(Reply::default()), 0));
+    assert_eq!(rx(&mut s, PacketType::PubComp, pub2, None), (Ok(Reply::default()), 0));
+    assert_eq!(ended, [(0, Outcome::Done), (1, Outcome::Done), (2, Outcome::SubscriptionRefused)]);
+    assert_eq!(s.in_flight(), 0);
+    // A CONNACK's outcome is the reply's (the agent keeps the connect's slot).
+    let mut s = S::new(KA);
+    s.connect_sent(0, 20);
+    let ack = FromServer::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::BadUserNameOrPassword });
+    let r = s.received_from_server(&ack, 1, |_, _| panic!("a CONNACK ends no slot"));
+    assert_eq!(r, Ok(Reply { connack: Some(ConnectReturnCode::BadUserNameOrPassword), ..Reply::default() }));
 }
