@@ -141,7 +141,7 @@ pub enum Step {
     Detach { dedicated: bool },
 }
 
-/// A thing's callbacks, as [`Wants`] bits.
+/// A thing's callbacks, as [`Wants`] bits (those of their topics' kinds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Wants {
     pub updated: bool,
@@ -150,8 +150,12 @@ pub struct Wants {
 }
 
 impl Wants {
+    /// The kind bits ([`Kind::index`]) of the wanted callbacks' topics:
+    /// updated `update/documents` (7), deleted `delete/accepted` (4), delta
+    /// `update/delta` (6). Stored so, a registration's topics are its
+    /// callbacks' bits, and a publish's kind is the bit of its callback.
     fn bits(self) -> u8 {
-        self.updated as u8 | (self.deleted as u8) << 1 | (self.delta as u8) << 2
+        (self.updated as u8) << 7 | (self.deleted as u8) << 4 | (self.delta as u8) << 6
     }
 }
 
@@ -363,11 +367,6 @@ impl Run {
         out: 0,
         code: Code::Success,
     };
-}
-
-/// The topics of callbacks ([`Wants`] bits: updated, deleted, delta) as kind bits (7, 4, 6).
-fn callback_kinds(bits: u8) -> u8 {
-    (bits & 1) << 7 | (bits & 2) << 3 | (bits & 4) << 4
 }
 
 /// `repr(C)`, in this order: what a handle's lookup reads (`in_use`,
@@ -664,7 +663,7 @@ impl<T: Copy> ShadowCore<T> {
         c.registering = record;
         let r = &mut c.run;
         (r.flow, r.name, r.qos, r.want) = (Flow::Register, n as u8, 1, want);
-        (r.mask, r.release) = (callback_kinds(want & !had), callback_kinds(had & !want));
+        (r.mask, r.release) = (want & !had, had & !want);
         Ok(())
     }
 
@@ -955,14 +954,15 @@ impl<T: Copy> ShadowCore<T> {
                 wake(slot);
             }
             // update/documents, delete/accepted, update/delta ([`Kind::index`]).
+            // A callback's bit is its topic's kind ([`Wants::bits`]).
             let want = match d.kind {
-                7 => Some((0, Callback::Updated)),
-                4 => Some((1, Callback::Deleted)),
-                6 => Some((2, Callback::Delta)),
+                7 => Some(Callback::Updated),
+                4 => Some(Callback::Deleted),
+                6 => Some(Callback::Delta),
                 _ => None,
             };
-            if let Some((bit, callback)) = want {
-                let found = c.names.iter().find(|n| n.callbacks & (1 << bit) != 0 && n.name.is(d.thing));
+            if let Some(callback) = want {
+                let found = c.names.iter().find(|n| n.callbacks & (1 << d.kind) != 0 && n.name.is(d.thing));
                 if let Some(e) = found {
                     d.calling = callback != Callback::Deleted;
                     return Delivered::Call { slot, callback, record: e.record };
