@@ -272,7 +272,6 @@ struct Pending {
     op: Operation,
     name: u8,
     keep: bool,
-    was_kept: bool,
     /// Responses may answer it: from its publish to the end of its wait.
     open: bool,
     token: Text<MAX_TOKEN>,
@@ -282,7 +281,7 @@ struct Pending {
 
 impl Pending {
     const NONE: Pending =
-        Pending { op: Operation::Update, name: 0, keep: false, was_kept: false, open: false, token: Text::new(), result: None, document: None };
+        Pending { op: Operation::Update, name: 0, keep: false, open: false, token: Text::new(), result: None, document: None };
 }
 
 /// Which flow a client runs. `repr(u8)`: `Idle` is tag 0, so an idle client
@@ -626,7 +625,7 @@ impl<T: Copy> ShadowCore<T> {
         // Between operations it is closed (`open` false) and holds no
         // document (`end`, `retire`, `new`): only the rest is set.
         let p = &mut c.pending;
-        (p.op, p.name, p.keep, p.was_kept, p.result) = (op, n as u8, keep, was_kept, None);
+        (p.op, p.name, p.keep, p.result) = (op, n as u8, keep, None);
         p.token.clear();
         match write_request(op, doc, out, &mut p.token, id, next) {
             Ok((len, generated)) => {
@@ -849,12 +848,13 @@ impl<T: Copy> ShadowCore<T> {
                             return Step::ReturnBuffer { buffer: d.buffer };
                         }
                     }
-                    let (keep, was_kept, bit) = (p.keep, p.was_kept, 1u8 << p.op as usize);
+                    let (keep, bit) = (p.keep, 1u8 << p.op as usize);
                     r.phase = Phase::Release;
                     r.mask = 3 << (2 * p.op as usize);
                     if !keep {
                         c.names[n].kept &= !bit;
-                    } else if was_kept || self.may_keep(slot, n) {
+                    } else if self.may_keep(slot, n) {
+                        // (A pair kept before is kept still: the name's `kept` has its bit.)
                         self.clients[slot].names[n].kept |= bit;
                         self.clients[slot].run.mask = 0;
                     }

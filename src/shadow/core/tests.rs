@@ -391,6 +391,29 @@ fn kept_subscriptions_stay_and_are_not_subscribed_again() {
 }
 
 #[test]
+fn a_kept_pair_kept_again_stays_when_names_are_short() {
+    let mut c = new_core();
+    let id = c.create(M, false).unwrap();
+    let keep = |c: &mut Core, thing: &str| {
+        let tok = token_of(&begin(c, id, Operation::Update, thing, true, "{}"));
+        let subscribed = subscribes(&until_wait(c, id)).len();
+        deliver(c, M, &t(thing, Kind::Accepted(Operation::Update)), &format!(r#"{{"clientToken":"{tok}"}}"#), 1, false);
+        let (done, end) = run(c, id, ok);
+        assert_eq!(finish_code(end).0, Code::Success);
+        (subscribed, unsubscribes(&done).len())
+    };
+    // Names fill up: a fourth thing's pair is not kept (the free names are
+    // those of the things with callbacks still to come and the next operation).
+    for thing in ["a", "b", "c"] {
+        assert_eq!(keep(&mut c, thing), (2, 0));
+    }
+    assert_eq!(keep(&mut c, "d"), (2, 2));
+    // A pair kept before is kept again, however few names are free.
+    assert_eq!(keep(&mut c, "a"), (0, 0));
+    assert_eq!(c.uses(id, "a", Kind::Accepted(Operation::Update)), 1);
+}
+
+#[test]
 fn a_topic_used_by_a_callback_and_an_operation_counts_both() {
     let mut c = new_core();
     let id = c.create(M, false).unwrap();
