@@ -272,16 +272,16 @@ struct Pending {
     op: Operation,
     name: u8,
     keep: bool,
-    /// Responses may answer it: from its publish to the end of its wait.
+    /// Responses may answer it: from its publish until one did (its result
+    /// is then the run's `code`) or its wait ended.
     open: bool,
     token: Text<MAX_TOKEN>,
-    result: Option<Code>,
     document: Option<Document>,
 }
 
 impl Pending {
     const NONE: Pending =
-        Pending { op: Operation::Update, name: 0, keep: false, open: false, token: Text::new(), result: None, document: None };
+        Pending { op: Operation::Update, name: 0, keep: false, open: false, token: Text::new(), document: None };
 }
 
 /// Which flow a client runs. `repr(u8)`: `Idle` is tag 0, so an idle client
@@ -310,8 +310,6 @@ enum Phase {
     Acquire,
     /// After a connect: every topic in use is subscribed again (cursor `at`).
     Resubscribe,
-    /// The request is to go out.
-    Publish,
     /// The PUBLISH is out.
     Publishing,
     Waiting,
@@ -625,7 +623,7 @@ impl<T: Copy> ShadowCore<T> {
         // Between operations it is closed (`open` false) and holds no
         // document (`end`, `retire`, `new`): only the rest is set.
         let p = &mut c.pending;
-        (p.op, p.name, p.keep, p.result) = (op, n as u8, keep, None);
+        (p.op, p.name, p.keep) = (op, n as u8, keep);
         p.token.clear();
         match write_request(op, doc, out, &mut p.token, id, next) {
             Ok((len, generated)) => {
@@ -650,15 +648,17 @@ impl<T: Copy> ShadowCore<T> {
         let known = self.find_name(id.slot, thing.as_bytes());
         let c = &self.clients[id.slot];
         let (_, with_callbacks) = self.count_names(id.slot);
+        // A new name has none.
+        let had = known.and_then(|n| c.names.get(n)).map_or(0, |e| e.callbacks);
         let n = match known {
-            Some(n) if c.names[n].callbacks != 0 || want == 0 => n,
+            Some(n) if had != 0 || want == 0 => n,
             // Nothing registered, nothing wanted: only the barrier.
             _ if want == 0 => NO_NAME as usize,
             _ if with_callbacks >= THINGS => return Err(Code::Failure),
-            _ => self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?,
+            Some(n) => n,
+            None => self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?,
         };
         let c = &mut self.clients[id.slot];
-        let had = c.names.get(n).map_or(0, |e| e.callbacks);
         c.registering = record;
         let r = &mut c.run;
         (r.flow, r.name, r.qos, r.want) = (Flow::Register, n as u8, 1, want);
@@ -766,8 +766,15 @@ impl<T: Copy> ShadowCore<T> {
                             r.mask = (0..8).fold(0, |m, k| m | ((e.uses[k] > 0) as u8) << k);
                             continue;
                         }
+                        if r.phase == Phase::Acquire && r.flow == Flow::Operation {
+                            // Its topics held: the request goes out.
+                            r.phase = Phase::Publishing;
+                            let p = &mut c.pending;
+                            p.open = true;
+                            *topic = Some((n, Kind::Request(p.op).index()));
+                            return Step::Publish { qos: r.qos };
+                        }
                         r.phase = match r.phase {
-                            Phase::Acquire if r.flow == Flow::Operation => Phase::Publish,
                             Phase::Acquire => Phase::Release,
                             _ => Phase::End,
                         };
@@ -815,26 +822,20 @@ impl<T: Copy> ShadowCore<T> {
                     }
                     *topic = None;
                 }
-                Phase::Publish => {
-                    r.phase = Phase::Publishing;
-                    let p = &mut c.pending;
-                    p.open = true;
-                    *topic = Some((n, Kind::Request(p.op).index()));
-                    return Step::Publish { qos: r.qos };
-                }
                 Phase::Publishing | Phase::Waiting => {
+                    // Still open: not answered (an answer closed it and set `code`).
                     let p = &mut c.pending;
-                    match (p.result, outcome) {
+                    if p.open && outcome == Outcome::Success {
+                        r.phase = Phase::Waiting;
+                        return Step::Wait;
+                    }
+                    if r.phase == Phase::Publishing && outcome != Outcome::Success {
                         // A response that came before the publish failed does
                         // not count: the result stands only with a sent request.
-                        (Some(result), Outcome::Success) => r.code = result,
-                        (None, Outcome::Success) => {
-                            r.phase = Phase::Waiting;
-                            return Step::Wait;
-                        }
-                        (_, o) if r.phase == Phase::Publishing => r.code = o,
-                        (Some(result), _) => r.code = result,
-                        (None, _) => r.code = Code::Timeout,
+                        r.code = outcome;
+                    } else if p.open {
+                        // The wait ended unanswered.
+                        r.code = Code::Timeout;
                     }
                     // Late answers reach nobody from now on.
                     p.open = false;
@@ -976,7 +977,7 @@ impl<T: Copy> ShadowCore<T> {
 /// operation and clientToken); if so its result (and a Get's document) is kept.
 fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
     let p = &mut c.pending;
-    if !p.open || p.op as usize != d.kind / 2 || p.result.is_some() || !c.names[p.name as usize].name.is(d.thing) {
+    if !p.open || p.op as usize != d.kind / 2 || !c.names[p.name as usize].name.is(d.thing) {
         return false;
     }
     let Ok(f) = json::fields(d.payload) else { return false };
@@ -993,7 +994,10 @@ fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
         p.document = Some(d.document);
         d.kept = true;
     }
-    p.result = Some(result);
+    // Answered: its result is the flow's (its run's code is `Success` until
+    // the publish went out), and no other response answers it.
+    c.run.code = result;
+    p.open = false;
     true
 }
 
