@@ -126,7 +126,9 @@ pub enum Step {
     /// Publish the request body (from `begin` with `Start::Operation`) on `topic`.
     Publish { qos: u8 },
     /// Wait until woken (by [`ShadowCore::deliver`]'s `wake`); report
-    /// `Success` when woken, `Timeout` when the caller's time ran out.
+    /// `Success` when woken, `Timeout` when the caller's time ran out. A
+    /// wake-up is a hint: while the operation is unanswered, the next step
+    /// is `Wait` again.
     Wait,
     /// Connect the MQTT client with the caller's parameters.
     Connect,

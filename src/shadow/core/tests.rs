@@ -254,6 +254,28 @@ fn late_answer_after_a_timeout_reaches_nobody_and_its_buffer_goes_back() {
     assert!(!c.holds(BufferId(7)));
 }
 
+/// The platform reports any wake-up of the waiting caller as `Success` (its
+/// task notification is only a hint): while unanswered the flow waits again,
+/// and an answer that came as the time ran out still counts.
+#[test]
+fn a_wake_up_without_the_answer_waits_again() {
+    let mut c = new_core();
+    let id = c.create(M, false).unwrap();
+    let token = token_of(&begin(&mut c, id, Operation::Update, "lamp", false, "{}"));
+    until_wait(&mut c, id);
+    let mut topic = Topic::new();
+    for _ in 0..3 {
+        assert_eq!(c.resume(id, Outcome::Success, &mut topic), Step::Wait, "woken, not answered: waits again");
+    }
+    let (steps, _) = deliver(&mut c, M, &t("lamp", Kind::Rejected(Operation::Update)), &format!(r#"{{"clientToken":"{token}","code":404}}"#), 1, false);
+    assert_eq!(steps, [Did::Wake { slot: id.slot }]);
+    // The wait's time ran out as the answer came: the answer is the result.
+    assert!(matches!(c.resume(id, Outcome::Timeout, &mut topic), Step::Unsubscribe { .. }), "released, not waiting");
+    let (done, end) = run(&mut c, id, ok);
+    assert!(!done.iter().any(|(s, _)| *s == Step::Wait));
+    assert_eq!(finish_code(end), (Code::Rejected(404), None));
+}
+
 #[test]
 fn get_document_is_the_callers_on_success() {
     let mut c = new_core();
