@@ -21,12 +21,13 @@
 //!   wakes it; further ones look again every tick. No priority inheritance.
 //! - The holder waits for the service's response on its task notification
 //!   (index 0, `ulTaskNotifyTake`), for the time left: the agent task's
-//!   publish callback marks the holder told in the table and notifies it,
-//!   both under the lock, so a wake-up reaches only the caller whose operation
-//!   it answers. As with the agent's waits, every wake-up is a hint (the
-//!   caller looks at its record and waits again), a notification the
-//!   application sends the task meanwhile may be taken, and a late one may be
-//!   left pending after a call.
+//!   publish callback closes the operation in the core (its answer) and
+//!   notifies the holder, both under the lock, so a wake-up reaches only the
+//!   caller whose operation it answers. As with the agent's waits, every
+//!   wake-up is a hint (the core's record says whether it was the answer: the
+//!   next step is a wait again while the operation is open), a notification
+//!   the application sends the task meanwhile may be taken, and a late one may
+//!   be left pending after a call.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_void};
@@ -75,9 +76,10 @@ const NO_APP: App = App { callback: None, user_data: 0, intercepting: false };
 #[derive(Clone, Copy)]
 struct Op {
     /// The task running an operation on the client (none: none), which alone
-    /// may use the client's buffer in [`TOPICS`], told when its response
-    /// arrived. Set and cleared by that task under the lock: a task
-    /// recorded here is inside [`flow`], so its handle is valid under the lock.
+    /// may use the client's buffer in [`TOPICS`], notified when its response
+    /// arrived (the core's record says whether it did). Set and cleared by
+    /// that task under the lock: a task recorded here is inside [`flow`], so
+    /// its handle is valid under the lock.
     holder: Waiter,
     /// A task waiting for the operation lock, woken when the holder lets go
     /// (others look again every tick). Set and cleared by that task under the
@@ -216,29 +218,6 @@ impl Shadow {
                 }
             }
             rtos::notify_take(sleep);
-        }
-    }
-
-    /// The holder of client `slot`'s operation lock waits at most `ticks` for
-    /// the service's response ([`on_publish`] marks it told and wakes it).
-    fn response(&self, slot: usize, ticks: TickType_t) -> Outcome {
-        let start = rtos::tick_count();
-        loop {
-            let left = remaining(start, ticks);
-            {
-                let mut g = self.lock();
-                let Some(op) = g.ops.get_mut(slot) else { return Outcome::Timeout };
-                if op.holder.told() {
-                    op.holder.clear_told();
-                    return Outcome::Success;
-                }
-                if left == 0 {
-                    return Outcome::Timeout;
-                }
-            }
-            // Woken by `on_publish` (or by a stale or foreign notification:
-            // the record is looked at again), or the time is up.
-            rtos::notify_take(left);
         }
     }
 }
@@ -398,8 +377,10 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
                 (mqtt, Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos: codec_qos(qos), retain: false })
             }
             Step::Barrier => (mqtt, Command::Barrier),
+            // Woken (by `on_publish`, or by a stale or foreign notification:
+            // the core waits again while the operation is open), or the time is up.
             Step::Wait => {
-                last = s.response(id.slot, ticks);
+                last = if rtos::notify_take(ticks) != 0 { Outcome::Success } else { Outcome::Timeout };
                 continue;
             }
             Step::Connect => {
@@ -483,11 +464,10 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
             let mut g = s.lock();
             let State { core, apps, ops } = &mut *g;
             let step = core.deliver(&mut delivery, |slot| {
-                // The waiting caller is marked told and woken under the
-                // lock: it is the holder now, so a caller that timed out
-                // and left, or a later one, is not woken by it.
-                if let Some(op) = ops.get_mut(slot).filter(|op| !op.holder.is_none()) {
-                    op.holder.mark_told();
+                // The waiting caller (its operation just closed) is woken
+                // under the lock: it is the holder now, so a caller that
+                // timed out and left, or a later one, is not woken by it.
+                if let Some(op) = ops.get(slot).filter(|op| !op.holder.is_none()) {
                     // SAFETY: a task recorded in `holder` exists while the
                     // lock is held (see `Op::holder`); xTaskNotify does not block.
                     unsafe { rtos::notify(op.holder.task()) };
@@ -615,8 +595,6 @@ fn flow(
         Err(code) => return Ended::Finish(code, None),
     };
     let begun = rtos::tick_count();
-    // Its record also stands for the response wait (`Shadow::response`): a
-    // response of an earlier operation that came too late is forgotten.
     let Some(mut held) = s.operation(id.slot, begun, timeout) else { return Ended::Finish(eShadowTimeout, None) };
     // An operation's request body, with our clientToken unless the document
     // has one: one exact heap block (the agent's helper), freed on return.

@@ -133,7 +133,8 @@ pub unsafe fn notify(task: *mut c_void) {
 
 /// A task waiting for something (null: none), and whether what it waits for
 /// came ("told"): the low bit of the handle, which points to an aligned TCB.
-/// Kept under a lock by the agent's callers and the shadow's operation holder.
+/// Kept under a lock by the agent's callers and the shadow's operation holder
+/// (never told: its response is the core's record, see `ffi::shadow`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Waiter(*mut c_void);
 
@@ -166,12 +167,6 @@ impl Waiter {
         if !self.0.is_null() {
             self.0 = (self.0 as usize | TOLD) as *mut c_void;
         }
-    }
-
-    /// Told no longer (the same task waits again).
-    #[cfg_attr(not(afr_subscription_management), allow(dead_code))] // The shadow's.
-    pub fn clear_told(&mut self) {
-        self.0 = self.task();
     }
 }
 

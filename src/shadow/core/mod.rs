@@ -126,7 +126,9 @@ pub enum Step {
     /// Publish the request body (from `begin` with `Start::Operation`) on `topic`.
     Publish { qos: u8 },
     /// Wait until woken (by [`ShadowCore::deliver`]'s `wake`); report
-    /// `Success` when woken, `Timeout` when the caller's time ran out.
+    /// `Success` when woken, `Timeout` when the caller's time ran out. A
+    /// wake-up is a hint: while the operation is unanswered, the next step
+    /// is `Wait` again.
     Wait,
     /// Connect the MQTT client with the caller's parameters.
     Connect,
@@ -141,7 +143,7 @@ pub enum Step {
     Detach { dedicated: bool },
 }
 
-/// A thing's callbacks, as [`Wants`] bits.
+/// A thing's callbacks, as [`Wants`] bits (those of their topics' kinds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Wants {
     pub updated: bool,
@@ -150,8 +152,12 @@ pub struct Wants {
 }
 
 impl Wants {
+    /// The kind bits ([`Kind::index`]) of the wanted callbacks' topics:
+    /// updated `update/documents` (7), deleted `delete/accepted` (4), delta
+    /// `update/delta` (6). Stored so, a registration's topics are its
+    /// callbacks' bits, and a publish's kind is the bit of its callback.
     fn bits(self) -> u8 {
-        self.updated as u8 | (self.deleted as u8) << 1 | (self.delta as u8) << 2
+        (self.updated as u8) << 7 | (self.deleted as u8) << 4 | (self.delta as u8) << 6
     }
 }
 
@@ -268,17 +274,16 @@ struct Pending {
     op: Operation,
     name: u8,
     keep: bool,
-    was_kept: bool,
-    /// Responses may answer it: from its publish to the end of its wait.
+    /// Responses may answer it: from its publish until one did (its result
+    /// is then the run's `code`) or its wait ended.
     open: bool,
     token: Text<MAX_TOKEN>,
-    result: Option<Code>,
     document: Option<Document>,
 }
 
 impl Pending {
     const NONE: Pending =
-        Pending { op: Operation::Update, name: 0, keep: false, was_kept: false, open: false, token: Text::new(), result: None, document: None };
+        Pending { op: Operation::Update, name: 0, keep: false, open: false, token: Text::new(), document: None };
 }
 
 /// Which flow a client runs. `repr(u8)`: `Idle` is tag 0, so an idle client
@@ -307,8 +312,6 @@ enum Phase {
     Acquire,
     /// After a connect: every topic in use is subscribed again (cursor `at`).
     Resubscribe,
-    /// The request is to go out.
-    Publish,
     /// The PUBLISH is out.
     Publishing,
     Waiting,
@@ -363,11 +366,6 @@ impl Run {
         out: 0,
         code: Code::Success,
     };
-}
-
-/// The topics of callbacks ([`Wants`] bits: updated, deleted, delta) as kind bits (7, 4, 6).
-fn callback_kinds(bits: u8) -> u8 {
-    (bits & 1) << 7 | (bits & 2) << 3 | (bits & 4) << 4
 }
 
 /// `repr(C)`, in this order: what a handle's lookup reads (`in_use`,
@@ -627,7 +625,7 @@ impl<T: Copy> ShadowCore<T> {
         // Between operations it is closed (`open` false) and holds no
         // document (`end`, `retire`, `new`): only the rest is set.
         let p = &mut c.pending;
-        (p.op, p.name, p.keep, p.was_kept, p.result) = (op, n as u8, keep, was_kept, None);
+        (p.op, p.name, p.keep) = (op, n as u8, keep);
         p.token.clear();
         match write_request(op, doc, out, &mut p.token, id, next) {
             Ok((len, generated)) => {
@@ -652,19 +650,21 @@ impl<T: Copy> ShadowCore<T> {
         let known = self.find_name(id.slot, thing.as_bytes());
         let c = &self.clients[id.slot];
         let (_, with_callbacks) = self.count_names(id.slot);
+        // A new name has none.
+        let had = known.and_then(|n| c.names.get(n)).map_or(0, |e| e.callbacks);
         let n = match known {
-            Some(n) if c.names[n].callbacks != 0 || want == 0 => n,
+            Some(n) if had != 0 || want == 0 => n,
             // Nothing registered, nothing wanted: only the barrier.
             _ if want == 0 => NO_NAME as usize,
             _ if with_callbacks >= THINGS => return Err(Code::Failure),
-            _ => self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?,
+            Some(n) => n,
+            None => self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?,
         };
         let c = &mut self.clients[id.slot];
-        let had = c.names.get(n).map_or(0, |e| e.callbacks);
         c.registering = record;
         let r = &mut c.run;
         (r.flow, r.name, r.qos, r.want) = (Flow::Register, n as u8, 1, want);
-        (r.mask, r.release) = (callback_kinds(want & !had), callback_kinds(had & !want));
+        (r.mask, r.release) = (want & !had, had & !want);
         Ok(())
     }
 
@@ -768,8 +768,15 @@ impl<T: Copy> ShadowCore<T> {
                             r.mask = (0..8).fold(0, |m, k| m | ((e.uses[k] > 0) as u8) << k);
                             continue;
                         }
+                        if r.phase == Phase::Acquire && r.flow == Flow::Operation {
+                            // Its topics held: the request goes out.
+                            r.phase = Phase::Publishing;
+                            let p = &mut c.pending;
+                            p.open = true;
+                            *topic = Some((n, Kind::Request(p.op).index()));
+                            return Step::Publish { qos: r.qos };
+                        }
                         r.phase = match r.phase {
-                            Phase::Acquire if r.flow == Flow::Operation => Phase::Publish,
                             Phase::Acquire => Phase::Release,
                             _ => Phase::End,
                         };
@@ -817,26 +824,20 @@ impl<T: Copy> ShadowCore<T> {
                     }
                     *topic = None;
                 }
-                Phase::Publish => {
-                    r.phase = Phase::Publishing;
-                    let p = &mut c.pending;
-                    p.open = true;
-                    *topic = Some((n, Kind::Request(p.op).index()));
-                    return Step::Publish { qos: r.qos };
-                }
                 Phase::Publishing | Phase::Waiting => {
+                    // Still open: not answered (an answer closed it and set `code`).
                     let p = &mut c.pending;
-                    match (p.result, outcome) {
+                    if p.open && outcome == Outcome::Success {
+                        r.phase = Phase::Waiting;
+                        return Step::Wait;
+                    }
+                    if r.phase == Phase::Publishing && outcome != Outcome::Success {
                         // A response that came before the publish failed does
                         // not count: the result stands only with a sent request.
-                        (Some(result), Outcome::Success) => r.code = result,
-                        (None, Outcome::Success) => {
-                            r.phase = Phase::Waiting;
-                            return Step::Wait;
-                        }
-                        (_, o) if r.phase == Phase::Publishing => r.code = o,
-                        (Some(result), _) => r.code = result,
-                        (None, _) => r.code = Code::Timeout,
+                        r.code = outcome;
+                    } else if p.open {
+                        // The wait ended unanswered.
+                        r.code = Code::Timeout;
                     }
                     // Late answers reach nobody from now on.
                     p.open = false;
@@ -850,12 +851,13 @@ impl<T: Copy> ShadowCore<T> {
                             return Step::ReturnBuffer { buffer: d.buffer };
                         }
                     }
-                    let (keep, was_kept, bit) = (p.keep, p.was_kept, 1u8 << p.op as usize);
+                    let (keep, bit) = (p.keep, 1u8 << p.op as usize);
                     r.phase = Phase::Release;
                     r.mask = 3 << (2 * p.op as usize);
                     if !keep {
                         c.names[n].kept &= !bit;
-                    } else if was_kept || self.may_keep(slot, n) {
+                    } else if self.may_keep(slot, n) {
+                        // (A pair kept before is kept still: the name's `kept` has its bit.)
                         self.clients[slot].names[n].kept |= bit;
                         self.clients[slot].run.mask = 0;
                     }
@@ -955,14 +957,15 @@ impl<T: Copy> ShadowCore<T> {
                 wake(slot);
             }
             // update/documents, delete/accepted, update/delta ([`Kind::index`]).
+            // A callback's bit is its topic's kind ([`Wants::bits`]).
             let want = match d.kind {
-                7 => Some((0, Callback::Updated)),
-                4 => Some((1, Callback::Deleted)),
-                6 => Some((2, Callback::Delta)),
+                7 => Some(Callback::Updated),
+                4 => Some(Callback::Deleted),
+                6 => Some(Callback::Delta),
                 _ => None,
             };
-            if let Some((bit, callback)) = want {
-                let found = c.names.iter().find(|n| n.callbacks & (1 << bit) != 0 && n.name.is(d.thing));
+            if let Some(callback) = want {
+                let found = c.names.iter().find(|n| n.callbacks & (1 << d.kind) != 0 && n.name.is(d.thing));
                 if let Some(e) = found {
                     d.calling = callback != Callback::Deleted;
                     return Delivered::Call { slot, callback, record: e.record };
@@ -976,7 +979,7 @@ impl<T: Copy> ShadowCore<T> {
 /// operation and clientToken); if so its result (and a Get's document) is kept.
 fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
     let p = &mut c.pending;
-    if !p.open || p.op as usize != d.kind / 2 || p.result.is_some() || !c.names.get(p.name as usize).is_some_and(|e| e.name.is(d.thing)) {
+    if !p.open || p.op as usize != d.kind / 2 || !c.names.get(p.name as usize).is_some_and(|e| e.name.is(d.thing)) {
         return false;
     }
     let Ok(f) = json::fields(d.payload) else { return false };
@@ -993,7 +996,10 @@ fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
         p.document = Some(d.document);
         d.kept = true;
     }
-    p.result = Some(result);
+    // Answered: its result is the flow's (its run's code is `Success` until
+    // the publish went out), and no other response answers it.
+    c.run.code = result;
+    p.open = false;
     true
 }
 

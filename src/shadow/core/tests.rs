@@ -254,6 +254,28 @@ fn late_answer_after_a_timeout_reaches_nobody_and_its_buffer_goes_back() {
     assert!(!c.holds(BufferId(7)));
 }
 
+/// The platform reports any wake-up of the waiting caller as `Success` (its
+/// task notification is only a hint): while unanswered the flow waits again,
+/// and an answer that came as the time ran out still counts.
+#[test]
+fn a_wake_up_without_the_answer_waits_again() {
+    let mut c = new_core();
+    let id = c.create(M, false).unwrap();
+    let token = token_of(&begin(&mut c, id, Operation::Update, "lamp", false, "{}"));
+    until_wait(&mut c, id);
+    let mut topic = Topic::new();
+    for _ in 0..3 {
+        assert_eq!(c.resume(id, Outcome::Success, &mut topic), Step::Wait, "woken, not answered: waits again");
+    }
+    let (steps, _) = deliver(&mut c, M, &t("lamp", Kind::Rejected(Operation::Update)), &format!(r#"{{"clientToken":"{token}","code":404}}"#), 1, false);
+    assert_eq!(steps, [Did::Wake { slot: id.slot }]);
+    // The wait's time ran out as the answer came: the answer is the result.
+    assert!(matches!(c.resume(id, Outcome::Timeout, &mut topic), Step::Unsubscribe { .. }), "released, not waiting");
+    let (done, end) = run(&mut c, id, ok);
+    assert!(!done.iter().any(|(s, _)| *s == Step::Wait));
+    assert_eq!(finish_code(end), (Code::Rejected(404), None));
+}
+
 #[test]
 fn get_document_is_the_callers_on_success() {
     let mut c = new_core();
@@ -388,6 +410,29 @@ fn kept_subscriptions_stay_and_are_not_subscribed_again() {
     assert_eq!(finish_code(end).0, Code::Success);
     assert_eq!(unsubscribes(&done).len(), 2);
     assert_eq!(c.uses(id, "lamp", Kind::Accepted(Operation::Update)), 0);
+}
+
+#[test]
+fn a_kept_pair_kept_again_stays_when_names_are_short() {
+    let mut c = new_core();
+    let id = c.create(M, false).unwrap();
+    let keep = |c: &mut Core, thing: &str| {
+        let tok = token_of(&begin(c, id, Operation::Update, thing, true, "{}"));
+        let subscribed = subscribes(&until_wait(c, id)).len();
+        deliver(c, M, &t(thing, Kind::Accepted(Operation::Update)), &format!(r#"{{"clientToken":"{tok}"}}"#), 1, false);
+        let (done, end) = run(c, id, ok);
+        assert_eq!(finish_code(end).0, Code::Success);
+        (subscribed, unsubscribes(&done).len())
+    };
+    // Names fill up: a fourth thing's pair is not kept (the free names are
+    // those of the things with callbacks still to come and the next operation).
+    for thing in ["a", "b", "c"] {
+        assert_eq!(keep(&mut c, thing), (2, 0));
+    }
+    assert_eq!(keep(&mut c, "d"), (2, 2));
+    // A pair kept before is kept again, however few names are free.
+    assert_eq!(keep(&mut c, "a"), (0, 0));
+    assert_eq!(c.uses(id, "a", Kind::Accepted(Operation::Update)), 1);
 }
 
 #[test]
