@@ -155,7 +155,8 @@ fn pass(
     let now = rtos::tick_count();
     let (mut flooded, mut paused) = (false, false);
     for (client, conn) in conns.iter_mut().enumerate() {
-        if let Some(link) = conn.link.as_mut().filter(|_| core.is_open(client)) {
+        // (`received` reads only a connection the core reads: open, not closing.)
+        if let Some(link) = conn.link.as_mut() {
             match core.received(client, &mut LinkReader(link), now, &mut CPool) {
                 RxStatus::Budget => flooded = true,
                 RxStatus::Paused => paused = true,
