@@ -268,10 +268,12 @@ enum Op<O> {
     Opening(Option<ManuallyDrop<O>>),
     /// Waiting for the broker or for its packet to be sent.
     Waiting,
-    /// Finished; `told`: its Complete action was handed out.
+    /// Finished. Its Complete action is due while its bit of
+    /// `Client::ready` is set: set once, as it becomes `Done` (`finish` from
+    /// `Opening` or `Waiting`, `done` on a free slot), cleared as `poll`
+    /// hands the Complete out; no flag of its own says it was handed out.
     Done {
         result: Result<(), Failure>,
-        told: bool,
     },
     /// The caller gave up; the late answer frees the slot.
     Abandoned,
@@ -685,7 +687,7 @@ where
     #[inline(never)]
     fn done(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, slot: u16, result: Result<(), Failure>) -> u16 {
         if let Some(op) = c.ops.get_mut(slot as usize) {
-            *op = Op::Done { result, told: false };
+            *op = Op::Done { result };
             c.ready |= 1 << slot;
         }
         slot
@@ -1442,8 +1444,7 @@ where
                 let slot = c.ready.trailing_zeros() as u16;
                 c.ready &= c.ready - 1;
                 match c.ops.get_mut(slot as usize) {
-                    Some(Op::Done { told, .. }) if !*told => {
-                        *told = true;
+                    Some(Op::Done { .. }) => {
                         return Some(Next { client, action: Action::Complete { slot } });
                     }
                     Some(Op::Opening(open)) => {
@@ -1470,7 +1471,7 @@ fn finish<O>(ops: &mut [Op<O>], slot: u16, result: Result<(), Failure>) -> u32 {
         Op::Abandoned => *op = Op::Free,
         Op::Free | Op::Done { .. } => {} // Ends once.
         Op::Opening(_) | Op::Waiting => {
-            *op = Op::Done { result, told: false };
+            *op = Op::Done { result };
             return 1 << slot;
         }
     }
