@@ -209,9 +209,13 @@ fn perform(
 /// Sends one packet (one `send_all` call for both kinds); a pool buffer goes back after.
 #[inline(never)]
 fn send(conn: &mut Conn, out: Out<PoolBuf>) -> bool {
+    let small;
     let bytes = match &out {
         Out::Buf { buf, len } => buf.as_ref().get(..*len),
-        Out::Small { bytes, len } => bytes.get(..*len as usize),
+        Out::Small { word, len } => {
+            small = word.to_le_bytes();
+            small.get(..*len as usize)
+        }
     };
     let ok = match (conn.link.as_mut(), bytes) {
         (Some(link), Some(bytes)) => link.send_all(bytes).is_ok(),
