@@ -190,7 +190,7 @@ impl Rig {
                             self.pool.give(buf);
                             b.get(..len.min(4)).map(|h| h.to_vec()).unwrap_or_default()
                         }
-                        Out::Small { bytes, len } => bytes[..(len as usize).min(4)].to_vec(),
+                        Out::Small { word, len } => word.to_le_bytes()[..(len as usize).min(4)].to_vec(),
                     };
                     self.record_id(client, &first);
                     self.reports.push((client, complete));

@@ -174,8 +174,13 @@ pub enum Command<'a, O, CB> {
 pub enum Out<B> {
     /// A packet in a pool buffer (the first `len` bytes).
     Buf { buf: B, len: usize },
-    /// A packet of a few bytes (acknowledgements, PINGREQ, DISCONNECT).
-    Small { bytes: [u8; 4], len: u8 },
+    /// A packet of a few bytes (acknowledgements, PINGREQ, DISCONNECT):
+    /// `len` of the bytes of `word` in memory order (`u32::to_le_bytes`).
+    /// A word, not a byte array, as the small queue keeps it: the action's
+    /// words stay words where `poll` builds one and the task stores it in
+    /// its batch (an array's bytes were taken apart and put together again
+    /// there, and the values kept across `poll`'s client loop spilled).
+    Small { word: u32, len: u8 },
 }
 
 /// A received publish for the application: the buffer and where its parts are.
@@ -268,10 +273,12 @@ enum Op<O> {
     Opening(Option<ManuallyDrop<O>>),
     /// Waiting for the broker or for its packet to be sent.
     Waiting,
-    /// Finished; `told`: its Complete action was handed out.
+    /// Finished. Its Complete action is due while its bit of
+    /// `Client::ready` is set: set once, as it becomes `Done` (`finish` from
+    /// `Opening` or `Waiting`, `done` on a free slot), cleared as `poll`
+    /// hands the Complete out; no flag of its own says it was handed out.
     Done {
         result: Result<(), Failure>,
-        told: bool,
     },
     /// The caller gave up; the late answer frees the slot.
     Abandoned,
@@ -368,9 +375,11 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     /// The length of a publish dropped for want of a buffer (`DUE_DROPPED`), for the log.
     dropped: usize,
     generation: u32,
-    /// Acknowledgements and PINGREQ, sent before queued packets. Receiving
-    /// pauses while it is full, so that an acknowledgement always has room.
-    small: [[u8; 4]; SMALL_QUEUE],
+    /// Acknowledgements and PINGREQ, sent before queued packets, each in a
+    /// word (its bytes in memory order, as [`Out::Small`] carries it).
+    /// Receiving pauses while it is full, so that an acknowledgement always
+    /// has room.
+    small: [u32; SMALL_QUEUE],
     rx: Rx<B>,
     session: Session<OPS, QOS2_IN>,
     ops: [Op<O>; OPS],
@@ -436,7 +445,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             callback: None,
             close: (CloseReason::Requested, false),
             close_after_queue: (CloseReason::Requested, false),
-            small: [[0; 4]; SMALL_QUEUE],
+            small: [0; SMALL_QUEUE],
             dropped: 0,
             rx_used: 0,
             ready: 0,
@@ -458,7 +467,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
     fn push_small(&mut self, bytes: [u8; 4]) -> bool {
         let n = &mut self.due[DUE_SMALL];
         let Some(e) = self.small.get_mut(*n as usize) else { return false };
-        *e = bytes;
+        *e = u32::from_le_bytes(bytes);
         *n += 1;
         true
     }
@@ -693,7 +702,7 @@ where
     #[inline(never)]
     fn done(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, slot: u16, result: Result<(), Failure>) -> u16 {
         if let Some(op) = c.ops.get_mut(slot as usize) {
-            *op = Op::Done { result, told: false };
+            *op = Op::Done { result };
             c.ready |= 1 << slot;
         }
         slot
@@ -1399,9 +1408,11 @@ where
                     DUE_DELIVER => return Some(Next { client, action: Action::Deliver }),
                     DUE_DROPPED => return Some(Next { client, action: Action::Dropped { len: c.dropped } }),
                     DUE_SMALL => {
-                        let bytes = c.small[0];
+                        let word = c.small[0];
                         c.small.copy_within(1.., 0);
-                        return Some(Next { client, action: Action::Send { out: Out::Small { bytes, len: 2 + bytes[1] }, complete: None } });
+                        // The length is 2 and the second byte's.
+                        let len = 2 + (word >> 8) as u8;
+                        return Some(Next { client, action: Action::Send { out: Out::Small { word, len }, complete: None } });
                     }
                     DUE_SEND => {
                         let slot = c.to_send.trailing_zeros() as u16;
@@ -1418,7 +1429,7 @@ where
                     }
                     // Asked for (or a late CONNACK): after everything queued, DISCONNECT, then the close.
                     DUE_DISCONNECT => {
-                        return Some(Next { client, action: Action::Send { out: Out::Small { bytes: DISCONNECT, len: 2 }, complete: None } })
+                        return Some(Next { client, action: Action::Send { out: Out::Small { word: u32::from_le_bytes(DISCONNECT), len: 2 }, complete: None } })
                     }
                     DUE_CLOSE_AFTER_QUEUE => {
                         let (reason, graceful) = c.close_after_queue;
@@ -1441,8 +1452,7 @@ where
                 let slot = c.ready.trailing_zeros() as u16;
                 c.ready &= c.ready - 1;
                 match c.ops.get_mut(slot as usize) {
-                    Some(Op::Done { told, .. }) if !*told => {
-                        *told = true;
+                    Some(Op::Done { .. }) => {
                         return Some(Next { client, action: Action::Complete { slot } });
                     }
                     Some(Op::Opening(open)) => {
@@ -1469,7 +1479,7 @@ fn finish<O>(ops: &mut [Op<O>], slot: u16, result: Result<(), Failure>) -> u32 {
         Op::Abandoned => *op = Op::Free,
         Op::Free | Op::Done { .. } => {} // Ends once.
         Op::Opening(_) | Op::Waiting => {
-            *op = Op::Done { result, told: false };
+            *op = Op::Done { result };
             return 1 << slot;
         }
     }

@@ -164,7 +164,7 @@ impl Model {
                             self.r.pool.give(buf);
                             b
                         }
-                        Out::Small { bytes, len } => bytes[..len as usize].to_vec(),
+                        Out::Small { word, len } => word.to_le_bytes()[..len as usize].to_vec(),
                     };
                     let kind = bytes[0] & 0xF0;
                     if matches!(kind, 0x30 | 0x80 | 0xA0) && (kind != 0x30 || bytes[0] & 0x06 != 0)

@@ -196,7 +196,7 @@ impl Rig {
                             self.pool.give(buf);
                             b
                         }
-                        Out::Small { bytes, len } => bytes[..len as usize].to_vec(),
+                        Out::Small { word, len } => word.to_le_bytes()[..len as usize].to_vec(),
                     };
                     self.did.push(Did::Sent(client, bytes));
                     self.core

@@ -155,7 +155,8 @@ fn pass(
     let now = rtos::tick_count();
     let (mut flooded, mut paused) = (false, false);
     for (client, conn) in conns.iter_mut().enumerate() {
-        if let Some(link) = conn.link.as_mut().filter(|_| core.is_open(client)) {
+        // (`received` reads only a connection the core reads: open, not closing.)
+        if let Some(link) = conn.link.as_mut() {
             match core.received(client, &mut LinkReader(link), now, &mut CPool) {
                 RxStatus::Budget => flooded = true,
                 RxStatus::Paused => paused = true,
@@ -208,9 +209,13 @@ fn perform(
 /// Sends one packet (one `send_all` call for both kinds); a pool buffer goes back after.
 #[inline(never)]
 fn send(conn: &mut Conn, out: Out<PoolBuf>) -> bool {
+    let small;
     let bytes = match &out {
         Out::Buf { buf, len } => buf.as_ref().get(..*len),
-        Out::Small { bytes, len } => bytes.get(..*len as usize),
+        Out::Small { word, len } => {
+            small = word.to_le_bytes();
+            small.get(..*len as usize)
+        }
     };
     let ok = match (conn.link.as_mut(), bytes) {
         (Some(link), Some(bytes)) => link.send_all(bytes).is_ok(),
