@@ -89,6 +89,20 @@ pub enum CloseReason {
     Oversized,
 }
 
+/// A received packet's body is malformed ([`Session::received_small`]'s errors).
+impl From<DecodeError> for CloseReason {
+    fn from(e: DecodeError) -> Self {
+        CloseReason::Malformed(e)
+    }
+}
+
+/// A received packet is out of place ([`Session::received_small`]'s errors).
+impl From<ProtocolViolation> for CloseReason {
+    fn from(v: ProtocolViolation) -> Self {
+        CloseReason::Protocol(v)
+    }
+}
+
 /// Why an operation failed (AFR reports `eMQTTAgentFailure` for all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
@@ -1177,27 +1191,31 @@ where
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         header: FixedHeader,
         buf: Option<B>,
-        now: u32,
+        _now: u32, // (Unused: no received packet's handling reads the clock.)
         pool: &mut P,
     ) -> Result<(), CloseReason> {
         // One session call for every packet and one reply; a publish read
         // into a buffer keeps its buffer until it is delivered or given back.
         let len = header.remaining_len as usize;
         let reply = if header.packet_type != PacketType::Publish {
-            let packet = wire::decode_body(&header, c.rx.small.get(..len).unwrap_or(&[])).map_err(CloseReason::Malformed)?;
-            // The session ends the operation an acknowledgement answers
-            // where it knows how (its slot here, at once); a CONNACK's comes
-            // back in the reply (it may end the connection).
-            let Client { session, ops, ready, subs, .. } = &mut *c;
+            // The session checks the body and answers it in one match (a
+            // malformed body is `Malformed`, a packet out of place `Protocol`),
+            // and ends the operation an acknowledgement answers where it
+            // knows how (its slot here, at once); a CONNACK's comes back in
+            // the reply (it may end the connection).
+            let Client { session, ops, ready, subs, rx, .. } = &mut *c;
             // (The closure inlined: measured 4 bytes less; it runs where
             // the session knows the outcome.)
-            let reply = session
-                .received_from_server(&packet, now, #[inline(always)] |token: Token, outcome| {
+            let reply = session.received_small::<CloseReason>(
+                header.packet_type,
+                rx.small.get(..len).unwrap_or(&[]),
+                #[inline(always)]
+                |token: Token, outcome| {
                     let granted = outcome != Outcome::SubscriptionRefused;
                     drop_subs(subs, Unsub::Answered { slot: token, granted });
                     *ready |= finish(ops, token, if granted { Ok(()) } else { Err(Failure::SubscriptionRefused) });
-                })
-                .map_err(CloseReason::Protocol)?;
+                },
+            )?;
             if let Some(code) = reply.connack {
                 Self::connack(c, code, pool);
             }

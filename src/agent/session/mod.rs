@@ -6,7 +6,7 @@
 //! the connection. Time is a wrapping `u32` tick count, as FreeRTOS keeps it.
 
 use crate::mqtt::codec::client::FromServer;
-use crate::mqtt::codec::{ConnectReturnCode, Packet, PacketType, QoS, SubAckCode};
+use crate::mqtt::codec::{ConnectReturnCode, DecodeError, Packet, PacketType, QoS, SubAckCode};
 
 /// Identifies the caller's operation that a packet completes: the agent's
 /// op slot, below `OPS` (each slot has at most one packet in flight).
@@ -59,8 +59,8 @@ pub enum Ack {
 }
 
 /// What to do about a received packet, besides ending the operation that
-/// it answers (which [`Session::received_from_server`] ends itself, through
-/// its `complete`).
+/// it answers (which [`Session::received_small`] and
+/// [`Session::received_from_server`] end themselves, through their `complete`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Reply {
     /// An acknowledgement to send.
@@ -317,8 +317,8 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     }
 
     /// A packet arrived from the broker (the full codec's [`Packet`]; the
-    /// agent decodes with the client codec and calls
-    /// [`received_from_server`](Self::received_from_server)): its reply,
+    /// agent hands a packet other than PUBLISH to
+    /// [`received_small`](Self::received_small) undecoded): its reply,
     /// with the operation it ended (a packet ends one at most).
     pub fn received(
         &mut self,
@@ -359,7 +359,10 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     /// then (a CONNACK's, the connect's, is the reply's `connack`). (Called where each answer is known, its
     /// outcome a constant there: the agent's completion needs no dispatch
     /// on a returned value.)
-    #[inline(always)]
+    ///
+    /// For a decoded packet (tests, the fuzz model, [`received`](Self::received)):
+    /// the agent calls [`received_small`](Self::received_small) with the
+    /// undecoded body, which the tests check against this.
     pub fn received_from_server(
         &mut self,
         packet: &FromServer,
@@ -423,6 +426,122 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
             }
             FromServer::Publish(p) => return self.received_publish(p.qos, p.packet_id, p.dup),
             FromServer::ConnAck(_) => return Err(ProtocolViolation::UnexpectedPacket),
+        }
+        Ok(r)
+    }
+
+    /// A packet other than PUBLISH arrived from the broker, as the agent has
+    /// it: its type (from a header [`FixedHeader::parse`](crate::mqtt::codec::FixedHeader::parse)
+    /// read) and its body, of exactly the header's length. The body is
+    /// checked and the packet answered in one match on the type: the
+    /// result, errors included, is the client codec's
+    /// [`decode_body`](crate::mqtt::codec::client::decode_body) (`E` from
+    /// its [`DecodeError`]) and then [`received_from_server`](Self::received_from_server)
+    /// (`E` from its [`ProtocolViolation`]) on the decoded packet; the tests
+    /// compare the two on every input they generate. (No decoded value in
+    /// between, matched a second time: measured smaller.)
+    #[inline(always)]
+    pub fn received_small<E: From<DecodeError> + From<ProtocolViolation>>(
+        &mut self,
+        kind: PacketType,
+        body: &[u8],
+        complete: impl FnOnce(Token, Outcome),
+    ) -> Result<Reply, E> {
+        // In each arm the body's checks come first (in decode_body's order),
+        // then the state's: a malformed packet is malformed in any state.
+        let mut r = Reply::default();
+        let connected = self.state == State::Connected;
+        match kind {
+            PacketType::ConnAck => {
+                let [flags, code] = *body else {
+                    return Err(E::from(if body.len() < 2 { DecodeError::Truncated } else { DecodeError::LengthMismatch }));
+                };
+                if flags & 0xfe != 0 {
+                    return Err(E::from(DecodeError::InvalidConnackFlags));
+                }
+                let code = ConnectReturnCode::try_from(code)?;
+                if flags != 0 && code != ConnectReturnCode::Accepted {
+                    return Err(E::from(DecodeError::SessionPresentWithError));
+                }
+                if !matches!(self.state, State::AwaitingConnAck { .. }) {
+                    return Err(E::from(ProtocolViolation::UnexpectedPacket));
+                }
+                // Refused, the connection stays until the agent closes it.
+                self.state = if code == ConnectReturnCode::Accepted { State::Connected } else { State::Open };
+                r.connack = Some(code);
+            }
+            PacketType::PingResp => {
+                if !body.is_empty() {
+                    return Err(E::from(DecodeError::LengthMismatch));
+                }
+                if !connected {
+                    return Err(E::from(ProtocolViolation::UnexpectedPacket));
+                }
+                self.ping_sent = None;
+            }
+            // The six acknowledgements: one id, then a SUBACK's return codes
+            // (the others end after their id).
+            PacketType::PubAck
+            | PacketType::PubRec
+            | PacketType::PubRel
+            | PacketType::PubComp
+            | PacketType::UnsubAck
+            | PacketType::SubAck => {
+                let (id, codes) = match *body {
+                    [a, b, ref codes @ ..] if a | b != 0 => (u16::from_be_bytes([a, b]), codes),
+                    [_, _, ..] => return Err(E::from(DecodeError::ZeroPacketId)),
+                    _ => return Err(E::from(DecodeError::Truncated)),
+                };
+                let outcome = if kind == PacketType::SubAck {
+                    let Some(&first) = codes.first() else { return Err(E::from(DecodeError::EmptySuback)) };
+                    for &b in codes {
+                        SubAckCode::try_from(b)?;
+                    }
+                    // We send one filter per SUBSCRIBE, so the first code
+                    // is the answer (checked above: 0, 1, 2 or 0x80).
+                    match first {
+                        0 => Outcome::Granted(QoS::AtMostOnce),
+                        1 => Outcome::Granted(QoS::AtLeastOnce),
+                        2 => Outcome::Granted(QoS::ExactlyOnce),
+                        _ => Outcome::SubscriptionRefused,
+                    }
+                } else if !codes.is_empty() {
+                    return Err(E::from(DecodeError::LengthMismatch));
+                } else {
+                    Outcome::Done
+                };
+                if !connected {
+                    return Err(E::from(ProtocolViolation::UnexpectedPacket));
+                }
+                if kind == PacketType::PubRel {
+                    // Incoming QoS 2, step 3: the id may be reused by the broker from now on.
+                    for i in self.inbound_qos2.iter_mut().filter(|i| **i == id) {
+                        *i = 0; // (Ids are unique in the table: one at most.)
+                    }
+                    r.send = Some(Ack::PubComp(id));
+                    return Ok(r);
+                }
+                // PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK: as in received_connected.
+                let rec = kind == PacketType::PubRec;
+                if rec {
+                    r.send = Some(Ack::PubRel(id));
+                }
+                // (The id is not 0: no free slot matches.)
+                let waiting = self.in_flight.iter_mut().zip(self.expect.iter_mut()).enumerate();
+                let Some((i, (f, e))) = waiting.into_iter().find(|(_, (f, _))| **f == id) else { return Ok(r) };
+                if *e as u8 != kind as u8 && !(rec && *e == Expect::PubComp) {
+                    return Err(E::from(ProtocolViolation::MismatchedAck));
+                }
+                if rec {
+                    *e = Expect::PubComp;
+                } else {
+                    *f = 0;
+                    complete(i as Token, outcome);
+                }
+            }
+            // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT: never from a
+            // server (and PUBLISH: not here).
+            _ => return Err(E::from(DecodeError::UnexpectedPacket)),
         }
         Ok(r)
     }
