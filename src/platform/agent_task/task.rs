@@ -7,6 +7,7 @@
 //! for the next wake-up.
 
 use core::ffi::c_void;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use super::{agent, Agent, CPool, Callback, OpenRequest, PoolBuf, BROKERS, SUBS};
 use crate::agent::core::{Action, CloseReason, Delivery, Next, Out, Reader, Report as Did, RxStatus};
@@ -190,7 +191,7 @@ fn perform(
 ) {
     let Slot::Act(Next { client, action }) = core::mem::replace(slot, Slot::Done) else { return };
     let did = match action {
-        Action::Open { open } => open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open)),
+        Action::Open { open } => open_connection(&mut conns[client], &agent.tls_failure[client], core::mem::ManuallyDrop::into_inner(open)),
         Action::Send { out, complete } => Did::Sent { complete, ok: send(&mut conns[client], out) },
         Action::Close { close: (reason, graceful) } => return close(agent, &mut conns[client], client, reason, graceful),
         Action::Complete { slot } => return agent.complete(client, slot),
@@ -258,11 +259,14 @@ fn open_link(socket: Socket, _tls: TlsRequest<'_>) -> Result<Link, u8> {
     Ok(Link::Plain(socket))
 }
 
-/// Opens a client's connection (TCP, then TLS), without the lock: other
-/// callers keep submitting meanwhile.
+/// Opens a client's connection (TCP, then TLS) into its `conn`, without the
+/// lock: other callers keep submitting meanwhile. `tls_failure` is the
+/// client's `MQTT_AGENT_GetTLSError` code (0 from the start, then why the
+/// open failed). Both are the client's own places, indexed once by `perform`
+/// (as for a send or a close), not the tables and the client's index.
 #[inline(never)] // Its frame only while it runs: the task's own frame stays small (TLS needs the room).
-fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenRequest) -> Did {
-    agent.set_tls_failure(client, 0);
+fn open_connection(conn: &mut Conn, tls_failure: &AtomicU8, open: OpenRequest) -> Did {
+    tls_failure.store(0, Ordering::Relaxed);
     // Read where it lies; the request is freed once, when `open` goes.
     let (port, is_ip) = (open.port, open.is_ip());
     let host = open.host();
@@ -285,12 +289,12 @@ fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenR
     };
     match opened {
         Ok(link) => {
-            conns[client].wakeup = link.set_wakeup(socket_wakeup);
-            conns[client].link = Some(link);
+            conn.wakeup = link.set_wakeup(socket_wakeup);
+            conn.link = Some(link);
             Did::Opened
         }
         Err(code) => {
-            agent.set_tls_failure(client, code);
+            tls_failure.store(code, Ordering::Relaxed);
             Did::OpenFailed
         }
     }
