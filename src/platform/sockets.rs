@@ -91,7 +91,9 @@ unsafe impl Send for Socket {}
 fn parse_ipv4(s: &[u8]) -> Option<u32> {
     // state: 0 a part starts, 1 after its '+', 2 after a digit.
     let (mut address, mut parts, mut value, mut state) = (0u32, 0u32, 0u32, 0u8);
-    for i in 0..=s.len() {
+    // A plain range, not 0..=len (whose iterator carries an exhausted flag);
+    // len + 1 cannot overflow (a slice's length is at most isize::MAX).
+    for i in 0..s.len() + 1 {
         // A '.' after the last byte ends the last part as the others.
         let c = s.get(i).copied().unwrap_or(b'.');
         let digit = c.wrapping_sub(b'0');
