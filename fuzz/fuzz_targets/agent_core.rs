@@ -99,10 +99,12 @@ impl Reader for Wire {
     }
 }
 
-type Core = AgentCore<Buf, u8, u8, CLIENTS, OPS, SUBS, FILTER>;
+type Core<'c> = AgentCore<'c, Buf, u8, u8, CLIENTS, OPS, SUBS, FILTER>;
+const KEEP_ALIVE: KeepAlive = KeepAlive { interval: 50, timeout: 10 };
+type Table = [Client<Buf, u8, u8, OPS, SUBS, FILTER>; CLIENTS];
 
-struct Rig {
-    core: Core,
+struct Rig<'c> {
+    core: Core<'c>,
     pool: TestPool,
     wires: [Wire; CLIENTS],
     now: u32,
@@ -121,12 +123,10 @@ struct Rig {
     kept: Vec<Buf>,
 }
 
-impl Rig {
-    fn new() -> Self {
-        let keep_alive = KeepAlive { interval: 50, timeout: 10 };
-        let clients: Vec<_> = (0..CLIENTS).map(|_| Client::new(keep_alive)).collect();
-        let mut core = Core::new(clients.into_boxed_slice(), 64).expect("CLIENTS clients");
-        let handles = [core.create(), core.create()];
+impl<'c> Rig<'c> {
+    fn new(table: &'c mut Table) -> Self {
+        let mut core = Core::new(table, 64);
+        let handles = [core.create(KEEP_ALIVE), core.create(KEEP_ALIVE)];
         Rig {
             core,
             pool: TestPool::default(),
@@ -216,7 +216,7 @@ impl Rig {
         // A deleted client's slot, once free, gets a new client.
         for c in 0..CLIENTS {
             if self.handles[c].is_some_and(|(i, g)| !self.core.live(i, g)) {
-                if let Some((i, g)) = self.core.create() {
+                if let Some((i, g)) = self.core.create(KEEP_ALIVE) {
                     self.handles[i] = Some((i, g));
                 }
             }
@@ -251,7 +251,8 @@ fn id_or(ids: &[u16], pick: u8) -> [u8; 2] {
 
 fuzz_target!(|data: &[u8]| {
     let mut p = Program(data);
-    let mut r = Rig::new();
+    let mut table: Table = [const { Client::new() }; CLIENTS];
+    let mut r = Rig::new(&mut table);
     let mut steps = 0;
     while !p.0.is_empty() && steps < 400 {
         steps += 1;

@@ -5,7 +5,7 @@
 //! over-allocating and keeping the original pointer just below the aligned block.
 
 use core::alloc::{GlobalAlloc, Layout};
-use core::mem::{size_of, MaybeUninit};
+use core::mem::size_of;
 use core::ptr;
 
 extern "C" {
@@ -40,39 +40,6 @@ pub fn try_boxed_bytes(src: &[u8], zeros: usize) -> Option<alloc::boxed::Box<[u8
         ptr::write_bytes(block.add(src.len()), 0, zeros);
         Some(alloc::boxed::Box::from_raw(ptr::slice_from_raw_parts_mut(block, len)))
     }
-}
-
-/// `n` values, each written into its place in one heap block of the exact
-/// size by `init` (which writes the place it is given, `MaybeUninit::write`,
-/// and returns it written); `None` when the heap cannot hold them (no `Vec`
-/// growth code, no abort on a full heap). No value passes through a stack
-/// frame: `init` builds it where it stays.
-///
-/// # Safety
-/// `init` must initialise the place it is given (`MaybeUninit::write`) and
-/// return that place: the block is taken as `n` initialised values. (A safe
-/// closure could return some other `&mut T`, e.g. a leaked box, and leave
-/// its place uninitialised, so the function cannot be safe.)
-pub unsafe fn try_boxed_slice_init<T>(n: usize, mut init: impl FnMut(&mut MaybeUninit<T>) -> &mut T) -> Option<alloc::boxed::Box<[T]>> {
-    let layout = Layout::array::<T>(n).ok()?;
-    let block = if layout.size() == 0 {
-        ptr::NonNull::<T>::dangling().as_ptr()
-    } else {
-        // SAFETY: the layout's size is not zero.
-        unsafe { alloc::alloc::alloc(layout) as *mut T }
-    };
-    if block.is_null() {
-        return None;
-    }
-    for i in 0..n {
-        // SAFETY: `block` has room for `n` values of T (or T has no size), so
-        // slot `i` is valid, aligned and not reached through anything else
-        // while `init` holds it; `MaybeUninit<T>` has T's layout.
-        init(unsafe { &mut *block.add(i).cast::<MaybeUninit<T>>() });
-    }
-    // SAFETY: `init` wrote all `n` values (the caller's guarantee);
-    // the box frees the block with the layout it was allocated with (`[T]` of `n`).
-    Some(unsafe { alloc::boxed::Box::from_raw(ptr::slice_from_raw_parts_mut(block, n)) })
 }
 
 /// `value` in a heap block of its own; `None` (and `value` dropped) when the

@@ -91,7 +91,9 @@ unsafe impl Send for Socket {}
 fn parse_ipv4(s: &[u8]) -> Option<u32> {
     // state: 0 a part starts, 1 after its '+', 2 after a digit.
     let (mut address, mut parts, mut value, mut state) = (0u32, 0u32, 0u32, 0u8);
-    for i in 0..=s.len() {
+    // A plain range, not 0..=len (whose iterator carries an exhausted flag);
+    // len + 1 cannot overflow (a slice's length is at most isize::MAX).
+    for i in 0..s.len() + 1 {
         // A '.' after the last byte ends the last part as the others.
         let c = s.get(i).copied().unwrap_or(b'.');
         let digit = c.wrapping_sub(b'0');
@@ -133,7 +135,8 @@ impl Socket {
             return Err(NetError::NoSocket);
         }
         let socket = Socket { raw, send_timeout: send_timeout_ticks };
-        socket.set_ticks(SOCKETS_SO_SNDTIMEO, send_timeout_ticks);
+        // SAFETY: the option value is a TickType_t (u32) that lives through the call.
+        unsafe { Self::set(socket.raw, SOCKETS_SO_SNDTIMEO, &send_timeout_ticks as *const u32 as *const c_void, core::mem::size_of::<u32>()) };
         if let Some(tls) = tls {
             socket.set_tls_options(tls, host, !is_ip)?;
         }
@@ -151,55 +154,63 @@ impl Socket {
         // Reads never block the agent task: it waits for data itself. (A timeout
         // option of 0 means "forever" in AFR, hence the non-blocking option.)
         // SAFETY: SOCKETS_SO_NONBLOCK takes no value.
-        unsafe { SOCKETS_SetSockOpt(socket.raw, 0, SOCKETS_SO_NONBLOCK, ptr::null(), 0) };
+        unsafe { Self::set(socket.raw, SOCKETS_SO_NONBLOCK, ptr::null(), 0) };
         Ok(socket)
     }
 
     fn set_tls_options(&self, tls: &PortTls, host: &CStr, sni: bool) -> Result<(), NetError> {
-        self.option(SOCKETS_SO_REQUIRE_TLS, ptr::null(), 0)?;
-        if let Some(pem) = tls.trusted_pem() {
-            self.option(SOCKETS_SO_TRUSTED_SERVER_CERTIFICATE, pem.as_ptr() as *const c_void, pem.len())?;
-        }
-        if sni {
-            // The NUL-terminated name and its length with the NUL, as AFR passed them.
-            let host = host.to_bytes_with_nul();
-            self.option(SOCKETS_SO_SERVER_NAME_INDICATION, host.as_ptr() as *const c_void, host.len())?;
-        }
-        if tls.aws_alpn() {
-            let protocols: [*const c_char; 1] = [AWS_IOT_ALPN.as_ptr() as *const c_char];
-            // The value is the array of names; the length is their count.
-            self.option(SOCKETS_SO_ALPN_PROTOCOLS, protocols.as_ptr() as *const c_void, protocols.len())?;
+        // SAFETY (each option): its value as `set` requires, alive through the call.
+        unsafe {
+            self.option(SOCKETS_SO_REQUIRE_TLS, ptr::null(), 0)?;
+            if let Some(pem) = tls.trusted_pem() {
+                self.option(SOCKETS_SO_TRUSTED_SERVER_CERTIFICATE, pem.as_ptr() as *const c_void, pem.len())?;
+            }
+            if sni {
+                // The NUL-terminated name and its length with the NUL, as AFR passed them.
+                let host = host.to_bytes_with_nul();
+                self.option(SOCKETS_SO_SERVER_NAME_INDICATION, host.as_ptr() as *const c_void, host.len())?;
+            }
+            if tls.aws_alpn() {
+                let protocols: [*const c_char; 1] = [AWS_IOT_ALPN.as_ptr() as *const c_char];
+                // The value is the array of names; the length is their count.
+                self.option(SOCKETS_SO_ALPN_PROTOCOLS, protocols.as_ptr() as *const c_void, protocols.len())?;
+            }
         }
         Ok(())
     }
 
-    #[inline(never)]
-    fn option(&self, option: i32, value: *const c_void, len: usize) -> Result<(), NetError> {
-        // SAFETY: `value` points to `len` bytes (or the option's own form, above)
-        // that live through the call; the port copies what it keeps.
-        let rc = unsafe { SOCKETS_SetSockOpt(self.raw, 0, option, value, len) };
-        if rc == 0 {
+    /// A TLS option the connect needs: refused, no connect.
+    ///
+    /// # Safety
+    /// As [`set`](Self::set).
+    unsafe fn option(&self, option: i32, value: *const c_void, len: usize) -> Result<(), NetError> {
+        // SAFETY: this function's contract is `set`'s.
+        if unsafe { Self::set(self.raw, option, value, len) } {
             Ok(())
         } else {
             Err(NetError::TlsOptionRefused(option))
         }
     }
 
-    fn set_ticks(&self, option: i32, ticks: u32) {
-        // SAFETY: the option value is a TickType_t (u32) that lives through the call.
-        unsafe {
-            SOCKETS_SetSockOpt(self.raw, 0, option, &ticks as *const u32 as *const c_void, core::mem::size_of::<u32>());
-        }
+    /// `SOCKETS_SetSockOpt` at level 0: true when the port took the option.
+    /// One call site for every option the library sets (each call passes
+    /// four registers, not a fifth argument on the stack).
+    ///
+    /// # Safety
+    /// `value` is what `option` takes: `len` bytes, or the option's own form
+    /// (NULL, a function pointer, the ALPN array), alive through the call
+    /// (the port copies what it keeps).
+    #[inline(never)]
+    unsafe fn set(raw: Socket_t, option: i32, value: *const c_void, len: usize) -> bool {
+        // SAFETY: per this function's contract.
+        unsafe { SOCKETS_SetSockOpt(raw, 0, option, value, len) == 0 }
     }
 
     /// Asks the port to call `callback` when data arrives. False when the port
     /// has no wake-up support (the agent then polls).
     pub fn set_wakeup(&self, callback: WakeupCallback) -> bool {
         // SAFETY: AFR passes the function pointer itself as the option value.
-        let rc = unsafe {
-            SOCKETS_SetSockOpt(self.raw, 0, SOCKETS_SO_WAKEUP_CALLBACK, callback as *const c_void, core::mem::size_of::<*const c_void>())
-        };
-        rc == 0
+        unsafe { Self::set(self.raw, SOCKETS_SO_WAKEUP_CALLBACK, callback as *const c_void, core::mem::size_of::<*const c_void>()) }
     }
 
     /// Sends all of `data`, waiting while the socket's buffer is full for at

@@ -209,6 +209,19 @@ pub struct Delivery<B, CB, const SUBS: usize> {
     pub subscribers: Vec<CB, SUBS>,
     /// The connect callback, for when no subscription callback matched.
     pub fallback: Option<CB>,
+    /// Never 0: every other field with spare values has 0 among its valid
+    /// ones, so this one gives `Option<Delivery>`'s `None` the value 0 (a
+    /// never-created client is all zero bytes, see [`Client::new`]).
+    pub present: Present,
+}
+
+/// A word whose only value is 1 (see [`Delivery::present`]). A word, not a
+/// byte: the compiler takes the field with the most spare values for
+/// `Option`'s `None`, and `fallback`'s tag may be a word too (the platform's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Present {
+    Yes = 1,
 }
 
 /// What the platform must do next, for the client [`AgentCore::poll`] gives
@@ -388,6 +401,7 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     rx_used: usize,
     /// The length of a publish dropped for want of a buffer (`DUE_DROPPED`), for the log.
     dropped: usize,
+    /// The handles' generation less `FIRST_GENERATION` (see `handle_generation`).
     generation: u32,
     /// Acknowledgements and PINGREQ, sent before queued packets, each in a
     /// word (its bytes in memory order, as [`Out::Small`] carries it).
@@ -411,6 +425,7 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
 /// `mqttconfigMAX_PARALLEL_OPS`, `SUBS` and `FILTER` the subscription
 /// manager's size and longest filter.
 pub struct AgentCore<
+    'c,
     B,
     CB,
     O,
@@ -419,36 +434,27 @@ pub struct AgentCore<
     const SUBS: usize,
     const FILTER: usize,
 > {
-    /// `CLIENTS` entries, made one at a time in a heap block by the platform
-    /// (no `Vec` growth code in the image): the whole table moved through a
-    /// stack frame would not fit a small task's stack.
-    clients: alloc::boxed::Box<[Client<B, CB, O, OPS, SUBS, FILTER>]>,
+    /// `CLIENTS` entries, the platform's table: a static one, all zero bytes
+    /// (`.bss`) until used, so that no code builds it (see [`Client::new`]).
+    clients: &'c mut [Client<B, CB, O, OPS, SUBS, FILTER>],
     rx_budget: usize,
 }
 
 impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
     Client<B, CB, O, OPS, SUBS, FILTER>
 {
-    /// Writes a client never created yet into `slot` (a place in the
-    /// platform's table block) and returns it. Out of line, with the place as
-    /// its argument: the client is built there, not on the caller's stack
-    /// and then copied (a stack copy of its templates and a memcpy per part
-    /// when inlined into the platform's allocation loop).
-    #[inline(never)]
-    pub fn init(slot: &mut core::mem::MaybeUninit<Self>, keep_alive: KeepAlive) -> &mut Self {
-        slot.write(Self::new(keep_alive))
-    }
-
-    /// A client never created yet.
-    #[inline]
-    pub fn new(keep_alive: KeepAlive) -> Self {
+    /// A client never created yet. Every field's value is zero bytes
+    /// (the keep-alive is set by `create`), so that a static table of them
+    /// sits in `.bss`: no code builds it (no struct literal written field by
+    /// field, no copy through a stack frame).
+    pub const fn new() -> Self {
         Client {
             allocated: false,
             deleting: false,
             delete_slot: None,
-            generation: crate::handle::FIRST_GENERATION,
-            session: Session::new(keep_alive),
-            ops: core::array::from_fn(|_| Op::Free),
+            generation: 0,
+            session: Session::new(KeepAlive { interval: 0, timeout: 0 }),
+            ops: [const { Op::Free }; OPS],
             packets: [const { None }; OPS],
             to_send: 0,
             on_sent: 0,
@@ -465,6 +471,13 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             ready: 0,
             due: [0; 8],
         }
+    }
+
+    /// The generation its handles carry: `generation` counts from 0 (the
+    /// handles' first, `FIRST_GENERATION`); a retired slot's is `u32::MAX`,
+    /// which gives 0, no handle's.
+    fn handle_generation(&self) -> u32 {
+        self.generation.wrapping_add(crate::handle::FIRST_GENERATION)
     }
 
     /// The connection is open and not being closed: it is read and timed.
@@ -564,39 +577,41 @@ const DISCONNECT: [u8; 4] = [0xE0, 0x00, 0, 0];
 /// Acknowledgements and PINGREQ waiting to go out, per client.
 const SMALL_QUEUE: usize = 4;
 
-impl<B, CB, O, const CLIENTS: usize, const OPS: usize, const SUBS: usize, const FILTER: usize>
-    AgentCore<B, CB, O, CLIENTS, OPS, SUBS, FILTER>
+impl<'c, B, CB, O, const CLIENTS: usize, const OPS: usize, const SUBS: usize, const FILTER: usize>
+    AgentCore<'c, B, CB, O, CLIENTS, OPS, SUBS, FILTER>
 where
     B: AsRef<[u8]> + AsMut<[u8]>,
     CB: Copy,
 {
-    /// `clients`: `CLIENTS` new [`Client`]s (else `None`); `rx_budget`:
-    /// bytes read from one client per receive pass.
-    pub fn new(clients: alloc::boxed::Box<[Client<B, CB, O, OPS, SUBS, FILTER>]>, rx_budget: usize) -> Option<Self> {
+    /// A core over `clients` (new [`Client`]s); `rx_budget`: bytes read
+    /// from one client per receive pass.
+    pub fn new(clients: &'c mut [Client<B, CB, O, OPS, SUBS, FILTER>; CLIENTS], rx_budget: usize) -> Self {
         const { assert!(OPS <= 32, "mqttconfigMAX_PARALLEL_OPS is at most 32 (a bit per slot)") };
-        (clients.len() == CLIENTS).then(|| AgentCore { clients, rx_budget: rx_budget.max(1) })
+        AgentCore { clients, rx_budget: rx_budget.max(1) }
     }
 
     // ------------------------------------------------------------- handles
 
-    /// A new client: its index and generation; `None` when all exist.
-    pub fn create(&mut self) -> Option<(usize, u32)> {
-        // A retired slot (generation 0) is never handed out again.
+    /// A new client, with the keep-alive timing `keep_alive`: its index and
+    /// generation; `None` when all exist.
+    pub fn create(&mut self, keep_alive: KeepAlive) -> Option<(usize, u32)> {
+        // A retired slot (generation u32::MAX) is never handed out again.
         let (index, c) = self
             .clients
             .iter_mut()
             .enumerate()
-            .find(|(_, c)| !c.allocated && c.generation != 0)?;
+            .find(|(_, c)| !c.allocated && c.generation != u32::MAX)?;
         c.allocated = true;
         c.deleting = false;
-        Some((index, c.generation))
+        c.session.set_keep_alive(keep_alive);
+        Some((index, c.handle_generation()))
     }
 
     /// The client of `(index, generation)` if it is live and not being deleted.
     pub fn live(&self, index: usize, generation: u32) -> bool {
         self.clients
             .get(index)
-            .is_some_and(|c| c.allocated && !c.deleting && c.generation == generation)
+            .is_some_and(|c| c.allocated && !c.deleting && c.handle_generation() == generation)
     }
 
     // ------------------------------------------------------------ commands
@@ -858,7 +873,8 @@ where
     /// generations ran out, never again).
     fn free_client(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>) {
         c.allocated = false;
-        c.generation = crate::handle::next_generation(c.generation).unwrap_or(0);
+        // The next handle generation, less FIRST_GENERATION; u32::MAX (retired) when none is left.
+        c.generation = crate::handle::next_generation(c.handle_generation()).unwrap_or(0).wrapping_sub(crate::handle::FIRST_GENERATION);
         c.deleting = false;
         c.delete_slot = None;
     }
@@ -1245,7 +1261,7 @@ where
                     // Built where it stays; the subscribers are found into it (no
                     // list returned and copied with the delivery).
                     c.due[DUE_DELIVER] = 1;
-                    let d = c.delivery.insert(Delivery { buf, qos, topic: p.topic, payload: p.payload, subscribers: Vec::new(), fallback: None });
+                    let d = c.delivery.insert(Delivery { buf, qos, topic: p.topic, payload: p.payload, subscribers: Vec::new(), fallback: None, present: Present::Yes });
                     let name = d.buf.as_ref().get(p.topic.0..p.topic.0 + p.topic.1).unwrap_or(&[]);
                     Self::matching(&c.subs, name, &mut d.subscribers);
                     if d.subscribers.is_empty() {

@@ -21,6 +21,10 @@ pub const CONNECT: Token = Token::MAX;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Expect {
+    /// Nothing (a slot without a packet in flight, whose id is 0): the
+    /// value of a session that was never used (all its bytes 0, so that a
+    /// table of clients is ready in `.bss` with no code to build it).
+    Nothing = 0,
     /// QoS 1 PUBLISH → PUBACK.
     PubAck = PacketType::PubAck as u8,
     /// QoS 2 PUBLISH → PUBREC (then we send PUBREL).
@@ -178,17 +182,24 @@ fn elapsed(now: u32, since: u32) -> u32 {
 }
 
 impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
+    /// A session never used. Apart from `keep_alive`, every field's value
+    /// is zero (the first packet id, 1, comes from skipping 0 in `begin`).
     pub const fn new(keep_alive: KeepAlive) -> Self {
         Self {
             state: State::Closed,
             keep_alive,
             last_sent: 0,
             ping_sent: None,
-            next_packet_id: 1,
+            next_packet_id: 0,
             in_flight: [0; OPS],
-            expect: [Expect::PubAck; OPS],
+            expect: [Expect::Nothing; OPS],
             inbound_qos2: [0; QOS2_IN],
         }
+    }
+
+    /// Sets the keep-alive timing (a client's session, at its creation).
+    pub fn set_keep_alive(&mut self, keep_alive: KeepAlive) {
+        self.keep_alive = keep_alive;
     }
 
     pub fn is_connected(&self) -> bool {

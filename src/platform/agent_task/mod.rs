@@ -74,19 +74,26 @@ pub struct CPtr(pub *mut c_void);
 unsafe impl Send for CPtr {}
 
 /// An application callback as the core keeps it (it only copies it around).
+/// Its tag is a word whose values are the two largest, so that the value
+/// after them, `Option<Callback>`'s `None`, is 0, as a never-created
+/// client's zero bytes need (see `CLIENTS`). (A byte tag numbered from 1 did
+/// that too, but moving callbacks and actions byte-wise cost the agent task
+/// 33 instructions per QoS 1 round trip; rustc's own tag is a word too.)
 #[derive(Clone, Copy)]
+#[repr(u32)]
 pub enum Callback {
     /// A subscription's callback and its context.
     #[cfg(afr_subscription_management)]
-    Publish(MQTTPublishCallback_t, CPtr),
+    Publish(MQTTPublishCallback_t, CPtr) = u32::MAX - 1,
     /// The connect callback (`pxCallback`) and its `pvUserData`.
-    Connect(MQTTAgentCallback_t, CPtr),
+    Connect(MQTTAgentCallback_t, CPtr) = u32::MAX,
 }
 
 pub use crate::platform::link::{Open, OpenRequest};
 
 pub type Command<'a> = agent_core::Command<'a, OpenRequest, Callback>;
-type Core = AgentCore<PoolBuf, Callback, OpenRequest, BROKERS, OPS, SUBS, FILTER>;
+type Core = AgentCore<'static, PoolBuf, Callback, OpenRequest, BROKERS, OPS, SUBS, FILTER>;
+type Client = agent_core::Client<PoolBuf, Callback, OpenRequest, OPS, SUBS, FILTER>;
 
 /// How a caller's command ended: one byte (the first three are the C API's
 /// `MQTTAgentReturnCode_t` values), not a `Result` of two enums, so that the
@@ -153,6 +160,23 @@ static AGENT: Agent = Agent {
     task: AtomicPtr::new(core::ptr::null_mut()),
     tls_failure: [const { AtomicU8::new(0) }; BROKERS],
 };
+/// The clients' table, all zero bytes: in `.bss`, built by no code
+/// (`Client::new`); lent to AGENT's core once, by `create_agent`.
+///
+/// On the device its section is named as `.bss` (the standard linker
+/// scripts' `*(.bss*)`), which makes a value that is not all zero bytes a
+/// build error ("BSS section … cannot have non-zero bytes") rather than
+/// kilobytes of flash in `.data` (e.g. after a change of an enum's layout
+/// made a never-created client's `None` a byte other than 0).
+// SAFETY (the attribute): only the section's name changes: an ordinary
+// zero-filled section of writable data, where the value goes anyway.
+#[cfg_attr(target_os = "none", link_section = ".bss.afr_mqtt_clients")]
+static CLIENTS: Clients = Clients(UnsafeCell::new([const { Client::new() }; BROKERS]));
+struct Clients(UnsafeCell<[Client; BROKERS]>);
+// SAFETY: reached once, by `create_agent` (INIT claimed, READY false), which
+// lends it to AGENT's core for good; then only through the core, as `Agent` says.
+unsafe impl Sync for Clients {}
+
 /// AGENT's core is written.
 static READY: AtomicBool = AtomicBool::new(false);
 /// 0: not initialised, 1: a task initialises, 2: initialised (task running).
@@ -194,13 +218,10 @@ pub fn init() -> bool {
 #[inline(never)]
 fn create_agent() -> bool {
     if !READY.load(Ordering::Acquire) {
-        let keep_alive = KeepAlive { interval: mqtt::KEEP_ALIVE_ACTUAL_INTERVAL_TICKS, timeout: mqtt::KEEP_ALIVE_TIMEOUT_TICKS };
-        // SAFETY: `Client::init` writes the place it is given (`MaybeUninit::write`) and returns it.
-        let clients = unsafe { crate::platform::heap::try_boxed_slice_init(BROKERS, |slot| agent_core::Client::init(slot, keep_alive)) };
-        let Some(core) = clients.and_then(|clients| Core::new(clients, RX_BUDGET)) else { return false };
         // SAFETY: INIT is 1, so this task alone initialises, and READY is
-        // false, so nobody reaches AGENT's shared part yet.
-        unsafe { (*AGENT.shared.get()).core.write(core) };
+        // false, so nobody reaches AGENT's shared part yet; nor CLIENTS,
+        // which is reached here only, once (READY is set below, for good).
+        unsafe { (*AGENT.shared.get()).core.write(Core::new(&mut *CLIENTS.0.get(), RX_BUDGET)) };
         READY.store(true, Ordering::Release);
     }
     // Published before the task starts: the task finds it at once. (When the
@@ -365,7 +386,8 @@ impl Agent {
 
     /// Allocates a client; `None` when `mqttconfigMAX_BROKERS` exist already.
     pub fn create(&self) -> Option<*mut c_void> {
-        let (index, generation) = self.lock().core().create()?;
+        let keep_alive = KeepAlive { interval: mqtt::KEEP_ALIVE_ACTUAL_INTERVAL_TICKS, timeout: mqtt::KEEP_ALIVE_TIMEOUT_TICKS };
+        let (index, generation) = self.lock().core().create(keep_alive)?;
         self.set_tls_failure(index, 0);
         Some(handle_of(index, generation))
     }

@@ -6,7 +6,8 @@
 //! once more before it sleeps, so that an answer already there is not left
 //! for the next wake-up.
 
-use core::ffi::{c_void, CStr};
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use super::{agent, Agent, CPool, Callback, OpenRequest, PoolBuf, BROKERS, SUBS};
 use crate::agent::core::{Action, CloseReason, Delivery, Next, Out, Reader, Report as Did, RxStatus};
@@ -191,7 +192,7 @@ fn perform(
 ) {
     let Slot::Act(Next { client, action }) = core::mem::replace(slot, Slot::Done) else { return };
     let did = match action {
-        Action::Open { open } => open_connection(agent, conns, client, core::mem::ManuallyDrop::into_inner(open)),
+        Action::Open { open } => open_connection(&mut conns[client], &agent.tls_failure[client], core::mem::ManuallyDrop::into_inner(open)),
         Action::Send { out, complete } => Did::Sent { complete, ok: send(&mut conns[client], out) },
         Action::Close { close: (reason, graceful) } => return close(agent, &mut conns[client], client, reason, graceful),
         Action::Complete { slot } => return agent.complete(client, slot),
@@ -234,9 +235,9 @@ type TlsRequest<'a> = Option<&'a crate::platform::link::TlsRequest>;
 /// connect's timeout), else the socket itself (plain, or TLS by the port).
 /// `Err` carries the `MQTTAgentTLSError_t` code.
 #[cfg(feature = "tls")]
-fn open_link(socket: Socket, host: &CStr, is_ip: bool, tls: TlsRequest<'_>) -> Result<Link, u8> {
+fn open_link(socket: Socket, tls: TlsRequest<'_>) -> Result<Link, u8> {
     match tls.filter(|_| !TLS_BY_SOCKETS_PORT) {
-        Some(request) => open_tls(socket, host.to_bytes_with_nul(), is_ip, request),
+        Some(request) => open_tls(socket, request),
         None => Ok(Link::Plain(socket)),
     }
 }
@@ -244,26 +245,33 @@ fn open_link(socket: Socket, host: &CStr, is_ip: bool, tls: TlsRequest<'_>) -> R
 /// The library's TLS over a connected socket. Apart and never inlined: the
 /// TLS stream passes through this frame (hundreds of bytes), which a plain
 /// connection's open would otherwise carry too (the agent task's peak stack).
-/// `host` with its NUL: read here as before the host became a `CStr` (a
-/// `CStr::to_str` here made this frame 40 bytes larger, 3,516 against 3,476).
+/// The host name and whether it is an IP address are read here from the
+/// request (two arguments: none passed on the stack by `open_connection`,
+/// whose frame lies under this one). The host with its NUL, as before the
+/// host became a `CStr` (a `CStr::to_str` here made this frame 40 bytes
+/// larger, 3,516 against 3,476).
 #[cfg(feature = "tls")]
 #[inline(never)]
-fn open_tls(socket: Socket, host: &[u8], is_ip: bool, request: &crate::platform::link::TlsRequest) -> Result<Link, u8> {
+fn open_tls(socket: Socket, request: &crate::platform::link::TlsRequest) -> Result<Link, u8> {
     use crate::platform::tls::{open, Failure};
+    let host = request.host().to_bytes_with_nul();
     let name = host.strip_suffix(&[0]).and_then(|h| core::str::from_utf8(h).ok()).ok_or(Failure::BadServerName as u8)?;
-    open(socket, name, is_ip, request).map(Link::Tls).map_err(|f| f as u8)
+    open(socket, name, request.is_ip(), request).map(Link::Tls).map_err(|f| f as u8)
 }
 
 #[cfg(not(feature = "tls"))]
-fn open_link(socket: Socket, _host: &CStr, _is_ip: bool, _tls: TlsRequest<'_>) -> Result<Link, u8> {
+fn open_link(socket: Socket, _tls: TlsRequest<'_>) -> Result<Link, u8> {
     Ok(Link::Plain(socket))
 }
 
-/// Opens a client's connection (TCP, then TLS), without the lock: other
-/// callers keep submitting meanwhile.
+/// Opens a client's connection (TCP, then TLS) into its `conn`, without the
+/// lock: other callers keep submitting meanwhile. `tls_failure` is the
+/// client's `MQTT_AGENT_GetTLSError` code (0 from the start, then why the
+/// open failed). Both are the client's own places, indexed once by `perform`
+/// (as for a send or a close), not the tables and the client's index.
 #[inline(never)] // Its frame only while it runs: the task's own frame stays small (TLS needs the room).
-fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenRequest) -> Did {
-    agent.set_tls_failure(client, 0);
+fn open_connection(conn: &mut Conn, tls_failure: &AtomicU8, open: OpenRequest) -> Did {
+    tls_failure.store(0, Ordering::Relaxed);
     // Read where it lies; the request is freed once, when `open` goes.
     let (port, is_ip) = (open.port, open.is_ip());
     let host = open.host();
@@ -272,7 +280,7 @@ fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenR
     // TLS by the Secure Sockets port: AFR v1.4.7's options before SOCKETS_Connect.
     let port_tls: Option<&PortTls> = tls.filter(|_| TLS_BY_SOCKETS_PORT);
     let opened = match Socket::connect(host, is_ip, port, send_timeout.max(1), port_tls) {
-        Ok(socket) => open_link(socket, host, is_ip, tls),
+        Ok(socket) => open_link(socket, tls),
         Err(e) => Err(match (e, port_tls.is_some()) {
             (NetError::TlsOptionRefused(option), _) => {
                 crate::platform::log::debug(format_args!(
@@ -286,12 +294,12 @@ fn open_connection(agent: &Agent, conns: &mut [Conn], client: usize, open: OpenR
     };
     match opened {
         Ok(link) => {
-            conns[client].wakeup = link.set_wakeup(socket_wakeup);
-            conns[client].link = Some(link);
+            conn.wakeup = link.set_wakeup(socket_wakeup);
+            conn.link = Some(link);
             Did::Opened
         }
         Err(code) => {
-            agent.set_tls_failure(client, code);
+            tls_failure.store(code, Ordering::Relaxed);
             Did::OpenFailed
         }
     }
@@ -328,7 +336,7 @@ fn qos_to_c(qos: QoS) -> MQTTQoS_t {
 fn deliver(slot: &mut Option<Delivery<PoolBuf, Callback, SUBS>>) {
     // Read where it lies (no copy of the callback lists); only the buffer
     // is taken out, at the end.
-    let Some(Delivery { buf, qos, topic, payload, subscribers, fallback }) = slot.as_ref() else { return };
+    let Some(Delivery { buf, qos, topic, payload, subscribers, fallback, .. }) = slot.as_ref() else { return };
     let (qos, topic, payload) = (*qos, *topic, *payload);
     let base = buf.as_ref().as_ptr();
     // Made once, as the connect callback takes it; a subscription callback
