@@ -99,7 +99,7 @@ impl Reader for Wire {
     }
 }
 
-type Core<'c> = AgentCore<'c, Buf, u8, u8, CLIENTS, OPS, SUBS, FILTER>;
+type Core<'c> = AgentCore<&'c mut [Client<Buf, u8, u8, OPS, SUBS, FILTER>], Buf, u8, u8, CLIENTS, OPS, SUBS, FILTER>;
 const KEEP_ALIVE: KeepAlive = KeepAlive { interval: 50, timeout: 10 };
 type Table = [Client<Buf, u8, u8, OPS, SUBS, FILTER>; CLIENTS];
 

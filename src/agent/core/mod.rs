@@ -18,7 +18,9 @@
 //! since are named tests in `tests.rs`.
 #![forbid(unsafe_code)]
 
+use core::marker::PhantomData;
 use core::mem::ManuallyDrop;
+use core::ops::DerefMut;
 
 use heapless::Vec;
 
@@ -425,7 +427,7 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
 /// `mqttconfigMAX_PARALLEL_OPS`, `SUBS` and `FILTER` the subscription
 /// manager's size and longest filter.
 pub struct AgentCore<
-    'c,
+    T,
     B,
     CB,
     O,
@@ -436,8 +438,11 @@ pub struct AgentCore<
 > {
     /// `CLIENTS` entries, the platform's table: a static one, all zero bytes
     /// (`.bss`) until used, so that no code builds it (see [`Client::new`]).
-    clients: &'c mut [Client<B, CB, O, OPS, SUBS, FILTER>],
+    /// `T` owns or borrows it: `&'static mut [Client]` on the device, a
+    /// `Box` in tests (so that each test frees its own).
+    clients: T,
     rx_budget: usize,
+    _client: PhantomData<fn() -> Client<B, CB, O, OPS, SUBS, FILTER>>,
 }
 
 impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
@@ -577,17 +582,19 @@ const DISCONNECT: [u8; 4] = [0xE0, 0x00, 0, 0];
 /// Acknowledgements and PINGREQ waiting to go out, per client.
 const SMALL_QUEUE: usize = 4;
 
-impl<'c, B, CB, O, const CLIENTS: usize, const OPS: usize, const SUBS: usize, const FILTER: usize>
-    AgentCore<'c, B, CB, O, CLIENTS, OPS, SUBS, FILTER>
+impl<T, B, CB, O, const CLIENTS: usize, const OPS: usize, const SUBS: usize, const FILTER: usize>
+    AgentCore<T, B, CB, O, CLIENTS, OPS, SUBS, FILTER>
 where
+    T: DerefMut<Target = [Client<B, CB, O, OPS, SUBS, FILTER>]>,
     B: AsRef<[u8]> + AsMut<[u8]>,
     CB: Copy,
 {
     /// A core over `clients` (new [`Client`]s); `rx_budget`: bytes read
     /// from one client per receive pass.
-    pub fn new(clients: &'c mut [Client<B, CB, O, OPS, SUBS, FILTER>; CLIENTS], rx_budget: usize) -> Self {
+    pub fn new(clients: T, rx_budget: usize) -> Self {
         const { assert!(OPS <= 32, "mqttconfigMAX_PARALLEL_OPS is at most 32 (a bit per slot)") };
-        AgentCore { clients, rx_budget: rx_budget.max(1) }
+        debug_assert_eq!(clients.len(), CLIENTS);
+        AgentCore { clients, rx_budget: rx_budget.max(1), _client: PhantomData }
     }
 
     // ------------------------------------------------------------- handles

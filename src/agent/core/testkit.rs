@@ -107,7 +107,7 @@ pub type Cb = u8;
 /// What the platform needs to open a connection: a label.
 pub type Open = &'static str;
 
-pub type Core = AgentCore<'static, TestBuf, Cb, Open, CLIENTS, OPS, SUBS, FILTER>;
+pub type Core = AgentCore<std::boxed::Box<[Client<TestBuf, Cb, Open, OPS, SUBS, FILTER>]>, TestBuf, Cb, Open, CLIENTS, OPS, SUBS, FILTER>;
 
 /// Something the platform was told to do, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,8 +149,7 @@ impl Rig {
 
     pub fn with_pool(buffers: u32) -> Self {
         Rig {
-            // The table outlives the rig (a test's few kilobytes, left to the process's end).
-            core: Core::new(std::boxed::Box::leak(std::boxed::Box::new([const { Client::new() }; CLIENTS])), 256),
+            core: Core::new(std::boxed::Box::new([const { Client::new() }; CLIENTS]), 256),
             pool: TestPool::new(buffers),
             wires: Default::default(),
             now: 1000,

@@ -92,7 +92,7 @@ pub enum Callback {
 pub use crate::platform::link::{Open, OpenRequest};
 
 pub type Command<'a> = agent_core::Command<'a, OpenRequest, Callback>;
-type Core = AgentCore<'static, PoolBuf, Callback, OpenRequest, BROKERS, OPS, SUBS, FILTER>;
+type Core = AgentCore<&'static mut [Client], PoolBuf, Callback, OpenRequest, BROKERS, OPS, SUBS, FILTER>;
 type Client = agent_core::Client<PoolBuf, Callback, OpenRequest, OPS, SUBS, FILTER>;
 
 /// How a caller's command ended: one byte (the first three are the C API's
