@@ -21,18 +21,12 @@ impl Topic {
         Topic { len: 0, bytes: [0; MAX_TOPIC] }
     }
     pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..self.len as usize).unwrap_or(&[])
+        // (`len` never exceeds the buffer: `write` bounds it.)
+        &self.bytes[..(self.len as usize).min(MAX_TOPIC)]
     }
     /// The topic as text (tests, logs; the firmware sends bytes).
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(self.as_bytes()).unwrap_or("")
-    }
-    fn push(&mut self, part: &[u8]) {
-        let at = self.len as usize;
-        if let Some(dst) = self.bytes.get_mut(at..at + part.len()) {
-            dst.copy_from_slice(part);
-            self.len += part.len() as u8;
-        }
     }
 }
 
@@ -120,20 +114,27 @@ const TAIL_TEXT: &[u8] = b"update/acceptedupdate/rejectedget/acceptedget/rejecte
 const TAILS: [(u8, u8); 11] = [(0, 15), (15, 15), (30, 12), (42, 12), (54, 15), (69, 15), (84, 12), (96, 16), (0, 6), (30, 3), (54, 6)];
 
 /// The tail of kind `index` (empty for no kind).
+#[inline(never)] // Two callers (building, parsing): one copy.
 fn tail(index: usize) -> &'static [u8] {
-    let (at, len) = TAILS.get(index).copied().unwrap_or((0, 0));
-    TAIL_TEXT.get(at as usize..(at + len) as usize).unwrap_or(&[])
+    let (at, len) = TAILS.get(index).map_or((0, 0), |&(at, len)| (at as usize, len as usize));
+    TAIL_TEXT.get(at..at + len).unwrap_or(&[])
 }
 
 /// Writes the topic of kind `index` ([`Kind::index`]) for `thing` (a valid
 /// thing name) into `t`, in place: a topic is 165 bytes, built where it is used.
 pub fn write(thing: &[u8], index: usize, t: &mut Topic) {
-    t.len = 0;
-    // Cannot overflow: MAX_TOPIC covers the longest name and suffix. (Plain
-    // copies rather than `write!`: no formatting machinery in the firmware.)
-    for part in [&b"$aws/things/"[..], thing, b"/shadow/", tail(index)] {
-        t.push(part);
-    }
+    // Four copies at offsets bounded by construction (a name of at most
+    // MAX_THING_NAME, a tail of at most 16: MAX_TOPIC covers both), so no
+    // length checks and no list of parts. (Plain copies rather than `write!`:
+    // no formatting machinery in the firmware.)
+    let n = thing.len().min(MAX_THING_NAME);
+    let tail = tail(index);
+    let m = tail.len().min(MAX_TOPIC - 20 - MAX_THING_NAME);
+    t.bytes[..12].copy_from_slice(b"$aws/things/");
+    t.bytes[12..12 + n].copy_from_slice(&thing[..n]);
+    t.bytes[12 + n..20 + n].copy_from_slice(b"/shadow/");
+    t.bytes[20 + n..20 + n + m].copy_from_slice(&tail[..m]);
+    t.len = (20 + n + m) as u8;
 }
 
 /// Splits a shadow topic into its thing name and kind index (one of
@@ -195,7 +196,13 @@ mod tests {
     #[test]
     fn longest_thing_name_fits() {
         let name: std::string::String = "x".repeat(MAX_THING_NAME);
-        assert!(topic(&name, Kind::Documents).is_ok());
+        let t = topic(&name, Kind::Documents).unwrap();
+        assert_eq!(t.as_str(), std::format!("$aws/things/{name}/shadow/update/documents"));
+        assert_eq!(t.as_bytes().len(), MAX_TOPIC);
+        // A shorter topic written over a longer one is only the shorter one.
+        let mut t = t;
+        write(b"a", Kind::Request(Operation::Get).index(), &mut t);
+        assert_eq!(t.as_str(), "$aws/things/a/shadow/get");
         let long: std::string::String = "x".repeat(MAX_THING_NAME + 1);
         assert_eq!(topic(&long, Kind::Delta), Err(ThingNameError::TooLong));
     }

@@ -649,7 +649,7 @@ impl<T: Copy> ShadowCore<T> {
         let want = want.bits();
         let known = self.find_name(id.slot, thing.as_bytes());
         let c = &self.clients[id.slot];
-        let (_, with_callbacks) = self.count_names(id.slot);
+        let with_callbacks = c.names.iter().filter(|e| e.callbacks != 0).count();
         // A new name has none.
         let had = known.and_then(|n| c.names.get(n)).map_or(0, |e| e.callbacks);
         let n = match known {
@@ -872,25 +872,26 @@ impl<T: Copy> ShadowCore<T> {
         }
     }
 
-    /// A client's free names and its names with callbacks.
-    fn count_names(&self, slot: usize) -> (usize, usize) {
-        let (mut free, mut with_callbacks) = (0, 0);
-        for e in self.clients[slot].names.iter() {
-            free += e.unused() as usize;
-            with_callbacks += (e.callbacks != 0) as usize;
-        }
-        (free, with_callbacks)
-    }
-
     /// Whether name `n` may stay only for kept subscriptions: the things with
-    /// callbacks still to come and the next operation keep a free name.
+    /// callbacks still to come and the next operation keep a free name. A
+    /// client's names are held only by callbacks, kept pairs and the current
+    /// operation (`n`, here neither kept nor with callbacks), so that is:
+    /// fewer than `NAMES - THINGS - 1` names hold only kept pairs (at most
+    /// THINGS have callbacks, so the free ones are more than the
+    /// registrations still possible).
     fn may_keep(&self, slot: usize, n: usize) -> bool {
         let c = &self.clients[slot];
-        if c.names[n].kept != 0 || c.names[n].callbacks != 0 {
+        let e = &c.names[n];
+        if (e.kept | e.callbacks) != 0 {
             return true;
         }
-        let (free, with_callbacks) = self.count_names(slot);
-        free > THINGS.saturating_sub(with_callbacks)
+        debug_assert!(
+            c.names.iter().enumerate().all(|(i, e)| i == n || e.unused() || e.kept != 0 || e.callbacks != 0),
+            "a name held by neither callbacks, a kept pair nor the operation"
+        );
+        // (And at most THINGS names have callbacks: a registration refuses more.)
+        debug_assert!(c.names.iter().filter(|e| e.callbacks != 0).count() <= THINGS);
+        c.names.iter().filter(|e| e.kept != 0 && e.callbacks == 0).count() + THINGS + 1 < NAMES
     }
 
     /// A flow's last steps: the answer to its caller (a registration's after a barrier).
