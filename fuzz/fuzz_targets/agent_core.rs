@@ -204,7 +204,7 @@ impl<'c> Rig<'c> {
                     let len = d.buf.as_ref().len();
                     assert!(d.topic.0 + d.topic.1 <= len && d.payload.0 + d.payload.1 <= len, "ranges out of the buffer");
                     // A callback with an odd number keeps the buffer (pdTRUE).
-                    if d.subscribers.iter().chain(d.fallback.iter()).any(|cb| cb % 2 == 1) {
+                    if d.subscribers.iter().any(|cb| cb % 2 == 1) {
                         self.kept.push(d.buf);
                     } else {
                         self.pool.give(d.buf);

@@ -208,9 +208,9 @@ pub struct Delivery<B, CB, const SUBS: usize> {
     pub payload: (usize, usize),
     /// Matching subscription callbacks, exact filters first, then wildcards,
     /// each in subscription order; to be called until one keeps the buffer.
+    /// When none matched: the connect callback (if any), alone (one list
+    /// for the platform to walk, no separate fallback field).
     pub subscribers: Vec<CB, SUBS>,
-    /// The connect callback, for when no subscription callback matched.
-    pub fallback: Option<CB>,
     /// Never 0: every other field with spare values has 0 among its valid
     /// ones, so this one gives `Option<Delivery>`'s `None` the value 0 (a
     /// never-created client is all zero bytes, see [`Client::new`]).
@@ -219,7 +219,7 @@ pub struct Delivery<B, CB, const SUBS: usize> {
 
 /// A word whose only value is 1 (see [`Delivery::present`]). A word, not a
 /// byte: the compiler takes the field with the most spare values for
-/// `Option`'s `None`, and `fallback`'s tag may be a word too (the platform's).
+/// `Option`'s `None`, and another field's tag may be a word too (the platform's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
 pub enum Present {
@@ -1268,11 +1268,14 @@ where
                     // Built where it stays; the subscribers are found into it (no
                     // list returned and copied with the delivery).
                     c.due[DUE_DELIVER] = 1;
-                    let d = c.delivery.insert(Delivery { buf, qos, topic: p.topic, payload: p.payload, subscribers: Vec::new(), fallback: None, present: Present::Yes });
+                    let d = c.delivery.insert(Delivery { buf, qos, topic: p.topic, payload: p.payload, subscribers: Vec::new(), present: Present::Yes });
                     let name = d.buf.as_ref().get(p.topic.0..p.topic.0 + p.topic.1).unwrap_or(&[]);
                     Self::matching(&c.subs, name, &mut d.subscribers);
-                    if d.subscribers.is_empty() {
-                        d.fallback = c.callback;
+                    // None matched: the connect callback instead, alone (room:
+                    // SUBS is at least 1, checked at build time).
+                    const { assert!(SUBS > 0, "a delivery's list holds the connect callback: SUBS >= 1") };
+                    if let (true, Some(cb)) = (d.subscribers.is_empty(), c.callback) {
+                        let _ = d.subscribers.push(cb); // The list is empty.
                     }
                 } else {
                     pool.give(buf); // Not delivered (a QoS 2 re-delivery): acknowledged only.

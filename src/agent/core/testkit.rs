@@ -116,8 +116,9 @@ pub enum Did {
     Sent(usize, Vec<u8>),
     Closed(usize, CloseReason, bool),
     Completed(usize, u16),
-    /// Client, topic, payload, subscribers called in order, fallback.
-    Delivered(usize, String, Vec<u8>, Vec<Cb>, Option<Cb>),
+    /// Client, topic, payload, callbacks called in order (the subscribers,
+    /// or the connect callback alone when none matched).
+    Delivered(usize, String, Vec<u8>, Vec<Cb>),
     Disconnected(usize, Cb),
     Dropped(usize, usize),
 }
@@ -226,7 +227,7 @@ impl Rig {
                         self.pool.give(d.buf);
                     }
                     self.did
-                        .push(Did::Delivered(client, topic, payload, called, d.fallback));
+                        .push(Did::Delivered(client, topic, payload, called));
                 }
                 Action::Disconnected { callback } => {
                     self.did.push(Did::Disconnected(client, callback))

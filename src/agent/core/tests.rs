@@ -735,8 +735,7 @@ fn exact_filters_before_wildcards_in_subscription_order_until_one_keeps_the_buff
             c,
             "a/b".into(),
             b"x".to_vec(),
-            vec![4, 1, 3],
-            None
+            vec![4, 1, 3]
         )]
     );
     r.keepers.push(1);
@@ -753,8 +752,7 @@ fn exact_filters_before_wildcards_in_subscription_order_until_one_keeps_the_buff
             c,
             "a/b".into(),
             b"y".to_vec(),
-            vec![4, 1],
-            None
+            vec![4, 1]
         )],
         "stops at the keeper"
     );
@@ -774,8 +772,7 @@ fn the_connect_callback_gets_publishes_no_subscription_matched() {
         c,
         "z".into(),
         b"x".to_vec(),
-        vec![],
-        Some(9)
+        vec![9]
     )));
 }
 
@@ -807,8 +804,7 @@ fn a_refused_subscription_leaves_the_table() {
         c,
         "a".into(),
         b"x".to_vec(),
-        vec![],
-        Some(9)
+        vec![9]
     )));
 }
 
@@ -838,8 +834,7 @@ fn nothing_is_delivered_to_a_subscription_after_unsubscribe() {
         c,
         "a".into(),
         b"x".to_vec(),
-        vec![],
-        Some(9)
+        vec![9]
     )));
 }
 

@@ -49,8 +49,10 @@ const BROKERS: usize = mqtt::MAX_BROKERS;
 const OPS: usize = mqtt::MAX_PARALLEL_OPS;
 #[cfg(afr_subscription_management)]
 const SUBS: usize = mqtt::SUBSCRIPTION_MANAGER_MAX_SUBSCRIPTIONS;
+/// Without subscription management no subscription has a callback (the
+/// table stays empty), but a delivery's list still holds the connect callback.
 #[cfg(not(afr_subscription_management))]
-const SUBS: usize = 0;
+const SUBS: usize = 1;
 #[cfg(afr_subscription_management)]
 const FILTER: usize = mqtt::SUBSCRIPTION_MANAGER_MAX_TOPIC_LENGTH;
 #[cfg(not(afr_subscription_management))]

@@ -336,7 +336,7 @@ fn qos_to_c(qos: QoS) -> MQTTQoS_t {
 fn deliver(slot: &mut Option<Delivery<PoolBuf, Callback, SUBS>>) {
     // Read where it lies (no copy of the callback lists); only the buffer
     // is taken out, at the end.
-    let Some(Delivery { buf, qos, topic, payload, subscribers, fallback, .. }) = slot.as_ref() else { return };
+    let Some(Delivery { buf, qos, topic, payload, subscribers, .. }) = slot.as_ref() else { return };
     let (qos, topic, payload) = (*qos, *topic, *payload);
     let base = buf.as_ref().as_ptr();
     // Made once, as the connect callback takes it; a subscription callback
@@ -356,7 +356,7 @@ fn deliver(slot: &mut Option<Delivery<PoolBuf, Callback, SUBS>>) {
             },
         },
     };
-    let taken = subscribers.iter().chain(fallback.iter()).any(|cb| call_back(cb, &params));
+    let taken = subscribers.iter().any(|cb| call_back(cb, &params));
     let Some(Delivery { buf, .. }) = slot.take() else { return };
     if taken {
         let _ = buf.into_raw(); // C owns it now.
