@@ -458,11 +458,10 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         body: &[u8],
         complete: impl FnOnce(Token, Outcome),
     ) -> Result<Reply, E> {
-        // In each arm the body's checks come first (in decode_body's order),
-        // then the state's: a malformed packet is malformed in any state.
+        // The body's checks first (in decode_body's order), then the
+        // state's: a malformed packet is malformed in any state.
         let mut r = Reply::default();
-        let connected = self.state == State::Connected;
-        match kind {
+        let (id, outcome) = match kind {
             PacketType::ConnAck => {
                 let [flags, code] = *body else {
                     return Err(E::from(if body.len() < 2 { DecodeError::Truncated } else { DecodeError::LengthMismatch }));
@@ -474,21 +473,14 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                 if flags != 0 && code != ConnectReturnCode::Accepted {
                     return Err(E::from(DecodeError::SessionPresentWithError));
                 }
-                if !matches!(self.state, State::AwaitingConnAck { .. }) {
-                    return Err(E::from(ProtocolViolation::UnexpectedPacket));
-                }
-                // Refused, the connection stays until the agent closes it.
-                self.state = if code == ConnectReturnCode::Accepted { State::Connected } else { State::Open };
                 r.connack = Some(code);
+                (0, Outcome::Done)
             }
             PacketType::PingResp => {
                 if !body.is_empty() {
                     return Err(E::from(DecodeError::LengthMismatch));
                 }
-                if !connected {
-                    return Err(E::from(ProtocolViolation::UnexpectedPacket));
-                }
-                self.ping_sent = None;
+                (0, Outcome::Done)
             }
             // The six acknowledgements: one id, then a SUBACK's return codes
             // (the others end after their id).
@@ -521,17 +513,37 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                 } else {
                     Outcome::Done
                 };
-                if !connected {
-                    return Err(E::from(ProtocolViolation::UnexpectedPacket));
+                (id, outcome)
+            }
+            // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT: never from a
+            // server (and PUBLISH: not here).
+            _ => return Err(E::from(DecodeError::UnexpectedPacket)),
+        };
+        // A CONNACK only while awaited, the others only once connected.
+        let awaited = if let Some(code) = r.connack {
+            let awaited = matches!(self.state, State::AwaitingConnAck { .. });
+            // Refused, the connection stays until the agent closes it.
+            if awaited {
+                self.state = if code == ConnectReturnCode::Accepted { State::Connected } else { State::Open };
+            }
+            awaited
+        } else {
+            self.state == State::Connected
+        };
+        if !awaited {
+            return Err(E::from(ProtocolViolation::UnexpectedPacket));
+        }
+        match kind {
+            PacketType::ConnAck => {}
+            PacketType::PingResp => self.ping_sent = None,
+            PacketType::PubRel => {
+                // Incoming QoS 2, step 3: the id may be reused by the broker from now on.
+                for i in self.inbound_qos2.iter_mut().filter(|i| **i == id) {
+                    *i = 0; // (Ids are unique in the table: one at most.)
                 }
-                if kind == PacketType::PubRel {
-                    // Incoming QoS 2, step 3: the id may be reused by the broker from now on.
-                    for i in self.inbound_qos2.iter_mut().filter(|i| **i == id) {
-                        *i = 0; // (Ids are unique in the table: one at most.)
-                    }
-                    r.send = Some(Ack::PubComp(id));
-                    return Ok(r);
-                }
+                r.send = Some(Ack::PubComp(id));
+            }
+            _ => {
                 // PUBACK, PUBREC, PUBCOMP, SUBACK, UNSUBACK: as in received_connected.
                 let rec = kind == PacketType::PubRec;
                 if rec {
@@ -550,9 +562,6 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                     complete(i as Token, outcome);
                 }
             }
-            // CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT: never from a
-            // server (and PUBLISH: not here).
-            _ => return Err(E::from(DecodeError::UnexpectedPacket)),
         }
         Ok(r)
     }
