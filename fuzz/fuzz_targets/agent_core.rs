@@ -125,8 +125,8 @@ struct Rig<'c> {
 
 impl<'c> Rig<'c> {
     fn new(table: &'c mut Table) -> Self {
-        let mut core = Core::new(table, 64);
-        let handles = [core.create(KEEP_ALIVE), core.create(KEEP_ALIVE)];
+        let mut core = Core::new(table, 64, KEEP_ALIVE);
+        let handles = [core.create(), core.create()];
         Rig {
             core,
             pool: TestPool::default(),
@@ -216,7 +216,7 @@ impl<'c> Rig<'c> {
         // A deleted client's slot, once free, gets a new client.
         for c in 0..CLIENTS {
             if self.handles[c].is_some_and(|(i, g)| !self.core.live(i, g)) {
-                if let Some((i, g)) = self.core.create(KEEP_ALIVE) {
+                if let Some((i, g)) = self.core.create() {
                     self.handles[i] = Some((i, g));
                 }
             }

@@ -28,7 +28,7 @@
 //!   in flight, and refuses only a token that is no slot (`OPS` or more);
 //! - before `drop_connection`, `waits` names each waiting slot (the agent
 //!   fails those); afterwards none, and nothing completes until the next CONNECT;
-//! - `next_deadline(now) == Some(d)`: `poll` is `Idle` before `now + d` and not
+//! - `next_deadline(now, ka) == Some(d)`: `poll` is `Idle` before `now + d` and not
 //!   at `now + d` (while the tick clock has not wrapped past the reference time).
 //!
 //! The session's CONNACK allowance and QoS 2 rule are mirrored in
@@ -396,10 +396,10 @@ impl Harness {
         assert_eq!(s.is_connected(), m.state == State::Connected, "connected");
         assert_eq!(s.is_disconnected(), m.state == State::Disconnected, "disconnected");
         let now = m.now32();
-        let deadline = s.next_deadline(now);
+        let deadline = s.next_deadline(now, m.ka);
         match m.timer() {
             None => {
-                assert_eq!(s.poll(now), Timer::Idle);
+                assert_eq!(s.poll(now, m.ka), Timer::Idle);
                 assert_eq!(deadline, None);
             }
             Some((since, span, expired)) => {
@@ -408,12 +408,12 @@ impl Harness {
                     return; // The tick clock wrapped: the session cannot know.
                 }
                 let want = if elapsed >= u64::from(span) { expired } else { Timer::Idle };
-                assert_eq!(s.poll(now), want, "poll after {elapsed} of {span}");
+                assert_eq!(s.poll(now, m.ka), want, "poll after {elapsed} of {span}");
                 let d = deadline.expect("a timer runs, so there is a deadline");
                 assert_eq!(u64::from(d), u64::from(span).saturating_sub(elapsed), "next_deadline");
-                assert_ne!(s.poll(now.wrapping_add(d)), Timer::Idle, "poll at the deadline");
+                assert_ne!(s.poll(now.wrapping_add(d), m.ka), Timer::Idle, "poll at the deadline");
                 if d > 0 {
-                    assert_eq!(s.poll(now.wrapping_add(d - 1)), Timer::Idle, "poll just before the deadline");
+                    assert_eq!(s.poll(now.wrapping_add(d - 1), m.ka), Timer::Idle, "poll just before the deadline");
                 }
             }
         }
@@ -426,7 +426,7 @@ fn run(data: &[u8]) -> Option<()> {
     let ka = KeepAlive { interval: u32::from(input.u16()?), timeout: u32::from(input.u8()?) * 4 };
     let start = input.u32()?;
     let mut h = Harness {
-        s: S::new(ka),
+        s: S::new(),
         m: Model {
             ka,
             now: u64::from(start),

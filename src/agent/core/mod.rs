@@ -442,14 +442,17 @@ pub struct AgentCore<
     /// `Box` in tests (so that each test frees its own).
     clients: T,
     rx_budget: usize,
+    /// Every client's keep-alive timing (the same for all: set once, not
+    /// per client).
+    keep_alive: KeepAlive,
     _client: PhantomData<fn() -> Client<B, CB, O, OPS, SUBS, FILTER>>,
 }
 
 impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
     Client<B, CB, O, OPS, SUBS, FILTER>
 {
-    /// A client never created yet. Every field's value is zero bytes
-    /// (the keep-alive is set by `create`), so that a static table of them
+    /// A client never created yet. Every field's value is zero bytes,
+    /// so that a static table of them
     /// sits in `.bss`: no code builds it (no struct literal written field by
     /// field, no copy through a stack frame).
     pub const fn new() -> Self {
@@ -458,7 +461,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             deleting: false,
             delete_slot: None,
             generation: 0,
-            session: Session::new(KeepAlive { interval: 0, timeout: 0 }),
+            session: Session::new(),
             ops: [const { Op::Free }; OPS],
             packets: [const { None }; OPS],
             to_send: 0,
@@ -590,18 +593,18 @@ where
     CB: Copy,
 {
     /// A core over `clients` (new [`Client`]s); `rx_budget`: bytes read
-    /// from one client per receive pass.
-    pub fn new(clients: T, rx_budget: usize) -> Self {
+    /// from one client per receive pass; `keep_alive`: every connection's
+    /// keep-alive timing.
+    pub fn new(clients: T, rx_budget: usize, keep_alive: KeepAlive) -> Self {
         const { assert!(OPS <= 32, "mqttconfigMAX_PARALLEL_OPS is at most 32 (a bit per slot)") };
         debug_assert_eq!(clients.len(), CLIENTS);
-        AgentCore { clients, rx_budget: rx_budget.max(1), _client: PhantomData }
+        AgentCore { clients, rx_budget: rx_budget.max(1), keep_alive, _client: PhantomData }
     }
 
     // ------------------------------------------------------------- handles
 
-    /// A new client, with the keep-alive timing `keep_alive`: its index and
-    /// generation; `None` when all exist.
-    pub fn create(&mut self, keep_alive: KeepAlive) -> Option<(usize, u32)> {
+    /// A new client: its index and generation; `None` when all exist.
+    pub fn create(&mut self) -> Option<(usize, u32)> {
         // A retired slot (generation u32::MAX) is never handed out again.
         let (index, c) = self
             .clients
@@ -610,7 +613,6 @@ where
             .find(|(_, c)| !c.allocated && c.generation != u32::MAX)?;
         c.allocated = true;
         c.deleting = false;
-        c.session.set_keep_alive(keep_alive);
         Some((index, c.handle_generation()))
     }
 
@@ -1344,13 +1346,14 @@ where
     /// once the due work is out (the task sleeps only then): the connections
     /// not timed here are those closing, which that work closes.
     pub fn tick<P: Pool<Buf = B>>(&mut self, now: u32, pool: &mut P) -> Option<u32> {
+        let ka = self.keep_alive;
         let mut next = None;
         for c in self
             .clients
             .iter_mut()
             .filter(|c| c.reading())
         {
-            let Some((mut left, at_end)) = c.session.timer(now) else { continue };
+            let Some((mut left, at_end)) = c.session.timer(now, ka) else { continue };
             if left == 0 {
                 if at_end == Timer::Dead {
                     let reason = if c.session.is_connected() {
@@ -1363,7 +1366,7 @@ where
                 }
                 if c.push_small(PINGREQ) {
                     c.session.ping_sent(now);
-                    left = c.session.ping_timeout();
+                    left = ka.timeout; // The timer's span once a PINGREQ went out.
                 }
             }
             next = Some(next.map_or(left, |n: u32| n.min(left)));
@@ -1376,7 +1379,7 @@ where
         let mut next = None;
         // (Only an open connection's session has a deadline.)
         for c in self.clients.iter() {
-            if let Some(d) = c.session.next_deadline(now) {
+            if let Some(d) = c.session.next_deadline(now, self.keep_alive) {
                 next = Some(next.map_or(d, |n: u32| n.min(d)));
             }
         }

@@ -150,7 +150,7 @@ impl Rig {
 
     pub fn with_pool(buffers: u32) -> Self {
         Rig {
-            core: Core::new(std::boxed::Box::new([const { Client::new() }; CLIENTS]), 256),
+            core: Core::new(std::boxed::Box::new([const { Client::new() }; CLIENTS]), 256, KEEP_ALIVE),
             pool: TestPool::new(buffers),
             wires: Default::default(),
             now: 1000,
@@ -162,7 +162,7 @@ impl Rig {
     }
 
     pub fn create(&mut self) -> usize {
-        let h = self.core.create(KEEP_ALIVE).expect("a free client");
+        let h = self.core.create().expect("a free client");
         self.handles.push(h);
         h.0
     }
@@ -265,7 +265,7 @@ impl Rig {
     pub fn tick(&mut self, now: u32) -> Option<u32> {
         let next = self.core.tick(now, &mut self.pool);
         let timed = self.core.clients.iter().filter(|c| c.reading());
-        assert_eq!(next, timed.filter_map(|c| c.session.next_deadline(now)).min());
+        assert_eq!(next, timed.filter_map(|c| c.session.next_deadline(now, KEEP_ALIVE)).min());
         next
     }
 

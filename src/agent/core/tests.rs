@@ -470,7 +470,7 @@ fn delete_frees_the_client_and_its_handle_goes_stale() {
     r.run();
     assert_eq!(r.core.collect(c, slot, &mut r.pool), Some(Ok(())));
     assert!(!r.core.live(i, g));
-    let (i2, g2) = r.core.create(KEEP_ALIVE).unwrap();
+    let (i2, g2) = r.core.create().unwrap();
     assert_eq!(i2, i, "the slot is reused");
     assert_ne!(g2, g, "with a new generation");
 }
@@ -490,7 +490,7 @@ fn a_client_deleted_while_its_connection_opens_is_not_revived_by_the_open() {
     let delete = r.submit(c, Command::Delete).unwrap();
     r.run();
     assert_eq!(r.core.peek(c, delete), None, "not done while its connection opens");
-    assert!(r.core.create(KEEP_ALIVE).is_none());
+    assert!(r.core.create().is_none());
     // The platform's open finishes after the delete.
     r.core.opened(c, r.now);
     r.run();
@@ -502,7 +502,7 @@ fn a_client_deleted_while_its_connection_opens_is_not_revived_by_the_open() {
     );
     assert_eq!(r.core.collect(c, delete, &mut r.pool), Some(Ok(())));
     // The slot is free: a new client there starts with no connection.
-    let (i, g) = r.core.create(KEEP_ALIVE).expect("freed");
+    let (i, g) = r.core.create().expect("freed");
     assert_eq!(i, c);
     r.handles.push((i, g));
     assert!(r.core.is_closed(i));
@@ -538,12 +538,12 @@ fn a_delete_whose_caller_gave_up_still_frees_the_client_after_the_close() {
     let _other = r.create(); // Every client in use: `create` finds only a freed one.
     let slot = r.submit(c, Command::Delete).unwrap();
     assert_eq!(r.core.collect(c, slot, &mut r.pool), None, "not done before the close");
-    assert!(r.core.create(KEEP_ALIVE).is_none(), "not free before its connection is closed");
+    assert!(r.core.create().is_none(), "not free before its connection is closed");
     r.run();
     assert_eq!(r.did[0], Did::Sent(c, vec![0xE0, 0x00]));
     assert_eq!(r.did[1], Did::Closed(c, CloseReason::Requested, true));
     assert!(!r.core.live(i, g));
-    let (i2, g2) = r.core.create(KEEP_ALIVE).expect("freed after the close");
+    let (i2, g2) = r.core.create().expect("freed after the close");
     assert_eq!((i2, g2 != g), (i, true));
     assert!(r.core.is_closed(i2));
     assert_eq!(r.completed(c, slot), 0, "nobody waits: no completion");

@@ -161,7 +161,6 @@ pub struct KeepAlive {
 /// see [`Session::received_publish`]).
 pub struct Session<const OPS: usize, const QOS2_IN: usize> {
     state: State,
-    keep_alive: KeepAlive,
     last_sent: u32,
     ping_sent: Option<u32>,
     next_packet_id: u16,
@@ -182,12 +181,13 @@ fn elapsed(now: u32, since: u32) -> u32 {
 }
 
 impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
-    /// A session never used. Apart from `keep_alive`, every field's value
-    /// is zero (the first packet id, 1, comes from skipping 0 in `begin`).
-    pub const fn new(keep_alive: KeepAlive) -> Self {
+    /// A session never used. Every field's value is zero (the first
+    /// packet id, 1, comes from skipping 0 in `begin`). The keep-alive
+    /// timing is not kept here: the agent's is the same for every client,
+    /// and given to [`timer`](Self::timer) and the others that need it.
+    pub const fn new() -> Self {
         Self {
             state: State::Closed,
-            keep_alive,
             last_sent: 0,
             ping_sent: None,
             next_packet_id: 0,
@@ -195,11 +195,6 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
             expect: [Expect::Nothing; OPS],
             inbound_qos2: [0; QOS2_IN],
         }
-    }
-
-    /// Sets the keep-alive timing (a client's session, at its creation).
-    pub fn set_keep_alive(&mut self, keep_alive: KeepAlive) {
-        self.keep_alive = keep_alive;
     }
 
     pub fn is_connected(&self) -> bool {
@@ -613,9 +608,9 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
         Ok(r)
     }
 
-    /// Keep-alive and CONNACK timing.
-    pub fn poll(&self, now: u32) -> Timer {
-        match self.timer(now) {
+    /// Keep-alive (timing `ka`) and CONNACK timing.
+    pub fn poll(&self, now: u32, ka: KeepAlive) -> Timer {
+        match self.timer(now, ka) {
             Some((0, at_end)) => at_end,
             _ => Timer::Idle,
         }
@@ -623,28 +618,23 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
 
     /// Ticks until [`poll`](Self::poll) may answer something other than `Idle`;
     /// `None` when nothing is scheduled.
-    pub fn next_deadline(&self, now: u32) -> Option<u32> {
-        self.timer(now).map(|(left, _)| left)
+    pub fn next_deadline(&self, now: u32, ka: KeepAlive) -> Option<u32> {
+        self.timer(now, ka).map(|(left, _)| left)
     }
 
     /// The running timer: the ticks left until it ends (0: ended) and what
     /// [`poll`](Self::poll) answers then; `None` when nothing is scheduled.
     /// One reading of the state for both (the agent's tick wants both).
-    pub fn timer(&self, now: u32) -> Option<(u32, Timer)> {
+    pub fn timer(&self, now: u32, ka: KeepAlive) -> Option<(u32, Timer)> {
         let (since, span, at_end) = match self.state {
             State::Closed | State::Opening { .. } | State::Open => return None,
             State::AwaitingConnAck { since, allowed, .. } => (since, allowed, Timer::Dead),
             State::Connected => match self.ping_sent {
-                Some(at) => (at, self.keep_alive.timeout, Timer::Dead),
-                None => (self.last_sent, self.keep_alive.interval, Timer::SendPing),
+                Some(at) => (at, ka.timeout, Timer::Dead),
+                None => (self.last_sent, ka.interval, Timer::SendPing),
             },
         };
         Some((span.saturating_sub(elapsed(now, since)), at_end))
-    }
-
-    /// Ticks allowed for a PINGRESP: the timer's span once a PINGREQ went out.
-    pub fn ping_timeout(&self) -> u32 {
-        self.keep_alive.timeout
     }
 }
 

@@ -11,7 +11,7 @@ const KA: KeepAlive = KeepAlive {
 type S = Session<3, 2>;
 
 fn connected(now: u32) -> S {
-    let mut s = S::new(KA);
+    let mut s = S::new();
     s.connect_sent(now, 20);
     let r = s
         .received(
@@ -40,7 +40,7 @@ fn publish(qos: QoS, id: Option<u16>) -> Packet<'static> {
 
 #[test]
 fn connack_refusal_completes_with_code_and_disconnects() {
-    let mut s = S::new(KA);
+    let mut s = S::new();
     s.connect_sent(0, 20);
     let r = s
         .received(
@@ -60,7 +60,7 @@ fn connack_refusal_completes_with_code_and_disconnects() {
 
 #[test]
 fn packets_before_connack_and_second_connack_are_violations() {
-    let mut s = S::new(KA);
+    let mut s = S::new();
     s.connect_sent(0, 20);
     assert_eq!(
         s.received(&Packet::PingResp(PingResp), 0),
@@ -217,7 +217,7 @@ fn abandoned_operation_consumes_its_late_answer() {
 fn abandoned_connect_still_opens_the_session() {
     // The connect's caller gave up (the agent keeps that, and closes the
     // connection again): its CONNACK still opens the session.
-    let mut s = S::new(KA);
+    let mut s = S::new();
     s.connect_sent(0, 20);
     let r = s
         .received(
@@ -365,45 +365,45 @@ fn dup_flag_does_not_suppress_qos1() {
 #[test]
 fn keep_alive_pings_after_silence_and_dies_without_pingresp() {
     let mut s = connected(1000);
-    assert_eq!(s.poll(1099), Timer::Idle);
-    assert_eq!(s.next_deadline(1050), Some(50));
-    assert_eq!(s.poll(1100), Timer::SendPing);
+    assert_eq!(s.poll(1099, KA), Timer::Idle);
+    assert_eq!(s.next_deadline(1050, KA), Some(50));
+    assert_eq!(s.poll(1100, KA), Timer::SendPing);
     s.ping_sent(1100);
-    assert_eq!(s.poll(1119), Timer::Idle);
-    assert_eq!(s.next_deadline(1110), Some(10));
-    assert_eq!(s.poll(1120), Timer::Dead);
+    assert_eq!(s.poll(1119, KA), Timer::Idle);
+    assert_eq!(s.next_deadline(1110, KA), Some(10));
+    assert_eq!(s.poll(1120, KA), Timer::Dead);
 }
 
 #[test]
 fn pingresp_clears_the_ping_and_sending_postpones_it() {
     let mut s = connected(0);
     s.sent(90);
-    assert_eq!(s.poll(150), Timer::Idle);
+    assert_eq!(s.poll(150, KA), Timer::Idle);
     s.ping_sent(190);
     s.received(&Packet::PingResp(PingResp), 195).unwrap();
-    assert_eq!(s.poll(250), Timer::Idle);
-    assert_eq!(s.poll(290), Timer::SendPing);
+    assert_eq!(s.poll(250, KA), Timer::Idle);
+    assert_eq!(s.poll(290, KA), Timer::SendPing);
 }
 
 #[test]
 fn keep_alive_survives_tick_wraparound() {
     let start = u32::MAX - 10;
     let s = connected(start);
-    assert_eq!(s.poll(start.wrapping_add(99)), Timer::Idle);
-    assert_eq!(s.poll(start.wrapping_add(100)), Timer::SendPing);
+    assert_eq!(s.poll(start.wrapping_add(99), KA), Timer::Idle);
+    assert_eq!(s.poll(start.wrapping_add(100), KA), Timer::SendPing);
 }
 
 #[test]
 fn missing_connack_is_dead_after_the_callers_time_not_the_keep_alive_timeout() {
-    let mut s = S::new(KA);
+    let mut s = S::new();
     s.connect_sent(50, 20);
-    assert_eq!(s.poll(69), Timer::Idle);
-    assert_eq!(s.poll(70), Timer::Dead);
+    assert_eq!(s.poll(69, KA), Timer::Idle);
+    assert_eq!(s.poll(70, KA), Timer::Dead);
     // A caller allowing 500 ticks gets a CONNACK that takes 300 (KA.timeout is 20).
-    let mut s = S::new(KA);
+    let mut s = S::new();
     s.connect_sent(1000, 500);
-    assert_eq!(s.next_deadline(1000), Some(500));
-    assert_eq!(s.poll(1300), Timer::Idle);
+    assert_eq!(s.next_deadline(1000, KA), Some(500));
+    assert_eq!(s.poll(1300, KA), Timer::Idle);
     let r = s
         .received(
             &Packet::ConnAck(ConnAck {
@@ -415,7 +415,7 @@ fn missing_connack_is_dead_after_the_callers_time_not_the_keep_alive_timeout() {
         .unwrap();
     assert_eq!(r.complete, Some((CONNECT, Outcome::Done)));
     assert_ne!(
-        s.poll(1501),
+        s.poll(1501, KA),
         Timer::Dead,
         "connected: only keep-alive timing applies now"
     );
@@ -426,7 +426,7 @@ fn dropping_the_connection_returns_every_waiter_once() {
     // Before the drop, `waits` names each slot with a packet in flight (the
     // agent fails those, and the connect, whose slot it keeps); after it, none.
     let waiting = |s: &S| -> Vec<usize> { (0..4).filter(|&t| s.waits(t)).collect() };
-    let mut s = S::new(KA);
+    let mut s = S::new();
     s.connect_sent(0, 20);
     assert_eq!(waiting(&s), Vec::<usize>::new());
     s.drop_connection();
@@ -471,32 +471,32 @@ fn packet_id_zero_is_a_violation() {
 fn the_connection_states_from_opening_to_closed() {
     let accepted = Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::Accepted });
     let refused = Packet::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::NotAuthorized });
-    let mut s = S::new(KA);
+    let mut s = S::new();
     assert!(s.is_closed() && s.is_disconnected() && !s.is_open() && !s.is_opening());
     // A connect submitted at 100 allowing 50 ticks: opening, not timed, nothing received.
     s.opening(100, 50);
     assert!(s.is_opening() && s.is_disconnected() && !s.is_closed() && !s.is_open());
-    assert_eq!(s.next_deadline(120), None);
-    assert_eq!(s.poll(500), Timer::Idle);
+    assert_eq!(s.next_deadline(120, KA), None);
+    assert_eq!(s.poll(500, KA), Timer::Idle);
     assert_eq!(s.received(&accepted, 120), Err(ProtocolViolation::UnexpectedPacket));
     // Opened at 130: the CONNACK may take the 20 ticks left, and 2 more.
     s.opened(130);
     assert!(s.is_open() && !s.is_opening() && !s.is_disconnected() && !s.is_connected());
-    assert_eq!(s.next_deadline(130), Some(22));
-    assert_eq!(s.poll(151), Timer::Idle);
-    assert_eq!(s.poll(152), Timer::Dead);
+    assert_eq!(s.next_deadline(130, KA), Some(22));
+    assert_eq!(s.poll(151, KA), Timer::Idle);
+    assert_eq!(s.poll(152, KA), Timer::Dead);
     // Opened after the caller's time: two ticks.
-    let mut s = S::new(KA);
+    let mut s = S::new();
     s.opening(100, 50);
     s.opened(400);
-    assert_eq!(s.next_deadline(400), Some(2));
+    assert_eq!(s.next_deadline(400, KA), Some(2));
     // A refusal leaves the connection open without a session, until dropped.
-    let mut s = S::new(KA);
+    let mut s = S::new();
     s.opening(0, 10);
     s.opened(1);
     assert_eq!(s.received(&refused, 2).unwrap().complete, Some((CONNECT, Outcome::Refused(ConnectReturnCode::NotAuthorized))));
     assert!(s.is_open() && s.is_disconnected() && !s.is_closed());
-    assert_eq!(s.next_deadline(2), None);
+    assert_eq!(s.next_deadline(2, KA), None);
     assert_eq!(s.received(&accepted, 2), Err(ProtocolViolation::UnexpectedPacket));
     s.drop_connection();
     assert!(s.is_closed() && !s.is_open());
@@ -504,7 +504,7 @@ fn the_connection_states_from_opening_to_closed() {
     s.opening(0, 10);
     s.opened_closing();
     assert!(s.is_open() && s.is_disconnected() && !s.is_opening());
-    assert_eq!(s.next_deadline(5), None);
+    assert_eq!(s.next_deadline(5, KA), None);
     s.drop_connection();
     assert!(s.is_closed());
     // Accepted: connected, timed by the keep-alive.
@@ -544,7 +544,7 @@ fn acknowledgements_end_their_operation_through_complete_once() {
     assert_eq!(ended, [(0, Outcome::Done), (1, Outcome::Done), (2, Outcome::SubscriptionRefused)]);
     assert_eq!(s.in_flight(), 0);
     // A CONNACK's outcome is the reply's (the agent keeps the connect's slot).
-    let mut s = S::new(KA);
+    let mut s = S::new();
     s.connect_sent(0, 20);
     let ack = FromServer::ConnAck(ConnAck { session_present: false, code: ConnectReturnCode::BadUserNameOrPassword });
     let r = s.received_from_server(&ack, 1, |_, _| panic!("a CONNACK ends no slot"));
@@ -611,7 +611,7 @@ fn unique<const N: usize>(mut ids: [u16; N]) -> [u16; N] {
 
 fn session((state, in_flight, expect, inbound_qos2, ping_sent): Parts) -> S {
     let (in_flight, inbound_qos2) = (unique(in_flight), unique(inbound_qos2));
-    let mut s = S::new(KA);
+    let mut s = S::new();
     s.state = state;
     s.in_flight = in_flight;
     s.expect = expect;
@@ -622,7 +622,7 @@ fn session((state, in_flight, expect, inbound_qos2, ping_sent): Parts) -> S {
 
 /// The same session again (`Session` is not `Clone`: the agent never copies one).
 fn copy(s: &S) -> S {
-    let mut c = S::new(s.keep_alive);
+    let mut c = S::new();
     c.state = s.state;
     c.last_sent = s.last_sent;
     c.ping_sent = s.ping_sent;

@@ -46,6 +46,8 @@ pub use buffers::{CPool, PoolBuf};
 pub use crate::platform::link::TLS_BY_SOCKETS_PORT;
 
 const BROKERS: usize = mqtt::MAX_BROKERS;
+/// Every client's keep-alive timing.
+const KEEP_ALIVE: KeepAlive = KeepAlive { interval: mqtt::KEEP_ALIVE_ACTUAL_INTERVAL_TICKS, timeout: mqtt::KEEP_ALIVE_TIMEOUT_TICKS };
 const OPS: usize = mqtt::MAX_PARALLEL_OPS;
 #[cfg(afr_subscription_management)]
 const SUBS: usize = mqtt::SUBSCRIPTION_MANAGER_MAX_SUBSCRIPTIONS;
@@ -223,7 +225,7 @@ fn create_agent() -> bool {
         // SAFETY: INIT is 1, so this task alone initialises, and READY is
         // false, so nobody reaches AGENT's shared part yet; nor CLIENTS,
         // which is reached here only, once (READY is set below, for good).
-        unsafe { (*AGENT.shared.get()).core.write(Core::new(&mut *CLIENTS.0.get(), RX_BUDGET)) };
+        unsafe { (*AGENT.shared.get()).core.write(Core::new(&mut *CLIENTS.0.get(), RX_BUDGET, KEEP_ALIVE)) };
         READY.store(true, Ordering::Release);
     }
     // Published before the task starts: the task finds it at once. (When the
@@ -388,8 +390,7 @@ impl Agent {
 
     /// Allocates a client; `None` when `mqttconfigMAX_BROKERS` exist already.
     pub fn create(&self) -> Option<*mut c_void> {
-        let keep_alive = KeepAlive { interval: mqtt::KEEP_ALIVE_ACTUAL_INTERVAL_TICKS, timeout: mqtt::KEEP_ALIVE_TIMEOUT_TICKS };
-        let (index, generation) = self.lock().core().create(keep_alive)?;
+        let (index, generation) = self.lock().core().create()?;
         self.set_tls_failure(index, 0);
         Some(handle_of(index, generation))
     }
