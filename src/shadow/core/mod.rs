@@ -1024,26 +1024,38 @@ fn clear_name<T: Copy>(e: &mut NameEntry<T>) {
     e.callbacks = 0;
 }
 
-/// "afr-<slot>-<generation>-<n>", built without formatting machinery.
+/// "afr-<slot>-<generation>-<n>", built without formatting machinery: each
+/// number's digits written in place, last first, once its length is counted.
 #[inline(never)]
 fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
-    t.clear();
-    let _ = t.push(b"afr");
-    for v in [slot as u32, generation, n] {
-        // Decimal digits, last first, into the end of `digits` with a '-' before.
-        let mut digits = [b'-'; 11];
-        let mut i = digits.len();
-        let mut v = v;
-        while i > 1 {
+    // At most "afr", three '-' and 30 digits: no index reaches 64.
+    const _: () = assert!(MAX_TOKEN.is_power_of_two() && MAX_TOKEN >= 3 + 33);
+    let b = &mut t.bytes;
+    b[..3].copy_from_slice(b"afr");
+    let mut at = 3;
+    for mut v in [slot as u32, generation, n] {
+        b[at % MAX_TOKEN] = b'-';
+        // `at` onto the number's last digit.
+        let mut rest = v;
+        loop {
+            at += 1;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        let mut i = at;
+        loop {
+            b[i % MAX_TOKEN] = b'0' + (v % 10) as u8;
             i -= 1;
-            digits[i] = b'0' + (v % 10) as u8;
             v /= 10;
             if v == 0 {
                 break;
             }
         }
-        let _ = t.push(digits.get(i - 1..).unwrap_or(&[]));
+        at += 1;
     }
+    t.len = at as u8;
 }
 
 /// Writes the request body of `op` into `out` and its clientToken into

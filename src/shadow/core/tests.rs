@@ -952,3 +952,21 @@ mod props {
     fn unused(_: BTreeSet<u8>) {}
 }
 
+
+#[test]
+fn new_token_is_afr_slot_generation_n_in_decimal() {
+    let mut t = Text::<MAX_TOKEN>::new();
+    for (slot, generation, n, want) in [
+        (0, 0, 0, "afr-0-0-0"),
+        (0, 1, 0, "afr-0-1-0"),
+        (7, 10, 99, "afr-7-10-99"),
+        (126, 4_000_000_000, 1_000_000_000, "afr-126-4000000000-1000000000"),
+        (usize::MAX, u32::MAX, u32::MAX, "afr-4294967295-4294967295-4294967295"),
+    ] {
+        // Written over a longer token: only the new one is left.
+        t.clear();
+        t.push(&[b'x'; MAX_TOKEN]).unwrap();
+        new_token(&mut t, slot, generation, n);
+        assert_eq!(t.as_bytes(), want.as_bytes());
+    }
+}
