@@ -1399,7 +1399,8 @@ where
         }
     }
 
-    /// Whether `client` has a connection (opening or open) that the platform reads.
+    /// Whether `client` has a connection (opening or open) that the platform reads (tests).
+    #[cfg(test)]
     pub fn is_open(&self, client: usize) -> bool {
         self.clients.get(client).is_some_and(Client::reading)
     }
