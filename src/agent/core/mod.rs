@@ -1450,7 +1450,12 @@ where
             // One loop over the due work, in the order of `DUE_*`: the first
             // byte not 0, counted down as it is taken (a flag is 1; the send
             // flag is set again while packets remain).
-            while let Some(kind) = c.due.iter().position(|&d| d != 0) {
+            loop {
+                let due = u64::from_le_bytes(c.due);
+                if due == 0 {
+                    break;
+                }
+                let kind = (due.trailing_zeros() / 8) as usize & 7;
                 c.due[kind] -= 1;
                 match kind {
                     DUE_DELIVER => return Some(Next { client, action: Action::Deliver }),
