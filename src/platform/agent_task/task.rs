@@ -191,10 +191,14 @@ fn perform(
     slot: &mut Slot,
 ) {
     let Slot::Act(Next { client, action }) = core::mem::replace(slot, Slot::Done) else { return };
+    // The client's connection, found once: one test for every kind, not a
+    // bounds check and panic site at each use (the core's clients are the
+    // task's `BROKERS`, so it is always there).
+    let Some(conn) = conns.get_mut(client) else { return };
     let did = match action {
-        Action::Open { open } => open_connection(&mut conns[client], &agent.tls_failure[client], core::mem::ManuallyDrop::into_inner(open)),
-        Action::Send { out, complete } => Did::Sent { complete, ok: send(&mut conns[client], out) },
-        Action::Close { close: (reason, graceful) } => return close(agent, &mut conns[client], client, reason, graceful),
+        Action::Open { open } => open_connection(conn, &agent.tls_failure[client], core::mem::ManuallyDrop::into_inner(open)),
+        Action::Send { out, complete } => Did::Sent { complete, ok: send(conn, out) },
+        Action::Close { close: (reason, graceful) } => return close(agent, conn, client, reason, graceful),
         Action::Complete { slot } => return agent.complete(client, slot),
         Action::Deliver => return, // Taken in `pass`.
         Action::Disconnected { callback } => return disconnected(callback),
