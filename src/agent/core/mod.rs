@@ -203,8 +203,10 @@ pub enum Out<B> {
 pub struct Delivery<B, CB, const SUBS: usize> {
     pub buf: B,
     pub qos: QoS,
-    /// Byte ranges of the topic and the payload in `buf`.
-    pub topic: (usize, usize),
+    /// The topic's length: the topic is at `buf[2..2 + topic_len]`, after
+    /// its length (as the C API's `usTopicLength`, a u16).
+    pub topic_len: u16,
+    /// Byte range (start, length) of the payload in `buf`.
     pub payload: (usize, usize),
     /// Matching subscription callbacks, exact filters first, then wildcards,
     /// each in subscription order; to be called until one keeps the buffer.
@@ -1270,7 +1272,7 @@ where
                     // Built where it stays; the subscribers are found into it (no
                     // list returned and copied with the delivery).
                     c.due[DUE_DELIVER] = 1;
-                    let d = c.delivery.insert(Delivery { buf, qos, topic: p.topic, payload: p.payload, subscribers: Vec::new(), present: Present::Yes });
+                    let d = c.delivery.insert(Delivery { buf, qos, topic_len: p.topic.1 as u16, payload: p.payload, subscribers: Vec::new(), present: Present::Yes });
                     let name = d.buf.as_ref().get(p.topic.0..p.topic.0 + p.topic.1).unwrap_or(&[]);
                     Self::matching(&c.subs, name, &mut d.subscribers);
                     // None matched: the connect callback instead, alone (room:

@@ -340,8 +340,8 @@ fn qos_to_c(qos: QoS) -> MQTTQoS_t {
 fn deliver(slot: &mut Option<Delivery<PoolBuf, Callback, SUBS>>) {
     // Read where it lies (no copy of the callback lists); only the buffer
     // is taken out, at the end.
-    let Some(Delivery { buf, qos, topic, payload, subscribers, .. }) = slot.as_ref() else { return };
-    let (qos, topic, payload) = (*qos, *topic, *payload);
+    let Some(Delivery { buf, qos, topic_len, payload, subscribers, .. }) = slot.as_ref() else { return };
+    let (qos, topic_len, payload) = (*qos, *topic_len, *payload);
     let base = buf.as_ref().as_ptr();
     // Made once, as the connect callback takes it; a subscription callback
     // gets its publish part.
@@ -350,9 +350,9 @@ fn deliver(slot: &mut Option<Delivery<PoolBuf, Callback, SUBS>>) {
         u: MQTTAgentCallbackParams_u {
             xPublishData: MQTTPublishData_t {
                 xQos: qos_to_c(qos),
-                // SAFETY: the ranges are inside the buffer (the core decoded them from it).
-                pucTopic: unsafe { base.add(topic.0) },
-                usTopicLength: topic.1 as u16,
+                // SAFETY: the topic (at 2) and the payload are inside the buffer (the core decoded them from it).
+                pucTopic: unsafe { base.add(2) },
+                usTopicLength: topic_len,
                 // SAFETY: as above.
                 pvData: unsafe { base.add(payload.0) } as *const c_void,
                 ulDataLength: payload.1 as u32,
