@@ -1463,8 +1463,11 @@ where
                     DUE_DELIVER => return Some(Next { client, action: Action::Deliver }),
                     DUE_DROPPED => return Some(Next { client, action: Action::Dropped { len: c.dropped } }),
                     DUE_SMALL => {
-                        let word = c.small[0];
-                        c.small.copy_within(1.., 0);
+                        // The queue moved up by a word: four words read and
+                        // written, not a memmove call (SMALL_QUEUE is 4: the
+                        // pattern does not build otherwise).
+                        let [word, b, d, e] = c.small;
+                        c.small = [b, d, e, 0];
                         // The length is 2 and the second byte's.
                         let len = 2 + (word >> 8) as u8;
                         return Some(Next { client, action: Action::Send { out: Out::Small { word, len }, complete: None } });
