@@ -1353,9 +1353,14 @@ where
         for c in self
             .clients
             .iter_mut()
-            .filter(|c| c.reading())
+            // The connections read (`reading`), as the session's timer says:
+            // it runs only on an open one, and one whose close is due has
+            // none (`end_link` dropped it); a close after the queues, though,
+            // waits with its connection open.
+            .filter(|c| c.due[DUE_CLOSE_AFTER_QUEUE] == 0)
         {
             let Some((mut left, at_end)) = c.session.timer(now, ka) else { continue };
+            debug_assert!(c.reading(), "a timed connection is one read");
             if left == 0 {
                 if at_end == Timer::Dead {
                     let reason = if c.session.is_connected() {
