@@ -202,7 +202,7 @@ impl<'c> Rig<'c> {
                 Action::Deliver => {
                     let d = self.core.take_delivery(client).expect("a Deliver action has its delivery");
                     let len = d.buf.as_ref().len();
-                    assert!(d.topic.0 + d.topic.1 <= len && d.payload.0 + d.payload.1 <= len, "ranges out of the buffer");
+                    assert!(2 + usize::from(d.topic_len) <= len && d.payload.0 + d.payload.1 <= len, "ranges out of the buffer");
                     // A callback with an odd number keeps the buffer (pdTRUE).
                     if d.subscribers.iter().any(|cb| cb % 2 == 1) {
                         self.kept.push(d.buf);

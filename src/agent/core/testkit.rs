@@ -208,7 +208,7 @@ impl Rig {
                 Action::Deliver => {
                     let d = self.core.take_delivery(client).expect("a Deliver action has its delivery");
                     let topic = String::from_utf8(
-                        d.buf.as_ref()[d.topic.0..d.topic.0 + d.topic.1].to_vec(),
+                        d.buf.as_ref()[2..2 + usize::from(d.topic_len)].to_vec(),
                     )
                     .unwrap();
                     let payload = d.buf.as_ref()[d.payload.0..d.payload.0 + d.payload.1].to_vec();

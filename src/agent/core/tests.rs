@@ -878,6 +878,42 @@ fn packet_id_zero_on_a_qos1_publish_is_a_violation() {
     r.assert_buffers_home();
 }
 
+/// The exact close reason of a QoS 1/2 publish whose packet id is 0 or
+/// missing, read into a buffer (decoded: the codec's error) and dropped for
+/// want of one (its id read raw from the discarded bytes, a missing id as 0:
+/// the session's violation). Pinned as it is (the two paths differ).
+#[test]
+fn a_publish_with_id_zero_or_no_id_closes_with_its_cause_decoded_or_dropped() {
+    let violation = CloseReason::Protocol(ProtocolViolation::UnexpectedPacket);
+    let zero = CloseReason::Malformed(DecodeError::ZeroPacketId);
+    // The body of a QoS 1 "q" without its id: topic length, topic.
+    let no_id: &[u8] = &[0x32, 0x03, 0x00, 0x01, b'q'];
+    // The same with the id's first byte only.
+    let half_id: &[u8] = &[0x34, 0x04, 0x00, 0x01, b'q', 0x00];
+    let cases: [(Vec<u8>, CloseReason, CloseReason); 4] = [
+        (publish("q", b"1", 1, 0, false), zero, violation),
+        (publish("q", b"1", 2, 0, false), zero, violation),
+        (no_id.to_vec(), CloseReason::Malformed(DecodeError::Truncated), violation),
+        (half_id.to_vec(), CloseReason::Malformed(DecodeError::Truncated), violation),
+    ];
+    for (packet, decoded, dropped) in cases {
+        for drop in [false, true] {
+            let mut r = Rig::with_pool(1);
+            let c = r.create();
+            r.connect(c);
+            let held = drop.then(|| r.pool.take(1).unwrap());
+            r.broker(c, &packet);
+            let expected = if drop { dropped } else { decoded };
+            assert!(r.did.contains(&Did::Closed(c, expected, false)), "{packet:?} dropped {drop}: {:?}", r.did);
+            assert!(r.sent(c).is_empty(), "nothing acknowledged");
+            if let Some(held) = held {
+                r.pool.give(held);
+            }
+            r.assert_buffers_home();
+        }
+    }
+}
+
 #[test]
 fn an_oversized_ack_or_garbage_drops_the_connection_with_its_cause() {
     let mut r = Rig::new();

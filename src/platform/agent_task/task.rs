@@ -191,10 +191,14 @@ fn perform(
     slot: &mut Slot,
 ) {
     let Slot::Act(Next { client, action }) = core::mem::replace(slot, Slot::Done) else { return };
+    // The client's connection, found once: one test for every kind, not a
+    // bounds check and panic site at each use (the core's clients are the
+    // task's `BROKERS`, so it is always there).
+    let Some(conn) = conns.get_mut(client) else { return };
     let did = match action {
-        Action::Open { open } => open_connection(&mut conns[client], &agent.tls_failure[client], core::mem::ManuallyDrop::into_inner(open)),
-        Action::Send { out, complete } => Did::Sent { complete, ok: send(&mut conns[client], out) },
-        Action::Close { close: (reason, graceful) } => return close(agent, &mut conns[client], client, reason, graceful),
+        Action::Open { open } => open_connection(conn, &agent.tls_failure[client], core::mem::ManuallyDrop::into_inner(open)),
+        Action::Send { out, complete } => Did::Sent { complete, ok: send(conn, out) },
+        Action::Close { close: (reason, graceful) } => return close(agent, conn, client, reason, graceful),
         Action::Complete { slot } => return agent.complete(client, slot),
         Action::Deliver => return, // Taken in `pass`.
         Action::Disconnected { callback } => return disconnected(callback),
@@ -336,8 +340,8 @@ fn qos_to_c(qos: QoS) -> MQTTQoS_t {
 fn deliver(slot: &mut Option<Delivery<PoolBuf, Callback, SUBS>>) {
     // Read where it lies (no copy of the callback lists); only the buffer
     // is taken out, at the end.
-    let Some(Delivery { buf, qos, topic, payload, subscribers, .. }) = slot.as_ref() else { return };
-    let (qos, topic, payload) = (*qos, *topic, *payload);
+    let Some(Delivery { buf, qos, topic_len, payload, subscribers, .. }) = slot.as_ref() else { return };
+    let (qos, topic_len, payload) = (*qos, *topic_len, *payload);
     let base = buf.as_ref().as_ptr();
     // Made once, as the connect callback takes it; a subscription callback
     // gets its publish part.
@@ -346,9 +350,9 @@ fn deliver(slot: &mut Option<Delivery<PoolBuf, Callback, SUBS>>) {
         u: MQTTAgentCallbackParams_u {
             xPublishData: MQTTPublishData_t {
                 xQos: qos_to_c(qos),
-                // SAFETY: the ranges are inside the buffer (the core decoded them from it).
-                pucTopic: unsafe { base.add(topic.0) },
-                usTopicLength: topic.1 as u16,
+                // SAFETY: the topic (at 2) and the payload are inside the buffer (the core decoded them from it).
+                pucTopic: unsafe { base.add(2) },
+                usTopicLength: topic_len,
                 // SAFETY: as above.
                 pvData: unsafe { base.add(payload.0) } as *const c_void,
                 ulDataLength: payload.1 as u32,
