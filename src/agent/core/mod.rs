@@ -642,8 +642,11 @@ where
             return Err(Refused::BadHandle);
         }
         let c = &mut self.clients[index];
-        let Some(slot) = c.free_slot() else { return Err(Refused::Busy) };
-        let slot = slot as u16;
+        // (Below `OPS`, tested here once: the slot's indexes below, and those
+        // of the functions it is given to, need no bounds check of their
+        // own; measured 44 bytes less.)
+        let Some(i) = c.free_slot().filter(|&s| s < OPS) else { return Err(Refused::Busy) };
+        let slot = i as u16;
         // The packet's buffer first (its length does not depend on the packet
         // id): without one now, nothing has changed and the caller retries.
         let frame = frame(command);
@@ -658,30 +661,43 @@ where
         };
         // The packet id (and the checks that need no packet), then the packet
         // encoded here, at the top of the call: the encoder's frames are not
-        // stacked on a helper's (a caller's stack).
-        let id = match Self::packet_id(c, slot, command) {
-            Ok(id) => id,
-            Err(f) => {
-                if let Some((buf, _)) = packet.take() {
-                    pool.give(buf);
+        // stacked on a helper's (a caller's stack); then the subscription
+        // table, for a SUBSCRIBE or UNSUBSCRIBE. One way out for every
+        // failure from here on.
+        let mut id = 0;
+        let failed = match Self::packet_id(c, slot, command) {
+            Err(f) => Some(f),
+            Ok(n) => {
+                id = n;
+                match packet.as_mut().map(|(buf, len)| encode(frame.as_ref(), id, *len, buf.as_mut()) == Ok(*len)) {
+                    None => None,
+                    Some(false) => Some(Failure::Invalid),
+                    // The callback goes now, not at UNSUBACK: a late UNSUBACK (its
+                    // caller timed out) must not remove a newer subscription.
+                    Some(true) => match *command {
+                        Command::Subscribe { filter, callback: Some(cb), .. } => Self::add_sub(c, filter, cb, slot).err(),
+                        Command::Unsubscribe { filter } => {
+                            c.remove_sub(filter);
+                            None
+                        }
+                        _ => None,
+                    },
                 }
-                return Ok(Self::done(c, slot, Err(f)));
             }
         };
-        if let Some((buf, len)) = packet.as_mut() {
-            if encode(frame.as_ref(), id, *len, buf.as_mut()) != Ok(*len) {
-                c.session.cancel(slot);
-                if let Some((buf, _)) = packet.take() {
-                    pool.give(buf);
-                }
-                return Ok(Self::done(c, slot, Err(Failure::Invalid)));
+        if let Some(f) = failed {
+            // (No id was reserved when `packet_id` failed: a free slot's is 0 already.)
+            c.session.cancel(slot);
+            if let Some((buf, _)) = packet.take() {
+                pool.give(buf);
             }
+            return Ok(Self::done(c, slot, Err(f)));
         }
         // The packet waits in its slot (a CONNECT's while its connection
-        // opens); one that is not sent after all is taken back out.
+        // opens) until it is handed out to be sent.
         let queued = packet.is_some();
         if packet.is_some() {
-            c.packets[slot as usize] = packet;
+            c.packets[i] = packet;
         }
         let result = match command {
             Command::Connect { open, callback, start, timeout, .. } if queued => {
@@ -689,11 +705,21 @@ where
                 c.session.opening(*start, *timeout);
                 c.callback = *callback;
                 c.subs.clear(); // Clean session: the broker forgot them too.
-                c.ops[slot as usize] = Op::Opening(open.take().map(ManuallyDrop::new));
+                c.ops[i] = Op::Opening(open.take().map(ManuallyDrop::new));
                 c.ready |= 1 << slot;
                 return Ok(slot);
             }
-            command if queued => Self::queue_packet(c, slot, command, id, pool),
+            _ if queued => {
+                // SUBSCRIBE, UNSUBSCRIBE or PUBLISH: QoS 0 completes once
+                // sent; the others at their acknowledgement.
+                let bit = 1 << slot;
+                if id == 0 {
+                    c.on_sent |= bit;
+                }
+                c.to_send |= bit;
+                c.due[DUE_SEND] = 1;
+                None
+            }
             Command::Disconnect => {
                 if c.session.is_open() {
                     Self::queue_disconnect(c, CloseReason::Requested);
@@ -730,7 +756,7 @@ where
         match result {
             Some(result) => Ok(Self::done(c, slot, result)),
             None => {
-                c.ops[slot as usize] = Op::Waiting;
+                c.ops[i] = Op::Waiting;
                 Ok(slot)
             }
         }
@@ -767,43 +793,6 @@ where
             Some(e) => c.session.begin(e, slot).ok_or(Failure::Full),
             None => Ok(0),
         }
-    }
-
-    /// SUBSCRIBE, UNSUBSCRIBE or PUBLISH (encoded, packet id `id`, in its
-    /// slot's place in `packets`): the subscription table updated, the
-    /// packet queued (or taken back out and freed). `None` while it waits
-    /// for its acknowledgement or its sending; else its result.
-    #[inline(never)] // Not on the stack while the packet is encoded (see `submit`).
-    fn queue_packet<P: Pool<Buf = B>>(
-        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
-        slot: u16,
-        command: &Command<'_, O, CB>,
-        id: u16,
-        pool: &mut P,
-    ) -> Option<Result<(), Failure>> {
-        match *command {
-            Command::Subscribe { filter, callback: Some(cb), .. } => {
-                if let Err(f) = Self::add_sub(c, filter, cb, slot) {
-                    c.session.cancel(slot);
-                    if let Some((buf, _)) = c.packets[slot as usize].take() {
-                        pool.give(buf);
-                    }
-                    return Some(Err(f));
-                }
-            }
-            // The callback goes now, not at UNSUBACK: a late UNSUBACK (its
-            // caller timed out) must not remove a newer subscription.
-            Command::Unsubscribe { filter } => c.remove_sub(filter),
-            _ => {}
-        }
-        // QoS 0 completes once sent; the others at their acknowledgement.
-        let bit = 1 << slot;
-        if id == 0 {
-            c.on_sent |= bit;
-        }
-        c.to_send |= bit;
-        c.due[DUE_SEND] = 1;
-        None
     }
 
     /// Enters a subscription's callback, waiting for its SUBACK. Apart (and
