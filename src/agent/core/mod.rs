@@ -672,16 +672,7 @@ where
                 match packet.as_mut().map(|(buf, len)| encode(frame.as_ref(), id, *len, buf.as_mut()) == Ok(*len)) {
                     None => None,
                     Some(false) => Some(Failure::Invalid),
-                    // The callback goes now, not at UNSUBACK: a late UNSUBACK (its
-                    // caller timed out) must not remove a newer subscription.
-                    Some(true) => match *command {
-                        Command::Subscribe { filter, callback: Some(cb), .. } => Self::add_sub(c, filter, cb, slot).err(),
-                        Command::Unsubscribe { filter } => {
-                            c.remove_sub(filter);
-                            None
-                        }
-                        _ => None,
-                    },
+                    Some(true) => Self::update_subs(c, command, slot).err(),
                 }
             }
         };
@@ -795,11 +786,23 @@ where
         }
     }
 
-    /// Enters a subscription's callback, waiting for its SUBACK. Apart (and
-    /// never inlined): the entry is built only for a subscribe, not on the
-    /// stack of every publish.
+    /// The subscription table as the command's packet changes it: a
+    /// SUBSCRIBE's callback entered, waiting for its SUBACK; an UNSUBSCRIBE's
+    /// removed. Apart (and never inlined): the entry is built only for a
+    /// subscribe, not on the stack of every publish; the command by
+    /// reference, so that the call needs no arguments on the caller's stack.
     #[inline(never)]
-    fn add_sub(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, filter: &[u8], cb: CB, slot: u16) -> Result<(), Failure> {
+    fn update_subs(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, command: &Command<'_, O, CB>, slot: u16) -> Result<(), Failure> {
+        let (filter, cb) = match *command {
+            Command::Subscribe { filter, callback: Some(cb), .. } => (filter, cb),
+            // The callback goes now, not at UNSUBACK: a late UNSUBACK (its
+            // caller timed out) must not remove a newer subscription.
+            Command::Unsubscribe { filter } => {
+                c.remove_sub(filter);
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
         if filter.len() > FILTER {
             return Err(Failure::Invalid);
         }
