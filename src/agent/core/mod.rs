@@ -24,7 +24,7 @@ use core::ops::DerefMut;
 
 use heapless::Vec;
 
-use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer, Token, CONNECT};
+use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer, Token};
 use crate::mqtt::codec::client::{self as wire, Frame};
 use crate::mqtt::codec::{ConnectReturnCode, DecodeError, EncodeError, FixedHeader, PacketType, QoS};
 use crate::mqtt::topic;
@@ -389,7 +389,9 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     close: (CloseReason, bool),
     /// Why `DUE_CLOSE_AFTER_QUEUE` closes it once the queues went out.
     close_after_queue: (CloseReason, bool),
-    connect_slot: Option<u16>,
+    /// The slot of the connect whose CONNECT waits for its connection or
+    /// CONNACK, as its bit (0: none): the slots' other masks take it as it is.
+    connect: u32,
     delete_slot: Option<u16>,
     /// Slots whose Complete or Open action is due (bit per slot): `poll`
     /// looks at these, not at every slot of every client on every call.
@@ -466,7 +468,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             packets: [const { None }; OPS],
             to_send: 0,
             on_sent: 0,
-            connect_slot: None,
+            connect: 0,
             rx: Rx::start(),
             delivery: None,
             subs: Vec::new(),
@@ -692,7 +694,7 @@ where
         }
         let result = match command {
             Command::Connect { open, callback, start, timeout, .. } if queued => {
-                c.connect_slot = Some(slot);
+                c.connect = 1 << slot;
                 c.session.opening(*start, *timeout);
                 c.callback = *callback;
                 c.subs.clear(); // Clean session: the broker forgot them too.
@@ -931,7 +933,9 @@ where
     }
 
     fn opened_on(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, now: u32) {
-        let Some(slot) = c.connect_slot else { return };
+        if c.connect == 0 {
+            return;
+        }
         c.rx.restart();
         if c.deleting {
             // Deleted while it opened: closed at the next poll, no CONNECT
@@ -941,7 +945,7 @@ where
             c.due[DUE_CLOSE_AFTER_QUEUE] = 1;
             return;
         }
-        c.to_send |= 1 << slot; // The CONNECT, waiting in its slot.
+        c.to_send |= c.connect; // The CONNECT, waiting in its slot.
         c.due[DUE_SEND] = 1;
         c.session.opened(now);
     }
@@ -1026,8 +1030,8 @@ where
             Some((other, _)) => Failure::Closed(other),
         };
         debug_assert!(!matches!(failure, Failure::Refused(_)) || c.on_sent == 0, "a QoS 0 publish queued before CONNACK");
-        let connect_slot = c.connect_slot.take();
-        let waiting = c.on_sent | connect_slot.map_or(0, |s| 1u32 << (s & 31));
+        let waiting = c.on_sent | c.connect;
+        c.connect = 0;
         c.to_send = 0;
         c.on_sent = 0;
         c.due[DUE_SEND] = 0;
@@ -1319,7 +1323,9 @@ where
         }
         // A CONNACK completes the connect slot (the session does not know it;
         // it is set while the session awaits a CONNACK).
-        let slot = c.connect_slot.take().unwrap_or(CONNECT);
+        // (No connect slot: 32, no slot (as the session's `CONNECT` token).)
+        let slot = c.connect.trailing_zeros() as u16;
+        c.connect = 0;
         let abandoned = matches!(c.ops.get(slot as usize), Some(Op::Abandoned));
         c.finish_op(slot, Ok(()));
         if abandoned {
