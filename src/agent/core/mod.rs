@@ -765,13 +765,15 @@ where
         slot
     }
 
-    /// The packet id of the command's packet (0: none, for CONNECT and QoS 0),
+    /// The word of the command's packet: its packet id (0: none, for QoS 0)
+    /// or a CONNECT's keep-alive (see `Frame`); the id
     /// taken from the session when the packet waits for an acknowledgement,
     /// or why the command cannot send it now.
     fn packet_id(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, slot: u16, command: &Command<'_, O, CB>) -> Result<u16, Failure> {
         let expect = match command {
             Command::Connect { .. } if !c.session.is_closed() => return Err(Failure::NotConnected),
-            Command::Connect { .. } => return Ok(0),
+            // Its frame's word: the keep-alive (see `Frame`).
+            Command::Connect { keep_alive, .. } => return Ok(*keep_alive),
             Command::Subscribe { .. } => Some(Expect::SubAck),
             Command::Unsubscribe { .. } => Some(Expect::UnsubAck),
             Command::Publish { qos: QoS::AtLeastOnce, .. } => Some(Expect::PubAck),
@@ -1534,7 +1536,7 @@ fn finish<O>(ops: &mut [Op<O>], slot: u16, result: Result<(), Failure>) -> u32 {
 /// The packet a command sends, if it sends one.
 fn frame<'a, O, CB>(command: &Command<'a, O, CB>) -> Option<Frame<'a>> {
     Some(match *command {
-        Command::Connect { client_id, username, keep_alive, .. } => Frame::connect(client_id, username, keep_alive),
+        Command::Connect { client_id, username, .. } => Frame::connect(client_id, username),
         Command::Subscribe { filter, qos, .. } => Frame::subscribe(filter, qos),
         Command::Unsubscribe { filter } => Frame::unsubscribe(filter),
         Command::Publish { topic, payload, qos, retain } => Frame::publish(topic, payload, qos, retain),
