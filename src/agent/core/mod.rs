@@ -1302,8 +1302,9 @@ where
     /// first, then wildcards.
     #[inline(never)] // Measured: smaller out of line.
     fn matching(subs: &[Sub<CB, FILTER>], topic: &[u8], found: &mut Vec<CB, SUBS>) {
-        for wildcard in [false, true] {
-            for s in subs.iter().filter(|s| s.wildcard == wildcard) {
+        // Two walks: the exact filters, then the wildcards.
+        for pass in 0..2 {
+            for s in subs.iter().filter(|s| u8::from(s.wildcard) == pass) {
                 // Without wildcards, a filter matches the topic equal to it.
                 if topic::matches_valid(&s.filter, topic) {
                     let _ = found.push(s.callback);
