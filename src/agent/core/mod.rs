@@ -509,8 +509,11 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
         true
     }
 
-    fn finish_op(&mut self, slot: u16, result: Result<(), Failure>) {
-        self.ready |= finish(&mut self.ops, slot, result);
+    /// Ends operation `slot` (see [`finish`]); `true` when its caller had
+    /// given up (the slot is free now).
+    #[inline(always)]
+    fn finish_op(&mut self, slot: u16, result: Result<(), Failure>) -> bool {
+        finish(&mut self.ops, &mut self.ready, slot, result)
     }
 
     /// A free slot (whose packet, if a hostile broker answered it before it
@@ -888,9 +891,7 @@ where
     /// (and the client freed at once if its caller gave up waiting).
     fn deleted(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>) {
         let Some(slot) = c.delete_slot.filter(|_| c.deleting) else { return };
-        let abandoned = matches!(c.ops.get(slot as usize), Some(Op::Abandoned));
-        c.finish_op(slot, Ok(()));
-        if abandoned {
+        if c.finish_op(slot, Ok(())) {
             Self::free_client(c);
         }
     }
@@ -1236,7 +1237,7 @@ where
                 |token: Token, outcome| {
                     let granted = outcome != Outcome::SubscriptionRefused;
                     drop_subs(subs, Unsub::Answered { slot: token, granted });
-                    *ready |= finish(ops, token, if granted { Ok(()) } else { Err(Failure::SubscriptionRefused) });
+                    finish(ops, ready, token, if granted { Ok(()) } else { Err(Failure::SubscriptionRefused) });
                 },
             )?;
             if let Some(code) = reply.connack {
@@ -1329,9 +1330,7 @@ where
         // (No connect slot: 32, no slot (as the session's `CONNECT` token).)
         let slot = c.connect.trailing_zeros() as u16;
         c.connect = 0;
-        let abandoned = matches!(c.ops.get(slot as usize), Some(Op::Abandoned));
-        c.finish_op(slot, Ok(()));
-        if abandoned {
+        if c.finish_op(slot, Ok(())) {
             // The application was told its connect timed out: it does not
             // expect a connection, so a late CONNACK closes it again.
             Self::queue_disconnect(c, CloseReason::LateConnAck);
@@ -1516,22 +1515,27 @@ where
     }
 }
 
-/// Operation `slot` ends with `result`; an abandoned one is freed (its caller
-/// is gone). Gives the slot's bit for `Client::ready` when its Complete is due.
-fn finish<O>(ops: &mut [Op<O>], slot: u16, result: Result<(), Failure>) -> u32 {
-    let Some(op) = ops.get_mut(slot as usize) else { return 0 };
+/// Operation `slot` ends with `result`, its bit set in `ready` (`Client::ready`)
+/// when its Complete is due; an abandoned one is freed (its caller is
+/// gone): `true` then. One out-of-line routine for every end of an operation.
+#[inline(never)]
+fn finish<O>(ops: &mut [Op<O>], ready: &mut u32, slot: u16, result: Result<(), Failure>) -> bool {
+    let Some(op) = ops.get_mut(slot as usize) else { return false };
     // An open request is taken (poll) or withdrawn (collect) before its
     // operation can end: overwriting one would leak it (`ManuallyDrop`).
     debug_assert!(!matches!(op, Op::Opening(Some(_))), "an open request left in a finished connect");
     match op {
-        Op::Abandoned => *op = Op::Free,
+        Op::Abandoned => {
+            *op = Op::Free;
+            return true;
+        }
         Op::Free | Op::Done { .. } => {} // Ends once.
         Op::Opening(_) | Op::Waiting => {
             *op = Op::Done { result };
-            return 1 << slot;
+            *ready |= 1 << slot;
         }
     }
-    0
+    false
 }
 
 /// The packet a command sends, if it sends one.
