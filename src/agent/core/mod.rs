@@ -24,7 +24,7 @@ use core::ops::DerefMut;
 
 use heapless::Vec;
 
-use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer, Token, CONNECT};
+use crate::agent::session::{Ack, Expect, KeepAlive, Outcome, ProtocolViolation, Session, Timer, Token};
 use crate::mqtt::codec::client::{self as wire, Frame};
 use crate::mqtt::codec::{ConnectReturnCode, DecodeError, EncodeError, FixedHeader, PacketType, QoS};
 use crate::mqtt::topic;
@@ -391,7 +391,9 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     close: (CloseReason, bool),
     /// Why `DUE_CLOSE_AFTER_QUEUE` closes it once the queues went out.
     close_after_queue: (CloseReason, bool),
-    connect_slot: Option<u16>,
+    /// The slot of the connect whose CONNECT waits for its connection or
+    /// CONNACK, as its bit (0: none): the slots' other masks take it as it is.
+    connect: u32,
     delete_slot: Option<u16>,
     /// Slots whose Complete or Open action is due (bit per slot): `poll`
     /// looks at these, not at every slot of every client on every call.
@@ -468,7 +470,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
             packets: [const { None }; OPS],
             to_send: 0,
             on_sent: 0,
-            connect_slot: None,
+            connect: 0,
             rx: Rx::start(),
             delivery: None,
             subs: Vec::new(),
@@ -513,8 +515,11 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
         true
     }
 
-    fn finish_op(&mut self, slot: u16, result: Result<(), Failure>) {
-        self.ready |= finish(&mut self.ops, slot, result);
+    /// Ends operation `slot` (see [`finish`]); `true` when its caller had
+    /// given up (the slot is free now).
+    #[inline(always)]
+    fn finish_op(&mut self, slot: u16, result: Result<(), Failure>) -> bool {
+        finish(&mut self.ops, &mut self.ready, slot, result)
     }
 
     /// A free slot (whose packet, if a hostile broker answered it before it
@@ -648,8 +653,11 @@ where
             return Err(Refused::BadHandle);
         }
         let c = &mut self.clients[index];
-        let Some(slot) = c.free_slot() else { return Err(Refused::Busy) };
-        let slot = slot as u16;
+        // (Below `OPS`, tested here once: the slot's indexes below, and those
+        // of the functions it is given to, need no bounds check of their
+        // own; measured 44 bytes less.)
+        let Some(i) = c.free_slot().filter(|&s| s < OPS) else { return Err(Refused::Busy) };
+        let slot = i as u16;
         // The packet's buffer first (its length does not depend on the packet
         // id): without one now, nothing has changed and the caller retries.
         let frame = frame(command);
@@ -664,42 +672,56 @@ where
         };
         // The packet id (and the checks that need no packet), then the packet
         // encoded here, at the top of the call: the encoder's frames are not
-        // stacked on a helper's (a caller's stack).
-        let id = match Self::packet_id(c, slot, command) {
-            Ok(id) => id,
-            Err(f) => {
-                if let Some((buf, _)) = packet.take() {
-                    pool.give(buf);
+        // stacked on a helper's (a caller's stack); then the subscription
+        // table, for a SUBSCRIBE or UNSUBSCRIBE. One way out for every
+        // failure from here on.
+        let mut id = 0;
+        let failed = match Self::packet_id(c, slot, command) {
+            Err(f) => Some(f),
+            Ok(n) => {
+                id = n;
+                match packet.as_mut().map(|(buf, len)| encode(frame.as_ref(), id, *len, buf.as_mut()) == Ok(*len)) {
+                    None => None,
+                    Some(false) => Some(Failure::Invalid),
+                    Some(true) => Self::update_subs(c, command, slot).err(),
                 }
-                return Ok(Self::done(c, slot, Err(f)));
             }
         };
-        if let Some((buf, len)) = packet.as_mut() {
-            if encode(frame.as_ref(), id, *len, buf.as_mut()) != Ok(*len) {
-                c.session.cancel(slot);
-                if let Some((buf, _)) = packet.take() {
-                    pool.give(buf);
-                }
-                return Ok(Self::done(c, slot, Err(Failure::Invalid)));
+        if let Some(f) = failed {
+            // (No id was reserved when `packet_id` failed: a free slot's is 0 already.)
+            c.session.cancel(slot);
+            if let Some((buf, _)) = packet.take() {
+                pool.give(buf);
             }
+            return Ok(Self::done(c, slot, Err(f)));
         }
         // The packet waits in its slot (a CONNECT's while its connection
-        // opens); one that is not sent after all is taken back out.
+        // opens) until it is handed out to be sent.
         let queued = packet.is_some();
         if packet.is_some() {
-            c.packets[slot as usize] = packet;
+            c.packets[i] = packet;
         }
         let result = match command {
             Command::Connect { open, callback, start, timeout, .. } if queued => {
-                c.connect_slot = Some(slot);
+                c.connect = 1 << slot;
                 c.session.opening(*start, *timeout);
                 c.callback = *callback;
                 c.subs.clear(); // Clean session: the broker forgot them too.
-                c.ops[slot as usize] = Op::Opening(open.take().map(ManuallyDrop::new));
+                c.ops[i] = Op::Opening(open.take().map(ManuallyDrop::new));
                 c.ready |= 1 << slot;
                 return Ok(slot);
             }
-            command if queued => Self::queue_packet(c, slot, command, id, pool),
+            _ if queued => {
+                // SUBSCRIBE, UNSUBSCRIBE or PUBLISH: QoS 0 completes once
+                // sent; the others at their acknowledgement.
+                let bit = 1 << slot;
+                if id == 0 {
+                    c.on_sent |= bit;
+                }
+                c.to_send |= bit;
+                c.due[DUE_SEND] = 1;
+                None
+            }
             Command::Disconnect => {
                 if c.session.is_open() {
                     Self::queue_disconnect(c, CloseReason::Requested);
@@ -736,7 +758,7 @@ where
         match result {
             Some(result) => Ok(Self::done(c, slot, result)),
             None => {
-                c.ops[slot as usize] = Op::Waiting;
+                c.ops[i] = Op::Waiting;
                 Ok(slot)
             }
         }
@@ -752,13 +774,15 @@ where
         slot
     }
 
-    /// The packet id of the command's packet (0: none, for CONNECT and QoS 0),
+    /// The word of the command's packet: its packet id (0: none, for QoS 0)
+    /// or a CONNECT's keep-alive (see `Frame`); the id
     /// taken from the session when the packet waits for an acknowledgement,
     /// or why the command cannot send it now.
     fn packet_id(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, slot: u16, command: &Command<'_, O, CB>) -> Result<u16, Failure> {
         let expect = match command {
             Command::Connect { .. } if !c.session.is_closed() => return Err(Failure::NotConnected),
-            Command::Connect { .. } => return Ok(0),
+            // Its frame's word: the keep-alive (see `Frame`).
+            Command::Connect { keep_alive, .. } => return Ok(*keep_alive),
             Command::Subscribe { .. } => Some(Expect::SubAck),
             Command::Unsubscribe { .. } => Some(Expect::UnsubAck),
             Command::Publish { qos: QoS::AtLeastOnce, .. } => Some(Expect::PubAck),
@@ -775,48 +799,23 @@ where
         }
     }
 
-    /// SUBSCRIBE, UNSUBSCRIBE or PUBLISH (encoded, packet id `id`, in its
-    /// slot's place in `packets`): the subscription table updated, the
-    /// packet queued (or taken back out and freed). `None` while it waits
-    /// for its acknowledgement or its sending; else its result.
-    #[inline(never)] // Not on the stack while the packet is encoded (see `submit`).
-    fn queue_packet<P: Pool<Buf = B>>(
-        c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
-        slot: u16,
-        command: &Command<'_, O, CB>,
-        id: u16,
-        pool: &mut P,
-    ) -> Option<Result<(), Failure>> {
-        match *command {
-            Command::Subscribe { filter, callback: Some(cb), .. } => {
-                if let Err(f) = Self::add_sub(c, filter, cb, slot) {
-                    c.session.cancel(slot);
-                    if let Some((buf, _)) = c.packets[slot as usize].take() {
-                        pool.give(buf);
-                    }
-                    return Some(Err(f));
-                }
-            }
+    /// The subscription table as the command's packet changes it: a
+    /// SUBSCRIBE's callback entered, waiting for its SUBACK; an UNSUBSCRIBE's
+    /// removed. Apart (and never inlined): the entry is built only for a
+    /// subscribe, not on the stack of every publish; the command by
+    /// reference, so that the call needs no arguments on the caller's stack.
+    #[inline(never)]
+    fn update_subs(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, command: &Command<'_, O, CB>, slot: u16) -> Result<(), Failure> {
+        let (filter, cb) = match *command {
+            Command::Subscribe { filter, callback: Some(cb), .. } => (filter, cb),
             // The callback goes now, not at UNSUBACK: a late UNSUBACK (its
             // caller timed out) must not remove a newer subscription.
-            Command::Unsubscribe { filter } => c.remove_sub(filter),
-            _ => {}
-        }
-        // QoS 0 completes once sent; the others at their acknowledgement.
-        let bit = 1 << slot;
-        if id == 0 {
-            c.on_sent |= bit;
-        }
-        c.to_send |= bit;
-        c.due[DUE_SEND] = 1;
-        None
-    }
-
-    /// Enters a subscription's callback, waiting for its SUBACK. Apart (and
-    /// never inlined): the entry is built only for a subscribe, not on the
-    /// stack of every publish.
-    #[inline(never)]
-    fn add_sub(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, filter: &[u8], cb: CB, slot: u16) -> Result<(), Failure> {
+            Command::Unsubscribe { filter } => {
+                c.remove_sub(filter);
+                return Ok(());
+            }
+            _ => return Ok(()),
+        };
         if filter.len() > FILTER {
             return Err(Failure::Invalid);
         }
@@ -898,9 +897,7 @@ where
     /// (and the client freed at once if its caller gave up waiting).
     fn deleted(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>) {
         let Some(slot) = c.delete_slot.filter(|_| c.deleting) else { return };
-        let abandoned = matches!(c.ops.get(slot as usize), Some(Op::Abandoned));
-        c.finish_op(slot, Ok(()));
-        if abandoned {
+        if c.finish_op(slot, Ok(())) {
             Self::free_client(c);
         }
     }
@@ -945,7 +942,9 @@ where
     }
 
     fn opened_on(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>, now: u32) {
-        let Some(slot) = c.connect_slot else { return };
+        if c.connect == 0 {
+            return;
+        }
         c.rx.restart();
         if c.deleting {
             // Deleted while it opened: closed at the next poll, no CONNECT
@@ -955,7 +954,7 @@ where
             c.due[DUE_CLOSE_AFTER_QUEUE] = 1;
             return;
         }
-        c.to_send |= 1 << slot; // The CONNECT, waiting in its slot.
+        c.to_send |= c.connect; // The CONNECT, waiting in its slot.
         c.due[DUE_SEND] = 1;
         c.session.opened(now);
     }
@@ -1040,8 +1039,8 @@ where
             Some((other, _)) => Failure::Closed(other),
         };
         debug_assert!(!matches!(failure, Failure::Refused(_)) || c.on_sent == 0, "a QoS 0 publish queued before CONNACK");
-        let connect_slot = c.connect_slot.take();
-        let waiting = c.on_sent | connect_slot.map_or(0, |s| 1u32 << (s & 31));
+        let waiting = c.on_sent | c.connect;
+        c.connect = 0;
         c.to_send = 0;
         c.on_sent = 0;
         c.due[DUE_SEND] = 0;
@@ -1244,7 +1243,7 @@ where
                 |token: Token, outcome| {
                     let granted = outcome != Outcome::SubscriptionRefused;
                     drop_subs(subs, Unsub::Answered { slot: token, granted });
-                    *ready |= finish(ops, token, if granted { Ok(()) } else { Err(Failure::SubscriptionRefused) });
+                    finish(ops, ready, token, if granted { Ok(()) } else { Err(Failure::SubscriptionRefused) });
                 },
             )?;
             if let Some(code) = reply.connack {
@@ -1310,8 +1309,9 @@ where
     /// first, then wildcards.
     #[inline(never)] // Measured: smaller out of line.
     fn matching(subs: &[Sub<CB, FILTER>], topic: &[u8], found: &mut Vec<CB, SUBS>) {
-        for wildcard in [false, true] {
-            for s in subs.iter().filter(|s| s.wildcard == wildcard) {
+        // Two walks: the exact filters, then the wildcards.
+        for pass in 0..2 {
+            for s in subs.iter().filter(|s| u8::from(s.wildcard) == pass) {
                 // Without wildcards, a filter matches the topic equal to it.
                 if topic::matches_valid(&s.filter, topic) {
                     let _ = found.push(s.callback);
@@ -1333,10 +1333,10 @@ where
         }
         // A CONNACK completes the connect slot (the session does not know it;
         // it is set while the session awaits a CONNACK).
-        let slot = c.connect_slot.take().unwrap_or(CONNECT);
-        let abandoned = matches!(c.ops.get(slot as usize), Some(Op::Abandoned));
-        c.finish_op(slot, Ok(()));
-        if abandoned {
+        // (No connect slot: 32, no slot (as the session's `CONNECT` token).)
+        let slot = c.connect.trailing_zeros() as u16;
+        c.connect = 0;
+        if c.finish_op(slot, Ok(())) {
             // The application was told its connect timed out: it does not
             // expect a connection, so a late CONNACK closes it again.
             Self::queue_disconnect(c, CloseReason::LateConnAck);
@@ -1535,28 +1535,33 @@ where
     }
 }
 
-/// Operation `slot` ends with `result`; an abandoned one is freed (its caller
-/// is gone). Gives the slot's bit for `Client::ready` when its Complete is due.
-fn finish<O>(ops: &mut [Op<O>], slot: u16, result: Result<(), Failure>) -> u32 {
-    let Some(op) = ops.get_mut(slot as usize) else { return 0 };
+/// Operation `slot` ends with `result`, its bit set in `ready` (`Client::ready`)
+/// when its Complete is due; an abandoned one is freed (its caller is
+/// gone): `true` then. One out-of-line routine for every end of an operation.
+#[inline(never)]
+fn finish<O>(ops: &mut [Op<O>], ready: &mut u32, slot: u16, result: Result<(), Failure>) -> bool {
+    let Some(op) = ops.get_mut(slot as usize) else { return false };
     // An open request is taken (poll) or withdrawn (collect) before its
     // operation can end: overwriting one would leak it (`ManuallyDrop`).
     debug_assert!(!matches!(op, Op::Opening(Some(_))), "an open request left in a finished connect");
     match op {
-        Op::Abandoned => *op = Op::Free,
+        Op::Abandoned => {
+            *op = Op::Free;
+            return true;
+        }
         Op::Free | Op::Done { .. } => {} // Ends once.
         Op::Opening(_) | Op::Waiting => {
             *op = Op::Done { result };
-            return 1 << slot;
+            *ready |= 1 << slot;
         }
     }
-    0
+    false
 }
 
 /// The packet a command sends, if it sends one.
 fn frame<'a, O, CB>(command: &Command<'a, O, CB>) -> Option<Frame<'a>> {
     Some(match *command {
-        Command::Connect { client_id, username, keep_alive, .. } => Frame::connect(client_id, username, keep_alive),
+        Command::Connect { client_id, username, .. } => Frame::connect(client_id, username),
         Command::Subscribe { filter, qos, .. } => Frame::subscribe(filter, qos),
         Command::Unsubscribe { filter } => Frame::unsubscribe(filter),
         Command::Publish { topic, payload, qos, retain } => Frame::publish(topic, payload, qos, retain),

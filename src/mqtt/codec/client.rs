@@ -43,8 +43,8 @@ const PIECES: usize = 3;
 
 /// A packet the agent sends, as its parts: the fixed header's first byte and
 /// up to `PIECES` pieces, each raw bytes or a string (a 2-byte length
-/// before it), and one 2-byte word (the packet id, given when writing, or
-/// CONNECT's keep-alive) before one of them. Every packet the agent sends is
+/// before it), and one 2-byte word before one of them, given when writing:
+/// the packet id, or CONNECT's keep-alive (see [`Request::word`]). Every packet the agent sends is
 /// such a list: one checking, counting and writing path for all four kinds
 /// (`Frame::frame`), and the agent builds the parts from its command at
 /// once (no [`Request`] in between).
@@ -58,32 +58,31 @@ pub struct Frame<'a> {
     strings: u8,
     /// Bit i: the word goes before piece i (at most one bit).
     word_at: u8,
-    /// The word of a packet without an id (CONNECT's keep-alive).
-    keep_alive: u16,
 }
 
 impl<'a> Frame<'a> {
-    /// CONNECT with a clean session (no will, no password).
+    /// CONNECT with a clean session (no will, no password); its word is
+    /// the keep-alive.
     #[inline]
-    pub fn connect(client_id: &'a [u8], username: Option<&'a [u8]>, keep_alive: u16) -> Self {
+    pub fn connect(client_id: &'a [u8], username: Option<&'a [u8]>) -> Self {
         let (start, user, strings): (&[u8], &[u8], u8) = match username {
             Some(user) => (CONNECT_START_USER, user, 0b110),
             None => (CONNECT_START, &[], 0b010),
         };
-        Frame { pieces: [start, client_id, user], first: (PacketType::Connect as u8) << 4, strings, word_at: 0b010, keep_alive }
+        Frame { pieces: [start, client_id, user], first: (PacketType::Connect as u8) << 4, strings, word_at: 0b010 }
     }
 
     /// SUBSCRIBE of one filter.
     #[inline]
     pub fn subscribe(filter: &'a [u8], qos: QoS) -> Self {
         let qos: &'static [u8] = core::slice::from_ref(&QOS_BYTES[qos as usize]);
-        Frame { pieces: [filter, qos, &[]], first: ((PacketType::Subscribe as u8) << 4) | 0b0010, strings: 0b001, word_at: 0b001, keep_alive: 0 }
+        Frame { pieces: [filter, qos, &[]], first: ((PacketType::Subscribe as u8) << 4) | 0b0010, strings: 0b001, word_at: 0b001 }
     }
 
     /// UNSUBSCRIBE of one filter.
     #[inline]
     pub fn unsubscribe(filter: &'a [u8]) -> Self {
-        Frame { pieces: [filter, &[], &[]], first: ((PacketType::Unsubscribe as u8) << 4) | 0b0010, strings: 0b001, word_at: 0b001, keep_alive: 0 }
+        Frame { pieces: [filter, &[], &[]], first: ((PacketType::Unsubscribe as u8) << 4) | 0b0010, strings: 0b001, word_at: 0b001 }
     }
 
     /// PUBLISH (first attempt, DUP 0); the packet id only with QoS 1 and 2.
@@ -94,7 +93,6 @@ impl<'a> Frame<'a> {
             first: ((PacketType::Publish as u8) << 4) | ((qos as u8) << 1) | u8::from(retain),
             strings: 0b001,
             word_at: if qos == QoS::AtMostOnce { 0 } else { 0b010 },
-            keep_alive: 0,
         }
     }
 
@@ -103,25 +101,27 @@ impl<'a> Frame<'a> {
         self.frame(1, None, false)
     }
 
-    /// As [`Request::encode_checked`].
-    pub fn encode_checked(&self, id: u16, len: usize, out: &mut [u8]) -> Result<usize, EncodeError> {
-        match self.frame(id, out.get_mut(..len), false) {
+    /// As [`Request::encode_checked`], with the packet's word (its packet
+    /// id, or a CONNECT's keep-alive).
+    pub fn encode_checked(&self, word: u16, len: usize, out: &mut [u8]) -> Result<usize, EncodeError> {
+        match self.frame(word, out.get_mut(..len), false) {
             Ok(n) if n != len => Err(EncodeError::BufferTooSmall { needed: n }),
             r => r,
         }
     }
 
-    /// Checks, counts and (with `out`) writes the frame with packet id `id`.
+    /// Checks, counts and (with `out`) writes the frame with its word
+    /// `word` (the packet id, or a CONNECT's keep-alive).
     /// `check`: scan the strings (UTF-8, U+0000, wildcards in a topic name).
     #[inline(never)]
-    fn frame(&self, id: u16, out: Option<&mut [u8]>, check: bool) -> Result<usize, EncodeError> {
+    fn frame(&self, word: u16, out: Option<&mut [u8]>, check: bool) -> Result<usize, EncodeError> {
         let first = self.first;
         let kind = first >> 4;
         let connect = kind == PacketType::Connect as u8;
         // The id (when the packet has one) and the topic or filter, checked
         // before the strings, in the full codec's order.
         if !connect {
-            if self.word_at != 0 && id == 0 {
+            if self.word_at != 0 && word == 0 {
                 return Err(EncodeError::ZeroPacketId);
             }
             let topic = self.pieces[0];
@@ -175,7 +175,6 @@ impl<'a> Frame<'a> {
         let Some(out) = out.get_mut(..needed) else {
             return Err(EncodeError::BufferTooSmall { needed });
         };
-        let word = if connect { self.keep_alive } else { id };
         let mut w = Writer { out, at: 0 };
         w.put(header.get(..header_len).unwrap_or(&[]));
         for (i, p) in self.pieces.iter().enumerate() {
@@ -210,10 +209,19 @@ impl Writer<'_> {
 }
 
 impl<'a> Request<'a> {
+    /// The word its frame carries with packet id `id`: the id, or a
+    /// CONNECT's keep-alive (see [`Frame`]).
+    pub fn word(&self, id: u16) -> u16 {
+        match *self {
+            Request::Connect { keep_alive, .. } => keep_alive,
+            _ => id,
+        }
+    }
+
     /// Its parts (see [`Frame`]).
     pub fn frame_parts(&self) -> Frame<'a> {
         match *self {
-            Request::Connect { client_id, username, keep_alive } => Frame::connect(client_id, username, keep_alive),
+            Request::Connect { client_id, username, .. } => Frame::connect(client_id, username),
             Request::Subscribe { filter, qos } => Frame::subscribe(filter, qos),
             Request::Unsubscribe { filter } => Frame::unsubscribe(filter),
             Request::Publish { topic, payload, qos, retain } => Frame::publish(topic, payload, qos, retain),
@@ -238,7 +246,7 @@ impl<'a> Request<'a> {
     /// Writes the frame with packet id `id` at the start of `out`; returns its
     /// length. Nothing is written when `out` is too small.
     pub fn encode(&self, id: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
-        self.frame_parts().frame(id, Some(out), true)
+        self.frame_parts().frame(self.word(id), Some(out), true)
     }
 
     /// As [`encode`](Self::encode) for a request whose
@@ -246,7 +254,7 @@ impl<'a> Request<'a> {
     /// scanned again (UTF-8, U+0000, wildcards). A `len` other than the
     /// frame's gives an error.
     pub fn encode_checked(&self, id: u16, len: usize, out: &mut [u8]) -> Result<usize, EncodeError> {
-        self.frame_parts().encode_checked(id, len, out)
+        self.frame_parts().encode_checked(self.word(id), len, out)
     }
 }
 
