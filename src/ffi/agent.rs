@@ -70,12 +70,24 @@ fn refused(call: &str, why: &str) -> MQTTAgentReturnCode_t {
 }
 
 /// What every call checks first: not from an agent callback, agent initialised.
-/// Gives the agent and the call's start tick.
-fn enter() -> Result<(&'static agent_task::Agent, u32), MQTTAgentReturnCode_t> {
+/// Gives the agent and the call's start tick, or no agent and the code to
+/// return (see [`refusal`]): two registers (a `Result` of this size would
+/// come back through memory).
+#[inline(never)]
+fn enter() -> (Option<&'static agent_task::Agent>, u32) {
     match agent() {
-        Some(a) if a.is_current() => Err(eMQTTAgentAPICalledFromCallback),
-        Some(a) => Ok((a, rtos::tick_count())),
-        None => Err(eMQTTAgentFailure),
+        Some(a) if a.is_current() => (None, eMQTTAgentAPICalledFromCallback as u32),
+        Some(a) => (Some(a), rtos::tick_count()),
+        None => (None, eMQTTAgentFailure as u32),
+    }
+}
+
+/// The code of an `enter` that gave no agent.
+fn refusal(code: u32) -> MQTTAgentReturnCode_t {
+    if code == eMQTTAgentAPICalledFromCallback as u32 {
+        eMQTTAgentAPICalledFromCallback
+    } else {
+        eMQTTAgentFailure
     }
 }
 
@@ -110,8 +122,8 @@ pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQT
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
     match enter() {
-        Ok((agent, start)) => run(agent, xMQTTHandle, Command::Delete, start, crate::config::kernel::MAX_DELAY),
-        Err(code) => code,
+        (Some(agent), start) => run(agent, xMQTTHandle, Command::Delete, start, crate::config::kernel::MAX_DELAY),
+        (None, code) => refusal(code),
     }
 }
 
@@ -123,8 +135,8 @@ pub extern "C" fn MQTT_AGENT_Connect(
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
     let (agent, start) = match enter() {
-        Ok(v) => v,
-        Err(code) => return code,
+        (Some(agent), start) => (agent, start),
+        (None, code) => return refusal(code),
     };
     // SAFETY: NULL is refused; otherwise the caller passes a valid parameter block.
     let Some(p) = (unsafe { pxConnectParams.as_ref() }) else { return refused("MQTT_AGENT_Connect", "pxConnectParams is NULL") };
@@ -207,8 +219,8 @@ fn open_request(p: &MQTTAgentConnectParams_t, host: &CStr, port: u16, flags: u32
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Disconnect(xMQTTHandle: MQTTAgentHandle_t, xTimeoutTicks: TickType_t) -> MQTTAgentReturnCode_t {
     match enter() {
-        Ok((agent, start)) => run(agent, xMQTTHandle, Command::Disconnect, start, xTimeoutTicks),
-        Err(code) => code,
+        (Some(agent), start) => run(agent, xMQTTHandle, Command::Disconnect, start, xTimeoutTicks),
+        (None, code) => refusal(code),
     }
 }
 
@@ -281,8 +293,8 @@ const _: () = {
 unsafe extern "C" fn topic_call(handle: MQTTAgentHandle_t, params: *const c_void, timeout: TickType_t, call: TopicCall) -> MQTTAgentReturnCode_t {
     use TopicCall::*;
     let (agent, start) = match enter() {
-        Ok(v) => v,
-        Err(code) => return code,
+        (Some(agent), start) => (agent, start),
+        (None, code) => return refusal(code),
     };
     let name = match call {
         Subscribe => "MQTT_AGENT_Subscribe",
