@@ -14,7 +14,7 @@ use crate::ffi::agent_types::*;
 use crate::ffi::mqtt_lib::MQTTBufferHandle_t;
 use crate::ffi::read_c_enum;
 use crate::ffi::types::{pdFAIL, pdPASS, BaseType_t, TickType_t};
-use crate::mqtt::codec::{utf8_with_nul, QoS};
+use crate::mqtt::codec::{scan_text, QoS, HAS_NUL, NOT_UTF8};
 use crate::mqtt::topic;
 use crate::platform::agent_task::{self, agent, Callback, Command, Ended, Open};
 use crate::platform::rtos;
@@ -168,7 +168,7 @@ pub extern "C" fn MQTT_AGENT_Connect(
         return refused("MQTT_AGENT_Connect", "pucClientId is NULL with a non-zero usClientIdLength");
     };
     // The agent does not scan it again (see `Command`): U+0000 is refused here too.
-    if utf8_with_nul(client_id) != Some(false) {
+    if scan_text(client_id) & (NOT_UTF8 | HAS_NUL) != 0 {
         return refused("MQTT_AGENT_Connect", "the client id is not UTF-8 or holds U+0000");
     }
     if wants_tls && !p.pcCertificate.is_null() && p.ulCertificateSize > super::agent_tls::MAX_PEM {
@@ -208,6 +208,7 @@ const fn no_nul(s: &[u8]) -> bool {
 /// (NUL-terminated) and of the trusted certificate, and the TLS parameters,
 /// in one heap block; `None` when the heap cannot hold them (the arguments
 /// were checked).
+#[inline(always)] // One caller: its arguments stay in registers.
 fn open_request(p: &MQTTAgentConnectParams_t, host: &CStr, port: u16, flags: u32, start: u32, timeout: u32) -> Option<agent_task::OpenRequest> {
     let tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
     let pem = super::agent_tls::trusted_pem(p, tls).ok()?;
