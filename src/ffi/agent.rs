@@ -49,15 +49,6 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]>
     }
 }
 
-/// A topic filter (`None` from a NULL pointer with a non-zero length) that is
-/// not empty, is UTF-8 and places its wildcards right. Out of line: its
-/// temporaries stay out of the frame that holds a publish's command (a
-/// caller's stack).
-#[inline(never)]
-fn filter_arg(filter: Option<&[u8]>) -> Option<&[u8]> {
-    filter.filter(|f| topic::is_valid_bytes(f, true))
-}
-
 fn qos_from_c(raw: u32) -> Option<QoS> {
     QoS::try_from(u8::try_from(raw).ok()?).ok()
 }
@@ -332,7 +323,7 @@ unsafe extern "C" fn topic_call(handle: MQTTAgentHandle_t, params: *const c_void
         let true = topic::is_valid_bytes(name_bytes, false) else { return refused(name, "the topic name is empty, not UTF-8 or has a wildcard") };
         Command::Publish { topic: name_bytes, payload, qos, retain: false }
     } else {
-        let Some(filter) = filter_arg(topic) else {
+        let Some(filter) = topic.filter(|f| topic::is_valid_bytes(f, true)) else {
             return refused(name, "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
         };
         if call == Unsubscribe {
