@@ -14,7 +14,7 @@ use crate::ffi::agent_types::*;
 use crate::ffi::mqtt_lib::MQTTBufferHandle_t;
 use crate::ffi::read_c_enum;
 use crate::ffi::types::{pdFAIL, pdPASS, BaseType_t, TickType_t};
-use crate::mqtt::codec::{utf8_with_nul, QoS};
+use crate::mqtt::codec::{scan_text, QoS, HAS_NUL, NOT_UTF8};
 use crate::mqtt::topic;
 use crate::platform::agent_task::{self, agent, Callback, Command, Ended, Open};
 use crate::platform::rtos;
@@ -49,15 +49,6 @@ pub(crate) unsafe fn c_bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]>
     }
 }
 
-/// A topic filter (`None` from a NULL pointer with a non-zero length) that is
-/// not empty, is UTF-8 and places its wildcards right. Out of line: its
-/// temporaries stay out of the frame that holds a publish's command (a
-/// caller's stack).
-#[inline(never)]
-fn filter_arg(filter: Option<&[u8]>) -> Option<&[u8]> {
-    filter.filter(|f| topic::is_valid_bytes(f, true))
-}
-
 fn qos_from_c(raw: u32) -> Option<QoS> {
     QoS::try_from(u8::try_from(raw).ok()?).ok()
 }
@@ -70,12 +61,24 @@ fn refused(call: &str, why: &str) -> MQTTAgentReturnCode_t {
 }
 
 /// What every call checks first: not from an agent callback, agent initialised.
-/// Gives the agent and the call's start tick.
-fn enter() -> Result<(&'static agent_task::Agent, u32), MQTTAgentReturnCode_t> {
+/// Gives the agent and the call's start tick, or no agent and the code to
+/// return (see [`refusal`]): two registers (a `Result` of this size would
+/// come back through memory).
+#[inline(never)]
+fn enter() -> (Option<&'static agent_task::Agent>, u32) {
     match agent() {
-        Some(a) if a.is_current() => Err(eMQTTAgentAPICalledFromCallback),
-        Some(a) => Ok((a, rtos::tick_count())),
-        None => Err(eMQTTAgentFailure),
+        Some(a) if a.is_current() => (None, eMQTTAgentAPICalledFromCallback as u32),
+        Some(a) => (Some(a), rtos::tick_count()),
+        None => (None, eMQTTAgentFailure as u32),
+    }
+}
+
+/// The code of an `enter` that gave no agent.
+fn refusal(code: u32) -> MQTTAgentReturnCode_t {
+    if code == eMQTTAgentAPICalledFromCallback as u32 {
+        eMQTTAgentAPICalledFromCallback
+    } else {
+        eMQTTAgentFailure
     }
 }
 
@@ -110,8 +113,8 @@ pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQT
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
     match enter() {
-        Ok((agent, start)) => run(agent, xMQTTHandle, Command::Delete, start, crate::config::kernel::MAX_DELAY),
-        Err(code) => code,
+        (Some(agent), start) => run(agent, xMQTTHandle, Command::Delete, start, crate::config::kernel::MAX_DELAY),
+        (None, code) => refusal(code),
     }
 }
 
@@ -123,8 +126,8 @@ pub extern "C" fn MQTT_AGENT_Connect(
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
     let (agent, start) = match enter() {
-        Ok(v) => v,
-        Err(code) => return code,
+        (Some(agent), start) => (agent, start),
+        (None, code) => return refusal(code),
     };
     // SAFETY: NULL is refused; otherwise the caller passes a valid parameter block.
     let Some(p) = (unsafe { pxConnectParams.as_ref() }) else { return refused("MQTT_AGENT_Connect", "pxConnectParams is NULL") };
@@ -156,7 +159,7 @@ pub extern "C" fn MQTT_AGENT_Connect(
         return refused("MQTT_AGENT_Connect", "pucClientId is NULL with a non-zero usClientIdLength");
     };
     // The agent does not scan it again (see `Command`): U+0000 is refused here too.
-    if utf8_with_nul(client_id) != Some(false) {
+    if scan_text(client_id) & (NOT_UTF8 | HAS_NUL) != 0 {
         return refused("MQTT_AGENT_Connect", "the client id is not UTF-8 or holds U+0000");
     }
     if wants_tls && !p.pcCertificate.is_null() && p.ulCertificateSize > super::agent_tls::MAX_PEM {
@@ -196,6 +199,7 @@ const fn no_nul(s: &[u8]) -> bool {
 /// (NUL-terminated) and of the trusted certificate, and the TLS parameters,
 /// in one heap block; `None` when the heap cannot hold them (the arguments
 /// were checked).
+#[inline(always)] // One caller: its arguments stay in registers.
 fn open_request(p: &MQTTAgentConnectParams_t, host: &CStr, port: u16, flags: u32, start: u32, timeout: u32) -> Option<agent_task::OpenRequest> {
     let tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
     let pem = super::agent_tls::trusted_pem(p, tls).ok()?;
@@ -207,8 +211,8 @@ fn open_request(p: &MQTTAgentConnectParams_t, host: &CStr, port: u16, flags: u32
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Disconnect(xMQTTHandle: MQTTAgentHandle_t, xTimeoutTicks: TickType_t) -> MQTTAgentReturnCode_t {
     match enter() {
-        Ok((agent, start)) => run(agent, xMQTTHandle, Command::Disconnect, start, xTimeoutTicks),
-        Err(code) => code,
+        (Some(agent), start) => run(agent, xMQTTHandle, Command::Disconnect, start, xTimeoutTicks),
+        (None, code) => refusal(code),
     }
 }
 
@@ -281,8 +285,8 @@ const _: () = {
 unsafe extern "C" fn topic_call(handle: MQTTAgentHandle_t, params: *const c_void, timeout: TickType_t, call: TopicCall) -> MQTTAgentReturnCode_t {
     use TopicCall::*;
     let (agent, start) = match enter() {
-        Ok(v) => v,
-        Err(code) => return code,
+        (Some(agent), start) => (agent, start),
+        (None, code) => return refusal(code),
     };
     let name = match call {
         Subscribe => "MQTT_AGENT_Subscribe",
@@ -319,7 +323,7 @@ unsafe extern "C" fn topic_call(handle: MQTTAgentHandle_t, params: *const c_void
         let true = topic::is_valid_bytes(name_bytes, false) else { return refused(name, "the topic name is empty, not UTF-8 or has a wildcard") };
         Command::Publish { topic: name_bytes, payload, qos, retain: false }
     } else {
-        let Some(filter) = filter_arg(topic) else {
+        let Some(filter) = topic.filter(|f| topic::is_valid_bytes(f, true)) else {
             return refused(name, "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
         };
         if call == Unsubscribe {

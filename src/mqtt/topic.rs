@@ -137,24 +137,18 @@ pub fn check_topic_filter_bytes(bytes: &[u8]) -> Result<(), TopicError> {
 /// Whether `bytes` is a valid topic filter (`filter`) or topic name: the
 /// answer of [`check_topic_filter_bytes`] or [`check_topic_name_bytes`] being
 /// `Ok`, without the cause. One routine and one scan for both (the C API's
-/// argument checks): each `+` or `#` must be a whole level (a `/` or either
+/// argument checks; the codec's `scan_text`, which checks UTF-8 and U+0000
+/// in the same pass): each `+` or `#` must be a whole level (a `/` or either
 /// end on both sides), `#` the last byte, and a name has neither.
 #[inline(never)]
 pub fn is_valid_bytes(bytes: &[u8], filter: bool) -> bool {
-    if check_bytes(bytes).is_err() {
+    use crate::mqtt::codec::{scan_text, HAS_NUL, HAS_WILDCARD, MISPLACED_WILDCARD, NOT_UTF8};
+    if bytes.is_empty() || bytes.len() > MAX_TOPIC_LEN {
         return false;
     }
-    let mut prev = b'/';
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'+' || b == b'#' {
-            let next = bytes.get(i + 1);
-            if !filter || prev != b'/' || next.is_some_and(|&n| n != b'/' || b == b'#') {
-                return false;
-            }
-        }
-        prev = b;
-    }
-    true
+    // The UTF-8, U+0000 and wildcard checks in one pass.
+    let refused = NOT_UTF8 | HAS_NUL | if filter { MISPLACED_WILDCARD } else { HAS_WILDCARD };
+    scan_text(bytes) & refused == 0
 }
 
 /// Empty, too long, UTF-8 and U+0000, in [`TopicError`]'s order.

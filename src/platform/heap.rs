@@ -64,6 +64,15 @@ pub fn try_box<T>(value: T) -> Option<alloc::boxed::Box<T>> {
     }
 }
 
+/// Frees a block of [`port_malloc`].
+///
+/// # Safety
+/// `block` came from `port_malloc` and is freed once.
+pub(crate) unsafe fn port_free(block: *mut u8) {
+    // SAFETY: per this function's contract.
+    unsafe { vPortFree(block as *mut core::ffi::c_void) }
+}
+
 #[global_allocator]
 static HEAP: FreeRtosHeap = FreeRtosHeap;
 
@@ -72,7 +81,10 @@ fn padded_size(layout: Layout) -> Option<usize> {
     layout.size().checked_add(layout.align())?.checked_add(size_of::<usize>())
 }
 
-fn port_malloc(size: usize) -> *mut u8 {
+/// A block of `size` bytes from the FreeRTOS heap, aligned to
+/// `portBYTE_ALIGNMENT` (`BYTE_ALIGNMENT`), NULL when the heap cannot hold
+/// it. Freed with [`port_free`] (not through `alloc::alloc`).
+pub(crate) fn port_malloc(size: usize) -> *mut u8 {
     // SAFETY: pvPortMalloc (size_t, i.e. usize) may be called from any task;
     // it returns null on failure.
     unsafe { pvPortMalloc(size) as *mut u8 }

@@ -80,15 +80,15 @@ impl Open {
 impl OpenRequest {
     /// `open`, a copy of `host` with its NUL and a copy of `pem`, in one
     /// heap block; `None` when the heap cannot hold it.
+    #[inline(always)] // One caller (MQTT_AGENT_Connect).
     pub fn new(open: Open, host: &CStr, pem: Option<&[u8]>) -> Option<Self> {
         let pem_bytes = pem.unwrap_or(&[]);
         let head = core::mem::size_of::<Head>();
         let host = host.to_bytes_with_nul();
         let host_len = host.len();
         let size = head.checked_add(host_len)?.checked_add(pem_bytes.len())?;
-        let layout = core::alloc::Layout::from_size_align(size, core::mem::align_of::<Head>()).ok()?;
-        // SAFETY: the layout's size is not zero (it holds a Head).
-        let block = core::ptr::NonNull::new(unsafe { alloc::alloc::alloc(layout) }.cast::<Head>())?;
+        // The heap's alignment is Head's (asserted below).
+        let block = core::ptr::NonNull::new(crate::platform::heap::port_malloc(size).cast::<Head>())?;
         // SAFETY: a fresh block of `size` bytes aligned for Head: the head,
         // then `host_len + pem.len()` bytes, which the sources do not overlap.
         unsafe {
@@ -141,16 +141,12 @@ impl Deref for OpenRequest {
 impl Drop for OpenRequest {
     #[inline(never)]
     fn drop(&mut self) {
-        let head = self.head();
-        let size = core::mem::size_of::<Head>() + head.host_len + head.pem_len;
-        // SAFETY: the block was allocated by `new` with this size (the same
-        // sum, which did not overflow there) and Head's alignment; freed once, here.
-        unsafe {
-            let layout = core::alloc::Layout::from_size_align_unchecked(size, core::mem::align_of::<Head>());
-            alloc::alloc::dealloc(self.0.as_ptr().cast::<u8>(), layout);
-        }
+        // SAFETY: the block came from `port_malloc` in `new`; freed once, here.
+        unsafe { crate::platform::heap::port_free(self.0.as_ptr().cast::<u8>()) }
     }
 }
+
+const _: () = assert!(core::mem::align_of::<Head>() <= crate::config::kernel::BYTE_ALIGNMENT, "the heap's blocks hold a Head");
 
 /// The project chose the Secure Sockets port's TLS (`mqttconfigTLS_BACKEND`).
 pub const TLS_BY_SOCKETS_PORT: bool = crate::config::mqtt::TLS_BACKEND == 0;

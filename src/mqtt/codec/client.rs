@@ -12,7 +12,7 @@
 //! [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes), so that no
 //! caller needs a `&str` (and the shipped image no `core::str::from_utf8`).
 
-use super::wire::utf8_with_nul;
+use super::wire::{scan_text, utf8_with_nul, HAS_NUL, HAS_WILDCARD, NOT_UTF8};
 use super::{
     ConnAck, ConnectReturnCode, DecodeError, EncodeError, FixedHeader, PacketType, QoS,
     SubAckCode, MAX_REMAINING_LEN,
@@ -384,15 +384,18 @@ pub fn decode_publish(flags: u8, body: &[u8]) -> Result<InPublish, DecodeError> 
         None => return Err(DecodeError::Truncated),
     };
     let Some(topic) = body.get(2..2 + topic_len) else { return Err(DecodeError::Truncated) };
-    match utf8_with_nul(topic) {
-        None => return Err(DecodeError::InvalidUtf8),
-        Some(true) => return Err(DecodeError::NullCharacter),
-        Some(false) => {}
+    // UTF-8, U+0000 and wildcards in one pass; the causes in their order.
+    let found = scan_text(topic);
+    if found & NOT_UTF8 != 0 {
+        return Err(DecodeError::InvalidUtf8);
+    }
+    if found & HAS_NUL != 0 {
+        return Err(DecodeError::NullCharacter);
     }
     if topic.is_empty() {
         return Err(DecodeError::EmptyTopic);
     }
-    if topic.iter().any(|&b| b == b'+' || b == b'#') {
+    if found & HAS_WILDCARD != 0 {
         return Err(DecodeError::WildcardInTopic);
     }
     let mut at = 2 + topic_len;

@@ -110,7 +110,7 @@ pub use subscribe::{
 };
 pub use unsubscribe::{Unsubscribe, UnsubscribeFilters, UnsubscribeFiltersIter};
 pub use varint::MAX_REMAINING_LEN;
-pub use wire::{is_utf8, utf8_with_nul};
+pub use wire::{is_utf8, scan_text, utf8_with_nul, HAS_NUL, HAS_WILDCARD, MISPLACED_WILDCARD, NOT_UTF8};
 
 /// The protocol name carried by CONNECT (§3.1.2.1).
 pub const PROTOCOL_NAME: &str = "MQTT";

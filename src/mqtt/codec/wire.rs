@@ -93,16 +93,60 @@ pub fn is_utf8(bytes: &[u8]) -> bool {
 
 /// [`is_utf8`] and, in the same pass, whether the bytes hold U+0000 (MQTT
 /// strings must not [MQTT-1.5.3-2]): `None` when not UTF-8, else
-/// `Some(has_nul)`. One loop instead of a second scan (and no `memchr`).
+/// `Some(has_nul)`. One loop instead of a second scan (and no `memchr`):
+/// [`scan_text`]'s.
+#[inline]
 pub fn utf8_with_nul(bytes: &[u8]) -> Option<bool> {
-    let mut nul = false;
+    let found = scan_text(bytes);
+    (found & NOT_UTF8 == 0).then_some(found & HAS_NUL != 0)
+}
+
+/// [`scan_text`]: the bytes are not well-formed UTF-8 (the other bits then say nothing).
+pub const NOT_UTF8: u8 = 8;
+/// [`scan_text`]: the bytes hold U+0000.
+pub const HAS_NUL: u8 = 1;
+/// [`scan_text`]: the bytes hold a `+` or a `#` (a topic name must not).
+pub const HAS_WILDCARD: u8 = 2;
+/// [`scan_text`]: a `+` or `#` that a topic filter must not have: not a
+/// whole level (a `/` or either end on both sides), or a `#` not the last byte.
+pub const MISPLACED_WILDCARD: u8 = 4;
+
+/// One pass over an MQTT string: [`NOT_UTF8`] when it is not well-formed
+/// UTF-8 (RFC 3629, what `core::str::from_utf8` accepts: no overlong forms,
+/// no surrogates, nothing above U+10FFFF; without core's validator and its
+/// 256-byte table), else what it holds of [`HAS_NUL`], [`HAS_WILDCARD`] and
+/// [`MISPLACED_WILDCARD`] (one byte: no `Option` to test besides). The
+/// UTF-8 check, the U+0000 check and the topic rules in the same loop: a
+/// topic is read once (the C API's topic checks, a received publish's topic).
+#[inline(never)]
+pub fn scan_text(bytes: &[u8]) -> u8 {
+    let mut found = 0;
     let mut rest = bytes;
     loop {
-        let [lead, tail @ ..] = rest else { return Some(nul) };
+        let [lead, tail @ ..] = rest else { return found };
         rest = tail;
         let lead = *lead;
         if lead < 0x80 {
-            nul |= lead == 0;
+            // One test for the common bytes: U+0000, '#' and '+' are all at
+            // most '+' (as are only control characters, space and a few
+            // punctuation marks).
+            if lead > b'+' {
+                continue;
+            }
+            if lead == 0 {
+                found |= HAS_NUL;
+            }
+            if lead == b'+' || lead == b'#' {
+                found |= HAS_WILDCARD;
+                // Before it: the start or a '/' (looked up here only, not
+                // carried through the loop); after it: the end, or a '/'
+                // after a '+'.
+                let at = bytes.len() - rest.len() - 1;
+                let prior = bytes.get(at.wrapping_sub(1)).copied().unwrap_or(b'/');
+                if prior != b'/' || rest.first().is_some_and(|&n| n != b'/' || lead == b'#') {
+                    found |= MISPLACED_WILDCARD;
+                }
+            }
             continue;
         }
         // Decode the sequence's code point, then refuse what RFC 3629 does:
@@ -113,19 +157,19 @@ pub fn utf8_with_nul(bytes: &[u8]) -> Option<bool> {
             0xC0..=0xDF => (1, 0x80),
             0xE0..=0xEF => (2, 0x800),
             0xF0..=0xF7 => (3, 0x1_0000),
-            _ => return None,
+            _ => return NOT_UTF8,
         };
         let mut cp = u32::from(lead) & (0x3f >> more);
         for _ in 0..more {
-            let [b, tail @ ..] = rest else { return None };
+            let [b, tail @ ..] = rest else { return NOT_UTF8 };
             if b & 0xc0 != 0x80 {
-                return None;
+                return NOT_UTF8;
             }
             cp = cp << 6 | u32::from(b & 0x3f);
             rest = tail;
         }
         if cp < min || cp > 0x10_ffff || cp >> 11 == 0xd800 >> 11 {
-            return None;
+            return NOT_UTF8;
         }
     }
 }

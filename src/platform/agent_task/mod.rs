@@ -219,7 +219,6 @@ pub fn init() -> bool {
     ok
 }
 
-#[inline(never)]
 fn create_agent() -> bool {
     if !READY.load(Ordering::Acquire) {
         // SAFETY: INIT is 1, so this task alone initialises, and READY is

@@ -130,6 +130,25 @@ proptest! {
         prop_oneof![8 => 0x01u8..0x80, 1 => Just(0u8), 1 => any::<u8>(), 1 => Just(0xC3), 1 => Just(0xA9)], 0..40)) {
         prop_assert_eq!(utf8_with_nul(&bytes), core::str::from_utf8(&bytes).ok().map(|_| bytes.contains(&0)));
     }
+
+    /// `scan_text`'s bits, each against its own model: UTF-8 as core's
+    /// validator, U+0000 and wildcards as a search, a misplaced wildcard as
+    /// the topic filter rules (each `+` or `#` a whole level, `#` last).
+    #[test]
+    fn scan_text_bits_as_models(bytes in proptest::collection::vec(
+        prop_oneof![3 => proptest::sample::select(vec![b'+', b'#', b'/', b'a', b' ', 0]), 1 => any::<u8>(), 1 => Just(0xC3), 1 => Just(0xA9)], 0..14)) {
+        use crate::mqtt::codec::{scan_text, HAS_NUL, HAS_WILDCARD, MISPLACED_WILDCARD, NOT_UTF8};
+        let found = scan_text(&bytes);
+        prop_assert_eq!(found & NOT_UTF8 == 0, core::str::from_utf8(&bytes).is_ok(), "{:?}", bytes);
+        if found & NOT_UTF8 == 0 {
+            prop_assert_eq!(found & HAS_NUL != 0, bytes.contains(&0));
+            prop_assert_eq!(found & HAS_WILDCARD != 0, bytes.iter().any(|&b| b == b'+' || b == b'#'));
+            let levels_ok = bytes.split(|&b| b == b'/').all(|level| {
+                !level.iter().any(|&b| b == b'+' || b == b'#') || level == b"+" || level == b"#"
+            }) && bytes.iter().position(|&b| b == b'#').map_or(true, |i| i + 1 == bytes.len());
+            prop_assert_eq!(found & MISPLACED_WILDCARD == 0, levels_ok, "{:?}", bytes);
+        }
+    }
 }
 
 fn check_decode(header: &FixedHeader, body: &[u8]) {
