@@ -45,7 +45,7 @@ use crate::platform::agent_task::{self, Command};
 use crate::platform::log::debug;
 use crate::platform::rtos::{self, Waiter};
 use crate::shadow::core::{
-    request_capacity, BufferId, Budget, Callback, ClientId, Code, Delivered, Delivery, Document, MqttId, Outcome, ShadowCore, Start, Step,
+    request_capacity, BufferId, Budget, Callback, ClientId, Code, Delivered, Delivery, Document, MqttId, Outcome, QoS, ShadowCore, Start, Step,
     Wants, CLIENTS,
 };
 use crate::shadow::topic::{self, Operation, Topic, MAX_THING_NAME};
@@ -264,15 +264,6 @@ fn outcome(code: MQTTAgentReturnCode_t) -> Outcome {
     }
 }
 
-/// QoS 0 or 1 (AWS IoT has no QoS 2).
-fn codec_qos(qos: u8) -> crate::mqtt::codec::QoS {
-    if qos == 0 {
-        crate::mqtt::codec::QoS::AtMostOnce
-    } else {
-        crate::mqtt::codec::QoS::AtLeastOnce
-    }
-}
-
 #[inline(never)] // Called from several places: one copy.
 fn remaining(start: u32, timeout: TickType_t) -> TickType_t {
     timeout.saturating_sub(rtos::tick_count().wrapping_sub(start))
@@ -370,11 +361,11 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
             Step::Subscribe { qos } => {
                 // The callback's context is the MQTT client, shared by its shadow clients.
                 let callback = agent_task::Callback::Publish(Some(on_publish), agent_task::CPtr(mqtt.0 as *mut c_void));
-                (mqtt, Command::Subscribe { filter: topic.as_bytes(), qos: codec_qos(qos), callback: Some(callback) })
+                (mqtt, Command::Subscribe { filter: topic.as_bytes(), qos, callback: Some(callback) })
             }
             Step::Unsubscribe { .. } => (mqtt, Command::Unsubscribe { filter: topic.as_bytes() }),
             Step::Publish { qos } => {
-                (mqtt, Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos: codec_qos(qos), retain: false })
+                (mqtt, Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos, retain: false })
             }
             Step::Barrier => (mqtt, Command::Barrier),
             // Woken (by `on_publish`, or by a stale or foreign notification:
@@ -754,7 +745,8 @@ fn run_operation(
     };
     // SAFETY: xQoS is read as an integer.
     let qos = match unsafe { read_c_enum(core::ptr::addr_of!((*params).xQoS)) } {
-        q @ (0 | 1) => q as u8,
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
         _ => return fail(refuse(function, "xQoS", "not 0 or 1 (AWS IoT has no QoS 2)")),
     };
     let doc: &[u8] = match op {
