@@ -256,10 +256,17 @@ const _: () = assert!(
     Code::Success.0 == eShadowSuccess && Code::Timeout.0 == eShadowTimeout && Code::Failure.0 == eShadowFailure
 );
 
-fn outcome(code: MQTTAgentReturnCode_t) -> Outcome {
+/// An agent result as an outcome: a `MQTTAgentReturnCode_t` or an
+/// [`agent_task::Ended`] (whose first three values are the same), as a number.
+#[inline(never)] // Several callers: one copy.
+fn outcome(code: u8) -> Outcome {
+    const _: () = assert!(
+        MQTTAgentReturnCode_t::eMQTTAgentSuccess as u8 == agent_task::Ended::Success as u8
+            && MQTTAgentReturnCode_t::eMQTTAgentTimeout as u8 == agent_task::Ended::Timeout as u8
+    );
     match code {
-        MQTTAgentReturnCode_t::eMQTTAgentSuccess => Outcome::Success,
-        MQTTAgentReturnCode_t::eMQTTAgentTimeout => Outcome::Timeout,
+        0 => Outcome::Success,
+        2 => Outcome::Timeout,
         _ => Outcome::Failure,
     }
 }
@@ -382,7 +389,7 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
                         let mut ours = *app;
                         ours.pxCallback = Some(on_agent_event);
                         ours.pvUserData = id.handle() as *mut c_void;
-                        outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, &ours, ticks))
+                        outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, &ours, ticks) as u8)
                     }
                     None => Outcome::Failure,
                 };
@@ -418,12 +425,10 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
         // (No agent: a failure.)
         let ended = agent_task::agent().map_or(agent_task::Ended::Failure, |a| a.submit(mqtt.0 as MQTTAgentHandle_t, command, ticks));
         last = match ended {
-            agent_task::Ended::Success => Outcome::Success,
-            agent_task::Ended::Timeout => Outcome::Timeout,
             // A shared MQTT client that the application deleted first: nothing
             // runs for it any more.
             agent_task::Ended::BadHandle if step == (Step::Detach { dedicated: false }) => Outcome::Success,
-            _ => Outcome::Failure,
+            e => outcome(e as u8),
         };
         if let Step::Detach { .. } = step {
             return Ended::Finish(code(last), None);
@@ -662,7 +667,7 @@ fn mqtt_of(handle: ShadowClientHandle_t) -> Option<MqttId> {
 }
 
 fn from_agent(c: MQTTAgentReturnCode_t) -> Code {
-    outcome(c)
+    outcome(c as u8)
 }
 
 /// Deletes the client: a dedicated MQTT client is deleted with it (after a
