@@ -48,7 +48,7 @@
 use std::collections::BTreeMap;
 
 use afrcloud::shadow::core::{
-    request_capacity, BufferId, Callback, ClientId, Code, Delivered, Delivery, MqttId, Outcome, ShadowCore, Start, Step, Wants, CLIENTS,
+    request_capacity, BufferId, Callback, ClientId, Code, Delivered, Delivery, MqttId, Outcome, QoS, ShadowCore, Start, Step, Wants, CLIENTS,
     MAX_TOKEN, THINGS,
 };
 use afrcloud::shadow::json;
@@ -283,6 +283,7 @@ impl Rig {
     fn begin_operation(&mut self, slot: usize, op: Operation, thing: usize, qos: u8, keep: bool, doc: &[u8], short: usize) {
         let Some((id, refuse)) = self.target(slot) else { return };
         let mut out = vec![0u8; request_capacity(op, doc.len()).saturating_sub(short)];
+        let qos = if qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
         let start = Start::Operation { op, thing: THING_NAMES[thing], qos, keep, doc };
         let got = self.core.begin(id, start, &mut out);
         let own = if op == Operation::Update { json::fields(doc).ok().and_then(|f| f.client_token) } else { None };

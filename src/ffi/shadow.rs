@@ -45,7 +45,7 @@ use crate::platform::agent_task::{self, Command};
 use crate::platform::log::debug;
 use crate::platform::rtos::{self, Waiter};
 use crate::shadow::core::{
-    request_capacity, BufferId, Budget, Callback, ClientId, Code, Delivered, Delivery, Document, MqttId, Outcome, ShadowCore, Start, Step,
+    request_capacity, BufferId, Budget, Callback, ClientId, Code, Delivered, Delivery, Document, MqttId, Outcome, QoS, ShadowCore, Start, Step,
     Wants, CLIENTS,
 };
 use crate::shadow::topic::{self, Operation, Topic, MAX_THING_NAME};
@@ -256,20 +256,18 @@ const _: () = assert!(
     Code::Success.0 == eShadowSuccess && Code::Timeout.0 == eShadowTimeout && Code::Failure.0 == eShadowFailure
 );
 
-fn outcome(code: MQTTAgentReturnCode_t) -> Outcome {
+/// An agent result as an outcome: a `MQTTAgentReturnCode_t` or an
+/// [`agent_task::Ended`] (whose first three values are the same), as a number.
+#[inline(never)] // Several callers: one copy.
+fn outcome(code: u8) -> Outcome {
+    const _: () = assert!(
+        MQTTAgentReturnCode_t::eMQTTAgentSuccess as u8 == agent_task::Ended::Success as u8
+            && MQTTAgentReturnCode_t::eMQTTAgentTimeout as u8 == agent_task::Ended::Timeout as u8
+    );
     match code {
-        MQTTAgentReturnCode_t::eMQTTAgentSuccess => Outcome::Success,
-        MQTTAgentReturnCode_t::eMQTTAgentTimeout => Outcome::Timeout,
+        0 => Outcome::Success,
+        2 => Outcome::Timeout,
         _ => Outcome::Failure,
-    }
-}
-
-/// QoS 0 or 1 (AWS IoT has no QoS 2).
-fn codec_qos(qos: u8) -> crate::mqtt::codec::QoS {
-    if qos == 0 {
-        crate::mqtt::codec::QoS::AtMostOnce
-    } else {
-        crate::mqtt::codec::QoS::AtLeastOnce
     }
 }
 
@@ -370,11 +368,11 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
             Step::Subscribe { qos } => {
                 // The callback's context is the MQTT client, shared by its shadow clients.
                 let callback = agent_task::Callback::Publish(Some(on_publish), agent_task::CPtr(mqtt.0 as *mut c_void));
-                (mqtt, Command::Subscribe { filter: topic.as_bytes(), qos: codec_qos(qos), callback: Some(callback) })
+                (mqtt, Command::Subscribe { filter: topic.as_bytes(), qos, callback: Some(callback) })
             }
             Step::Unsubscribe { .. } => (mqtt, Command::Unsubscribe { filter: topic.as_bytes() }),
             Step::Publish { qos } => {
-                (mqtt, Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos: codec_qos(qos), retain: false })
+                (mqtt, Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos, retain: false })
             }
             Step::Barrier => (mqtt, Command::Barrier),
             // Woken (by `on_publish`, or by a stale or foreign notification:
@@ -391,7 +389,7 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
                         let mut ours = *app;
                         ours.pxCallback = Some(on_agent_event);
                         ours.pvUserData = id.handle() as *mut c_void;
-                        outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, &ours, ticks))
+                        outcome(MQTT_AGENT_Connect(mqtt.0 as MQTTAgentHandle_t, &ours, ticks) as u8)
                     }
                     None => Outcome::Failure,
                 };
@@ -427,12 +425,10 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
         // (No agent: a failure.)
         let ended = agent_task::agent().map_or(agent_task::Ended::Failure, |a| a.submit(mqtt.0 as MQTTAgentHandle_t, command, ticks));
         last = match ended {
-            agent_task::Ended::Success => Outcome::Success,
-            agent_task::Ended::Timeout => Outcome::Timeout,
             // A shared MQTT client that the application deleted first: nothing
             // runs for it any more.
             agent_task::Ended::BadHandle if step == (Step::Detach { dedicated: false }) => Outcome::Success,
-            _ => Outcome::Failure,
+            e => outcome(e as u8),
         };
         if let Step::Detach { .. } = step {
             return Ended::Finish(code(last), None);
@@ -671,7 +667,7 @@ fn mqtt_of(handle: ShadowClientHandle_t) -> Option<MqttId> {
 }
 
 fn from_agent(c: MQTTAgentReturnCode_t) -> Code {
-    outcome(c)
+    outcome(c as u8)
 }
 
 /// Deletes the client: a dedicated MQTT client is deleted with it (after a
@@ -754,7 +750,8 @@ fn run_operation(
     };
     // SAFETY: xQoS is read as an integer.
     let qos = match unsafe { read_c_enum(core::ptr::addr_of!((*params).xQoS)) } {
-        q @ (0 | 1) => q as u8,
+        0 => QoS::AtMostOnce,
+        1 => QoS::AtLeastOnce,
         _ => return fail(refuse(function, "xQoS", "not 0 or 1 (AWS IoT has no QoS 2)")),
     };
     let doc: &[u8] = match op {

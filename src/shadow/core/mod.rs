@@ -24,6 +24,9 @@
 use super::json;
 use super::topic::{self, Kind, Operation, Topic, MAX_THING_NAME};
 use crate::handle;
+/// A step's and an operation's QoS: the agent's own type, so the platform
+/// passes it on as it is (the shadow's are 0 and 1).
+pub use crate::mqtt::codec::QoS;
 
 #[cfg(feature = "rtos")]
 mod cap {
@@ -120,11 +123,11 @@ pub enum Budget {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// Subscribe `topic` with the shadow's publish callback, within the caller's time.
-    Subscribe { qos: u8 },
+    Subscribe { qos: QoS },
     /// Unsubscribe `topic` (the outcome does not matter).
     Unsubscribe { budget: Budget },
     /// Publish the request body (from `begin` with `Start::Operation`) on `topic`.
-    Publish { qos: u8 },
+    Publish { qos: QoS },
     /// Wait until woken (by [`ShadowCore::deliver`]'s `wake`); report
     /// `Success` when woken, `Timeout` when the caller's time ran out. A
     /// wake-up is a hint: while the operation is unanswered, the next step
@@ -188,7 +191,7 @@ pub enum Delivered<T> {
 #[derive(Clone, Copy)]
 pub enum Start<'a, T> {
     /// Update, Get or Delete of `thing`'s shadow; `doc`: an update's document.
-    Operation { op: Operation, thing: &'a str, qos: u8, keep: bool, doc: &'a [u8] },
+    Operation { op: Operation, thing: &'a str, qos: QoS, keep: bool, doc: &'a [u8] },
     /// `thing`'s callbacks become `want` (all false: unregistered), with their `record`.
     Register { thing: &'a str, want: Wants, record: T },
     Connect,
@@ -334,7 +337,7 @@ struct Run {
     /// The thing (index in the client's names); `NO_NAME`: none. A
     /// connect's and a delete's topic phase: the name it visits.
     name: u8,
-    qos: u8,
+    qos: QoS,
     /// Kinds of `name` the topic phase still visits, and those for the release phase.
     mask: u8,
     release: u8,
@@ -357,7 +360,7 @@ impl Run {
         flow: Flow::Idle,
         phase: Phase::Start,
         name: 0,
-        qos: 0,
+        qos: QoS::AtMostOnce,
         mask: 0,
         release: 0,
         got: 0,
@@ -612,7 +615,7 @@ impl<T: Copy> ShadowCore<T> {
         id: ClientId,
         op: Operation,
         thing: &str,
-        qos: u8,
+        qos: QoS,
         keep: bool,
         doc: &[u8],
         out: &mut [u8],
@@ -663,7 +666,7 @@ impl<T: Copy> ShadowCore<T> {
         let c = &mut self.clients[id.slot];
         c.registering = record;
         let r = &mut c.run;
-        (r.flow, r.name, r.qos, r.want) = (Flow::Register, n as u8, 1, want);
+        (r.flow, r.name, r.qos, r.want) = (Flow::Register, n as u8, QoS::AtLeastOnce, want);
         (r.mask, r.release) = (want & !had, had & !want);
         Ok(())
     }
@@ -685,7 +688,7 @@ impl<T: Copy> ShadowCore<T> {
             self.collect(id.slot, n);
         }
         let r = &mut self.clients[id.slot].run;
-        (r.flow, r.phase, r.qos, r.name) = (Flow::Connect, Phase::Connecting, 1, NO_NAME);
+        (r.flow, r.phase, r.qos, r.name) = (Flow::Connect, Phase::Connecting, QoS::AtLeastOnce, NO_NAME);
         0
     }
 

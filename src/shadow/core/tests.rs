@@ -65,7 +65,7 @@ fn ok(_: &Step, _: &str) -> Outcome {
 /// Begins an operation; returns the request body.
 fn begin(c: &mut Core, id: ClientId, op: Operation, thing: &str, keep: bool, doc: &str) -> String {
     let mut out = vec![0u8; request_capacity(op, doc.len())];
-    let n = c.begin(id, Start::Operation { op: op, thing: thing, qos: 1, keep: keep, doc: doc.as_bytes() }, &mut out).expect("begun");
+    let n = c.begin(id, Start::Operation { op: op, thing: thing, qos: QoS::AtLeastOnce, keep: keep, doc: doc.as_bytes() }, &mut out).expect("begun");
     String::from_utf8(out[..n].to_vec()).unwrap()
 }
 
@@ -174,7 +174,7 @@ fn an_update_document_with_a_null_token_is_refused() {
     let id = c.create(M, false).unwrap();
     let mut out = [0u8; 128];
     let doc = br#"{"clientToken":null,"state":{}}"#;
-    assert_eq!(c.begin(id, Start::Operation { op: Operation::Update, thing: "lamp", qos: 1, keep: false, doc }, &mut out), Err(Code::Failure));
+    assert_eq!(c.begin(id, Start::Operation { op: Operation::Update, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc }, &mut out), Err(Code::Failure));
     begin(&mut c, id, Operation::Get, "lamp", false, "");
 }
 
@@ -183,7 +183,7 @@ fn invalid_update_document_is_refused() {
     let mut c = new_core();
     let id = c.create(M, false).unwrap();
     let mut out = [0u8; 128];
-    assert_eq!(c.begin(id, Start::Operation { op: Operation::Update, thing: "lamp", qos: 1, keep: false, doc: b"not json" }, &mut out), Err(Code::Failure));
+    assert_eq!(c.begin(id, Start::Operation { op: Operation::Update, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"not json" }, &mut out), Err(Code::Failure));
     // Nothing left pending: the next operation begins.
     begin(&mut c, id, Operation::Get, "lamp", false, "");
 }
@@ -371,7 +371,7 @@ fn operations_of_one_client_do_not_overlap() {
     let id = c.create(M, false).unwrap();
     begin(&mut c, id, Operation::Get, "lamp", false, "");
     let mut out = [0u8; 64];
-    assert!(c.begin(id, Start::Operation { op: Operation::Get, thing: "lamp", qos: 1, keep: false, doc: b"" }, &mut out).is_err());
+    assert!(c.begin(id, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut out).is_err());
     assert!(c.begin_register(id, "lamp", ALL, 1).is_err());
 }
 
@@ -619,7 +619,7 @@ fn handles_have_generations() {
     assert_eq!(c.client(h), None);
     assert_eq!(c.client(0), None);
     let mut out = [0u8; 64];
-    assert!(c.begin(a, Start::Operation { op: Operation::Get, thing: "lamp", qos: 1, keep: false, doc: b"" }, &mut out).is_err());
+    assert!(c.begin(a, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut out).is_err());
 }
 
 #[test]
@@ -770,7 +770,7 @@ mod props {
                         let op = [Operation::Update, Operation::Get, Operation::Delete][op as usize];
                         let doc = "{}";
                         let mut out = vec![0u8; request_capacity(op, doc.len())];
-                        let n = self.core.begin(id, Start::Operation { op: op, thing: THINGS_[thing], qos: 1, keep: keep, doc: doc.as_bytes() }, &mut out);
+                        let n = self.core.begin(id, Start::Operation { op: op, thing: THINGS_[thing], qos: QoS::AtLeastOnce, keep: keep, doc: doc.as_bytes() }, &mut out);
                         let n = n.map_err(|e| TestCaseError::fail(format!("begin: {e:?}")))?;
                         let token = String::from_utf8(json::fields(&out[..n]).unwrap().client_token.unwrap().to_vec()).unwrap();
                         self.flows.insert(client, Flow { id, token: Some(token), wakes: 0 });
