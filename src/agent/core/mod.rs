@@ -1262,7 +1262,8 @@ where
             let result = match decoded {
                 Some(Ok(p)) => Ok(p.packet_id),
                 Some(Err(e)) => Err(CloseReason::Malformed(e)),
-                None => Ok((qos != QoS::AtMostOnce).then(|| u16::from_be_bytes([c.rx.small[2], c.rx.small[3]]))),
+                // (Read for QoS 0 too, where the session does not look at it.)
+                None => Ok(u16::from_be_bytes([c.rx.small[2], c.rx.small[3]])),
             }
             .and_then(|id| c.session.received_publish(qos, id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol));
             // A buffer goes back when the publish ends the connection.
