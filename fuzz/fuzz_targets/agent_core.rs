@@ -150,7 +150,7 @@ impl<'c> Rig<'c> {
         }
     }
 
-    fn submit(&mut self, c: usize, mut command: Command<'_, u8, u8>) {
+    fn submit(&mut self, c: usize, mut command: Command<'_, FuzzOpen, u8>) {
         let Some((i, g)) = self.handles[c] else { return };
         match self.core.submit(i, g, &mut command, &mut self.pool) {
             Ok(slot) => {
