@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use afrcloud::agent::core::{Action, AgentCore, Client, Command, Next, Out, Pool, Reader, Refused, RxStatus};
+use afrcloud::agent::core::{Action, AgentCore, Client, Command, Connects, Next, Out, Pool, Reader, Refused, RxStatus};
 use afrcloud::agent::session::KeepAlive;
 use afrcloud::mqtt::codec::QoS;
 use libfuzzer_sys::fuzz_target;
@@ -99,9 +99,16 @@ impl Reader for Wire {
     }
 }
 
-type Core<'c> = AgentCore<&'c mut [Client<Buf, u8, u8, OPS, SUBS, FILTER>], Buf, u8, u8, CLIENTS, OPS, SUBS, FILTER>;
+/// The open request: nothing in it; the CONNECT has no user name.
+struct FuzzOpen;
+
+impl Connects for FuzzOpen {
+    const USER_NAME: Option<&'static [u8]> = None;
+}
+
+type Core<'c> = AgentCore<&'c mut [Client<Buf, u8, FuzzOpen, OPS, SUBS, FILTER>], Buf, u8, FuzzOpen, CLIENTS, OPS, SUBS, FILTER>;
 const KEEP_ALIVE: KeepAlive = KeepAlive { interval: 50, timeout: 10 };
-type Table = [Client<Buf, u8, u8, OPS, SUBS, FILTER>; CLIENTS];
+type Table = [Client<Buf, u8, FuzzOpen, OPS, SUBS, FILTER>; CLIENTS];
 
 struct Rig<'c> {
     core: Core<'c>,
@@ -143,7 +150,7 @@ impl<'c> Rig<'c> {
         }
     }
 
-    fn submit(&mut self, c: usize, mut command: Command<'_, u8, u8>) {
+    fn submit(&mut self, c: usize, mut command: Command<'_, FuzzOpen, u8>) {
         let Some((i, g)) = self.handles[c] else { return };
         match self.core.submit(i, g, &mut command, &mut self.pool) {
             Ok(slot) => {
@@ -261,9 +268,8 @@ fuzz_target!(|data: &[u8]| {
         match op & 0x0f {
             0 => r.submit(c, Command::Connect {
                 client_id: b"fuzz",
-                username: None,
                 keep_alive: 60,
-                open: Some(0),
+                open: Some(FuzzOpen),
                 callback: Some(p.byte()),
                 start: r.now,
                 timeout: u32::from(p.byte()),

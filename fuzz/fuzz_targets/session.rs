@@ -67,7 +67,8 @@ fn connect_sent(s: &mut S, now: u32, connack_timeout: u32, ka: KeepAlive) -> u32
 
 /// The agent's path for a PUBLISH whose body went to a pool buffer or was dropped.
 fn received_publish(s: &mut S, qos: QoS, packet_id: Option<u16>, dup: bool) -> Result<Reaction, ProtocolViolation> {
-    s.received_publish(qos, packet_id, dup).map(Reaction::from)
+    // (The session takes 0 for none: QoS 0's is not read, and 0 is never an id.)
+    s.received_publish(qos, packet_id.unwrap_or(0), dup).map(Reaction::from)
 }
 
 /// The model's rule for a received QoS 2 PUBLISH with packet id `id`, given the

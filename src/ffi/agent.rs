@@ -171,7 +171,6 @@ pub extern "C" fn MQTT_AGENT_Connect(
     };
     let command = Command::Connect {
         client_id,
-        username: mqtt::ENABLE_METRICS.then_some(mqtt::METRICS_USER_NAME.as_bytes()),
         keep_alive: mqtt::KEEP_ALIVE_INTERVAL_SECONDS,
         open: Some(open),
         callback: Some(Callback::Connect(p.pxCallback, agent_task::CPtr(p.pvUserData))),
@@ -181,8 +180,15 @@ pub extern "C" fn MQTT_AGENT_Connect(
     run(agent, xMQTTHandle, command, start, xTimeoutTicks)
 }
 
-// The user name goes to the agent unscanned, as the checked client id does.
+// The user name goes to the agent unscanned, as the checked client id does
+// (the core's `Connects` for `OpenRequest`, below).
 const _: () = assert!(no_nul(mqtt::METRICS_USER_NAME.as_bytes()), "the metrics user name holds U+0000");
+
+/// Every CONNECT's user name: the metrics one when enabled; the core builds
+/// it in, so that `MQTT_AGENT_Connect` does not store it in each command.
+impl crate::agent::core::Connects for agent_task::OpenRequest {
+    const USER_NAME: Option<&'static [u8]> = if mqtt::ENABLE_METRICS { Some(mqtt::METRICS_USER_NAME.as_bytes()) } else { None };
+}
 
 const fn no_nul(s: &[u8]) -> bool {
     let mut i = 0;

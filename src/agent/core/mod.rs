@@ -60,6 +60,17 @@ pub trait Pool {
     fn largest(&self) -> usize;
 }
 
+/// A CONNECT's user name, the same for every connect (configuration, not
+/// the caller's argument), given by the type of the platform's open
+/// request: the C API's connect does not store it in each command, and
+/// the core's CONNECT needs no test of it. (The keep-alive stays in the
+/// command: as a constant here too, measured 8 bytes more in all.)
+pub trait Connects {
+    /// The user name (AFR's metrics), if any: UTF-8 without U+0000 (not
+    /// scanned again, as the command's strings).
+    const USER_NAME: Option<&'static [u8]>;
+}
+
 /// What the agent task reads a connection through.
 pub trait Reader {
     /// Bytes now in `into`: `Ok(0)` when nothing is there yet.
@@ -146,13 +157,13 @@ pub enum Refused {
 /// only what the packet's form needs (lengths, a non-empty topic, the packet
 /// id): it scans no string a second time.
 pub enum Command<'a, O, CB> {
-    /// CONNECT with a clean session (AFR's agent never keeps a session).
+    /// CONNECT with a clean session (AFR's agent never keeps a session),
+    /// its user name as `O`'s [`Connects`] says, and its keep-alive in seconds.
     /// `open` is what the platform needs to open the connection (host, port,
     /// TLS); `start` and `timeout` the caller's tick and time, which bound the
     /// opening and the CONNACK.
     Connect {
         client_id: &'a [u8],
-        username: Option<&'a [u8]>,
         keep_alive: u16,
         /// `Some` until [`AgentCore::submit`] takes it (the command is
         /// lent to `submit`, which takes only this part out).
@@ -602,6 +613,7 @@ where
     T: DerefMut<Target = [Client<B, CB, O, OPS, SUBS, FILTER>]>,
     B: AsRef<[u8]> + AsMut<[u8]>,
     CB: Copy,
+    O: Connects,
 {
     /// A core over `clients` (new [`Client`]s); `rx_budget`: bytes read
     /// from one client per receive pass; `keep_alive`: every connection's
@@ -1262,7 +1274,8 @@ where
             let result = match decoded {
                 Some(Ok(p)) => Ok(p.packet_id),
                 Some(Err(e)) => Err(CloseReason::Malformed(e)),
-                None => Ok((qos != QoS::AtMostOnce).then(|| u16::from_be_bytes([c.rx.small[2], c.rx.small[3]]))),
+                // (Read for QoS 0 too, where the session does not look at it.)
+                None => Ok(u16::from_be_bytes([c.rx.small[2], c.rx.small[3]])),
             }
             .and_then(|id| c.session.received_publish(qos, id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol));
             // A buffer goes back when the publish ends the connection.
@@ -1559,9 +1572,9 @@ fn finish<O>(ops: &mut [Op<O>], ready: &mut u32, slot: u16, result: Result<(), F
 }
 
 /// The packet a command sends, if it sends one.
-fn frame<'a, O, CB>(command: &Command<'a, O, CB>) -> Option<Frame<'a>> {
+fn frame<'a, O: Connects, CB>(command: &Command<'a, O, CB>) -> Option<Frame<'a>> {
     Some(match *command {
-        Command::Connect { client_id, username, .. } => Frame::connect(client_id, username),
+        Command::Connect { client_id, .. } => Frame::connect(client_id, O::USER_NAME),
         Command::Subscribe { filter, qos, .. } => Frame::subscribe(filter, qos),
         Command::Unsubscribe { filter } => Frame::unsubscribe(filter),
         Command::Publish { topic, payload, qos, retain } => Frame::publish(topic, payload, qos, retain),

@@ -107,6 +107,11 @@ pub type Cb = u8;
 /// What the platform needs to open a connection: a label.
 pub type Open = &'static str;
 
+/// The tests' CONNECT has no user name.
+impl crate::agent::core::Connects for Open {
+    const USER_NAME: Option<&'static [u8]> = None;
+}
+
 pub type Core = AgentCore<std::boxed::Box<[Client<TestBuf, Cb, Open, OPS, SUBS, FILTER>]>, TestBuf, Cb, Open, CLIENTS, OPS, SUBS, FILTER>;
 
 /// Something the platform was told to do, as recorded.
@@ -322,7 +327,6 @@ impl Rig {
 pub fn connect_command(callback: Option<Cb>, timeout: u32) -> Command<'static, Open, Cb> {
     Command::Connect {
         client_id: b"core",
-        username: None,
         keep_alive: 1200,
         open: Some("broker"),
         callback,

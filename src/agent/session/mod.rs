@@ -345,7 +345,7 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                 id: a.packet_id,
                 code: Some(a.codes().next().unwrap_or(SubAckCode::Failure)),
             },
-            Packet::Publish(p) => return self.received_publish(p.qos, p.packet_id, p.dup).map(Reaction::from),
+            Packet::Publish(p) => return self.received_publish(p.qos, p.packet_id.unwrap_or(0), p.dup).map(Reaction::from),
             _ => return Err(ProtocolViolation::UnexpectedPacket),
         };
         let mut ended = None;
@@ -574,26 +574,29 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     /// or not, and is acknowledged but not delivered again; a fresh (DUP 0)
     /// one is delivered, and tracked while `QOS2_IN` ids are (the table only
     /// guards against a broker re-sending without DUP).
+    ///
+    /// `id` is its packet identifier, not read for QoS 0 (which has none);
+    /// for QoS 1 and 2, 0 (never an identifier) is a protocol violation.
     pub fn received_publish(
         &mut self,
         qos: QoS,
-        packet_id: Option<u16>,
+        id: u16,
         dup: bool,
     ) -> Result<Reply, ProtocolViolation> {
         if !self.is_connected() {
             return Err(ProtocolViolation::UnexpectedPacket);
         }
         let mut r = Reply::default();
-        match (qos, packet_id) {
-            (QoS::AtMostOnce, _) => r.deliver = true,
+        match qos {
+            QoS::AtMostOnce => r.deliver = true,
             // [MQTT-2.3.1-1]: a packet identifier is never 0 (the agent reads a
             // dropped publish's id raw, so a too-short body arrives here as 0).
-            (_, Some(0)) => return Err(ProtocolViolation::UnexpectedPacket),
-            (QoS::AtLeastOnce, Some(id)) => {
+            _ if id == 0 => return Err(ProtocolViolation::UnexpectedPacket),
+            QoS::AtLeastOnce => {
                 r.deliver = true;
                 r.send = Some(Ack::PubAck(id));
             }
-            (QoS::ExactlyOnce, Some(id)) => {
+            QoS::ExactlyOnce => {
                 // Method B of §4.3.3: deliver now, remember the id until PUBREL.
                 r.send = Some(Ack::PubRec(id));
                 if !dup && !self.inbound_qos2.contains(&id) {
@@ -603,7 +606,6 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
                     r.deliver = true;
                 }
             }
-            _ => return Err(ProtocolViolation::UnexpectedPacket),
         }
         Ok(r)
     }

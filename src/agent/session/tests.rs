@@ -453,15 +453,15 @@ fn dropping_the_connection_returns_every_waiter_once() {
 fn packet_id_zero_is_a_violation() {
     let mut s = connected(0);
     assert_eq!(
-        s.received_publish(QoS::AtLeastOnce, Some(0), false),
+        s.received_publish(QoS::AtLeastOnce, 0, false),
         Err(ProtocolViolation::UnexpectedPacket)
     );
     assert_eq!(
-        s.received_publish(QoS::ExactlyOnce, Some(0), true),
+        s.received_publish(QoS::ExactlyOnce, 0, true),
         Err(ProtocolViolation::UnexpectedPacket)
     );
     assert!(
-        s.received_publish(QoS::AtMostOnce, None, false)
+        s.received_publish(QoS::AtMostOnce, 0, false)
             .unwrap()
             .deliver
     );

@@ -262,7 +262,8 @@ impl<'a> Request<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InPublish {
     pub qos: QoS,
-    pub packet_id: Option<u16>,
+    /// Its packet identifier; 0 for QoS 0, which has none (never 0 otherwise).
+    pub packet_id: u16,
     pub dup: bool,
     pub retain: bool,
     /// Byte ranges (start, length) of the topic name and the payload in the body.
@@ -400,11 +401,11 @@ pub fn decode_publish(flags: u8, body: &[u8]) -> Result<InPublish, DecodeError> 
     }
     let mut at = 2 + topic_len;
     let packet_id = if qos == QoS::AtMostOnce {
-        None
+        0
     } else {
         let id = id_at(body, at)?;
         at += 2;
-        Some(id)
+        id
     };
     Ok(InPublish {
         qos,

@@ -180,7 +180,7 @@ fn check_decode(header: &FixedHeader, body: &[u8]) {
                     let base = body.as_ptr() as usize;
                     FromServer::Publish(InPublish {
                         qos: p.qos,
-                        packet_id: p.packet_id,
+                        packet_id: p.packet_id.unwrap_or(0),
                         dup: p.dup,
                         retain: p.retain,
                         topic: (p.topic.as_ptr() as usize - base, p.topic.len()),
