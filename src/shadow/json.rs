@@ -66,7 +66,14 @@ struct Scan<'a> {
 }
 
 impl<'a> Scan<'a> {
+    /// The next byte (0 at the end), not consumed.
+    #[inline(never)] // Called from many places: one copy.
     fn peek(&self) -> u8 {
+        self.here()
+    }
+    /// [`Self::peek`] inlined, for the loops over whitespace and digits.
+    #[inline(always)]
+    fn here(&self) -> u8 {
         self.doc.get(self.at).copied().unwrap_or(0)
     }
     #[inline(never)] // Called from many places: one copy.
@@ -109,7 +116,7 @@ impl<'a> Scan<'a> {
     /// The next byte after whitespace (0 at the end), not consumed.
     #[inline(never)] // Called from many places: one copy.
     fn next_token(&mut self) -> u8 {
-        while matches!(self.peek(), b' ' | b'\t' | b'\n' | b'\r') {
+        while matches!(self.here(), b' ' | b'\t' | b'\n' | b'\r') {
             self.at += 1;
         }
         self.peek()
@@ -167,13 +174,23 @@ impl<'a> Scan<'a> {
         *seen |= member | MEMBERS;
         Some(member)
     }
+    /// Digits, none or more; their value, wrapping (more than 19 digits
+    /// overflow).
     #[inline(never)] // Called from many places: one copy.
-    fn digits(&mut self) -> Option<()> {
-        if !self.peek().is_ascii_digit() {
-            return None;
-        }
-        while self.peek().is_ascii_digit() {
+    fn digits(&mut self) -> u64 {
+        let mut v: u64 = 0;
+        while let d @ 0..=9 = self.here().wrapping_sub(b'0') {
             self.at += 1;
+            v = v.wrapping_mul(10).wrapping_add(d as u64);
+        }
+        v
+    }
+    /// Digits, at least one.
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.at;
+        self.digits();
+        if self.at == start {
+            return None;
         }
         Some(())
     }
@@ -182,38 +199,38 @@ impl<'a> Scan<'a> {
     fn number(&mut self, ours: bool) -> Option<i64> {
         let negative = self.peek() == b'-';
         self.at += negative as usize;
+        // A leading `0` is the whole integer part: a digit after it is then no
+        // `,` or closing bracket, and refused.
         let int = self.at;
-        self.digits()?;
+        let v = if self.peek() == b'0' {
+            self.at += 1;
+            0
+        } else {
+            self.digits()
+        };
         let end = self.at;
-        if self.doc.get(int) == Some(&b'0') && end - int > 1 {
-            return None; // A leading zero.
+        if end == int {
+            return None;
         }
         if self.peek() == b'.' {
             self.at += 1;
-            self.digits()?;
+            self.some_digits()?;
         }
         if self.peek() | 0x20 == b'e' {
             self.at += 1;
             if matches!(self.peek(), b'+' | b'-') {
                 self.at += 1;
             }
-            self.digits()?;
+            self.some_digits()?;
         }
         if !ours {
             return Some(0);
         }
         // A fraction or an exponent is no integer; more than 19 digits (no
-        // leading zero) overflow an `i64`, 19 fit a `u64`: the magnitude is
-        // read without overflow checks, then compared with the `i64` range
-        // (one more for a negative).
-        if self.at != end || end - int > 19 {
-            return None;
-        }
-        let mut v: u64 = 0;
-        for &d in self.doc.get(int..end).unwrap_or(&[]) {
-            v = v.wrapping_mul(10).wrapping_add(d.wrapping_sub(b'0') as u64);
-        }
-        if v > i64::MAX as u64 + negative as u64 {
+        // leading zero) overflow an `i64`, 19 fit a `u64`: the magnitude, read
+        // without overflow checks, is compared with the `i64` range (one more
+        // for a negative).
+        if self.at != end || end - int > 19 || v > i64::MAX as u64 + negative as u64 {
             return None;
         }
         Some(if negative { v.wrapping_neg() } else { v } as i64)
