@@ -82,36 +82,41 @@ impl<'a> Scan<'a> {
         self.at += 1;
         b
     }
-    /// After a backslash: the escaped character, `None` when malformed. The
-    /// one decoder of the scanner and of [`same_string`]: a `\u` escape of a
-    /// high surrogate followed by one of a low surrogate is one character;
-    /// any other surrogate stands alone (text to the scanner, as it is to the
-    /// service; malformed to the comparison).
+    /// After a backslash: the escaped character, `None` when malformed: the
+    /// decoder of [`same_string`]. A `\u` escape of a high surrogate followed
+    /// by one of a low surrogate is one character; any other surrogate stands
+    /// alone (malformed to the comparison; text to the scanner, as it is to
+    /// the service: the scanner reads each escape alone with [`Self::unit`]).
     fn escape(&mut self) -> Option<u32> {
-        let c = match self.byte() {
-            b'u' => {
-                let hi = self.hex4()?;
-                if (0xD800..0xDC00).contains(&hi) {
-                    let at = self.at;
-                    if self.byte() == b'\\' && self.byte() == b'u' {
-                        if let Some(lo @ 0xDC00..=0xDFFF) = self.hex4() {
-                            return Some(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
-                        }
-                    }
-                    self.at = at;
+        let hi = self.unit()?;
+        if (0xD800..0xDC00).contains(&hi) {
+            let at = self.at;
+            if self.byte() == b'\\' {
+                if let Some(lo @ 0xDC00..=0xDFFF) = self.unit() {
+                    return Some(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
                 }
-                return Some(hi);
             }
-            // The one-character escapes and what they stand for.
-            e => {
-                let i = b"\x22\\/bfnrt".iter().position(|&x| x == e)?;
-                *b"\x22\\/\x08\x0c\n\r\t".get(i)?
-            }
-        };
-        Some(c as u32)
+            self.at = at;
+        }
+        Some(hi)
     }
-    fn hex4(&mut self) -> Option<u32> {
-        (0..4).try_fold(0u32, |acc, _| Some(acc * 16 + (self.byte() as char).to_digit(16)?))
+    /// After a backslash: one escape's UTF-16 code unit (a `\u` escape's
+    /// four hex digits, a one-character escape's character).
+    #[inline(never)] // Called by the scanner and twice by escape: one copy.
+    fn unit(&mut self) -> Option<u32> {
+        let e = self.byte();
+        if e == b'u' {
+            return (0..4).try_fold(0u32, |acc, _| Some(acc * 16 + (self.byte() as char).to_digit(16)?));
+        }
+        // The one-character escapes, each before what it stands for.
+        let mut pairs: &[u8] = b"\x22\x22\\\\//b\x08f\x0cn\nr\rt\t";
+        while let [x, c, rest @ ..] = pairs {
+            if *x == e {
+                return Some(*c as u32);
+            }
+            pairs = rest;
+        }
+        None
     }
     /// The next byte after whitespace (0 at the end), not consumed.
     #[inline(never)] // Called from many places: one copy.
@@ -135,8 +140,10 @@ impl<'a> Scan<'a> {
         loop {
             match self.byte() {
                 b'"' => return self.doc.get(start..self.at - 1),
+                // Each escape alone: a surrogate pair's two are valid
+                // exactly when each is.
                 b'\\' => {
-                    self.escape()?;
+                    self.unit()?;
                 }
                 // Control characters (and the end of input, read as 0).
                 0..=0x1f => return None,
