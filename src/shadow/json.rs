@@ -65,10 +65,13 @@ struct Scan<'a> {
     at: usize,
 }
 
+// `peek`, `byte` and `next_token` are `extern "C"`: the C ABI returns a `u8`
+// zero-extended to a word (AAPCS), so their callers compare it without a
+// `uxtb` after each call (the Rust ABI promises nothing of the kind).
 impl<'a> Scan<'a> {
     /// The next byte (0 at the end), not consumed.
     #[inline(never)] // Called from many places: one copy.
-    fn peek(&self) -> u8 {
+    extern "C" fn peek(&self) -> u8 {
         self.here()
     }
     /// [`Self::peek`] inlined, for the loops over whitespace and digits.
@@ -77,7 +80,7 @@ impl<'a> Scan<'a> {
         self.doc.get(self.at).copied().unwrap_or(0)
     }
     #[inline(never)] // Called from many places: one copy.
-    fn byte(&mut self) -> u8 {
+    extern "C" fn byte(&mut self) -> u8 {
         let b = self.peek();
         self.at += 1;
         b
@@ -120,7 +123,7 @@ impl<'a> Scan<'a> {
     }
     /// The next byte after whitespace (0 at the end), not consumed.
     #[inline(never)] // Called from many places: one copy.
-    fn next_token(&mut self) -> u8 {
+    extern "C" fn next_token(&mut self) -> u8 {
         while matches!(self.here(), b' ' | b'\t' | b'\n' | b'\r') {
             self.at += 1;
         }
