@@ -54,11 +54,11 @@ const _: () = assert!(MAX_NESTING < 32);
 
 /// The member being read at the top level (bit in `Scan::seen`; `Scan::key`
 /// lists ours in this order).
-const TOKEN: u8 = 1;
-const CODE: u8 = 2;
-const VERSION: u8 = 4;
+const TOKEN: u32 = 1;
+const CODE: u32 = 2;
+const VERSION: u32 = 4;
 /// In `Scan::seen`: the top-level object has a member.
-const MEMBERS: u8 = 8;
+const MEMBERS: u32 = 8;
 
 struct Scan<'a> {
     doc: &'a [u8],
@@ -156,7 +156,7 @@ impl<'a> Scan<'a> {
     }
     /// A member's name and its colon; which of ours it is at the top level
     /// (`depth` 1), 0 for any other. Ours may come once each.
-    fn key(&mut self, depth: usize, seen: &mut u8) -> Option<u8> {
+    fn key(&mut self, depth: usize, seen: &mut u32) -> Option<u32> {
         let name = self.string()?;
         self.eat(b':')?;
         if depth != 1 {
@@ -167,7 +167,7 @@ impl<'a> Scan<'a> {
         // Ours, packed (no table of slices, no table built on the stack): each
         // name after its length, in the order of their bits; none leaves 8.
         const OURS: &[u8] = b"\x0bclientToken\x04code\x07version";
-        let (mut at, mut member) = (0, 1u8);
+        let (mut at, mut member) = (0, 1u32);
         while let Some(&len) = OURS.get(at) {
             let end = at + 1 + len as usize;
             if same_string(name, OURS.get(at + 1..end).unwrap_or(&[])) {
@@ -257,11 +257,11 @@ pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
 fn read(doc: &[u8]) -> Option<Fields<'_>> {
     let mut s = Scan { doc: trim(doc), at: 0 };
     let mut f = Fields::default();
-    let mut seen = 0u8;
+    let mut seen = 0u32;
     // One bit per open level (1: an object, 0: an array), lowest the innermost.
     let (mut objects, mut depth) = (0u32, 0usize);
     // Which of ours the next value is (0: none).
-    let mut member = 0u8;
+    let mut member = 0u32;
     if s.next_token() != b'{' {
         return None;
     }
