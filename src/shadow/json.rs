@@ -81,7 +81,9 @@ impl<'a> Scan<'a> {
     }
     #[inline(never)] // Called from many places: one copy.
     extern "C" fn byte(&mut self) -> u8 {
-        let b = self.peek();
+        // Not through `peek`: no frame below this one (the comparison's
+        // decoder runs on the agent task's stack).
+        let b = self.here();
         self.at += 1;
         b
     }
