@@ -54,62 +54,79 @@ const _: () = assert!(MAX_NESTING < 32);
 
 /// The member being read at the top level (bit in `Scan::seen`; `Scan::key`
 /// lists ours in this order).
-const TOKEN: u8 = 1;
-const CODE: u8 = 2;
-const VERSION: u8 = 4;
+const TOKEN: u32 = 1;
+const CODE: u32 = 2;
+const VERSION: u32 = 4;
 /// In `Scan::seen`: the top-level object has a member.
-const MEMBERS: u8 = 8;
+const MEMBERS: u32 = 8;
 
 struct Scan<'a> {
     doc: &'a [u8],
     at: usize,
 }
 
+// `peek`, `byte` and `next_token` are `extern "C"`: the C ABI returns a `u8`
+// zero-extended to a word (AAPCS), so their callers compare it without a
+// `uxtb` after each call (the Rust ABI promises nothing of the kind).
 impl<'a> Scan<'a> {
-    fn peek(&self) -> u8 {
+    /// The next byte (0 at the end), not consumed.
+    #[inline(never)] // Called from many places: one copy.
+    extern "C" fn peek(&self) -> u8 {
+        self.here()
+    }
+    /// [`Self::peek`] inlined, for the loops over whitespace and digits.
+    #[inline(always)]
+    fn here(&self) -> u8 {
         self.doc.get(self.at).copied().unwrap_or(0)
     }
     #[inline(never)] // Called from many places: one copy.
-    fn byte(&mut self) -> u8 {
-        let b = self.peek();
+    extern "C" fn byte(&mut self) -> u8 {
+        // Not through `peek`: no frame below this one (the comparison's
+        // decoder runs on the agent task's stack).
+        let b = self.here();
         self.at += 1;
         b
     }
-    /// After a backslash: the escaped character, `None` when malformed. The
-    /// one decoder of the scanner and of [`same_string`]: a `\u` escape of a
-    /// high surrogate followed by one of a low surrogate is one character;
-    /// any other surrogate stands alone (text to the scanner, as it is to the
-    /// service; malformed to the comparison).
+    /// After a backslash: the escaped character, `None` when malformed: the
+    /// decoder of [`same_string`]. A `\u` escape of a high surrogate followed
+    /// by one of a low surrogate is one character; any other surrogate stands
+    /// alone (malformed to the comparison; text to the scanner, as it is to
+    /// the service: the scanner reads each escape alone with [`Self::unit`]).
     fn escape(&mut self) -> Option<u32> {
-        let c = match self.byte() {
-            b'u' => {
-                let hi = self.hex4()?;
-                if (0xD800..0xDC00).contains(&hi) {
-                    let at = self.at;
-                    if self.byte() == b'\\' && self.byte() == b'u' {
-                        if let Some(lo @ 0xDC00..=0xDFFF) = self.hex4() {
-                            return Some(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
-                        }
-                    }
-                    self.at = at;
+        let hi = self.unit()?;
+        if (0xD800..0xDC00).contains(&hi) {
+            let at = self.at;
+            if self.byte() == b'\\' {
+                if let Some(lo @ 0xDC00..=0xDFFF) = self.unit() {
+                    return Some(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
                 }
-                return Some(hi);
             }
-            // The one-character escapes and what they stand for.
-            e => {
-                let i = b"\x22\\/bfnrt".iter().position(|&x| x == e)?;
-                *b"\x22\\/\x08\x0c\n\r\t".get(i)?
-            }
-        };
-        Some(c as u32)
+            self.at = at;
+        }
+        Some(hi)
     }
-    fn hex4(&mut self) -> Option<u32> {
-        (0..4).try_fold(0u32, |acc, _| Some(acc * 16 + (self.byte() as char).to_digit(16)?))
+    /// After a backslash: one escape's UTF-16 code unit (a `\u` escape's
+    /// four hex digits, a one-character escape's character).
+    #[inline(never)] // Called by the scanner and twice by escape: one copy.
+    fn unit(&mut self) -> Option<u32> {
+        let e = self.byte();
+        if e == b'u' {
+            return (0..4).try_fold(0u32, |acc, _| Some(acc * 16 + (self.byte() as char).to_digit(16)?));
+        }
+        // The one-character escapes, each before what it stands for.
+        let mut pairs: &[u8] = b"\x22\x22\\\\//b\x08f\x0cn\nr\rt\t";
+        while let [x, c, rest @ ..] = pairs {
+            if *x == e {
+                return Some(*c as u32);
+            }
+            pairs = rest;
+        }
+        None
     }
     /// The next byte after whitespace (0 at the end), not consumed.
     #[inline(never)] // Called from many places: one copy.
-    fn next_token(&mut self) -> u8 {
-        while matches!(self.peek(), b' ' | b'\t' | b'\n' | b'\r') {
+    extern "C" fn next_token(&mut self) -> u8 {
+        while matches!(self.here(), b' ' | b'\t' | b'\n' | b'\r') {
             self.at += 1;
         }
         self.peek()
@@ -128,8 +145,10 @@ impl<'a> Scan<'a> {
         loop {
             match self.byte() {
                 b'"' => return self.doc.get(start..self.at - 1),
+                // Each escape alone: a surrogate pair's two are valid
+                // exactly when each is.
                 b'\\' => {
-                    self.escape()?;
+                    self.unit()?;
                 }
                 // Control characters (and the end of input, read as 0).
                 0..=0x1f => return None,
@@ -139,7 +158,7 @@ impl<'a> Scan<'a> {
     }
     /// A member's name and its colon; which of ours it is at the top level
     /// (`depth` 1), 0 for any other. Ours may come once each.
-    fn key(&mut self, depth: usize, seen: &mut u8) -> Option<u8> {
+    fn key(&mut self, depth: usize, seen: &mut u32) -> Option<u32> {
         let name = self.string()?;
         self.eat(b':')?;
         if depth != 1 {
@@ -150,7 +169,7 @@ impl<'a> Scan<'a> {
         // Ours, packed (no table of slices, no table built on the stack): each
         // name after its length, in the order of their bits; none leaves 8.
         const OURS: &[u8] = b"\x0bclientToken\x04code\x07version";
-        let (mut at, mut member) = (0, 1u8);
+        let (mut at, mut member) = (0, 1u32);
         while let Some(&len) = OURS.get(at) {
             let end = at + 1 + len as usize;
             if same_string(name, OURS.get(at + 1..end).unwrap_or(&[])) {
@@ -167,13 +186,23 @@ impl<'a> Scan<'a> {
         *seen |= member | MEMBERS;
         Some(member)
     }
+    /// Digits, none or more; their value, wrapping (more than 19 digits
+    /// overflow).
     #[inline(never)] // Called from many places: one copy.
-    fn digits(&mut self) -> Option<()> {
-        if !self.peek().is_ascii_digit() {
-            return None;
-        }
-        while self.peek().is_ascii_digit() {
+    fn digits(&mut self) -> u64 {
+        let mut v: u64 = 0;
+        while let d @ 0..=9 = self.here().wrapping_sub(b'0') {
             self.at += 1;
+            v = v.wrapping_mul(10).wrapping_add(d as u64);
+        }
+        v
+    }
+    /// Digits, at least one.
+    fn some_digits(&mut self) -> Option<()> {
+        let start = self.at;
+        self.digits();
+        if self.at == start {
+            return None;
         }
         Some(())
     }
@@ -182,38 +211,38 @@ impl<'a> Scan<'a> {
     fn number(&mut self, ours: bool) -> Option<i64> {
         let negative = self.peek() == b'-';
         self.at += negative as usize;
+        // A leading `0` is the whole integer part: a digit after it is then no
+        // `,` or closing bracket, and refused.
         let int = self.at;
-        self.digits()?;
+        let v = if self.peek() == b'0' {
+            self.at += 1;
+            0
+        } else {
+            self.digits()
+        };
         let end = self.at;
-        if self.doc.get(int) == Some(&b'0') && end - int > 1 {
-            return None; // A leading zero.
+        if end == int {
+            return None;
         }
         if self.peek() == b'.' {
             self.at += 1;
-            self.digits()?;
+            self.some_digits()?;
         }
         if self.peek() | 0x20 == b'e' {
             self.at += 1;
             if matches!(self.peek(), b'+' | b'-') {
                 self.at += 1;
             }
-            self.digits()?;
+            self.some_digits()?;
         }
         if !ours {
             return Some(0);
         }
         // A fraction or an exponent is no integer; more than 19 digits (no
-        // leading zero) overflow an `i64`, 19 fit a `u64`: the magnitude is
-        // read without overflow checks, then compared with the `i64` range
-        // (one more for a negative).
-        if self.at != end || end - int > 19 {
-            return None;
-        }
-        let mut v: u64 = 0;
-        for &d in self.doc.get(int..end).unwrap_or(&[]) {
-            v = v.wrapping_mul(10).wrapping_add(d.wrapping_sub(b'0') as u64);
-        }
-        if v > i64::MAX as u64 + negative as u64 {
+        // leading zero) overflow an `i64`, 19 fit a `u64`: the magnitude, read
+        // without overflow checks, is compared with the `i64` range (one more
+        // for a negative).
+        if self.at != end || end - int > 19 || v > i64::MAX as u64 + negative as u64 {
             return None;
         }
         Some(if negative { v.wrapping_neg() } else { v } as i64)
@@ -230,11 +259,11 @@ pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
 fn read(doc: &[u8]) -> Option<Fields<'_>> {
     let mut s = Scan { doc: trim(doc), at: 0 };
     let mut f = Fields::default();
-    let mut seen = 0u8;
+    let mut seen = 0u32;
     // One bit per open level (1: an object, 0: an array), lowest the innermost.
     let (mut objects, mut depth) = (0u32, 0usize);
     // Which of ours the next value is (0: none).
-    let mut member = 0u8;
+    let mut member = 0u32;
     if s.next_token() != b'{' {
         return None;
     }
