@@ -117,7 +117,7 @@ pub enum Ended {
 
 /// What the lock guards.
 struct Shared {
-    /// Written once by `create_agent`, before READY: initialised wherever
+    /// Written once by `init`, before STATE's CORE: initialised wherever
     /// the agent is reached (through `agent()`).
     core: MaybeUninit<Core>,
     /// Per (client, slot): its caller (told: the agent task found the
@@ -150,7 +150,7 @@ unsafe impl Sync for Agent {}
 impl Shared {
     fn core(&mut self) -> &mut Core {
         // SAFETY: `Shared` is only reached through `agent()`, which gives the
-        // agent only once READY says its core was written.
+        // agent only once STATE's CORE says its core was written.
         unsafe { self.core.assume_init_mut() }
     }
 }
@@ -165,7 +165,7 @@ static AGENT: Agent = Agent {
     tls_failure: [const { AtomicU8::new(0) }; BROKERS],
 };
 /// The clients' table, all zero bytes: in `.bss`, built by no code
-/// (`Client::new`); lent to AGENT's core once, by `create_agent`.
+/// (`Client::new`); lent to AGENT's core once, by `init`.
 ///
 /// On the device its section is named as `.bss` (the standard linker
 /// scripts' `*(.bss*)`), which makes a value that is not all zero bytes a
@@ -177,22 +177,27 @@ static AGENT: Agent = Agent {
 #[cfg_attr(target_os = "none", link_section = ".bss.afr_mqtt_clients")]
 static CLIENTS: Clients = Clients(UnsafeCell::new([const { Client::new() }; BROKERS]));
 struct Clients(UnsafeCell<[Client; BROKERS]>);
-// SAFETY: reached once, by `create_agent` (INIT claimed, READY false), which
+// SAFETY: reached once, by `init` (BUSY claimed, CORE clear), which
 // lends it to AGENT's core for good; then only through the core, as `Agent` says.
 unsafe impl Sync for Clients {}
 
-/// AGENT's core is written.
-static READY: AtomicBool = AtomicBool::new(false);
-/// 0: not initialised, 1: a task initialises, 2: initialised (task running).
-static INIT: AtomicU8 = AtomicU8::new(0);
+/// The agent's state, one byte of the bits below (one load for `agent()`,
+/// one word of flags for `init`).
+static STATE: AtomicU8 = AtomicU8::new(0);
+/// AGENT's core is written (set once, for good).
+const CORE: u8 = 1;
+/// The agent task runs (set once, for good).
+const TASK: u8 = 2;
+/// A task initialises (claimed with the scheduler suspended).
+const BUSY: u8 = 4;
 
 /// The initialised agent, if any. (Out of line: every C entry point calls it.)
 #[inline(never)]
 pub fn agent() -> Option<&'static Agent> {
-    if !READY.load(Ordering::Acquire) {
+    if STATE.load(Ordering::Acquire) & CORE == 0 {
         return None;
     }
-    // READY is set (Release) only after AGENT's core was written, and it is
+    // CORE is set (Release) only after AGENT's core was written, and it is
     // never written again.
     Some(&AGENT)
 }
@@ -200,43 +205,38 @@ pub fn agent() -> Option<&'static Agent> {
 /// Creates the agent and its task. Idempotent; false when resources are missing.
 pub fn init() -> bool {
     // Claim the initialisation with the scheduler suspended (a test and set
-    // no other task can interleave with).
+    // no other task can interleave with), unless it is done or under way.
     rtos::suspend_all();
-    let state = INIT.load(Ordering::Relaxed);
-    if state == 0 {
-        INIT.store(1, Ordering::Relaxed);
+    let state = STATE.load(Ordering::Relaxed);
+    if state & (TASK | BUSY) == 0 {
+        STATE.store(state | BUSY, Ordering::Relaxed);
     }
     rtos::resume_all();
-    if state != 0 {
-        // Another caller initialises (1) or did (2): wait for the outcome.
-        while INIT.load(Ordering::Acquire) == 1 {
+    if state & (TASK | BUSY) != 0 {
+        // Done, or another caller initialises: wait for the outcome.
+        while STATE.load(Ordering::Acquire) & BUSY != 0 {
             rtos::delay(1);
         }
-        return INIT.load(Ordering::Acquire) == 2;
+        return STATE.load(Ordering::Acquire) & TASK != 0;
     }
-    let ok = create_agent();
-    INIT.store(if ok { 2 } else { 0 }, Ordering::Release);
-    ok
-}
-
-fn create_agent() -> bool {
-    if !READY.load(Ordering::Acquire) {
-        // SAFETY: INIT is 1, so this task alone initialises, and READY is
-        // false, so nobody reaches AGENT's shared part yet; nor CLIENTS,
-        // which is reached here only, once (READY is set below, for good).
+    if state & CORE == 0 {
+        // SAFETY: BUSY is claimed, so this task alone initialises, and CORE
+        // is clear, so nobody reaches AGENT's shared part yet; nor CLIENTS,
+        // which is reached here only, once (CORE is set below, for good).
         unsafe { (*AGENT.shared.get()).core.write(Core::new(&mut *CLIENTS.0.get(), RX_BUDGET, KEEP_ALIVE)) };
-        READY.store(true, Ordering::Release);
+        // Published before the task starts: the task finds it at once.
+        STATE.store(CORE | BUSY, Ordering::Release);
     }
-    // Published before the task starts: the task finds it at once. (When the
-    // task cannot be created, a later init only retries the task.)
-    let Some(agent) = agent() else { return false };
-    match rtos::spawn_fn(c"MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run) {
+    // (When the task cannot be created, a later init only retries the task.)
+    let ok = match rtos::spawn_fn(c"MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run) {
         Ok(task) => {
-            agent.task.store(task, Ordering::Release);
+            AGENT.task.store(task, Ordering::Release);
             true
         }
         Err(_) => false,
-    }
+    };
+    STATE.store(if ok { CORE | TASK } else { CORE }, Ordering::Release);
+    ok
 }
 
 /// True when called from the agent task, i.e. from inside an agent callback.
