@@ -136,6 +136,9 @@ pub struct Agent {
     /// lets go (others look again every tick). Set and cleared with the
     /// scheduler suspended; the caller clears it before it leaves `lock`.
     contended: AtomicPtr<c_void>,
+    /// The agent task's handle, which it records itself (null until then).
+    /// Relaxed, written and read: the handle is all it carries (the kernel
+    /// orders what a notification does).
     task: AtomicPtr<c_void>,
     /// Per client: why the last TLS connect failed (`MQTTAgentTLSError_t`), 0 when it did not.
     tls_failure: [AtomicU8; BROKERS],
@@ -228,13 +231,8 @@ pub fn init() -> bool {
         STATE.store(CORE | BUSY, Ordering::Release);
     }
     // (When the task cannot be created, a later init only retries the task.)
-    let ok = match rtos::spawn_fn(c"MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run) {
-        Ok(task) => {
-            AGENT.task.store(task, Ordering::Release);
-            true
-        }
-        Err(_) => false,
-    };
+    // (The task records its handle itself, first thing: see `task::run`.)
+    let ok = rtos::spawn_fn(c"MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run).is_ok();
     STATE.store(if ok { CORE | TASK } else { CORE }, Ordering::Release);
     ok
 }
@@ -481,13 +479,13 @@ impl Agent {
 
     /// True when called from the agent task (see [`in_agent_task`]).
     pub fn is_current(&self) -> bool {
-        let task = self.task.load(Ordering::Acquire);
+        let task = self.task.load(Ordering::Relaxed);
         !task.is_null() && task == rtos::current_task()
     }
 
     /// Wakes the agent task (an API call or data on a socket).
     pub fn wake(&self) {
-        let task = self.task.load(Ordering::Acquire);
+        let task = self.task.load(Ordering::Relaxed);
         if !task.is_null() {
             // SAFETY: the handle is the agent task's, which never ends.
             unsafe { rtos::notify(task) };

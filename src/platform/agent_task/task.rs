@@ -96,6 +96,11 @@ pub fn run() -> ! {
             rtos::delay(kernel::MAX_DELAY);
         }
     };
+    // Its handle, for the callers' wake-ups and `is_current`, before its
+    // first pass: a caller that found no handle yet submitted before that
+    // pass, which sees its command (no wake-up is lost). Relaxed: the
+    // handle is all it publishes.
+    agent.task.store(rtos::current_task(), Ordering::Relaxed);
     let mut conns: [Conn; BROKERS] = core::array::from_fn(|_| Conn { link: None, wakeup: false });
     let mut rested = true;
     // Made once (the loop never ends): no drop code for it each pass; after
