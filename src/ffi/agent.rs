@@ -209,7 +209,16 @@ const fn no_nul(s: &[u8]) -> bool {
 fn open_request(p: &MQTTAgentConnectParams_t, host: &CStr, port: u16, flags: u32, start: u32, timeout: u32) -> Option<agent_task::OpenRequest> {
     let tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
     let pem = super::agent_tls::trusted_pem(p, tls).ok()?;
-    let open = Open { port, flags: flags as u8, start, timeout };
+    #[cfg(not(feature = "tls"))]
+    let _ = (start, timeout);
+    let open = Open {
+        port,
+        flags: flags as u8,
+        #[cfg(feature = "tls")]
+        start,
+        #[cfg(feature = "tls")]
+        timeout,
+    };
     agent_task::OpenRequest::new(open, host, pem)
 }
 

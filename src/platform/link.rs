@@ -30,10 +30,11 @@ pub struct Open {
     /// `MQTT_AGENT_Connect`): read through the methods below.
     pub flags: u8,
     /// The tick the application's connect call started, and its `xTimeoutTicks`
-    /// (they bound the library's handshake; the port bounds its own).
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    /// (they bound the library's handshake; the port bounds its own, so
+    /// without the library's TLS they are not kept).
+    #[cfg(feature = "tls")]
     pub start: u32,
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    #[cfg(feature = "tls")]
     pub timeout: u32,
 }
 
