@@ -450,8 +450,10 @@ impl Agent {
             let left = timeout.saturating_sub(rtos::tick_count().wrapping_sub(start));
             {
                 let mut shared = self.lock();
-                if left == 0 || shared.waiters.get(at).map_or(true, |w| w.told()) {
-                    if let Some(w) = shared.waiters.get_mut(at) {
+                // The waiter looked up once, for the test and the clearing.
+                let waiter = shared.waiters.get_mut(at);
+                if left == 0 || waiter.as_ref().map_or(true, |w| w.told()) {
+                    if let Some(w) = waiter {
                         *w = Waiter::NONE;
                     }
                     return shared.core().collect(index, slot, &mut CPool);

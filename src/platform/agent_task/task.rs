@@ -216,8 +216,9 @@ fn perform(
     *slot = Slot::Did(Report { client, did, at: rtos::tick_count() });
 }
 
-/// Sends one packet (one `send_all` call for both kinds); a pool buffer goes back after.
-#[inline(never)]
+/// Sends one packet (one `send_all` call for both kinds); a pool buffer goes
+/// back after. Inlined into `perform`, its one caller (a TLS send stays out
+/// of line, see `Link::send_all`).
 fn send(conn: &mut Conn, out: Out<PoolBuf>) -> bool {
     let small;
     let bytes = match &out {
