@@ -110,12 +110,12 @@ pub fn run() -> ! {
         let mut delivery = None;
         let (flooded, paused, deadline) = pass(agent, &mut conns, &mut batch, &mut delivery, rested);
         rested = false;
-        let more = batch.is_full() || delivery.is_some();
+        let mut more = batch.is_full() || delivery.is_some();
         for slot in batch.iter_mut() {
-            perform(agent, &mut conns, slot);
+            more |= perform(agent, &mut conns, slot);
         }
         deliver(&mut delivery);
-        if (paused || more || batch.iter().any(|s| matches!(s, Slot::Did(_)))) && !flooded {
+        if (paused || more) && !flooded {
             // A delivery was made or more actions wait, or something was sent
             // or opened: an answer may be there already. Look before sleeping.
             continue;
@@ -189,31 +189,43 @@ fn pass(
 /// Performs one of the core's actions, taken out of its slot of the batch
 /// here (not copied through the task's loop), without the lock; what the
 /// core must be told at the next pass takes its place (one write, at the end).
+/// True when it did so (something was sent or opened: an answer may come).
 #[inline(never)]
 fn perform(
     agent: &Agent,
     conns: &mut [Conn],
     slot: &mut Slot,
-) {
-    let Slot::Act(Next { client, action }) = core::mem::replace(slot, Slot::Done) else { return };
+) -> bool {
+    let Slot::Act(Next { client, action }) = core::mem::replace(slot, Slot::Done) else { return false };
     // The client's connection, found once: one test for every kind, not a
     // bounds check and panic site at each use (the core's clients are the
     // task's `BROKERS`, so it is always there).
-    let Some(conn) = conns.get_mut(client) else { return };
+    let Some(conn) = conns.get_mut(client) else { return false };
     let did = match action {
         Action::Open { open } => open_connection(conn, &agent.tls_failure[client], core::mem::ManuallyDrop::into_inner(open)),
         Action::Send { out, complete } => Did::Sent { complete, ok: send(conn, out) },
-        Action::Close { close: (reason, graceful) } => return close(agent, conn, client, reason, graceful),
-        Action::Complete { slot } => return agent.complete(client, slot),
-        Action::Deliver => return, // Taken in `pass`.
-        Action::Disconnected { callback } => return disconnected(callback),
+        Action::Close { close: (reason, graceful) } => {
+            close(agent, conn, client, reason, graceful);
+            return false;
+        }
+        Action::Complete { slot } => {
+            agent.complete(client, slot);
+            return false;
+        }
+        Action::Deliver => return false, // Taken in `pass`.
+        Action::Disconnected { callback } => {
+            disconnected(callback);
+            return false;
+        }
         Action::Dropped { len } => {
-            return crate::platform::log::debug(format_args!(
+            crate::platform::log::debug(format_args!(
                 "MQTT: dropped an incoming publish of {len} bytes: no buffer large enough is free"
-            ))
+            ));
+            return false;
         }
     };
     *slot = Slot::Did(Report { client, did, at: rtos::tick_count() });
+    true
 }
 
 /// Sends one packet (one `send_all` call for both kinds); a pool buffer goes
