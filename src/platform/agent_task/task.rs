@@ -202,7 +202,10 @@ fn perform(
     // task's `BROKERS`, so it is always there).
     let Some(conn) = conns.get_mut(client) else { return false };
     let did = match action {
-        Action::Open { open } => open_connection(conn, &agent.tls_failure[client], core::mem::ManuallyDrop::into_inner(open)),
+        Action::Open { open } => match open_connection(conn, &agent.tls_failure[client], core::mem::ManuallyDrop::into_inner(open)) {
+            true => Did::Opened,
+            false => Did::OpenFailed,
+        },
         Action::Send { out, complete } => Did::Sent { complete, ok: send(conn, out) },
         Action::Close { close: (reason, graceful) } => {
             close(agent, conn, client, reason, graceful);
@@ -290,9 +293,10 @@ fn open_link(socket: Socket, _tls: TlsRequest<'_>) -> Result<Link, u8> {
 /// lock: other callers keep submitting meanwhile. `tls_failure` is the
 /// client's `MQTT_AGENT_GetTLSError` code (0 from the start, then why the
 /// open failed). Both are the client's own places, indexed once by `perform`
-/// (as for a send or a close), not the tables and the client's index.
+/// (as for a send or a close), not the tables and the client's index. True
+/// when it opened (a `bool` in a register; `perform` makes the report).
 #[inline(never)] // Its frame only while it runs: the task's own frame stays small (TLS needs the room).
-fn open_connection(conn: &mut Conn, tls_failure: &AtomicU8, open: OpenRequest) -> Did {
+fn open_connection(conn: &mut Conn, tls_failure: &AtomicU8, open: OpenRequest) -> bool {
     tls_failure.store(0, Ordering::Relaxed);
     // Read where it lies; the request is freed once, when `open` goes.
     let (port, is_ip) = (open.port, open.is_ip());
@@ -318,11 +322,11 @@ fn open_connection(conn: &mut Conn, tls_failure: &AtomicU8, open: OpenRequest) -
         Ok(link) => {
             conn.wakeup = link.set_wakeup(socket_wakeup);
             conn.link = Some(link);
-            Did::Opened
+            true
         }
         Err(code) => {
             tls_failure.store(code, Ordering::Relaxed);
-            Did::OpenFailed
+            false
         }
     }
 }
