@@ -217,10 +217,13 @@ pub fn init() -> bool {
     rtos::resume_all();
     if state & (TASK | BUSY) != 0 {
         // Done, or another caller initialises: wait for the outcome.
-        while STATE.load(Ordering::Acquire) & BUSY != 0 {
+        loop {
+            let now = STATE.load(Ordering::Acquire);
+            if now & BUSY == 0 {
+                return now & TASK != 0;
+            }
             rtos::delay(1);
         }
-        return STATE.load(Ordering::Acquire) & TASK != 0;
     }
     if state & CORE == 0 {
         // SAFETY: BUSY is claimed, so this task alone initialises, and CORE
