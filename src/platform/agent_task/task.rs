@@ -108,19 +108,20 @@ pub fn run() -> ! {
     let mut batch = Batch::new();
     loop {
         let mut delivery = None;
-        let (flooded, paused, deadline) = pass(agent, &mut conns, &mut batch, &mut delivery, rested);
+        let (found, deadline) = pass(agent, &mut conns, &mut batch, &mut delivery, rested);
+        let flooded = found & FLOODED != 0;
         rested = false;
         let mut more = batch.is_full() || delivery.is_some();
         for slot in batch.iter_mut() {
             more |= perform(agent, &mut conns, slot);
         }
         deliver(&mut delivery);
-        if (paused || more) && !flooded {
+        if (found & PAUSED != 0 || more) && !flooded {
             // A delivery was made or more actions wait, or something was sent
             // or opened: an answer may be there already. Look before sleeping.
             continue;
         }
-        let mut wait = deadline.map_or(kernel::MAX_DELAY, |d| d.max(1));
+        let mut wait = deadline.max(1);
         if conns.iter().any(|c| c.link.is_some() && !c.wakeup) {
             wait = wait.min(mqtt::MQTT_TASK_MAX_BLOCK_TICKS.max(1));
         }
@@ -136,10 +137,17 @@ pub fn run() -> ! {
     }
 }
 
+/// A pass found a receive budget spent.
+const FLOODED: u32 = 1;
+/// A pass found a client paused for a delivery.
+const PAUSED: u32 = 2;
+
 /// One pass under the lock: the last pass's reports, every open connection's
 /// bytes, keep-alive, and up to a batch of actions; at most one delivery,
-/// which ends the batch (performed after it, in order). Gives whether a receive
-/// budget ran out, whether a client paused for a delivery, and the next deadline.
+/// which ends the batch (performed after it, in order). Gives what it found
+/// (`FLOODED`, `PAUSED`) and the ticks to the next deadline (`MAX_DELAY`:
+/// none, which the sleep's bound makes the same): two words in two
+/// registers, not a tuple of flags and an `Option` through memory.
 #[inline(never)]
 fn pass(
     agent: &Agent,
@@ -147,7 +155,7 @@ fn pass(
     batch: &mut Batch,
     delivery: &mut Option<Delivery<PoolBuf, Callback, SUBS>>,
     rested: bool,
-) -> (bool, bool, Option<u32>) {
+) -> (u32, u32) {
     let mut core = agent.hold();
     if rested {
         core.rested();
@@ -170,7 +178,7 @@ fn pass(
             }
         }
     }
-    let deadline = core.tick(now, &mut CPool);
+    let deadline = core.tick(now, &mut CPool).unwrap_or(kernel::MAX_DELAY);
     while !batch.is_full() {
         match core.next_action() {
             Some(Next { client, action: Action::Deliver }) => {
@@ -183,7 +191,7 @@ fn pass(
             None => break,
         }
     }
-    (flooded, paused, deadline)
+    (flooded as u32 * FLOODED | paused as u32 * PAUSED, deadline)
 }
 
 /// Performs one of the core's actions, taken out of its slot of the batch
