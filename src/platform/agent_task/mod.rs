@@ -117,7 +117,7 @@ pub enum Ended {
 
 /// What the lock guards.
 struct Shared {
-    /// Written once by `init`, before STATE's CORE: initialised wherever
+    /// Written once by `init`, before `state`'s CORE: initialised wherever
     /// the agent is reached (through `agent()`).
     core: MaybeUninit<Core>,
     /// Per (client, slot): its caller (told: the agent task found the
@@ -142,6 +142,10 @@ pub struct Agent {
     task: AtomicPtr<c_void>,
     /// Per client: why the last TLS connect failed (`MQTTAgentTLSError_t`), 0 when it did not.
     tls_failure: [AtomicU8; BROKERS],
+    /// The agent's state, one byte of the bits `CORE`, `TASK` and `BUSY`
+    /// (one load for `agent()`, one word of flags for `init`); here, beside
+    /// what it guards, so that both are reached from one address.
+    state: AtomicU8,
 }
 
 // SAFETY: `shared` is only reached through `lock` (the scheduler suspended,
@@ -153,7 +157,7 @@ unsafe impl Sync for Agent {}
 impl Shared {
     fn core(&mut self) -> &mut Core {
         // SAFETY: `Shared` is only reached through `agent()`, which gives the
-        // agent only once STATE's CORE says its core was written.
+        // agent only once `state`'s CORE says its core was written.
         unsafe { self.core.assume_init_mut() }
     }
 }
@@ -166,6 +170,7 @@ static AGENT: Agent = Agent {
     contended: AtomicPtr::new(core::ptr::null_mut()),
     task: AtomicPtr::new(core::ptr::null_mut()),
     tls_failure: [const { AtomicU8::new(0) }; BROKERS],
+    state: AtomicU8::new(0),
 };
 /// The clients' table, all zero bytes: in `.bss`, built by no code
 /// (`Client::new`); lent to AGENT's core once, by `init`.
@@ -184,10 +189,7 @@ struct Clients(UnsafeCell<[Client; BROKERS]>);
 // lends it to AGENT's core for good; then only through the core, as `Agent` says.
 unsafe impl Sync for Clients {}
 
-/// The agent's state, one byte of the bits below (one load for `agent()`,
-/// one word of flags for `init`).
-static STATE: AtomicU8 = AtomicU8::new(0);
-/// AGENT's core is written (set once, for good).
+/// `Agent::state`: AGENT's core is written (set once, for good).
 const CORE: u8 = 1;
 /// The agent task runs (set once, for good).
 const TASK: u8 = 2;
@@ -197,7 +199,7 @@ const BUSY: u8 = 4;
 /// The initialised agent, if any. (Out of line: every C entry point calls it.)
 #[inline(never)]
 pub fn agent() -> Option<&'static Agent> {
-    if STATE.load(Ordering::Acquire) & CORE == 0 {
+    if AGENT.state.load(Ordering::Acquire) & CORE == 0 {
         return None;
     }
     // CORE is set (Release) only after AGENT's core was written, and it is
@@ -210,15 +212,15 @@ pub fn init() -> bool {
     // Claim the initialisation with the scheduler suspended (a test and set
     // no other task can interleave with), unless it is done or under way.
     rtos::suspend_all();
-    let state = STATE.load(Ordering::Relaxed);
+    let state = AGENT.state.load(Ordering::Relaxed);
     if state & (TASK | BUSY) == 0 {
-        STATE.store(state | BUSY, Ordering::Relaxed);
+        AGENT.state.store(state | BUSY, Ordering::Relaxed);
     }
     rtos::resume_all();
     if state & (TASK | BUSY) != 0 {
         // Done, or another caller initialises: wait for the outcome.
         loop {
-            let now = STATE.load(Ordering::Acquire);
+            let now = AGENT.state.load(Ordering::Acquire);
             if now & BUSY == 0 {
                 return now & TASK != 0;
             }
@@ -231,12 +233,12 @@ pub fn init() -> bool {
         // which is reached here only, once (CORE is set below, for good).
         unsafe { (*AGENT.shared.get()).core.write(Core::new(&mut *CLIENTS.0.get(), RX_BUDGET, KEEP_ALIVE)) };
         // Published before the task starts: the task finds it at once.
-        STATE.store(CORE | BUSY, Ordering::Release);
+        AGENT.state.store(CORE | BUSY, Ordering::Release);
     }
     // (When the task cannot be created, a later init only retries the task.)
     // (The task records its handle itself, first thing: see `task::run`.)
     let ok = rtos::spawn_fn(c"MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run).is_ok();
-    STATE.store(if ok { CORE | TASK } else { CORE }, Ordering::Release);
+    AGENT.state.store(if ok { CORE | TASK } else { CORE }, Ordering::Release);
     ok
 }
 
