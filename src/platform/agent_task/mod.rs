@@ -237,7 +237,7 @@ pub fn init() -> bool {
     }
     // (When the task cannot be created, a later init only retries the task.)
     // (The task records its handle itself, first thing: see `task::run`.)
-    let ok = rtos::spawn_fn(c"MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run).is_ok();
+    let ok = rtos::spawn_fn(c"MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::entry, &AGENT as *const Agent as *mut c_void).is_ok();
     AGENT.state.store(if ok { CORE | TASK } else { CORE }, Ordering::Release);
     ok
 }

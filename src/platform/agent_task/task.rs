@@ -84,18 +84,21 @@ enum Slot {
 
 type Batch = heapless::Vec<Slot, BATCH>;
 
+/// The agent task's C entry: its parameter is the agent, which `init`
+/// publishes (its core written) before it creates the task, so the task
+/// neither looks it up nor tests it.
+pub extern "C" fn entry(param: *mut c_void) {
+    // SAFETY: `init` passes `&AGENT` (a static: it lives for ever), and `Agent` is `Sync`.
+    run(unsafe { &*(param as *const Agent) })
+}
+
 /// The agent task's body.
 /// Never returns: the task is never deleted (so `vTaskDelete` is not linked
-/// for it). `init` publishes the agent before it creates the task, so the
-/// agent is always there; were it not, the task would only sleep.
-pub fn run() -> ! {
+/// for it).
+#[inline(always)] // One caller, the entry.
+fn run(agent: &'static Agent) -> ! {
     #[cfg(feature = "selftest")]
     crate::platform::stack_probe::paint();
-    let Some(agent) = agent() else {
-        loop {
-            rtos::delay(kernel::MAX_DELAY);
-        }
-    };
     // Its handle, for the callers' wake-ups and `is_current`, before its
     // first pass: a caller that found no handle yet submitted before that
     // pass, which sees its command (no wake-up is lost). Relaxed: the
