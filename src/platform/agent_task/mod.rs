@@ -232,7 +232,8 @@ pub fn init() -> bool {
         // is clear, so nobody reaches AGENT's shared part yet; nor CLIENTS,
         // which is reached here only, once (CORE is set below, for good).
         unsafe { (*AGENT.shared.get()).core.write(Core::new(&mut *CLIENTS.0.get(), RX_BUDGET, KEEP_ALIVE)) };
-        // Published before the task starts: the task finds it at once.
+        // Published before the task starts (the task is handed it as its
+        // parameter, see `task::entry`).
         AGENT.state.store(CORE | BUSY, Ordering::Release);
     }
     // (When the task cannot be created, a later init only retries the task.)
