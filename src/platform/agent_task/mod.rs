@@ -369,9 +369,13 @@ impl Agent {
     /// Callers meanwhile wait in `lock`. Only the agent task calls it, and
     /// never while it holds the core already.
     pub(super) fn hold(&self) -> Held<'_> {
-        rtos::suspend_all();
+        // No caller is inside `lock`'s section now: this task runs, so none
+        // has the scheduler suspended (one core). So the store needs no
+        // suspension of its own; a caller that comes later finds it. The
+        // fence keeps the compiler from moving the pass's reads of `shared`
+        // above it.
         self.held.store(true, Ordering::Relaxed);
-        rtos::resume_all();
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
         // SAFETY: `held` keeps callers out of `shared` (they test it with the
         // scheduler suspended, and none was inside: this task runs, so no
         // caller has the scheduler suspended); only this task holds, once.
