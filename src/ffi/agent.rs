@@ -112,8 +112,16 @@ pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQT
 /// Deletes a client (disconnecting it first if needed). The handle is invalid afterwards.
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
+    bare_call(xMQTTHandle, crate::config::kernel::MAX_DELAY, true)
+}
+
+/// `MQTT_AGENT_Delete` (`delete`) and `_Disconnect`: commands without
+/// arguments, entered and submitted by one routine (their entry points
+/// tail-call it: the C ABI, so that its result comes back widened as theirs).
+#[inline(never)]
+extern "C" fn bare_call(handle: MQTTAgentHandle_t, timeout: TickType_t, delete: bool) -> MQTTAgentReturnCode_t {
     match enter() {
-        (Some(agent), start) => run(agent, xMQTTHandle, Command::Delete, start, crate::config::kernel::MAX_DELAY),
+        (Some(agent), start) => run(agent, handle, if delete { Command::Delete } else { Command::Disconnect }, start, timeout),
         (None, code) => refusal(code),
     }
 }
@@ -209,17 +217,23 @@ const fn no_nul(s: &[u8]) -> bool {
 fn open_request(p: &MQTTAgentConnectParams_t, host: &CStr, port: u16, flags: u32, start: u32, timeout: u32) -> Option<agent_task::OpenRequest> {
     let tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
     let pem = super::agent_tls::trusted_pem(p, tls).ok()?;
-    let open = Open { port, flags: flags as u8, start, timeout };
+    #[cfg(not(feature = "tls"))]
+    let _ = (start, timeout);
+    let open = Open {
+        port,
+        flags: flags as u8,
+        #[cfg(feature = "tls")]
+        start,
+        #[cfg(feature = "tls")]
+        timeout,
+    };
     agent_task::OpenRequest::new(open, host, pem)
 }
 
 /// Sends DISCONNECT and closes the connection. Operations still waiting fail.
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Disconnect(xMQTTHandle: MQTTAgentHandle_t, xTimeoutTicks: TickType_t) -> MQTTAgentReturnCode_t {
-    match enter() {
-        (Some(agent), start) => run(agent, xMQTTHandle, Command::Disconnect, start, xTimeoutTicks),
-        (None, code) => refusal(code),
-    }
+    bare_call(xMQTTHandle, xTimeoutTicks, false)
 }
 
 /// Subscribes to one topic filter and waits for the SUBACK. With subscription

@@ -30,10 +30,11 @@ pub struct Open {
     /// `MQTT_AGENT_Connect`): read through the methods below.
     pub flags: u8,
     /// The tick the application's connect call started, and its `xTimeoutTicks`
-    /// (they bound the library's handshake; the port bounds its own).
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    /// (they bound the library's handshake; the port bounds its own, so
+    /// without the library's TLS they are not kept).
+    #[cfg(feature = "tls")]
     pub start: u32,
-    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    #[cfg(feature = "tls")]
     pub timeout: u32,
 }
 
@@ -193,7 +194,7 @@ impl Link {
         match self {
             Link::Plain(s) => s.send_all(data).map_err(|_| ()),
             #[cfg(feature = "tls")]
-            Link::Tls(t) => t.send_all(data).map_err(|_| ()),
+            Link::Tls(t) => send_tls(t, data),
         }
     }
 
@@ -205,4 +206,13 @@ impl Link {
             Link::Tls(t) => t.recv(buf).map_err(|_| ()),
         }
     }
+}
+
+/// A TLS connection's send, apart: its temporaries (records) would otherwise
+/// widen the frame of the agent task's `perform`, which a send is inlined
+/// into, under every open and close, TLS or not.
+#[cfg(feature = "tls")]
+#[inline(never)]
+fn send_tls(t: &mut crate::tls::stream::TlsStream<Socket>, data: &[u8]) -> Result<(), ()> {
+    t.send_all(data).map_err(|_| ())
 }

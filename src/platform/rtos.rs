@@ -62,31 +62,26 @@ mod kernel {
     }
 }
 
-/// Creates a FreeRTOS task named `name` running the plain
-/// function `body` (the agent task): straight through `xTaskCreate`, without
-/// freertos-rust's boxed closure, task builder and name copy. `body` never
-/// returns (so no task deletion code is linked for it). Gives the task's handle.
-pub fn spawn_fn(name: &'static core::ffi::CStr, stack_depth: u32, priority: u32, body: fn() -> !) -> Result<*mut c_void, SpawnError> {
+/// Creates a FreeRTOS task named `name` running the C task function `entry`
+/// with `param` (the agent task): straight through `xTaskCreate`, without
+/// freertos-rust's boxed closure, task builder and name copy. `entry` never
+/// returns (so no task deletion code is linked for it). The task learns its
+/// own handle (`current_task`): none is asked of `xTaskCreate`.
+pub fn spawn_fn(name: &'static core::ffi::CStr, stack_depth: u32, priority: u32, entry: extern "C" fn(*mut c_void), param: *mut c_void) -> Result<(), SpawnError> {
     if stack_depth > u16::MAX as u32 {
         return Err(SpawnError::StackTooDeep);
     }
     if priority >= crate::config::kernel::MAX_PRIORITIES {
         return Err(SpawnError::BadPriority);
     }
-    extern "C" fn entry(param: *mut c_void) {
-        // SAFETY: `param` is the `fn() -> !` that `spawn_fn` passed, cast to
-        // a data pointer (same size and representation on FreeRTOS targets).
-        let body = unsafe { core::mem::transmute::<*mut c_void, fn() -> !>(param) };
-        body()
-    }
-    let mut handle: *mut c_void = core::ptr::null_mut();
-    // SAFETY: `entry` has the C task signature; the name is NUL-terminated
-    // and copied by the kernel; `handle` outlives the call.
-    let created = unsafe { kernel::xTaskCreate(entry, name.as_ptr().cast(), stack_depth, body as *mut c_void, priority, &mut handle) };
-    if created != 1 || handle.is_null() {
+    // SAFETY: `entry` has the C task signature and takes `param` as its
+    // caller gives it; the name is NUL-terminated and copied by the kernel;
+    // NULL asks for no handle (xTaskCreate allows it).
+    let created = unsafe { kernel::xTaskCreate(entry, name.as_ptr().cast(), stack_depth, param, priority, core::ptr::null_mut()) };
+    if created != 1 {
         return Err(SpawnError::OutOfMemory);
     }
-    Ok(handle)
+    Ok(())
 }
 
 /// The scheduler's tick count.

@@ -253,10 +253,20 @@ impl Socket {
 impl Drop for Socket {
     fn drop(&mut self) {
         // SAFETY: `raw` is an open socket owned by this value; it is not used again.
-        unsafe {
-            SOCKETS_Shutdown(self.raw, SOCKETS_SHUT_RDWR);
-            SOCKETS_Close(self.raw);
-        }
-        self.raw = ptr::null_mut();
+        unsafe { close(self.raw) }
+    }
+}
+
+/// Shuts down and closes a socket: one copy for the connect's failures, the
+/// close and a replaced link.
+///
+/// # Safety
+/// `raw` is an open socket, not used again.
+#[inline(never)]
+unsafe fn close(raw: Socket_t) {
+    // SAFETY: per this function's contract.
+    unsafe {
+        SOCKETS_Shutdown(raw, SOCKETS_SHUT_RDWR);
+        SOCKETS_Close(raw);
     }
 }

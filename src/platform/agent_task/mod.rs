@@ -117,7 +117,7 @@ pub enum Ended {
 
 /// What the lock guards.
 struct Shared {
-    /// Written once by `create_agent`, before READY: initialised wherever
+    /// Written once by `init`, before `state`'s CORE: initialised wherever
     /// the agent is reached (through `agent()`).
     core: MaybeUninit<Core>,
     /// Per (client, slot): its caller (told: the agent task found the
@@ -136,9 +136,16 @@ pub struct Agent {
     /// lets go (others look again every tick). Set and cleared with the
     /// scheduler suspended; the caller clears it before it leaves `lock`.
     contended: AtomicPtr<c_void>,
+    /// The agent task's handle, which it records itself (null until then).
+    /// Relaxed, written and read: the handle is all it carries (the kernel
+    /// orders what a notification does).
     task: AtomicPtr<c_void>,
     /// Per client: why the last TLS connect failed (`MQTTAgentTLSError_t`), 0 when it did not.
     tls_failure: [AtomicU8; BROKERS],
+    /// The agent's state, one byte of the bits `CORE`, `TASK` and `BUSY`
+    /// (one load for `agent()`, one word of flags for `init`); here, beside
+    /// what it guards, so that both are reached from one address.
+    state: AtomicU8,
 }
 
 // SAFETY: `shared` is only reached through `lock` (the scheduler suspended,
@@ -150,7 +157,7 @@ unsafe impl Sync for Agent {}
 impl Shared {
     fn core(&mut self) -> &mut Core {
         // SAFETY: `Shared` is only reached through `agent()`, which gives the
-        // agent only once READY says its core was written.
+        // agent only once `state`'s CORE says its core was written.
         unsafe { self.core.assume_init_mut() }
     }
 }
@@ -163,9 +170,10 @@ static AGENT: Agent = Agent {
     contended: AtomicPtr::new(core::ptr::null_mut()),
     task: AtomicPtr::new(core::ptr::null_mut()),
     tls_failure: [const { AtomicU8::new(0) }; BROKERS],
+    state: AtomicU8::new(0),
 };
 /// The clients' table, all zero bytes: in `.bss`, built by no code
-/// (`Client::new`); lent to AGENT's core once, by `create_agent`.
+/// (`Client::new`); lent to AGENT's core once, by `init`.
 ///
 /// On the device its section is named as `.bss` (the standard linker
 /// scripts' `*(.bss*)`), which makes a value that is not all zero bytes a
@@ -177,22 +185,24 @@ static AGENT: Agent = Agent {
 #[cfg_attr(target_os = "none", link_section = ".bss.afr_mqtt_clients")]
 static CLIENTS: Clients = Clients(UnsafeCell::new([const { Client::new() }; BROKERS]));
 struct Clients(UnsafeCell<[Client; BROKERS]>);
-// SAFETY: reached once, by `create_agent` (INIT claimed, READY false), which
+// SAFETY: reached once, by `init` (BUSY claimed, CORE clear), which
 // lends it to AGENT's core for good; then only through the core, as `Agent` says.
 unsafe impl Sync for Clients {}
 
-/// AGENT's core is written.
-static READY: AtomicBool = AtomicBool::new(false);
-/// 0: not initialised, 1: a task initialises, 2: initialised (task running).
-static INIT: AtomicU8 = AtomicU8::new(0);
+/// `Agent::state`: AGENT's core is written (set once, for good).
+const CORE: u8 = 1;
+/// The agent task runs (set once, for good).
+const TASK: u8 = 2;
+/// A task initialises (claimed with the scheduler suspended).
+const BUSY: u8 = 4;
 
 /// The initialised agent, if any. (Out of line: every C entry point calls it.)
 #[inline(never)]
 pub fn agent() -> Option<&'static Agent> {
-    if !READY.load(Ordering::Acquire) {
+    if AGENT.state.load(Ordering::Acquire) & CORE == 0 {
         return None;
     }
-    // READY is set (Release) only after AGENT's core was written, and it is
+    // CORE is set (Release) only after AGENT's core was written, and it is
     // never written again.
     Some(&AGENT)
 }
@@ -200,43 +210,37 @@ pub fn agent() -> Option<&'static Agent> {
 /// Creates the agent and its task. Idempotent; false when resources are missing.
 pub fn init() -> bool {
     // Claim the initialisation with the scheduler suspended (a test and set
-    // no other task can interleave with).
+    // no other task can interleave with), unless it is done or under way.
     rtos::suspend_all();
-    let state = INIT.load(Ordering::Relaxed);
-    if state == 0 {
-        INIT.store(1, Ordering::Relaxed);
+    let state = AGENT.state.load(Ordering::Relaxed);
+    if state & (TASK | BUSY) == 0 {
+        AGENT.state.store(state | BUSY, Ordering::Relaxed);
     }
     rtos::resume_all();
-    if state != 0 {
-        // Another caller initialises (1) or did (2): wait for the outcome.
-        while INIT.load(Ordering::Acquire) == 1 {
+    if state & (TASK | BUSY) != 0 {
+        // Done, or another caller initialises: wait for the outcome.
+        loop {
+            let now = AGENT.state.load(Ordering::Acquire);
+            if now & BUSY == 0 {
+                return now & TASK != 0;
+            }
             rtos::delay(1);
         }
-        return INIT.load(Ordering::Acquire) == 2;
     }
-    let ok = create_agent();
-    INIT.store(if ok { 2 } else { 0 }, Ordering::Release);
-    ok
-}
-
-fn create_agent() -> bool {
-    if !READY.load(Ordering::Acquire) {
-        // SAFETY: INIT is 1, so this task alone initialises, and READY is
-        // false, so nobody reaches AGENT's shared part yet; nor CLIENTS,
-        // which is reached here only, once (READY is set below, for good).
+    if state & CORE == 0 {
+        // SAFETY: BUSY is claimed, so this task alone initialises, and CORE
+        // is clear, so nobody reaches AGENT's shared part yet; nor CLIENTS,
+        // which is reached here only, once (CORE is set below, for good).
         unsafe { (*AGENT.shared.get()).core.write(Core::new(&mut *CLIENTS.0.get(), RX_BUDGET, KEEP_ALIVE)) };
-        READY.store(true, Ordering::Release);
+        // Published before the task starts (the task is handed it as its
+        // parameter, see `task::entry`).
+        AGENT.state.store(CORE | BUSY, Ordering::Release);
     }
-    // Published before the task starts: the task finds it at once. (When the
-    // task cannot be created, a later init only retries the task.)
-    let Some(agent) = agent() else { return false };
-    match rtos::spawn_fn(c"MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::run) {
-        Ok(task) => {
-            agent.task.store(task, Ordering::Release);
-            true
-        }
-        Err(_) => false,
-    }
+    // (When the task cannot be created, a later init only retries the task.)
+    // (The task records its handle itself, first thing: see `task::run`.)
+    let ok = rtos::spawn_fn(c"MQTT", mqtt::MQTT_TASK_STACK_DEPTH, mqtt::MQTT_TASK_PRIORITY, task::entry, &AGENT as *const Agent as *mut c_void).is_ok();
+    AGENT.state.store(if ok { CORE | TASK } else { CORE }, Ordering::Release);
+    ok
 }
 
 /// True when called from the agent task, i.e. from inside an agent callback.
@@ -365,9 +369,13 @@ impl Agent {
     /// Callers meanwhile wait in `lock`. Only the agent task calls it, and
     /// never while it holds the core already.
     pub(super) fn hold(&self) -> Held<'_> {
-        rtos::suspend_all();
+        // No caller is inside `lock`'s section now: this task runs, so none
+        // has the scheduler suspended (one core). So the store needs no
+        // suspension of its own; a caller that comes later finds it. The
+        // fence keeps the compiler from moving the pass's reads of `shared`
+        // above it.
         self.held.store(true, Ordering::Relaxed);
-        rtos::resume_all();
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
         // SAFETY: `held` keeps callers out of `shared` (they test it with the
         // scheduler suspended, and none was inside: this task runs, so no
         // caller has the scheduler suspended); only this task holds, once.
@@ -452,8 +460,10 @@ impl Agent {
             let left = timeout.saturating_sub(rtos::tick_count().wrapping_sub(start));
             {
                 let mut shared = self.lock();
-                if left == 0 || shared.waiters.get(at).map_or(true, |w| w.told()) {
-                    if let Some(w) = shared.waiters.get_mut(at) {
+                // The waiter looked up once, for the test and the clearing.
+                let waiter = shared.waiters.get_mut(at);
+                if left == 0 || waiter.as_ref().map_or(true, |w| w.told()) {
+                    if let Some(w) = waiter {
                         *w = Waiter::NONE;
                     }
                     return shared.core().collect(index, slot, &mut CPool);
@@ -481,13 +491,13 @@ impl Agent {
 
     /// True when called from the agent task (see [`in_agent_task`]).
     pub fn is_current(&self) -> bool {
-        let task = self.task.load(Ordering::Acquire);
+        let task = self.task.load(Ordering::Relaxed);
         !task.is_null() && task == rtos::current_task()
     }
 
     /// Wakes the agent task (an API call or data on a socket).
     pub fn wake(&self) {
-        let task = self.task.load(Ordering::Acquire);
+        let task = self.task.load(Ordering::Relaxed);
         if !task.is_null() {
             // SAFETY: the handle is the agent task's, which never ends.
             unsafe { rtos::notify(task) };

@@ -84,18 +84,26 @@ enum Slot {
 
 type Batch = heapless::Vec<Slot, BATCH>;
 
+/// The agent task's C entry: its parameter is the agent, which `init`
+/// publishes (its core written) before it creates the task, so the task
+/// neither looks it up nor tests it.
+pub extern "C" fn entry(param: *mut c_void) {
+    // SAFETY: `init` passes `&AGENT` (a static: it lives for ever), and `Agent` is `Sync`.
+    run(unsafe { &*(param as *const Agent) })
+}
+
 /// The agent task's body.
 /// Never returns: the task is never deleted (so `vTaskDelete` is not linked
-/// for it). `init` publishes the agent before it creates the task, so the
-/// agent is always there; were it not, the task would only sleep.
-pub fn run() -> ! {
+/// for it).
+#[inline(always)] // One caller, the entry.
+fn run(agent: &'static Agent) -> ! {
     #[cfg(feature = "selftest")]
     crate::platform::stack_probe::paint();
-    let Some(agent) = agent() else {
-        loop {
-            rtos::delay(kernel::MAX_DELAY);
-        }
-    };
+    // Its handle, for the callers' wake-ups and `is_current`, before its
+    // first pass: a caller that found no handle yet submitted before that
+    // pass, which sees its command (no wake-up is lost). Relaxed: the
+    // handle is all it publishes.
+    agent.task.store(rtos::current_task(), Ordering::Relaxed);
     let mut conns: [Conn; BROKERS] = core::array::from_fn(|_| Conn { link: None, wakeup: false });
     let mut rested = true;
     // Made once (the loop never ends): no drop code for it each pass; after
@@ -103,19 +111,20 @@ pub fn run() -> ! {
     let mut batch = Batch::new();
     loop {
         let mut delivery = None;
-        let (flooded, paused, deadline) = pass(agent, &mut conns, &mut batch, &mut delivery, rested);
+        let (found, deadline) = pass(agent, &mut conns, &mut batch, &mut delivery, rested);
+        let flooded = found & FLOODED != 0;
         rested = false;
-        let more = batch.is_full() || delivery.is_some();
+        let mut more = batch.is_full() || delivery.is_some();
         for slot in batch.iter_mut() {
-            perform(agent, &mut conns, slot);
+            more |= perform(agent, &mut conns, slot);
         }
         deliver(&mut delivery);
-        if (paused || more || batch.iter().any(|s| matches!(s, Slot::Did(_)))) && !flooded {
+        if (found & PAUSED != 0 || more) && !flooded {
             // A delivery was made or more actions wait, or something was sent
             // or opened: an answer may be there already. Look before sleeping.
             continue;
         }
-        let mut wait = deadline.map_or(kernel::MAX_DELAY, |d| d.max(1));
+        let mut wait = deadline.max(1);
         if conns.iter().any(|c| c.link.is_some() && !c.wakeup) {
             wait = wait.min(mqtt::MQTT_TASK_MAX_BLOCK_TICKS.max(1));
         }
@@ -131,10 +140,17 @@ pub fn run() -> ! {
     }
 }
 
+/// A pass found a receive budget spent.
+const FLOODED: u32 = 1;
+/// A pass found a client paused for a delivery.
+const PAUSED: u32 = 2;
+
 /// One pass under the lock: the last pass's reports, every open connection's
 /// bytes, keep-alive, and up to a batch of actions; at most one delivery,
-/// which ends the batch (performed after it, in order). Gives whether a receive
-/// budget ran out, whether a client paused for a delivery, and the next deadline.
+/// which ends the batch (performed after it, in order). Gives what it found
+/// (`FLOODED`, `PAUSED`) and the ticks to the next deadline (`MAX_DELAY`:
+/// none, which the sleep's bound makes the same): two words in two
+/// registers, not a tuple of flags and an `Option` through memory.
 #[inline(never)]
 fn pass(
     agent: &Agent,
@@ -142,7 +158,7 @@ fn pass(
     batch: &mut Batch,
     delivery: &mut Option<Delivery<PoolBuf, Callback, SUBS>>,
     rested: bool,
-) -> (bool, bool, Option<u32>) {
+) -> (u32, u32) {
     let mut core = agent.hold();
     if rested {
         core.rested();
@@ -165,7 +181,7 @@ fn pass(
             }
         }
     }
-    let deadline = core.tick(now, &mut CPool);
+    let deadline = core.tick(now, &mut CPool).unwrap_or(kernel::MAX_DELAY);
     while !batch.is_full() {
         match core.next_action() {
             Some(Next { client, action: Action::Deliver }) => {
@@ -178,41 +194,57 @@ fn pass(
             None => break,
         }
     }
-    (flooded, paused, deadline)
+    (flooded as u32 * FLOODED | paused as u32 * PAUSED, deadline)
 }
 
 /// Performs one of the core's actions, taken out of its slot of the batch
 /// here (not copied through the task's loop), without the lock; what the
 /// core must be told at the next pass takes its place (one write, at the end).
+/// True when it did so (something was sent or opened: an answer may come).
 #[inline(never)]
 fn perform(
     agent: &Agent,
     conns: &mut [Conn],
     slot: &mut Slot,
-) {
-    let Slot::Act(Next { client, action }) = core::mem::replace(slot, Slot::Done) else { return };
+) -> bool {
+    let Slot::Act(Next { client, action }) = core::mem::replace(slot, Slot::Done) else { return false };
     // The client's connection, found once: one test for every kind, not a
     // bounds check and panic site at each use (the core's clients are the
     // task's `BROKERS`, so it is always there).
-    let Some(conn) = conns.get_mut(client) else { return };
+    let Some(conn) = conns.get_mut(client) else { return false };
     let did = match action {
-        Action::Open { open } => open_connection(conn, &agent.tls_failure[client], core::mem::ManuallyDrop::into_inner(open)),
+        Action::Open { open } => match open_connection(conn, &agent.tls_failure[client], core::mem::ManuallyDrop::into_inner(open)) {
+            true => Did::Opened,
+            false => Did::OpenFailed,
+        },
         Action::Send { out, complete } => Did::Sent { complete, ok: send(conn, out) },
-        Action::Close { close: (reason, graceful) } => return close(agent, conn, client, reason, graceful),
-        Action::Complete { slot } => return agent.complete(client, slot),
-        Action::Deliver => return, // Taken in `pass`.
-        Action::Disconnected { callback } => return disconnected(callback),
+        Action::Close { close: (reason, graceful) } => {
+            close(agent, conn, client, reason, graceful);
+            return false;
+        }
+        Action::Complete { slot } => {
+            agent.complete(client, slot);
+            return false;
+        }
+        Action::Deliver => return false, // Taken in `pass`.
+        Action::Disconnected { callback } => {
+            disconnected(callback);
+            return false;
+        }
         Action::Dropped { len } => {
-            return crate::platform::log::debug(format_args!(
+            crate::platform::log::debug(format_args!(
                 "MQTT: dropped an incoming publish of {len} bytes: no buffer large enough is free"
-            ))
+            ));
+            return false;
         }
     };
     *slot = Slot::Did(Report { client, did, at: rtos::tick_count() });
+    true
 }
 
-/// Sends one packet (one `send_all` call for both kinds); a pool buffer goes back after.
-#[inline(never)]
+/// Sends one packet (one `send_all` call for both kinds); a pool buffer goes
+/// back after. Inlined into `perform`, its one caller (a TLS send stays out
+/// of line, see `Link::send_all`).
 fn send(conn: &mut Conn, out: Out<PoolBuf>) -> bool {
     let small;
     let bytes = match &out {
@@ -272,9 +304,10 @@ fn open_link(socket: Socket, _tls: TlsRequest<'_>) -> Result<Link, u8> {
 /// lock: other callers keep submitting meanwhile. `tls_failure` is the
 /// client's `MQTT_AGENT_GetTLSError` code (0 from the start, then why the
 /// open failed). Both are the client's own places, indexed once by `perform`
-/// (as for a send or a close), not the tables and the client's index.
+/// (as for a send or a close), not the tables and the client's index. True
+/// when it opened (a `bool` in a register; `perform` makes the report).
 #[inline(never)] // Its frame only while it runs: the task's own frame stays small (TLS needs the room).
-fn open_connection(conn: &mut Conn, tls_failure: &AtomicU8, open: OpenRequest) -> Did {
+fn open_connection(conn: &mut Conn, tls_failure: &AtomicU8, open: OpenRequest) -> bool {
     tls_failure.store(0, Ordering::Relaxed);
     // Read where it lies; the request is freed once, when `open` goes.
     let (port, is_ip) = (open.port, open.is_ip());
@@ -300,11 +333,11 @@ fn open_connection(conn: &mut Conn, tls_failure: &AtomicU8, open: OpenRequest) -
         Ok(link) => {
             conn.wakeup = link.set_wakeup(socket_wakeup);
             conn.link = Some(link);
-            Did::Opened
+            true
         }
         Err(code) => {
             tls_failure.store(code, Ordering::Relaxed);
-            Did::OpenFailed
+            false
         }
     }
 }
