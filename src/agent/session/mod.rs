@@ -599,9 +599,20 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
             QoS::ExactlyOnce => {
                 // Method B of §4.3.3: deliver now, remember the id until PUBREL.
                 r.send = Some(Ack::PubRec(id));
-                if !dup && !self.inbound_qos2.contains(&id) {
-                    if let Some(free) = self.inbound_qos2.iter_mut().find(|i| **i == 0) {
-                        *free = id; // Full: untracked, see above.
+                if !dup {
+                    // One walk: the id (a duplicate), or a free entry (the
+                    // last; none: full, untracked, see above).
+                    let mut free = None;
+                    for i in self.inbound_qos2.iter_mut() {
+                        if *i == id {
+                            return Ok(r);
+                        }
+                        if *i == 0 {
+                            free = Some(i);
+                        }
+                    }
+                    if let Some(free) = free {
+                        *free = id;
                     }
                     r.deliver = true;
                 }
