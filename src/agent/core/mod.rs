@@ -700,8 +700,6 @@ where
             }
         };
         if let Some(f) = failed {
-            // (No id was reserved when `packet_id` failed: a free slot's is 0 already.)
-            c.session.cancel(slot);
             if let Some((buf, _)) = packet.take() {
                 pool.give(buf);
             }
@@ -726,6 +724,7 @@ where
             _ if queued => {
                 // SUBSCRIBE, UNSUBSCRIBE or PUBLISH: QoS 0 completes once
                 // sent; the others at their acknowledgement.
+                c.session.track(slot, id); // (QoS 0: 0, none.)
                 let bit = 1 << slot;
                 if id == 0 {
                     c.on_sent |= bit;
@@ -806,7 +805,8 @@ where
             return Err(Failure::NotConnected);
         }
         match expect {
-            Some(e) => c.session.begin(e, slot).ok_or(Failure::Full),
+            // In flight once the packet is queued (see `submit`).
+            Some(e) => c.session.next_id(e, slot).ok_or(Failure::Full),
             None => Ok(0),
         }
     }

@@ -291,17 +291,35 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     /// nothing here: its packet stays tracked so that the late answer is
     /// recognised (and completes its slot), and its id is not reused until then.
     pub fn begin(&mut self, expect: Expect, token: Token) -> Option<u16> {
+        let id = self.next_id(expect, token)?;
+        self.track(token, id);
+        Some(id)
+    }
+
+    /// [`begin`](Self::begin) in two steps, for a packet that may yet fail
+    /// between them (the agent's encoding): the id for slot `token`'s
+    /// packet, waiting for `expect`, not in flight (nor `waits`) until
+    /// [`track`](Self::track); one not tracked needs no cancel. (The id
+    /// after it is tried first next time, tracked or not.)
+    pub fn next_id(&mut self, expect: Expect, token: Token) -> Option<u16> {
         // [MQTT-2.3.1-2]: a new packet needs an identifier not in use; ids run 1..=65535.
         let mut id = self.next_packet_id;
         while id == 0 || self.in_flight.contains(&id) {
             id = id.wrapping_add(1);
         }
-        let (f, e) = self.in_flight.get_mut(token as usize).zip(self.expect.get_mut(token as usize))?;
-        debug_assert!(*f == 0, "a slot with a packet in flight");
-        *f = id;
-        *e = expect;
+        // (What a slot without a packet in flight waits for is never read.)
+        *self.expect.get_mut(token as usize)? = expect;
         self.next_packet_id = id.wrapping_add(1);
         Some(id)
+    }
+
+    /// Slot `token`'s packet, of the id [`next_id`](Self::next_id) gave
+    /// it, is in flight (0: it has none, a QoS 0 publish's).
+    pub fn track(&mut self, token: Token, id: u16) {
+        if let Some(f) = self.in_flight.get_mut(token as usize) {
+            debug_assert!(*f == 0, "a slot with a packet in flight");
+            *f = id;
+        }
     }
 
     /// Cancels the packet of slot `token` that was reserved with
