@@ -1265,11 +1265,8 @@ where
         } else {
             // A publish: decoded in its buffer, or thrown away (acknowledged
             // from its header and id, never delivered); one session call.
-            let qos = match (header.flags >> 1) & 0x03 {
-                0 => QoS::AtMostOnce,
-                1 => QoS::AtLeastOnce,
-                _ => QoS::ExactlyOnce, // Not 3: the header was checked.
-            };
+            // (Not 3: the header was checked. A table: its values are the indexes.)
+            let qos = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::ExactlyOnce][usize::from((header.flags >> 1) & 0x03)];
             let decoded = buf.as_ref().map(|b| wire::decode_publish(header.flags, b.as_ref().get(..len).unwrap_or(&[])));
             let result = match decoded {
                 Some(Ok(p)) => Ok(p.packet_id),
