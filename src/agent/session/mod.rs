@@ -159,11 +159,11 @@ pub struct KeepAlive {
 /// most one packet in flight (its token is the slot); `QOS2_IN` bounds the
 /// received QoS 2 publishes whose PUBREL is tracked (more may be in flight:
 /// see [`Session::received_publish`]).
+///
+/// Laid out in declaration order (`repr(C)`), the slots' ids first: measured
+/// 8 bytes less than rustc's order (the agent reaches them from the client).
+#[repr(C)]
 pub struct Session<const OPS: usize, const QOS2_IN: usize> {
-    state: State,
-    last_sent: u32,
-    ping_sent: Option<u32>,
-    next_packet_id: u16,
     /// Each slot's packet in flight: its id, 0 for none (the caller of a
     /// slot that gave up still has it here: its late answer is recognised and
     /// the id not reused).
@@ -171,6 +171,10 @@ pub struct Session<const OPS: usize, const QOS2_IN: usize> {
     /// What each slot's packet in flight waits for (apart from the ids: the
     /// ids' searches read only them, and no padding).
     expect: [Expect; OPS],
+    state: State,
+    last_sent: u32,
+    ping_sent: Option<u32>,
+    next_packet_id: u16,
     /// Received QoS 2 ids awaiting PUBREL; 0 marks a free entry (no packet id is 0).
     inbound_qos2: [u16; QOS2_IN],
 }
