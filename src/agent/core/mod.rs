@@ -359,11 +359,12 @@ impl<B> Rx<B> {
     }
 }
 
-/// Which subscriptions [`drop_subs`] removes.
+/// Which subscriptions [`drop_subs`] removes. (A word, with the filter
+/// apart: the call's arguments all in registers.)
 #[derive(Clone, Copy)]
-enum Unsub<'f> {
-    /// The one of this filter.
-    Filter(&'f [u8]),
+enum Unsub {
+    /// The one of the filter given with it.
+    Filter,
     /// Those whose SUBSCRIBE in `slot` its SUBACK refused (none when it
     /// `granted`: theirs then no longer wait for it).
     Answered { slot: u16, granted: bool },
@@ -542,7 +543,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
 
     fn remove_sub(&mut self, filter: &[u8]) {
         // Filters are unique in the table (a subscription replaces the same filter's).
-        drop_subs(&mut self.subs, Unsub::Filter(filter));
+        drop_subs(&mut self.subs, filter, Unsub::Filter);
     }
 }
 
@@ -550,11 +551,11 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
 /// one non-inlined table walk for every removal (and for a SUBACK's
 /// subscription, kept when granted).
 #[inline(never)]
-fn drop_subs<CB, const FILTER: usize, const SUBS: usize>(subs: &mut Vec<Sub<CB, FILTER>, SUBS>, which: Unsub<'_>) {
+fn drop_subs<CB, const FILTER: usize, const SUBS: usize>(subs: &mut Vec<Sub<CB, FILTER>, SUBS>, filter: &[u8], which: Unsub) {
     let mut i = 0;
     while let Some(s) = subs.get_mut(i) {
         let drop = match which {
-            Unsub::Filter(filter) => s.filter[..] == *filter,
+            Unsub::Filter => s.filter[..] == *filter,
             Unsub::Answered { slot, granted } => {
                 let answered = s.pending == Some(slot);
                 if answered && granted {
@@ -1067,7 +1068,7 @@ where
             }
         }
         c.session.drop_connection(); // Closed.
-        drop_subs(&mut c.subs, Unsub::AnyPending); // Their SUBACK never comes.
+        drop_subs(&mut c.subs, &[], Unsub::AnyPending); // Their SUBACK never comes.
         let Some((reason, graceful)) = close else {
             Self::deleted(c);
             return;
@@ -1254,7 +1255,7 @@ where
                 #[inline(always)]
                 |token: Token, outcome| {
                     let granted = outcome != Outcome::SubscriptionRefused;
-                    drop_subs(subs, Unsub::Answered { slot: token, granted });
+                    drop_subs(subs, &[], Unsub::Answered { slot: token, granted });
                     finish(ops, ready, token, if granted { Ok(()) } else { Err(Failure::SubscriptionRefused) });
                 },
             )?;
