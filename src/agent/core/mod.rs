@@ -1102,12 +1102,13 @@ where
     }
 
     /// Reads what `client`'s connection has, up to the receive budget (since
-    /// the task last rested), and handles each whole packet.
+    /// the task last rested), and handles each whole packet. (`_now`, the
+    /// tick: no received packet's handling reads the clock.)
     pub fn received<P: Pool<Buf = B>>(
         &mut self,
         client: usize,
         reader: &mut impl Reader,
-        now: u32,
+        _now: u32,
         pool: &mut P,
     ) -> RxStatus {
         let budget = self.rx_budget;
@@ -1127,7 +1128,7 @@ where
             if c.rx_used >= budget && between {
                 return RxStatus::Budget;
             }
-            match Self::receive_step(c, reader, now, pool) {
+            match Self::receive_step(c, reader, pool) {
                 Ok(0) => return RxStatus::Idle,
                 Ok(n) => c.rx_used += n,
                 Err(reason) => {
@@ -1143,7 +1144,6 @@ where
     fn receive_step<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         reader: &mut impl Reader,
-        now: u32,
         pool: &mut P,
     ) -> Result<usize, CloseReason> {
         let rx = &mut c.rx;
@@ -1178,7 +1178,7 @@ where
             }
         }
         rx.have += n;
-        Self::advance(c, now, pool)?;
+        Self::advance(c, pool)?;
         Ok(n)
     }
 
@@ -1186,7 +1186,6 @@ where
     #[inline(never)] // Inlined into the task's pass, it cost 200 bytes more there (register pressure).
     fn advance<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
-        now: u32,
         pool: &mut P,
     ) -> Result<(), CloseReason> {
         let rx = &mut c.rx;
@@ -1222,9 +1221,10 @@ where
             }
         };
         if rx.have >= header.remaining_len as usize {
+            // The header in its parts: as one value (no pair of scalars) it
+            // went through the stack.
             let buf = rx.buf.take();
-            rx.restart();
-            Self::handle(c, header, buf, now, pool)?;
+            Self::handle(c, header.packet_type, header.flags, header.remaining_len as usize, buf, pool)?;
         }
         Ok(())
     }
@@ -1232,15 +1232,16 @@ where
     #[inline(never)] // Measured: smaller out of line (the task's pass inlines the rest).
     fn handle<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
-        header: FixedHeader,
+        kind: PacketType,
+        flags: u8,
+        len: usize,
         buf: Option<B>,
-        _now: u32, // (Unused: no received packet's handling reads the clock.)
         pool: &mut P,
     ) -> Result<(), CloseReason> {
+        c.rx.restart(); // Ready for the next packet (`buf` was taken out).
         // One session call for every packet and one reply; a publish read
         // into a buffer keeps its buffer until it is delivered or given back.
-        let len = header.remaining_len as usize;
-        let reply = if header.packet_type != PacketType::Publish {
+        let reply = if kind != PacketType::Publish {
             // The session checks the body and answers it in one match (a
             // malformed body is `Malformed`, a packet out of place `Protocol`),
             // and ends the operation an acknowledgement answers where it
@@ -1250,7 +1251,7 @@ where
             // (The closure inlined: measured 4 bytes less; it runs where
             // the session knows the outcome.)
             let reply = session.received_small::<CloseReason>(
-                header.packet_type,
+                kind,
                 rx.small.get(..len).unwrap_or(&[]),
                 #[inline(always)]
                 |token: Token, outcome| {
@@ -1267,15 +1268,15 @@ where
             // A publish: decoded in its buffer, or thrown away (acknowledged
             // from its header and id, never delivered); one session call.
             // (Not 3: the header was checked. A table: its values are the indexes.)
-            let qos = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::ExactlyOnce][usize::from((header.flags >> 1) & 0x03)];
-            let decoded = buf.as_ref().map(|b| wire::decode_publish(header.flags, b.as_ref().get(..len).unwrap_or(&[])));
+            let qos = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::ExactlyOnce][usize::from((flags >> 1) & 0x03)];
+            let decoded = buf.as_ref().map(|b| wire::decode_publish(flags, b.as_ref().get(..len).unwrap_or(&[])));
             let result = match decoded {
                 Some(Ok(p)) => Ok(p.packet_id),
                 Some(Err(e)) => Err(CloseReason::Malformed(e)),
                 // (Read for QoS 0 too, where the session does not look at it.)
                 None => Ok(u16::from_be_bytes([c.rx.small[2], c.rx.small[3]])),
             }
-            .and_then(|id| c.session.received_publish(qos, id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol));
+            .and_then(|id| c.session.received_publish(qos, id, flags & 0x08 != 0).map_err(CloseReason::Protocol));
             // A buffer goes back when the publish ends the connection.
             let reply = match result {
                 Ok(r) => r,
