@@ -398,7 +398,6 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     /// a test of each optional field in turn.
     due: [u8; 8],
     allocated: bool,
-    deleting: bool,
     /// Why `DUE_CLOSE` closes the link (and whether gracefully).
     close: (CloseReason, bool),
     /// Why `DUE_CLOSE_AFTER_QUEUE` closes it once the queues went out.
@@ -406,6 +405,8 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     /// The slot of the connect whose CONNECT waits for its connection or
     /// CONNACK, as its bit (0: none): the slots' other masks take it as it is.
     connect: u32,
+    /// The slot of the delete that waits for the connection to end (`Some`:
+    /// the client is being deleted).
     delete_slot: Option<u16>,
     /// Slots whose Complete or Open action is due (bit per slot): `poll`
     /// looks at these, not at every slot of every client on every call.
@@ -474,7 +475,6 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
     pub const fn new() -> Self {
         Client {
             allocated: false,
-            deleting: false,
             delete_slot: None,
             generation: 0,
             session: Session::new(),
@@ -636,7 +636,6 @@ where
             .enumerate()
             .find(|(_, c)| !c.allocated && c.generation != u32::MAX)?;
         c.allocated = true;
-        c.deleting = false;
         Some((index, c.handle_generation()))
     }
 
@@ -644,7 +643,7 @@ where
     pub fn live(&self, index: usize, generation: u32) -> bool {
         self.clients
             .get(index)
-            .is_some_and(|c| c.allocated && !c.deleting && c.handle_generation() == generation)
+            .is_some_and(|c| c.allocated && c.delete_slot.is_none() && c.handle_generation() == generation)
     }
 
     // ------------------------------------------------------------ commands
@@ -743,7 +742,6 @@ where
                 }
             }
             Command::Delete => {
-                c.deleting = true;
                 c.delete_slot = Some(slot);
                 c.callback = None;
                 c.subs.clear();
@@ -890,7 +888,7 @@ where
             Self::end_link(c, None, pool);
         }
         // A delete not done yet goes on without its caller: `deleted` frees the client.
-        if c.deleting && delete_slot_matches(c.delete_slot, slot) && result.is_some() {
+        if delete_slot_matches(c.delete_slot, slot) && result.is_some() {
             Self::free_client(c);
         }
         result
@@ -902,14 +900,13 @@ where
         c.allocated = false;
         // The next handle generation, less FIRST_GENERATION; u32::MAX (retired) when none is left.
         c.generation = crate::handle::next_generation(c.handle_generation()).unwrap_or(0).wrapping_sub(crate::handle::FIRST_GENERATION);
-        c.deleting = false;
         c.delete_slot = None;
     }
 
     /// The client's connection is gone: a delete waiting for that is done
     /// (and the client freed at once if its caller gave up waiting).
     fn deleted(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>) {
-        let Some(slot) = c.delete_slot.filter(|_| c.deleting) else { return };
+        let Some(slot) = c.delete_slot else { return };
         if c.finish_op(slot, Ok(())) {
             Self::free_client(c);
         }
@@ -959,7 +956,7 @@ where
             return;
         }
         c.rx.restart();
-        if c.deleting {
+        if c.delete_slot.is_some() {
             // Deleted while it opened: closed at the next poll, no CONNECT
             // (the connect fails, the delete is done).
             c.session.opened_closing();
