@@ -1336,8 +1336,9 @@ where
             // The broker closes after a refusal [MQTT-3.2.2-5]. The connect
             // (still in the connect slot) fails with the refusal as the
             // connection ends, as any caller waiting then would.
+            // (Never connected: the application is not told it was lost.)
             Self::end(c, CloseReason::Refused(code), false, pool);
-            c.due[DUE_LOST] = 0;
+            debug_assert_eq!(c.due[DUE_LOST], 0, "a refused connection reported lost");
             return;
         }
         // A CONNACK completes the connect slot (the session does not know it;
