@@ -955,7 +955,8 @@ where
         if c.connect == 0 {
             return;
         }
-        c.rx.restart();
+        // (The receive state is at rest: the last connection's end left it so.)
+        debug_assert!(c.rx.header.is_none() && c.rx.have == 0 && c.rx.buf.is_none());
         if c.delete_slot.is_some() {
             // Deleted while it opened: closed at the next poll, no CONNECT
             // (the connect fails, the delete is done).
