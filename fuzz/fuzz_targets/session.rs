@@ -24,8 +24,9 @@
 //!   most one per packet; a CONNACK's, the reply's `connack`) names a token that is waiting (the connect's, `CONNECT`,
 //!   while a CONNACK is awaited), and that token then no longer waits (no
 //!   operation ends twice);
-//! - `in_flight()` never exceeds `OPS`; `begin` never hands out 0 or an id still
-//!   in flight, and refuses only a token that is no slot (`OPS` or more);
+//! - `in_flight()` never exceeds `OPS`; `begin` (or `next_id`, then `track`
+//!   or not) never hands out 0 or an id still in flight, and refuses only a
+//!   token that is no slot (`OPS` or more); an id not tracked is not in flight;
 //! - before `drop_connection`, `waits` names each waiting slot (the agent
 //!   fails those); afterwards none, and nothing completes until the next CONNECT;
 //! - `next_deadline(now, ka) == Some(d)`: `poll` is `Idle` before `now + d` and not
@@ -461,14 +462,25 @@ fn run(data: &[u8]) -> Option<()> {
                 let expect = [Expect::PubAck, Expect::PubRec, Expect::PubComp, Expect::SubAck, Expect::UnsubAck][b as usize % 5];
                 let token = Token::from(b >> 4) % TOKENS;
                 if h.m.state == State::Connected && h.m.waiting_set() & 1 << token == 0 {
-                    let got = h.s.begin(expect, token);
+                    // The top bit: the agent's two steps, `next_id` and then
+                    // `track` once the packet is queued (bit 3: never, it
+                    // failed: nothing is in flight then).
+                    let two_step = op & 0x80 != 0;
+                    let got = if two_step { h.s.next_id(expect, token) } else { h.s.begin(expect, token) };
                     if usize::from(token) >= OPS {
                         assert_eq!(got, None, "begin for token {token}, no slot");
                     } else {
                         let id = got.expect("begin refused a free slot");
                         assert_ne!(id, 0, "packet id 0");
                         assert!(h.m.flights.iter().all(|f| f.id != id), "packet id {id} is still in flight");
-                        h.m.flights.push(Flight { id, expect, token });
+                        if two_step && b & 0x08 != 0 {
+                            assert!(!h.s.waits(usize::from(token)), "an id not tracked waits");
+                        } else {
+                            if two_step {
+                                h.s.track(token, id);
+                            }
+                            h.m.flights.push(Flight { id, expect, token });
+                        }
                     }
                 }
             }

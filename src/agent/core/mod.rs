@@ -359,11 +359,12 @@ impl<B> Rx<B> {
     }
 }
 
-/// Which subscriptions [`drop_subs`] removes.
+/// Which subscriptions [`drop_subs`] removes. (A word, with the filter
+/// apart: the call's arguments all in registers.)
 #[derive(Clone, Copy)]
-enum Unsub<'f> {
-    /// The one of this filter.
-    Filter(&'f [u8]),
+enum Unsub {
+    /// The one of the filter given with it.
+    Filter,
     /// Those whose SUBSCRIBE in `slot` its SUBACK refused (none when it
     /// `granted`: theirs then no longer wait for it).
     Answered { slot: u16, granted: bool },
@@ -397,7 +398,6 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     /// a test of each optional field in turn.
     due: [u8; 8],
     allocated: bool,
-    deleting: bool,
     /// Why `DUE_CLOSE` closes the link (and whether gracefully).
     close: (CloseReason, bool),
     /// Why `DUE_CLOSE_AFTER_QUEUE` closes it once the queues went out.
@@ -405,6 +405,8 @@ pub struct Client<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: u
     /// The slot of the connect whose CONNECT waits for its connection or
     /// CONNACK, as its bit (0: none): the slots' other masks take it as it is.
     connect: u32,
+    /// The slot of the delete that waits for the connection to end (`Some`:
+    /// the client is being deleted).
     delete_slot: Option<u16>,
     /// Slots whose Complete or Open action is due (bit per slot): `poll`
     /// looks at these, not at every slot of every client on every call.
@@ -473,7 +475,6 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
     pub const fn new() -> Self {
         Client {
             allocated: false,
-            deleting: false,
             delete_slot: None,
             generation: 0,
             session: Session::new(),
@@ -542,7 +543,7 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
 
     fn remove_sub(&mut self, filter: &[u8]) {
         // Filters are unique in the table (a subscription replaces the same filter's).
-        drop_subs(&mut self.subs, Unsub::Filter(filter));
+        drop_subs(&mut self.subs, filter, Unsub::Filter);
     }
 }
 
@@ -550,11 +551,11 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
 /// one non-inlined table walk for every removal (and for a SUBACK's
 /// subscription, kept when granted).
 #[inline(never)]
-fn drop_subs<CB, const FILTER: usize, const SUBS: usize>(subs: &mut Vec<Sub<CB, FILTER>, SUBS>, which: Unsub<'_>) {
+fn drop_subs<CB, const FILTER: usize, const SUBS: usize>(subs: &mut Vec<Sub<CB, FILTER>, SUBS>, filter: &[u8], which: Unsub) {
     let mut i = 0;
     while let Some(s) = subs.get_mut(i) {
         let drop = match which {
-            Unsub::Filter(filter) => s.filter[..] == *filter,
+            Unsub::Filter => s.filter[..] == *filter,
             Unsub::Answered { slot, granted } => {
                 let answered = s.pending == Some(slot);
                 if answered && granted {
@@ -635,7 +636,6 @@ where
             .enumerate()
             .find(|(_, c)| !c.allocated && c.generation != u32::MAX)?;
         c.allocated = true;
-        c.deleting = false;
         Some((index, c.handle_generation()))
     }
 
@@ -643,7 +643,7 @@ where
     pub fn live(&self, index: usize, generation: u32) -> bool {
         self.clients
             .get(index)
-            .is_some_and(|c| c.allocated && !c.deleting && c.handle_generation() == generation)
+            .is_some_and(|c| c.allocated && c.delete_slot.is_none() && c.handle_generation() == generation)
     }
 
     // ------------------------------------------------------------ commands
@@ -700,8 +700,6 @@ where
             }
         };
         if let Some(f) = failed {
-            // (No id was reserved when `packet_id` failed: a free slot's is 0 already.)
-            c.session.cancel(slot);
             if let Some((buf, _)) = packet.take() {
                 pool.give(buf);
             }
@@ -726,6 +724,7 @@ where
             _ if queued => {
                 // SUBSCRIBE, UNSUBSCRIBE or PUBLISH: QoS 0 completes once
                 // sent; the others at their acknowledgement.
+                c.session.track(slot, id); // (QoS 0: 0, none.)
                 let bit = 1 << slot;
                 if id == 0 {
                     c.on_sent |= bit;
@@ -743,7 +742,6 @@ where
                 }
             }
             Command::Delete => {
-                c.deleting = true;
                 c.delete_slot = Some(slot);
                 c.callback = None;
                 c.subs.clear();
@@ -806,7 +804,8 @@ where
             return Err(Failure::NotConnected);
         }
         match expect {
-            Some(e) => c.session.begin(e, slot).ok_or(Failure::Full),
+            // In flight once the packet is queued (see `submit`).
+            Some(e) => c.session.next_id(e, slot).ok_or(Failure::Full),
             None => Ok(0),
         }
     }
@@ -889,7 +888,7 @@ where
             Self::end_link(c, None, pool);
         }
         // A delete not done yet goes on without its caller: `deleted` frees the client.
-        if c.deleting && delete_slot_matches(c.delete_slot, slot) && result.is_some() {
+        if delete_slot_matches(c.delete_slot, slot) && result.is_some() {
             Self::free_client(c);
         }
         result
@@ -901,14 +900,13 @@ where
         c.allocated = false;
         // The next handle generation, less FIRST_GENERATION; u32::MAX (retired) when none is left.
         c.generation = crate::handle::next_generation(c.handle_generation()).unwrap_or(0).wrapping_sub(crate::handle::FIRST_GENERATION);
-        c.deleting = false;
         c.delete_slot = None;
     }
 
     /// The client's connection is gone: a delete waiting for that is done
     /// (and the client freed at once if its caller gave up waiting).
     fn deleted(c: &mut Client<B, CB, O, OPS, SUBS, FILTER>) {
-        let Some(slot) = c.delete_slot.filter(|_| c.deleting) else { return };
+        let Some(slot) = c.delete_slot else { return };
         if c.finish_op(slot, Ok(())) {
             Self::free_client(c);
         }
@@ -957,8 +955,9 @@ where
         if c.connect == 0 {
             return;
         }
-        c.rx.restart();
-        if c.deleting {
+        // (The receive state is at rest: the last connection's end left it so.)
+        debug_assert!(c.rx.header.is_none() && c.rx.have == 0 && c.rx.buf.is_none());
+        if c.delete_slot.is_some() {
             // Deleted while it opened: closed at the next poll, no CONNECT
             // (the connect fails, the delete is done).
             c.session.opened_closing();
@@ -1067,7 +1066,7 @@ where
             }
         }
         c.session.drop_connection(); // Closed.
-        drop_subs(&mut c.subs, Unsub::AnyPending); // Their SUBACK never comes.
+        drop_subs(&mut c.subs, &[], Unsub::AnyPending); // Their SUBACK never comes.
         let Some((reason, graceful)) = close else {
             Self::deleted(c);
             return;
@@ -1101,12 +1100,13 @@ where
     }
 
     /// Reads what `client`'s connection has, up to the receive budget (since
-    /// the task last rested), and handles each whole packet.
+    /// the task last rested), and handles each whole packet. (`_now`, the
+    /// tick: no received packet's handling reads the clock.)
     pub fn received<P: Pool<Buf = B>>(
         &mut self,
         client: usize,
         reader: &mut impl Reader,
-        now: u32,
+        _now: u32,
         pool: &mut P,
     ) -> RxStatus {
         let budget = self.rx_budget;
@@ -1126,7 +1126,7 @@ where
             if c.rx_used >= budget && between {
                 return RxStatus::Budget;
             }
-            match Self::receive_step(c, reader, now, pool) {
+            match Self::receive_step(c, reader, pool) {
                 Ok(0) => return RxStatus::Idle,
                 Ok(n) => c.rx_used += n,
                 Err(reason) => {
@@ -1142,7 +1142,6 @@ where
     fn receive_step<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
         reader: &mut impl Reader,
-        now: u32,
         pool: &mut P,
     ) -> Result<usize, CloseReason> {
         let rx = &mut c.rx;
@@ -1177,7 +1176,7 @@ where
             }
         }
         rx.have += n;
-        Self::advance(c, now, pool)?;
+        Self::advance(c, pool)?;
         Ok(n)
     }
 
@@ -1185,7 +1184,6 @@ where
     #[inline(never)] // Inlined into the task's pass, it cost 200 bytes more there (register pressure).
     fn advance<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
-        now: u32,
         pool: &mut P,
     ) -> Result<(), CloseReason> {
         let rx = &mut c.rx;
@@ -1221,9 +1219,10 @@ where
             }
         };
         if rx.have >= header.remaining_len as usize {
+            // The header in its parts: as one value (no pair of scalars) it
+            // went through the stack.
             let buf = rx.buf.take();
-            rx.restart();
-            Self::handle(c, header, buf, now, pool)?;
+            Self::handle(c, header.packet_type, header.flags, header.remaining_len as usize, buf, pool)?;
         }
         Ok(())
     }
@@ -1231,15 +1230,16 @@ where
     #[inline(never)] // Measured: smaller out of line (the task's pass inlines the rest).
     fn handle<P: Pool<Buf = B>>(
         c: &mut Client<B, CB, O, OPS, SUBS, FILTER>,
-        header: FixedHeader,
+        kind: PacketType,
+        flags: u8,
+        len: usize,
         buf: Option<B>,
-        _now: u32, // (Unused: no received packet's handling reads the clock.)
         pool: &mut P,
     ) -> Result<(), CloseReason> {
+        c.rx.restart(); // Ready for the next packet (`buf` was taken out).
         // One session call for every packet and one reply; a publish read
         // into a buffer keeps its buffer until it is delivered or given back.
-        let len = header.remaining_len as usize;
-        let reply = if header.packet_type != PacketType::Publish {
+        let reply = if kind != PacketType::Publish {
             // The session checks the body and answers it in one match (a
             // malformed body is `Malformed`, a packet out of place `Protocol`),
             // and ends the operation an acknowledgement answers where it
@@ -1249,12 +1249,12 @@ where
             // (The closure inlined: measured 4 bytes less; it runs where
             // the session knows the outcome.)
             let reply = session.received_small::<CloseReason>(
-                header.packet_type,
+                kind,
                 rx.small.get(..len).unwrap_or(&[]),
                 #[inline(always)]
                 |token: Token, outcome| {
                     let granted = outcome != Outcome::SubscriptionRefused;
-                    drop_subs(subs, Unsub::Answered { slot: token, granted });
+                    drop_subs(subs, &[], Unsub::Answered { slot: token, granted });
                     finish(ops, ready, token, if granted { Ok(()) } else { Err(Failure::SubscriptionRefused) });
                 },
             )?;
@@ -1265,19 +1265,16 @@ where
         } else {
             // A publish: decoded in its buffer, or thrown away (acknowledged
             // from its header and id, never delivered); one session call.
-            let qos = match (header.flags >> 1) & 0x03 {
-                0 => QoS::AtMostOnce,
-                1 => QoS::AtLeastOnce,
-                _ => QoS::ExactlyOnce, // Not 3: the header was checked.
-            };
-            let decoded = buf.as_ref().map(|b| wire::decode_publish(header.flags, b.as_ref().get(..len).unwrap_or(&[])));
+            // (Not 3: the header was checked. A table: its values are the indexes.)
+            let qos = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::ExactlyOnce][usize::from((flags >> 1) & 0x03)];
+            let decoded = buf.as_ref().map(|b| wire::decode_publish(flags, b.as_ref().get(..len).unwrap_or(&[])));
             let result = match decoded {
                 Some(Ok(p)) => Ok(p.packet_id),
                 Some(Err(e)) => Err(CloseReason::Malformed(e)),
                 // (Read for QoS 0 too, where the session does not look at it.)
                 None => Ok(u16::from_be_bytes([c.rx.small[2], c.rx.small[3]])),
             }
-            .and_then(|id| c.session.received_publish(qos, id, header.flags & 0x08 != 0).map_err(CloseReason::Protocol));
+            .and_then(|id| c.session.received_publish(qos, id, flags & 0x08 != 0).map_err(CloseReason::Protocol));
             // A buffer goes back when the publish ends the connection.
             let reply = match result {
                 Ok(r) => r,
@@ -1340,8 +1337,9 @@ where
             // The broker closes after a refusal [MQTT-3.2.2-5]. The connect
             // (still in the connect slot) fails with the refusal as the
             // connection ends, as any caller waiting then would.
+            // (Never connected: the application is not told it was lost.)
             Self::end(c, CloseReason::Refused(code), false, pool);
-            c.due[DUE_LOST] = 0;
+            debug_assert_eq!(c.due[DUE_LOST], 0, "a refused connection reported lost");
             return;
         }
         // A CONNACK completes the connect slot (the session does not know it;

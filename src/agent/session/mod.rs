@@ -159,11 +159,11 @@ pub struct KeepAlive {
 /// most one packet in flight (its token is the slot); `QOS2_IN` bounds the
 /// received QoS 2 publishes whose PUBREL is tracked (more may be in flight:
 /// see [`Session::received_publish`]).
+///
+/// Laid out in declaration order (`repr(C)`), the slots' ids first: measured
+/// 8 bytes less than rustc's order (the agent reaches them from the client).
+#[repr(C)]
 pub struct Session<const OPS: usize, const QOS2_IN: usize> {
-    state: State,
-    last_sent: u32,
-    ping_sent: Option<u32>,
-    next_packet_id: u16,
     /// Each slot's packet in flight: its id, 0 for none (the caller of a
     /// slot that gave up still has it here: its late answer is recognised and
     /// the id not reused).
@@ -171,6 +171,10 @@ pub struct Session<const OPS: usize, const QOS2_IN: usize> {
     /// What each slot's packet in flight waits for (apart from the ids: the
     /// ids' searches read only them, and no padding).
     expect: [Expect; OPS],
+    state: State,
+    last_sent: u32,
+    ping_sent: Option<u32>,
+    next_packet_id: u16,
     /// Received QoS 2 ids awaiting PUBREL; 0 marks a free entry (no packet id is 0).
     inbound_qos2: [u16; QOS2_IN],
 }
@@ -291,17 +295,35 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     /// nothing here: its packet stays tracked so that the late answer is
     /// recognised (and completes its slot), and its id is not reused until then.
     pub fn begin(&mut self, expect: Expect, token: Token) -> Option<u16> {
+        let id = self.next_id(expect, token)?;
+        self.track(token, id);
+        Some(id)
+    }
+
+    /// [`begin`](Self::begin) in two steps, for a packet that may yet fail
+    /// between them (the agent's encoding): the id for slot `token`'s
+    /// packet, waiting for `expect`, not in flight (nor `waits`) until
+    /// [`track`](Self::track); one not tracked needs no cancel. (The id
+    /// after it is tried first next time, tracked or not.)
+    pub fn next_id(&mut self, expect: Expect, token: Token) -> Option<u16> {
         // [MQTT-2.3.1-2]: a new packet needs an identifier not in use; ids run 1..=65535.
         let mut id = self.next_packet_id;
         while id == 0 || self.in_flight.contains(&id) {
             id = id.wrapping_add(1);
         }
-        let (f, e) = self.in_flight.get_mut(token as usize).zip(self.expect.get_mut(token as usize))?;
-        debug_assert!(*f == 0, "a slot with a packet in flight");
-        *f = id;
-        *e = expect;
+        // (What a slot without a packet in flight waits for is never read.)
+        *self.expect.get_mut(token as usize)? = expect;
         self.next_packet_id = id.wrapping_add(1);
         Some(id)
+    }
+
+    /// Slot `token`'s packet, of the id [`next_id`](Self::next_id) gave
+    /// it, is in flight (0: it has none, a QoS 0 publish's).
+    pub fn track(&mut self, token: Token, id: u16) {
+        if let Some(f) = self.in_flight.get_mut(token as usize) {
+            debug_assert!(*f == 0, "a slot with a packet in flight");
+            *f = id;
+        }
     }
 
     /// Cancels the packet of slot `token` that was reserved with
@@ -599,9 +621,20 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
             QoS::ExactlyOnce => {
                 // Method B of §4.3.3: deliver now, remember the id until PUBREL.
                 r.send = Some(Ack::PubRec(id));
-                if !dup && !self.inbound_qos2.contains(&id) {
-                    if let Some(free) = self.inbound_qos2.iter_mut().find(|i| **i == 0) {
-                        *free = id; // Full: untracked, see above.
+                if !dup {
+                    // One walk: the id (a duplicate), or a free entry (the
+                    // last; none: full, untracked, see above).
+                    let mut free = None;
+                    for i in self.inbound_qos2.iter_mut() {
+                        if *i == id {
+                            return Ok(r);
+                        }
+                        if *i == 0 {
+                            free = Some(i);
+                        }
+                    }
+                    if let Some(free) = free {
+                        *free = id;
                     }
                     r.deliver = true;
                 }

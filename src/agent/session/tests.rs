@@ -183,6 +183,24 @@ fn in_flight_is_bounded_and_ids_are_unique_and_nonzero() {
 }
 
 #[test]
+fn an_id_not_tracked_is_not_in_flight() {
+    // The agent's two steps: an id for a packet that may still fail to be
+    // built, in flight only once tracked; one never tracked needs no cancel.
+    let mut s = connected(0);
+    let a = s.next_id(Expect::SubAck, 1).unwrap();
+    assert!(!s.waits(1) && s.in_flight() == 0);
+    assert_eq!(s.received(&Packet::SubAck(SubAck { packet_id: a, return_codes: &[0] }), 1).unwrap(), Reaction::default());
+    let b = s.next_id(Expect::PubAck, 1).unwrap();
+    assert!(b != 0 && b != a);
+    s.track(1, b);
+    assert!(s.waits(1) && s.in_flight() == 1);
+    assert!(s.next_id(Expect::PubAck, 3).is_none(), "no slot");
+    let r = s.received(&Packet::PubAck(PubAck(b)), 1).unwrap();
+    assert_eq!(r.complete, Some((1, Outcome::Done)));
+    assert_eq!(s.in_flight(), 0);
+}
+
+#[test]
 fn packet_ids_wrap_without_zero_or_reuse() {
     let mut s = connected(0);
     let held = s.begin(Expect::PubAck, 0).unwrap();
