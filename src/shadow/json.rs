@@ -257,7 +257,13 @@ pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
 
 /// [`fields`], `None` for any error (one error exit).
 fn read(doc: &[u8]) -> Option<Fields<'_>> {
-    let mut s = Scan { doc: trim(doc), at: 0 };
+    let mut s = Scan { doc, at: 0 };
+    // What `trim` strips before the object (the scanner's own whitespace is
+    // JSON's, without the form feed); what it strips after is checked below.
+    while s.here().is_ascii_whitespace() {
+        s.at += 1;
+    }
+    let open = s.at;
     let mut f = Fields::default();
     let mut seen = 0u32;
     // One bit per open level (1: an object, 0: an array), lowest the innermost.
@@ -329,17 +335,22 @@ fn read(doc: &[u8]) -> Option<Fields<'_>> {
         member = 0;
         // After a value: close levels, until a comma leads to the next value.
         loop {
-            let b = s.next_token();
             if depth == 0 {
-                if s.at != s.doc.len() {
-                    return None;
+                // The object ends the document but for whitespace and NULs
+                // (`trim`'s): its members and `}` run from `open` to here.
+                let end = s.at;
+                while s.at < s.doc.len() {
+                    let c = s.byte();
+                    if !c.is_ascii_whitespace() && c != 0 {
+                        return None;
+                    }
                 }
-                // Its members and `}` end the (trimmed) document.
                 if seen & MEMBERS != 0 {
-                    f.members = s.doc.get(1..).unwrap_or(&[]);
+                    f.members = s.doc.get(open + 1..end).unwrap_or(&[]);
                 }
                 return Some(f);
             }
+            let b = s.next_token();
             let object = objects & 1 != 0;
             s.at += 1;
             if b == b',' {
