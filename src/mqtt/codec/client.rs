@@ -133,27 +133,10 @@ impl<'a> Frame<'a> {
                 return Err(EncodeError::WildcardInTopic);
             }
         }
-        let mut remaining: usize = 0;
-        for (i, p) in self.pieces.iter().enumerate() {
-            if self.word_at & (1 << i) != 0 {
-                remaining += 2;
-            }
-            if self.strings & (1 << i) != 0 {
-                // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
-                if check {
-                    match utf8_with_nul(p) {
-                        None => return Err(EncodeError::InvalidUtf8),
-                        Some(true) => return Err(EncodeError::NullCharacter),
-                        Some(false) => {}
-                    }
-                }
-                if p.len() > u16::MAX as usize {
-                    return Err(EncodeError::StringTooLong);
-                }
-                remaining += 2;
-            }
-            remaining = remaining.saturating_add(p.len());
-        }
+        // Counted by writing nowhere: one walk of the pieces for both.
+        let mut count = Writer { out: &mut [], at: 0 };
+        self.body(word, check, &mut count)?;
+        let remaining = count.at;
         if remaining > MAX_REMAINING_LEN as usize {
             return Err(EncodeError::PacketTooLarge);
         }
@@ -177,16 +160,36 @@ impl<'a> Frame<'a> {
         };
         let mut w = Writer { out, at: 0 };
         w.put(header.get(..header_len).unwrap_or(&[]));
+        // (Checked by the count: no error now.)
+        let _ = self.body(word, check, &mut w);
+        Ok(needed)
+    }
+
+    /// Writes the pieces, each with its word and string length before it,
+    /// into `w`; the first string that cannot go into a packet is an error.
+    #[inline(never)] // Counts and writes: one copy.
+    fn body(&self, word: u16, check: bool, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         for (i, p) in self.pieces.iter().enumerate() {
             if self.word_at & (1 << i) != 0 {
                 w.put(&word.to_be_bytes());
             }
             if self.strings & (1 << i) != 0 {
+                // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
+                if check {
+                    match utf8_with_nul(p) {
+                        None => return Err(EncodeError::InvalidUtf8),
+                        Some(true) => return Err(EncodeError::NullCharacter),
+                        Some(false) => {}
+                    }
+                }
+                if p.len() > u16::MAX as usize {
+                    return Err(EncodeError::StringTooLong);
+                }
                 w.put(&(p.len() as u16).to_be_bytes());
             }
             w.put(p);
         }
-        Ok(needed)
+        Ok(())
     }
 }
 
@@ -197,14 +200,14 @@ struct Writer<'b> {
 }
 
 impl Writer<'_> {
-    /// Copies `src` and moves on; out of room, it copies nothing (never the
-    /// case: `out` is the frame's size).
+    /// Copies `src` and moves on; out of room, it copies nothing (only
+    /// when counting, into no room at all: else `out` is the frame's size).
     #[inline(never)]
     fn put(&mut self, src: &[u8]) {
         if let Some(dst) = self.out.get_mut(self.at..).and_then(|d| d.get_mut(..src.len())) {
             dst.copy_from_slice(src);
         }
-        self.at += src.len();
+        self.at = self.at.saturating_add(src.len());
     }
 }
 
