@@ -170,8 +170,12 @@ impl<'a> Frame<'a> {
     #[inline(never)] // Counts and writes: one copy.
     fn body(&self, word: u16, check: bool, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         for (i, p) in self.pieces.iter().enumerate() {
+            // What goes before the piece: the word, its length, both or
+            // neither, big-endian in the low bytes of `before`.
+            let (mut before, mut n) = (0u32, 0);
             if self.word_at & (1 << i) != 0 {
-                w.put(&word.to_be_bytes());
+                before = word as u32;
+                n = 2;
             }
             if self.strings & (1 << i) != 0 {
                 // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
@@ -185,8 +189,10 @@ impl<'a> Frame<'a> {
                 if p.len() > u16::MAX as usize {
                     return Err(EncodeError::StringTooLong);
                 }
-                w.put(&(p.len() as u16).to_be_bytes());
+                before = before << 16 | p.len() as u32;
+                n += 2;
             }
+            w.put(before.to_be_bytes().get(4 - n..).unwrap_or(&[]));
             w.put(p);
         }
         Ok(())
