@@ -394,20 +394,21 @@ const BAD: u32 = 0x200;
 /// Decodes JSON string escapes into UTF-8 bytes.
 struct Unescape<'a> {
     s: Scan<'a>,
-    /// An escaped character being yielded, and how many of its continuation bytes are left.
-    char: u32,
-    left: u32,
+    /// The continuation bytes of an escaped character still to yield, the
+    /// next in the low byte (none left: 0; each is 0x80 or more).
+    more: u32,
 }
 
 impl<'a> Unescape<'a> {
     fn new(doc: &'a [u8]) -> Self {
-        Unescape { s: Scan { doc, at: 0 }, char: 0, left: 0 }
+        Unescape { s: Scan { doc, at: 0 }, more: 0 }
     }
     /// The next byte, [`END`] or [`BAD`].
     fn next(&mut self) -> u32 {
-        if self.left > 0 {
-            self.left -= 1;
-            return 0x80 | (self.char >> (6 * self.left)) & 0x3f;
+        if self.more != 0 {
+            let b = self.more & 0xff;
+            self.more >>= 8;
+            return b;
         }
         if self.s.at >= self.s.doc.len() {
             return END;
@@ -417,17 +418,23 @@ impl<'a> Unescape<'a> {
             return b as u32;
         }
         // A surrogate left alone is no character.
-        let Some(c @ (0..=0xD7FF | 0xE000..)) = self.s.escape() else { return BAD };
-        // UTF-8: the lead byte now, the continuation bytes next.
-        let (left, lead) = match c {
-            0..=0x7f => (0, 0),
-            0x80..=0x7ff => (1, 0xc0),
-            0x800..=0xffff => (2, 0xe0),
-            _ => (3, 0xf0),
-        };
-        self.char = c;
-        self.left = left;
-        lead | (c >> (6 * left)) & 0xff
+        let Some(mut c @ (0..=0xD7FF | 0xE000..)) = self.s.escape() else { return BAD };
+        if c < 0x80 {
+            return c;
+        }
+        // UTF-8: continuation bytes, from the last, until the rest fits the
+        // lead byte (5 bits after one, 4 after two, 3 after three); the lead
+        // byte now, the continuation bytes next.
+        let (mut lead, mut room) = (0xff80u32, 0x3fu32);
+        loop {
+            self.more = self.more << 8 | 0x80 | c & 0x3f;
+            c >>= 6;
+            lead >>= 1;
+            room >>= 1;
+            if c <= room {
+                return (lead | c) & 0xff;
+            }
+        }
     }
 }
 
