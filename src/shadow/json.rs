@@ -274,6 +274,10 @@ fn read(doc: &[u8]) -> Option<Fields<'_>> {
         return None;
     }
     loop {
+        // In an object, the value's member name first (one call site).
+        if objects & 1 != 0 {
+            member = s.key(depth, &mut seen)?;
+        }
         let b = s.next_token();
         match b {
             b'{' | b'[' => {
@@ -286,9 +290,6 @@ fn read(doc: &[u8]) -> Option<Fields<'_>> {
                 depth += 1;
                 if s.next_token() != b + 2 {
                     // Not empty (`}` is `{` + 2, `]` is `[` + 2): its first member or element.
-                    if object {
-                        member = s.key(depth, &mut seen)?;
-                    }
                     continue;
                 }
                 // Empty: closed below, as after a last value.
@@ -354,9 +355,6 @@ fn read(doc: &[u8]) -> Option<Fields<'_>> {
             let object = objects & 1 != 0;
             s.at += 1;
             if b == b',' {
-                if object {
-                    member = s.key(depth, &mut seen)?;
-                }
                 break;
             }
             if b != if object { b'}' } else { b']' } {
