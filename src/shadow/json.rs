@@ -258,21 +258,21 @@ pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
 /// [`fields`], `None` for any error (one error exit).
 fn read(doc: &[u8]) -> Option<Fields<'_>> {
     let mut s = Scan { doc, at: 0 };
-    // What `trim` strips before the object (the scanner's own whitespace is
-    // JSON's, without the form feed); what it strips after is checked below.
-    while s.here().is_ascii_whitespace() {
-        s.at += 1;
-    }
-    let open = s.at;
+    // What `trim` strips before the object: JSON's whitespace and the form
+    // feed; what it strips after (NULs too) is checked below.
+    let open = loop {
+        match s.next_token() {
+            0x0c => s.at += 1,
+            b'{' => break s.at,
+            _ => return None,
+        }
+    };
     let mut f = Fields::default();
     let mut seen = 0u32;
     // One bit per open level (1: an object, 0: an array), lowest the innermost.
     let (mut objects, mut depth) = (0u32, 0usize);
     // Which of ours the next value is (0: none).
     let mut member = 0u32;
-    if s.next_token() != b'{' {
-        return None;
-    }
     loop {
         // In an object, the value's member name first (one call site).
         if objects & 1 != 0 {
@@ -340,11 +340,12 @@ fn read(doc: &[u8]) -> Option<Fields<'_>> {
                 // The object ends the document but for whitespace and NULs
                 // (`trim`'s): its members and `}` run from `open` to here.
                 let end = s.at;
-                while s.at < s.doc.len() {
-                    let c = s.byte();
-                    if !c.is_ascii_whitespace() && c != 0 {
-                        return None;
-                    }
+                // JSON's whitespace, then a form feed or NUL, again.
+                while matches!(s.next_token(), 0 | 0x0c) && s.at < s.doc.len() {
+                    s.at += 1;
+                }
+                if s.at != s.doc.len() {
+                    return None;
                 }
                 if seen & MEMBERS != 0 {
                     f.members = s.doc.get(open + 1..end).unwrap_or(&[]);
