@@ -197,51 +197,53 @@ impl<'a> Scan<'a> {
         }
         v
     }
-    /// Digits, at least one.
-    fn some_digits(&mut self) -> Option<()> {
-        let start = self.at;
-        self.digits();
-        if self.at == start {
-            return None;
-        }
-        Some(())
-    }
     /// A number, its grammar checked. For one of ours (`ours`), its value:
     /// `None` unless it is an integer that fits an `i64`; any other's reads as 0.
     fn number(&mut self, ours: bool) -> Option<i64> {
         let negative = self.peek() == b'-';
-        self.at += negative as usize;
-        // A leading `0` is the whole integer part: a digit after it is then no
-        // `,` or closing bracket, and refused.
-        let int = self.at;
-        let v = if self.peek() == b'0' {
-            self.at += 1;
-            0
-        } else {
-            self.digits()
-        };
-        let end = self.at;
-        if end == int {
-            return None;
-        }
-        if self.peek() == b'.' {
-            self.at += 1;
-            self.some_digits()?;
-        }
-        if self.peek() | 0x20 == b'e' {
-            self.at += 1;
-            if matches!(self.peek(), b'+' | b'-') {
-                self.at += 1;
+        let int = self.at + negative as usize;
+        // The grammar as a state machine over classes of bytes: `-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`.
+        // States: 0 the start, 1 after `-`, 2 a leading `0`, 3 in the integer
+        // part's digits, 4 after `.`, 5 in the fraction's digits, 6 after `e`,
+        // 7 after its sign, 8 in the exponent's digits. Each state's next
+        // state by class, 4 bits each (class 0 in the lowest); 0xF: the
+        // number ends here, which only states 2, 3, 5 and 8 may.
+        const NEXT: [u32; 9] = [
+            0xffff132, 0xfffff32, 0xf64ffff, 0xf64ff33, 0xfffff55, 0xf6fff55, 0xfff7788, 0xfffff88, 0xfffff88,
+        ];
+        let mut state = 0;
+        loop {
+            // Classes: 0 `0`, 1 the other digits, 2 `-`, 3 `+`, 4 `.`, 5 `e`, 6 any other.
+            let class = match self.peek() {
+                b'0' => 0,
+                b'1'..=b'9' => 1,
+                b'-' => 2,
+                b'+' => 3,
+                b'.' => 4,
+                b'e' | b'E' => 5,
+                _ => 6,
+            };
+            let next = NEXT.get(state).map_or(0xf, |row| row >> (4 * class) & 0xf) as usize;
+            if next == 0xf {
+                break;
             }
-            self.some_digits()?;
+            state = next;
+            self.at += 1;
+        }
+        if 0b1_0010_1100 >> state & 1 == 0 {
+            return None;
         }
         if !ours {
             return Some(0);
         }
-        // A fraction or an exponent is no integer; more than 19 digits (no
-        // leading zero) overflow an `i64`, 19 fit a `u64`: the magnitude, read
-        // without overflow checks, is compared with the `i64` range (one more
-        // for a negative).
+        // The integer part's magnitude, read again: a fraction or an
+        // exponent (or a digit after a leading 0) is no integer, more than
+        // 19 digits (no leading zero) overflow an `i64`, 19 fit a `u64`:
+        // the magnitude, read without overflow checks, is compared with the
+        // `i64` range (one more for a negative).
+        let end = self.at;
+        self.at = int;
+        let v = self.digits();
         if self.at != end || end - int > 19 || v > i64::MAX as u64 + negative as u64 {
             return None;
         }
