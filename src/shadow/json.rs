@@ -186,17 +186,6 @@ impl<'a> Scan<'a> {
         *seen |= member | MEMBERS;
         Some(member)
     }
-    /// Digits, none or more; their value, wrapping (more than 19 digits
-    /// overflow).
-    #[inline(never)] // Called from many places: one copy.
-    fn digits(&mut self) -> u64 {
-        let mut v: u64 = 0;
-        while let d @ 0..=9 = self.here().wrapping_sub(b'0') {
-            self.at += 1;
-            v = v.wrapping_mul(10).wrapping_add(d as u64);
-        }
-        v
-    }
     /// A number, its grammar checked. For one of ours (`ours`), its value:
     /// `None` unless it is an integer that fits an `i64`; any other's reads as 0.
     fn number(&mut self, ours: bool) -> Option<i64> {
@@ -211,10 +200,12 @@ impl<'a> Scan<'a> {
         const NEXT: [u32; 9] = [
             0xffff132, 0xfffff32, 0xf64ffff, 0xf64ff33, 0xfffff55, 0xf6fff55, 0xfff7788, 0xfffff88, 0xfffff88,
         ];
-        let mut state = 0;
+        // The integer part's magnitude, wrapping (more than 19 digits overflow).
+        let (mut state, mut v) = (0, 0u64);
         loop {
             // Classes: 0 `0`, 1 the other digits, 2 `-`, 3 `+`, 4 `.`, 5 `e`, 6 any other.
-            let class = match self.peek() {
+            let c = self.peek();
+            let class = match c {
                 b'0' => 0,
                 b'1'..=b'9' => 1,
                 b'-' => 2,
@@ -227,6 +218,9 @@ impl<'a> Scan<'a> {
             if next == 0xf {
                 break;
             }
+            if let 2 | 3 = next {
+                v = v.wrapping_mul(10).wrapping_add(c.wrapping_sub(b'0') as u64);
+            }
             state = next;
             self.at += 1;
         }
@@ -236,15 +230,11 @@ impl<'a> Scan<'a> {
         if !ours {
             return Some(0);
         }
-        // The integer part's magnitude, read again: a fraction or an
-        // exponent (or a digit after a leading 0) is no integer, more than
-        // 19 digits (no leading zero) overflow an `i64`, 19 fit a `u64`:
-        // the magnitude, read without overflow checks, is compared with the
+        // A fraction or an exponent (states 5, 8) is no integer; more than
+        // 19 digits (no leading zero) overflow an `i64`, 19 fit a `u64`: the
+        // magnitude, read without overflow checks, is compared with the
         // `i64` range (one more for a negative).
-        let end = self.at;
-        self.at = int;
-        let v = self.digits();
-        if self.at != end || end - int > 19 || v > i64::MAX as u64 + negative as u64 {
+        if state > 3 || self.at - int > 19 || v > i64::MAX as u64 + negative as u64 {
             return None;
         }
         Some(if negative { v.wrapping_neg() } else { v } as i64)
