@@ -189,8 +189,6 @@ impl<'a> Scan<'a> {
     /// A number, its grammar checked. For one of ours (`ours`), its value:
     /// `None` unless it is an integer that fits an `i64`; any other's reads as 0.
     fn number(&mut self, ours: bool) -> Option<i64> {
-        let negative = self.peek() == b'-';
-        let int = self.at + negative as usize;
         // The grammar as a state machine over classes of bytes: `-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`.
         // States: 0 the start, 1 after `-`, 2 a leading `0`, 3 in the integer
         // part's digits, 4 after `.`, 5 in the fraction's digits, 6 after `e`,
@@ -201,7 +199,7 @@ impl<'a> Scan<'a> {
             0xffff132, 0xfffff32, 0xf64ffff, 0xf64ff33, 0xfffff55, 0xf6fff55, 0xfff7788, 0xfffff88, 0xfffff88,
         ];
         // The integer part's magnitude, wrapping (more than 19 digits overflow).
-        let (mut state, mut v) = (0, 0u64);
+        let (mut state, mut v, mut digits, mut negative) = (0, 0u64, 0, false);
         loop {
             // Classes: 0 `0`, 1 the other digits, 2 `-`, 3 `+`, 4 `.`, 5 `e`, 6 any other.
             let c = self.peek();
@@ -220,7 +218,9 @@ impl<'a> Scan<'a> {
             }
             if let 2 | 3 = next {
                 v = v.wrapping_mul(10).wrapping_add(c.wrapping_sub(b'0') as u64);
+                digits += 1;
             }
+            negative |= next == 1;
             state = next;
             self.at += 1;
         }
@@ -234,7 +234,7 @@ impl<'a> Scan<'a> {
         // 19 digits (no leading zero) overflow an `i64`, 19 fit a `u64`: the
         // magnitude, read without overflow checks, is compared with the
         // `i64` range (one more for a negative).
-        if state > 3 || self.at - int > 19 || v > i64::MAX as u64 + negative as u64 {
+        if state > 3 || digits > 19 || v > i64::MAX as u64 + negative as u64 {
             return None;
         }
         Some(if negative { v.wrapping_neg() } else { v } as i64)
