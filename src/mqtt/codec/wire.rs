@@ -123,10 +123,15 @@ pub const MISPLACED_WILDCARD: u32 = 4;
 pub fn scan_text(bytes: &[u8]) -> u32 {
     let mut found = 0;
     let mut rest = bytes;
+    // The byte before `lead` ('/' before the first; for a multi-byte
+    // character its lead byte, never '/', stands for its last).
+    let mut prior = b'/';
     loop {
         let [lead, tail @ ..] = rest else { return found };
         rest = tail;
         let lead = *lead;
+        let before = prior;
+        prior = lead;
         if lead < 0x80 {
             // One test for the common bytes: U+0000, '#' and '+' are all at
             // most '+' (as are only control characters, space and a few
@@ -139,12 +144,10 @@ pub fn scan_text(bytes: &[u8]) -> u32 {
             }
             if lead == b'+' || lead == b'#' {
                 found |= HAS_WILDCARD;
-                // Before it: the start or a '/' (looked up here only, not
-                // carried through the loop); after it: the end, or a '/'
-                // after a '+'.
-                let at = bytes.len() - rest.len() - 1;
-                let prior = bytes.get(at.wrapping_sub(1)).copied().unwrap_or(b'/');
-                if prior != b'/' || rest.first().is_some_and(|&n| n != b'/' || lead == b'#') {
+                // Before it: the start or a '/' (carried through the loop
+                // in a register: smaller than looking it up here); after
+                // it: the end, or a '/' after a '+'.
+                if before != b'/' || rest.first().is_some_and(|&n| n != b'/' || lead == b'#') {
                     found |= MISPLACED_WILDCARD;
                 }
             }
