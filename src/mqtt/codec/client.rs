@@ -114,7 +114,7 @@ impl<'a> Frame<'a> {
     /// `word` (the packet id, or a CONNECT's keep-alive).
     /// `check`: scan the strings (UTF-8, U+0000, wildcards in a topic name).
     #[inline(never)]
-    fn frame(&self, word: u16, out: Option<&mut [u8]>, check: bool) -> Result<usize, EncodeError> {
+    fn frame(&self, word: u16, mut out: Option<&mut [u8]>, check: bool) -> Result<usize, EncodeError> {
         let first = self.first;
         let kind = first >> 4;
         let connect = kind == PacketType::Connect as u8;
@@ -133,69 +133,67 @@ impl<'a> Frame<'a> {
                 return Err(EncodeError::WildcardInTopic);
             }
         }
-        // Counted by writing nowhere: one walk of the pieces for both.
-        let mut count = Writer { out: &mut [], at: 0 };
-        self.body(word, check, &mut count)?;
-        let remaining = count.at;
-        if remaining > MAX_REMAINING_LEN as usize {
-            return Err(EncodeError::PacketTooLarge);
-        }
-        // Fixed header: the first byte and a 1..=4-byte remaining length (§2.2.3).
-        let mut header = [first, 0, 0, 0, 0];
-        let mut header_len = 1;
-        let mut rest = remaining;
-        while let Some(b) = header.get_mut(header_len) {
-            *b = rest as u8 & 0x7f;
-            rest >>= 7;
-            header_len += 1;
-            if rest == 0 {
-                break;
-            }
-            *b |= 0x80;
-        }
-        let needed = header_len + remaining;
-        let Some(out) = out else { return Ok(needed) };
-        let Some(out) = out.get_mut(..needed) else {
-            return Err(EncodeError::BufferTooSmall { needed });
-        };
-        let mut w = Writer { out, at: 0 };
-        w.put(header.get(..header_len).unwrap_or(&[]));
-        // (Checked by the count: no error now.)
-        let _ = self.body(word, check, &mut w);
-        Ok(needed)
-    }
-
-    /// Writes the pieces, each with its word and string length before it,
-    /// into `w`; the first string that cannot go into a packet is an error.
-    #[inline(never)] // Counts and writes: one copy.
-    fn body(&self, word: u16, check: bool, w: &mut Writer<'_>) -> Result<(), EncodeError> {
-        for (i, p) in self.pieces.iter().enumerate() {
-            // What goes before the piece: the word, its length, both or
-            // neither, big-endian in the low bytes of `before`.
-            let (mut before, mut n) = (0u32, 0);
-            if self.word_at & (1 << i) != 0 {
-                before = word as u32;
-                n = 2;
-            }
-            if self.strings & (1 << i) != 0 {
-                // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
-                if check {
-                    match utf8_with_nul(p) {
-                        None => return Err(EncodeError::InvalidUtf8),
-                        Some(true) => return Err(EncodeError::NullCharacter),
-                        Some(false) => {}
+        // Two walks of the pieces in one loop (no second frame on the
+        // caller's stack): the first counts by writing nowhere, the second
+        // writes into `out` after the fixed header.
+        let mut w = Writer { out: &mut [], at: 0 };
+        let mut needed = 0;
+        loop {
+            for (i, p) in self.pieces.iter().enumerate() {
+                // What goes before the piece: the word, its length, both or
+                // neither, big-endian in the low bytes of `before`.
+                let (mut before, mut n) = (0u32, 0);
+                if self.word_at & (1 << i) != 0 {
+                    before = word as u32;
+                    n = 2;
+                }
+                if self.strings & (1 << i) != 0 {
+                    // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
+                    if check {
+                        match utf8_with_nul(p) {
+                            None => return Err(EncodeError::InvalidUtf8),
+                            Some(true) => return Err(EncodeError::NullCharacter),
+                            Some(false) => {}
+                        }
                     }
+                    if p.len() > u16::MAX as usize {
+                        return Err(EncodeError::StringTooLong);
+                    }
+                    before = before << 16 | p.len() as u32;
+                    n += 2;
                 }
-                if p.len() > u16::MAX as usize {
-                    return Err(EncodeError::StringTooLong);
-                }
-                before = before << 16 | p.len() as u32;
-                n += 2;
+                w.put(before.to_be_bytes().get(4 - n..).unwrap_or(&[]));
+                w.put(p);
             }
-            w.put(before.to_be_bytes().get(4 - n..).unwrap_or(&[]));
-            w.put(p);
+            if needed != 0 {
+                return Ok(needed);
+            }
+            let remaining = w.at;
+            if remaining > MAX_REMAINING_LEN as usize {
+                return Err(EncodeError::PacketTooLarge);
+            }
+            // Fixed header: the first byte and a 1..=4-byte remaining length (§2.2.3).
+            let mut header = [first, 0, 0, 0, 0];
+            let mut header_len = 1;
+            let mut rest = remaining;
+            while let Some(b) = header.get_mut(header_len) {
+                *b = rest as u8 & 0x7f;
+                rest >>= 7;
+                header_len += 1;
+                if rest == 0 {
+                    break;
+                }
+                *b |= 0x80;
+            }
+            // (At least 2: the write walk's mark.)
+            needed = header_len + remaining;
+            let Some(out) = out.take() else { return Ok(needed) };
+            let Some(out) = out.get_mut(..needed) else {
+                return Err(EncodeError::BufferTooSmall { needed });
+            };
+            w = Writer { out, at: 0 };
+            w.put(header.get(..header_len).unwrap_or(&[]));
         }
-        Ok(())
     }
 }
 
