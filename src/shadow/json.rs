@@ -186,63 +186,55 @@ impl<'a> Scan<'a> {
         *seen |= member | MEMBERS;
         Some(member)
     }
-    /// Digits, none or more; their value, wrapping (more than 19 digits
-    /// overflow).
-    #[inline(never)] // Called from many places: one copy.
-    fn digits(&mut self) -> u64 {
-        let mut v: u64 = 0;
-        while let d @ 0..=9 = self.here().wrapping_sub(b'0') {
-            self.at += 1;
-            v = v.wrapping_mul(10).wrapping_add(d as u64);
-        }
-        v
-    }
-    /// Digits, at least one.
-    fn some_digits(&mut self) -> Option<()> {
-        let start = self.at;
-        self.digits();
-        if self.at == start {
-            return None;
-        }
-        Some(())
-    }
     /// A number, its grammar checked. For one of ours (`ours`), its value:
     /// `None` unless it is an integer that fits an `i64`; any other's reads as 0.
     fn number(&mut self, ours: bool) -> Option<i64> {
-        let negative = self.peek() == b'-';
-        self.at += negative as usize;
-        // A leading `0` is the whole integer part: a digit after it is then no
-        // `,` or closing bracket, and refused.
-        let int = self.at;
-        let v = if self.peek() == b'0' {
-            self.at += 1;
-            0
-        } else {
-            self.digits()
-        };
-        let end = self.at;
-        if end == int {
-            return None;
-        }
-        if self.peek() == b'.' {
-            self.at += 1;
-            self.some_digits()?;
-        }
-        if self.peek() | 0x20 == b'e' {
-            self.at += 1;
-            if matches!(self.peek(), b'+' | b'-') {
-                self.at += 1;
+        // The grammar as a state machine over classes of bytes: `-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`.
+        // States: 0 the start, 1 after `-`, 2 a leading `0`, 3 in the integer
+        // part's digits, 4 after `.`, 5 in the fraction's digits, 6 after `e`,
+        // 7 after its sign, 8 in the exponent's digits. Each state's next
+        // state by class, 4 bits each (class 0 in the lowest); 0xF: the
+        // number ends here, which only states 2, 3, 5 and 8 may.
+        const NEXT: [u32; 9] = [
+            0xffff132, 0xfffff32, 0xf64ffff, 0xf64ff33, 0xfffff55, 0xf6fff55, 0xfff7788, 0xfffff88, 0xfffff88,
+        ];
+        // The integer part's magnitude, wrapping (more than 19 digits overflow).
+        let (mut state, mut v, mut digits, mut negative) = (0, 0u64, 0, false);
+        loop {
+            // Classes: 0 `0`, 1 the other digits, 2 `-`, 3 `+`, 4 `.`, 5 `e`, 6 any other.
+            let c = self.peek();
+            let class = match c {
+                b'0' => 0,
+                b'1'..=b'9' => 1,
+                b'-' => 2,
+                b'+' => 3,
+                b'.' => 4,
+                b'e' | b'E' => 5,
+                _ => 6,
+            };
+            let next = NEXT.get(state).map_or(0xf, |row| row >> (4 * class) & 0xf) as usize;
+            if next == 0xf {
+                break;
             }
-            self.some_digits()?;
+            if let 2 | 3 = next {
+                v = v.wrapping_mul(10).wrapping_add(c.wrapping_sub(b'0') as u64);
+                digits += 1;
+            }
+            negative |= next == 1;
+            state = next;
+            self.at += 1;
+        }
+        if 0b1_0010_1100 >> state & 1 == 0 {
+            return None;
         }
         if !ours {
             return Some(0);
         }
-        // A fraction or an exponent is no integer; more than 19 digits (no
-        // leading zero) overflow an `i64`, 19 fit a `u64`: the magnitude, read
-        // without overflow checks, is compared with the `i64` range (one more
-        // for a negative).
-        if self.at != end || end - int > 19 || v > i64::MAX as u64 + negative as u64 {
+        // A fraction or an exponent (states 5, 8) is no integer; more than
+        // 19 digits (no leading zero) overflow an `i64`, 19 fit a `u64`: the
+        // magnitude, read without overflow checks, is compared with the
+        // `i64` range (one more for a negative).
+        if state > 3 || digits > 19 || v > i64::MAX as u64 + negative as u64 {
             return None;
         }
         Some(if negative { v.wrapping_neg() } else { v } as i64)
@@ -257,17 +249,27 @@ pub fn fields(doc: &[u8]) -> Result<Fields<'_>, JsonError> {
 
 /// [`fields`], `None` for any error (one error exit).
 fn read(doc: &[u8]) -> Option<Fields<'_>> {
-    let mut s = Scan { doc: trim(doc), at: 0 };
+    let mut s = Scan { doc, at: 0 };
+    // What `trim` strips before the object: JSON's whitespace and the form
+    // feed; what it strips after (NULs too) is checked below.
+    let open = loop {
+        match s.next_token() {
+            0x0c => s.at += 1,
+            b'{' => break s.at,
+            _ => return None,
+        }
+    };
     let mut f = Fields::default();
     let mut seen = 0u32;
     // One bit per open level (1: an object, 0: an array), lowest the innermost.
     let (mut objects, mut depth) = (0u32, 0usize);
     // Which of ours the next value is (0: none).
     let mut member = 0u32;
-    if s.next_token() != b'{' {
-        return None;
-    }
     loop {
+        // In an object, the value's member name first (one call site).
+        if objects & 1 != 0 {
+            member = s.key(depth, &mut seen)?;
+        }
         let b = s.next_token();
         match b {
             b'{' | b'[' => {
@@ -280,9 +282,6 @@ fn read(doc: &[u8]) -> Option<Fields<'_>> {
                 depth += 1;
                 if s.next_token() != b + 2 {
                     // Not empty (`}` is `{` + 2, `]` is `[` + 2): its first member or element.
-                    if object {
-                        member = s.key(depth, &mut seen)?;
-                    }
                     continue;
                 }
                 // Empty: closed below, as after a last value.
@@ -329,23 +328,26 @@ fn read(doc: &[u8]) -> Option<Fields<'_>> {
         member = 0;
         // After a value: close levels, until a comma leads to the next value.
         loop {
-            let b = s.next_token();
             if depth == 0 {
+                // The object ends the document but for whitespace and NULs
+                // (`trim`'s): its members and `}` run from `open` to here.
+                let end = s.at;
+                // JSON's whitespace, then a form feed or NUL, again.
+                while matches!(s.next_token(), 0 | 0x0c) && s.at < s.doc.len() {
+                    s.at += 1;
+                }
                 if s.at != s.doc.len() {
                     return None;
                 }
-                // Its members and `}` end the (trimmed) document.
                 if seen & MEMBERS != 0 {
-                    f.members = s.doc.get(1..).unwrap_or(&[]);
+                    f.members = s.doc.get(open + 1..end).unwrap_or(&[]);
                 }
                 return Some(f);
             }
+            let b = s.next_token();
             let object = objects & 1 != 0;
             s.at += 1;
             if b == b',' {
-                if object {
-                    member = s.key(depth, &mut seen)?;
-                }
                 break;
             }
             if b != if object { b'}' } else { b']' } {
@@ -383,20 +385,21 @@ const BAD: u32 = 0x200;
 /// Decodes JSON string escapes into UTF-8 bytes.
 struct Unescape<'a> {
     s: Scan<'a>,
-    /// An escaped character being yielded, and how many of its continuation bytes are left.
-    char: u32,
-    left: u32,
+    /// The continuation bytes of an escaped character still to yield, the
+    /// next in the low byte (none left: 0; each is 0x80 or more).
+    more: u32,
 }
 
 impl<'a> Unescape<'a> {
     fn new(doc: &'a [u8]) -> Self {
-        Unescape { s: Scan { doc, at: 0 }, char: 0, left: 0 }
+        Unescape { s: Scan { doc, at: 0 }, more: 0 }
     }
     /// The next byte, [`END`] or [`BAD`].
     fn next(&mut self) -> u32 {
-        if self.left > 0 {
-            self.left -= 1;
-            return 0x80 | (self.char >> (6 * self.left)) & 0x3f;
+        if self.more != 0 {
+            let b = self.more & 0xff;
+            self.more >>= 8;
+            return b;
         }
         if self.s.at >= self.s.doc.len() {
             return END;
@@ -406,17 +409,23 @@ impl<'a> Unescape<'a> {
             return b as u32;
         }
         // A surrogate left alone is no character.
-        let Some(c @ (0..=0xD7FF | 0xE000..)) = self.s.escape() else { return BAD };
-        // UTF-8: the lead byte now, the continuation bytes next.
-        let (left, lead) = match c {
-            0..=0x7f => (0, 0),
-            0x80..=0x7ff => (1, 0xc0),
-            0x800..=0xffff => (2, 0xe0),
-            _ => (3, 0xf0),
-        };
-        self.char = c;
-        self.left = left;
-        lead | (c >> (6 * left)) & 0xff
+        let Some(mut c @ (0..=0xD7FF | 0xE000..)) = self.s.escape() else { return BAD };
+        if c < 0x80 {
+            return c;
+        }
+        // UTF-8: continuation bytes, from the last, until the rest fits the
+        // lead byte (5 bits after one, 4 after two, 3 after three); the lead
+        // byte now, the continuation bytes next.
+        let (mut lead, mut room) = (0xff80u32, 0x3fu32);
+        loop {
+            self.more = self.more << 8 | 0x80 | c & 0x3f;
+            c >>= 6;
+            lead >>= 1;
+            room >>= 1;
+            if c <= room {
+                return (lead | c) & 0xff;
+            }
+        }
     }
 }
 

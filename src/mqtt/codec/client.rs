@@ -114,7 +114,7 @@ impl<'a> Frame<'a> {
     /// `word` (the packet id, or a CONNECT's keep-alive).
     /// `check`: scan the strings (UTF-8, U+0000, wildcards in a topic name).
     #[inline(never)]
-    fn frame(&self, word: u16, out: Option<&mut [u8]>, check: bool) -> Result<usize, EncodeError> {
+    fn frame(&self, word: u16, mut out: Option<&mut [u8]>, check: bool) -> Result<usize, EncodeError> {
         let first = self.first;
         let kind = first >> 4;
         let connect = kind == PacketType::Connect as u8;
@@ -133,60 +133,67 @@ impl<'a> Frame<'a> {
                 return Err(EncodeError::WildcardInTopic);
             }
         }
-        let mut remaining: usize = 0;
-        for (i, p) in self.pieces.iter().enumerate() {
-            if self.word_at & (1 << i) != 0 {
-                remaining += 2;
-            }
-            if self.strings & (1 << i) != 0 {
-                // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
-                if check {
-                    match utf8_with_nul(p) {
-                        None => return Err(EncodeError::InvalidUtf8),
-                        Some(true) => return Err(EncodeError::NullCharacter),
-                        Some(false) => {}
+        // Two walks of the pieces in one loop (no second frame on the
+        // caller's stack): the first counts by writing nowhere, the second
+        // writes into `out` after the fixed header.
+        let mut w = Writer { out: &mut [], at: 0 };
+        let mut needed = 0;
+        loop {
+            for (i, p) in self.pieces.iter().enumerate() {
+                // What goes before the piece: the word, its length, both or
+                // neither, big-endian in the low bytes of `before`.
+                let (mut before, mut n) = (0u32, 0);
+                if self.word_at & (1 << i) != 0 {
+                    before = word as u32;
+                    n = 2;
+                }
+                if self.strings & (1 << i) != 0 {
+                    // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
+                    if check {
+                        match utf8_with_nul(p) {
+                            None => return Err(EncodeError::InvalidUtf8),
+                            Some(true) => return Err(EncodeError::NullCharacter),
+                            Some(false) => {}
+                        }
                     }
+                    if p.len() > u16::MAX as usize {
+                        return Err(EncodeError::StringTooLong);
+                    }
+                    before = before << 16 | p.len() as u32;
+                    n += 2;
                 }
-                if p.len() > u16::MAX as usize {
-                    return Err(EncodeError::StringTooLong);
+                w.put(before.to_be_bytes().get(4 - n..).unwrap_or(&[]));
+                w.put(p);
+            }
+            if needed != 0 {
+                return Ok(needed);
+            }
+            let remaining = w.at;
+            if remaining > MAX_REMAINING_LEN as usize {
+                return Err(EncodeError::PacketTooLarge);
+            }
+            // Fixed header: the first byte and a 1..=4-byte remaining length (§2.2.3).
+            let mut header = [first, 0, 0, 0, 0];
+            let mut header_len = 1;
+            let mut rest = remaining;
+            while let Some(b) = header.get_mut(header_len) {
+                *b = rest as u8 & 0x7f;
+                rest >>= 7;
+                header_len += 1;
+                if rest == 0 {
+                    break;
                 }
-                remaining += 2;
+                *b |= 0x80;
             }
-            remaining = remaining.saturating_add(p.len());
+            // (At least 2: the write walk's mark.)
+            needed = header_len + remaining;
+            let Some(out) = out.take() else { return Ok(needed) };
+            let Some(out) = out.get_mut(..needed) else {
+                return Err(EncodeError::BufferTooSmall { needed });
+            };
+            w = Writer { out, at: 0 };
+            w.put(header.get(..header_len).unwrap_or(&[]));
         }
-        if remaining > MAX_REMAINING_LEN as usize {
-            return Err(EncodeError::PacketTooLarge);
-        }
-        // Fixed header: the first byte and a 1..=4-byte remaining length (§2.2.3).
-        let mut header = [first, 0, 0, 0, 0];
-        let mut header_len = 1;
-        let mut rest = remaining;
-        while let Some(b) = header.get_mut(header_len) {
-            *b = rest as u8 & 0x7f;
-            rest >>= 7;
-            header_len += 1;
-            if rest == 0 {
-                break;
-            }
-            *b |= 0x80;
-        }
-        let needed = header_len + remaining;
-        let Some(out) = out else { return Ok(needed) };
-        let Some(out) = out.get_mut(..needed) else {
-            return Err(EncodeError::BufferTooSmall { needed });
-        };
-        let mut w = Writer { out, at: 0 };
-        w.put(header.get(..header_len).unwrap_or(&[]));
-        for (i, p) in self.pieces.iter().enumerate() {
-            if self.word_at & (1 << i) != 0 {
-                w.put(&word.to_be_bytes());
-            }
-            if self.strings & (1 << i) != 0 {
-                w.put(&(p.len() as u16).to_be_bytes());
-            }
-            w.put(p);
-        }
-        Ok(needed)
     }
 }
 
@@ -197,14 +204,14 @@ struct Writer<'b> {
 }
 
 impl Writer<'_> {
-    /// Copies `src` and moves on; out of room, it copies nothing (never the
-    /// case: `out` is the frame's size).
+    /// Copies `src` and moves on; out of room, it copies nothing (only
+    /// when counting, into no room at all: else `out` is the frame's size).
     #[inline(never)]
     fn put(&mut self, src: &[u8]) {
         if let Some(dst) = self.out.get_mut(self.at..).and_then(|d| d.get_mut(..src.len())) {
             dst.copy_from_slice(src);
         }
-        self.at += src.len();
+        self.at = self.at.saturating_add(src.len());
     }
 }
 

@@ -102,30 +102,36 @@ pub fn utf8_with_nul(bytes: &[u8]) -> Option<bool> {
 }
 
 /// [`scan_text`]: the bytes are not well-formed UTF-8 (the other bits then say nothing).
-pub const NOT_UTF8: u8 = 8;
+pub const NOT_UTF8: u32 = 8;
 /// [`scan_text`]: the bytes hold U+0000.
-pub const HAS_NUL: u8 = 1;
+pub const HAS_NUL: u32 = 1;
 /// [`scan_text`]: the bytes hold a `+` or a `#` (a topic name must not).
-pub const HAS_WILDCARD: u8 = 2;
+pub const HAS_WILDCARD: u32 = 2;
 /// [`scan_text`]: a `+` or `#` that a topic filter must not have: not a
 /// whole level (a `/` or either end on both sides), or a `#` not the last byte.
-pub const MISPLACED_WILDCARD: u8 = 4;
+pub const MISPLACED_WILDCARD: u32 = 4;
 
 /// One pass over an MQTT string: [`NOT_UTF8`] when it is not well-formed
 /// UTF-8 (RFC 3629, what `core::str::from_utf8` accepts: no overlong forms,
 /// no surrogates, nothing above U+10FFFF; without core's validator and its
 /// 256-byte table), else what it holds of [`HAS_NUL`], [`HAS_WILDCARD`] and
-/// [`MISPLACED_WILDCARD`] (one byte: no `Option` to test besides). The
+/// [`MISPLACED_WILDCARD`] (bits of one word: no `Option` to test besides,
+/// and a `u32`, not a `u8`, so that callers need not zero-extend it). The
 /// UTF-8 check, the U+0000 check and the topic rules in the same loop: a
 /// topic is read once (the C API's topic checks, a received publish's topic).
 #[inline(never)]
-pub fn scan_text(bytes: &[u8]) -> u8 {
+pub fn scan_text(bytes: &[u8]) -> u32 {
     let mut found = 0;
     let mut rest = bytes;
+    // The byte before `lead` ('/' before the first; for a multi-byte
+    // character its lead byte, never '/', stands for its last).
+    let mut prior = b'/';
     loop {
         let [lead, tail @ ..] = rest else { return found };
         rest = tail;
         let lead = *lead;
+        let before = prior;
+        prior = lead;
         if lead < 0x80 {
             // One test for the common bytes: U+0000, '#' and '+' are all at
             // most '+' (as are only control characters, space and a few
@@ -138,12 +144,10 @@ pub fn scan_text(bytes: &[u8]) -> u8 {
             }
             if lead == b'+' || lead == b'#' {
                 found |= HAS_WILDCARD;
-                // Before it: the start or a '/' (looked up here only, not
-                // carried through the loop); after it: the end, or a '/'
-                // after a '+'.
-                let at = bytes.len() - rest.len() - 1;
-                let prior = bytes.get(at.wrapping_sub(1)).copied().unwrap_or(b'/');
-                if prior != b'/' || rest.first().is_some_and(|&n| n != b'/' || lead == b'#') {
+                // Before it: the start or a '/' (carried through the loop
+                // in a register: smaller than looking it up here); after
+                // it: the end, or a '/' after a '+'.
+                if before != b'/' || rest.first().is_some_and(|&n| n != b'/' || lead == b'#') {
                     found |= MISPLACED_WILDCARD;
                 }
             }
