@@ -372,9 +372,11 @@ impl Run {
 }
 
 /// `repr(C)`, in this order: what a handle's lookup reads (`in_use`,
-/// `generation`, `mqtt`) first, the names, then the operation and the run
-/// (Rust's own order put the pending operation first and the run after the
-/// names, and cost 64 bytes more code).
+/// `generation`, `mqtt`) first, the names, the registration's record, then
+/// the operation and the run (Rust's own order put the pending operation
+/// first and the run after the names, and cost 64 bytes more code; of the 24
+/// orders of names, record, operation and run this one is the smallest, the
+/// run before the names up to 448 bytes larger).
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Client<T> {
@@ -386,10 +388,10 @@ struct Client<T> {
     mqtt: MqttId,
     next_token: u32,
     names: [NameEntry<T>; NAMES],
-    pending: Pending,
-    run: Run,
     /// The record a registration in progress sets once it succeeded.
     registering: T,
+    pending: Pending,
+    run: Run,
 }
 
 /// Every shadow client's state. `T` is the platform's record of a thing's
