@@ -782,7 +782,7 @@ pub extern "C" fn SHADOW_RegisterCallbacks(
         Err(c) => return c,
     };
     let record = CCallbacks { updated: p.xShadowUpdatedCallback, deleted: p.xShadowDeletedCallback, delta: p.xShadowDeltaCallback };
-    let want = Wants { updated: record.updated.is_some(), deleted: record.deleted.is_some(), delta: record.delta.is_some() };
+    let want = Wants { updated: record.updated.is_some(), deleted: record.deleted.is_some(), delta: record.delta.is_some() }.bits();
     result(flow(F, xShadowClientHandle, xTimeoutTicks, Start::Register { thing, want, record }, None))
 }
 

@@ -159,7 +159,7 @@ impl Wants {
     /// updated `update/documents` (7), deleted `delete/accepted` (4), delta
     /// `update/delta` (6). Stored so, a registration's topics are its
     /// callbacks' bits, and a publish's kind is the bit of its callback.
-    fn bits(self) -> u8 {
+    pub fn bits(self) -> u8 {
         (self.updated as u8) << 7 | (self.deleted as u8) << 4 | (self.delta as u8) << 6
     }
 }
@@ -192,8 +192,10 @@ pub enum Delivered<T> {
 pub enum Start<'a, T> {
     /// Update, Get or Delete of `thing`'s shadow; `doc`: an update's document.
     Operation { op: Operation, thing: &'a str, qos: QoS, keep: bool, doc: &'a [u8] },
-    /// `thing`'s callbacks become `want` (all false: unregistered), with their `record`.
-    Register { thing: &'a str, want: Wants, record: T },
+    /// `thing`'s callbacks become `want` ([`Wants::bits`]; 0: unregistered),
+    /// with their `record`. Bits, made where the callbacks are read (the C
+    /// call's entry): three flags carried into the flow cost more code.
+    Register { thing: &'a str, want: u8, record: T },
     Connect,
     Delete,
 }
@@ -595,7 +597,7 @@ impl<T: Copy> ShadowCore<T> {
 
     /// [`begin`](Self::begin) registering (`want` all false: unregistering) `thing`'s callbacks.
     pub fn begin_register(&mut self, id: ClientId, thing: &str, want: Wants, record: T) -> Result<(), Refused> {
-        self.begin(id, Start::Register { thing, want, record }, &mut []).map(|_| ())
+        self.begin(id, Start::Register { thing, want: want.bits(), record }, &mut []).map(|_| ())
     }
 
     /// [`begin`](Self::begin) a connect.
@@ -650,8 +652,7 @@ impl<T: Copy> ShadowCore<T> {
     }
 
     /// A registration.
-    fn start_register(&mut self, id: ClientId, thing: &str, want: Wants, record: T) -> Result<(), Refused> {
-        let want = want.bits();
+    fn start_register(&mut self, id: ClientId, thing: &str, want: u8, record: T) -> Result<(), Refused> {
         let known = self.find_name(id.slot, thing.as_bytes());
         let c = &self.clients[id.slot];
         let with_callbacks = c.names.iter().filter(|e| e.callbacks != 0).count();
