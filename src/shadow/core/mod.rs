@@ -310,11 +310,11 @@ enum Flow {
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 enum Phase {
-    Start,
+    /// A use of each kind of `mask` of `name` is counted, the first subscribed.
+    /// Tag 0: an operation and a registration start here (`Run::IDLE`'s phase).
+    Acquire,
     /// The CONNECT is out.
     Connecting,
-    /// A use of each kind of `mask` of `name` is counted, the first subscribed.
-    Acquire,
     /// After a connect: every topic in use is subscribed again (cursor `at`).
     Resubscribe,
     /// The PUBLISH is out.
@@ -360,7 +360,7 @@ const NO_NAME: u8 = u8::MAX;
 impl Run {
     const IDLE: Run = Run {
         flow: Flow::Idle,
-        phase: Phase::Start,
+        phase: Phase::Acquire,
         name: 0,
         qos: QoS::AtMostOnce,
         mask: 0,
@@ -747,7 +747,6 @@ impl<T: Copy> ShadowCore<T> {
             let r = &mut c.run;
             let n = r.name as usize;
             match r.phase {
-                Phase::Start => r.phase = Phase::Acquire,
                 Phase::Connecting => {
                     r.phase = Phase::Resubscribe;
                     return Step::Connect;
