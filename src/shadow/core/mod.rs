@@ -313,23 +313,27 @@ enum Phase {
     /// A use of each kind of `mask` of `name` is counted, the first subscribed.
     /// Tag 0: an operation and a registration start here (`Run::IDLE`'s phase).
     Acquire,
-    /// The CONNECT is out.
-    Connecting,
-    /// After a connect: every topic in use is subscribed again (cursor `at`).
-    Resubscribe,
+    // The others in the order measured smallest (the phase matches' tables
+    // and ranges), not the flows' order: connect, resubscribe, publish, wait,
+    // settle, release or drop, end, and a registration's barrier.
+    /// Delete: every topic in use goes (cursor `at`).
+    Drop,
+    Waiting,
+    End,
     /// The PUBLISH is out.
     Publishing,
-    Waiting,
     /// The document goes back unless handed out; then the keep decision.
     Settle,
     /// A use of each kind of `mask` is dropped, the last unsubscribed.
     Release,
-    /// Delete: every topic in use goes (cursor `at`).
-    Drop,
-    End,
+    /// After a connect: every topic in use is subscribed again (cursor `at`).
+    Resubscribe,
+    /// The CONNECT is out.
+    Connecting,
     /// The Barrier is out.
     AfterBarrier,
 }
+
 
 /// A caller's flow: all zeros when idle.
 #[derive(Clone, Copy)]
