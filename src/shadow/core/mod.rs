@@ -167,12 +167,13 @@ impl Wants {
 /// Which of a thing's callbacks to call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Callback {
+    // (In this order the delivery's code is the smallest measured.)
     /// `update/documents`; may keep the buffer.
     Updated,
-    /// `update/delta`; may keep the buffer.
-    Delta,
     /// `delete/accepted`; no buffer.
     Deleted,
+    /// `update/delta`; may keep the buffer.
+    Delta,
 }
 
 /// A step of a publish's delivery.
