@@ -335,7 +335,6 @@ enum Phase {
     AfterBarrier,
 }
 
-
 /// A caller's flow: all zeros when idle.
 #[derive(Clone, Copy)]
 struct Run {
@@ -383,7 +382,7 @@ impl Run {
 /// the operation and the run (Rust's own order put the pending operation
 /// first and the run after the names, and cost 64 bytes more code; of the 24
 /// orders of names, record, operation and run this one is the smallest, the
-/// run before the names up to 448 bytes larger).
+/// run before the names 100 to 450 bytes larger).
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Client<T> {
