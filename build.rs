@@ -232,6 +232,7 @@ fn probe_source() -> String {
          #include \"aws_shadow_config_defaults.h\"\n\
          #ifndef bufferpoolconfigNUM_BUFFERS\n#error \"bufferpoolconfigNUM_BUFFERS must be defined in aws_bufferpool_config.h\"\n#endif\n\
          #ifndef bufferpoolconfigBUFFER_SIZE\n#error \"bufferpoolconfigBUFFER_SIZE must be defined in aws_bufferpool_config.h\"\n#endif\n\
+         #if defined( configNUMBER_OF_CORES ) && ( configNUMBER_OF_CORES > 1 )\n#error \"afr-cloud needs a single-core FreeRTOS kernel (configNUMBER_OF_CORES 1): the agent's lock is a scheduler suspension\"\n#endif\n\
          #ifndef configPLATFORM_NAME\n#define configPLATFORM_NAME \"Unknown\"\n#endif\n\
          #define AFR_STR2( x ) #x\n#define AFR_STR( x ) AFR_STR2( x )\n\
          void afr_config_probe( void )\n{\n",

@@ -104,7 +104,10 @@ impl<'a> Frame<'a> {
     /// As [`Request::encode_checked`], with the packet's word (its packet
     /// id, or a CONNECT's keep-alive).
     pub fn encode_checked(&self, word: u16, len: usize, out: &mut [u8]) -> Result<usize, EncodeError> {
-        match self.frame(word, out.get_mut(..len), false) {
+        // An `out` shorter than `len` is refused here: `frame` without a
+        // buffer only counts, and would report success having written nothing.
+        let Some(out) = out.get_mut(..len) else { return Err(EncodeError::BufferTooSmall { needed: len }) };
+        match self.frame(word, Some(out), false) {
             Ok(n) if n != len => Err(EncodeError::BufferTooSmall { needed: n }),
             r => r,
         }

@@ -44,6 +44,9 @@ fn same(ours: Request<'_>, id: u16, theirs: Packet<'_>) {
         let mut short = vec![0xAAu8; len - 1];
         assert_eq!(ours.encode(id, &mut short), Err(EncodeError::BufferTooSmall { needed: len }));
         assert!(short.iter().all(|&b| b == 0xAA), "nothing written when the buffer is short");
+        // The same with the length known: a buffer shorter than it is refused.
+        assert_eq!(ours.encode_checked(id.max(1), len, &mut short), Err(EncodeError::BufferTooSmall { needed: len }));
+        assert!(short.iter().all(|&b| b == 0xAA), "nothing written when the buffer is short");
     }
 }
 
