@@ -1015,10 +1015,14 @@ fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
     true
 }
 
+#[inline(never)] // Several callers: one copy.
 fn drop_use<T>(e: &mut NameEntry<T>, k: usize) {
-    e.uses[k] = e.uses[k].saturating_sub(1);
-    if e.uses[k] == 0 {
-        e.live &= !(1 << k);
+    // (`k` is a kind, below 8: `get_mut` only spares the panic path.)
+    if let Some(u) = e.uses.get_mut(k) {
+        *u = u.saturating_sub(1);
+        if *u == 0 {
+            e.live &= !(1 << k);
+        }
     }
 }
 
