@@ -1125,10 +1125,10 @@ impl<'a> Delivery<'a> {
     /// The answer of the callback of the last [`Delivered::Call`] with a
     /// document: `true` (`pdTRUE`), the application keeps the buffer.
     pub fn kept(&mut self, kept: bool) {
-        if self.calling {
-            self.calling = false;
-            self.kept = kept;
-        }
+        // (`kept` is false while a callback with a document runs: the
+        // delivery stops at the first keep.)
+        self.kept |= self.calling && kept;
+        self.calling = false;
     }
 
     /// The thing the publish is about (a valid thing name).
