@@ -1004,7 +1004,8 @@ fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
         1 => super::rejection_code(f.code).map_or(Code::Failure, Code::Rejected),
         _ => Code::Success,
     };
-    if result == Code::Success && p.op == Operation::Get {
+    // A Get's acceptance (kind 2 × Get: the operation matched above).
+    if d.kind == 2 * Operation::Get as usize {
         p.document = Some(d.document);
         d.kept = true;
     }
