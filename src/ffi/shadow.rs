@@ -491,16 +491,18 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
                 // SAFETY: the application's callbacks, with a NUL-terminated thing
                 // name and the document inside the agent's buffer.
                 let kept = unsafe {
-                    match callback {
-                        Callback::Updated => record.updated.is_some_and(|f| f(user, name, at, len, buffer) == pdTRUE),
-                        Callback::Delta => record.delta.is_some_and(|f| f(user, name, at, len, buffer) == pdTRUE),
+                    // Updated and delta callbacks have one signature: one call site.
+                    let with_document = match callback {
+                        Callback::Updated => record.updated,
+                        Callback::Delta => record.delta,
                         Callback::Deleted => {
                             if let Some(f) = record.deleted {
                                 f(user, name)
                             }
-                            false
+                            None
                         }
-                    }
+                    };
+                    with_document.is_some_and(|f| f(user, name, at, len, buffer) == pdTRUE)
                 };
                 delivery.kept(kept);
             }

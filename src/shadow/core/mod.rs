@@ -1004,7 +1004,8 @@ fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
         1 => super::rejection_code(f.code).map_or(Code::Failure, Code::Rejected),
         _ => Code::Success,
     };
-    if result == Code::Success && p.op == Operation::Get {
+    // A Get's acceptance (kind 2 × Get: the operation matched above).
+    if d.kind == 2 * Operation::Get as usize {
         p.document = Some(d.document);
         d.kept = true;
     }
@@ -1015,10 +1016,14 @@ fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
     true
 }
 
+#[inline(never)] // Several callers: one copy.
 fn drop_use<T>(e: &mut NameEntry<T>, k: usize) {
-    e.uses[k] = e.uses[k].saturating_sub(1);
-    if e.uses[k] == 0 {
-        e.live &= !(1 << k);
+    // (`k` is a kind, below 8: `get_mut` only spares the panic path.)
+    if let Some(u) = e.uses.get_mut(k) {
+        *u = u.saturating_sub(1);
+        if *u == 0 {
+            e.live &= !(1 << k);
+        }
     }
 }
 
@@ -1121,10 +1126,10 @@ impl<'a> Delivery<'a> {
     /// The answer of the callback of the last [`Delivered::Call`] with a
     /// document: `true` (`pdTRUE`), the application keeps the buffer.
     pub fn kept(&mut self, kept: bool) {
-        if self.calling {
-            self.calling = false;
-            self.kept = kept;
-        }
+        // (`kept` is false while a callback with a document runs: the
+        // delivery stops at the first keep.)
+        self.kept |= self.calling && kept;
+        self.calling = false;
     }
 
     /// The thing the publish is about (a valid thing name).
