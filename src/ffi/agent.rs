@@ -26,10 +26,11 @@ const MAX_HOST_LEN: usize = 253;
 
 /// Hands `command` to the agent for the client `handle` and waits at most
 /// `timeout` ticks from `start`: the result as the C API gives it. One copy
-/// for the six calls.
+/// for the six calls. The agent is reached through `ready`, which takes no
+/// register: four arguments, none on the stack at the three call sites.
 #[inline(never)]
-fn run(agent: &agent_task::Agent, handle: MQTTAgentHandle_t, command: Command<'_>, start: u32, timeout: TickType_t) -> MQTTAgentReturnCode_t {
-    match agent.submit_from(handle, command, start, timeout) {
+fn run(ready: agent_task::Ready, handle: MQTTAgentHandle_t, command: Command<'_>, start: u32, timeout: TickType_t) -> MQTTAgentReturnCode_t {
+    match agent_task::Agent::submit_from(handle, command, start, timeout, ready.agent()) {
         Ended::Success => eMQTTAgentSuccess,
         Ended::Failure | Ended::BadHandle => eMQTTAgentFailure,
         Ended::Timeout => eMQTTAgentTimeout,
@@ -121,7 +122,7 @@ pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgent
 #[inline(never)]
 extern "C" fn bare_call(handle: MQTTAgentHandle_t, timeout: TickType_t, delete: bool) -> MQTTAgentReturnCode_t {
     match enter() {
-        (Some(agent), start) => run(agent, handle, if delete { Command::Delete } else { Command::Disconnect }, start, timeout),
+        (Some(agent), start) => run(agent.ready(), handle, if delete { Command::Delete } else { Command::Disconnect }, start, timeout),
         (None, code) => refusal(code),
     }
 }
@@ -185,7 +186,7 @@ pub extern "C" fn MQTT_AGENT_Connect(
         start,
         timeout: xTimeoutTicks,
     };
-    run(agent, xMQTTHandle, command, start, xTimeoutTicks)
+    run(agent.ready(), xMQTTHandle, command, start, xTimeoutTicks)
 }
 
 // The user name goes to the agent unscanned, as the checked client id does
@@ -360,7 +361,7 @@ unsafe extern "C" fn topic_call(handle: MQTTAgentHandle_t, params: *const c_void
             Command::Subscribe { filter, qos, callback }
         }
     };
-    run(agent, handle, command, start, timeout)
+    run(agent.ready(), handle, command, start, timeout)
 }
 
 /// Gives back a buffer whose ownership a callback took (by returning

@@ -207,6 +207,20 @@ pub fn agent() -> Option<&'static Agent> {
     Some(&AGENT)
 }
 
+/// Proof that the agent is initialised, carried for free (no register): made
+/// only from an agent that `agent()` gave, it gives AGENT back where the
+/// agent is one argument too many (the C API's `run`).
+#[derive(Clone, Copy)]
+pub struct Ready(());
+
+impl Ready {
+    /// The agent this proof was made from (there is one, AGENT).
+    #[inline(always)]
+    pub fn agent(self) -> &'static Agent {
+        &AGENT
+    }
+}
+
 /// Creates the agent and its task. Idempotent; false when resources are missing.
 pub fn init() -> bool {
     // Claim the initialisation with the scheduler suspended (a test and set
@@ -413,15 +427,24 @@ impl Agent {
     #[inline]
     #[cfg_attr(not(afr_subscription_management), allow(dead_code))]
     pub fn submit(&self, handle: *mut c_void, command: Command<'_>, timeout: u32) -> Ended {
-        self.submit_from(handle, command, rtos::tick_count(), timeout)
+        Self::submit_from(handle, command, rtos::tick_count(), timeout, self)
+    }
+
+    /// This agent's proof of being initialised (every `&Agent` outside this
+    /// module is `agent()`'s, i.e. AGENT once its core is written).
+    #[inline(always)]
+    pub fn ready(&self) -> Ready {
+        Ready(())
     }
 
     /// [`submit`](Self::submit) for a caller whose time started at tick
-    /// `start` (the C API's calls: they take the tick once, on entry).
-    pub fn submit_from(&self, handle: *mut c_void, mut command: Command<'_>, start: u32, timeout: u32) -> Ended {
+    /// `start` (the C API's calls: they take the tick once, on entry). The
+    /// agent comes last, the one argument on the stack: the C API's `run`
+    /// then passes its own four arguments on where they came in.
+    pub fn submit_from(handle: *mut c_void, mut command: Command<'_>, start: u32, timeout: u32, this: &Agent) -> Ended {
         let Some((index, generation)) = decode_handle(handle) else { return Ended::BadHandle };
         let slot = loop {
-            let mut shared = self.lock();
+            let mut shared = this.lock();
             let submitted = shared.core().submit(index, generation, &mut command, &mut CPool);
             if let Ok(slot) = submitted {
                 // The caller waits on this slot from now on.
@@ -441,8 +464,8 @@ impl Agent {
                 }
             }
         };
-        self.wake();
-        match self.wait(index, slot, start, timeout) {
+        this.wake();
+        match this.wait(index, slot, start, timeout) {
             Some(Ok(())) => Ended::Success,
             Some(Err(failure)) => {
                 log_failure(index, failure);
