@@ -3,15 +3,18 @@
 //! (96 bytes of flash, for comparisons of a few to 128 bytes).
 #![forbid(unsafe_code)]
 
-/// Whether `a` and `b` hold the same bytes (inlined: the agent's one caller).
+/// Whether `a` and `b` hold the same bytes (inlined: the agent's one caller;
+/// this form is the smaller one inlined).
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// [`same`] out of line: one copy for callers in many places (the shadow's).
+/// `Iterator::eq` is 8 bytes smaller than [`same`]'s form out of line, 12
+/// larger inlined in the agent; both are tested against slice `==`.
 #[inline(never)]
 pub(crate) fn same_out_of_line(a: &[u8], b: &[u8]) -> bool {
-    same(a, b)
+    a.iter().eq(b)
 }
 
 /// `s` after `prefix`, when it starts with it.
@@ -29,6 +32,7 @@ mod tests {
         let cases: [(&[u8], &[u8]); 6] = [(b"", b""), (b"a", b""), (b"", b"a"), (b"ab", b"ab"), (b"ab", b"ac"), (b"ab", b"abc")];
         for (a, b) in cases {
             assert_eq!(same(a, b), a == b, "{a:?} {b:?}");
+            assert_eq!(same_out_of_line(a, b), a == b, "{a:?} {b:?}");
             assert_eq!(after(a, b), a.strip_prefix(b), "{a:?} {b:?}");
         }
     }
