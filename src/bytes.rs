@@ -3,18 +3,17 @@
 //! (96 bytes of flash, for comparisons of a few to 128 bytes).
 #![forbid(unsafe_code)]
 
-/// Whether `a` and `b` hold the same bytes (inlined: the agent's one caller;
-/// this form is the smaller one inlined).
+/// Whether `a` and `b` hold the same bytes. (Inlined in the agent's one
+/// caller. With the length test first, `Iterator::eq` is the smallest form
+/// measured: 36 bytes out of line, against 48 for `zip(..).all(..)`.)
 pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+    a.len() == b.len() && a.iter().eq(b)
 }
 
 /// [`same`] out of line: one copy for callers in many places (the shadow's).
-/// `Iterator::eq` is 8 bytes smaller than [`same`]'s form out of line, 12
-/// larger inlined in the agent; both are tested against slice `==`.
 #[inline(never)]
 pub(crate) fn same_out_of_line(a: &[u8], b: &[u8]) -> bool {
-    a.iter().eq(b)
+    same(a, b)
 }
 
 /// `s` after `prefix`, when it starts with it.
