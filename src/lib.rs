@@ -23,6 +23,7 @@ pub(crate) fn test_cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+mod bytes;
 pub mod mqtt;
 pub mod agent;
 pub mod handle;

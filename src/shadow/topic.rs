@@ -1,6 +1,8 @@
 //! AWS IoT Device Shadow MQTT topics (classic shadow):
 //! `$aws/things/<thing>/shadow/<operation>[/<response>]`.
 
+use crate::bytes::{after, same_out_of_line};
+
 /// AWS IoT's longest thing name.
 pub const MAX_THING_NAME: usize = 128;
 
@@ -141,13 +143,14 @@ pub fn write(thing: &[u8], index: usize, t: &mut Topic) {
 /// [`SUBSCRIBED`]'s, not requests). The thing name is valid (so ASCII); the
 /// topic's bytes need not be UTF-8.
 pub fn parse(topic: &[u8]) -> Option<(&[u8], usize)> {
-    let rest = topic.strip_prefix(b"$aws/things/")?;
+    // (Byte loops rather than `strip_prefix` and `==`: no `memcmp`.)
+    let rest = after(topic, b"$aws/things/")?;
     // The thing name ends at the first '/' (it cannot contain one).
     let slash = rest.iter().position(|&b| b == b'/')?;
     let (thing, rest) = rest.split_at(slash);
-    let rest = rest.strip_prefix(b"/shadow/")?;
+    let rest = after(rest, b"/shadow/")?;
     validate_thing_name(thing).ok()?;
-    let kind = (0..8).find(|&i| tail(i) == rest)?;
+    let kind = (0..8).find(|&i| same_out_of_line(tail(i), rest))?;
     Some((thing, kind))
 }
 

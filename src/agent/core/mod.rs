@@ -551,13 +551,13 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
 /// Removes the subscriptions `which` names, keeping the others' order:
 /// one non-inlined table walk for every removal (and for a SUBACK's
 /// subscription, kept when granted). The filters are compared byte by
-/// byte: this was the agent image's only `memcmp` (96 bytes).
+/// byte ([`crate::bytes::same`]): this was the agent image's only `memcmp`.
 #[inline(never)]
 fn drop_subs<CB, const FILTER: usize, const SUBS: usize>(subs: &mut Vec<Sub<CB, FILTER>, SUBS>, filter: &[u8], which: Unsub) {
     let mut i = 0;
     while let Some(s) = subs.get_mut(i) {
         let drop = match which {
-            Unsub::Filter => s.filter.len() == filter.len() && s.filter.iter().zip(filter).all(|(a, b)| a == b),
+            Unsub::Filter => crate::bytes::same(&s.filter, filter),
             Unsub::Answered { slot, granted } => {
                 let answered = s.pending == Some(slot);
                 if answered && granted {

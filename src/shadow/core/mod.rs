@@ -236,7 +236,7 @@ impl<const N: usize> Text<N> {
     }
     #[inline(never)] // Called from many places: one copy.
     fn is(&self, s: &[u8]) -> bool {
-        self.as_bytes() == s
+        crate::bytes::same_out_of_line(self.as_bytes(), s)
     }
 }
 
