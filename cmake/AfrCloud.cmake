@@ -91,6 +91,8 @@ function(afr_cloud_add_library name)
   # the Rust archive would otherwise supply first (archive order): make those
   # local so that the C library's serve everyone (about 2.4 KB less flash on
   # Cortex-M4F). AFR_CLOUD_LIBC_MEM=OFF keeps Rust's (a C library without them).
+  # __aeabi_memclr stays global: src/platform/kernel.c defines it (weak) as a
+  # call of that same memset, since newlib-nano's is a second memset.
   if(CMAKE_C_COMPILER MATCHES "arm-none-eabi")
     set(libc_mem_default ON)
   else()
@@ -102,7 +104,7 @@ function(afr_cloud_add_library name)
     set(localize)
     foreach(sym memcpy memmove memset memcmp bcmp strlen
                 __aeabi_memcpy __aeabi_memcpy4 __aeabi_memcpy8 __aeabi_memmove __aeabi_memmove4 __aeabi_memmove8
-                __aeabi_memset __aeabi_memset4 __aeabi_memset8 __aeabi_memclr __aeabi_memclr4 __aeabi_memclr8)
+                __aeabi_memset __aeabi_memset4 __aeabi_memset8)
       list(APPEND localize --localize-symbol=${sym})
     endforeach()
     set(post_build COMMAND ${CMAKE_OBJCOPY} ${localize} "${lib}")

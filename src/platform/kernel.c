@@ -22,3 +22,19 @@ void afr_assert_failed( void )
 {
     configASSERT( 0 );
 }
+
+#if defined( __ARM_EABI__ )
+#include <string.h>
+
+/* LLVM lowers the Rust code's zeroing to __aeabi_memclr; newlib-nano's is a
+ * second copy of memset (~160 bytes) beside the one the application already
+ * links. Here it is a tail call to that memset. Weak, so that a toolchain's
+ * own definition, if it is linked anyway, wins without a clash; defined, so
+ * that the linker does not pull newlib's. */
+__attribute__( ( weak ) ) void __aeabi_memclr( void * pvDest, size_t xLength )
+{
+    ( void ) memset( pvDest, 0, xLength );
+}
+__attribute__( ( weak, alias( "__aeabi_memclr" ) ) ) void __aeabi_memclr4( void * pvDest, size_t xLength );
+__attribute__( ( weak, alias( "__aeabi_memclr" ) ) ) void __aeabi_memclr8( void * pvDest, size_t xLength );
+#endif
