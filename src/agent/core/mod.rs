@@ -368,8 +368,6 @@ enum Unsub {
     /// Those whose SUBSCRIBE in `slot` its SUBACK refused (none when it
     /// `granted`: theirs then no longer wait for it).
     Answered { slot: u16, granted: bool },
-    /// All whose SUBACK has not come.
-    AnyPending,
 }
 
 struct Sub<CB, const FILTER: usize> {
@@ -565,7 +563,6 @@ fn drop_subs<CB, const FILTER: usize, const SUBS: usize>(subs: &mut Vec<Sub<CB, 
                 }
                 answered && !granted
             }
-            Unsub::AnyPending => s.pending.is_some(),
         };
         if drop {
             subs.remove(i);
@@ -723,7 +720,8 @@ where
                 c.connect = 1 << slot;
                 c.session.opening(*start, *timeout);
                 c.callback = *callback;
-                c.subs.clear(); // Clean session: the broker forgot them too.
+                // (The table is empty: `end_link` emptied it.)
+                debug_assert!(c.subs.is_empty(), "a subscription outlived its connection");
                 c.ops[i] = Op::Opening(open.take().map(ManuallyDrop::new));
                 c.ready |= 1 << slot;
                 return Ok(slot);
@@ -750,8 +748,7 @@ where
             }
             Command::Delete => {
                 c.delete_slot = Some(slot);
-                c.callback = None;
-                c.subs.clear();
+                c.callback = None; // (Its subscriptions end with the connection, see `end_link`.)
                 // Done once the client has no connection left (see
                 // `deleted`), so that a client created in its slot never
                 // meets its connection: an open one is closed after a
@@ -1073,7 +1070,13 @@ where
             }
         }
         c.session.drop_connection(); // Closed.
-        drop_subs(&mut c.subs, &[], Unsub::AnyPending); // Their SUBACK never comes.
+        // No subscription outlives its connection: a connect starts a clean
+        // session (the broker forgot them too), and the table is read only
+        // on one (a subscribe, an unsubscribe and a delivery need it open;
+        // a deleted client takes no command). So it is emptied here, once,
+        // not at each connect and delete, and none is removed for a SUBACK
+        // that never comes.
+        c.subs.clear();
         let Some((reason, graceful)) = close else {
             Self::deleted(c);
             return;
