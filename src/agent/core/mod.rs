@@ -1277,8 +1277,13 @@ where
         } else {
             // A publish: decoded in its buffer, or thrown away (acknowledged
             // from its header and id, never delivered); one session call.
-            // (Not 3: the header was checked. A table: its values are the indexes.)
-            let qos = [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::ExactlyOnce][usize::from((flags >> 1) & 0x03)];
+            // (Not 3: the header was checked. A match, not a table on the
+            // stack: measured 4 bytes less.)
+            let qos = match (flags >> 1) & 0x03 {
+                0 => QoS::AtMostOnce,
+                1 => QoS::AtLeastOnce,
+                _ => QoS::ExactlyOnce,
+            };
             let decoded = buf.as_ref().map(|b| wire::decode_publish(flags, b.as_ref().get(..len).unwrap_or(&[])));
             let result = match decoded {
                 Some(Ok(p)) => Ok(p.packet_id),
