@@ -552,8 +552,14 @@ impl<B, CB, O, const OPS: usize, const SUBS: usize, const FILTER: usize>
 /// byte ([`crate::bytes::same`]): this was the agent image's only `memcmp`.
 #[inline(never)]
 fn drop_subs<CB, const FILTER: usize, const SUBS: usize>(subs: &mut Vec<Sub<CB, FILTER>, SUBS>, filter: &[u8], which: Unsub) {
-    let mut i = 0;
-    while let Some(s) = subs.get_mut(i) {
+    // Kept entries move down over the dropped ones (swapped, in order:
+    // delivery order is subscription order), then the tail goes. Not
+    // `Vec::remove`: its memmove was the agent image's only one (newlib's,
+    // 58 bytes; measured agent+pool -40).
+    let mut kept = 0;
+    let all: &mut [Sub<CB, FILTER>] = subs;
+    for i in 0..all.len() {
+        let Some((s, before)) = all.get_mut(..=i).and_then(|p| p.split_last_mut()) else { break };
         let drop = match which {
             Unsub::Filter => crate::bytes::same(&s.filter, filter),
             Unsub::Answered { slot, granted } => {
@@ -564,12 +570,14 @@ fn drop_subs<CB, const FILTER: usize, const SUBS: usize>(subs: &mut Vec<Sub<CB, 
                 answered && !granted
             }
         };
-        if drop {
-            subs.remove(i);
-        } else {
-            i += 1;
+        if !drop {
+            if let Some(to) = before.get_mut(kept) {
+                core::mem::swap(to, s);
+            }
+            kept += 1;
         }
     }
+    subs.truncate(kept);
 }
 
 fn ack_bytes(ack: Ack) -> [u8; 4] {
