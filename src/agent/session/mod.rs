@@ -339,8 +339,8 @@ impl<const OPS: usize, const QOS2_IN: usize> Session<OPS, QOS2_IN> {
     /// now, and the connect's ([`CONNECT`], whose slot it keeps).
     pub fn drop_connection(&mut self) {
         self.state = State::Closed;
-        self.ping_sent = None;
-        self.inbound_qos2 = [0; QOS2_IN];
+        // (The PINGREQ's time and the received QoS 2 ids are read only on a
+        // connection, and `connect_sent` clears them for the next one.)
         self.clear_in_flight();
     }
 
