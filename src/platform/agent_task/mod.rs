@@ -514,17 +514,19 @@ fn log_failure(client: usize, failure: Failure) {
 }
 
 /// Blocks the agent task until woken or `ticks` pass (`portMAX_DELAY`:
-/// until woken); not at all when it was woken since it last slept.
+/// until woken); not at all when it was woken since it last slept. Either
+/// way the wake-ups so far are taken (as `ulTaskNotifyTake` clears): the
+/// pass that follows looks at what they announced.
 fn sleep(agent: &Agent, ticks: u32) {
     // The test and the block in one suspension: a wake-up comes before the
     // test or finds the task blocked.
     rtos::suspend_all();
     if agent.pending.load(Ordering::Relaxed) {
-        agent.pending.store(false, Ordering::Relaxed);
         rtos::resume_all();
-        return;
+    } else {
+        // SAFETY: suspended once, just above (the agent task never nests
+        // it); the lists are ready (`init`, before the task).
+        unsafe { rtos::block(rtos::List::Agent, ticks.min(crate::config::kernel::MAX_DELAY)) };
     }
-    // SAFETY: suspended once, just above (the agent task never nests it);
-    // the lists are ready (`init`, before the task).
-    unsafe { rtos::block(rtos::List::Agent, ticks.min(crate::config::kernel::MAX_DELAY)) };
+    agent.pending.store(false, Ordering::Relaxed);
 }
