@@ -430,20 +430,13 @@ impl Agent {
     /// then passes its own four arguments on where they came in.
     pub fn submit_from(handle: *mut c_void, mut command: Command<'_>, start: u32, timeout: u32, this: &Agent) -> Ended {
         let Some((index, generation)) = decode_handle(handle) else { return Ended::BadHandle };
-        let slot = loop {
+        let (slot, shared) = loop {
             let mut shared = this.lock();
-            let submitted = shared.core().submit(index, generation, &mut command, &mut CPool);
-            if let Ok(slot) = submitted {
-                // The caller waits on this slot from now on.
-                if let Some(told) = shared.told.get_mut(index * OPS + slot as usize) {
-                    *told = false;
-                }
-            }
-            drop(shared);
-            match submitted {
-                Ok(slot) => break slot,
+            match shared.core().submit(index, generation, &mut command, &mut CPool) {
+                Ok(slot) => break (slot, shared),
                 Err(Refused::BadHandle) => return Ended::BadHandle,
                 Err(Refused::Busy | Refused::NoBufferNow) => {
+                    drop(shared);
                     if rtos::tick_count().wrapping_sub(start) >= timeout {
                         return Ended::Timeout;
                     }
@@ -451,8 +444,10 @@ impl Agent {
                 }
             }
         };
+        // Still under the lock: the agent task runs once this task blocks in
+        // the wait (one suspension for the submit and the wait's first look).
         this.wake();
-        match this.wait(index, slot, start, timeout) {
+        match this.wait(shared, index, slot, start, timeout) {
             Some(Ok(())) => Ended::Success,
             Some(Err(failure)) => {
                 log_failure(index, failure);
@@ -462,13 +457,17 @@ impl Agent {
         }
     }
 
-    /// Waits until the agent task marks `slot` finished or `timeout` (from
-    /// `start`) passes, then collects it: its result, or `None` (abandoned).
-    fn wait(&self, index: usize, slot: u16, start: u32, timeout: u32) -> Option<Result<(), Failure>> {
+    /// Waits, from the lock `shared` under which `slot` was taken, until the
+    /// agent task marks it finished or `timeout` (from `start`) passes, then
+    /// collects it: its result, or `None` (abandoned).
+    fn wait<'a>(&'a self, mut shared: Locked<'a>, index: usize, slot: u16, start: u32, timeout: u32) -> Option<Result<(), Failure>> {
         let at = index * OPS + slot as usize;
+        // The caller waits on this slot from now on.
+        if let Some(told) = shared.told.get_mut(at) {
+            *told = false;
+        }
         loop {
             let left = timeout.saturating_sub(rtos::tick_count().wrapping_sub(start));
-            let mut shared = self.lock();
             if left == 0 || shared.told.get(at).map_or(true, |told| *told) {
                 return shared.core().collect(index, slot, &mut CPool);
             }
@@ -478,6 +477,7 @@ impl Agent {
             core::mem::forget(shared);
             // SAFETY: the lock's suspension, once (callers never nest it).
             unsafe { rtos::block(rtos::List::Done, left) };
+            shared = self.lock();
         }
     }
 
