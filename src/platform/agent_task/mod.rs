@@ -462,10 +462,10 @@ impl Agent {
     /// collects it: its result, or `None` (abandoned).
     fn wait<'a>(&'a self, mut shared: Locked<'a>, index: usize, slot: u16, start: u32, timeout: u32) -> Option<Result<(), Failure>> {
         let at = index * OPS + slot as usize;
-        // The caller waits on this slot from now on.
-        if let Some(told) = shared.told.get_mut(at) {
-            *told = false;
-        }
+        // The caller waits on this slot from now on. (Tested once: `at` is
+        // below the table's length for the loop's accesses.)
+        let Some(told) = shared.told.get_mut(at) else { return shared.core().collect(index, slot, &mut CPool) };
+        *told = false;
         loop {
             let left = timeout.saturating_sub(rtos::tick_count().wrapping_sub(start));
             if left == 0 || shared.told.get(at).map_or(true, |told| *told) {
