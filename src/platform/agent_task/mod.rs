@@ -135,8 +135,9 @@ pub struct Agent {
     /// Written by the agent task, read by callers, both with the scheduler suspended.
     held: AtomicBool,
     /// The agent task was woken (an API call or data on a socket) since it
-    /// last looked before sleeping: it does not sleep then. Set by the
-    /// wakers, read and cleared by the agent task with the scheduler suspended.
+    /// last slept: it does not sleep then. Set by the wakers before they wake
+    /// the task's list; tested by the agent task with the scheduler suspended
+    /// (see `sleep`), cleared after its sleep.
     pending: AtomicBool,
     /// The agent task's handle, which it records itself (null until then),
     /// for `is_current`. Relaxed, written and read: the handle is all it carries.
