@@ -57,6 +57,9 @@ mod kernel {
         // src/platform/kernel.c: through the project's macros.
         pub fn afr_notify_give(task: *mut c_void);
         pub fn afr_notify_take(ticks: u32) -> u32;
+        pub fn afr_lists_init();
+        pub fn afr_block(list: u32, ticks: u32);
+        pub fn afr_wake(list: u32);
         #[cfg(not(target_os = "linux"))] // The simulator's panic handler aborts.
         pub fn afr_assert_failed();
     }
@@ -126,42 +129,25 @@ pub unsafe fn notify(task: *mut c_void) {
     unsafe { kernel::afr_notify_give(task) };
 }
 
-/// A task waiting for something (null: none), and whether what it waits for
-/// came ("told"): the low bit of the handle, which points to an aligned TCB.
-/// Kept under a lock by the agent's callers and the shadow's operation holder
-/// (never told: its response is the core's record, see `ffi::shadow`).
+/// A task waiting for something (null: none). Kept under a lock by the
+/// shadow's operation holder (see `ffi::shadow`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Waiter(*mut c_void);
 
-const TOLD: usize = 1;
-const _: () = assert!(core::mem::align_of::<usize>() > TOLD, "task handles have a free low bit");
-
+#[cfg_attr(not(afr_subscription_management), allow(dead_code))] // The shadow's.
 impl Waiter {
     pub const NONE: Waiter = Waiter(core::ptr::null_mut());
 
-    /// `task`, not told.
     pub fn new(task: *mut c_void) -> Self {
         Waiter(task)
     }
 
-    #[cfg_attr(not(afr_subscription_management), allow(dead_code))] // The shadow's.
     pub fn is_none(self) -> bool {
         self.0.is_null()
     }
 
     pub fn task(self) -> *mut c_void {
-        (self.0 as usize & !TOLD) as *mut c_void
-    }
-
-    pub fn told(self) -> bool {
-        self.0 as usize & TOLD != 0
-    }
-
-    /// Marked told, if a task waits.
-    pub fn mark_told(&mut self) {
-        if !self.0.is_null() {
-            self.0 = (self.0 as usize | TOLD) as *mut c_void;
-        }
+        self.0
     }
 }
 
@@ -178,4 +164,44 @@ pub fn notify_take(ticks: u32) -> u32 {
 pub fn assert_failed() {
     // SAFETY: no preconditions; what configASSERT does is the project's choice.
     unsafe { kernel::afr_assert_failed() }
+}
+
+/// One of the agent's event lists (src/platform/kernel.c): tasks blocked on
+/// it until it is woken, each woken task looking again at what it waits for.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub enum List {
+    /// Callers waiting while the agent task holds the core.
+    Lock = 0,
+    /// Callers waiting for their operation to finish.
+    Done = 1,
+    /// The agent task, asleep.
+    Agent = 2,
+}
+
+/// Readies the event lists: once, before any task blocks on one.
+pub fn init_lists() {
+    // SAFETY: the lists are only reached through these functions, and nothing
+    // blocks on them before this (the agent's `init`, before it is published).
+    unsafe { kernel::afr_lists_init() }
+}
+
+/// Blocks the calling task on `list` for at most `ticks` (`portMAX_DELAY`:
+/// until woken), and resumes the scheduler, which this task suspended (once,
+/// with [`suspend_all`]) to look at what it waits for: a wake-up after that
+/// look finds it on the list (none is lost).
+///
+/// # Safety
+/// The calling task suspended the scheduler with [`suspend_all`], once (not
+/// nested), and [`init_lists`] ran.
+pub unsafe fn block(list: List, ticks: u32) {
+    // SAFETY: per this function's contract, as the kernel's
+    // vTaskPlaceOnEventList requires; blocking ends that suspension.
+    unsafe { kernel::afr_block(list as u32, ticks) }
+}
+
+/// Wakes every task blocked on `list` (a task's call; it does not block).
+pub fn wake(list: List) {
+    // SAFETY: a task's call, the list initialised or empty (all zero).
+    unsafe { kernel::afr_wake(list as u32) }
 }

@@ -3,26 +3,28 @@
 //! core's I/O and calls the application's callbacks, and the callers' wait.
 //!
 //! A caller hands its [`Command`] to the core under the lock (the packet is
-//! encoded there, the payload copied once), wakes the task and waits for its
-//! task notification for at most its timeout; then it collects the result, or
-//! leaves the slot abandoned (the late answer frees it, reaching nobody).
+//! encoded there, the payload copied once), wakes the task and waits for at
+//! most its timeout; then it collects the result, or leaves the slot
+//! abandoned (the late answer frees it, reaching nobody).
 //!
 //! The lock is built from kernel code every FreeRTOS image has already
-//! (scheduler suspension and the task notification the agent task sleeps
-//! on), not from a FreeRTOS mutex: a caller holds the core with the scheduler
+//! (scheduler suspension, and the event lists a queue blocks tasks on), not
+//! from a FreeRTOS mutex: a caller holds the core with the scheduler
 //! suspended (`vTaskSuspendAll`) for its short, never blocking work (check a
 //! handle, take a slot and a buffer, encode, copy the payload, collect); the
 //! agent task holds it with the scheduler running while it reads its sockets
 //! (see [`Agent::hold`]), and callers that find it so wait until it lets go.
 //! Nothing under either is an application callback, a send or a connect.
 //!
-//! Callers wait on their own task notification (index 0, `ulTaskNotifyTake`),
-//! as AFR v1.4.7's agent did (`xTaskNotifyWait` on the caller's notification
-//! value): a notification the application sends to a task while that task is
-//! inside an agent call may be taken by the call, and one the agent sends may
-//! be left over after a call that timed out. Every wake-up is only a hint:
-//! the caller looks at its slot under the lock and waits again, for the time
-//! left, unless the agent task marked the slot finished.
+//! Every wait (a caller's for its operation or for the core, the agent
+//! task's sleep) blocks on one of three event lists of the library's own
+//! (`rtos::block`, `rtos::wake`: the kernel functions a queue uses, which
+//! every image has; not task notifications, whose kernel code the library
+//! alone would pull in), after it looked at what it waits for in the same
+//! scheduler suspension, so no wake-up is lost; the application's task
+//! notifications are left alone. A wake-up reaches every task on its list,
+//! so it is only a hint: a caller looks at its slot under the lock and
+//! waits again, for the time left, unless the agent task marked it finished.
 
 mod buffers;
 mod task;
@@ -40,7 +42,7 @@ use crate::c_types::agent_types::MQTTAgentCallback_t;
 #[cfg(afr_subscription_management)]
 use crate::c_types::mqtt_lib::MQTTPublishCallback_t;
 use crate::handle;
-use crate::platform::rtos::{self, Waiter};
+use crate::platform::rtos;
 
 pub use buffers::{CPool, PoolBuf};
 pub use crate::platform::link::TLS_BY_SOCKETS_PORT;
@@ -120,11 +122,11 @@ struct Shared {
     /// Written once by `init`, before `state`'s CORE: initialised wherever
     /// the agent is reached (through `agent()`).
     core: MaybeUninit<Core>,
-    /// Per (client, slot): its caller (told: the agent task found the
-    /// operation finished and wakes it), set and cleared by the caller under
-    /// the lock. A task recorded here is inside `submit` (it clears its entry
-    /// before it returns), so its handle is valid while the lock is held.
-    waiters: [Waiter; BROKERS * OPS],
+    /// Per (client, slot): the agent task found the operation finished (its
+    /// caller is told), marked under the hold; cleared by the caller that
+    /// takes the slot, under the lock. (No task handle: a wake-up reaches
+    /// every waiting caller, see `Agent::complete`.)
+    told: [bool; BROKERS * OPS],
 }
 
 pub struct Agent {
@@ -132,13 +134,13 @@ pub struct Agent {
     /// The agent task holds the core with the scheduler running (`hold`).
     /// Written by the agent task, read by callers, both with the scheduler suspended.
     held: AtomicBool,
-    /// A caller that found the core held by the agent task: woken when it
-    /// lets go (others look again every tick). Set and cleared with the
-    /// scheduler suspended; the caller clears it before it leaves `lock`.
-    contended: AtomicPtr<c_void>,
-    /// The agent task's handle, which it records itself (null until then).
-    /// Relaxed, written and read: the handle is all it carries (the kernel
-    /// orders what a notification does).
+    /// The agent task was woken (an API call or data on a socket) since it
+    /// last slept: it does not sleep then. Set by the wakers before they wake
+    /// the task's list; tested by the agent task with the scheduler suspended
+    /// (see `sleep`), cleared after its sleep.
+    pending: AtomicBool,
+    /// The agent task's handle, which it records itself (null until then),
+    /// for `is_current`. Relaxed, written and read: the handle is all it carries.
     task: AtomicPtr<c_void>,
     /// Per client: why the last TLS connect failed (`MQTTAgentTLSError_t`), 0 when it did not.
     tls_failure: [AtomicU8; BROKERS],
@@ -150,8 +152,7 @@ pub struct Agent {
 
 // SAFETY: `shared` is only reached through `lock` (the scheduler suspended,
 // the agent task not holding it) or `hold` (the agent task, with callers kept
-// out by `held`), so one task at a time; the raw task handles in it are only
-// handed to the kernel while their tasks exist (see `Shared::waiters`).
+// out by `held`), so one task at a time.
 unsafe impl Sync for Agent {}
 
 impl Shared {
@@ -165,9 +166,9 @@ impl Shared {
 /// The agent: everything but the core is ready in static memory (all zero:
 /// `.bss`); `init` writes the core once (never freed, never moved).
 static AGENT: Agent = Agent {
-    shared: UnsafeCell::new(Shared { core: MaybeUninit::uninit(), waiters: [Waiter::NONE; BROKERS * OPS] }),
+    shared: UnsafeCell::new(Shared { core: MaybeUninit::uninit(), told: [false; BROKERS * OPS] }),
     held: AtomicBool::new(false),
-    contended: AtomicPtr::new(core::ptr::null_mut()),
+    pending: AtomicBool::new(false),
     task: AtomicPtr::new(core::ptr::null_mut()),
     tls_failure: [const { AtomicU8::new(0) }; BROKERS],
     state: AtomicU8::new(0),
@@ -246,6 +247,8 @@ pub fn init() -> bool {
         // is clear, so nobody reaches AGENT's shared part yet; nor CLIENTS,
         // which is reached here only, once (CORE is set below, for good).
         unsafe { (*AGENT.shared.get()).core.write(Core::new(&mut *CLIENTS.0.get(), RX_BUDGET, KEEP_ALIVE)) };
+        // Before anything can wait on them (nothing reaches the agent yet).
+        rtos::init_lists();
         // Published before the task starts (the task is handed it as its
         // parameter, see `task::entry`).
         AGENT.state.store(CORE | BUSY, Ordering::Release);
@@ -306,15 +309,14 @@ pub(super) struct Held<'a> {
 
 impl Held<'_> {
     /// The core's next action. A finished operation's caller is marked told
-    /// here, under the hold, so that the wake-up performed later (without the
-    /// hold, see [`Agent::complete`]) reaches it only if it still waits on
-    /// that slot: a caller that collected meanwhile, or a later caller of
-    /// the same slot, is not woken by it.
+    /// here, under the hold, before the wake-up performed later (without the
+    /// hold, see [`Agent::complete`]); a caller that takes the slot later
+    /// clears the mark.
     pub(super) fn next_action(&mut self) -> Option<Next<PoolBuf, Callback, OpenRequest>> {
         let next = self.shared.core().poll(&mut CPool)?;
         if let Next { client, action: Action::Complete { slot } } = next {
-            if let Some(w) = self.shared.waiters.get_mut(client * OPS + slot as usize) {
-                w.mark_told();
+            if let Some(told) = self.shared.told.get_mut(client * OPS + slot as usize) {
+                *told = true;
             }
         }
         Some(next)
@@ -337,17 +339,13 @@ impl DerefMut for Held<'_> {
 
 impl Drop for Held<'_> {
     fn drop(&mut self) {
-        rtos::suspend_all();
+        // The pass's work on `shared` stays before the store.
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
+        // No scheduler suspension needed: a caller tests `held` and blocks
+        // in one suspension, during which this task does not run; so it
+        // either finds it clear or is on the list when it is woken here.
         self.agent.held.store(false, Ordering::Relaxed);
-        let waiting = self.agent.contended.load(Ordering::Relaxed);
-        if !waiting.is_null() {
-            self.agent.contended.store(core::ptr::null_mut(), Ordering::Relaxed);
-            // SAFETY: a task recorded in `contended` is inside `lock` until it
-            // clears the record, which it can only do with the scheduler
-            // suspended, so not now: it exists.
-            unsafe { rtos::notify(waiting) };
-        }
-        rtos::resume_all();
+        rtos::wake(rtos::List::Lock);
     }
 }
 
@@ -356,24 +354,19 @@ impl Agent {
     /// scheduler suspended until the guard drops, so only for short work that
     /// never blocks. Waits while the agent task holds the core.
     fn lock(&self) -> Locked<'_> {
-        let mut registered: *mut c_void = core::ptr::null_mut();
         loop {
             rtos::suspend_all();
             if !self.held.load(Ordering::Relaxed) {
-                if !registered.is_null() && self.contended.load(Ordering::Relaxed) == registered {
-                    self.contended.store(core::ptr::null_mut(), Ordering::Relaxed);
-                }
                 // SAFETY: the scheduler is suspended and the agent task does
                 // not hold the core: no other task reaches `shared` until the
                 // guard resumes the scheduler (no interrupt handler touches it).
                 return Locked { shared: unsafe { &mut *self.shared.get() } };
             }
             // The agent task reads its sockets under the core: wait until it
-            // lets go (it wakes the last task recorded; others look every tick).
-            registered = rtos::current_task();
-            self.contended.store(registered, Ordering::Relaxed);
-            rtos::resume_all();
-            rtos::notify_take(1);
+            // lets go (it wakes every task waiting so, see `Held`'s drop).
+            // SAFETY: suspended once, just above (callers never nest it); the
+            // lists are ready (the agent is initialised).
+            unsafe { rtos::block(rtos::List::Lock, crate::config::kernel::MAX_DELAY) };
         }
     }
 
@@ -396,17 +389,12 @@ impl Agent {
         Held { agent: self, shared: unsafe { &mut *self.shared.get() } }
     }
 
-    /// Wakes the caller of `slot` of `client`, if the pass that found the
-    /// operation finished marked it told and it still waits on the slot.
-    pub(super) fn complete(&self, client: usize, slot: u16) {
-        let shared = self.lock();
-        if let Some(w) = shared.waiters.get(client * OPS + slot as usize) {
-            if w.told() {
-                // SAFETY: a task recorded in `waiters` exists while the lock
-                // is held (see `Shared::waiters`).
-                unsafe { rtos::notify(w.task()) };
-            }
-        }
+    /// Wakes the callers waiting for their operations, after a pass found
+    /// one finished and marked its caller told (the others look and wait
+    /// again): no lock, as a caller tests its mark and blocks in one
+    /// scheduler suspension.
+    pub(super) fn complete(&self) {
+        rtos::wake(rtos::List::Done);
     }
 
     /// Allocates a client; `None` when `mqttconfigMAX_BROKERS` exist already.
@@ -443,20 +431,13 @@ impl Agent {
     /// then passes its own four arguments on where they came in.
     pub fn submit_from(handle: *mut c_void, mut command: Command<'_>, start: u32, timeout: u32, this: &Agent) -> Ended {
         let Some((index, generation)) = decode_handle(handle) else { return Ended::BadHandle };
-        let slot = loop {
+        let (slot, shared) = loop {
             let mut shared = this.lock();
-            let submitted = shared.core().submit(index, generation, &mut command, &mut CPool);
-            if let Ok(slot) = submitted {
-                // The caller waits on this slot from now on.
-                if let Some(w) = shared.waiters.get_mut(index * OPS + slot as usize) {
-                    *w = Waiter::new(rtos::current_task());
-                }
-            }
-            drop(shared);
-            match submitted {
-                Ok(slot) => break slot,
+            match shared.core().submit(index, generation, &mut command, &mut CPool) {
+                Ok(slot) => break (slot, shared),
                 Err(Refused::BadHandle) => return Ended::BadHandle,
                 Err(Refused::Busy | Refused::NoBufferNow) => {
+                    drop(shared);
                     if rtos::tick_count().wrapping_sub(start) >= timeout {
                         return Ended::Timeout;
                     }
@@ -464,8 +445,10 @@ impl Agent {
                 }
             }
         };
+        // Still under the lock: the agent task runs once this task blocks in
+        // the wait (one suspension for the submit and the wait's first look).
         this.wake();
-        match this.wait(index, slot, start, timeout) {
+        match this.wait(shared, index, slot, start, timeout) {
             Some(Ok(())) => Ended::Success,
             Some(Err(failure)) => {
                 log_failure(index, failure);
@@ -475,26 +458,27 @@ impl Agent {
         }
     }
 
-    /// Waits until the agent task marks `slot` finished or `timeout` (from
-    /// `start`) passes, then collects it: its result, or `None` (abandoned).
-    fn wait(&self, index: usize, slot: u16, start: u32, timeout: u32) -> Option<Result<(), Failure>> {
+    /// Waits, from the lock `shared` under which `slot` was taken, until the
+    /// agent task marks it finished or `timeout` (from `start`) passes, then
+    /// collects it: its result, or `None` (abandoned).
+    fn wait<'a>(&'a self, mut shared: Locked<'a>, index: usize, slot: u16, start: u32, timeout: u32) -> Option<Result<(), Failure>> {
         let at = index * OPS + slot as usize;
+        // The caller waits on this slot from now on. (Tested once: `at` is
+        // below the table's length for the loop's accesses.)
+        let Some(told) = shared.told.get_mut(at) else { return shared.core().collect(index, slot, &mut CPool) };
+        *told = false;
         loop {
             let left = timeout.saturating_sub(rtos::tick_count().wrapping_sub(start));
-            {
-                let mut shared = self.lock();
-                // The waiter looked up once, for the test and the clearing.
-                let waiter = shared.waiters.get_mut(at);
-                if left == 0 || waiter.as_ref().map_or(true, |w| w.told()) {
-                    if let Some(w) = waiter {
-                        *w = Waiter::NONE;
-                    }
-                    return shared.core().collect(index, slot, &mut CPool);
-                }
+            if left == 0 || shared.told.get(at).map_or(true, |told| *told) {
+                return shared.core().collect(index, slot, &mut CPool);
             }
-            // Woken by the agent task (or by a stale or foreign notification:
-            // the slot is looked at again), or the time is up.
-            rtos::notify_take(left);
+            // Woken when the agent task finished an operation (this one or
+            // another: the slot is looked at again), or the time is up. The
+            // block ends the lock's suspension (no guard drop).
+            core::mem::forget(shared);
+            // SAFETY: the lock's suspension, once (callers never nest it).
+            unsafe { rtos::block(rtos::List::Done, left) };
+            shared = self.lock();
         }
     }
 
@@ -520,11 +504,8 @@ impl Agent {
 
     /// Wakes the agent task (an API call or data on a socket).
     pub fn wake(&self) {
-        let task = self.task.load(Ordering::Relaxed);
-        if !task.is_null() {
-            // SAFETY: the handle is the agent task's, which never ends.
-            unsafe { rtos::notify(task) };
-        }
+        self.pending.store(true, Ordering::Relaxed);
+        rtos::wake(rtos::List::Agent);
     }
 }
 
@@ -533,7 +514,20 @@ fn log_failure(client: usize, failure: Failure) {
     crate::platform::log::debug(format_args!("MQTT: client {client}: operation failed: {failure:?}"));
 }
 
-/// Blocks the agent task until woken or `ticks` pass (`portMAX_DELAY`: until woken).
-fn sleep(ticks: u32) {
-    rtos::notify_take(ticks.min(crate::config::kernel::MAX_DELAY));
+/// Blocks the agent task until woken or `ticks` pass (`portMAX_DELAY`:
+/// until woken); not at all when it was woken since it last slept. Either
+/// way the wake-ups so far are taken (as `ulTaskNotifyTake` clears): the
+/// pass that follows looks at what they announced.
+fn sleep(agent: &Agent, ticks: u32) {
+    // The test and the block in one suspension: a wake-up comes before the
+    // test or finds the task blocked.
+    rtos::suspend_all();
+    if agent.pending.load(Ordering::Relaxed) {
+        rtos::resume_all();
+    } else {
+        // SAFETY: suspended once, just above (the agent task never nests
+        // it); the lists are ready (`init`, before the task).
+        unsafe { rtos::block(rtos::List::Agent, ticks.min(crate::config::kernel::MAX_DELAY)) };
+    }
+    agent.pending.store(false, Ordering::Relaxed);
 }

@@ -99,10 +99,8 @@ pub extern "C" fn entry(param: *mut c_void) {
 fn run(agent: &'static Agent) -> ! {
     #[cfg(feature = "selftest")]
     crate::platform::stack_probe::paint();
-    // Its handle, for the callers' wake-ups and `is_current`, before its
-    // first pass: a caller that found no handle yet submitted before that
-    // pass, which sees its command (no wake-up is lost). Relaxed: the
-    // handle is all it publishes.
+    // Its handle, for `is_current`, before its first pass (a callback
+    // called from the task finds it). Relaxed: the handle is all it publishes.
     agent.task.store(rtos::current_task(), Ordering::Relaxed);
     let mut conns: [Conn; BROKERS] = core::array::from_fn(|_| Conn { link: None, wakeup: false });
     let mut rested = true;
@@ -134,7 +132,7 @@ fn run(agent: &'static Agent) -> ! {
             // so that the application's tasks get the CPU meanwhile.
             rtos::delay(1);
         } else {
-            super::sleep(wait);
+            super::sleep(agent, wait);
         }
         rested = true;
     }
@@ -222,8 +220,8 @@ fn perform(
             close(agent, conn, client, reason, graceful);
             return false;
         }
-        Action::Complete { slot } => {
-            agent.complete(client, slot);
+        Action::Complete { .. } => {
+            agent.complete(); // (Every waiting caller looks at its own slot.)
             return false;
         }
         Action::Deliver => return false, // Taken in `pass`.
