@@ -24,19 +24,6 @@ use MQTTAgentReturnCode_t::*;
 /// `securesocketsMAX_DNS_NAME_LENGTH`.
 const MAX_HOST_LEN: usize = 253;
 
-/// Hands `command` to the agent for the client `handle` and waits at most
-/// `timeout` ticks from `start`: the result as the C API gives it. One copy
-/// for the six calls. The agent is reached through `ready`, which takes no
-/// register: four arguments, none on the stack at the three call sites.
-#[inline(never)]
-fn run(ready: agent_task::Ready, handle: MQTTAgentHandle_t, command: Command<'_>, start: u32, timeout: TickType_t) -> MQTTAgentReturnCode_t {
-    match agent_task::Agent::submit_from(handle, command, start, timeout, ready.agent()) {
-        Ended::Success => eMQTTAgentSuccess,
-        Ended::Failure | Ended::BadHandle => eMQTTAgentFailure,
-        Ended::Timeout => eMQTTAgentTimeout,
-    }
-}
-
 /// A byte slice from a C pointer and length; NULL is only accepted for length 0.
 ///
 /// # Safety
@@ -59,28 +46,6 @@ fn qos_from_c(raw: u32) -> Option<QoS> {
 fn refused(call: &str, why: &str) -> MQTTAgentReturnCode_t {
     crate::platform::log::debug(format_args!("{call}: refused: {why}"));
     eMQTTAgentFailure
-}
-
-/// What every call checks first: not from an agent callback, agent initialised.
-/// Gives the agent and the call's start tick, or no agent and the code to
-/// return (see [`refusal`]): two registers (a `Result` of this size would
-/// come back through memory).
-#[inline(never)]
-fn enter() -> (Option<&'static agent_task::Agent>, u32) {
-    match agent() {
-        Some(a) if a.is_current() => (None, eMQTTAgentAPICalledFromCallback as u32),
-        Some(a) => (Some(a), rtos::tick_count()),
-        None => (None, eMQTTAgentFailure as u32),
-    }
-}
-
-/// The code of an `enter` that gave no agent.
-fn refusal(code: u32) -> MQTTAgentReturnCode_t {
-    if code == eMQTTAgentAPICalledFromCallback as u32 {
-        eMQTTAgentAPICalledFromCallback
-    } else {
-        eMQTTAgentFailure
-    }
 }
 
 /// Initialises the agent and creates its task. Call once, after the scheduler's
@@ -113,18 +78,8 @@ pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQT
 /// Deletes a client (disconnecting it first if needed). The handle is invalid afterwards.
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
-    bare_call(xMQTTHandle, crate::config::kernel::MAX_DELAY, true)
-}
-
-/// `MQTT_AGENT_Delete` (`delete`) and `_Disconnect`: commands without
-/// arguments, entered and submitted by one routine (their entry points
-/// tail-call it: the C ABI, so that its result comes back widened as theirs).
-#[inline(never)]
-extern "C" fn bare_call(handle: MQTTAgentHandle_t, timeout: TickType_t, delete: bool) -> MQTTAgentReturnCode_t {
-    match enter() {
-        (Some(agent), start) => run(agent.ready(), handle, if delete { Command::Delete } else { Command::Disconnect }, start, timeout),
-        (None, code) => refusal(code),
-    }
+    // SAFETY: no parameter block.
+    unsafe { call(xMQTTHandle, core::ptr::null(), crate::config::kernel::MAX_DELAY, Call::Delete) }
 }
 
 /// Connects to the broker and waits for its CONNACK.
@@ -134,59 +89,8 @@ pub extern "C" fn MQTT_AGENT_Connect(
     pxConnectParams: *const MQTTAgentConnectParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    let (agent, start) = match enter() {
-        (Some(agent), start) => (agent, start),
-        (None, code) => return refusal(code),
-    };
-    // SAFETY: NULL is refused; otherwise the caller passes a valid parameter block.
-    let Some(p) = (unsafe { pxConnectParams.as_ref() }) else { return refused("MQTT_AGENT_Connect", "pxConnectParams is NULL") };
-    let flags = p.xFlags as u32
-        | if p.xURLIsIPAddress != 0 { mqttagentURL_IS_IP_ADDRESS } else { 0 }
-        | if p.xSecuredConnection != 0 { mqttagentREQUIRE_TLS } else { 0 };
-    // ALPN on 443 is AWS IoT's MQTT over TLS: it implies TLS.
-    let wants_tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
-    let port = if flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0 { 443 } else { p.usPort };
-    if p.pcURL.is_null() || port == 0 {
-        return refused("MQTT_AGENT_Connect", "pcURL is NULL or the port is 0");
-    }
-    if wants_tls && !cfg!(feature = "tls") && !agent_task::TLS_BY_SOCKETS_PORT {
-        // No TLS in this build: refuse rather than fall back to plain TCP.
-        return refused("MQTT_AGENT_Connect", "TLS asked for, and this build has no TLS");
-    }
-    // SAFETY: pcURL is a NUL-terminated string; reading stops at its NUL or the length limit.
-    let mut host_len = 0;
-    while host_len <= MAX_HOST_LEN && unsafe { *p.pcURL.add(host_len) } != 0 as c_char {
-        host_len += 1;
-    }
-    if host_len == 0 || host_len > MAX_HOST_LEN {
-        return refused("MQTT_AGENT_Connect", "pcURL is empty or longer than 253 bytes");
-    }
-    // SAFETY: host_len bytes other than NUL, then the NUL, were just read.
-    let host = unsafe { CStr::from_bytes_with_nul_unchecked(core::slice::from_raw_parts(p.pcURL as *const u8, host_len + 1)) };
-    // SAFETY: the client id is pucClientId/usClientIdLength, as AFR documents.
-    let Some(client_id) = (unsafe { c_bytes(p.pucClientId, p.usClientIdLength as usize) }) else {
-        return refused("MQTT_AGENT_Connect", "pucClientId is NULL with a non-zero usClientIdLength");
-    };
-    // The agent does not scan it again (see `Command`): U+0000 is refused here too.
-    if scan_text(client_id) & (NOT_UTF8 | HAS_NUL) != 0 {
-        return refused("MQTT_AGENT_Connect", "the client id is not UTF-8 or holds U+0000");
-    }
-    if wants_tls && !p.pcCertificate.is_null() && p.ulCertificateSize > super::agent_tls::MAX_PEM {
-        return refused("MQTT_AGENT_Connect", "ulCertificateSize is above 64 KiB");
-    }
-    // Every argument checked: the copies last, so no refusal frees one.
-    let Some(open) = open_request(p, host, port, flags, start, xTimeoutTicks) else {
-        return refused("MQTT_AGENT_Connect", "no memory for the connect request");
-    };
-    let command = Command::Connect {
-        client_id,
-        keep_alive: mqtt::KEEP_ALIVE_INTERVAL_SECONDS,
-        open: Some(open),
-        callback: Some(Callback::Connect(p.pxCallback, agent_task::CPtr(p.pvUserData))),
-        start,
-        timeout: xTimeoutTicks,
-    };
-    run(agent.ready(), xMQTTHandle, command, start, xTimeoutTicks)
+    // SAFETY: NULL or the caller's connect parameter block.
+    unsafe { call(xMQTTHandle, pxConnectParams.cast(), xTimeoutTicks, Call::Connect) }
 }
 
 // The user name goes to the agent unscanned, as the checked client id does
@@ -234,7 +138,8 @@ fn open_request(p: &MQTTAgentConnectParams_t, host: &CStr, port: u16, flags: u32
 /// Sends DISCONNECT and closes the connection. Operations still waiting fail.
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Disconnect(xMQTTHandle: MQTTAgentHandle_t, xTimeoutTicks: TickType_t) -> MQTTAgentReturnCode_t {
-    bare_call(xMQTTHandle, xTimeoutTicks, false)
+    // SAFETY: no parameter block.
+    unsafe { call(xMQTTHandle, core::ptr::null(), xTimeoutTicks, Call::Disconnect) }
 }
 
 /// Subscribes to one topic filter and waits for the SUBACK. With subscription
@@ -246,7 +151,7 @@ pub extern "C" fn MQTT_AGENT_Subscribe(
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
     // SAFETY: NULL or the caller's subscribe parameter block.
-    unsafe { topic_call(xMQTTHandle, pxSubscribeParams.cast(), xTimeoutTicks, TopicCall::Subscribe) }
+    unsafe { call(xMQTTHandle, pxSubscribeParams.cast(), xTimeoutTicks, Call::Subscribe) }
 }
 
 /// Unsubscribes from one topic filter and waits for the UNSUBACK.
@@ -257,7 +162,7 @@ pub extern "C" fn MQTT_AGENT_Unsubscribe(
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
     // SAFETY: NULL or the caller's unsubscribe parameter block.
-    unsafe { topic_call(xMQTTHandle, pxUnsubscribeParams.cast(), xTimeoutTicks, TopicCall::Unsubscribe) }
+    unsafe { call(xMQTTHandle, pxUnsubscribeParams.cast(), xTimeoutTicks, Call::Unsubscribe) }
 }
 
 /// Publishes a message: QoS 0 returns once sent, QoS 1 at PUBACK, QoS 2 at
@@ -270,19 +175,25 @@ pub extern "C" fn MQTT_AGENT_Publish(
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
     // SAFETY: NULL or the caller's publish parameter block.
-    unsafe { topic_call(xMQTTHandle, pxPublishParams.cast(), xTimeoutTicks, TopicCall::Publish) }
+    unsafe { call(xMQTTHandle, pxPublishParams.cast(), xTimeoutTicks, Call::Publish) }
 }
 
-/// The three calls about one topic. Their parameter blocks start alike
-/// (`pucTopic`, `usTopicLength`, then `xQoS` for Subscribe and Publish), so
-/// one routine checks them and submits, with the call's own parts chosen by
-/// this value (each refusal keeps its call's log line).
+/// The six calls that reach the agent with a command. Subscribe,
+/// Unsubscribe and Publish have parameter blocks that start alike
+/// (`pucTopic`, `usTopicLength`, then `xQoS` for Subscribe and Publish);
+/// Connect has its own; Delete and Disconnect none. One routine checks them
+/// all and submits (one entry check, one submit: less code than a routine
+/// per kind), with the call's own parts chosen by this value (each refusal
+/// keeps its call's log line).
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-enum TopicCall {
+enum Call {
     Subscribe,
     Unsubscribe,
     Publish,
+    Connect,
+    Delete,
+    Disconnect,
 }
 
 // The common start of the three parameter blocks, read through the unsubscribe
@@ -296,72 +207,149 @@ const _: () = {
     assert!(offset_of!(MQTTAgentSubscribeParams_t, xQoS) == offset_of!(MQTTAgentPublishParams_t, xQoS));
 };
 
-/// `MQTT_AGENT_Subscribe`, `_Unsubscribe` and `_Publish`: one argument check
-/// and submit for the three (their entry points tail-call it, so it adds no
-/// stack to theirs).
+/// `MQTT_AGENT_Connect`, `_Subscribe`, `_Unsubscribe`, `_Publish`,
+/// `_Delete` and `_Disconnect`: one argument check and submit for the six
+/// (their entry points tail-call it, so it adds no stack to theirs; the C
+/// ABI, so that its result comes back widened as theirs).
 ///
 /// # Safety
-/// `params` is NULL or points to a valid parameter block of `call`'s type.
+/// `params` is NULL or points to a valid parameter block of `call`'s type
+/// (NULL for Delete and Disconnect, which read none).
 #[inline(never)]
-unsafe extern "C" fn topic_call(handle: MQTTAgentHandle_t, params: *const c_void, timeout: TickType_t, call: TopicCall) -> MQTTAgentReturnCode_t {
-    use TopicCall::*;
-    let (agent, start) = match enter() {
-        (Some(agent), start) => (agent, start),
-        (None, code) => return refusal(code),
-    };
-    let name = match call {
-        Subscribe => "MQTT_AGENT_Subscribe",
-        Unsubscribe => "MQTT_AGENT_Unsubscribe",
-        Publish => "MQTT_AGENT_Publish",
-    };
-    if params.is_null() {
-        let why = match call {
-            Subscribe => "pxSubscribeParams is NULL",
-            Unsubscribe => "pxUnsubscribeParams is NULL",
-            Publish => "pxPublishParams is NULL",
-        };
-        return refused(name, why);
+unsafe extern "C" fn call(handle: MQTTAgentHandle_t, params: *const c_void, timeout: TickType_t, call: Call) -> MQTTAgentReturnCode_t {
+    use Call::*;
+    // What every call checks first: agent initialised, not from an agent callback.
+    let Some(agent) = agent() else { return eMQTTAgentFailure };
+    if agent.is_current() {
+        return eMQTTAgentAPICalledFromCallback;
     }
-    // SAFETY: non-NULL; the common start of the three blocks (see the assertions above).
-    let p = unsafe { &*(params as *const MQTTAgentUnsubscribeParams_t) };
-    let publish = params as *const MQTTAgentPublishParams_t;
-    let mut qos = QoS::AtMostOnce;
-    if call != Unsubscribe {
-        // SAFETY: a subscribe or publish block, whose xQoS is at the same
-        // place; the enum field is read as an integer (any value from C is defined).
-        let Some(q) = qos_from_c(unsafe { read_c_enum(addr_of!((*publish).xQoS)) }) else {
-            return refused(name, "xQoS is not 0, 1 or 2");
-        };
-        qos = q;
-    }
-    // SAFETY: the topic is pucTopic/usTopicLength.
-    let topic = unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) };
-    let command = if call == Publish {
-        // SAFETY: a publish block; the payload is pvData/ulDataLength.
-        let (Some(name_bytes), Some(payload)) = (topic, unsafe { c_bytes((*publish).pvData as *const u8, (*publish).ulDataLength as usize) }) else {
-            return refused(name, "pucTopic or pvData is NULL with a non-zero length");
-        };
-        let true = topic::is_valid_bytes(name_bytes, false) else { return refused(name, "the topic name is empty, not UTF-8 or has a wildcard") };
-        Command::Publish { topic: name_bytes, payload, qos, retain: false }
-    } else {
-        let Some(filter) = topic.filter(|f| topic::is_valid_bytes(f, true)) else {
-            return refused(name, "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
-        };
-        if call == Unsubscribe {
-            Command::Unsubscribe { filter }
-        } else {
-            // SAFETY: a subscribe block.
-            #[cfg(afr_subscription_management)]
-            let callback = unsafe {
-                let s = &*(params as *const MQTTAgentSubscribeParams_t);
-                s.pxPublishCallback.map(|f| Callback::Publish(Some(f), agent_task::CPtr(s.pvPublishCallbackContext)))
+    let start = rtos::tick_count();
+    let command = match call {
+        Delete => Command::Delete,
+        Disconnect => Command::Disconnect,
+        // SAFETY: NULL or the caller's connect parameter block.
+        Connect => match unsafe { connect_command(params.cast(), start, timeout) } {
+            Ok(command) => command,
+            Err(code) => return code,
+        },
+        Subscribe | Unsubscribe | Publish => {
+            let name = match call {
+                Subscribe => "MQTT_AGENT_Subscribe",
+                Unsubscribe => "MQTT_AGENT_Unsubscribe",
+                _ => "MQTT_AGENT_Publish",
             };
-            #[cfg(not(afr_subscription_management))]
-            let callback = None;
-            Command::Subscribe { filter, qos, callback }
+            if params.is_null() {
+                let why = match call {
+                    Subscribe => "pxSubscribeParams is NULL",
+                    Unsubscribe => "pxUnsubscribeParams is NULL",
+                    _ => "pxPublishParams is NULL",
+                };
+                return refused(name, why);
+            }
+            // SAFETY: non-NULL; the common start of the three blocks (see the assertions above).
+            let p = unsafe { &*(params as *const MQTTAgentUnsubscribeParams_t) };
+            let publish = params as *const MQTTAgentPublishParams_t;
+            let mut qos = QoS::AtMostOnce;
+            if call != Unsubscribe {
+                // SAFETY: a subscribe or publish block, whose xQoS is at the same
+                // place; the enum field is read as an integer (any value from C is defined).
+                let Some(q) = qos_from_c(unsafe { read_c_enum(addr_of!((*publish).xQoS)) }) else {
+                    return refused(name, "xQoS is not 0, 1 or 2");
+                };
+                qos = q;
+            }
+            // SAFETY: the topic is pucTopic/usTopicLength.
+            let topic = unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) };
+            if call == Publish {
+                // SAFETY: a publish block; the payload is pvData/ulDataLength.
+                let (Some(name_bytes), Some(payload)) = (topic, unsafe { c_bytes((*publish).pvData as *const u8, (*publish).ulDataLength as usize) }) else {
+                    return refused(name, "pucTopic or pvData is NULL with a non-zero length");
+                };
+                let true = topic::is_valid_bytes(name_bytes, false) else { return refused(name, "the topic name is empty, not UTF-8 or has a wildcard") };
+                Command::Publish { topic: name_bytes, payload, qos, retain: false }
+            } else {
+                let Some(filter) = topic.filter(|f| topic::is_valid_bytes(f, true)) else {
+                    return refused(name, "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
+                };
+                if call == Unsubscribe {
+                    Command::Unsubscribe { filter }
+                } else {
+                    // SAFETY: a subscribe block.
+                    #[cfg(afr_subscription_management)]
+                    let callback = unsafe {
+                        let s = &*(params as *const MQTTAgentSubscribeParams_t);
+                        s.pxPublishCallback.map(|f| Callback::Publish(Some(f), agent_task::CPtr(s.pvPublishCallbackContext)))
+                    };
+                    #[cfg(not(afr_subscription_management))]
+                    let callback = None;
+                    Command::Subscribe { filter, qos, callback }
+                }
+            }
         }
     };
-    run(agent.ready(), handle, command, start, timeout)
+    match agent_task::Agent::submit_from(handle, command, start, timeout, agent.ready().agent()) {
+        Ended::Success => eMQTTAgentSuccess,
+        Ended::Failure | Ended::BadHandle => eMQTTAgentFailure,
+        Ended::Timeout => eMQTTAgentTimeout,
+    }
+}
+
+/// `MQTT_AGENT_Connect`'s checks of its parameter block and its command (the
+/// copies made last, so that no refusal frees one), or the code to return.
+///
+/// # Safety
+/// `pxConnectParams` is NULL or the caller's valid connect parameter block.
+#[inline(always)] // One caller (`call`).
+unsafe fn connect_command<'a>(pxConnectParams: *const MQTTAgentConnectParams_t, start: u32, xTimeoutTicks: TickType_t) -> Result<Command<'a>, MQTTAgentReturnCode_t> {
+    // SAFETY: NULL is refused; otherwise the caller passes a valid parameter block.
+    let Some(p) = (unsafe { pxConnectParams.as_ref() }) else { return Err(refused("MQTT_AGENT_Connect", "pxConnectParams is NULL")) };
+    let flags = p.xFlags as u32
+        | if p.xURLIsIPAddress != 0 { mqttagentURL_IS_IP_ADDRESS } else { 0 }
+        | if p.xSecuredConnection != 0 { mqttagentREQUIRE_TLS } else { 0 };
+    // ALPN on 443 is AWS IoT's MQTT over TLS: it implies TLS.
+    let wants_tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
+    let port = if flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0 { 443 } else { p.usPort };
+    if p.pcURL.is_null() || port == 0 {
+        return Err(refused("MQTT_AGENT_Connect", "pcURL is NULL or the port is 0"));
+    }
+    if wants_tls && !cfg!(feature = "tls") && !agent_task::TLS_BY_SOCKETS_PORT {
+        // No TLS in this build: refuse rather than fall back to plain TCP.
+        return Err(refused("MQTT_AGENT_Connect", "TLS asked for, and this build has no TLS"));
+    }
+    // SAFETY: pcURL is a NUL-terminated string; reading stops at its NUL or the length limit.
+    let mut host_len = 0;
+    while host_len <= MAX_HOST_LEN && unsafe { *p.pcURL.add(host_len) } != 0 as c_char {
+        host_len += 1;
+    }
+    if host_len == 0 || host_len > MAX_HOST_LEN {
+        return Err(refused("MQTT_AGENT_Connect", "pcURL is empty or longer than 253 bytes"));
+    }
+    // SAFETY: host_len bytes other than NUL, then the NUL, were just read.
+    let host = unsafe { CStr::from_bytes_with_nul_unchecked(core::slice::from_raw_parts(p.pcURL as *const u8, host_len + 1)) };
+    // SAFETY: the client id is pucClientId/usClientIdLength, as AFR documents.
+    let Some(client_id) = (unsafe { c_bytes(p.pucClientId, p.usClientIdLength as usize) }) else {
+        return Err(refused("MQTT_AGENT_Connect", "pucClientId is NULL with a non-zero usClientIdLength"));
+    };
+    // The agent does not scan it again (see `Command`): U+0000 is refused here too.
+    if scan_text(client_id) & (NOT_UTF8 | HAS_NUL) != 0 {
+        return Err(refused("MQTT_AGENT_Connect", "the client id is not UTF-8 or holds U+0000"));
+    }
+    if wants_tls && !p.pcCertificate.is_null() && p.ulCertificateSize > super::agent_tls::MAX_PEM {
+        return Err(refused("MQTT_AGENT_Connect", "ulCertificateSize is above 64 KiB"));
+    }
+    // Every argument checked: the copies last, so no refusal frees one.
+    let Some(open) = open_request(p, host, port, flags, start, xTimeoutTicks) else {
+        return Err(refused("MQTT_AGENT_Connect", "no memory for the connect request"));
+    };
+    let command = Command::Connect {
+        client_id,
+        keep_alive: mqtt::KEEP_ALIVE_INTERVAL_SECONDS,
+        open: Some(open),
+        callback: Some(Callback::Connect(p.pxCallback, agent_task::CPtr(p.pvUserData))),
+        start,
+        timeout: xTimeoutTicks,
+    };
+    Ok(command)
 }
 
 /// Gives back a buffer whose ownership a callback took (by returning
