@@ -29,12 +29,15 @@ const MAX_HOST_LEN: usize = 253;
 /// # Safety
 /// When non-NULL, `ptr` must be valid for `len` bytes for the returned lifetime.
 pub(crate) unsafe fn c_bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
-    match (ptr.is_null(), len) {
-        (_, 0) => Some(&[]),
-        (true, _) => None,
-        // SAFETY: non-NULL and valid for `len` bytes per this function's contract.
-        (false, _) => Some(unsafe { core::slice::from_raw_parts(ptr, len) }),
+    // For length 0 any non-NULL pointer will do: the address with its low
+    // bit set (one instruction, not a choice between two pointers).
+    let ptr = ptr.map_addr(|a| a | usize::from(len == 0));
+    if ptr.is_null() {
+        return None;
     }
+    // SAFETY: non-NULL, and valid for `len` bytes per this function's
+    // contract, or `len` is 0.
+    Some(unsafe { core::slice::from_raw_parts(ptr, len) })
 }
 
 fn qos_from_c(raw: u32) -> Option<QoS> {
@@ -59,6 +62,10 @@ pub extern "C" fn MQTT_AGENT_Init() -> BaseType_t {
     }
 }
 
+/// The parameter block `call` is given for Delete and Disconnect, which
+/// have none: not NULL (so that `call` tests NULL once for all), never read.
+const NO_PARAMS: *const c_void = core::ptr::NonNull::<c_void>::dangling().as_ptr();
+
 /// Creates a client; `eMQTTAgentFailure` when `mqttconfigMAX_BROKERS` exist.
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
@@ -79,7 +86,7 @@ pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQT
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
     // SAFETY: no parameter block.
-    unsafe { call(xMQTTHandle, core::ptr::null(), crate::config::kernel::MAX_DELAY, Call::Delete) }
+    unsafe { call(xMQTTHandle, NO_PARAMS, crate::config::kernel::MAX_DELAY, Call::Delete) }
 }
 
 /// Connects to the broker and waits for its CONNACK.
@@ -139,7 +146,7 @@ fn open_request(p: &MQTTAgentConnectParams_t, host: &CStr, port: u16, flags: u32
 #[no_mangle]
 pub extern "C" fn MQTT_AGENT_Disconnect(xMQTTHandle: MQTTAgentHandle_t, xTimeoutTicks: TickType_t) -> MQTTAgentReturnCode_t {
     // SAFETY: no parameter block.
-    unsafe { call(xMQTTHandle, core::ptr::null(), xTimeoutTicks, Call::Disconnect) }
+    unsafe { call(xMQTTHandle, NO_PARAMS, xTimeoutTicks, Call::Disconnect) }
 }
 
 /// Subscribes to one topic filter and waits for the SUBACK. With subscription
@@ -214,7 +221,7 @@ const _: () = {
 ///
 /// # Safety
 /// `params` is NULL or points to a valid parameter block of `call`'s type
-/// (NULL for Delete and Disconnect, which read none).
+/// ([`NO_PARAMS`] for Delete and Disconnect, which read none).
 #[inline(never)]
 unsafe extern "C" fn call(handle: MQTTAgentHandle_t, params: *const c_void, timeout: TickType_t, call: Call) -> MQTTAgentReturnCode_t {
     use Call::*;
@@ -224,10 +231,21 @@ unsafe extern "C" fn call(handle: MQTTAgentHandle_t, params: *const c_void, time
         return eMQTTAgentAPICalledFromCallback;
     }
     let start = rtos::tick_count();
+    // One test for the four calls with a parameter block (Delete and
+    // Disconnect pass `NO_PARAMS`).
+    if params.is_null() {
+        let (name, why) = match call {
+            Connect => ("MQTT_AGENT_Connect", "pxConnectParams is NULL"),
+            Subscribe => ("MQTT_AGENT_Subscribe", "pxSubscribeParams is NULL"),
+            Unsubscribe => ("MQTT_AGENT_Unsubscribe", "pxUnsubscribeParams is NULL"),
+            _ => ("MQTT_AGENT_Publish", "pxPublishParams is NULL"),
+        };
+        return refused(name, why);
+    }
     let command = match call {
         Delete => Command::Delete,
         Disconnect => Command::Disconnect,
-        // SAFETY: NULL or the caller's connect parameter block.
+        // SAFETY: the caller's connect parameter block (not NULL, see above).
         Connect => match unsafe { connect_command(params.cast(), start, timeout) } {
             Ok(command) => command,
             Err(code) => return code,
@@ -238,14 +256,6 @@ unsafe extern "C" fn call(handle: MQTTAgentHandle_t, params: *const c_void, time
                 Unsubscribe => "MQTT_AGENT_Unsubscribe",
                 _ => "MQTT_AGENT_Publish",
             };
-            if params.is_null() {
-                let why = match call {
-                    Subscribe => "pxSubscribeParams is NULL",
-                    Unsubscribe => "pxUnsubscribeParams is NULL",
-                    _ => "pxPublishParams is NULL",
-                };
-                return refused(name, why);
-            }
             // SAFETY: non-NULL; the common start of the three blocks (see the assertions above).
             let p = unsafe { &*(params as *const MQTTAgentUnsubscribeParams_t) };
             let publish = params as *const MQTTAgentPublishParams_t;
@@ -298,11 +308,11 @@ unsafe extern "C" fn call(handle: MQTTAgentHandle_t, params: *const c_void, time
 /// copies made last, so that no refusal frees one), or the code to return.
 ///
 /// # Safety
-/// `pxConnectParams` is NULL or the caller's valid connect parameter block.
+/// `pxConnectParams` is the caller's valid connect parameter block.
 #[inline(always)] // One caller (`call`).
 unsafe fn connect_command<'a>(pxConnectParams: *const MQTTAgentConnectParams_t, start: u32, xTimeoutTicks: TickType_t) -> Result<Command<'a>, MQTTAgentReturnCode_t> {
-    // SAFETY: NULL is refused; otherwise the caller passes a valid parameter block.
-    let Some(p) = (unsafe { pxConnectParams.as_ref() }) else { return Err(refused("MQTT_AGENT_Connect", "pxConnectParams is NULL")) };
+    // SAFETY: the caller's valid parameter block (NULL was refused).
+    let p = unsafe { &*pxConnectParams };
     let flags = p.xFlags as u32
         | if p.xURLIsIPAddress != 0 { mqttagentURL_IS_IP_ADDRESS } else { 0 }
         | if p.xSecuredConnection != 0 { mqttagentREQUIRE_TLS } else { 0 };
