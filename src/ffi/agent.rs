@@ -62,9 +62,39 @@ pub extern "C" fn MQTT_AGENT_Init() -> BaseType_t {
     }
 }
 
+/// The body of a C entry point that hands its arguments to [`call`] with
+/// the call's kind. On Arm (Thumb-2 or Arm state: `movw`/`movt`, a `b` of
+/// any range; not Armv6-M, which has no compare-and-swap atomics either)
+/// the entry point is naked: two to five instructions that put the kind
+/// (and for Delete and Disconnect their other arguments) where `call`
+/// takes them and jump to it, 6 to 16 bytes; the compiler's version sets
+/// up a frame record first even for this tail call, 14 to 20 bytes
+/// (agent+pool -36, +shadow -44). Elsewhere the same call in Rust. (A
+/// macro body, not a macro around the functions: cbindgen reads them.)
+#[cfg(all(target_arch = "arm", target_has_atomic = "32"))]
+macro_rules! to_call {
+    (call($h:expr, $p:expr, $t:expr, $k:expr), [$($asm:literal),+] $(, $op:ident = $val:expr)*) => {
+        // The instructions only set the argument registers r1 to r3 as the
+        // Rust version below passes them (AAPCS: handle, parameter block,
+        // ticks, kind) and tail-call `call`, which returns to our caller;
+        // no stack, no other register.
+        core::arch::naked_asm!($($asm,)+ "b {call}", call = sym call, kind = const $k as u8 $(, $op = const $val)*)
+    };
+}
+#[cfg(not(all(target_arch = "arm", target_has_atomic = "32")))]
+macro_rules! to_call {
+    (call($h:expr, $p:expr, $t:expr, $k:expr), [$($asm:literal),+] $(, $op:ident = $val:expr)*) => {
+        // SAFETY: the parameter block is NULL or the caller's, of the call's
+        // type (NO_PARAMS for Delete and Disconnect), as `call` requires.
+        unsafe { call($h, $p, $t, $k) }
+    };
+}
+
 /// The parameter block `call` is given for Delete and Disconnect, which
 /// have none: not NULL (so that `call` tests NULL once for all), never read.
-const NO_PARAMS: *const c_void = core::ptr::NonNull::<c_void>::dangling().as_ptr();
+const NO_PARAMS: *const c_void = core::ptr::without_provenance(NO_PARAMS_ADDR);
+/// Its address (the naked entry points load it as a number).
+const NO_PARAMS_ADDR: usize = 1;
 
 /// Creates a client; `eMQTTAgentFailure` when `mqttconfigMAX_BROKERS` exist.
 #[no_mangle]
@@ -84,20 +114,26 @@ pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQT
 
 /// Deletes a client (disconnecting it first if needed). The handle is invalid afterwards.
 #[no_mangle]
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), unsafe(naked))] // See `to_call`.
 pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
-    // SAFETY: no parameter block.
-    unsafe { call(xMQTTHandle, NO_PARAMS, crate::config::kernel::MAX_DELAY, Call::Delete) }
+    to_call!(
+        call(xMQTTHandle, NO_PARAMS, crate::config::kernel::MAX_DELAY, Call::Delete),
+        ["movw r2, #{lo}", "movt r2, #{hi}", "movs r1, #{np}", "movs r3, #{kind}"],
+        lo = crate::config::kernel::MAX_DELAY & 0xffff,
+        hi = crate::config::kernel::MAX_DELAY >> 16,
+        np = NO_PARAMS_ADDR
+    )
 }
 
 /// Connects to the broker and waits for its CONNACK.
 #[no_mangle]
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), unsafe(naked))] // See `to_call`.
 pub extern "C" fn MQTT_AGENT_Connect(
     xMQTTHandle: MQTTAgentHandle_t,
     pxConnectParams: *const MQTTAgentConnectParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    // SAFETY: NULL or the caller's connect parameter block.
-    unsafe { call(xMQTTHandle, pxConnectParams.cast(), xTimeoutTicks, Call::Connect) }
+    to_call!(call(xMQTTHandle, pxConnectParams.cast(), xTimeoutTicks, Call::Connect), ["movs r3, #{kind}"])
 }
 
 // The user name goes to the agent unscanned, as the checked client id does
@@ -144,45 +180,45 @@ fn open_request(p: &MQTTAgentConnectParams_t, host: &CStr, port: u16, flags: u32
 
 /// Sends DISCONNECT and closes the connection. Operations still waiting fail.
 #[no_mangle]
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), unsafe(naked))] // See `to_call`.
 pub extern "C" fn MQTT_AGENT_Disconnect(xMQTTHandle: MQTTAgentHandle_t, xTimeoutTicks: TickType_t) -> MQTTAgentReturnCode_t {
-    // SAFETY: no parameter block.
-    unsafe { call(xMQTTHandle, NO_PARAMS, xTimeoutTicks, Call::Disconnect) }
+    to_call!(call(xMQTTHandle, NO_PARAMS, xTimeoutTicks, Call::Disconnect), ["mov r2, r1", "movs r1, #{np}", "movs r3, #{kind}"], np = NO_PARAMS_ADDR)
 }
 
 /// Subscribes to one topic filter and waits for the SUBACK. With subscription
 /// management, `pxPublishCallback` then receives the matching publishes.
 #[no_mangle]
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), unsafe(naked))] // See `to_call`.
 pub extern "C" fn MQTT_AGENT_Subscribe(
     xMQTTHandle: MQTTAgentHandle_t,
     pxSubscribeParams: *const MQTTAgentSubscribeParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    // SAFETY: NULL or the caller's subscribe parameter block.
-    unsafe { call(xMQTTHandle, pxSubscribeParams.cast(), xTimeoutTicks, Call::Subscribe) }
+    to_call!(call(xMQTTHandle, pxSubscribeParams.cast(), xTimeoutTicks, Call::Subscribe), ["movs r3, #{kind}"])
 }
 
 /// Unsubscribes from one topic filter and waits for the UNSUBACK.
 #[no_mangle]
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), unsafe(naked))] // See `to_call`.
 pub extern "C" fn MQTT_AGENT_Unsubscribe(
     xMQTTHandle: MQTTAgentHandle_t,
     pxUnsubscribeParams: *const MQTTAgentUnsubscribeParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    // SAFETY: NULL or the caller's unsubscribe parameter block.
-    unsafe { call(xMQTTHandle, pxUnsubscribeParams.cast(), xTimeoutTicks, Call::Unsubscribe) }
+    to_call!(call(xMQTTHandle, pxUnsubscribeParams.cast(), xTimeoutTicks, Call::Unsubscribe), ["movs r3, #{kind}"])
 }
 
 /// Publishes a message: QoS 0 returns once sent, QoS 1 at PUBACK, QoS 2 at
 /// PUBCOMP. The payload is copied once, into the outgoing buffer, before the
 /// call returns.
 #[no_mangle]
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), unsafe(naked))] // See `to_call`.
 pub extern "C" fn MQTT_AGENT_Publish(
     xMQTTHandle: MQTTAgentHandle_t,
     pxPublishParams: *const MQTTAgentPublishParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    // SAFETY: NULL or the caller's publish parameter block.
-    unsafe { call(xMQTTHandle, pxPublishParams.cast(), xTimeoutTicks, Call::Publish) }
+    to_call!(call(xMQTTHandle, pxPublishParams.cast(), xTimeoutTicks, Call::Publish), ["movs r3, #{kind}"])
 }
 
 /// The six calls that reach the agent with a command. Subscribe,
