@@ -92,6 +92,7 @@ macro_rules! to_call {
 
 /// The parameter block `call` is given for Delete and Disconnect, which
 /// have none: not NULL (so that `call` tests NULL once for all), never read.
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), allow(dead_code))] // (Naked: `NO_PARAMS_ADDR`.)
 const NO_PARAMS: *const c_void = core::ptr::without_provenance(NO_PARAMS_ADDR);
 /// Its address (the naked entry points load it as a number).
 const NO_PARAMS_ADDR: usize = 1;
