@@ -244,10 +244,13 @@ impl Writer<'_> {
     /// when counting, into no room at all: else `out` is the frame's size).
     #[inline(never)]
     fn put(&mut self, src: &[u8]) {
-        if let Some(dst) = self.out.get_mut(self.at..).and_then(|d| d.get_mut(..src.len())) {
+        // The position moved on first: the copy is then the last thing
+        // done (a tail call of `memcpy`, no registers kept across it).
+        let at = self.at;
+        self.at = at.saturating_add(src.len());
+        if let Some(dst) = self.out.get_mut(at..).and_then(|d| d.get_mut(..src.len())) {
             dst.copy_from_slice(src);
         }
-        self.at = self.at.saturating_add(src.len());
     }
 }
 
