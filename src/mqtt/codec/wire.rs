@@ -167,13 +167,13 @@ pub fn scan_text(bytes: &[u8]) -> u32 {
         }
         let more = ones - 1;
         let mut cp = u32::from(lead) & (0x3f >> more);
-        for _ in 0..more {
-            let [b, tail @ ..] = rest else { return NOT_UTF8 };
+        let Some((more_bytes, tail)) = rest.split_at_checked(more as usize) else { return NOT_UTF8 };
+        rest = tail;
+        for &b in more_bytes {
             if b & 0xc0 != 0x80 {
                 return NOT_UTF8;
             }
             cp = cp << 6 | u32::from(b & 0x3f);
-            rest = tail;
         }
         // Overlong: below 2^11 with 2, 2^16 with 3 continuation bytes.
         if cp >> (5 * more + 1) == 0 || cp > 0x10_ffff || cp >> 11 == 0xd800 >> 11 {
