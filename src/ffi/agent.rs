@@ -24,30 +24,20 @@ use MQTTAgentReturnCode_t::*;
 /// `securesocketsMAX_DNS_NAME_LENGTH`.
 const MAX_HOST_LEN: usize = 253;
 
-/// Hands `command` to the agent for the client `handle` and waits at most
-/// `timeout` ticks from `start`: the result as the C API gives it. One copy
-/// for the six calls. The agent is reached through `ready`, which takes no
-/// register: four arguments, none on the stack at the three call sites.
-#[inline(never)]
-fn run(ready: agent_task::Ready, handle: MQTTAgentHandle_t, command: Command<'_>, start: u32, timeout: TickType_t) -> MQTTAgentReturnCode_t {
-    match agent_task::Agent::submit_from(handle, command, start, timeout, ready.agent()) {
-        Ended::Success => eMQTTAgentSuccess,
-        Ended::Failure | Ended::BadHandle => eMQTTAgentFailure,
-        Ended::Timeout => eMQTTAgentTimeout,
-    }
-}
-
 /// A byte slice from a C pointer and length; NULL is only accepted for length 0.
 ///
 /// # Safety
 /// When non-NULL, `ptr` must be valid for `len` bytes for the returned lifetime.
 pub(crate) unsafe fn c_bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
-    match (ptr.is_null(), len) {
-        (_, 0) => Some(&[]),
-        (true, _) => None,
-        // SAFETY: non-NULL and valid for `len` bytes per this function's contract.
-        (false, _) => Some(unsafe { core::slice::from_raw_parts(ptr, len) }),
+    // For length 0 any non-NULL pointer will do: the address with its low
+    // bit set (one instruction, not a choice between two pointers).
+    let ptr = ptr.map_addr(|a| a | usize::from(len == 0));
+    if ptr.is_null() {
+        return None;
     }
+    // SAFETY: non-NULL, and valid for `len` bytes per this function's
+    // contract, or `len` is 0.
+    Some(unsafe { core::slice::from_raw_parts(ptr, len) })
 }
 
 fn qos_from_c(raw: u32) -> Option<QoS> {
@@ -61,28 +51,6 @@ fn refused(call: &str, why: &str) -> MQTTAgentReturnCode_t {
     eMQTTAgentFailure
 }
 
-/// What every call checks first: not from an agent callback, agent initialised.
-/// Gives the agent and the call's start tick, or no agent and the code to
-/// return (see [`refusal`]): two registers (a `Result` of this size would
-/// come back through memory).
-#[inline(never)]
-fn enter() -> (Option<&'static agent_task::Agent>, u32) {
-    match agent() {
-        Some(a) if a.is_current() => (None, eMQTTAgentAPICalledFromCallback as u32),
-        Some(a) => (Some(a), rtos::tick_count()),
-        None => (None, eMQTTAgentFailure as u32),
-    }
-}
-
-/// The code of an `enter` that gave no agent.
-fn refusal(code: u32) -> MQTTAgentReturnCode_t {
-    if code == eMQTTAgentAPICalledFromCallback as u32 {
-        eMQTTAgentAPICalledFromCallback
-    } else {
-        eMQTTAgentFailure
-    }
-}
-
 /// Initialises the agent and creates its task. Call once, after the scheduler's
 /// resources exist (before or after `vTaskStartScheduler`). Returns `pdPASS`.
 #[no_mangle]
@@ -93,6 +61,41 @@ pub extern "C" fn MQTT_AGENT_Init() -> BaseType_t {
         pdFAIL
     }
 }
+
+/// The body of a C entry point that hands its arguments to [`call`] with
+/// the call's kind. On Arm (Thumb-2 or Arm state: `movw`/`movt`, a `b` of
+/// any range; not Armv6-M, which has no compare-and-swap atomics either)
+/// the entry point is naked: two to five instructions that put the kind
+/// (and for Delete and Disconnect their other arguments) where `call`
+/// takes them and jump to it, 6 to 16 bytes; the compiler's version sets
+/// up a frame record first even for this tail call, 14 to 20 bytes
+/// (agent+pool -36, +shadow -44). Elsewhere the same call in Rust. (A
+/// macro body, not a macro around the functions: cbindgen reads them.)
+#[cfg(all(target_arch = "arm", target_has_atomic = "32"))]
+macro_rules! to_call {
+    (call($h:expr, $p:expr, $t:expr, $k:expr), [$($asm:literal),+] $(, $op:ident = $val:expr)*) => {
+        // The instructions only set the argument registers r1 to r3 as the
+        // Rust version below passes them (AAPCS: handle, parameter block,
+        // ticks, kind) and tail-call `call`, which returns to our caller;
+        // no stack, no other register.
+        core::arch::naked_asm!($($asm,)+ "b {call}", call = sym call, kind = const $k as u8 $(, $op = const $val)*)
+    };
+}
+#[cfg(not(all(target_arch = "arm", target_has_atomic = "32")))]
+macro_rules! to_call {
+    (call($h:expr, $p:expr, $t:expr, $k:expr), [$($asm:literal),+] $(, $op:ident = $val:expr)*) => {
+        // SAFETY: the parameter block is NULL or the caller's, of the call's
+        // type (NO_PARAMS for Delete and Disconnect), as `call` requires.
+        unsafe { call($h, $p, $t, $k) }
+    };
+}
+
+/// The parameter block `call` is given for Delete and Disconnect, which
+/// have none: not NULL (so that `call` tests NULL once for all), never read.
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), allow(dead_code))] // (Naked: `NO_PARAMS_ADDR`.)
+const NO_PARAMS: *const c_void = core::ptr::without_provenance(NO_PARAMS_ADDR);
+/// Its address (the naked entry points load it as a number).
+const NO_PARAMS_ADDR: usize = 1;
 
 /// Creates a client; `eMQTTAgentFailure` when `mqttconfigMAX_BROKERS` exist.
 #[no_mangle]
@@ -112,81 +115,26 @@ pub extern "C" fn MQTT_AGENT_Create(pxMQTTHandle: *mut MQTTAgentHandle_t) -> MQT
 
 /// Deletes a client (disconnecting it first if needed). The handle is invalid afterwards.
 #[no_mangle]
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), unsafe(naked))] // See `to_call`.
 pub extern "C" fn MQTT_AGENT_Delete(xMQTTHandle: MQTTAgentHandle_t) -> MQTTAgentReturnCode_t {
-    bare_call(xMQTTHandle, crate::config::kernel::MAX_DELAY, true)
-}
-
-/// `MQTT_AGENT_Delete` (`delete`) and `_Disconnect`: commands without
-/// arguments, entered and submitted by one routine (their entry points
-/// tail-call it: the C ABI, so that its result comes back widened as theirs).
-#[inline(never)]
-extern "C" fn bare_call(handle: MQTTAgentHandle_t, timeout: TickType_t, delete: bool) -> MQTTAgentReturnCode_t {
-    match enter() {
-        (Some(agent), start) => run(agent.ready(), handle, if delete { Command::Delete } else { Command::Disconnect }, start, timeout),
-        (None, code) => refusal(code),
-    }
+    to_call!(
+        call(xMQTTHandle, NO_PARAMS, crate::config::kernel::MAX_DELAY, Call::Delete),
+        ["movw r2, #{lo}", "movt r2, #{hi}", "movs r1, #{np}", "movs r3, #{kind}"],
+        lo = crate::config::kernel::MAX_DELAY & 0xffff,
+        hi = crate::config::kernel::MAX_DELAY >> 16,
+        np = NO_PARAMS_ADDR
+    )
 }
 
 /// Connects to the broker and waits for its CONNACK.
 #[no_mangle]
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), unsafe(naked))] // See `to_call`.
 pub extern "C" fn MQTT_AGENT_Connect(
     xMQTTHandle: MQTTAgentHandle_t,
     pxConnectParams: *const MQTTAgentConnectParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    let (agent, start) = match enter() {
-        (Some(agent), start) => (agent, start),
-        (None, code) => return refusal(code),
-    };
-    // SAFETY: NULL is refused; otherwise the caller passes a valid parameter block.
-    let Some(p) = (unsafe { pxConnectParams.as_ref() }) else { return refused("MQTT_AGENT_Connect", "pxConnectParams is NULL") };
-    let flags = p.xFlags as u32
-        | if p.xURLIsIPAddress != 0 { mqttagentURL_IS_IP_ADDRESS } else { 0 }
-        | if p.xSecuredConnection != 0 { mqttagentREQUIRE_TLS } else { 0 };
-    // ALPN on 443 is AWS IoT's MQTT over TLS: it implies TLS.
-    let wants_tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
-    let port = if flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0 { 443 } else { p.usPort };
-    if p.pcURL.is_null() || port == 0 {
-        return refused("MQTT_AGENT_Connect", "pcURL is NULL or the port is 0");
-    }
-    if wants_tls && !cfg!(feature = "tls") && !agent_task::TLS_BY_SOCKETS_PORT {
-        // No TLS in this build: refuse rather than fall back to plain TCP.
-        return refused("MQTT_AGENT_Connect", "TLS asked for, and this build has no TLS");
-    }
-    // SAFETY: pcURL is a NUL-terminated string; reading stops at its NUL or the length limit.
-    let mut host_len = 0;
-    while host_len <= MAX_HOST_LEN && unsafe { *p.pcURL.add(host_len) } != 0 as c_char {
-        host_len += 1;
-    }
-    if host_len == 0 || host_len > MAX_HOST_LEN {
-        return refused("MQTT_AGENT_Connect", "pcURL is empty or longer than 253 bytes");
-    }
-    // SAFETY: host_len bytes other than NUL, then the NUL, were just read.
-    let host = unsafe { CStr::from_bytes_with_nul_unchecked(core::slice::from_raw_parts(p.pcURL as *const u8, host_len + 1)) };
-    // SAFETY: the client id is pucClientId/usClientIdLength, as AFR documents.
-    let Some(client_id) = (unsafe { c_bytes(p.pucClientId, p.usClientIdLength as usize) }) else {
-        return refused("MQTT_AGENT_Connect", "pucClientId is NULL with a non-zero usClientIdLength");
-    };
-    // The agent does not scan it again (see `Command`): U+0000 is refused here too.
-    if scan_text(client_id) & (NOT_UTF8 | HAS_NUL) != 0 {
-        return refused("MQTT_AGENT_Connect", "the client id is not UTF-8 or holds U+0000");
-    }
-    if wants_tls && !p.pcCertificate.is_null() && p.ulCertificateSize > super::agent_tls::MAX_PEM {
-        return refused("MQTT_AGENT_Connect", "ulCertificateSize is above 64 KiB");
-    }
-    // Every argument checked: the copies last, so no refusal frees one.
-    let Some(open) = open_request(p, host, port, flags, start, xTimeoutTicks) else {
-        return refused("MQTT_AGENT_Connect", "no memory for the connect request");
-    };
-    let command = Command::Connect {
-        client_id,
-        keep_alive: mqtt::KEEP_ALIVE_INTERVAL_SECONDS,
-        open: Some(open),
-        callback: Some(Callback::Connect(p.pxCallback, agent_task::CPtr(p.pvUserData))),
-        start,
-        timeout: xTimeoutTicks,
-    };
-    run(agent.ready(), xMQTTHandle, command, start, xTimeoutTicks)
+    to_call!(call(xMQTTHandle, pxConnectParams.cast(), xTimeoutTicks, Call::Connect), ["movs r3, #{kind}"])
 }
 
 // The user name goes to the agent unscanned, as the checked client id does
@@ -233,56 +181,63 @@ fn open_request(p: &MQTTAgentConnectParams_t, host: &CStr, port: u16, flags: u32
 
 /// Sends DISCONNECT and closes the connection. Operations still waiting fail.
 #[no_mangle]
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), unsafe(naked))] // See `to_call`.
 pub extern "C" fn MQTT_AGENT_Disconnect(xMQTTHandle: MQTTAgentHandle_t, xTimeoutTicks: TickType_t) -> MQTTAgentReturnCode_t {
-    bare_call(xMQTTHandle, xTimeoutTicks, false)
+    to_call!(call(xMQTTHandle, NO_PARAMS, xTimeoutTicks, Call::Disconnect), ["mov r2, r1", "movs r1, #{np}", "movs r3, #{kind}"], np = NO_PARAMS_ADDR)
 }
 
 /// Subscribes to one topic filter and waits for the SUBACK. With subscription
 /// management, `pxPublishCallback` then receives the matching publishes.
 #[no_mangle]
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), unsafe(naked))] // See `to_call`.
 pub extern "C" fn MQTT_AGENT_Subscribe(
     xMQTTHandle: MQTTAgentHandle_t,
     pxSubscribeParams: *const MQTTAgentSubscribeParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    // SAFETY: NULL or the caller's subscribe parameter block.
-    unsafe { topic_call(xMQTTHandle, pxSubscribeParams.cast(), xTimeoutTicks, TopicCall::Subscribe) }
+    to_call!(call(xMQTTHandle, pxSubscribeParams.cast(), xTimeoutTicks, Call::Subscribe), ["movs r3, #{kind}"])
 }
 
 /// Unsubscribes from one topic filter and waits for the UNSUBACK.
 #[no_mangle]
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), unsafe(naked))] // See `to_call`.
 pub extern "C" fn MQTT_AGENT_Unsubscribe(
     xMQTTHandle: MQTTAgentHandle_t,
     pxUnsubscribeParams: *const MQTTAgentUnsubscribeParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    // SAFETY: NULL or the caller's unsubscribe parameter block.
-    unsafe { topic_call(xMQTTHandle, pxUnsubscribeParams.cast(), xTimeoutTicks, TopicCall::Unsubscribe) }
+    to_call!(call(xMQTTHandle, pxUnsubscribeParams.cast(), xTimeoutTicks, Call::Unsubscribe), ["movs r3, #{kind}"])
 }
 
 /// Publishes a message: QoS 0 returns once sent, QoS 1 at PUBACK, QoS 2 at
 /// PUBCOMP. The payload is copied once, into the outgoing buffer, before the
 /// call returns.
 #[no_mangle]
+#[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), unsafe(naked))] // See `to_call`.
 pub extern "C" fn MQTT_AGENT_Publish(
     xMQTTHandle: MQTTAgentHandle_t,
     pxPublishParams: *const MQTTAgentPublishParams_t,
     xTimeoutTicks: TickType_t,
 ) -> MQTTAgentReturnCode_t {
-    // SAFETY: NULL or the caller's publish parameter block.
-    unsafe { topic_call(xMQTTHandle, pxPublishParams.cast(), xTimeoutTicks, TopicCall::Publish) }
+    to_call!(call(xMQTTHandle, pxPublishParams.cast(), xTimeoutTicks, Call::Publish), ["movs r3, #{kind}"])
 }
 
-/// The three calls about one topic. Their parameter blocks start alike
-/// (`pucTopic`, `usTopicLength`, then `xQoS` for Subscribe and Publish), so
-/// one routine checks them and submits, with the call's own parts chosen by
-/// this value (each refusal keeps its call's log line).
+/// The six calls that reach the agent with a command. Subscribe,
+/// Unsubscribe and Publish have parameter blocks that start alike
+/// (`pucTopic`, `usTopicLength`, then `xQoS` for Subscribe and Publish);
+/// Connect has its own; Delete and Disconnect none. One routine checks them
+/// all and submits (one entry check, one submit: less code than a routine
+/// per kind), with the call's own parts chosen by this value (each refusal
+/// keeps its call's log line).
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
-enum TopicCall {
+enum Call {
     Subscribe,
     Unsubscribe,
     Publish,
+    Connect,
+    Delete,
+    Disconnect,
 }
 
 // The common start of the three parameter blocks, read through the unsubscribe
@@ -296,72 +251,158 @@ const _: () = {
     assert!(offset_of!(MQTTAgentSubscribeParams_t, xQoS) == offset_of!(MQTTAgentPublishParams_t, xQoS));
 };
 
-/// `MQTT_AGENT_Subscribe`, `_Unsubscribe` and `_Publish`: one argument check
-/// and submit for the three (their entry points tail-call it, so it adds no
-/// stack to theirs).
+/// `MQTT_AGENT_Connect`, `_Subscribe`, `_Unsubscribe`, `_Publish`,
+/// `_Delete` and `_Disconnect`: one argument check and submit for the six
+/// (their entry points tail-call it, so it adds no stack to theirs; the C
+/// ABI, so that its result comes back widened as theirs).
 ///
 /// # Safety
-/// `params` is NULL or points to a valid parameter block of `call`'s type.
+/// `params` is NULL or points to a valid parameter block of `call`'s type
+/// ([`NO_PARAMS`] for Delete and Disconnect, which read none).
 #[inline(never)]
-unsafe extern "C" fn topic_call(handle: MQTTAgentHandle_t, params: *const c_void, timeout: TickType_t, call: TopicCall) -> MQTTAgentReturnCode_t {
-    use TopicCall::*;
-    let (agent, start) = match enter() {
-        (Some(agent), start) => (agent, start),
-        (None, code) => return refusal(code),
-    };
-    let name = match call {
-        Subscribe => "MQTT_AGENT_Subscribe",
-        Unsubscribe => "MQTT_AGENT_Unsubscribe",
-        Publish => "MQTT_AGENT_Publish",
-    };
+unsafe extern "C" fn call(handle: MQTTAgentHandle_t, params: *const c_void, timeout: TickType_t, call: Call) -> MQTTAgentReturnCode_t {
+    use Call::*;
+    // What every call checks first: agent initialised, not from an agent callback.
+    let Some(agent) = agent() else { return eMQTTAgentFailure };
+    if agent.is_current() {
+        return eMQTTAgentAPICalledFromCallback;
+    }
+    let start = rtos::tick_count();
+    // One test for the four calls with a parameter block (Delete and
+    // Disconnect pass `NO_PARAMS`).
     if params.is_null() {
-        let why = match call {
-            Subscribe => "pxSubscribeParams is NULL",
-            Unsubscribe => "pxUnsubscribeParams is NULL",
-            Publish => "pxPublishParams is NULL",
+        let (name, why) = match call {
+            Connect => ("MQTT_AGENT_Connect", "pxConnectParams is NULL"),
+            Subscribe => ("MQTT_AGENT_Subscribe", "pxSubscribeParams is NULL"),
+            Unsubscribe => ("MQTT_AGENT_Unsubscribe", "pxUnsubscribeParams is NULL"),
+            _ => ("MQTT_AGENT_Publish", "pxPublishParams is NULL"),
         };
         return refused(name, why);
     }
-    // SAFETY: non-NULL; the common start of the three blocks (see the assertions above).
-    let p = unsafe { &*(params as *const MQTTAgentUnsubscribeParams_t) };
-    let publish = params as *const MQTTAgentPublishParams_t;
-    let mut qos = QoS::AtMostOnce;
-    if call != Unsubscribe {
-        // SAFETY: a subscribe or publish block, whose xQoS is at the same
-        // place; the enum field is read as an integer (any value from C is defined).
-        let Some(q) = qos_from_c(unsafe { read_c_enum(addr_of!((*publish).xQoS)) }) else {
-            return refused(name, "xQoS is not 0, 1 or 2");
-        };
-        qos = q;
-    }
-    // SAFETY: the topic is pucTopic/usTopicLength.
-    let topic = unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) };
-    let command = if call == Publish {
-        // SAFETY: a publish block; the payload is pvData/ulDataLength.
-        let (Some(name_bytes), Some(payload)) = (topic, unsafe { c_bytes((*publish).pvData as *const u8, (*publish).ulDataLength as usize) }) else {
-            return refused(name, "pucTopic or pvData is NULL with a non-zero length");
-        };
-        let true = topic::is_valid_bytes(name_bytes, false) else { return refused(name, "the topic name is empty, not UTF-8 or has a wildcard") };
-        Command::Publish { topic: name_bytes, payload, qos, retain: false }
-    } else {
-        let Some(filter) = topic.filter(|f| topic::is_valid_bytes(f, true)) else {
-            return refused(name, "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
-        };
-        if call == Unsubscribe {
-            Command::Unsubscribe { filter }
-        } else {
-            // SAFETY: a subscribe block.
-            #[cfg(afr_subscription_management)]
-            let callback = unsafe {
-                let s = &*(params as *const MQTTAgentSubscribeParams_t);
-                s.pxPublishCallback.map(|f| Callback::Publish(Some(f), agent_task::CPtr(s.pvPublishCallbackContext)))
+    let command = match call {
+        Delete => Command::Delete,
+        Disconnect => Command::Disconnect,
+        // SAFETY: the caller's connect parameter block (not NULL, see above).
+        Connect => match unsafe { connect_command(params.cast(), start, timeout) } {
+            Ok(command) => command,
+            Err(code) => return code,
+        },
+        Subscribe | Unsubscribe | Publish => {
+            let name = match call {
+                Subscribe => "MQTT_AGENT_Subscribe",
+                Unsubscribe => "MQTT_AGENT_Unsubscribe",
+                _ => "MQTT_AGENT_Publish",
             };
-            #[cfg(not(afr_subscription_management))]
-            let callback = None;
-            Command::Subscribe { filter, qos, callback }
+            // SAFETY: non-NULL; the common start of the three blocks (see the assertions above).
+            let p = unsafe { &*(params as *const MQTTAgentUnsubscribeParams_t) };
+            let publish = params as *const MQTTAgentPublishParams_t;
+            let mut qos = QoS::AtMostOnce;
+            if call != Unsubscribe {
+                // SAFETY: a subscribe or publish block, whose xQoS is at the same
+                // place; the enum field is read as an integer (any value from C is defined).
+                let Some(q) = qos_from_c(unsafe { read_c_enum(addr_of!((*publish).xQoS)) }) else {
+                    return refused(name, "xQoS is not 0, 1 or 2");
+                };
+                qos = q;
+            }
+            // SAFETY: the topic is pucTopic/usTopicLength.
+            let topic = unsafe { c_bytes(p.pucTopic, p.usTopicLength as usize) };
+            if call == Publish {
+                // SAFETY: a publish block; the payload is pvData/ulDataLength.
+                let (Some(name_bytes), Some(payload)) = (topic, unsafe { c_bytes((*publish).pvData as *const u8, (*publish).ulDataLength as usize) }) else {
+                    return refused(name, "pucTopic or pvData is NULL with a non-zero length");
+                };
+                let true = topic::is_valid_bytes(name_bytes, false) else { return refused(name, "the topic name is empty, not UTF-8 or has a wildcard") };
+                Command::Publish { topic: name_bytes, payload, qos, retain: false }
+            } else {
+                let Some(filter) = topic.filter(|f| topic::is_valid_bytes(f, true)) else {
+                    return refused(name, "pucTopic is NULL with a non-zero usTopicLength, or the topic filter is empty, not UTF-8 or misplaces a wildcard");
+                };
+                if call == Unsubscribe {
+                    Command::Unsubscribe { filter }
+                } else {
+                    // SAFETY: a subscribe block.
+                    #[cfg(afr_subscription_management)]
+                    let callback = unsafe {
+                        let s = &*(params as *const MQTTAgentSubscribeParams_t);
+                        s.pxPublishCallback.map(|f| Callback::Publish(Some(f), agent_task::CPtr(s.pvPublishCallbackContext)))
+                    };
+                    #[cfg(not(afr_subscription_management))]
+                    let callback = None;
+                    Command::Subscribe { filter, qos, callback }
+                }
+            }
         }
     };
-    run(agent.ready(), handle, command, start, timeout)
+    let ended = agent_task::Agent::submit_from(handle, command, start, timeout, agent.ready().agent());
+    // (BadHandle apart: the other three have the codes' values, so the
+    // match is no work; measured 16 bytes less than one match of four.)
+    if ended == Ended::BadHandle {
+        return eMQTTAgentFailure;
+    }
+    match ended {
+        Ended::Success => eMQTTAgentSuccess,
+        Ended::Failure => eMQTTAgentFailure,
+        _ => eMQTTAgentTimeout,
+    }
+}
+
+/// `MQTT_AGENT_Connect`'s checks of its parameter block and its command (the
+/// copies made last, so that no refusal frees one), or the code to return.
+///
+/// # Safety
+/// `pxConnectParams` is the caller's valid connect parameter block.
+#[inline(always)] // One caller (`call`).
+unsafe fn connect_command<'a>(pxConnectParams: *const MQTTAgentConnectParams_t, start: u32, xTimeoutTicks: TickType_t) -> Result<Command<'a>, MQTTAgentReturnCode_t> {
+    // SAFETY: the caller's valid parameter block (NULL was refused).
+    let p = unsafe { &*pxConnectParams };
+    let flags = p.xFlags as u32
+        | if p.xURLIsIPAddress != 0 { mqttagentURL_IS_IP_ADDRESS } else { 0 }
+        | if p.xSecuredConnection != 0 { mqttagentREQUIRE_TLS } else { 0 };
+    // ALPN on 443 is AWS IoT's MQTT over TLS: it implies TLS.
+    let wants_tls = flags & (mqttagentREQUIRE_TLS | mqttagentUSE_AWS_IOT_ALPN_443) != 0;
+    let port = if flags & mqttagentUSE_AWS_IOT_ALPN_443 != 0 { 443 } else { p.usPort };
+    if p.pcURL.is_null() || port == 0 {
+        return Err(refused("MQTT_AGENT_Connect", "pcURL is NULL or the port is 0"));
+    }
+    if wants_tls && !cfg!(feature = "tls") && !agent_task::TLS_BY_SOCKETS_PORT {
+        // No TLS in this build: refuse rather than fall back to plain TCP.
+        return Err(refused("MQTT_AGENT_Connect", "TLS asked for, and this build has no TLS"));
+    }
+    // SAFETY: pcURL is a NUL-terminated string; reading stops at its NUL or the length limit.
+    let mut host_len = 0;
+    while host_len <= MAX_HOST_LEN && unsafe { *p.pcURL.add(host_len) } != 0 as c_char {
+        host_len += 1;
+    }
+    if host_len == 0 || host_len > MAX_HOST_LEN {
+        return Err(refused("MQTT_AGENT_Connect", "pcURL is empty or longer than 253 bytes"));
+    }
+    // SAFETY: host_len bytes other than NUL, then the NUL, were just read.
+    let host = unsafe { CStr::from_bytes_with_nul_unchecked(core::slice::from_raw_parts(p.pcURL as *const u8, host_len + 1)) };
+    // SAFETY: the client id is pucClientId/usClientIdLength, as AFR documents.
+    let Some(client_id) = (unsafe { c_bytes(p.pucClientId, p.usClientIdLength as usize) }) else {
+        return Err(refused("MQTT_AGENT_Connect", "pucClientId is NULL with a non-zero usClientIdLength"));
+    };
+    // The agent does not scan it again (see `Command`): U+0000 is refused here too.
+    if scan_text(client_id) & (NOT_UTF8 | HAS_NUL) != 0 {
+        return Err(refused("MQTT_AGENT_Connect", "the client id is not UTF-8 or holds U+0000"));
+    }
+    if wants_tls && !p.pcCertificate.is_null() && p.ulCertificateSize > super::agent_tls::MAX_PEM {
+        return Err(refused("MQTT_AGENT_Connect", "ulCertificateSize is above 64 KiB"));
+    }
+    // Every argument checked: the copies last, so no refusal frees one.
+    let Some(open) = open_request(p, host, port, flags, start, xTimeoutTicks) else {
+        return Err(refused("MQTT_AGENT_Connect", "no memory for the connect request"));
+    };
+    let command = Command::Connect {
+        client_id,
+        keep_alive: mqtt::KEEP_ALIVE_INTERVAL_SECONDS,
+        open: Some(open),
+        callback: Some(Callback::Connect(p.pxCallback, agent_task::CPtr(p.pvUserData))),
+        start,
+        timeout: xTimeoutTicks,
+    };
+    Ok(command)
 }
 
 /// Gives back a buffer whose ownership a callback took (by returning

@@ -98,7 +98,7 @@ impl<'a> Frame<'a> {
 
     /// As [`Request::encoded_len_prechecked`].
     pub fn encoded_len_prechecked(&self) -> Result<usize, EncodeError> {
-        self.frame(1, None, false)
+        result(self.frame(1, None, false))
     }
 
     /// As [`Request::encode_checked`], with the packet's word (its packet
@@ -108,16 +108,17 @@ impl<'a> Frame<'a> {
         // buffer only counts, and would report success having written nothing.
         let Some(out) = out.get_mut(..len) else { return Err(EncodeError::BufferTooSmall { needed: len }) };
         match self.frame(word, Some(out), false) {
-            Ok(n) if n != len => Err(EncodeError::BufferTooSmall { needed: n }),
-            r => r,
+            (n, Framed::Ok) if n != len => Err(EncodeError::BufferTooSmall { needed: n }),
+            r => result(r),
         }
     }
 
     /// Checks, counts and (with `out`) writes the frame with its word
     /// `word` (the packet id, or a CONNECT's keep-alive).
     /// `check`: scan the strings (UTF-8, U+0000, wildcards in a topic name).
+    /// The length and the outcome as a pair (see [`Framed`]).
     #[inline(never)]
-    fn frame(&self, word: u16, mut out: Option<&mut [u8]>, check: bool) -> Result<usize, EncodeError> {
+    fn frame(&self, word: u16, mut out: Option<&mut [u8]>, check: bool) -> (usize, Framed) {
         let first = self.first;
         let kind = first >> 4;
         let connect = kind == PacketType::Connect as u8;
@@ -125,15 +126,15 @@ impl<'a> Frame<'a> {
         // before the strings, in the full codec's order.
         if !connect {
             if self.word_at != 0 && word == 0 {
-                return Err(EncodeError::ZeroPacketId);
+                return (0, Framed::ZeroPacketId);
             }
             let topic = self.pieces[0];
             if topic.is_empty() {
-                return Err(EncodeError::EmptyTopic);
+                return (0, Framed::EmptyTopic);
             }
             // No wildcard in a topic name [MQTT-3.3.2-2].
             if check && kind == PacketType::Publish as u8 && topic.iter().any(|&b| b == b'+' || b == b'#') {
-                return Err(EncodeError::WildcardInTopic);
+                return (0, Framed::WildcardInTopic);
             }
         }
         // Two walks of the pieces in one loop (no second frame on the
@@ -154,13 +155,13 @@ impl<'a> Frame<'a> {
                     // Well-formed UTF-8 [MQTT-1.5.3-1], no U+0000 [MQTT-1.5.3-2], at most 65,535 bytes.
                     if check {
                         match utf8_with_nul(p) {
-                            None => return Err(EncodeError::InvalidUtf8),
-                            Some(true) => return Err(EncodeError::NullCharacter),
+                            None => return (0, Framed::InvalidUtf8),
+                            Some(true) => return (0, Framed::NullCharacter),
                             Some(false) => {}
                         }
                     }
                     if p.len() > u16::MAX as usize {
-                        return Err(EncodeError::StringTooLong);
+                        return (0, Framed::StringTooLong);
                     }
                     before = before << 16 | p.len() as u32;
                     n += 2;
@@ -169,11 +170,11 @@ impl<'a> Frame<'a> {
                 w.put(p);
             }
             if needed != 0 {
-                return Ok(needed);
+                return (needed, Framed::Ok);
             }
             let remaining = w.at;
             if remaining > MAX_REMAINING_LEN as usize {
-                return Err(EncodeError::PacketTooLarge);
+                return (0, Framed::PacketTooLarge);
             }
             // Fixed header: the first byte and a 1..=4-byte remaining length (§2.2.3).
             let mut header = [first, 0, 0, 0, 0];
@@ -190,14 +191,46 @@ impl<'a> Frame<'a> {
             }
             // (At least 2: the write walk's mark.)
             needed = header_len + remaining;
-            let Some(out) = out.take() else { return Ok(needed) };
+            let Some(out) = out.take() else { return (needed, Framed::Ok) };
             let Some(out) = out.get_mut(..needed) else {
-                return Err(EncodeError::BufferTooSmall { needed });
+                return (needed, Framed::BufferTooSmall);
             };
             w = Writer { out, at: 0 };
             w.put(header.get(..header_len).unwrap_or(&[]));
         }
     }
+}
+
+/// [`Frame::frame`]'s outcome, beside the length (`needed` for
+/// `BufferTooSmall`) rather than in a `Result<usize, EncodeError>`, so
+/// that both come back in two registers, not through memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Framed {
+    Ok,
+    BufferTooSmall,
+    StringTooLong,
+    PacketTooLarge,
+    ZeroPacketId,
+    EmptyTopic,
+    WildcardInTopic,
+    NullCharacter,
+    InvalidUtf8,
+}
+
+/// The `Result` of a [`Frame::frame`] outcome.
+fn result((n, framed): (usize, Framed)) -> Result<usize, EncodeError> {
+    Err(match framed {
+        Framed::Ok => return Ok(n),
+        Framed::BufferTooSmall => EncodeError::BufferTooSmall { needed: n },
+        Framed::StringTooLong => EncodeError::StringTooLong,
+        Framed::PacketTooLarge => EncodeError::PacketTooLarge,
+        Framed::ZeroPacketId => EncodeError::ZeroPacketId,
+        Framed::EmptyTopic => EncodeError::EmptyTopic,
+        Framed::WildcardInTopic => EncodeError::WildcardInTopic,
+        Framed::NullCharacter => EncodeError::NullCharacter,
+        Framed::InvalidUtf8 => EncodeError::InvalidUtf8,
+    })
 }
 
 /// Writes front to back into a slice sized for the frame first.
@@ -211,10 +244,13 @@ impl Writer<'_> {
     /// when counting, into no room at all: else `out` is the frame's size).
     #[inline(never)]
     fn put(&mut self, src: &[u8]) {
-        if let Some(dst) = self.out.get_mut(self.at..).and_then(|d| d.get_mut(..src.len())) {
+        // The position moved on first: the copy is then the last thing
+        // done (a tail call of `memcpy`, no registers kept across it).
+        let at = self.at;
+        self.at = at.saturating_add(src.len());
+        if let Some(dst) = self.out.get_mut(at..).and_then(|d| d.get_mut(..src.len())) {
             dst.copy_from_slice(src);
         }
-        self.at = self.at.saturating_add(src.len());
     }
 }
 
@@ -241,7 +277,7 @@ impl<'a> Request<'a> {
     /// Length of the whole frame, or why it cannot be encoded (as
     /// [`encode`](Self::encode) with a non-zero packet id).
     pub fn encoded_len(&self) -> Result<usize, EncodeError> {
-        self.frame_parts().frame(1, None, true)
+        result(self.frame_parts().frame(1, None, true))
     }
 
     /// As [`encoded_len`](Self::encoded_len) for a request whose strings
@@ -256,7 +292,7 @@ impl<'a> Request<'a> {
     /// Writes the frame with packet id `id` at the start of `out`; returns its
     /// length. Nothing is written when `out` is too small.
     pub fn encode(&self, id: u16, out: &mut [u8]) -> Result<usize, EncodeError> {
-        self.frame_parts().frame(self.word(id), Some(out), true)
+        result(self.frame_parts().frame(self.word(id), Some(out), true))
     }
 
     /// As [`encode`](Self::encode) for a request whose
@@ -395,19 +431,19 @@ pub fn decode_publish(flags: u8, body: &[u8]) -> Result<InPublish, DecodeError> 
         None => return Err(DecodeError::Truncated),
     };
     let Some(topic) = body.get(2..2 + topic_len) else { return Err(DecodeError::Truncated) };
-    // UTF-8, U+0000 and wildcards in one pass; the causes in their order.
-    let found = scan_text(topic);
-    if found & NOT_UTF8 != 0 {
-        return Err(DecodeError::InvalidUtf8);
-    }
-    if found & HAS_NUL != 0 {
-        return Err(DecodeError::NullCharacter);
-    }
-    if topic.is_empty() {
-        return Err(DecodeError::EmptyTopic);
-    }
-    if found & HAS_WILDCARD != 0 {
-        return Err(DecodeError::WildcardInTopic);
+    // UTF-8, U+0000 and wildcards in one pass; one test for a good topic,
+    // then the causes in their order (an empty topic has none of the bits).
+    let found = scan_text(topic) & (NOT_UTF8 | HAS_NUL | HAS_WILDCARD);
+    if found != 0 || topic.is_empty() {
+        return Err(if found & NOT_UTF8 != 0 {
+            DecodeError::InvalidUtf8
+        } else if found & HAS_NUL != 0 {
+            DecodeError::NullCharacter
+        } else if found == 0 {
+            DecodeError::EmptyTopic
+        } else {
+            DecodeError::WildcardInTopic
+        });
     }
     let mut at = 2 + topic_len;
     let packet_id = if qos == QoS::AtMostOnce {

@@ -156,23 +156,27 @@ pub fn scan_text(bytes: &[u8]) -> u32 {
         // Decode the sequence's code point, then refuse what RFC 3629 does:
         // overlong forms (below the smallest value of its length),
         // surrogates, above U+10FFFF. Arithmetic rather than a table of
-        // lead-byte ranges: smaller, and the same answers.
-        let (more, min) = match lead {
-            0xC0..=0xDF => (1, 0x80),
-            0xE0..=0xEF => (2, 0x800),
-            0xF0..=0xF7 => (3, 0x1_0000),
-            _ => return NOT_UTF8,
-        };
+        // lead-byte ranges: smaller, and the same answers. The lead byte's
+        // leading ones give the length, 2 to 4 (`more` continuation bytes,
+        // 1 to 3): below 0xC0 it is a continuation byte, and 0xC0 and 0xC1
+        // start only overlong forms (so that the test below need not know
+        // 2-byte forms).
+        let ones = (!u32::from(lead) << 24).leading_zeros();
+        if lead < 0xc2 || ones > 4 {
+            return NOT_UTF8;
+        }
+        let more = ones - 1;
         let mut cp = u32::from(lead) & (0x3f >> more);
-        for _ in 0..more {
-            let [b, tail @ ..] = rest else { return NOT_UTF8 };
+        let Some((more_bytes, tail)) = rest.split_at_checked(more as usize) else { return NOT_UTF8 };
+        rest = tail;
+        for &b in more_bytes {
             if b & 0xc0 != 0x80 {
                 return NOT_UTF8;
             }
             cp = cp << 6 | u32::from(b & 0x3f);
-            rest = tail;
         }
-        if cp < min || cp > 0x10_ffff || cp >> 11 == 0xd800 >> 11 {
+        // Overlong: below 2^11 with 2, 2^16 with 3 continuation bytes.
+        if cp >> (5 * more + 1) == 0 || cp > 0x10_ffff || cp >> 11 == 0xd800 >> 11 {
             return NOT_UTF8;
         }
     }
