@@ -240,6 +240,12 @@ enum Call {
     Disconnect,
 }
 
+// The naked entry points (`to_call`) put exactly these four arguments in r0
+// to r3 and branch to `call`: a change of its signature fails here, not at
+// run time on Arm.
+#[cfg(all(target_arch = "arm", target_has_atomic = "32"))]
+const _: unsafe extern "C" fn(MQTTAgentHandle_t, *const c_void, TickType_t, Call) -> MQTTAgentReturnCode_t = call;
+
 // The common start of the three parameter blocks, read through the unsubscribe
 // block's type (pucTopic, usTopicLength) and the publish block's (xQoS).
 const _: () = {
