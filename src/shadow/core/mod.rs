@@ -362,6 +362,16 @@ struct Run {
 const NO_NAME: u8 = u8::MAX;
 
 impl Run {
+    /// `name` as an index into the client's names, for the phases that
+    /// visit one (where a flow has none, `NO_NAME`, they do nothing with
+    /// it). `min`: below `NAMES` for the compiler too, so the flow's many
+    /// `names[n]` have no bounds checks and the image no panic path (measured).
+    fn index(&self) -> usize {
+        (self.name as usize).min(NAMES - 1)
+    }
+}
+
+impl Run {
     const IDLE: Run = Run {
         flow: Flow::Idle,
         phase: Phase::Acquire,
@@ -725,7 +735,7 @@ impl<T: Copy> ShadowCore<T> {
         }
         // The answer to a SUBSCRIBE that was out.
         if r.out != 0 {
-            let (n, k) = (r.name as usize, (r.out - 1) as usize);
+            let (n, k) = (r.index(), (r.out - 1) as usize);
             r.out = 0;
             if outcome == Outcome::Success {
                 c.names[n].live |= 1 << k;
@@ -749,7 +759,7 @@ impl<T: Copy> ShadowCore<T> {
         loop {
             let c = &mut self.clients[slot];
             let r = &mut c.run;
-            let n = r.name as usize;
+            let n = r.index();
             match r.phase {
                 Phase::Connecting => {
                     r.phase = Phase::Resubscribe;
@@ -921,7 +931,11 @@ impl<T: Copy> ShadowCore<T> {
             (Flow::Register, Phase::End) if r.code == Code::Success => {
                 if let Some(e) = c.names.get_mut(n) {
                     e.callbacks = r.want;
-                    e.record = c.registering;
+                    // Copied as a one-element slice: a copy that says the two
+                    // places do not overlap (`memcpy`, as the rest of the
+                    // image's copies); a plain assignment between two places
+                    // of the client was the shadow's only `memmove` call.
+                    core::slice::from_mut(&mut e.record).copy_from_slice(core::slice::from_ref(&c.registering));
                 }
                 // An old callback may be running: none runs once the call returned.
                 c.run.phase = Phase::AfterBarrier;
