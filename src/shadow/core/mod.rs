@@ -1054,38 +1054,35 @@ fn clear_name<T: Copy>(e: &mut NameEntry<T>) {
     e.callbacks = 0;
 }
 
-/// "afr-<slot>-<generation>-<n>", built without formatting machinery: each
-/// number's digits written in place, last first, once its length is counted.
+/// "afr-<slot>-<generation>-<n>", built without formatting machinery.
 #[inline(never)]
 fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
-    // At most "afr", three '-' and 30 digits: no index reaches 64.
+    // At most "afr", three '-' and 30 digits: no byte is past 64.
     const _: () = assert!(MAX_TOKEN.is_power_of_two() && MAX_TOKEN >= 3 + 33);
-    let b = &mut t.bytes;
-    b[..3].copy_from_slice(b"afr");
-    let mut at = 3;
-    for mut v in [slot as u32, generation, n] {
-        b[at % MAX_TOKEN] = b'-';
-        // `at` onto the number's last digit.
-        let mut rest = v;
-        loop {
-            at += 1;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        let mut i = at;
-        loop {
-            b[i % MAX_TOKEN] = b'0' + (v % 10) as u8;
-            i -= 1;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        at += 1;
+    t.bytes[..3].copy_from_slice(b"afr");
+    t.len = 3;
+    field(t, slot as u32);
+    field(t, generation);
+    field(t, n);
+}
+
+/// Appends '-' and `v` in decimal: its leading digits first, by recursion
+/// (at most ten deep), the '-' at the deepest; rather than counting the
+/// digits and writing them backwards (measured smaller).
+fn field(t: &mut Text<MAX_TOKEN>, v: u32) {
+    let q = v / 10;
+    if q != 0 {
+        field(t, q);
+    } else {
+        put(t, b'-');
     }
-    t.len = at as u8;
+    put(t, b'0' + (v - 10 * q) as u8);
+}
+
+/// Appends a byte to a token being made (it stays shorter than 64: `new_token`).
+fn put(t: &mut Text<MAX_TOKEN>, b: u8) {
+    t.bytes[t.len as usize % MAX_TOKEN] = b;
+    t.len += 1;
 }
 
 /// Writes the request body of `op` into `out` and its clientToken into
