@@ -352,9 +352,9 @@ struct Run {
     /// Register: the new callbacks ([`Wants`] bits).
     want: u8,
     /// Connect and delete: the next name (`name` is the one being visited).
-    at: u16,
+    at: u8,
     /// The kind of `name` whose SUBSCRIBE is out, + 1 (0: none).
-    out: u16,
+    out: u8,
     /// The flow's result so far (`Success` until something failed).
     code: Code,
 }
@@ -782,7 +782,7 @@ impl<T: Copy> ShadowCore<T> {
                         if all && (r.at as usize) < NAMES && !dropped {
                             // The next name: the kinds it uses.
                             let e = &c.names[r.at as usize];
-                            r.name = r.at as u8;
+                            r.name = r.at;
                             r.at += 1;
                             r.mask = (0..8).fold(0, |m, k| m | ((e.uses[k] > 0) as u8) << k);
                             continue;
@@ -822,7 +822,7 @@ impl<T: Copy> ShadowCore<T> {
                     };
                     let r = &mut self.clients[slot].run;
                     if subscribe {
-                        r.out = k as u16 + 1;
+                        r.out = k as u8 + 1;
                         return Step::Subscribe { qos: r.qos };
                     }
                     // Released: a rollback of a registration, nobody waits for it.
