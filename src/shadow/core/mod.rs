@@ -227,11 +227,12 @@ impl<const N: usize> Text<N> {
     fn clear(&mut self) {
         self.len = 0;
     }
-    fn push(&mut self, s: &[u8]) -> Result<(), ()> {
-        let at = self.len as usize;
-        let dst = self.bytes.get_mut(at..at + s.len()).ok_or(())?;
+    /// Becomes `s` (every text is written whole, once: a name when it is
+    /// made, a document's token).
+    fn set(&mut self, s: &[u8]) -> Result<(), ()> {
+        let dst = self.bytes.get_mut(..s.len()).ok_or(())?;
         dst.copy_from_slice(s);
-        self.len += s.len() as u8;
+        self.len = s.len() as u8;
         Ok(())
     }
     #[inline(never)] // Called from many places: one copy.
@@ -568,7 +569,7 @@ impl<T: Copy> ShadowCore<T> {
         }
         let names = &mut self.clients[slot].names;
         let i = names.iter().position(|n| n.unused())?;
-        names[i].name.push(thing).ok()?;
+        names[i].name.set(thing).ok()?;
         Some(i)
     }
 
@@ -642,12 +643,12 @@ impl<T: Copy> ShadowCore<T> {
         let c = &mut self.clients[id.slot];
         let was_kept = c.names[n].kept & (1 << op as usize) != 0;
         let next = c.next_token;
-        // Filled in place: the token is written straight into the table.
-        // Between operations it is closed (`open` false) and holds no
-        // document (`end`, `retire`, `new`): only the rest is set.
+        // Filled in place: the token is written straight into the table,
+        // whole (a refused request leaves one that nothing reads: it is
+        // never opened). Between operations it is closed (`open` false) and
+        // holds no document (`end`, `retire`, `new`): only the rest is set.
         let p = &mut c.pending;
         (p.op, p.name, p.keep) = (op, n as u8, keep);
-        p.token.clear();
         match write_request(op, doc, out, &mut p.token, id, next) {
             Ok((len, generated)) => {
                 c.next_token = next.wrapping_add(generated as u32);
@@ -1092,7 +1093,7 @@ fn write_request(op: Operation, doc: &[u8], out: &mut [u8], token: &mut Text<MAX
     let doc: &[u8] = if op == Operation::Update { doc } else { b"{}" };
     let f = json::fields(doc).map_err(|_| ())?;
     if let Some(t) = f.client_token {
-        token.push(t)?;
+        token.set(t)?;
         let body = out.get_mut(..doc.len()).ok_or(())?;
         body.copy_from_slice(doc);
         return Ok((doc.len(), false));
