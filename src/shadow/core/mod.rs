@@ -945,8 +945,9 @@ impl<T: Copy> ShadowCore<T> {
             _ => {}
         }
         c.run = Run::IDLE;
-        // Closed since its wait ended (closed again: no answer reaches it now).
-        c.pending.open = false;
+        // The operation is closed: only its publish opens it, and the end
+        // of its wait (or its answer) closed it.
+        debug_assert!(!c.pending.open);
         let document = c.pending.document.take();
         self.collect(slot, n);
         // A document is left only after a success (`Settle` gave back any other).
