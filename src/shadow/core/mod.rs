@@ -320,14 +320,14 @@ enum Phase {
     // settle, release or drop, end, and a registration's barrier.
     /// Delete: every topic in use goes (cursor `at`).
     Drop,
-    Waiting,
+    /// A use of each kind of `mask` is dropped, the last unsubscribed.
+    Release,
     End,
     /// The PUBLISH is out.
     Publishing,
     /// The document goes back unless handed out; then the keep decision.
     Settle,
-    /// A use of each kind of `mask` is dropped, the last unsubscribed.
-    Release,
+    Waiting,
     /// After a connect: every topic in use is subscribed again (cursor `at`).
     Resubscribe,
     /// The CONNECT is out.
