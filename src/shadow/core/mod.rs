@@ -299,9 +299,10 @@ impl Pending {
 #[repr(u8)]
 enum Flow {
     Idle,
-    Operation,
-    Register,
+    // The others in the order measured smallest.
     Connect,
+    Register,
+    Operation,
     Delete,
 }
 
