@@ -565,9 +565,15 @@ impl<T: Copy> ShadowCore<T> {
 
     /// The name slot of `thing`, made if absent.
     fn name_slot(&mut self, slot: usize, thing: &[u8]) -> Option<usize> {
-        if let Some(i) = self.find_name(slot, thing) {
-            return Some(i);
+        match self.find_name(slot, thing) {
+            Some(i) => Some(i),
+            None => self.new_name(slot, thing),
         }
+    }
+
+    /// A name slot made for `thing`, which the client does not hold.
+    #[inline(never)] // Two callers: one copy.
+    fn new_name(&mut self, slot: usize, thing: &[u8]) -> Option<usize> {
         let names = &mut self.clients[slot].names;
         let i = names.iter().position(|n| n.unused())?;
         names[i].name.set(thing).ok()?;
@@ -680,7 +686,7 @@ impl<T: Copy> ShadowCore<T> {
             _ if want == 0 => NO_NAME as usize,
             _ if with_callbacks >= THINGS => return Err(Code::Failure),
             Some(n) => n,
-            None => self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?,
+            None => self.new_name(id.slot, thing.as_bytes()).ok_or(Code::Failure)?,
         };
         let c = &mut self.clients[id.slot];
         c.registering = record;
