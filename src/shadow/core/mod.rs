@@ -874,13 +874,12 @@ impl<T: Copy> ShadowCore<T> {
                         r.phase = Phase::Waiting;
                         return Step::Wait;
                     }
-                    if r.phase == Phase::Publishing && outcome != Outcome::Success {
-                        // A response that came before the publish failed does
-                        // not count: the result stands only with a sent request.
-                        r.code = outcome;
-                    } else if p.open {
-                        // The wait ended unanswered.
-                        r.code = Code::Timeout;
+                    // Unanswered (open) or unsent (the publish failed: a
+                    // response that came before does not count, the result
+                    // stands only with a sent request).
+                    let publishing = r.phase == Phase::Publishing;
+                    if outcome != Outcome::Success && (publishing || p.open) {
+                        r.code = if publishing { outcome } else { Code::Timeout };
                     }
                     // Late answers reach nobody from now on.
                     p.open = false;
