@@ -558,7 +558,6 @@ impl<T: Copy> ShadowCore<T> {
     }
 
     /// The name slot of `thing`, if the client holds it.
-    #[inline(never)] // Called from several places: one copy.
     fn find_name(&self, slot: usize, thing: &[u8]) -> Option<usize> {
         self.clients[slot].names.iter().position(|n| !n.unused() && n.name.is(thing))
     }
@@ -1054,7 +1053,6 @@ fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
     true
 }
 
-#[inline(never)] // Several callers: one copy.
 fn drop_use<T>(e: &mut NameEntry<T>, k: usize) {
     // (`k` is a kind, below 8: `get_mut` only spares the panic path.)
     if let Some(u) = e.uses.get_mut(k) {
