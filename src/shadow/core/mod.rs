@@ -1078,7 +1078,6 @@ fn clear_name<T: Copy>(e: &mut NameEntry<T>) {
 }
 
 /// "afr-<slot>-<generation>-<n>", built without formatting machinery.
-#[inline(never)]
 fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
     // At most "afr", three '-' and 30 digits: no byte is past 64.
     const _: () = assert!(MAX_TOKEN.is_power_of_two() && MAX_TOKEN >= 3 + 33);
