@@ -351,7 +351,7 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
                 Step::Detach { .. } => g.apps.get(id.slot).copied(),
                 _ => None,
             };
-            (step, app.unwrap_or(NO_APP))
+            (step, app)
         };
         // The step's time budget, computed once.
         let ticks = match step {
@@ -415,12 +415,12 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
                 // now, not held across the command (the topic is not used
                 // after this).
                 held.release();
-                let command = match (dedicated, app.intercepting) {
+                let command = match (dedicated, app) {
                     (true, _) => Command::Delete,
-                    (false, true) => Command::SetCallback {
+                    (false, Some(app)) if app.intercepting => Command::SetCallback {
                         callback: Some(agent_task::Callback::Connect(app.callback, agent_task::CPtr(app.user_data as *mut c_void))),
                     },
-                    (false, false) => Command::Barrier,
+                    (false, _) => Command::Barrier,
                 };
                 (mqtt, command)
             }

@@ -227,11 +227,12 @@ impl<const N: usize> Text<N> {
     fn clear(&mut self) {
         self.len = 0;
     }
-    fn push(&mut self, s: &[u8]) -> Result<(), ()> {
-        let at = self.len as usize;
-        let dst = self.bytes.get_mut(at..at + s.len()).ok_or(())?;
+    /// Becomes `s` (every text is written whole, once: a name when it is
+    /// made, a document's token).
+    fn set(&mut self, s: &[u8]) -> Result<(), ()> {
+        let dst = self.bytes.get_mut(..s.len()).ok_or(())?;
         dst.copy_from_slice(s);
-        self.len += s.len() as u8;
+        self.len = s.len() as u8;
         Ok(())
     }
     #[inline(never)] // Called from many places: one copy.
@@ -298,9 +299,10 @@ impl Pending {
 #[repr(u8)]
 enum Flow {
     Idle,
-    Operation,
-    Register,
+    // The others in the order measured smallest.
     Connect,
+    Register,
+    Operation,
     Delete,
 }
 
@@ -319,14 +321,14 @@ enum Phase {
     // settle, release or drop, end, and a registration's barrier.
     /// Delete: every topic in use goes (cursor `at`).
     Drop,
-    Waiting,
+    /// A use of each kind of `mask` is dropped, the last unsubscribed.
+    Release,
     End,
     /// The PUBLISH is out.
     Publishing,
     /// The document goes back unless handed out; then the keep decision.
     Settle,
-    /// A use of each kind of `mask` is dropped, the last unsubscribed.
-    Release,
+    Waiting,
     /// After a connect: every topic in use is subscribed again (cursor `at`).
     Resubscribe,
     /// The CONNECT is out.
@@ -352,14 +354,24 @@ struct Run {
     /// Register: the new callbacks ([`Wants`] bits).
     want: u8,
     /// Connect and delete: the next name (`name` is the one being visited).
-    at: u16,
+    at: u8,
     /// The kind of `name` whose SUBSCRIBE is out, + 1 (0: none).
-    out: u16,
+    out: u8,
     /// The flow's result so far (`Success` until something failed).
     code: Code,
 }
 
 const NO_NAME: u8 = u8::MAX;
+
+impl Run {
+    /// `name` as an index into the client's names, for the phases that
+    /// visit one (where a flow has none, `NO_NAME`, they do nothing with
+    /// it). `min`: below `NAMES` for the compiler too, so the flow's many
+    /// `names[n]` have no bounds checks and the image no panic path (measured).
+    fn index(&self) -> usize {
+        (self.name as usize).min(NAMES - 1)
+    }
+}
 
 impl Run {
     const IDLE: Run = Run {
@@ -510,7 +522,8 @@ impl<T: Copy> ShadowCore<T> {
 
     /// Whether a client other than `slot` on its MQTT client holds name `n`'s
     /// topic `k` (`live`: and knows it subscribed).
-    #[inline(never)] // Called from several places: one copy.
+    // (Left to the inliner: with one client, the footprint configuration's,
+    // it folds away at each call site; out of line it cost 20 bytes.)
     fn held_elsewhere(&self, slot: usize, n: usize, k: usize, live: bool) -> bool {
         let mine = &self.clients[slot];
         let name = mine.names[n].name.as_bytes();
@@ -546,19 +559,33 @@ impl<T: Copy> ShadowCore<T> {
     }
 
     /// The name slot of `thing`, if the client holds it.
-    #[inline(never)] // Called from several places: one copy.
     fn find_name(&self, slot: usize, thing: &[u8]) -> Option<usize> {
         self.clients[slot].names.iter().position(|n| !n.unused() && n.name.is(thing))
     }
 
+    /// How many of a client's names have callbacks, and how many hold only
+    /// kept pairs: one loop for both counts (measured smaller).
+    #[inline(never)]
+    fn count(&self, slot: usize) -> (usize, usize) {
+        self.clients[slot].names.iter().fold((0, 0), |(with, kept), e| {
+            (with + (e.callbacks != 0) as usize, kept + (e.kept != 0 && e.callbacks == 0) as usize)
+        })
+    }
+
     /// The name slot of `thing`, made if absent.
     fn name_slot(&mut self, slot: usize, thing: &[u8]) -> Option<usize> {
-        if let Some(i) = self.find_name(slot, thing) {
-            return Some(i);
+        match self.find_name(slot, thing) {
+            Some(i) => Some(i),
+            None => self.new_name(slot, thing),
         }
+    }
+
+    /// A name slot made for `thing`, which the client does not hold.
+    #[inline(never)] // Two callers: one copy.
+    fn new_name(&mut self, slot: usize, thing: &[u8]) -> Option<usize> {
         let names = &mut self.clients[slot].names;
         let i = names.iter().position(|n| n.unused())?;
-        names[i].name.push(thing).ok()?;
+        names[i].name.set(thing).ok()?;
         Some(i)
     }
 
@@ -632,12 +659,12 @@ impl<T: Copy> ShadowCore<T> {
         let c = &mut self.clients[id.slot];
         let was_kept = c.names[n].kept & (1 << op as usize) != 0;
         let next = c.next_token;
-        // Filled in place: the token is written straight into the table.
-        // Between operations it is closed (`open` false) and holds no
-        // document (`end`, `retire`, `new`): only the rest is set.
+        // Filled in place: the token is written straight into the table,
+        // whole (a refused request leaves one that nothing reads: it is
+        // never opened). Between operations it is closed (`open` false) and
+        // holds no document (`end`, `retire`, `new`): only the rest is set.
         let p = &mut c.pending;
         (p.op, p.name, p.keep) = (op, n as u8, keep);
-        p.token.clear();
         match write_request(op, doc, out, &mut p.token, id, next) {
             Ok((len, generated)) => {
                 c.next_token = next.wrapping_add(generated as u32);
@@ -659,7 +686,7 @@ impl<T: Copy> ShadowCore<T> {
     fn start_register(&mut self, id: ClientId, thing: &str, want: u8, record: T) -> Result<(), Refused> {
         let known = self.find_name(id.slot, thing.as_bytes());
         let c = &self.clients[id.slot];
-        let with_callbacks = c.names.iter().filter(|e| e.callbacks != 0).count();
+        let with_callbacks = self.count(id.slot).0;
         // A new name has none.
         let had = known.and_then(|n| c.names.get(n)).map_or(0, |e| e.callbacks);
         let n = match known {
@@ -668,7 +695,7 @@ impl<T: Copy> ShadowCore<T> {
             _ if want == 0 => NO_NAME as usize,
             _ if with_callbacks >= THINGS => return Err(Code::Failure),
             Some(n) => n,
-            None => self.name_slot(id.slot, thing.as_bytes()).ok_or(Code::Failure)?,
+            None => self.new_name(id.slot, thing.as_bytes()).ok_or(Code::Failure)?,
         };
         let c = &mut self.clients[id.slot];
         c.registering = record;
@@ -723,9 +750,12 @@ impl<T: Copy> ShadowCore<T> {
         if r.flow == Flow::Idle {
             return finish(Code::Failure);
         }
+        // The name visited (kept in step with `r.name`: one bound for all the
+        // phases, measured smaller than one per use).
+        let mut n = r.index();
         // The answer to a SUBSCRIBE that was out.
         if r.out != 0 {
-            let (n, k) = (r.name as usize, (r.out - 1) as usize);
+            let k = (r.out - 1) as usize;
             r.out = 0;
             if outcome == Outcome::Success {
                 c.names[n].live |= 1 << k;
@@ -749,7 +779,10 @@ impl<T: Copy> ShadowCore<T> {
         loop {
             let c = &mut self.clients[slot];
             let r = &mut c.run;
-            let n = r.name as usize;
+            // (`cfg`, not `debug_assert!`: the latter's dead code in a release
+            // build still changed how this function was inlined, +112 bytes.)
+            #[cfg(debug_assertions)]
+            assert!(r.name == NO_NAME || n == r.name as usize);
             match r.phase {
                 Phase::Connecting => {
                     r.phase = Phase::Resubscribe;
@@ -771,8 +804,9 @@ impl<T: Copy> ShadowCore<T> {
                         let dropped = r.phase == Phase::Drop && c.dedicated;
                         if all && (r.at as usize) < NAMES && !dropped {
                             // The next name: the kinds it uses.
-                            let e = &c.names[r.at as usize];
-                            r.name = r.at as u8;
+                            n = r.at as usize;
+                            let e = &c.names[n];
+                            r.name = r.at;
                             r.at += 1;
                             r.mask = (0..8).fold(0, |m, k| m | ((e.uses[k] > 0) as u8) << k);
                             continue;
@@ -812,7 +846,7 @@ impl<T: Copy> ShadowCore<T> {
                     };
                     let r = &mut self.clients[slot].run;
                     if subscribe {
-                        r.out = k as u16 + 1;
+                        r.out = k as u8 + 1;
                         return Step::Subscribe { qos: r.qos };
                     }
                     // Released: a rollback of a registration, nobody waits for it.
@@ -840,13 +874,12 @@ impl<T: Copy> ShadowCore<T> {
                         r.phase = Phase::Waiting;
                         return Step::Wait;
                     }
-                    if r.phase == Phase::Publishing && outcome != Outcome::Success {
-                        // A response that came before the publish failed does
-                        // not count: the result stands only with a sent request.
-                        r.code = outcome;
-                    } else if p.open {
-                        // The wait ended unanswered.
-                        r.code = Code::Timeout;
+                    // Unanswered (open) or unsent (the publish failed: a
+                    // response that came before does not count, the result
+                    // stands only with a sent request).
+                    let publishing = r.phase == Phase::Publishing;
+                    if outcome != Outcome::Success && (publishing || p.open) {
+                        r.code = if publishing { outcome } else { Code::Timeout };
                     }
                     // Late answers reach nobody from now on.
                     p.open = false;
@@ -902,7 +935,7 @@ impl<T: Copy> ShadowCore<T> {
         );
         // (And at most THINGS names have callbacks: a registration refuses more.)
         debug_assert!(c.names.iter().filter(|e| e.callbacks != 0).count() <= THINGS);
-        c.names.iter().filter(|e| e.kept != 0 && e.callbacks == 0).count() + THINGS + 1 < NAMES
+        self.count(slot).1 + THINGS + 1 < NAMES
     }
 
     /// A flow's last steps: the answer to its caller (a registration's after a barrier).
@@ -921,7 +954,11 @@ impl<T: Copy> ShadowCore<T> {
             (Flow::Register, Phase::End) if r.code == Code::Success => {
                 if let Some(e) = c.names.get_mut(n) {
                     e.callbacks = r.want;
-                    e.record = c.registering;
+                    // Copied as a one-element slice: a copy that says the two
+                    // places do not overlap (`memcpy`, as the rest of the
+                    // image's copies); a plain assignment between two places
+                    // of the client was the shadow's only `memmove` call.
+                    core::slice::from_mut(&mut e.record).copy_from_slice(core::slice::from_ref(&c.registering));
                 }
                 // An old callback may be running: none runs once the call returned.
                 c.run.phase = Phase::AfterBarrier;
@@ -930,8 +967,9 @@ impl<T: Copy> ShadowCore<T> {
             _ => {}
         }
         c.run = Run::IDLE;
-        // Closed since its wait ended (closed again: no answer reaches it now).
-        c.pending.open = false;
+        // The operation is closed: only its publish opens it, and the end
+        // of its wait (or its answer) closed it.
+        debug_assert!(!c.pending.open);
         let document = c.pending.document.take();
         self.collect(slot, n);
         // A document is left only after a success (`Settle` gave back any other).
@@ -1016,7 +1054,6 @@ fn answer<T>(c: &mut Client<T>, d: &mut Delivery<'_>) -> bool {
     true
 }
 
-#[inline(never)] // Several callers: one copy.
 fn drop_use<T>(e: &mut NameEntry<T>, k: usize) {
     // (`k` is a kind, below 8: `get_mut` only spares the panic path.)
     if let Some(u) = e.uses.get_mut(k) {
@@ -1040,38 +1077,34 @@ fn clear_name<T: Copy>(e: &mut NameEntry<T>) {
     e.callbacks = 0;
 }
 
-/// "afr-<slot>-<generation>-<n>", built without formatting machinery: each
-/// number's digits written in place, last first, once its length is counted.
-#[inline(never)]
+/// "afr-<slot>-<generation>-<n>", built without formatting machinery.
 fn new_token(t: &mut Text<MAX_TOKEN>, slot: usize, generation: u32, n: u32) {
-    // At most "afr", three '-' and 30 digits: no index reaches 64.
+    // At most "afr", three '-' and 30 digits: no byte is past 64.
     const _: () = assert!(MAX_TOKEN.is_power_of_two() && MAX_TOKEN >= 3 + 33);
-    let b = &mut t.bytes;
-    b[..3].copy_from_slice(b"afr");
-    let mut at = 3;
-    for mut v in [slot as u32, generation, n] {
-        b[at % MAX_TOKEN] = b'-';
-        // `at` onto the number's last digit.
-        let mut rest = v;
-        loop {
-            at += 1;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        let mut i = at;
-        loop {
-            b[i % MAX_TOKEN] = b'0' + (v % 10) as u8;
-            i -= 1;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
-        }
-        at += 1;
+    t.bytes[..3].copy_from_slice(b"afr");
+    t.len = 3;
+    field(t, slot as u32);
+    field(t, generation);
+    field(t, n);
+}
+
+/// Appends '-' and `v` in decimal: its leading digits first, by recursion
+/// (at most ten deep), the '-' at the deepest; rather than counting the
+/// digits and writing them backwards (measured smaller).
+fn field(t: &mut Text<MAX_TOKEN>, v: u32) {
+    let q = v / 10;
+    if q != 0 {
+        field(t, q);
+    } else {
+        put(t, b'-');
     }
-    t.len = at as u8;
+    put(t, b'0' + (v - 10 * q) as u8);
+}
+
+/// Appends a byte to a token being made (it stays shorter than 64: `new_token`).
+fn put(t: &mut Text<MAX_TOKEN>, b: u8) {
+    t.bytes[t.len as usize % MAX_TOKEN] = b;
+    t.len += 1;
 }
 
 /// Writes the request body of `op` into `out` and its clientToken into
@@ -1081,7 +1114,7 @@ fn write_request(op: Operation, doc: &[u8], out: &mut [u8], token: &mut Text<MAX
     let doc: &[u8] = if op == Operation::Update { doc } else { b"{}" };
     let f = json::fields(doc).map_err(|_| ())?;
     if let Some(t) = f.client_token {
-        token.push(t)?;
+        token.set(t)?;
         let body = out.get_mut(..doc.len()).ok_or(())?;
         body.copy_from_slice(doc);
         return Ok((doc.len(), false));

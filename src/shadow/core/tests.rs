@@ -965,7 +965,7 @@ fn new_token_is_afr_slot_generation_n_in_decimal() {
     ] {
         // Written over a longer token: only the new one is left.
         t.clear();
-        t.push(&[b'x'; MAX_TOKEN]).unwrap();
+        t.set(&[b'x'; MAX_TOKEN]).unwrap();
         new_token(&mut t, slot, generation, n);
         assert_eq!(t.as_bytes(), want.as_bytes());
     }
