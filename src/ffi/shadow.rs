@@ -12,22 +12,19 @@
 //! as the agent (`platform::agent_task`):
 //! - The table (the core, the applications' callbacks, the operation locks)
 //!   is held with the scheduler suspended (`vTaskSuspendAll`), only for work
-//!   that never blocks: the core's decisions, table entries, `xTaskNotify`.
+//!   that never blocks: the core's decisions, table entries, wake-ups.
 //!   No log, agent call or application callback runs under it.
 //! - Each client's operation lock (one operation at a time per client, as
-//!   AFR's) is its `holder` entry in the table. A caller that finds it taken
-//!   waits for it at most its own timeout: the first such caller records
-//!   itself and sleeps on its task notification until the holder lets go and
-//!   wakes it; further ones look again every tick. No priority inheritance.
-//! - The holder waits for the service's response on its task notification
-//!   (index 0, `ulTaskNotifyTake`), for the time left: the agent task's
-//!   publish callback closes the operation in the core (its answer) and
-//!   notifies the holder, both under the lock, so a wake-up reaches only the
-//!   caller whose operation it answers. As with the agent's waits, every
-//!   wake-up is a hint (the core's record says whether it was the answer: the
-//!   next step is a wait again while the operation is open), a notification
-//!   the application sends the task meanwhile may be taken, and a late one may
-//!   be left pending after a call.
+//!   AFR's) is its `held` entry in the table. A caller that finds it taken
+//!   waits for it at most its own timeout, blocked (`rtos::block`, on the
+//!   agent's callers' event list) in the suspension it looked in, until a
+//!   holder lets go and wakes the list. No priority inheritance.
+//! - The holder waits for the service's response the same way, for the time
+//!   left: the agent task's publish callback closes the operation in the core
+//!   (its answer) and wakes the list, both under the lock. Every wake-up is a
+//!   hint (the core's record says whether it was the answer: the next step
+//!   is a wait again while the operation is open); the application's task
+//!   notifications are left alone.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_void};
@@ -43,7 +40,7 @@ use crate::ffi::shadow_types::*;
 use crate::ffi::types::{pdFALSE, pdTRUE, BaseType_t, TickType_t};
 use crate::platform::agent_task::{self, Command};
 use crate::platform::log::debug;
-use crate::platform::rtos::{self, Waiter};
+use crate::platform::rtos;
 use crate::shadow::core::{
     request_capacity, BufferId, Budget, Callback, ClientId, Code, Delivered, Delivery, Document, MqttId, Outcome, QoS, ShadowCore, Start, Step,
     Wants, CLIENTS,
@@ -75,20 +72,12 @@ const NO_APP: App = App { callback: None, user_data: 0, intercepting: false };
 /// One client's operation lock and the waits on it.
 #[derive(Clone, Copy)]
 struct Op {
-    /// The task running an operation on the client (none: none), which alone
-    /// may use the client's buffer in [`TOPICS`], notified when its response
-    /// arrived (the core's record says whether it did). Set and cleared by
-    /// that task under the lock: a task recorded here is inside [`flow`], so
-    /// its handle is valid under the lock.
-    holder: Waiter,
-    /// A task waiting for the operation lock, woken when the holder lets go
-    /// (others look again every tick). Set and cleared by that task under the
-    /// lock (and cleared by the holder that wakes it): it is inside
-    /// [`Shadow::operation`], so its handle is valid under the lock.
-    queued: *mut c_void,
+    /// A task runs an operation on the client, which alone may use the
+    /// client's buffer in [`TOPICS`]. Set and cleared by that task under the lock.
+    held: bool,
 }
 
-const NO_OP: Op = Op { holder: Waiter::NONE, queued: core::ptr::null_mut() };
+const NO_OP: Op = Op { held: false };
 
 struct State {
     core: ShadowCore<CCallbacks>,
@@ -108,7 +97,7 @@ static TABLE: Table =
     Table(UnsafeCell::new(State { core: ShadowCore::new(NO_CALLBACKS), apps: [NO_APP; CLIENTS], ops: [NO_OP; CLIENTS] }));
 
 /// The shadow client's synchronisation: no kernel object, only the scheduler
-/// suspension and the callers' task notifications (see the module doc).
+/// suspension and the agent's callers' event list (see the module doc).
 struct Shadow;
 
 static SHADOW: Shadow = Shadow;
@@ -126,13 +115,9 @@ impl Held {
         let slot = core::mem::replace(&mut self.slot, usize::MAX);
         let mut g = SHADOW.lock();
         if let Some(op) = g.ops.get_mut(slot) {
-            op.holder = Waiter::NONE;
-            let queued = core::mem::replace(&mut op.queued, core::ptr::null_mut());
-            if !queued.is_null() {
-                // SAFETY: a task recorded in `queued` exists while the lock is
-                // held (see `Op::queued`); xTaskNotify does not block.
-                unsafe { rtos::notify(queued) };
-            }
+            op.held = false;
+            // The tasks waiting for it look again (one takes it).
+            rtos::wake(rtos::List::Done);
         }
     }
 }
@@ -197,30 +182,23 @@ impl Shadow {
     /// so records itself in [`Op::queued`] and sleeps until woken (or its time
     /// is up); any other polls every tick. Every wake-up is looked at again.
     fn operation(&self, slot: usize, start: u32, timeout: TickType_t) -> Option<Held> {
-        let me = rtos::current_task();
         loop {
             let left = remaining(start, timeout);
-            let mut sleep = 1;
-            {
-                let mut g = self.lock();
-                let op = g.ops.get_mut(slot)?;
-                let mine = op.queued == me;
-                if op.holder.is_none() || left == 0 {
-                    if mine {
-                        op.queued = core::ptr::null_mut();
-                    }
-                    if !op.holder.is_none() {
-                        return None;
-                    }
-                    op.holder = Waiter::new(me);
-                    return Some(Held { slot });
-                }
-                if mine || op.queued.is_null() {
-                    op.queued = me;
-                    sleep = left;
-                }
+            let mut g = self.lock();
+            let op = g.ops.get_mut(slot)?;
+            if !op.held {
+                op.held = true;
+                return Some(Held { slot });
             }
-            rtos::notify_take(sleep);
+            if left == 0 {
+                return None;
+            }
+            // Woken when a holder lets go (or by another client's wake-up:
+            // looked at again), or the time is up. The block ends the lock's
+            // suspension (no guard drop).
+            core::mem::forget(g);
+            // SAFETY: the lock's suspension, once (nothing nests it).
+            unsafe { rtos::block(rtos::List::Done, left) };
         }
     }
 }
@@ -327,6 +305,21 @@ struct Caller<'a> {
     connect: Option<&'a MQTTAgentConnectParams_t>,
 }
 
+/// Waits for the response (woken by `on_publish`, or by another wake-up:
+/// the core waits again while the operation is open) at most `ticks`:
+/// blocked in the suspension of `g`, in which the core looked, so that no
+/// wake-up is lost; the block ends it.
+#[inline(never)]
+fn wait(g: Guard, ticks: TickType_t) -> Outcome {
+    if ticks == 0 {
+        return Outcome::Timeout;
+    }
+    core::mem::forget(g);
+    // SAFETY: the lock's suspension, once (nothing nests it).
+    unsafe { rtos::block(rtos::List::Done, ticks) };
+    Outcome::Success
+}
+
 /// Performs `id`'s flow, step by step, until it ends. The topic is built here,
 /// once, for every step that names one.
 /// `held`: `id`'s operation lock.
@@ -344,6 +337,10 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
         let (step, app) = {
             let mut g = s.lock();
             let step = g.core.resume(id, last, topic);
+            if let Step::Wait = step {
+                last = wait(g, remaining(caller.start, caller.timeout));
+                continue;
+            }
             // A delete hands the application's side back (the Detach step):
             // read under the lock that retired the client, so before any
             // create can take its slot.
@@ -378,12 +375,7 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
                 (mqtt, Command::Publish { topic: topic.as_bytes(), payload: caller.body, qos, retain: false })
             }
             Step::Barrier => (mqtt, Command::Barrier),
-            // Woken (by `on_publish`, or by a stale or foreign notification:
-            // the core waits again while the operation is open), or the time is up.
-            Step::Wait => {
-                last = if rtos::notify_take(ticks) != 0 { Outcome::Success } else { Outcome::Timeout };
-                continue;
-            }
+            Step::Wait => continue, // Waited above, under the lock (`wait`).
             Step::Connect => {
                 last = match caller.connect {
                     Some(app) => {
@@ -466,10 +458,8 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
                 // The waiting caller (its operation just closed) is woken
                 // under the lock: it is the holder now, so a caller that
                 // timed out and left, or a later one, is not woken by it.
-                if let Some(op) = ops.get(slot).filter(|op| !op.holder.is_none()) {
-                    // SAFETY: a task recorded in `holder` exists while the
-                    // lock is held (see `Op::holder`); xTaskNotify does not block.
-                    unsafe { rtos::notify(op.holder.task()) };
+                if ops.get(slot).is_some_and(|op| op.held) {
+                    rtos::wake(rtos::List::Done);
                 }
             });
             let user = match step {

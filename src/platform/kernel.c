@@ -1,20 +1,8 @@
-/* The kernel calls whose form differs between FreeRTOS versions, through the
- * project's own macros (the index argument of the notification calls came
- * with v10.4). Each is a tail call: smaller than freertos-rust's shim
- * wrappers, which translate an action code and a return value the library
- * does not need. Compiled by build.rs against the project's headers. */
+/* Kernel calls made in C: the waits on the library's event lists, and
+ * configASSERT, through the project's own macros. Compiled by build.rs
+ * against the project's headers. */
 #include "FreeRTOS.h"
 #include "task.h"
-
-void afr_notify_give( TaskHandle_t xTask )
-{
-    ( void ) xTaskNotifyGive( xTask );
-}
-
-uint32_t afr_notify_take( TickType_t xTicksToWait )
-{
-    return ulTaskNotifyTake( pdTRUE, xTicksToWait );
-}
 
 /* The agent's waits (src/platform/agent_task): tasks blocked on event lists
  * of its own with the kernel functions a queue blocks and wakes with, which

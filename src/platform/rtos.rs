@@ -47,16 +47,13 @@ pub fn spawn(
 /// Kernel functions every FreeRTOS since v9 exports under these names and
 /// signatures, called directly rather than through freertos-rust's one-line
 /// shim wrappers; what differs between kernel versions (the task
-/// notification calls) and configASSERT go through src/platform/kernel.c.
+/// waits on event lists) and configASSERT go through src/platform/kernel.c.
 mod kernel {
-    use core::ffi::c_void;
     // Under the names the project's headers give them (an MPU port's
     // wrappers), as build.rs probed them.
     pub use crate::config::kernel::fns::*;
     extern "C" {
-        // src/platform/kernel.c: through the project's macros.
-        pub fn afr_notify_give(task: *mut c_void);
-        pub fn afr_notify_take(ticks: u32) -> u32;
+        // src/platform/kernel.c.
         pub fn afr_lists_init();
         pub fn afr_block(list: u32, ticks: u32);
         pub fn afr_wake(list: u32);
@@ -117,46 +114,6 @@ pub fn resume_all() {
 pub fn current_task() -> *mut c_void {
     // SAFETY: xTaskGetCurrentTaskHandle has no preconditions in task context.
     unsafe { kernel::xTaskGetCurrentTaskHandle() }
-}
-
-/// Increments the notification value (index 0, `xTaskNotify` with
-/// `eIncrement`) of `task`, waking it if it waits in [`notify_take`].
-///
-/// # Safety
-/// `task` must be the handle of a task that exists (has not been deleted).
-pub unsafe fn notify(task: *mut c_void) {
-    // SAFETY: a live task's handle, per this function's contract (xTaskNotifyGive: eIncrement).
-    unsafe { kernel::afr_notify_give(task) };
-}
-
-/// A task waiting for something (null: none). Kept under a lock by the
-/// shadow's operation holder (see `ffi::shadow`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Waiter(*mut c_void);
-
-#[cfg_attr(not(afr_subscription_management), allow(dead_code))] // The shadow's.
-impl Waiter {
-    pub const NONE: Waiter = Waiter(core::ptr::null_mut());
-
-    pub fn new(task: *mut c_void) -> Self {
-        Waiter(task)
-    }
-
-    pub fn is_none(self) -> bool {
-        self.0.is_null()
-    }
-
-    pub fn task(self) -> *mut c_void {
-        self.0
-    }
-}
-
-/// Waits at most `ticks` (`portMAX_DELAY`: for ever) for the calling task's
-/// notification (index 0, `ulTaskNotifyTake` clearing it); gives the value
-/// taken, 0 when the time passed without one.
-pub fn notify_take(ticks: u32) -> u32 {
-    // SAFETY: ulTaskNotifyTake acts on the calling task; any tick count is valid.
-    unsafe { kernel::afr_notify_take(ticks) }
 }
 
 /// Raises the project's `configASSERT` (the panic handler's report on the device).
