@@ -139,7 +139,7 @@ static TOPICS: Topics = Topics([NO_TOPIC; CLIENTS]);
 
 /// The table, held: the scheduler stays suspended until it drops, so only
 /// for short work that never blocks (the core's decisions, table entries,
-/// `xTaskNotify`): no log, no agent call, no callback under it. One at a time
+/// wake-ups): no log, no agent call, no callback under it. One at a time
 /// per task (none is made while another lives).
 struct Guard {
     _private: (),

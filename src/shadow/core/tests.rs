@@ -254,8 +254,8 @@ fn late_answer_after_a_timeout_reaches_nobody_and_its_buffer_goes_back() {
     assert!(!c.holds(BufferId(7)));
 }
 
-/// The platform reports any wake-up of the waiting caller as `Success` (its
-/// task notification is only a hint): while unanswered the flow waits again,
+/// The platform reports any wake-up of the waiting caller as `Success` (a
+/// wake-up on its event list is only a hint): while unanswered the flow waits again,
 /// and an answer that came as the time ran out still counts.
 #[test]
 fn a_wake_up_without_the_answer_waits_again() {
