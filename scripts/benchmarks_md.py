@@ -82,7 +82,9 @@ def footprint_section(p):
             fmt(r["flash"]), fmt(r["ram"]), target, met, afr))
     p("")
     p("Builds: `s` = the shipped release profile (opt-level s, LTO, one codegen unit, panic abort);")
-    p("`z` = opt-level z; `-lto` variants build the staticlib alone (the shipped CMake integration now does too).")
+    p("`z` = opt-level z; `-lto` variants build the staticlib alone (the shipped CMake integration now does too); "
+      "`s-nofp` = `s` without the frame pointer rustc's thumbv7em target forces in every function (nightly cargo "
+      "with -Zbuild-std: a measurement of what that costs, not a build the library ships).")
     p("RAM counts static memory only; the agent's state and task stack come from the FreeRTOS heap (see the")
     p("heap probe in `scripts/footprint.sh`'s output).")
     p("")

@@ -22,6 +22,12 @@
 #            TLS: fp_tls only (what opt-level z saves on TLS; the root set is
 #            data, the same at any opt-level)
 #   s-lto    crate-type staticlib only, so that the profile's LTO happens; no TLS
+#   s-nofp   as s, without the frame pointer that rustc's thumbv7em target forces
+#            in every function (no stable option lifts it; GCC -Os omits it):
+#            nightly cargo with -Zbuild-std for a copy of the target's spec. A
+#            measurement, not a build the library ships; no TLS. Only when the
+#            nightly toolchain with rust-src is installed (scripts/miri.sh
+#            installs both), else skipped with a note
 #   z-lto    both; no TLS
 # (cmake/AfrCloud.cmake itself now builds with `cargo rustc --crate-type
 # staticlib`, so s-lto and z-lto measure the same build as s and z: TLS there
@@ -67,6 +73,13 @@ variants=(
   "s-lto|-DFOOTPRINT_STATICLIB_ONLY=ON|none|opt-level s, crate-type staticlib only: the profile's LTO applied"
   "z-lto|-DFOOTPRINT_RUST_OPT_LEVEL=z -DFOOTPRINT_STATICLIB_ONLY=ON|none|opt-level z, staticlib only, LTO applied"
 )
+if rustup component list --toolchain nightly --installed 2>/dev/null | grep -q '^rust-src'; then
+  # Before z-lto: report.py attributes the first and the last variant.
+  nofp="s-nofp|-DFOOTPRINT_OMIT_FRAME_POINTERS=ON|none|as s without the thumbv7em target's forced frame pointer (nightly, -Zbuild-std; a measurement)"
+  variants=("${variants[@]:0:3}" "$nofp" "${variants[3]}")
+else
+  echo "footprint: variant s-nofp skipped (no nightly toolchain with rust-src; scripts/miri.sh installs them)"
+fi
 [ $smoke -eq 1 ] && variants=("${variants[0]}")
 
 report_args=()
@@ -78,7 +91,7 @@ for v in "${variants[@]}"; do
   # one; TLS images are relinked each time (cheap), so that report.py never
   # reads one this configuration no longer builds.
   rm -f "$dir/fp_tls.elf" "$dir/fp_tls_roots.elf"
-  defaults=(-DFOOTPRINT_RUST_OPT_LEVEL= -DFOOTPRINT_STATICLIB_ONLY=OFF "-DFOOTPRINT_TLS=$tls")
+  defaults=(-DFOOTPRINT_RUST_OPT_LEVEL= -DFOOTPRINT_STATICLIB_ONLY=OFF -DFOOTPRINT_OMIT_FRAME_POINTERS=OFF "-DFOOTPRINT_TLS=$tls")
   # shellcheck disable=SC2086
   if ! cmake -S "$root/benches/footprint" -B "$dir" \
         -DCMAKE_TOOLCHAIN_FILE="$root/cmake/arm-none-eabi-cm4f.cmake" \
