@@ -113,8 +113,10 @@ pub enum Ended {
     Failure = 1,
     /// The caller's timeout passed.
     Timeout = 2,
-    /// The handle names no live client (never created, deleted, or not a handle).
-    BadHandle = 3,
+    /// The handle names no live client (never created, deleted, or not a
+    /// handle). 5: its low two bits are `Failure`'s, the C API's code for
+    /// it (`ffi::agent::call` masks; bytes saved).
+    BadHandle = 5,
 }
 
 /// What the lock guards.
