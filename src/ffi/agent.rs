@@ -340,7 +340,7 @@ unsafe extern "C" fn call(handle: MQTTAgentHandle_t, params: *const c_void, time
             }
         }
     };
-    let ended = agent_task::Agent::submit_from(handle, command, start, timeout, agent.ready().agent());
+    let ended = agent_task::Agent::submit_from(handle, command, start, timeout, agent.ready());
     // The low two bits are the C code (BadHandle's are Failure's): one mask,
     // not a match of four (bytes saved).
     const _: () = assert!(
