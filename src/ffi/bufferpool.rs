@@ -17,9 +17,9 @@ pub(crate) static POOL: BufferPool<NUM_BUFFERS, BUFFER_SIZE> = BufferPool::new()
 /// The pool is ready from program start (its state lives in static memory), so
 /// this only exists for AFR's initialisation sequence. Unlike AFR v1 it never
 /// marks buffers free that are still in use, so calling it twice is harmless.
-///
-/// On Arm it is naked: two instructions, without the frame record the
-/// compiler sets up even here (bytes saved).
+// (On Arm it is naked: two instructions, without the frame record the
+// compiler sets up even here; bytes saved. Not in the doc comment: cbindgen
+// copies that into the checked-in header.)
 #[no_mangle]
 #[cfg_attr(all(target_arch = "arm", target_has_atomic = "32"), unsafe(naked))]
 pub extern "C" fn BUFFERPOOL_Init() -> BaseType_t {
