@@ -113,8 +113,10 @@ pub enum Ended {
     Failure = 1,
     /// The caller's timeout passed.
     Timeout = 2,
-    /// The handle names no live client (never created, deleted, or not a handle).
-    BadHandle = 3,
+    /// The handle names no live client (never created, deleted, or not a
+    /// handle). 5: its low two bits are `Failure`'s, the C API's code for
+    /// it (`ffi::agent::call` masks; bytes saved).
+    BadHandle = 5,
 }
 
 /// What the lock guards.
@@ -415,7 +417,7 @@ impl Agent {
     #[inline]
     #[cfg_attr(not(afr_subscription_management), allow(dead_code))]
     pub fn submit(&self, handle: *mut c_void, command: Command<'_>, timeout: u32) -> Ended {
-        Self::submit_from(handle, command, rtos::tick_count(), timeout, self)
+        Self::submit_from(handle, command, rtos::tick_count(), timeout, self.ready())
     }
 
     /// This agent's proof of being initialised (every `&Agent` outside this
@@ -427,9 +429,10 @@ impl Agent {
 
     /// [`submit`](Self::submit) for a caller whose time started at tick
     /// `start` (the C API's calls: they take the tick once, on entry). The
-    /// agent comes last, the one argument on the stack: the C API's `run`
-    /// then passes its own four arguments on where they came in.
-    pub fn submit_from(handle: *mut c_void, mut command: Command<'_>, start: u32, timeout: u32, this: &Agent) -> Ended {
+    /// agent comes as its proof of being initialised, which takes no
+    /// register and no stack (bytes saved against a fifth argument on the stack).
+    pub fn submit_from(handle: *mut c_void, mut command: Command<'_>, start: u32, timeout: u32, ready: Ready) -> Ended {
+        let this = ready.agent();
         let Some((index, generation)) = decode_handle(handle) else { return Ended::BadHandle };
         let (slot, shared) = loop {
             let mut shared = this.lock();
