@@ -453,15 +453,11 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
     loop {
         let (step, user) = {
             let mut g = s.lock();
-            let State { core, apps, ops } = &mut *g;
-            let step = core.deliver(&mut delivery, |slot| {
-                // The waiting caller (its operation just closed) is woken
-                // under the lock: it is the holder now, so a caller that
-                // timed out and left, or a later one, is not woken by it.
-                if ops.get(slot).is_some_and(|op| op.held) {
-                    rtos::wake(rtos::List::Done);
-                }
-            });
+            let State { core, apps, .. } = &mut *g;
+            // The waiting caller (its operation just closed: only a running
+            // operation, its lock held, is open to an answer) is woken under
+            // the lock, with the list's other waiters (each looks again).
+            let step = core.deliver(&mut delivery, |_| rtos::wake(rtos::List::Done));
             let user = match step {
                 Delivered::Call { slot, .. } => apps.get(slot).map_or(0, |a| a.user_data),
                 _ => 0,
