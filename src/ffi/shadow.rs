@@ -337,9 +337,14 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
         let (step, app) = {
             let mut g = s.lock();
             let step = g.core.resume(id, last, topic);
-            if let Step::Wait = step {
-                last = wait(g, remaining(caller.start, caller.timeout));
-                continue;
+            match step {
+                Step::Wait => {
+                    last = wait(g, remaining(caller.start, caller.timeout));
+                    continue;
+                }
+                // A Get's document is taken under the lock that finished it.
+                Step::Finish { code: c } => return Ended::Finish(code(c), g.core.document(id)),
+                _ => {}
             }
             // A delete hands the application's side back (the Detach step):
             // read under the lock that retired the client, so before any
@@ -395,7 +400,7 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
                 last = Outcome::Success;
                 continue;
             }
-            Step::Finish { code: c, document } => return Ended::Finish(code(c), document),
+            Step::Finish { .. } => continue, // Returned above, under the lock.
             // The client is gone. A dedicated MQTT client goes too; the agent
             // ends it in its own task, so no callback of it runs after this
             // returns. A shared one stays the application's: its own connect
