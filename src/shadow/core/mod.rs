@@ -614,8 +614,9 @@ impl<T: Copy> ShadowCore<T> {
 
     // ------------------------------------------------------------ operations
 
-    /// Starts `id`'s flow (one at a time per client: refused while one runs,
-    /// or for a handle that is not live), then [`resume`](Self::resume) it.
+    /// Starts `id`'s flow (one at a time per client: refused with `Timeout`
+    /// while one runs, the platform's operation lock; with `Failure` for a
+    /// handle that is not live), then [`resume`](Self::resume) it.
     /// An operation's request body is written into `out` (at least
     /// `request_capacity` bytes), with our `clientToken` when the document
     /// (Update only) has none; returns its length (0 for other flows).
@@ -624,7 +625,10 @@ impl<T: Copy> ShadowCore<T> {
         // platform takes its document at once, `retire` clears both).
         // Its run is `Run::IDLE` (`end`, `retire`, `new`): a flow sets only
         // the fields it starts with.
-        self.live(id).filter(|c| c.run.flow == Flow::Idle).ok_or(Code::Failure)?;
+        // Busy: `Timeout`, the platform waits for the flow's end and tries again.
+        if self.live(id).ok_or(Code::Failure)?.run.flow != Flow::Idle {
+            return Err(Code::Timeout);
+        }
         match start {
             Start::Operation { op, thing, qos, keep, doc } => self.start_operation(id, op, thing, qos, keep, doc, out),
             Start::Register { thing, want, record } => self.start_register(id, thing, want, record).map(|()| 0),

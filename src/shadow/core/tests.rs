@@ -385,8 +385,10 @@ fn operations_of_one_client_do_not_overlap() {
     let id = c.create(M, false).unwrap();
     begin(&mut c, id, Operation::Get, "lamp", false, "");
     let mut out = [0u8; 64];
-    assert!(c.begin(id, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut out).is_err());
-    assert!(c.begin_register(id, "lamp", ALL, 1).is_err());
+    // Busy: `Timeout` (the platform waits for the flow's end and tries again).
+    assert_eq!(c.begin(id, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut out), Err(Code::Timeout));
+    assert_eq!(c.begin_register(id, "lamp", ALL, 1), Err(Code::Timeout));
+    assert_eq!(c.begin(id, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut []), Err(Code::Timeout));
 }
 
 // ------------------------------------------------------------ subscriptions
@@ -633,7 +635,10 @@ fn handles_have_generations() {
     assert_eq!(c.client(h), None);
     assert_eq!(c.client(0), None);
     let mut out = [0u8; 64];
-    assert!(c.begin(a, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut out).is_err());
+    // Stale: `Failure`, even while the slot's new client is busy.
+    assert_eq!(c.begin(a, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut out), Err(Code::Failure));
+    c.begin_connect(b).unwrap();
+    assert_eq!(c.begin(a, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut out), Err(Code::Failure));
 }
 
 #[test]
