@@ -288,18 +288,15 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>) -> Ended {
                     rtos::wake(rtos::List::Done);
                     return Ended::Finish(code(c), g.core.document(id));
                 }
-                // The client is gone (and its flow): as Finish.
-                Step::Detach { .. } => rtos::wake(rtos::List::Done),
-                _ => {}
+                // The client is gone (and its flow): as Finish. A delete hands
+                // the application's side back: read under the lock that
+                // retired the client, so before any create can take its slot.
+                Step::Detach { .. } => {
+                    rtos::wake(rtos::List::Done);
+                    (step, g.apps.get(id.slot).copied())
+                }
+                _ => (step, None),
             }
-            // A delete hands the application's side back (the Detach step):
-            // read under the lock that retired the client, so before any
-            // create can take its slot.
-            let app = match step {
-                Step::Detach { .. } => g.apps.get(id.slot).copied(),
-                _ => None,
-            };
-            (step, app)
         };
         // The step's time budget, computed once.
         let ticks = match step {
