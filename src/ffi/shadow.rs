@@ -244,11 +244,12 @@ struct Caller<'a> {
     connect: Option<&'a MQTTAgentConnectParams_t>,
 }
 
-/// Waits for the response (woken by `on_publish`, or by another wake-up:
-/// the core waits again while the operation is open) at most `ticks`:
-/// blocked in the suspension of `g`, in which the core looked, so that no
-/// wake-up is lost; the block ends it.
-#[inline(never)]
+/// Waits for a wake-up at most `ticks` (0: `Timeout` at once): the response
+/// (woken by `on_publish`; the core waits again while the operation is open)
+/// or the end of another caller's flow on the client (`begin` is tried
+/// again). Blocked in the suspension of `g`, in which the core looked, so
+/// that no wake-up is lost; the block ends it.
+#[inline(never)] // Two callers: one copy (inlined, +116 bytes measured).
 fn wait(g: Guard, ticks: TickType_t) -> Outcome {
     if ticks == 0 {
         return Outcome::Timeout;
