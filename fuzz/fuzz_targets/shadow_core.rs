@@ -14,7 +14,7 @@
 //! - buffers: each buffer handed to a delivery is owned by exactly one of the
 //!   delivery, the application (a callback kept it), the core (a waiting
 //!   Get's document: `holds` agrees at every step), a caller (handed by
-//!   `Finish`) or the agent (given back by `Done { kept: false }` or
+//!   `Finish` and `document`) or the agent (given back by `Done { kept: false }` or
 //!   `ReturnBuffer`); `Done { kept }` says which; nothing is given back twice
 //!   or handed out twice;
 //! - flows: a begin is refused exactly when a flow runs on the client, the
@@ -166,7 +166,7 @@ fn outcome(b: u8) -> Outcome {
 }
 
 fn failed() -> Step {
-    Step::Finish { code: Code::Failure, document: None }
+    Step::Finish { code: Code::Failure }
 }
 
 fn wants(bits: u8) -> Wants {
@@ -264,9 +264,11 @@ impl Rig {
 
     /// After a refused begin: nothing new runs on the client (an idle one
     /// has no step; a busy one's flow goes on).
+    /// A busy client's is `Timeout` (the platform waits), any other `Failure`.
     fn refused(&mut self, id: ClientId, got: Result<usize, Code>) {
-        assert_eq!(got, Err(Code::Failure));
-        if !self.clients[id.slot].as_ref().is_some_and(|c| c.id == id && c.flow.is_some()) {
+        let busy = self.clients[id.slot].as_ref().is_some_and(|c| c.id == id && c.flow.is_some());
+        assert_eq!(got, Err(if busy { Code::Timeout } else { Code::Failure }));
+        if !busy {
             let mut topic = Topic::new();
             assert_eq!(self.core.resume(id, Code::Success, &mut topic), failed(), "a step after a refused begin");
         }
@@ -345,12 +347,15 @@ impl Rig {
         let Some(Some(c)) = self.clients.get_mut(slot) else {
             if let Some(&id) = self.gone.last() {
                 assert_eq!(self.core.resume(id, outcome, &mut topic), failed(), "a step for a stale handle");
+                // The platform takes a Finish's document at once: none for a stale handle.
+                assert_eq!(self.core.document(id), None, "a document for a stale handle");
             }
             return None;
         };
         let (id, dedicated) = (c.id, c.dedicated);
         let Some(mut flow) = c.flow.take() else {
             assert_eq!(self.core.resume(id, outcome, &mut topic), failed(), "a step for a client without a flow");
+            assert_eq!(self.core.document(id), None, "a document for a client without a flow");
             return None;
         };
         if let Some(Step::Publish { .. }) = flow.last {
@@ -399,7 +404,10 @@ impl Rig {
                 self.buffers.remove(&buffer.0);
                 flow.doc = None;
             }
-            Step::Finish { code, document } => {
+            Step::Finish { code } => {
+                // Taken at once, under the same lock, as the platform does.
+                let document = self.core.document(id);
+                assert_eq!(self.core.document(id), None, "a document handed out twice");
                 ended = true;
                 let get = matches!(flow.what, What::Operation { op: Operation::Get, .. });
                 assert!(!matches!(flow.what, What::Delete), "a delete ended without Detach");

@@ -10,16 +10,16 @@
 //!
 //! No FreeRTOS mutex or semaphore (no kernel queue code, no heap for them),
 //! as the agent (`platform::agent_task`):
-//! - The table (the core, the applications' callbacks, the operation locks)
-//!   is held with the scheduler suspended (`vTaskSuspendAll`), only for work
+//! - The table (the core, the applications' callbacks) is held with the scheduler suspended (`vTaskSuspendAll`), only for work
 //!   that never blocks: the core's decisions, table entries, wake-ups.
 //!   No log, agent call or application callback runs under it.
-//! - Each client's operation lock (one operation at a time per client, as
-//!   AFR's) is its `held` entry in the table. A caller that finds it taken
-//!   waits for it at most its own timeout, blocked (`rtos::block`, on the
-//!   agent's callers' event list) in the suspension it looked in, until a
-//!   holder lets go and wakes the list. No priority inheritance.
-//! - The holder waits for the service's response the same way, for the time
+//! - One operation at a time per client, as AFR's: the core's flow is the
+//!   client's operation lock (`begin` refuses a busy client with `Timeout`).
+//!   A caller that finds it busy waits at most its own timeout, blocked
+//!   (`rtos::block`, on the agent's callers' event list) in the suspension
+//!   it looked in, until the flow's end (its `Finish` or `Detach`, under the
+//!   lock) wakes the list. No priority inheritance.
+//! - The flow's caller waits for the service's response the same way, for the time
 //!   left: the agent task's publish callback closes the operation in the core
 //!   (its answer) and wakes the list, both under the lock. Every wake-up is a
 //!   hint (the core's record says whether it was the answer: the next step
@@ -69,20 +69,9 @@ struct App {
 
 const NO_APP: App = App { callback: None, user_data: 0, intercepting: false };
 
-/// One client's operation lock and the waits on it.
-#[derive(Clone, Copy)]
-struct Op {
-    /// A task runs an operation on the client, which alone may use the
-    /// client's buffer in [`TOPICS`]. Set and cleared by that task under the lock.
-    held: bool,
-}
-
-const NO_OP: Op = Op { held: false };
-
 struct State {
     core: ShadowCore<CCallbacks>,
     apps: [App; CLIENTS],
-    ops: [Op; CLIENTS],
 }
 
 /// The table, static (mostly zeros: no flash, no temporary on any stack);
@@ -94,7 +83,7 @@ struct Table(UnsafeCell<State>);
 unsafe impl Sync for Table {}
 
 static TABLE: Table =
-    Table(UnsafeCell::new(State { core: ShadowCore::new(NO_CALLBACKS), apps: [NO_APP; CLIENTS], ops: [NO_OP; CLIENTS] }));
+    Table(UnsafeCell::new(State { core: ShadowCore::new(NO_CALLBACKS), apps: [NO_APP; CLIENTS] }));
 
 /// The shadow client's synchronisation: no kernel object, only the scheduler
 /// suspension and the agent's callers' event list (see the module doc).
@@ -102,36 +91,10 @@ struct Shadow;
 
 static SHADOW: Shadow = Shadow;
 
-/// Client `slot`'s operation lock, held (its [`Op::holder`] is this task);
-/// let go, and the task queued for it woken, when dropped.
-struct Held {
-    slot: usize,
-}
-
-impl Held {
-    /// Lets the lock go now (a delete's, before its MQTT client's last
-    /// command); the drop then does nothing.
-    fn release(&mut self) {
-        let slot = core::mem::replace(&mut self.slot, usize::MAX);
-        let mut g = SHADOW.lock();
-        if let Some(op) = g.ops.get_mut(slot) {
-            op.held = false;
-            // The tasks waiting for it look again (one takes it).
-            rtos::wake(rtos::List::Done);
-        }
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.release();
-    }
-}
-
 /// Each client's topic buffer: static (zeros, .bss), off the callers' stacks.
 struct Topics([UnsafeCell<Topic>; CLIENTS]);
-// SAFETY: client `slot`'s buffer is only used through a `Held` of that slot
-// (`drive`), so by one task at a time.
+// SAFETY: client `slot`'s buffer is only used by the task that runs the
+// flow of the client in that slot (`drive`), so by one task at a time.
 unsafe impl Sync for Topics {}
 
 const NO_TOPIC: UnsafeCell<Topic> = UnsafeCell::new(Topic::new());
@@ -177,30 +140,6 @@ impl Shadow {
         Guard { _private: () }
     }
 
-    /// Takes client `slot`'s operation lock, waiting at most `timeout` ticks
-    /// from `start`. While another task holds it, the first task to find it
-    /// so records itself in [`Op::queued`] and sleeps until woken (or its time
-    /// is up); any other polls every tick. Every wake-up is looked at again.
-    fn operation(&self, slot: usize, start: u32, timeout: TickType_t) -> Option<Held> {
-        loop {
-            let left = remaining(start, timeout);
-            let mut g = self.lock();
-            let op = g.ops.get_mut(slot)?;
-            if !op.held {
-                op.held = true;
-                return Some(Held { slot });
-            }
-            if left == 0 {
-                return None;
-            }
-            // Woken when a holder lets go (or by another client's wake-up:
-            // looked at again), or the time is up. The block ends the lock's
-            // suspension (no guard drop).
-            core::mem::forget(g);
-            // SAFETY: the lock's suspension, once (nothing nests it).
-            unsafe { rtos::block(rtos::List::Done, left) };
-        }
-    }
 }
 
 /// Logs why `function` refused an argument (as coreMQTT does) and fails.
@@ -305,11 +244,12 @@ struct Caller<'a> {
     connect: Option<&'a MQTTAgentConnectParams_t>,
 }
 
-/// Waits for the response (woken by `on_publish`, or by another wake-up:
-/// the core waits again while the operation is open) at most `ticks`:
-/// blocked in the suspension of `g`, in which the core looked, so that no
-/// wake-up is lost; the block ends it.
-#[inline(never)]
+/// Waits for a wake-up at most `ticks` (0: `Timeout` at once): the response
+/// (woken by `on_publish`; the core waits again while the operation is open)
+/// or the end of another caller's flow on the client (`begin` is tried
+/// again). Blocked in the suspension of `g`, in which the core looked, so
+/// that no wake-up is lost; the block ends it.
+#[inline(never)] // Two callers: one copy (inlined, +116 bytes measured).
 fn wait(g: Guard, ticks: TickType_t) -> Outcome {
     if ticks == 0 {
         return Outcome::Timeout;
@@ -322,14 +262,15 @@ fn wait(g: Guard, ticks: TickType_t) -> Outcome {
 
 /// Performs `id`'s flow, step by step, until it ends. The topic is built here,
 /// once, for every step that names one.
-/// `held`: `id`'s operation lock.
-fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ended {
-    let Some(cell) = TOPICS.0.get(held.slot).filter(|_| held.slot == id.slot) else {
+/// `id`'s flow was begun by this caller: until it ends only this task steps it.
+fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>) -> Ended {
+    let Some(cell) = TOPICS.0.get(id.slot) else {
         return Ended::Finish(eShadowFailure, None);
     };
-    // SAFETY: the caller holds client `id.slot`'s operation lock for as long
-    // as `held` is borrowed here, until a Detach step lets it go, after which
-    // `topic` is not used: no other reference to its topic exists meanwhile.
+    // SAFETY: the caller runs the flow of the client in `id.slot` (a `begin`
+    // on it, or on any client later in the slot, is refused until it ends),
+    // until its Finish or Detach step, after which `topic` is not used: no
+    // other reference to its topic exists meanwhile.
     let topic = unsafe { &mut *cell.get() };
     let mut last = Outcome::Success;
     let mqtt = caller.mqtt;
@@ -337,18 +278,26 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
         let (step, app) = {
             let mut g = s.lock();
             let step = g.core.resume(id, last, topic);
-            if let Step::Wait = step {
-                last = wait(g, remaining(caller.start, caller.timeout));
-                continue;
+            match step {
+                Step::Wait => {
+                    last = wait(g, remaining(caller.start, caller.timeout));
+                    continue;
+                }
+                // A Get's document is taken under the lock that finished it.
+                Step::Finish { code: c } => {
+                    // The flow is over: callers waiting for the client look again.
+                    rtos::wake(rtos::List::Done);
+                    return Ended::Finish(code(c), g.core.document(id));
+                }
+                // The client is gone (and its flow): as Finish. A delete hands
+                // the application's side back: read under the lock that
+                // retired the client, so before any create can take its slot.
+                Step::Detach { .. } => {
+                    rtos::wake(rtos::List::Done);
+                    (step, g.apps.get(id.slot).copied())
+                }
+                _ => (step, None),
             }
-            // A delete hands the application's side back (the Detach step):
-            // read under the lock that retired the client, so before any
-            // create can take its slot.
-            let app = match step {
-                Step::Detach { .. } => g.apps.get(id.slot).copied(),
-                _ => None,
-            };
-            (step, app)
         };
         // The step's time budget, computed once.
         let ticks = match step {
@@ -395,7 +344,7 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
                 last = Outcome::Success;
                 continue;
             }
-            Step::Finish { code: c, document } => return Ended::Finish(code(c), document),
+            Step::Finish { .. } => continue, // Returned above, under the lock.
             // The client is gone. A dedicated MQTT client goes too; the agent
             // ends it in its own task, so no callback of it runs after this
             // returns. A shared one stays the application's: its own connect
@@ -403,10 +352,9 @@ fn drive(s: &Shadow, id: ClientId, caller: &Caller<'_>, held: &mut Held) -> Ende
             // any callback in progress, so no shadow callback of this client
             // runs once this returns.
             Step::Detach { dedicated } => {
-                // The client is gone from the core: its operation lock goes
-                // now, not held across the command (the topic is not used
-                // after this).
-                held.release();
+                // The client is gone from the core, and its flow with it
+                // (its waiters woken above): not held across the command
+                // (the topic is not used after this).
                 let command = match (dedicated, app) {
                     (true, _) => Command::Delete,
                     (false, Some(app)) if app.intercepting => Command::SetCallback {
@@ -453,15 +401,11 @@ unsafe extern "C" fn on_publish(context: *mut c_void, data: *const MQTTPublishDa
     loop {
         let (step, user) = {
             let mut g = s.lock();
-            let State { core, apps, ops } = &mut *g;
-            let step = core.deliver(&mut delivery, |slot| {
-                // The waiting caller (its operation just closed) is woken
-                // under the lock: it is the holder now, so a caller that
-                // timed out and left, or a later one, is not woken by it.
-                if ops.get(slot).is_some_and(|op| op.held) {
-                    rtos::wake(rtos::List::Done);
-                }
-            });
+            let State { core, apps, .. } = &mut *g;
+            // The waiting caller (its operation just closed: only a running
+            // flow's operation is open to an answer) is woken under the
+            // lock, with the list's other waiters (each looks again).
+            let step = core.deliver(&mut delivery, |_| rtos::wake(rtos::List::Done));
             let user = match step {
                 Delivered::Call { slot, .. } => apps.get(slot).map_or(0, |a| a.user_data),
                 _ => 0,
@@ -571,7 +515,7 @@ pub extern "C" fn SHADOW_ClientCreate(
 }
 
 /// Every caller's flow, one copy: not from a callback, a live handle, the
-/// client's operation lock, the core's `begin`, then [`drive`]. `start`:
+/// core's `begin` (once no other flow runs on the client), then [`drive`]. `start`:
 /// the checked arguments; `connect`: a connect's parameters.
 #[inline(never)] // Called from several places: one copy.
 fn flow(
@@ -586,27 +530,42 @@ fn flow(
         Err(code) => return Ended::Finish(code, None),
     };
     let begun = rtos::tick_count();
-    let Some(mut held) = s.operation(id.slot, begun, timeout) else { return Ended::Finish(eShadowTimeout, None) };
     // An operation's request body, with our clientToken unless the document
     // has one: one exact heap block (the agent's helper), freed on return.
     let capacity = match start {
         Start::Operation { op, doc, .. } => request_capacity(op, doc.len()),
         _ => 0,
     };
-    let Some(mut body) = crate::platform::heap::try_boxed_bytes(&[], capacity) else { return Ended::Finish(eShadowFailure, None) };
-    let began = {
+    // A full heap leaves it empty: `begin` then refuses the operation for want
+    // of room (`Failure`) once the client is free, as the heap's failure after
+    // that wait (an operation's body is never empty).
+    let mut body = crate::platform::heap::try_boxed_bytes(&[], capacity).unwrap_or_default();
+    // One flow at a time per client (the core's): while another caller's runs,
+    // this one waits for its end (which wakes the list) at most its own time.
+    let began = loop {
+        let left = remaining(begun, timeout);
         let mut g = s.lock();
         let began = g.core.begin(id, start, &mut body);
-        if let (Ok(_), Some(a), Some(slot)) = (began, connect, g.apps.get_mut(id.slot)) {
-            *slot = App { callback: a.pxCallback, user_data: a.pvUserData as usize, intercepting: true };
+        match began {
+            Err(Code::Timeout) => {
+                if wait(g, left) != Outcome::Success {
+                    return Ended::Finish(eShadowTimeout, None);
+                }
+            }
+            Ok(_) => {
+                if let (Some(a), Some(slot)) = (connect, g.apps.get_mut(id.slot)) {
+                    *slot = App { callback: a.pxCallback, user_data: a.pvUserData as usize, intercepting: true };
+                }
+                break began;
+            }
+            Err(_) => break began,
         }
-        began
     };
     let len = match began {
         Ok(len) => len,
         Err(c) => {
             match start {
-                Start::Operation { op: Operation::Update, .. } => {
+                Start::Operation { op: Operation::Update, .. } if !body.is_empty() => {
                     debug(format_args!("{function}: refused pcData: not a JSON object (or its clientToken is too long)"))
                 }
                 Start::Register { .. } => {
@@ -618,7 +577,7 @@ fn flow(
         }
     };
     let body = body.get(..len).unwrap_or(&[]);
-    drive(s, id, &Caller { mqtt, start: begun, timeout, body, connect }, &mut held)
+    drive(s, id, &Caller { mqtt, start: begun, timeout, body, connect })
 }
 
 /// A flow's return code.

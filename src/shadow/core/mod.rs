@@ -16,8 +16,9 @@
 //! agent's) until `Done { kept }`: `kept == false` gives it back to the agent,
 //! which frees it; `kept == true` means that a callback kept it (the
 //! application owns it) or that a waiting Get holds it (the core owns it, see
-//! [`ShadowCore::holds`]), to be handed to its caller by `Finish { document }`
-//! or given back by [`Step::ReturnBuffer`]. No other way in or out exists.
+//! [`ShadowCore::holds`]), to be handed to its caller by
+//! [`ShadowCore::document`] after its `Finish`, or given back by
+//! [`Step::ReturnBuffer`]. No other way in or out exists.
 #![forbid(unsafe_code)]
 
 
@@ -139,8 +140,10 @@ pub enum Step {
     Barrier,
     /// Give `buffer` back to the agent (no outcome needed): ownership leaves the core.
     ReturnBuffer { buffer: BufferId },
-    /// The flow is over: answer the caller. A Get's `document` is the caller's now.
-    Finish { code: Code, document: Option<Document> },
+    /// The flow is over: answer the caller. A Get that succeeded left its
+    /// document in the core: the platform takes it at once, under the same
+    /// lock, with [`ShadowCore::document`] (a smaller `Step`, measured).
+    Finish { code: Code },
     /// A delete is over and the client is gone: delete a dedicated MQTT
     /// client, or hand a shared one back to the application (its callback, a barrier).
     Detach { dedicated: bool },
@@ -274,7 +277,8 @@ impl<T: Copy> NameEntry<T> {
 }
 
 /// A client's operation: only its `run.flow` says whether one is in progress.
-/// Between operations it is inert: closed, no document (`end`, `retire`).
+/// Between operations it is inert: closed, no document (`end` hands it on
+/// to [`ShadowCore::document`], `retire` clears it).
 /// `NONE` is all zeros (every tag 0), so a `static` table of clients is .bss.
 #[derive(Clone, Copy)]
 struct Pending {
@@ -507,6 +511,12 @@ impl<T: Copy> ShadowCore<T> {
         }
     }
 
+    /// The document of `id`'s Get that just finished (its `Finish` step): the
+    /// caller's now. Taken once, at once: none while a flow runs.
+    pub fn document(&mut self, id: ClientId) -> Option<Document> {
+        self.clients.get_mut(id.slot).filter(|c| c.run.flow == Flow::Idle)?.pending.document.take()
+    }
+
     /// Buffers the core owns now (Get documents waiting for their caller).
     pub fn holds(&self, buffer: BufferId) -> bool {
         self.clients.iter().any(|c| c.pending.document.is_some_and(|d| d.buffer == buffer))
@@ -604,16 +614,21 @@ impl<T: Copy> ShadowCore<T> {
 
     // ------------------------------------------------------------ operations
 
-    /// Starts `id`'s flow (one at a time per client: refused while one runs,
-    /// or for a handle that is not live), then [`resume`](Self::resume) it.
+    /// Starts `id`'s flow (one at a time per client: refused with `Timeout`
+    /// while one runs, the platform's operation lock; with `Failure` for a
+    /// handle that is not live), then [`resume`](Self::resume) it.
     /// An operation's request body is written into `out` (at least
     /// `request_capacity` bytes), with our `clientToken` when the document
     /// (Update only) has none; returns its length (0 for other flows).
     pub fn begin(&mut self, id: ClientId, start: Start<'_, T>, out: &mut [u8]) -> Result<usize, Refused> {
-        // An idle client has no pending operation (`end` and `retire` clear both).
+        // An idle client has no pending operation (`end` closes it, the
+        // platform takes its document at once, `retire` clears both).
         // Its run is `Run::IDLE` (`end`, `retire`, `new`): a flow sets only
         // the fields it starts with.
-        self.live(id).filter(|c| c.run.flow == Flow::Idle).ok_or(Code::Failure)?;
+        // Busy: `Timeout`, the platform waits for the flow's end and tries again.
+        if self.live(id).ok_or(Code::Failure)?.run.flow != Flow::Idle {
+            return Err(Code::Timeout);
+        }
         match start {
             Start::Operation { op, thing, qos, keep, doc } => self.start_operation(id, op, thing, qos, keep, doc, out),
             Start::Register { thing, want, record } => self.start_register(id, thing, want, record).map(|()| 0),
@@ -662,7 +677,7 @@ impl<T: Copy> ShadowCore<T> {
         // Filled in place: the token is written straight into the table,
         // whole (a refused request leaves one that nothing reads: it is
         // never opened). Between operations it is closed (`open` false) and
-        // holds no document (`end`, `retire`, `new`): only the rest is set.
+        // holds no document (`document`, `retire`, `new`): only the rest is set.
         let p = &mut c.pending;
         (p.op, p.name, p.keep) = (op, n as u8, keep);
         match write_request(op, doc, out, &mut p.token, id, next) {
@@ -970,10 +985,10 @@ impl<T: Copy> ShadowCore<T> {
         // The operation is closed: only its publish opens it, and the end
         // of its wait (or its answer) closed it.
         debug_assert!(!c.pending.open);
-        let document = c.pending.document.take();
         self.collect(slot, n);
-        // A document is left only after a success (`Settle` gave back any other).
-        Step::Finish { code: r.code, document }
+        // A document is left only after a success (`Settle` gave back any
+        // other), for `document`.
+        Step::Finish { code: r.code }
     }
 
     // ------------------------------------------------------------ deliveries
@@ -1066,7 +1081,7 @@ fn drop_use<T>(e: &mut NameEntry<T>, k: usize) {
 
 #[inline(never)] // Called from several places: one copy.
 fn finish(code: Code) -> Step {
-    Step::Finish { code, document: None }
+    Step::Finish { code }
 }
 
 fn clear_name<T: Copy>(e: &mut NameEntry<T>) {

@@ -27,15 +27,29 @@ fn t(thing: &str, kind: Kind) -> String {
 /// A step and the topic it named.
 type Done = Vec<(Step, String)>;
 
+/// A flow's last step, and the document a Finish left (taken at once, as the platform does).
+#[derive(Debug)]
+struct End(Step, Option<Document>);
+
+impl PartialEq<Step> for End {
+    fn eq(&self, s: &Step) -> bool {
+        self.1.is_none() && self.0 == *s
+    }
+}
+
 /// Steps `id`'s flow, answering each step with `answer`, until it finishes.
-fn run(c: &mut Core, id: ClientId, mut answer: impl FnMut(&Step, &str) -> Outcome) -> (Done, Step) {
+fn run(c: &mut Core, id: ClientId, mut answer: impl FnMut(&Step, &str) -> Outcome) -> (Done, End) {
     let mut topic = Topic::new();
     let mut out = Outcome::Success;
     let mut done = Vec::new();
     for _ in 0..200 {
         let s = c.resume(id, out, &mut topic);
-        if matches!(s, Step::Finish { .. } | Step::Detach { .. }) {
-            return (done, s);
+        if let Step::Finish { .. } = s {
+            return (done, End(s, c.document(id)));
+        }
+        if let Step::Detach { .. } = s {
+            assert_eq!(c.document(id), None, "a deleted client holds no document");
+            return (done, End(s, None));
         }
         out = answer(&s, topic.as_str());
         done.push((s, topic.as_str().to_string()));
@@ -101,10 +115,10 @@ fn deliver(c: &mut Core, mqtt: MqttId, topic: &str, payload: &str, buffer: usize
     }
 }
 
-fn finish_code(s: Step) -> (Code, Option<Document>) {
-    match s {
-        Step::Finish { code, document } => (code, document),
-        s => panic!("not a finish: {s:?}"),
+fn finish_code(s: End) -> (Code, Option<Document>) {
+    match s.0 {
+        Step::Finish { code } => (code, s.1),
+        _ => panic!("not a finish: {s:?}"),
     }
 }
 
@@ -116,7 +130,7 @@ fn unsubscribes(done: &Done) -> Vec<String> {
     done.iter().filter(|(s, _)| matches!(s, Step::Unsubscribe { .. })).map(|(_, t)| t.clone()).collect()
 }
 
-fn register(c: &mut Core, id: ClientId, thing: &str, want: Wants, record: u32) -> (Done, Step) {
+fn register(c: &mut Core, id: ClientId, thing: &str, want: Wants, record: u32) -> (Done, End) {
     c.begin_register(id, thing, want, record).unwrap();
     run(c, id, ok)
 }
@@ -371,8 +385,10 @@ fn operations_of_one_client_do_not_overlap() {
     let id = c.create(M, false).unwrap();
     begin(&mut c, id, Operation::Get, "lamp", false, "");
     let mut out = [0u8; 64];
-    assert!(c.begin(id, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut out).is_err());
-    assert!(c.begin_register(id, "lamp", ALL, 1).is_err());
+    // Busy: `Timeout` (the platform waits for the flow's end and tries again).
+    assert_eq!(c.begin(id, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut out), Err(Code::Timeout));
+    assert_eq!(c.begin_register(id, "lamp", ALL, 1), Err(Code::Timeout));
+    assert_eq!(c.begin(id, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut []), Err(Code::Timeout));
 }
 
 // ------------------------------------------------------------ subscriptions
@@ -619,7 +635,10 @@ fn handles_have_generations() {
     assert_eq!(c.client(h), None);
     assert_eq!(c.client(0), None);
     let mut out = [0u8; 64];
-    assert!(c.begin(a, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut out).is_err());
+    // Stale: `Failure`, even while the slot's new client is busy.
+    assert_eq!(c.begin(a, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut out), Err(Code::Failure));
+    c.begin_connect(b).unwrap();
+    assert_eq!(c.begin(a, Start::Operation { op: Operation::Get, thing: "lamp", qos: QoS::AtLeastOnce, keep: false, doc: b"" }, &mut out), Err(Code::Failure));
 }
 
 #[test]
@@ -808,7 +827,9 @@ mod props {
                                 }
                             }
                         }
-                        Step::Finish { code, document } => {
+                        Step::Finish { code } => {
+                            // Taken at once, as the platform does.
+                            let document = self.core.document(id);
                             self.finished += 1;
                             self.flows.remove(&client);
                             self.pending_register.remove(&client);
