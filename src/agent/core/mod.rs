@@ -369,13 +369,18 @@ enum Unsub {
     Answered { slot: u16, granted: bool },
 }
 
+/// A subscription's `pending` when no SUBACK is awaited (no slot's number).
+const NOT_PENDING: u16 = u16::MAX;
+
 struct Sub<CB, const FILTER: usize> {
     filter: Vec<u8, FILTER>,
     callback: CB,
     wildcard: bool,
     /// The slot of the SUBSCRIBE that waits for its SUBACK; the entry goes
     /// if the broker refuses it or the connection ends first.
-    pending: Option<u16>,
+    /// (`NOT_PENDING`: none; a plain number, one compare: measured smaller
+    /// than an `Option`.)
+    pending: u16,
 }
 
 /// One client's state, opaque: the platform allocates the table of them
@@ -562,9 +567,9 @@ fn drop_subs<CB, const FILTER: usize, const SUBS: usize>(subs: &mut Vec<Sub<CB, 
         let drop = match which {
             Unsub::Filter => crate::bytes::same(&s.filter, filter),
             Unsub::Answered { slot, granted } => {
-                let answered = s.pending == Some(slot);
+                let answered = s.pending == slot;
                 if answered && granted {
-                    s.pending = None;
+                    s.pending = NOT_PENDING;
                 }
                 answered && !granted
             }
@@ -847,7 +852,7 @@ where
         }
         // The entry is pushed empty and its filter copied in place.
         let wildcard = filter.iter().any(|&b| b == b'+' || b == b'#');
-        let _ = c.subs.push(Sub { filter: Vec::new(), callback: cb, wildcard, pending: Some(slot) });
+        let _ = c.subs.push(Sub { filter: Vec::new(), callback: cb, wildcard, pending: slot });
         if let Some(sub) = c.subs.last_mut() {
             let _ = sub.filter.extend_from_slice(filter);
         }
